@@ -1,0 +1,211 @@
+"""The host side of the persistent channel to the in-sandbox supervisor.
+
+Both backends start ``supervisor.py`` once inside the sandbox and talk to it
+through a :class:`Channel`: the local backend over the pipes of the ``bwrap``
+process, the Docker backend over a socket attached to the container. Requests
+carry ids, so many commands can be in flight at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import itertools
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import structlog
+
+from hazmat.errors import FileTooLargeError, SandboxClosedError, SandboxError
+from hazmat.sandbox.base import ExecResult
+
+__all__ = ["SUPERVISOR_PATH", "Channel", "LineReader", "supervisor_source"]
+
+SUPERVISOR_PATH = Path(__file__).with_name("supervisor.py")
+"""The supervisor program, copied or bound into every sandbox."""
+
+STREAM_LIMIT = 256 * 1024 * 1024
+"""Largest response line accepted (two 10 MiB streams base64-encoded fit easily)."""
+
+log = structlog.get_logger("hazmat.sandbox.channel")
+
+
+def supervisor_source() -> bytes:
+    """The bytes of ``supervisor.py``."""
+    return SUPERVISOR_PATH.read_bytes()
+
+
+class LineReader(Protocol):
+    """Anything with ``readline()`` like :class:`asyncio.StreamReader`."""
+
+    async def readline(self) -> bytes:
+        """Return the next line (with its newline), or ``b""`` at end of stream."""
+        ...
+
+
+class Channel:
+    """JSON-lines request/response client for one supervisor.
+
+    ``send`` writes bytes to the supervisor's stdin; ``reader`` yields its stdout
+    lines. Call :meth:`start` once, then the typed calls; :meth:`close` fails every
+    request still waiting with :class:`SandboxClosedError`.
+    """
+
+    def __init__(self, send: Callable[[bytes], Awaitable[None]], reader: LineReader, *,
+                 name: str = "sandbox") -> None:
+        self._send = send
+        self._reader = reader
+        self._name = name
+        self._ids = itertools.count(1)
+        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self._lock = asyncio.Lock()
+        self.hello: dict[str, Any] = {}
+
+    async def start(self, timeout: float = 30.0) -> dict[str, Any]:
+        """Wait for the supervisor's ready line and start reading responses.
+
+        Raises:
+            SandboxError: the supervisor did not say it was ready in time.
+        """
+        try:
+            line = await asyncio.wait_for(self._reader.readline(), timeout)
+        except TimeoutError:
+            raise SandboxError(f"{self._name}: supervisor did not start within {timeout:.0f}s") from None
+        try:
+            hello = json.loads(line)
+        except ValueError:
+            hello = {}
+        if not isinstance(hello, dict) or not hello.get("ready"):
+            raise SandboxError(
+                f"{self._name}: supervisor did not start: {line[:300].decode(errors='replace')!r}"
+            )
+        self.hello = hello
+        self._task = asyncio.get_running_loop().create_task(self._read_loop())
+        return hello
+
+    async def _read_loop(self) -> None:
+        try:
+            while True:
+                line = await self._reader.readline()
+                if not line:
+                    break
+                try:
+                    msg = json.loads(line)
+                except ValueError:
+                    log.warning("channel_garbage", sandbox=self._name, line=line[:200])
+                    continue
+                fut = self._pending.pop(msg.get("id"), None)
+                if fut is not None and not fut.done():
+                    fut.set_result(msg)
+        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            log.debug("channel_read_error", sandbox=self._name, error=str(exc))
+        finally:
+            self._fail_pending("the sandbox channel closed")
+
+    def _fail_pending(self, why: str) -> None:
+        self._closed = True
+        for fut in self._pending.values():
+            if not fut.done():
+                fut.set_exception(SandboxClosedError(f"{self._name}: {why}"))
+        self._pending.clear()
+
+    @property
+    def closed(self) -> bool:
+        """True once the supervisor went away or :meth:`close` was called."""
+        return self._closed
+
+    async def request(self, op: str, **fields: Any) -> dict[str, Any]:
+        """Send one request and wait for its response.
+
+        Raises:
+            SandboxClosedError: the channel is closed or closes while waiting.
+        """
+        if self._closed or self._task is None:
+            raise SandboxClosedError(f"{self._name}: the sandbox is not running")
+        rid = next(self._ids)
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[rid] = fut
+        data = json.dumps({"id": rid, "op": op, **fields}, separators=(",", ":")).encode() + b"\n"
+        try:
+            async with self._lock:
+                await self._send(data)
+        except (OSError, RuntimeError) as exc:
+            self._pending.pop(rid, None)
+            raise SandboxClosedError(f"{self._name}: cannot write to the sandbox: {exc}") from exc
+        return await fut
+
+    async def exec(self, argv: list[str], *, timeout: float, cap: int, stdin: bytes | None = None,
+                   cwd: str | None = None, env: dict[str, str] | None = None,
+                   uid: int | None = None, gid: int | None = None) -> ExecResult:
+        """Run ``argv`` in a fresh process (see :meth:`Sandbox.exec`)."""
+        msg = await self._guarded(timeout, self.request(
+            "exec", argv=argv, timeout=timeout, cap=cap, cwd=cwd, env=env, uid=uid, gid=gid,
+            stdin=base64.b64encode(stdin).decode() if stdin else None,
+        ))
+        return self._result(msg)
+
+    async def shell(self, command: str, *, timeout: float, cap: int) -> ExecResult:
+        """Run ``command`` in the persistent shell session."""
+        msg = await self._guarded(timeout, self.request(
+            "shell", command=command, timeout=timeout, cap=cap))
+        return self._result(msg)
+
+    async def read_file(self, path: str, *, cap: int) -> bytes:
+        """Read a file byte-exact (see :meth:`Sandbox.read_file`)."""
+        msg = self._check(await self.request("read_file", path=path, cap=cap), path)
+        return base64.b64decode(msg["data"])
+
+    async def write_file(self, path: str, data: bytes, *, mode: int | None = None) -> None:
+        """Write a file byte-exact (see :meth:`Sandbox.write_file`)."""
+        self._check(await self.request(
+            "write_file", path=path, data=base64.b64encode(data).decode(), mode=mode), path)
+
+    async def close(self) -> None:
+        """Stop reading and fail every waiting request."""
+        self._fail_pending("the sandbox was stopped")
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+    async def _guarded(self, timeout: float, coro: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+        # The supervisor enforces the timeout itself; this guards against a wedged channel.
+        try:
+            return await asyncio.wait_for(coro, timeout + 30.0)
+        except TimeoutError:
+            raise SandboxError(f"{self._name}: the sandbox stopped answering") from None
+
+    def _check(self, msg: dict[str, Any], path: str) -> dict[str, Any]:
+        if msg.get("ok"):
+            return msg
+        kind, text = msg.get("error"), msg.get("message", "")
+        if kind == "not_found":
+            raise FileNotFoundError(f"{path}: no such file in the sandbox")
+        if kind == "permission":
+            raise PermissionError(f"{path}: permission denied in the sandbox")
+        if kind == "is_directory":
+            raise IsADirectoryError(f"{path}: is a directory")
+        if kind == "too_large":
+            raise FileTooLargeError(text)
+        if kind == "os_error":
+            raise OSError(f"{path}: {text}")
+        raise SandboxError(f"{self._name}: {kind}: {text}")
+
+    def _result(self, msg: dict[str, Any]) -> ExecResult:
+        if not msg.get("ok"):
+            raise SandboxError(f"{self._name}: {msg.get('error')}: {msg.get('message')}")
+        return ExecResult(
+            exit_code=int(msg["exit_code"]),
+            stdout=base64.b64decode(msg["stdout"]),
+            stderr=base64.b64decode(msg["stderr"]),
+            duration=float(msg["duration"]),
+            timed_out=bool(msg["timed_out"]),
+            truncated=bool(msg["truncated"]),
+            stdout_total=int(msg["stdout_total"]),
+            stderr_total=int(msg["stderr_total"]),
+        )

@@ -1,0 +1,524 @@
+#!/usr/bin/env python3
+"""hazmat's in-sandbox supervisor: one long-lived process, one persistent channel.
+
+The host starts this file once per sandbox (``python3 -u supervisor.py``) and
+talks to it over stdin/stdout, one JSON object per line, so running a command
+costs no ``docker exec`` (or ``bwrap``) round trip. Standard library only: it
+runs on whatever python3 the sandbox has (3.8+).
+
+Requests (``id`` is echoed in the response; responses may come out of order)::
+
+    {"id": 1, "op": "exec",  "argv": [...], "stdin": b64|null, "cwd": str|null,
+     "env": {..}|null, "timeout": s, "cap": bytes, "uid": int|null, "gid": int|null}
+    {"id": 2, "op": "shell", "command": str, "timeout": s, "cap": bytes}
+    {"id": 3, "op": "read_file",  "path": str, "cap": bytes}
+    {"id": 4, "op": "write_file", "path": str, "data": b64, "mode": int|null}
+    {"id": 5, "op": "ping"}
+    {"id": 6, "op": "kill_all"}
+
+Responses: ``{"id", "ok": true, ...}`` or ``{"id", "ok": false, "error": KIND,
+"message": str}`` with KIND one of ``not_found``, ``too_large``, ``permission``,
+``is_directory``, ``bad_request``, ``os_error``. ``exec``/``shell`` answer
+``exit_code, stdout, stderr (b64), stdout_total, stderr_total, truncated,
+timed_out, duration``.
+
+How a command runs: the supervisor forks a *runner* per command. The runner
+starts a new session, makes itself a child subreaper (so descendants that
+detach with ``setsid`` or double forks stay in its subtree), execs the command
+and waits. On timeout it SIGKILLs its whole subtree, repeatedly until it is
+empty, and reports exit code 124 with ``timed_out``. A command that is not found
+exits 127. Background processes a command leaves behind are left running (as in
+a terminal) once the command itself has ended; the supervisor stops reading
+their output shortly after.
+
+The ``shell`` op keeps a terminal-like session: each command runs in a fresh
+``bash`` that first restores the saved state (variables, exported variables,
+functions, aliases, working directory) and saves it again on exit. So state
+carries over between calls while each call stays killable on its own.
+"""
+
+import base64
+import ctypes
+import json
+import os
+import resource
+import selectors
+import signal
+import sys
+import time
+
+PR_SET_CHILD_SUBREAPER = 36
+DRAIN_SECONDS = 0.05
+STATE_DIR = os.environ.pop("HAZMAT_STATE_DIR", "/tmp/.hazmat")
+
+_SKIP_VARS = (
+    "BASH BASHOPTS BASHPID BASH_ALIASES BASH_ARGC BASH_ARGV BASH_ARGV0 BASH_CMDS "
+    "BASH_COMMAND BASH_EXECUTION_STRING BASH_LINENO BASH_LOADABLES_PATH BASH_REMATCH "
+    "BASH_SOURCE BASH_SUBSHELL BASH_VERSINFO BASH_VERSION COLUMNS COMP_WORDBREAKS "
+    "DIRSTACK EPOCHREALTIME EPOCHSECONDS EUID FUNCNAME GROUPS HISTCMD HOSTNAME "
+    "HOSTTYPE IFS LINENO LINES MACHTYPE OLDPWD OPTERR OPTIND OSTYPE PIPESTATUS PPID "
+    "PS4 PWD RANDOM SECONDS SHELLOPTS SHLVL SRANDOM UID _"
+)
+
+SHELL_SCRIPT = r"""
+__hz_save() {
+  __hz_rc=$?
+  trap - EXIT
+  {
+    local __hz_v
+    for __hz_v in $(compgen -v); do
+      case " $__HZ_SKIP " in *" $__hz_v "*) continue ;; esac
+      case "$__hz_v" in __hz_*|__HZ_*) continue ;; esac
+      case "${!__hz_v@a}" in *r*) continue ;; esac
+      declare -p "$__hz_v" 2>/dev/null
+    done
+    declare -f
+    alias -p
+  } > "$__hz_dir/state.tmp" 2>/dev/null && mv -f "$__hz_dir/state.tmp" "$__hz_dir/state.sh"
+  pwd > "$__hz_dir/cwd" 2>/dev/null
+  exit $__hz_rc
+}
+shopt -s expand_aliases
+if [ -r "$__hz_dir/state.sh" ]; then . "$__hz_dir/state.sh" >/dev/null 2>&1; fi
+__hz_cwd=$(cat "$__hz_dir/cwd" 2>/dev/null) || __hz_cwd=$HOME
+cd -- "$__hz_cwd" 2>/dev/null || cd -- "$HOME" 2>/dev/null
+unset __hz_cwd
+trap __hz_save EXIT
+. "$__hz_dir/cmd-$__HZ_ID.sh"
+"""
+
+
+def b64(data):
+    return base64.b64encode(bytes(data)).decode("ascii")
+
+
+try:
+    _LIBC = ctypes.CDLL(None, use_errno=True)
+except OSError:  # pragma: no cover - no libc to talk to
+    _LIBC = None
+
+
+def _set_subreaper():
+    if _LIBC is not None:
+        _LIBC.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def _ppid_map():
+    children = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name, "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        try:
+            ppid = int(stat.rsplit(b")", 1)[1].split()[1])
+        except (IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(name))
+    return children
+
+
+def descendants(root):
+    """Every live pid below ``root`` in the process tree."""
+    children = _ppid_map()
+    out, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def _reap_nohang():
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def kill_tree(root):
+    """SIGKILL every descendant of ``root`` until none is left."""
+    for _ in range(200):
+        pids = descendants(root)
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGSTOP)
+            except OSError:
+                pass
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        _reap_nohang()
+        time.sleep(0.002)
+
+
+class _Timeout(Exception):
+    pass
+
+
+def _on_alarm(signum, frame):
+    raise _Timeout()
+
+
+def runner(req, out_w, err_w, status_w, stdin_data):
+    """Body of the forked runner process. Never returns."""
+    code, timed_out = 1, False
+    try:
+        os.setsid()
+        _set_subreaper()
+        stdin_r = stdin_w = None
+        if stdin_data:
+            stdin_r, stdin_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            _exec_command(req, stdin_r, out_w, err_w)
+        os.close(out_w)
+        os.close(err_w)
+        if stdin_r is not None:
+            os.close(stdin_r)
+        signal.signal(signal.SIGALRM, _on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, float(req.get("timeout") or 3600))
+        try:
+            if stdin_w is not None:
+                try:
+                    view = memoryview(stdin_data)
+                    while view:
+                        view = view[os.write(stdin_w, view):]
+                except OSError:
+                    pass
+                os.close(stdin_w)
+            while True:
+                got, status = os.waitpid(-1, 0)
+                if got == pid:
+                    break
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            if os.WIFEXITED(status):
+                code = os.WEXITSTATUS(status)
+            else:
+                code = 128 + os.WTERMSIG(status)
+        except _Timeout:
+            timed_out, code = True, 124
+            kill_tree(os.getpid())
+        _reap_nohang()
+    except BaseException as exc:  # report, never raise out of a forked child
+        try:
+            os.write(2, ("hazmat runner: %r\n" % (exc,)).encode())
+        except OSError:
+            pass
+    try:
+        os.write(status_w, json.dumps({"exit_code": code, "timed_out": timed_out}).encode())
+    finally:
+        os._exit(0)
+
+
+def _exec_command(req, stdin_r, out_w, err_w):
+    try:
+        if stdin_r is not None:
+            os.dup2(stdin_r, 0)
+        else:
+            devnull = os.open("/dev/null", os.O_RDONLY)
+            os.dup2(devnull, 0)
+        os.dup2(out_w, 1)
+        os.dup2(err_w, 2)
+        os.closerange(3, 65536)
+        for sig in (signal.SIGPIPE, signal.SIGINT, signal.SIGTERM, signal.SIGALRM,
+                    signal.SIGCHLD, signal.SIGQUIT):
+            signal.signal(sig, signal.SIG_DFL)
+        if req.get("gid") is not None:
+            os.setgroups([])
+            os.setgid(int(req["gid"]))
+        if req.get("uid") is not None:
+            os.setuid(int(req["uid"]))
+        env = dict(os.environ)
+        env.update(req.get("env") or {})
+        argv = req["argv"]
+        if req.get("cwd"):
+            os.chdir(req["cwd"])
+        try:
+            os.execvpe(argv[0], argv, env)
+        except FileNotFoundError:
+            os.write(2, ("%s: command not found\n" % argv[0]).encode())
+            os._exit(127)
+        except PermissionError:
+            os.write(2, ("%s: permission denied\n" % argv[0]).encode())
+            os._exit(126)
+    except BaseException as exc:
+        try:
+            os.write(2, ("hazmat: %s\n" % (exc,)).encode())
+        except OSError:
+            pass
+        os._exit(126 if isinstance(exc, (PermissionError, OSError)) else 1)
+    os._exit(1)
+
+
+class Job:
+    def __init__(self, rid, pid, out_r, err_r, status_r, cap):
+        self.id = rid
+        self.pid = pid
+        self.cap = cap
+        self.fds = {out_r: "stdout", err_r: "stderr", status_r: "status"}
+        self.buf = {"stdout": bytearray(), "stderr": bytearray(), "status": bytearray()}
+        self.total = {"stdout": 0, "stderr": 0, "status": 0}
+        self.start = time.monotonic()
+        self.status = None
+        self.drain_deadline = None
+        self.cleanup = []
+
+
+class Supervisor:
+    def __init__(self):
+        self.sel = selectors.DefaultSelector()
+        self.jobs = {}
+        self.inbuf = bytearray()
+        self.out = sys.stdout.buffer
+        self.running = True
+
+    # protocol ------------------------------------------------------------
+
+    def send(self, obj):
+        self.out.write(json.dumps(obj, separators=(",", ":")).encode() + b"\n")
+        self.out.flush()
+
+    def fail(self, rid, kind, message):
+        self.send({"id": rid, "ok": False, "error": kind, "message": message})
+
+    def handle(self, line):
+        try:
+            req = json.loads(line)
+            rid = req.get("id")
+            op = req.get("op")
+        except (ValueError, AttributeError):
+            self.fail(None, "bad_request", "request is not a JSON object")
+            return
+        try:
+            if op == "exec":
+                self.spawn(rid, req, req.get("stdin"))
+            elif op == "shell":
+                self.spawn_shell(rid, req)
+            elif op == "read_file":
+                self.read_file(rid, req)
+            elif op == "write_file":
+                self.write_file(rid, req)
+            elif op == "ping":
+                self.send({"id": rid, "ok": True, "pid": os.getpid()})
+            elif op == "kill_all":
+                for job in list(self.jobs.values()):
+                    kill_tree(job.pid)
+                    try:
+                        os.kill(job.pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+                self.send({"id": rid, "ok": True})
+            else:
+                self.fail(rid, "bad_request", "unknown op %r" % (op,))
+        except FileNotFoundError as exc:
+            self.fail(rid, "not_found", str(exc))
+        except IsADirectoryError as exc:
+            self.fail(rid, "is_directory", str(exc))
+        except PermissionError as exc:
+            self.fail(rid, "permission", str(exc))
+        except OSError as exc:
+            self.fail(rid, "os_error", str(exc))
+        except (KeyError, TypeError, ValueError) as exc:
+            self.fail(rid, "bad_request", "%s: %s" % (type(exc).__name__, exc))
+
+    # files ---------------------------------------------------------------
+
+    def read_file(self, rid, req):
+        path, cap = req["path"], int(req.get("cap") or 1 << 26)
+        size = os.stat(path).st_size
+        if size > cap:
+            self.fail(rid, "too_large", "%s is %d bytes, over the cap of %d" % (path, size, cap))
+            return
+        with open(path, "rb") as f:
+            data = f.read(cap + 1)
+        if len(data) > cap:
+            self.fail(rid, "too_large", "%s is over the cap of %d bytes" % (path, cap))
+            return
+        self.send({"id": rid, "ok": True, "data": b64(data)})
+
+    def write_file(self, rid, req):
+        path = req["path"]
+        data = base64.b64decode(req["data"])
+        parent = os.path.dirname(path)
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+        if req.get("mode") is not None:
+            os.chmod(path, int(req["mode"]))
+        self.send({"id": rid, "ok": True, "size": len(data)})
+
+    # commands ------------------------------------------------------------
+
+    def spawn_shell(self, rid, req):
+        os.makedirs(STATE_DIR, mode=0o700, exist_ok=True)
+        cmd_file = os.path.join(STATE_DIR, "cmd-%s.sh" % rid)
+        with open(cmd_file, "w") as f:
+            f.write(req["command"])
+            f.write("\n")
+        env = {"__hz_dir": STATE_DIR, "__HZ_ID": str(rid), "__HZ_SKIP": _SKIP_VARS}
+        sub = {"argv": ["bash", "--noprofile", "--norc", "-c", SHELL_SCRIPT], "env": env,
+               "timeout": req.get("timeout"), "cap": req.get("cap"), "cwd": None}
+        job = self.spawn(rid, sub, None)
+        if job is not None:
+            job.cleanup.append(cmd_file)
+
+    def spawn(self, rid, req, stdin_b64):
+        if not isinstance(req.get("argv"), list) or not req["argv"]:
+            self.fail(rid, "bad_request", "argv must be a non-empty list")
+            return None
+        stdin_data = base64.b64decode(stdin_b64) if stdin_b64 else b""
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        status_r, status_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                for fd in (out_r, err_r, status_r):
+                    os.close(fd)
+                devnull = os.open("/dev/null", os.O_RDONLY)
+                os.dup2(devnull, 0)
+                os.close(devnull)
+                self.sel.close()
+            except OSError:
+                pass
+            runner(req, out_w, err_w, status_w, stdin_data)
+        for fd in (out_w, err_w, status_w):
+            os.close(fd)
+        job = Job(rid, pid, out_r, err_r, status_r, int(req.get("cap") or 10 << 20))
+        self.jobs[rid] = job
+        for fd in job.fds:
+            os.set_blocking(fd, False)
+            self.sel.register(fd, selectors.EVENT_READ, job)
+        return job
+
+    def on_readable(self, job, fd):
+        try:
+            chunk = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        name = job.fds[fd]
+        if not chunk:
+            self.sel.unregister(fd)
+            os.close(fd)
+            del job.fds[fd]
+            if name == "status":
+                self.on_status(job)
+            return
+        job.total[name] += len(chunk)
+        room = job.cap - len(job.buf[name])
+        if room > 0:
+            job.buf[name] += chunk[:room]
+
+    def on_status(self, job):
+        try:
+            job.status = json.loads(bytes(job.buf["status"]) or b"{}")
+        except ValueError:
+            job.status = {}
+        try:
+            os.waitpid(job.pid, 0)
+        except ChildProcessError:
+            pass
+        job.drain_deadline = time.monotonic() + DRAIN_SECONDS
+
+    def maybe_finish(self, job, now):
+        if job.status is None:
+            return
+        if job.fds and now < job.drain_deadline:
+            return
+        for fd in list(job.fds):
+            self.sel.unregister(fd)
+            os.close(fd)
+        job.fds.clear()
+        for path in job.cleanup:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        del self.jobs[job.id]
+        st = job.status
+        self.send({
+            "id": job.id, "ok": True,
+            "exit_code": int(st.get("exit_code", 1)),
+            "timed_out": bool(st.get("timed_out", False)),
+            "stdout": b64(job.buf["stdout"]), "stderr": b64(job.buf["stderr"]),
+            "stdout_total": job.total["stdout"], "stderr_total": job.total["stderr"],
+            "truncated": job.total["stdout"] > job.cap or job.total["stderr"] > job.cap,
+            "duration": time.monotonic() - job.start,
+        })
+
+    # loop ----------------------------------------------------------------
+
+    def on_stdin(self):
+        chunk = os.read(0, 1 << 20)
+        if not chunk:
+            self.running = False
+            return
+        self.inbuf += chunk
+        while True:
+            nl = self.inbuf.find(b"\n")
+            if nl < 0:
+                break
+            line = bytes(self.inbuf[:nl])
+            del self.inbuf[: nl + 1]
+            if line.strip():
+                self.handle(line)
+
+    def serve(self):
+        os.set_blocking(0, False)
+        self.sel.register(0, selectors.EVENT_READ, None)
+        self.send({"ready": True, "pid": os.getpid(), "uid": os.getuid(), "version": 1})
+        while self.running or self.jobs:
+            deadlines = [j.drain_deadline for j in self.jobs.values() if j.drain_deadline]
+            timeout = None
+            if deadlines:
+                timeout = max(0.0, min(deadlines) - time.monotonic())
+            for key, _ in self.sel.select(timeout):
+                if key.data is None:
+                    try:
+                        self.on_stdin()
+                    except BlockingIOError:
+                        pass
+                    if not self.running:
+                        self.sel.unregister(0)
+                        for job in list(self.jobs.values()):
+                            kill_tree(job.pid)
+                else:
+                    self.on_readable(key.data, key.fd)
+            now = time.monotonic()
+            for job in list(self.jobs.values()):
+                self.maybe_finish(job, now)
+
+
+def _apply_rlimits(argv):
+    names = {"nproc": resource.RLIMIT_NPROC, "as": resource.RLIMIT_AS,
+             "cpu": resource.RLIMIT_CPU, "fsize": resource.RLIMIT_FSIZE,
+             "nofile": resource.RLIMIT_NOFILE, "core": resource.RLIMIT_CORE}
+    for arg in argv:
+        if arg.startswith("--rlimit="):
+            name, _, value = arg[len("--rlimit="):].partition("=")
+            resource.setrlimit(names[name], (int(value), int(value)))
+
+
+def main():
+    _apply_rlimits(sys.argv[1:])
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    Supervisor().serve()
+
+
+if __name__ == "__main__":
+    main()
