@@ -122,8 +122,8 @@ class SandboxSpec(_Frozen):
     services: dict[str, ServiceSpec] = Field(default_factory=dict)
     files: dict[str, FileSpec] = Field(default_factory=dict)
     setup: list[str] = Field(default_factory=list)
-    limits: Limits = Field(default_factory=Limits)
-    hardening: Hardening = Field(default_factory=Hardening)
+    limits: Limits = Limits()
+    hardening: Hardening = Hardening()
     user: str = "agent"
     workdir: str = "/home/agent"
     env: dict[str, str] = Field(default_factory=dict)
