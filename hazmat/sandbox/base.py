@@ -192,7 +192,9 @@ class Sandbox(abc.ABC):
 
     backend: ClassVar[str] = ""
 
-    def __init__(self, spec: SandboxSpec, *, run_id: str = "adhoc", episode_id: str = "adhoc") -> None:
+    def __init__(
+        self, spec: SandboxSpec, *, run_id: str = "adhoc", episode_id: str = "adhoc"
+    ) -> None:
         self.spec = spec
         self.run_id = run_id
         self.episode_id = episode_id

@@ -75,7 +75,9 @@ class Channel:
         try:
             line = await asyncio.wait_for(self._reader.readline(), timeout)
         except TimeoutError:
-            raise SandboxError(f"{self._name}: supervisor did not start within {timeout:.0f}s") from None
+            raise SandboxError(
+                f"{self._name}: supervisor did not start within {timeout:.0f}s"
+            ) from None
         try:
             hello = json.loads(line)
         except ValueError:
