@@ -1,0 +1,592 @@
+"""structlog setup and the :class:`Recorder` that writes a run's hash-chained event log.
+
+Logging for people: :func:`configure_logging` sets structlog up once per process
+(stderr, quiet by default: ``warning``); :func:`get_logger` gives a logger bound
+to ``run_id`` / ``episode_id``. Every log line passes the redaction processor.
+
+The record: a :class:`Recorder` per run appends each event as one JSON line to
+``runs/<run_id>/events.jsonl`` and fsyncs it before :meth:`Recorder.emit`
+returns, so ``kill -9`` loses at most the line being written. ``emit`` runs
+the event's fields through tiny structlog-style processors
+(``(recorder, event_name, fields) -> fields``: JSON conversion, redaction,
+blob offloading), then chains (``seq``, ``prev``, ``hash``: the rule in
+:mod:`hazmat.record.events`) and writes under a lock, so threads and asyncio
+tasks may emit concurrently. It also logs a line for people through structlog.
+
+Known events keep ``run.json`` in step: ``episode_start`` adds the episode,
+``episode_end`` writes its summary (end reason, progress, depth, milestones,
+decision counts, halt, tokens, steps), ``run_end`` sets the run status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import enum
+import fcntl
+import hashlib
+import json
+import logging
+import math
+import os
+import sys
+import threading
+from collections.abc import Callable
+from datetime import date, datetime
+from pathlib import PurePath
+from types import TracebackType
+from typing import Any, Final, TextIO
+
+import structlog
+from pydantic import BaseModel
+
+from hazmat.errors import RecordError
+from hazmat.record.chain import (
+    EVENTS_FILE,
+    TORN_NOTE_KIND,
+    EpisodeTally,
+    canonical_bytes,
+    walk_chain,
+)
+from hazmat.record.events import (
+    ENVELOPE_KEYS,
+    EPISODE_END,
+    EPISODE_START,
+    ERROR,
+    INLINE_LIMIT,
+    LIMIT,
+    MILESTONE,
+    NOTE,
+    POLICY_DECISION,
+    RUN_END,
+    RUN_START,
+    blob_ref,
+    validate_fields,
+)
+from hazmat.record.redact import Redactor, redact_processor
+from hazmat.record.store import RunStatus, RunStore, utc_now
+
+__all__ = [
+    "EpisodeRecorder",
+    "Processor",
+    "Recorder",
+    "configure_logging",
+    "get_logger",
+    "to_jsonable",
+]
+
+Processor = Callable[["Recorder", str, dict[str, Any]], dict[str, Any]]
+"""A record processor: ``(recorder, event_name, fields) -> fields``."""
+
+_LEVELS: Final = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "critical": logging.CRITICAL,
+}
+_EVENT_LEVEL: Final = {
+    RUN_START: logging.INFO,
+    RUN_END: logging.INFO,
+    EPISODE_START: logging.INFO,
+    EPISODE_END: logging.INFO,
+    MILESTONE: logging.INFO,
+    LIMIT: logging.WARNING,
+    ERROR: logging.ERROR,
+}
+_configured_level: int | None = None
+
+
+def configure_logging(
+    level: str | int = "warning", *, stream: TextIO | None = None, json_lines: bool = False
+) -> None:
+    """Configure structlog for this process: human lines to ``stream`` (stderr).
+
+    ``level`` is a name (``debug``, ``info``, ``warning``, ...) or a logging
+    number; the CLI maps ``-v``/``-q`` to it. ``json_lines`` renders JSON
+    instead of console text. Calling it again reconfigures. Raises
+    :class:`hazmat.errors.ConfigError` for an unknown level name.
+    """
+    global _configured_level
+    if isinstance(level, str):
+        if level.lower() not in _LEVELS:
+            from hazmat.errors import ConfigError
+
+            raise ConfigError(f"unknown log level {level!r}", hint="use " + ", ".join(_LEVELS))
+        num = _LEVELS[level.lower()]
+    else:
+        num = level
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if json_lines
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            redact_processor,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(num),
+        logger_factory=structlog.PrintLoggerFactory(file=stream or sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    _configured_level = num
+
+
+def _ensure_logging() -> None:
+    if _configured_level is None and not structlog.is_configured():
+        configure_logging()
+
+
+def get_logger(**bind: Any) -> Any:
+    """A structlog logger bound to ``bind`` (e.g. ``run_id=..., episode_id=...``)."""
+    _ensure_logging()
+    return structlog.get_logger().bind(**bind)
+
+
+def to_jsonable(value: Any) -> Any:
+    """``value`` as JSON-ready data; ``bytes`` are kept (the blob offloader takes them).
+
+    pydantic models dump in JSON mode, tuples and sets become lists, paths,
+    dates and enums become strings, non-finite floats become strings, other
+    objects their ``str()``.
+    """
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    if isinstance(value, BaseModel):
+        return to_jsonable(value.model_dump(mode="json"))
+    if isinstance(value, set | frozenset):
+        return sorted((to_jsonable(v) for v in value), key=repr)
+    if isinstance(value, PurePath):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return to_jsonable(value.value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_jsonable(dataclasses.asdict(value))
+    return str(value)
+
+
+def _jsonable_processor(rec: Recorder, event: str, fields: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = to_jsonable(fields)
+    return out
+
+
+def _redact_processor(rec: Recorder, event: str, fields: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = rec.redactor.value(fields)
+    return out
+
+
+def _offload_processor(rec: Recorder, event: str, fields: dict[str, Any]) -> dict[str, Any]:
+    def walk(v: Any) -> Any:
+        if isinstance(v, str):
+            if len(v) > INLINE_LIMIT // 4:
+                data = v.encode("utf-8")
+                if len(data) > INLINE_LIMIT:
+                    return blob_ref(rec._store_blob(data), len(data))
+            return v
+        if isinstance(v, bytes):
+            if len(v) <= INLINE_LIMIT:
+                try:
+                    return v.decode("utf-8")
+                except UnicodeDecodeError:
+                    pass
+            return blob_ref(rec._store_blob(v), len(v))
+        if isinstance(v, dict):
+            return {k: walk(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [walk(x) for x in v]
+        return v
+
+    out: dict[str, Any] = walk(fields)
+    return out
+
+
+def _validate_processor(rec: Recorder, event: str, fields: dict[str, Any]) -> dict[str, Any]:
+    validate_fields(event, fields)
+    return fields
+
+
+DEFAULT_PROCESSORS: Final[tuple[Processor, ...]] = (
+    _jsonable_processor,
+    _redact_processor,
+    _offload_processor,
+    _validate_processor,
+)
+
+
+class Recorder:
+    """Writes one run's record: ``events.jsonl`` (hash-chained), ``blobs/``, ``run.json``.
+
+    Make one with :meth:`create` (new run; emits ``run_start``) or :meth:`open`
+    (resume an existing run; emits a ``note``). One writer per run: the events
+    file is locked (``flock``) while a Recorder has it open. Thread-safe.
+
+    ``secrets`` ({name: value}) are redacted in addition to the API keys found
+    in the environment when the Recorder is made. ``fsync=False`` skips the
+    per-event fsync (benchmarks only: the record is then not crash-safe).
+    """
+
+    def __init__(
+        self,
+        store: RunStore,
+        *,
+        secrets: dict[str, str] | None = None,
+        fsync: bool = True,
+        processors: tuple[Processor, ...] = DEFAULT_PROCESSORS,
+    ) -> None:
+        self.store = store
+        self.run_id = store.run_id
+        self.path = store.path
+        self.events_path = self.path / EVENTS_FILE
+        self.blobs_path = self.path / "blobs"
+        self.redactor = Redactor(secrets)
+        self.processors = processors
+        self.fsync = fsync
+        self.tally = EpisodeTally()
+        self._lock = threading.Lock()
+        self._closed = False
+        self.log = get_logger(run_id=self.run_id)
+        try:
+            self.blobs_path.mkdir(exist_ok=True)
+            self._fd = os.open(self.events_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        except OSError as exc:
+            raise RecordError(f"{self.events_path}: cannot open: {exc.strerror or exc}") from exc
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(self._fd)
+            raise RecordError(
+                f"{self.events_path}: another recorder is writing this run",
+                hint="one process at a time may write a run",
+            ) from exc
+        walk = walk_chain(self.events_path, run_id=self.run_id)
+        if walk.problems:
+            os.close(self._fd)
+            p = walk.problems[0]
+            raise RecordError(
+                f"{self.events_path}:{p.line}: the record does not verify ({p.message}); "
+                "refusing to append",
+                hint="run `hazmat verify` on it",
+            )
+        for ev in walk.events:
+            self.tally.apply(ev)
+        self._seq = walk.next_seq
+        self._prev = walk.last_hash
+        self.resumed = bool(walk.events) or walk.torn_line is not None
+        self.torn_line = walk.torn_line
+        if not walk.ends_with_newline:
+            self._write(b"\n")
+        if walk.torn_line is not None:
+            self.emit(
+                NOTE,
+                kind=TORN_NOTE_KIND,
+                line=walk.torn_line,
+                bytes=walk.torn_bytes,
+                message=f"line {walk.torn_line} was torn (writer killed mid-line); skipped",
+            )
+
+    # -- construction -----------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        out_dir: str | os.PathLike[str],
+        *,
+        run_id: str | None = None,
+        config: dict[str, Any] | None = None,
+        tasks: list[str] | None = None,
+        agents: list[str] | None = None,
+        parent_run: str | None = None,
+        secrets: dict[str, str] | None = None,
+        fsync: bool = True,
+    ) -> Recorder:
+        """Make ``<out_dir>/<run_id>/`` with run.json, and emit ``run_start`` (seq 0).
+
+        Raises :class:`RecordError` when the directory exists or cannot be written.
+        """
+        redactor = Redactor(secrets)
+        store = RunStore.create(
+            out_dir,
+            run_id,
+            config=redactor.value(to_jsonable(config or {})),
+            tasks=tasks,
+            agents=agents,
+            parent_run=parent_run,
+        )
+        rec = cls(store, secrets=secrets, fsync=fsync)
+        rec.emit(
+            RUN_START,
+            config=config or {},
+            tasks=list(tasks or []),
+            agents=list(agents or []),
+            parent_run=parent_run,
+        )
+        return rec
+
+    @classmethod
+    def open(
+        cls,
+        run_dir: str | os.PathLike[str],
+        *,
+        secrets: dict[str, str] | None = None,
+        fsync: bool = True,
+    ) -> Recorder:
+        """Reopen an existing run to append to it (resume).
+
+        Continues ``seq``/``prev`` from the last valid line. A torn last line
+        (writer killed mid-line) is left in place, ended with a newline, and a
+        ``note`` (``kind="torn_line"``) says so; then a ``note``
+        (``kind="resumed"``) is emitted and the run status set to ``running``.
+        Raises :class:`RecordError` when run.json is unreadable, the chain does
+        not verify, or another Recorder holds the run.
+        """
+        store = RunStore.open(run_dir)
+        rec = cls(store, secrets=secrets, fsync=fsync)
+        rec.emit(
+            NOTE,
+            kind="resumed",
+            message=f"run reopened for writing at seq {rec._seq}",
+            previous_status=store.record.status,
+        )
+        store.set_status("running")
+        return rec
+
+    # -- writing ----------------------------------------------------------
+
+    def _write(self, data: bytes) -> None:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._fd, view) :]
+            if self.fsync:
+                os.fsync(self._fd)
+        except OSError as exc:
+            raise RecordError(f"{self.events_path}: write failed: {exc.strerror or exc}") from exc
+
+    def _store_blob(self, data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        path = self.blobs_path / digest
+        if path.exists():
+            return digest
+        tmp = self.blobs_path / f".tmp-{digest[:16]}-{os.getpid()}-{threading.get_ident()}"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                if self.fsync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+            if self.fsync:
+                dfd = os.open(self.blobs_path, os.O_RDONLY)
+                try:
+                    os.fsync(dfd)
+                finally:
+                    os.close(dfd)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise RecordError(f"{path}: cannot write blob: {exc.strerror or exc}") from exc
+        return digest
+
+    def blob(self, data: bytes | str) -> str:
+        """Store ``data`` (redacted first) under ``blobs/<sha256>``; return the digest.
+
+        Content-addressed and written atomically (temp file, fsync, rename).
+        Raises :class:`RecordError` when it cannot be written.
+        """
+        raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        return self._store_blob(self.redactor.bytes(raw))
+
+    def blob_ref(self, data: bytes | str) -> dict[str, Any]:
+        """Store ``data`` like :meth:`blob`; return ``{"blob": digest, "size": n}``."""
+        raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        clean = self.redactor.bytes(raw)
+        return blob_ref(self._store_blob(clean), len(clean))
+
+    def blob_json(self, value: Any) -> dict[str, Any]:
+        """Store ``value`` as canonical JSON (redacted) and return its blob reference.
+
+        For ``model_call`` messages: ``messages=[rec.blob_json(m) for m in msgs]``.
+        """
+        clean = self.redactor.value(to_jsonable(value))
+        data = json.dumps(clean, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        return blob_ref(self._store_blob(data), len(data))
+
+    def emit(self, event: str, *, episode_id: str | None = None, **fields: Any) -> dict[str, Any]:
+        """Append one event and fsync it; return the event as written (with ``hash``).
+
+        ``fields`` may hold any JSON-able data, pydantic models and ``bytes``;
+        they are redacted, strings over 4096 UTF-8 bytes and all non-text bytes
+        go to ``blobs/`` as ``{"blob", "size"}`` references. Known events are
+        checked against their payload model (:data:`hazmat.record.events.EVENT_MODELS`).
+        Raises :class:`RecordError` on a reserved field name, fields that do not
+        fit a known event, a closed recorder, or a failed write.
+        """
+        clash = [k for k in fields if k in ENVELOPE_KEYS]
+        if clash:
+            raise RecordError(f"event {event!r}: reserved field name(s) {', '.join(clash)}")
+        data: dict[str, Any] = fields
+        for proc in self.processors:
+            data = proc(self, event, data)
+        with self._lock:
+            if self._closed:
+                raise RecordError(f"run {self.run_id}: recorder is closed; cannot emit {event!r}")
+            data["seq"] = self._seq
+            data["ts"] = utc_now()
+            data["run_id"] = self.run_id
+            data["episode_id"] = episode_id
+            data["event"] = event
+            data["prev"] = self._prev
+            body = canonical_bytes(data)
+            digest = hashlib.sha256(body).hexdigest()
+            self._write(body[:-1] + b',"hash":"' + digest.encode() + b'"}\n')
+            data["hash"] = digest
+            self._seq += 1
+            self._prev = digest
+            changed = self.tally.apply(data)
+        self._after(event, data, changed)
+        return data
+
+    async def aemit(
+        self, event: str, *, episode_id: str | None = None, **fields: Any
+    ) -> dict[str, Any]:
+        """:meth:`emit` in a worker thread, so the event loop is not blocked by fsync."""
+        return await asyncio.to_thread(self.emit, event, episode_id=episode_id, **fields)
+
+    def _after(self, event: str, data: dict[str, Any], changed: Any) -> None:
+        if changed is not None and event == EPISODE_START:
+            self.store.add_episode(changed.model_copy(deep=True))
+        elif changed is not None and event == EPISODE_END:
+            self.store.update_episode(
+                changed.episode_id, **changed.model_dump(exclude={"episode_id"})
+            )
+        elif event == RUN_END:
+            status = data.get("status")
+            self.store.set_status(status if status in ("complete", "interrupted") else "complete")
+        level = _EVENT_LEVEL.get(event, logging.DEBUG)
+        if event == POLICY_DECISION and data.get("action") in ("block", "halt"):
+            level = logging.WARNING
+        enabled = getattr(self.log, "is_enabled_for", None)
+        if enabled is None or enabled(level):
+            brief = {
+                k: (v if not isinstance(v, str) or len(v) <= 120 else v[:117] + "...")
+                for k, v in data.items()
+                if k not in ("run_id", "prev", "hash", "ts", "event")
+                and (v is None or isinstance(v, str | int | float | bool))
+            }
+            self.log.log(level, event, **brief)
+
+    @property
+    def seq(self) -> int:
+        """The seq the next event will get."""
+        return self._seq
+
+    @property
+    def last_hash(self) -> str:
+        """The hash of the last event written (64 zeros before the first)."""
+        return self._prev
+
+    def bind(self, episode_id: str) -> EpisodeRecorder:
+        """A handle that emits with ``episode_id`` set and logs with it bound."""
+        return EpisodeRecorder(self, episode_id)
+
+    # -- ending -----------------------------------------------------------
+
+    def finish(self, status: RunStatus = "complete") -> dict[str, Any]:
+        """Emit ``run_end`` (status, episode count), set run.json's status, close."""
+        ev = self.emit(RUN_END, status=status, episodes=len(self.tally.episodes))
+        self.close()
+        return ev
+
+    def close(self) -> None:
+        """Close the events file (no ``run_end``: the run stays ``running``). Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            os.close(self._fd)
+
+    @property
+    def closed(self) -> bool:
+        """True after :meth:`close` / :meth:`finish`."""
+        return self._closed
+
+    def __enter__(self) -> Recorder:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Finish as ``complete`` on success, ``interrupted`` on any exception."""
+        if self._closed:
+            return
+        self.finish("complete" if exc_type is None else "interrupted")
+
+
+class EpisodeRecorder:
+    """An episode-bound handle on a :class:`Recorder` (from :meth:`Recorder.bind`)."""
+
+    def __init__(self, recorder: Recorder, episode_id: str) -> None:
+        self.recorder = recorder
+        self.episode_id = episode_id
+        self.log = recorder.log.bind(episode_id=episode_id)
+
+    def emit(self, event: str, **fields: Any) -> dict[str, Any]:
+        """:meth:`Recorder.emit` with this episode's id."""
+        return self.recorder.emit(event, episode_id=self.episode_id, **fields)
+
+    async def aemit(self, event: str, **fields: Any) -> dict[str, Any]:
+        """:meth:`Recorder.aemit` with this episode's id."""
+        return await self.recorder.aemit(event, episode_id=self.episode_id, **fields)
+
+    def blob(self, data: bytes | str) -> str:
+        """:meth:`Recorder.blob`."""
+        return self.recorder.blob(data)
+
+    def blob_ref(self, data: bytes | str) -> dict[str, Any]:
+        """:meth:`Recorder.blob_ref`."""
+        return self.recorder.blob_ref(data)
+
+    def blob_json(self, value: Any) -> dict[str, Any]:
+        """:meth:`Recorder.blob_json`."""
+        return self.recorder.blob_json(value)
+
+    def start(
+        self, *, task_id: str, agent: str, epoch: int = 0, seed: int | None = None, **fields: Any
+    ) -> dict[str, Any]:
+        """Emit ``episode_start`` (adds the episode to run.json)."""
+        return self.emit(EPISODE_START, task_id=task_id, agent=agent, epoch=epoch, seed=seed,
+                         **fields)
+
+    def end(
+        self,
+        reason: str,
+        *,
+        progress: float = 0.0,
+        depth: str | None = None,
+        steps: int = 0,
+        duration: float | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """Emit ``episode_end`` (writes the episode's summary to run.json)."""
+        return self.emit(EPISODE_END, reason=reason, progress=progress, depth=depth, steps=steps,
+                         duration=duration, **fields)

@@ -1,0 +1,2 @@
+"""Replay of recorded runs: verification (``verify``), and later timeline, re-execution
+and re-policing."""
