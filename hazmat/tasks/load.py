@@ -1,0 +1,404 @@
+"""Loading ``task.yaml`` files into :class:`~hazmat.tasks.spec.Task`.
+
+Every problem becomes one :class:`~hazmat.errors.SpecError` whose message starts
+with ``FILE:LINE: FIELD:``, e.g.
+``tasks/x/task.yaml:14: milestones[2].check: unknown check type 'sandboxx'``.
+Lines come from the YAML node tree (``yaml.compose``), so pydantic's error
+locations map back to the line where the offending key or item starts.
+
+Besides schema validation, loading checks what a schema cannot: duplicate keys,
+unknown or malformed ``{{placeholders}}``, ``python`` checks whose function is not
+defined in the task folder's ``checks.py``, task tools missing from ``tools.py``.
+Nothing from the task folder is executed while loading.
+
+File conveniences resolved here: a ``sandbox.files`` (or service ``files``) entry
+``{source: rel/path}`` is read from the task folder into ``content``; a service's
+relative ``build`` folder is made absolute against the task folder.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from hazmat.errors import SpecError
+from hazmat.tasks.placeholders import PlaceholderError, find_placeholders
+from hazmat.tasks.spec import Check, Task
+
+__all__ = ["TASK_FILE", "discover_tasks", "load_task"]
+
+TASK_FILE = "task.yaml"
+
+Loc = tuple[str | int, ...]
+
+_TYPE_TAG = re.compile(r"^([a-z-]+\[.*\]|str|int|float|bool|list|dict|none|tuple)$")
+_PREFIX_PATH = re.compile(r"^(?P<path>[A-Za-z_]\w*(?:\[\d+\]|\.[A-Za-z_]\w*)*): (?P<msg>.*)$", re.S)
+_PATTERN_TEXT = {
+    "id": "lowercase letters, digits and . _ - in parts separated by /",
+    "category": "lowercase letters, digits, _ and -",
+    "name": "a Python identifier",
+    "function": "a Python identifier",
+}
+
+
+def _display(path: Path) -> str:
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # pragma: no cover - other drive on Windows
+        return str(path)
+    return str(path) if rel.startswith("..") else rel
+
+
+def _field(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif re.fullmatch(r"[A-Za-z_]\w*", part):
+            out += f".{part}" if out else part
+        else:
+            out += f"[{json.dumps(part)}]"
+    return out
+
+
+def _parse_field(path: str) -> Loc:
+    loc: list[str | int] = []
+    for name, index in re.findall(r"([A-Za-z_]\w*)|\[(\d+)\]", path):
+        loc.append(int(index) if index else name)
+    return tuple(loc)
+
+
+class _Source:
+    """One YAML file: its text, node tree and data."""
+
+    def __init__(self, file: Path) -> None:
+        self.file = file
+        self.name = _display(file)
+        try:
+            text = file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise SpecError("no such file", file=self.name) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SpecError(f"cannot read: {exc}", file=self.name) from None
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is not None:
+                self._check_keys(node, ())
+            data = loader.construct_document(node) if node is not None else None
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line = mark.line + 1 if mark is not None else None
+            problem = exc.problem or exc.context or "invalid YAML"
+            raise SpecError(f"YAML syntax error: {problem}", file=self.name, line=line) from None
+        except yaml.YAMLError as exc:
+            raise SpecError(f"YAML error: {exc}", file=self.name) from None
+        finally:
+            loader.dispose()
+        if node is None:
+            raise SpecError("the file is empty", file=self.name, line=1)
+        if not isinstance(data, dict):
+            raise SpecError(
+                "a task file is a mapping (id: ..., title: ...)",
+                file=self.name,
+                line=node.start_mark.line + 1,
+            )
+        self.node: yaml.Node = node
+        self.data: dict[str, Any] = data
+
+    def error(self, loc: Loc, message: str, *, hint: str | None = None) -> SpecError:
+        """A SpecError at ``loc`` (line found in the node tree)."""
+        return SpecError(message, file=self.name, line=self.line(loc), field=_field(loc), hint=hint)
+
+    def _check_keys(self, node: yaml.Node, loc: Loc) -> None:
+        """Reject duplicate keys and bad placeholders, with their lines."""
+        if isinstance(node, yaml.MappingNode):
+            seen: set[Any] = set()
+            for key, value in node.value:
+                k = key.value if isinstance(key, yaml.ScalarNode) else str(key.start_mark)
+                if k in seen:
+                    raise SpecError(
+                        f"duplicate key {k!r}",
+                        file=self.name,
+                        line=key.start_mark.line + 1,
+                        field=_field(loc),
+                    )
+                seen.add(k)
+                self._check_keys(key, loc)
+                self._check_keys(value, (*loc, k))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                self._check_keys(item, (*loc, i))
+        elif isinstance(node, yaml.ScalarNode) and isinstance(node.value, str):
+            try:
+                for _ in find_placeholders(node.value):
+                    pass
+            except PlaceholderError as exc:
+                raise SpecError(
+                    str(exc), file=self.name, line=node.start_mark.line + 1, field=_field(loc)
+                ) from None
+
+    def line(self, loc: Loc) -> int:
+        """The 1-based line where the deepest existing part of ``loc`` starts."""
+        node = self.node
+        line = node.start_mark.line + 1
+        for part in loc:
+            if isinstance(node, yaml.MappingNode):
+                for key, value in node.value:
+                    if isinstance(key, yaml.ScalarNode) and key.value == str(part):
+                        line = key.start_mark.line + 1
+                        node = value
+                        break
+                else:
+                    continue  # a union tag or a missing key: stay here
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+                if part >= len(node.value):
+                    break
+                node = node.value[part]
+                line = node.start_mark.line + 1
+            else:
+                continue
+        return line
+
+
+def _message(err: dict[str, Any]) -> tuple[Loc, str]:
+    """Turn one pydantic error into (location, message)."""
+    loc: Loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and _TYPE_TAG.match(p)))
+    kind: str = err["type"]
+    msg: str = err["msg"]
+    if kind == "extra_forbidden":
+        return loc, "unknown field"
+    if kind == "missing":
+        return loc, "required field missing"
+    if kind in ("value_error", "assertion_error"):
+        msg = re.sub(r"^(Value error|Assertion failed), ", "", msg)
+        if not loc:
+            m = _PREFIX_PATH.match(msg)
+            if m:
+                return _parse_field(m.group("path")), m.group("msg")
+        return loc, msg
+    if kind == "string_pattern_mismatch":
+        last = next((p for p in reversed(loc) if isinstance(p, str)), "")
+        what = _PATTERN_TEXT.get(last, f"pattern {err.get('ctx', {}).get('pattern', '')}")
+        return loc, f"{err.get('input')!r} is not valid ({what})"
+    return loc, msg[:1].lower() + msg[1:]
+
+
+def _known_fields(model: type[BaseModel] | None) -> list[str]:
+    return list(model.model_fields) if model is not None else []
+
+
+def _model_at(loc: Loc) -> type[BaseModel] | None:
+    """The pydantic model class that owns the field at ``loc`` (best effort, for hints)."""
+    model: Any = Task
+    for part in loc[:-1]:
+        if isinstance(part, int) or model is None:
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return None
+        ann = field.annotation
+        model = None
+        for cand in (ann, *getattr(ann, "__args__", ())):
+            for inner in (cand, *getattr(cand, "__args__", ())):
+                if isinstance(inner, type) and issubclass(inner, BaseModel):
+                    model = inner
+                    break
+            if model is not None:
+                break
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _resolve_files(files: Any, root: Path, src: _Source, loc: Loc) -> Any:
+    if not isinstance(files, dict):
+        return files
+    out: dict[Any, Any] = {}
+    for path, spec in files.items():
+        if isinstance(spec, dict) and "source" in spec:
+            rel = spec["source"]
+            where = (*loc, path, "source")
+            target = (root / str(rel)).resolve()
+            if not target.is_relative_to(root.resolve()):
+                raise src.error(where, f"source {rel!r} is outside the task folder")
+            try:
+                content = target.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise src.error(where, f"cannot read {rel!r}: {exc.__class__.__name__}") from None
+            try:
+                for _ in find_placeholders(content):
+                    pass
+            except PlaceholderError as exc:
+                raise src.error(where, f"{rel}: {exc}") from None
+            spec = {k: v for k, v in spec.items() if k != "source"} | {"content": content}
+        out[path] = spec
+    return out
+
+
+def _preprocess(data: dict[str, Any], root: Path, src: _Source) -> dict[str, Any]:
+    sandbox = data.get("sandbox")
+    if not isinstance(sandbox, dict):
+        return data
+    sandbox = dict(sandbox)
+    sandbox["files"] = _resolve_files(sandbox.get("files"), root, src, ("sandbox", "files"))
+    if sandbox["files"] is None:
+        del sandbox["files"]
+    services = sandbox.get("services")
+    if isinstance(services, dict):
+        new: dict[Any, Any] = {}
+        for name, svc in services.items():
+            if isinstance(svc, dict):
+                svc = dict(svc)
+                if "files" in svc:
+                    svc["files"] = _resolve_files(
+                        svc["files"], root, src, ("sandbox", "services", name, "files")
+                    )
+                build = svc.get("build")
+                if isinstance(build, str) and not os.path.isabs(build):
+                    svc["build"] = str((root / build).resolve())
+            new[name] = svc
+        sandbox["services"] = new
+    return {**data, "sandbox": sandbox}
+
+
+def _functions(path: Path) -> set[str] | None:
+    """Top-level function names defined in a Python file, without running it."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except FileNotFoundError:
+        return None
+    except SyntaxError as exc:
+        raise SpecError(f"syntax error: {exc.msg}", file=_display(path), line=exc.lineno) from None
+    return {n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
+
+
+def _checks_with_loc(check: Check, loc: Loc) -> Iterator[tuple[Loc, Check]]:
+    yield loc, check
+    kind = check.kind
+    for i, child in enumerate(check.children):
+        yield from _checks_with_loc(child, (*loc, kind, i))
+
+
+def _check_code(task: Task, root: Path, src: _Source) -> None:
+    checks_file = root / "checks.py"
+    functions: set[str] | None = None
+    loaded = False
+    for i, m in enumerate(task.milestones):
+        for loc, check in _checks_with_loc(m.check, ("milestones", i, "check")):
+            if check.python is None:
+                continue
+            if not loaded:
+                functions, loaded = _functions(checks_file), True
+            name = check.python.function
+            if functions is None:
+                raise src.error(loc, f"python check {name!r} needs {_display(checks_file)}")
+            if name not in functions:
+                raise src.error(loc, f"function {name!r} is not defined in checks.py")
+    if task.task_tools:
+        tools_file = root / "tools.py"
+        tool_functions = _functions(tools_file)
+        for i, tool in enumerate(task.task_tools):
+            loc = ("task_tools", i)
+            if tool_functions is None:
+                raise src.error(loc, f"task tool {tool.name!r} needs {_display(tools_file)}")
+            if tool.function_name not in tool_functions:
+                raise src.error(loc, f"function {tool.function_name!r} is not defined in tools.py")
+
+
+def load_task(path: Path) -> Task:
+    """Load one task from its ``task.yaml`` or from the folder holding it.
+
+    The returned task still holds its ``{{placeholders}}``; see
+    :func:`hazmat.tasks.render.render_task` for one episode's values.
+
+    Raises:
+        SpecError: the file is missing, is not valid YAML, or does not validate; the
+            message names the file, the line and the field.
+    """
+    path = Path(path)
+    file = path / TASK_FILE if path.is_dir() else path
+    src = _Source(file)
+    root = file.parent.resolve()
+    data = src.data
+    if "root" in data:
+        raise src.error(("root",), "unknown field")
+    data = _preprocess(data, root, src)
+    try:
+        task = Task.model_validate({**data, "root": root})
+    except ValidationError as exc:
+        raise _first_error(exc, src) from None
+    _check_code(task, root, src)
+    return task
+
+
+def _first_error(exc: ValidationError, src: _Source) -> SpecError:
+    found: list[tuple[int, int, Loc, str]] = []
+    for n, err in enumerate(exc.errors()):
+        loc, message = _message(dict(err))
+        if err["type"] == "extra_forbidden" and loc:
+            model = _model_at(loc)
+            close = difflib.get_close_matches(str(loc[-1]), _known_fields(model), n=1)
+            if close:
+                message += f", did you mean {close[0]!r}?"
+        found.append((src.line(loc), n, loc, message))
+    found.sort(key=lambda t: (t[0], t[1]))
+    line, _, loc, message = found[0]
+    more = len({(f[0], f[2]) for f in found}) - 1
+    hint = f"{more} more problem(s) in this file" if more > 0 else None
+    return SpecError(message, file=src.name, line=line, field=_field(loc), hint=hint)
+
+
+def discover_tasks(paths: list[Path]) -> list[Task]:
+    """Load every task under ``paths`` (task.yaml files, task folders, or trees of them).
+
+    A folder holding ``task.yaml`` is one task (its subfolders are not searched);
+    any other folder is searched recursively, skipping hidden folders. The result is
+    sorted by task id.
+
+    Raises:
+        SpecError: a path does not exist, a task does not load, or two tasks share an id.
+    """
+    files: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_file():
+            files.append(p)
+        elif (p / TASK_FILE).is_file():
+            files.append(p / TASK_FILE)
+        elif p.is_dir():
+            files.extend(_walk(p))
+        else:
+            raise SpecError("no such file or folder", file=_display(p))
+    tasks: dict[str, Task] = {}
+    seen: set[Path] = set()
+    for f in files:
+        if f.resolve() in seen:
+            continue
+        seen.add(f.resolve())
+        task = load_task(f)
+        if task.id in tasks:
+            other = tasks[task.id].root
+            raise SpecError(
+                f"task id {task.id!r} is also used by {_display(other) if other else '?'}",
+                file=_display(f),
+                field="id",
+            )
+        tasks[task.id] = task
+    return [tasks[k] for k in sorted(tasks)]
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    if (folder / TASK_FILE).is_file():
+        yield folder / TASK_FILE
+        return
+    for child in sorted(folder.iterdir()):
+        if child.is_dir() and not child.name.startswith((".", "__")):
+            yield from _walk(child)
