@@ -194,9 +194,14 @@ def _check_run_json(record: RunRecord, events: list[dict[str, Any]], lines: list
                 line=lines[-1], seq=end.get("seq"), event=RUN_END, kind="run.json",
                 message=f"run.json status {record.status!r}, run_end says {end.get('status')!r}"))
     elif record.status == "complete":
-        report.problems.append(ChainProblem(
-            kind="run.json",
-            message="run.json status 'complete', but the events do not end with run_end"))
+        if report.torn_line is not None:
+            report.problems.append(ChainProblem(
+                line=report.torn_line, kind="unparseable",
+                message="not a JSON object, and run.json says the run completed"))
+        else:
+            report.problems.append(ChainProblem(
+                line=lines[-1] if lines else None, kind="run.json",
+                message="run.json status 'complete', but the events do not end with run_end"))
     if record.sealed_hash is not None:
         found = [
             (ev, line) for ev, line in zip(events, lines, strict=True)
@@ -217,6 +222,15 @@ def _check_run_json(record: RunRecord, events: list[dict[str, Any]], lines: list
                 line=lines[-1], kind="seal",
                 message=f"sealed_seq {record.sealed_seq}, sealed hash is at seq "
                         f"{events[-1].get('seq')}"))
+
+
+_CHAIN_KINDS = ("hash", "prev", "seq", "run_id", "unparseable")
+
+
+def _rank(p: ChainProblem) -> tuple[int, int]:
+    """Chain breaks first, then blobs, then run.json/seal/expect; earliest line first."""
+    tier = 0 if p.kind in _CHAIN_KINDS else 1 if p.kind == "blob" else 2
+    return (tier, p.line if p.line is not None else 1 << 62)
 
 
 def verify_run(run_dir: str | os.PathLike[str], *, expect: str | None = None) -> VerifyReport:
@@ -258,6 +272,7 @@ def verify_run(run_dir: str | os.PathLike[str], *, expect: str | None = None) ->
         walk.events[-1].get("status") == "interrupted")
     _check_blobs(path, walk.events, walk.lines, report)
     if record is not None:
+        report.torn_line = walk.torn_line
         _check_run_json(record, walk.events, walk.lines, report)
     if expect is not None:
         report.expect_matches = expect == report.last_hash
@@ -274,8 +289,7 @@ def verify_run(run_dir: str | os.PathLike[str], *, expect: str | None = None) ->
                 line=at[0][1] if at else None, kind="expect", message=msg))
     report.ok = not report.problems
     if report.problems:
-        with_line = [p for p in report.problems if p.line is not None]
-        first = min(with_line, key=lambda p: p.line or 0) if with_line else report.problems[0]
+        first = min(report.problems, key=_rank)
         report.first_broken = first
         where = f"line {first.line}" if first.line is not None else first.kind
         if first.seq is not None:

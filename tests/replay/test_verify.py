@@ -1,0 +1,234 @@
+"""verify_run / seal_run / the verify and seal commands: tampering is caught."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from hazmat.errors import RecordError
+from hazmat.record import Recorder
+from hazmat.replay.cli_verify import seal, verify
+from hazmat.replay.verify import seal_run, verify_run
+
+
+def _recompute(events_file: Path) -> str:
+    """Independent recomputation of the chain by the contract; returns the last hash."""
+    prev = "0" * 64
+    for i, line in enumerate(events_file.read_bytes().splitlines()):
+        ev = json.loads(line)
+        stored = ev.pop("hash")
+        assert ev["seq"] == i and ev["prev"] == prev
+        body = json.dumps(ev, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        assert hashlib.sha256(body.encode("utf-8")).hexdigest() == stored
+        prev = stored
+    return prev
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Path:
+    rec = Recorder.create(tmp_path / "runs", run_id="r1", config={"seed": 1})
+    for k in range(2):
+        ep = rec.bind(f"e{k}")
+        ep.start(task_id="examples/find", agent="solution", seed=k)
+        ep.emit("tool_call", id="c1", tool="bash", args={"command": "cat /root/flag.txt — ✓"})
+        ep.emit("policy_decision", stage="before", action="allow", rules=[])
+        ep.emit("tool_result", id="c1", exit_code=0, duration=0.01,
+                stdout=f"flag-{k}\n" * 1000, stderr="")
+        ep.emit("milestone", id="flag", step=1, t=0.2)
+        ep.end("completed", progress=1.0, depth="flag", steps=1)
+    rec.finish()
+    return rec.path
+
+
+def _lines(run: Path) -> list[bytes]:
+    return run.joinpath("events.jsonl").read_bytes().split(b"\n")[:-1]
+
+
+def _write(run: Path, lines: list[bytes]) -> None:
+    run.joinpath("events.jsonl").write_bytes(b"".join(line + b"\n" for line in lines))
+
+
+def test_a_clean_run_verifies(run: Path) -> None:
+    report = verify_run(run)
+    assert report.ok, report.summary
+    assert report.ended and not report.interrupted
+    assert report.last_hash == _recompute(run / "events.jsonl")
+    assert report.events == len(_lines(run)) == report.valid_up_to_line
+    assert report.blobs_checked == 2 and report.blob_refs == 2
+    assert report.summary.startswith("ok: ")
+
+
+def test_editing_any_byte_of_an_event_breaks_it(run: Path, tmp_path: Path) -> None:
+    original = run.joinpath("events.jsonl").read_bytes()
+    lines = _lines(run)
+    target = 3  # the tool_call of e0, line 4
+    start = sum(len(line) + 1 for line in lines[:target])
+    positions = list(range(start, start + len(lines[target])))
+    rng = random.Random(0)
+    positions += rng.sample(range(len(original) - 1), 150)  # and anywhere else
+    for pos in positions:
+        data = bytearray(original)
+        if data[pos] == ord("\n"):
+            continue
+        data[pos] = ord("0") if data[pos] != ord("0") else ord("1")
+        run.joinpath("events.jsonl").write_bytes(bytes(data))
+        report = verify_run(run)
+        assert not report.ok, f"edit at byte {pos} went unnoticed"
+        line_no = original[:pos].count(b"\n") + 1
+        assert report.first_broken is not None
+        assert report.first_broken.line == line_no, (pos, report.summary)
+    run.joinpath("events.jsonl").write_bytes(original)
+    assert verify_run(run).ok
+
+
+def test_edited_event_is_reported_with_line_and_event(run: Path) -> None:
+    lines = _lines(run)
+    assert b'"exit_code":0' in lines[4]
+    lines[4] = lines[4].replace(b'"exit_code":0', b'"exit_code":1')
+    _write(run, lines)
+    report = verify_run(run)
+    assert not report.ok and report.first_broken is not None
+    assert (report.first_broken.line, report.first_broken.event) == (5, "tool_result")
+    assert report.first_broken.kind == "hash"
+    assert report.summary.startswith("BROKEN at line 5 (seq 4, tool_result)")
+
+
+def test_forged_event_with_recomputed_hash_breaks_the_next_link(run: Path) -> None:
+    lines = _lines(run)
+    ev = json.loads(lines[4])
+    assert ev["event"] == "tool_result"
+    ev["exit_code"] = 1
+    del ev["hash"]
+    body = json.dumps(ev, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    ev["hash"] = hashlib.sha256(body.encode()).hexdigest()
+    lines[4] = json.dumps(ev).encode()
+    _write(run, lines)
+    report = verify_run(run)
+    assert report.first_broken is not None
+    assert (report.first_broken.line, report.first_broken.kind) == (6, "prev")
+
+
+def test_removed_event_is_caught(run: Path) -> None:
+    lines = _lines(run)
+    del lines[4]
+    _write(run, lines)
+    report = verify_run(run)
+    assert not report.ok and report.first_broken is not None
+    assert report.first_broken.line == 5
+    assert "seq is 5, expected 4" in report.first_broken.message
+
+
+def test_reordered_pair_is_caught(run: Path) -> None:
+    lines = _lines(run)
+    lines[3], lines[4] = lines[4], lines[3]
+    _write(run, lines)
+    report = verify_run(run)
+    assert not report.ok and report.first_broken is not None
+    assert report.first_broken.line == 4
+
+
+def test_changed_or_missing_blob_is_caught(run: Path) -> None:
+    blob = sorted((run / "blobs").iterdir())[0]
+    original = blob.read_bytes()
+    blob.write_bytes(original.replace(b"flag", b"FLAG", 1))
+    report = verify_run(run)
+    assert not report.ok and report.first_broken is not None
+    assert report.first_broken.kind == "blob" and report.first_broken.event == "tool_result"
+    assert "hashes to" in report.first_broken.message
+    blob.unlink()
+    report = verify_run(run)
+    assert not report.ok and report.first_broken is not None
+    assert "missing" in report.first_broken.message
+
+
+def test_run_json_must_agree_with_the_events(run: Path) -> None:
+    data = json.loads((run / "run.json").read_text())
+    data["episodes"][1]["status"] = "submitted"
+    data["episodes"][1]["progress"] = 0.5
+    (run / "run.json").write_text(json.dumps(data))
+    report = verify_run(run)
+    assert not report.ok and report.first_broken is not None
+    assert report.first_broken.kind == "run.json"
+    assert "'e1'" in report.first_broken.message and "progress" in report.first_broken.message
+
+
+def test_truncated_tail_is_caught_by_run_json_and_by_expect(run: Path) -> None:
+    final = verify_run(run).last_hash
+    assert final is not None
+    lines = _lines(run)
+    _write(run, lines[:-1])  # drop run_end: the chain alone still holds
+    report = verify_run(run)
+    assert not report.ok and "do not end with run_end" in report.summary
+    report = verify_run(run, expect=final)
+    assert report.expect_matches is False
+
+
+def test_seal_then_expect_and_extension(run: Path) -> None:
+    digest = seal_run(run)
+    assert digest == _recompute(run / "events.jsonl")
+    assert json.loads((run / "run.json").read_text())["sealed_hash"] == digest
+    assert verify_run(run, expect=digest).ok
+    assert not verify_run(run, expect="0" * 64).ok
+    rec = Recorder.open(run)  # appending after a seal is visible
+    rec.finish()
+    report = verify_run(run, expect=digest)
+    assert not report.ok
+    kinds = {p.kind for p in report.problems}
+    assert kinds == {"seal", "expect"}
+    assert "extended after it was sealed" in report.summary or any(
+        "extended" in p.message for p in report.problems
+    )
+
+
+def test_seal_refuses_a_broken_or_busy_run(run: Path, tmp_path: Path) -> None:
+    busy = Recorder.create(tmp_path / "runs", run_id="busy")
+    with pytest.raises(RecordError, match="still writing"):
+        seal_run(busy.path)
+    busy.close()
+    lines = _lines(run)
+    del lines[2]
+    _write(run, lines)
+    with pytest.raises(RecordError, match="cannot seal: BROKEN"):
+        seal_run(run)
+
+
+def test_not_a_run_directory(tmp_path: Path) -> None:
+    with pytest.raises(RecordError, match="not a run directory"):
+        verify_run(tmp_path)
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+    app.command("verify")(verify)
+    app.command("seal")(seal)
+    return app
+
+
+def test_cli_verify_and_seal(run: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    res = runner.invoke(_app(), ["verify", str(run)])
+    assert res.exit_code == 0 and res.stdout.startswith("ok: ")
+    res = runner.invoke(_app(), ["seal", str(run)])
+    assert res.exit_code == 0
+    digest = res.stdout.strip()
+    res = runner.invoke(_app(), ["verify", str(run), "--json", "--expect", digest])
+    assert res.exit_code == 0
+    last = json.loads(res.stdout.strip().splitlines()[-1])
+    assert last["ok"] is True and last["expect_matches"] is True
+    broken = tmp_path / "broken"
+    shutil.copytree(run, broken)
+    lines = _lines(broken)
+    del lines[1]
+    _write(broken, lines)
+    res = runner.invoke(_app(), ["verify", str(broken)])
+    assert res.exit_code == 5
+    assert res.stderr.startswith("error: ") and len(res.stderr.strip().splitlines()) == 1
+    res = runner.invoke(_app(), ["verify", str(tmp_path / "nope")])
+    assert res.exit_code == 2 and "not a run directory" in res.stderr
