@@ -6,8 +6,10 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    """Mount verify/seal, run, demo, policy and the other part-owned commands on ``app``."""
+    """Mount run, verify/seal, policy and the other part-owned commands on ``app``."""
+    from hazmat.cli_run import run
     from hazmat.replay.cli_verify import seal, verify
 
+    app.command("run")(run)
     app.command("verify")(verify)
     app.command("seal")(seal)

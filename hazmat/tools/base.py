@@ -114,8 +114,10 @@ def validate_args(name: str, schema: dict[str, Any], args: Any) -> dict[str, Any
     for key, value in args.items():
         if key not in props:
             raise ToolError(f"{name}: unknown argument {key!r} (expected: {', '.join(props)})")
-        want = _TYPES.get(props[key].get("type", ""), object)
-        if not isinstance(value, want) or (want is int and isinstance(value, bool)):
+        kind = props[key].get("type", "")
+        want = _TYPES.get(kind, object)
+        numeric = kind in ("integer", "number")
+        if not isinstance(value, want) or (numeric and isinstance(value, bool)):
             raise ToolError(f"{name}: argument {key!r} must be of type {props[key].get('type')}")
     return args
 
