@@ -38,6 +38,7 @@ from hazmat.tasks.spec import (
     Task,
     TraceCheck,
 )
+from hazmat.tools.base import ToolOutput
 
 __all__ = [
     "CheckContext",
@@ -70,6 +71,34 @@ class TraceStep(BaseModel):
     executed: bool = True
     time: float = 0.0
     """Seconds since the episode started, when the step ended."""
+
+    @classmethod
+    def from_tool_output(
+        cls,
+        step: int,
+        args: Mapping[str, Any],
+        out: ToolOutput,
+        *,
+        executed: bool = True,
+        time: float = 0.0,
+    ) -> TraceStep:
+        """A trace step from a built-in or task tool's :class:`~hazmat.tools.base.ToolOutput`.
+
+        The output is the full text (for ``read_file`` the whole file, not the
+        model's view); the exit code is the command's, else 1 on a tool error, else 0.
+        """
+        content = out.data.get("content")
+        output = content if isinstance(content, str) else out.full_text
+        exit_code = (1 if out.is_error else 0) if out.result is None else out.result.exit_code
+        return cls(
+            step=step,
+            tool=out.tool,
+            args=dict(args),
+            exit_code=exit_code,
+            output=output,
+            executed=executed,
+            time=time,
+        )
 
     @property
     def command_text(self) -> str:

@@ -340,7 +340,7 @@ def load_task(path: Path) -> Task:
 
 
 def _first_error(exc: ValidationError, src: _Source) -> SpecError:
-    found: list[tuple[int, int, Loc, str]] = []
+    found: list[tuple[bool, int, int, Loc, str]] = []
     for n, err in enumerate(exc.errors()):
         loc, message = _message(dict(err))
         if err["type"] == "extra_forbidden" and loc:
@@ -348,10 +348,11 @@ def _first_error(exc: ValidationError, src: _Source) -> SpecError:
             close = difflib.get_close_matches(str(loc[-1]), _known_fields(model), n=1)
             if close:
                 message += f", did you mean {close[0]!r}?"
-        found.append((src.line(loc), n, loc, message))
-    found.sort(key=lambda t: (t[0], t[1]))
-    line, _, loc, message = found[0]
-    more = len({(f[0], f[2]) for f in found}) - 1
+        # "missing" last: a typo'd key is reported as unknown, not as the missing one
+        found.append((err["type"] == "missing", src.line(loc), n, loc, message))
+    found.sort(key=lambda t: t[:3])
+    _, line, _, loc, message = found[0]
+    more = len({(f[1], f[3]) for f in found}) - 1
     hint = f"{more} more problem(s) in this file" if more > 0 else None
     return SpecError(message, file=src.name, line=line, field=_field(loc), hint=hint)
 

@@ -383,20 +383,10 @@ class Task(_Frozen):
             raise ValueError("policy is a policy name or a mapping like {extends: default}")
         return value
 
-    @field_validator("milestones")
-    @classmethod
-    def _unique_milestones(cls, value: list[Milestone]) -> list[Milestone]:
-        seen: set[str] = set()
-        for m in value:
-            if m.id in seen:
-                raise ValueError(f"duplicate milestone id {m.id!r}")
-            seen.add(m.id)
-        return value
-
     @model_validator(mode="after")
     def _cross(self) -> Task:
         if self.sandbox.services and not self.needs_docker:
-            raise ValueError("needs_docker: is false, but sandbox.services needs Docker")
+            raise ValueError("needs_docker: must be true when sandbox.services is set")
         task_tools = {t.name: t for t in self.task_tools}
         if self.user is not None:
             task_tools.setdefault(
@@ -414,6 +404,11 @@ class Task(_Frozen):
         for i, name in enumerate(self.tools):
             if name not in BUILTIN_TOOLS and name not in task_tools:
                 raise ValueError(f"tools[{i}]: unknown tool {name!r}")
+        seen: set[str] = set()
+        for i, m in enumerate(self.milestones):
+            if m.id in seen:
+                raise ValueError(f"milestones[{i}].id: duplicate milestone id {m.id!r}")
+            seen.add(m.id)
         services = set(self.sandbox.services)
         for i, m in enumerate(self.milestones):
             for c in m.check.walk():
