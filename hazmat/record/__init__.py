@@ -53,6 +53,7 @@ from hazmat.record.store import (
     RunStore,
     list_runs,
     new_run_id,
+    writer_alive,
 )
 
 __all__ = [
@@ -98,4 +99,5 @@ __all__ = [
     "resolve_blobs",
     "secrets_from_env",
     "walk_chain",
+    "writer_alive",
 ]

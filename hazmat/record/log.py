@@ -460,7 +460,8 @@ class Recorder:
             self._seq += 1
             self._prev = digest
             changed = self.tally.apply(data)
-        self._after(event, data, changed)
+            self._update_store(event, data, changed)
+        self._log_line(event, data)
         return data
 
     async def aemit(
@@ -469,7 +470,7 @@ class Recorder:
         """:meth:`emit` in a worker thread, so the event loop is not blocked by fsync."""
         return await asyncio.to_thread(self.emit, event, episode_id=episode_id, **fields)
 
-    def _after(self, event: str, data: dict[str, Any], changed: Any) -> None:
+    def _update_store(self, event: str, data: dict[str, Any], changed: Any) -> None:
         if changed is not None and event == EPISODE_START:
             self.store.add_episode(changed.model_copy(deep=True))
         elif changed is not None and event == EPISODE_END:
@@ -479,6 +480,8 @@ class Recorder:
         elif event == RUN_END:
             status = data.get("status")
             self.store.set_status(status if status in ("complete", "interrupted") else "complete")
+
+    def _log_line(self, event: str, data: dict[str, Any]) -> None:
         level = _EVENT_LEVEL.get(event, logging.DEBUG)
         if event == POLICY_DECISION and data.get("action") in ("block", "halt"):
             level = logging.WARNING

@@ -30,8 +30,8 @@ __all__ = [
 MIN_SECRET_LEN: Final = 8
 
 KEY_PATTERNS: Final[tuple[tuple[str, str], ...]] = (
-    ("anthropic-key", r"sk-ant-[A-Za-z0-9_\-]{16,}"),
-    ("openai-key", r"sk-[A-Za-z0-9_\-]{16,}"),
+    ("anthropic-key", r"(?<![A-Za-z0-9_\-])sk-ant-[A-Za-z0-9_\-]{16,}"),
+    ("openai-key", r"(?<![A-Za-z0-9_\-])sk-[A-Za-z0-9_\-]{16,}"),
 )
 """(name, regex) of key shapes redacted even when not in the environment."""
 

@@ -9,6 +9,7 @@ torn one, and an interrupted run stays visible with status ``running``.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
@@ -35,6 +36,7 @@ __all__ = [
     "list_runs",
     "new_run_id",
     "utc_now",
+    "writer_alive",
 ]
 
 RUN_FILE = "run.json"
@@ -286,12 +288,35 @@ class RunStore:
         raise RecordError(f"run {self.run_id}: no episode {episode_id!r}")
 
 
+def writer_alive(run_dir: str | os.PathLike[str]) -> bool:
+    """True when a Recorder (in any process) holds ``<run_dir>/events.jsonl`` open.
+
+    A run.json saying ``running`` with no live writer is a run whose process died.
+    """
+    try:
+        fd = os.open(Path(run_dir) / "events.jsonl", os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
 class RunListing(BaseModel):
-    """One run directory found by :func:`list_runs`: its record, or why it cannot be read."""
+    """One run directory found by :func:`list_runs`: its record, or why it cannot be read.
+
+    ``live`` is True while a Recorder writes it; a ``running`` run that is not
+    live was interrupted (its process died).
+    """
 
     path: str
     record: RunRecord | None = None
     error: str | None = None
+    live: bool = False
 
 
 def list_runs(directory: str | os.PathLike[str]) -> list[RunListing]:
@@ -308,7 +333,9 @@ def list_runs(directory: str | os.PathLike[str]) -> list[RunListing]:
         if not (child / RUN_FILE).is_file():
             continue
         try:
-            out.append(RunListing(path=str(child), record=_load(child)))
+            out.append(
+                RunListing(path=str(child), record=_load(child), live=writer_alive(child))
+            )
         except RecordError as exc:
             out.append(RunListing(path=str(child), error=exc.message))
     return out

@@ -80,6 +80,9 @@ def test_redactor_nested_values_keys_bytes_and_processor() -> None:
     }
     assert r.text("no secrets here") == "no secrets here"
     assert r.text("a sk-ABCDEFGHIJKLMNOPQRST z") == "a [REDACTED:openai-key] z"
+    assert r.text("key=sk-proj-ABCDEFGHIJKLMNOPQRST") == "key=[REDACTED:openai-key]"
+    # not a key: "sk-" inside a word
+    assert r.text("task-specific-tools-list-here") == "task-specific-tools-list-here"
     out = r(None, "info", {"event": "call", "auth": "Bearer value-of-x-key"})
     assert out["auth"] == "Bearer [REDACTED:X_API_KEY]"
 

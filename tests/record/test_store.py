@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hazmat.errors import RecordError
-from hazmat.record import EpisodeRecord, RunStore, list_runs, new_run_id
+from hazmat.record import EpisodeRecord, Recorder, RunStore, list_runs, new_run_id
 
 
 def test_run_ids_sort_and_are_unique() -> None:
@@ -58,3 +58,15 @@ def test_list_runs(tmp_path: Path) -> None:
     found = list_runs(tmp_path)
     assert [Path(f.path).name for f in found] == [a.run_id, b.run_id, broken.name]
     assert found[0].record is not None and found[2].record is None and found[2].error
+
+
+def test_list_runs_tells_live_from_dead(tmp_path: Path) -> None:
+    live = Recorder.create(tmp_path, run_id="2026-01-01T00-00-00_live00")
+    dead = Recorder.create(tmp_path, run_id="2026-01-01T00-00-01_dead00")
+    dead.close()  # as if its process died: status stays running
+    found = {Path(f.path).name: f for f in list_runs(tmp_path)}
+    assert found[live.run_id].live and not found[dead.run_id].live
+    rec = found[dead.run_id].record
+    assert rec is not None and rec.status == "running"
+    live.finish()
+    assert not list_runs(tmp_path)[0].live
