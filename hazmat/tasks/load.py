@@ -99,6 +99,15 @@ class _Source:
             mark = exc.problem_mark or exc.context_mark
             line = mark.line + 1 if mark is not None else None
             problem = exc.problem or exc.context or "invalid YAML"
+            ctx_mark = exc.context_mark
+            if (
+                exc.problem
+                and exc.context
+                and ctx_mark is not None
+                and mark is not None
+                and ctx_mark.line != mark.line
+            ):
+                problem += f" ({exc.context} started on line {ctx_mark.line + 1})"
             raise SpecError(f"YAML syntax error: {problem}", file=self.name, line=line) from None
         except yaml.YAMLError as exc:
             raise SpecError(f"YAML error: {exc}", file=self.name) from None
@@ -205,7 +214,7 @@ def _model_at(loc: Loc) -> type[BaseModel] | None:
             continue
         field = model.model_fields.get(part)
         if field is None:
-            return None
+            continue  # a mapping key (a file path, a service name): same model
         ann = field.annotation
         model = None
         for cand in (ann, *getattr(ann, "__args__", ())):

@@ -42,7 +42,8 @@ BROKEN: list[tuple[str, str, str]] = [
     ("title: Broken", "titel: Broken",
      "x/task.yaml:2: titel: unknown field, did you mean 'title'?"),
     ('    check: {output: {regex: "{{flag}}"}}', '    check: {output: {regex: "x"}',
-     "x/task.yaml:13: YAML syntax error: expected ',' or '}', but got '-'"),
+     "x/task.yaml:13: YAML syntax error: expected ',' or '}', but got '-'"
+     " (while parsing a flow mapping started on line 12)"),
     ("category: examples", "category: examples\ntitle: Again",
      "x/task.yaml:4: duplicate key 'title'"),
     ('"{{flag}}"\ntools', '"{{flagg}}"\ntools',
