@@ -142,9 +142,14 @@ def _ensure_logging() -> None:
 
 
 def get_logger(**bind: Any) -> Any:
-    """A structlog logger bound to ``bind`` (e.g. ``run_id=..., episode_id=...``)."""
+    """A structlog logger bound to ``bind`` (e.g. ``run_id=..., episode_id=...``).
+
+    The logger is lazy: it follows the configuration current at each call, so
+    ``configure_logging`` (or ``structlog.testing.capture_logs``) applies to
+    loggers made before it.
+    """
     _ensure_logging()
-    return structlog.get_logger().bind(**bind)
+    return structlog.get_logger(**bind)
 
 
 def to_jsonable(value: Any) -> Any:
@@ -551,7 +556,7 @@ class EpisodeRecorder:
     def __init__(self, recorder: Recorder, episode_id: str) -> None:
         self.recorder = recorder
         self.episode_id = episode_id
-        self.log = recorder.log.bind(episode_id=episode_id)
+        self.log = get_logger(run_id=recorder.run_id, episode_id=episode_id)
 
     def emit(self, event: str, **fields: Any) -> dict[str, Any]:
         """:meth:`Recorder.emit` with this episode's id."""

@@ -305,3 +305,22 @@ def test_human_log_lines_go_to_the_configured_stream(tmp_path: Path) -> None:
     configure_logging("warning", stream=quiet)
     Recorder.create(tmp_path, run_id="quiet").finish()
     assert quiet.getvalue() == ""
+
+
+def test_capture_logs_sees_record_events(tmp_path: Path) -> None:
+    import structlog
+
+    rec = Recorder.create(tmp_path)
+    ep = rec.bind("e1")
+    configure_logging("info", stream=io.StringIO())  # after the recorder: loggers are lazy
+    try:
+        with structlog.testing.capture_logs() as logs:
+            ep.start(task_id="t", agent="a")
+            ep.log.warning("sandbox slow", seconds=3)
+    finally:
+        configure_logging("warning", stream=io.StringIO())
+    assert logs[0]["event"] == "episode_start" and logs[0]["episode_id"] == "e1"
+    assert logs[0]["log_level"] == "info"
+    assert logs[1]["event"] == "sandbox slow" and logs[1]["episode_id"] == "e1"
+    assert logs[1]["run_id"] == rec.run_id
+    rec.finish()

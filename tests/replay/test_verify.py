@@ -232,3 +232,18 @@ def test_cli_verify_and_seal(run: Path, tmp_path: Path) -> None:
     assert res.stderr.startswith("error: ") and len(res.stderr.strip().splitlines()) == 1
     res = runner.invoke(_app(), ["verify", str(tmp_path / "nope")])
     assert res.exit_code == 2 and "not a run directory" in res.stderr
+
+
+def test_run_json_lagging_an_interrupted_run_is_a_warning(tmp_path: Path) -> None:
+    rec = Recorder.create(tmp_path, run_id="lag")
+    ep = rec.bind("e1")
+    ep.start(task_id="t", agent="a")
+    ep.end("limit", progress=0.0)
+    rec.close()  # killed before run_end ...
+    data = json.loads((rec.path / "run.json").read_text())
+    data["episodes"][0]["status"] = None  # ... and before run.json caught up
+    (rec.path / "run.json").write_text(json.dumps(data))
+    report = verify_run(rec.path)
+    assert report.ok and report.interrupted
+    assert report.warnings and "lags" in report.warnings[0]
+    assert "no run_end" in report.summary
