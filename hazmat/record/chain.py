@@ -223,24 +223,20 @@ class EpisodeTally:
         rec = rec_or_none
         if name == MILESTONE:
             rec.milestones.append(
-                MilestoneHit(id=str(ev.get("id")), step=_int(ev.get("step")), t=_num(ev.get("t")))
+                MilestoneHit(
+                    id=str(ev.get("id")),
+                    step=ev["step"] if isinstance(ev.get("step"), int) else None,
+                    t=_num(ev["t"]) if isinstance(ev.get("t"), int | float) else None,
+                )
             )
         elif name == POLICY_DECISION:
             action = str(ev.get("action"))
             rec.decisions[action] = rec.decisions.get(action, 0) + 1
             if action == "halt" and rec.halt is None:
-                rules = ev.get("rules") or []
-                rule = None
-                if isinstance(rules, list) and rules:
-                    first = rules[0]
-                    rule = str(first.get("rule") or first.get("id")) if isinstance(
-                        first, dict
-                    ) else str(first)
+                rule, evidence = _halting_rule(ev)
                 step = ev.get("step")
                 rec.halt = Halt(
-                    step=step if isinstance(step, int) else None,
-                    rule=rule,
-                    evidence=ev.get("evidence"),
+                    step=step if isinstance(step, int) else None, rule=rule, evidence=evidence
                 )
         elif name == MODEL_CALL:
             self._model_calls[eid] = self._model_calls.get(eid, 0) + 1
@@ -280,6 +276,22 @@ class EpisodeTally:
         else:
             return None
         return rec
+
+
+def _halting_rule(ev: Mapping[str, Any]) -> tuple[str | None, Any]:
+    """(rule id, evidence) of a halt decision: the first rule whose action is halt."""
+    rules = ev.get("rules")
+    evidence = ev.get("evidence")
+    if not isinstance(rules, list) or not rules:
+        return None, evidence if evidence is not None else ev.get("reason")
+    dicts = [r for r in rules if isinstance(r, dict)]
+    if not dicts:
+        return str(rules[0]), evidence
+    top = next((r for r in dicts if r.get("action") == "halt"), dicts[0])
+    rule = top.get("rule") or top.get("id")
+    if evidence is None:
+        evidence = top.get("evidence") or ev.get("reason")
+    return (str(rule) if rule is not None else None), evidence
 
 
 def _span(started: str | None, ev: Mapping[str, Any]) -> float | None:

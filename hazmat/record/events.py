@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from hazmat.errors import RecordError
 
@@ -203,11 +203,18 @@ class ModelCall(_Fields):
 
 
 class ToolCallEvent(_Fields):
-    """``tool_call``: a tool call the model proposed."""
+    """``tool_call``: a tool call the model proposed (its id as ``id`` or ``call_id``)."""
 
-    id: str
+    id: str | None = None
+    call_id: str | None = None
     tool: str
     args: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _has_id(self) -> ToolCallEvent:
+        if self.id is None and self.call_id is None:
+            raise ValueError("a tool call needs `id` or `call_id`")
+        return self
 
 
 class PolicyDecisionEvent(_Fields):
@@ -224,6 +231,7 @@ class ToolResult(_Fields):
     """``tool_result``: outputs inline when short, else blob refs; never truncated."""
 
     id: str | None = None
+    call_id: str | None = None
     exit_code: int | None = None
     duration: float | None = None
     timed_out: bool = False
@@ -237,8 +245,9 @@ class MilestoneEvent(_Fields):
     """``milestone``: a milestone reached at a step, ``t`` seconds into the episode."""
 
     id: str
-    step: int
-    t: float
+    step: int | None = None
+    """None for a milestone found only by the final checks."""
+    t: float | None = None
 
 
 class LimitEvent(_Fields):
@@ -282,7 +291,8 @@ def validate_fields(event: str, fields: dict[str, Any]) -> None:
     """Check ``fields`` against the payload model of a known ``event``.
 
     Unknown event names pass unchecked. Raises :class:`hazmat.errors.RecordError`
-    naming the event and the bad field when a known event's fields do not fit.
+    naming the event and the bad field (``event 'x': field: message``) when a
+    known event's fields do not fit.
     """
     model = EVENT_MODELS.get(event)
     if model is None:

@@ -220,7 +220,14 @@ def _offload_processor(rec: Recorder, event: str, fields: dict[str, Any]) -> dic
 
 
 def _validate_processor(rec: Recorder, event: str, fields: dict[str, Any]) -> dict[str, Any]:
-    validate_fields(event, fields)
+    try:
+        validate_fields(event, fields)
+    except RecordError as exc:
+        if rec.strict:
+            raise
+        # never lose an event over its shape: keep it, say what is off
+        fields["schema_error"] = exc.message
+        rec.log.warning("record_schema_error", error=exc.message)
     return fields
 
 
@@ -242,6 +249,9 @@ class Recorder:
     ``secrets`` ({name: value}) are redacted in addition to the API keys found
     in the environment when the Recorder is made. ``fsync=False`` skips the
     per-event fsync (benchmarks only: the record is then not crash-safe).
+    ``strict=True`` makes :meth:`emit` raise when a known event's fields do not
+    fit its payload model; by default the event is written anyway with a
+    ``schema_error`` field (a record never loses an event over its shape).
     """
 
     def __init__(
@@ -250,9 +260,11 @@ class Recorder:
         *,
         secrets: dict[str, str] | None = None,
         fsync: bool = True,
+        strict: bool = False,
         processors: tuple[Processor, ...] = DEFAULT_PROCESSORS,
     ) -> None:
         self.store = store
+        self.strict = strict
         self.run_id = store.run_id
         self.path = store.path
         self.events_path = self.path / EVENTS_FILE
@@ -317,6 +329,7 @@ class Recorder:
         parent_run: str | None = None,
         secrets: dict[str, str] | None = None,
         fsync: bool = True,
+        strict: bool = False,
     ) -> Recorder:
         """Make ``<out_dir>/<run_id>/`` with run.json, and emit ``run_start`` (seq 0).
 
@@ -331,7 +344,7 @@ class Recorder:
             agents=agents,
             parent_run=parent_run,
         )
-        rec = cls(store, secrets=secrets, fsync=fsync)
+        rec = cls(store, secrets=secrets, fsync=fsync, strict=strict)
         rec.emit(
             RUN_START,
             config=config or {},
@@ -348,6 +361,7 @@ class Recorder:
         *,
         secrets: dict[str, str] | None = None,
         fsync: bool = True,
+        strict: bool = False,
     ) -> Recorder:
         """Reopen an existing run to append to it (resume).
 
@@ -359,7 +373,7 @@ class Recorder:
         not verify, or another Recorder holds the run.
         """
         store = RunStore.open(run_dir)
-        rec = cls(store, secrets=secrets, fsync=fsync)
+        rec = cls(store, secrets=secrets, fsync=fsync, strict=strict)
         rec.emit(
             NOTE,
             kind="resumed",
@@ -439,9 +453,10 @@ class Recorder:
         ``fields`` may hold any JSON-able data, pydantic models and ``bytes``;
         they are redacted, strings over 4096 UTF-8 bytes and all non-text bytes
         go to ``blobs/`` as ``{"blob", "size"}`` references. Known events are
-        checked against their payload model (:data:`hazmat.record.events.EVENT_MODELS`).
-        Raises :class:`RecordError` on a reserved field name, fields that do not
-        fit a known event, a closed recorder, or a failed write.
+        checked against their payload model (:data:`hazmat.record.events.EVENT_MODELS`):
+        a misfit is written with a ``schema_error`` field (raises when ``strict``).
+        Raises :class:`RecordError` on a reserved field name, a closed recorder,
+        a failed write, or (``strict``) fields that do not fit a known event.
         """
         clash = [k for k in fields if k in ENVELOPE_KEYS]
         if clash:

@@ -84,8 +84,8 @@ class MilestoneHit(BaseModel):
     """A milestone reached: its id, the step, and seconds since the episode started."""
 
     id: str
-    step: int
-    t: float
+    step: int | None = None
+    t: float | None = None
 
 
 class Halt(BaseModel):

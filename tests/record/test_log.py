@@ -85,13 +85,21 @@ def test_binary_bytes_become_blobs(tmp_path: Path) -> None:
 
 
 def test_known_events_are_checked_and_envelope_keys_reserved(tmp_path: Path) -> None:
-    rec = Recorder.create(tmp_path)
+    rec = Recorder.create(tmp_path, strict=True)
     with pytest.raises(RecordError, match=r"episode_end.*reason"):
         rec.emit("episode_end", episode_id="e", reason="bored")
+    with pytest.raises(RecordError, match="id"):
+        rec.emit("tool_call", tool="bash", args={})
+    rec.emit("tool_call", call_id="c1", tool="bash", args={})  # call_id is fine too
+    lenient = Recorder.create(tmp_path)  # default: keep the event, flag it
+    ev = lenient.emit("milestone", id="m", step="three", t=1.0)
+    assert "step" in ev["schema_error"] and ev["step"] == "three"
+    lenient.finish()
+    assert verify_run(lenient.path).ok
     with pytest.raises(RecordError, match="reserved"):
         rec.emit("note", seq=3)
     # unknown event names are fine: the record is extensible
-    assert rec.emit("custom_thing", anything={"x": [1, 2]})["seq"] == 1
+    assert rec.emit("custom_thing", anything={"x": [1, 2]})["seq"] == 2
 
 
 def test_run_json_follows_the_events(tmp_path: Path) -> None:
