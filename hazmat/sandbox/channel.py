@@ -151,21 +151,32 @@ class Channel:
         ))
         return self._result(msg)
 
-    async def shell(self, command: str, *, timeout: float, cap: int) -> ExecResult:
-        """Run ``command`` in the persistent shell session."""
-        msg = await self._guarded(timeout, self.request(
-            "shell", command=command, timeout=timeout, cap=cap))
+    async def shell(self, command: str, *, timeout: float, cap: int,
+                    uid: int | None = None, gid: int | None = None) -> ExecResult:
+        """Run ``command`` in the persistent shell session (of ``uid``, when given)."""
+        fields: dict[str, Any] = {"command": command, "timeout": timeout, "cap": cap}
+        if uid is not None:
+            fields.update(uid=uid, gid=gid)
+        msg = await self._guarded(timeout, self.request("shell", **fields))
         return self._result(msg)
 
-    async def read_file(self, path: str, *, cap: int) -> bytes:
-        """Read a file byte-exact (see :meth:`Sandbox.read_file`)."""
-        msg = self._check(await self.request("read_file", path=path, cap=cap), path)
+    async def read_file(self, path: str, *, cap: int,
+                        uid: int | None = None, gid: int | None = None) -> bytes:
+        """Read a file byte-exact (see :meth:`Sandbox.read_file`), as ``uid`` when given."""
+        fields: dict[str, Any] = {"path": path, "cap": cap}
+        if uid is not None:
+            fields.update(uid=uid, gid=gid)
+        msg = self._check(await self.request("read_file", **fields), path)
         return base64.b64decode(msg["data"])
 
-    async def write_file(self, path: str, data: bytes, *, mode: int | None = None) -> None:
-        """Write a file byte-exact (see :meth:`Sandbox.write_file`)."""
-        self._check(await self.request(
-            "write_file", path=path, data=base64.b64encode(data).decode(), mode=mode), path)
+    async def write_file(self, path: str, data: bytes, *, mode: int | None = None,
+                         uid: int | None = None, gid: int | None = None) -> None:
+        """Write a file byte-exact (see :meth:`Sandbox.write_file`), as ``uid`` when given."""
+        fields: dict[str, Any] = {"path": path, "data": base64.b64encode(data).decode(),
+                                  "mode": mode}
+        if uid is not None:
+            fields.update(uid=uid, gid=gid)
+        self._check(await self.request("write_file", **fields), path)
 
     async def close(self) -> None:
         """Stop reading and fail every waiting request."""

@@ -10,9 +10,11 @@ Requests (``id`` is echoed in the response; responses may come out of order)::
 
     {"id": 1, "op": "exec",  "argv": [...], "stdin": b64|null, "cwd": str|null,
      "env": {..}|null, "timeout": s, "cap": bytes, "uid": int|null, "gid": int|null}
-    {"id": 2, "op": "shell", "command": str, "timeout": s, "cap": bytes}
-    {"id": 3, "op": "read_file",  "path": str, "cap": bytes}
-    {"id": 4, "op": "write_file", "path": str, "data": b64, "mode": int|null}
+    {"id": 2, "op": "shell", "command": str, "timeout": s, "cap": bytes,
+     "uid": int|null, "gid": int|null}
+    {"id": 3, "op": "read_file",  "path": str, "cap": bytes, "uid": int|null, "gid": int|null}
+    {"id": 4, "op": "write_file", "path": str, "data": b64, "mode": int|null,
+     "uid": int|null, "gid": int|null}
     {"id": 5, "op": "ping"}
     {"id": 6, "op": "kill_all"}
 
@@ -35,6 +37,13 @@ The ``shell`` op keeps a terminal-like session: each command runs in a fresh
 ``bash`` that first restores the saved state (variables, exported variables,
 functions, aliases, working directory) and saves it again on exit. So state
 carries over between calls while each call stays killable on its own.
+
+``uid``/``gid`` (optional everywhere) make the supervisor, when it runs as root
+of the sandbox, act as another user: commands and the shell drop to it before
+they run, file ops run in a forked helper that dropped to it, so a user can only
+read and write what that user could. Each uid gets its own shell state folder
+(``$HAZMAT_STATE_DIR/u<uid>``, owned by that uid). Files are opened without
+blocking and must be regular files, so a FIFO cannot wedge the supervisor.
 """
 
 import base64
@@ -44,6 +53,7 @@ import os
 import resource
 import selectors
 import signal
+import stat
 import sys
 import time
 
@@ -300,6 +310,16 @@ class Supervisor:
         except (ValueError, AttributeError):
             self.fail(None, "bad_request", "request is not a JSON object")
             return
+        if op in ("read_file", "write_file"):
+            try:
+                self.file_op(rid, req)
+            except OSError as exc:
+                self.fail(rid, "os_error", str(exc))
+            return
+        self.handle_req(rid, req)
+
+    def handle_req(self, rid, req):
+        op = req.get("op")
         try:
             if op == "exec":
                 self.spawn(rid, req, req.get("stdin"))
@@ -334,13 +354,61 @@ class Supervisor:
 
     # files ---------------------------------------------------------------
 
+    def file_op(self, rid, req):
+        """Run a file op, as ``req["uid"]`` in a forked helper when one is given."""
+        if req.get("uid") is None:
+            self.handle_req(rid, req)
+            return
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.close(r)
+                self.out = os.fdopen(w, "wb")
+                signal.alarm(300)
+                try:
+                    os.setgroups([])
+                    gid = req.get("gid")
+                    os.setgid(int(req["uid"] if gid is None else gid))
+                    os.setuid(int(req["uid"]))
+                    req = dict(req, uid=None)
+                except OSError as exc:
+                    self.fail(rid, "os_error", "cannot switch user: %s" % (exc,))
+                else:
+                    self.handle_req(rid, req)
+                self.out.flush()
+            finally:
+                os._exit(0)
+        os.close(w)
+        chunks = []
+        with os.fdopen(r, "rb") as f:
+            while True:
+                chunk = f.read(1 << 20)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        os.waitpid(pid, 0)
+        data = b"".join(chunks)
+        if data.endswith(b"\n"):
+            self.out.write(data)
+            self.out.flush()
+        else:
+            self.fail(rid, "os_error", "the file helper died")
+
     def read_file(self, rid, req):
         path, cap = req["path"], int(req.get("cap") or 1 << 26)
-        size = os.stat(path).st_size
-        if size > cap:
-            self.fail(rid, "too_large", "%s is %d bytes, over the cap of %d" % (path, size, cap))
-            return
-        with open(path, "rb") as f:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(fd)
+            if stat.S_ISDIR(st.st_mode):
+                raise IsADirectoryError("%s is a directory" % path)
+            if not stat.S_ISREG(st.st_mode):
+                self.fail(rid, "os_error", "%s is not a regular file" % path)
+                return
+            if st.st_size > cap:
+                self.fail(rid, "too_large",
+                          "%s is %d bytes, over the cap of %d" % (path, st.st_size, cap))
+                return
             data = f.read(cap + 1)
         if len(data) > cap:
             self.fail(rid, "too_large", "%s is over the cap of %d bytes" % (path, cap))
@@ -353,7 +421,13 @@ class Supervisor:
         parent = os.path.dirname(path)
         if parent:
             os.makedirs(parent, exist_ok=True)
-        with open(path, "wb") as f:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK | os.O_NOCTTY, 0o666)
+        with os.fdopen(fd, "wb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                self.fail(rid, "os_error", "%s is not a regular file" % path)
+                return
+            os.set_blocking(fd, True)
+            f.truncate(0)
             f.write(data)
         if req.get("mode") is not None:
             os.chmod(path, int(req["mode"]))
@@ -361,15 +435,43 @@ class Supervisor:
 
     # commands ------------------------------------------------------------
 
+    def _state_dir(self, uid, gid):
+        if uid is None:
+            os.makedirs(STATE_DIR, mode=0o700, exist_ok=True)
+            return STATE_DIR
+        os.makedirs(STATE_DIR, mode=0o711, exist_ok=True)
+        path = os.path.join(STATE_DIR, "u%d" % uid)
+        try:
+            os.mkdir(path, 0o700)
+            os.chown(path, uid, gid)
+        except FileExistsError:
+            pass
+        st = os.lstat(path)
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != uid:
+            raise PermissionError("%s is not a folder owned by uid %d" % (path, uid))
+        return path
+
     def spawn_shell(self, rid, req):
-        os.makedirs(STATE_DIR, mode=0o700, exist_ok=True)
-        cmd_file = os.path.join(STATE_DIR, "cmd-%s.sh" % rid)
-        with open(cmd_file, "w") as f:
+        uid, gid = req.get("uid"), req.get("gid")
+        if uid is not None:
+            uid = int(uid)
+            gid = uid if gid is None else int(gid)
+        state_dir = self._state_dir(uid, gid)
+        cmd_file = os.path.join(state_dir, "cmd-%s.sh" % rid)
+        try:
+            os.unlink(cmd_file)
+        except FileNotFoundError:
+            pass
+        fd = os.open(cmd_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as f:
+            if uid is not None:
+                os.fchown(fd, uid, gid)
             f.write(req["command"])
             f.write("\n")
-        env = {"__hz_dir": STATE_DIR, "__HZ_ID": str(rid), "__HZ_SKIP": _SKIP_VARS}
+        env = {"__hz_dir": state_dir, "__HZ_ID": str(rid), "__HZ_SKIP": _SKIP_VARS}
         sub = {"argv": ["bash", "--noprofile", "--norc", "-c", SHELL_SCRIPT], "env": env,
-               "timeout": req.get("timeout"), "cap": req.get("cap"), "cwd": None}
+               "timeout": req.get("timeout"), "cap": req.get("cap"), "cwd": None,
+               "uid": uid, "gid": gid}
         job = self.spawn(rid, sub, None)
         if job is not None:
             job.cleanup.append(cmd_file)

