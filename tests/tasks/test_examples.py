@@ -98,14 +98,15 @@ async def test_null_agent_reaches_nothing(backend: str, name: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name", TASKS)
-async def test_cut_solution_reaches_a_prefix(name: str) -> None:
+async def test_cut_solution_reaches_a_prefix(backend: str, name: str) -> None:
     """Each milestone is independently checkable: a cut solution reaches milestones in order."""
-    _require("local")
-    task = load_task(EXAMPLES / name)
+    _require(backend)
+    task = render_task(load_task(EXAMPLES / name), 1234).task
     previous = -1
     for cut in range(len(task.solution) + 1):
-        score = await play(EXAMPLES / name, "local", list(task.solution[:cut]))
+        score = await play(EXAMPLES / name, backend, list(task.solution[:cut]), seed=1234)
         reached = [m.reached for m in score.milestones]
         assert reached == sorted(reached, reverse=True), (cut, reached)  # a prefix
         assert score.depth >= previous
