@@ -4,10 +4,13 @@ Mount with ``app.command("verify")(verify)`` and ``app.command("seal")(seal)``,
 or use the sub-app :data:`app` as is. ``RUN`` is a run directory, or a run id
 looked up under ``./runs``.
 
-Exit codes: 0 when everything holds (an interrupted run that verifies up to its
-last event is 0 too; ``--json`` says ``"interrupted": true``), 5
-(:class:`hazmat.errors.RecordError`) when the record is broken or cannot be
-sealed, 2 when ``RUN`` is not a run.
+Failures raise :class:`hazmat.errors.HazmatError` subclasses, which the
+``hazmat`` entry point turns into one ``error: ...`` line on stderr and the
+error's exit code: :class:`RecordError` (5) when the record is broken or
+cannot be sealed, :class:`ConfigError` (2) when ``RUN`` is not a run. Exit 0
+when everything holds; an interrupted run that verifies up to its last event
+is 0 too (``--json`` says ``"interrupted": true``). With ``--json`` the report
+is printed on stdout (its last line) before any error.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Annotated
 
 import typer
 
-from hazmat.errors import RecordError
+from hazmat.errors import ConfigError, RecordError
 from hazmat.replay.verify import seal_run, verify_run
 
 __all__ = ["app", "resolve_run", "seal", "verify"]
@@ -30,7 +33,7 @@ app = typer.Typer(help="Verify and seal recorded runs.", no_args_is_help=True)
 def resolve_run(run: str) -> Path:
     """``run`` as a run directory: a path, or a run id under ``./runs``.
 
-    Raises :class:`typer.Exit` (code 2) with a one-line error when neither exists.
+    Raises :class:`ConfigError` when neither holds a run.
     """
     path = Path(run)
     if (path / "events.jsonl").is_file() or (path / "run.json").is_file():
@@ -38,8 +41,8 @@ def resolve_run(run: str) -> Path:
     alt = Path("runs") / run
     if (alt / "events.jsonl").is_file() or (alt / "run.json").is_file():
         return alt
-    typer.echo(f"error: {run}: not a run directory (no run.json or events.jsonl)", err=True)
-    raise typer.Exit(2)
+    raise ConfigError(f"{run}: not a run directory (no run.json or events.jsonl)",
+                      hint="pass a path under your --out directory")
 
 
 def verify(
@@ -53,34 +56,24 @@ def verify(
 ) -> None:
     """Recompute the hash chain, check every blob and run.json; exit 0 only if all hold."""
     path = resolve_run(run)
-    try:
-        report = verify_run(path, expect=expect)
-    except RecordError as exc:
-        typer.echo(f"error: {exc.one_line()}", err=True)
-        raise typer.Exit(RecordError.exit_code) from exc
+    report = verify_run(path, expect=expect)
     if json_out:
         sys.stdout.write(json.dumps(report.model_dump(mode="json")) + "\n")
+        sys.stdout.flush()
     elif report.ok:
         typer.echo(report.summary)
+    if report.ok:
         for w in report.warnings:
             typer.echo(f"warning: {w}", err=True)
-    else:
-        typer.echo(f"error: {path}: {report.summary}", err=True)
-    if not report.ok:
-        raise typer.Exit(RecordError.exit_code)
+        return
+    raise RecordError(f"{path}: {report.summary}")
 
 
 def seal(
     run: Annotated[str, typer.Argument(help="Run directory or run id (under ./runs).")],
 ) -> None:
     """Verify the run, write its final hash to run.json, and print the hash."""
-    path = resolve_run(run)
-    try:
-        digest = seal_run(path)
-    except RecordError as exc:
-        typer.echo(f"error: {exc.one_line()}", err=True)
-        raise typer.Exit(exc.exit_code) from exc
-    typer.echo(digest)
+    typer.echo(seal_run(resolve_run(run)))
 
 
 app.command("verify")(verify)

@@ -6,13 +6,13 @@ import hashlib
 import json
 import random
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 import typer
-from typer.testing import CliRunner
 
-from hazmat.errors import RecordError
+from hazmat.errors import HazmatError, RecordError
 from hazmat.record import Recorder
 from hazmat.replay.cli_verify import seal, verify
 from hazmat.replay.verify import seal_run, verify_run
@@ -204,34 +204,47 @@ def test_not_a_run_directory(tmp_path: Path) -> None:
         verify_run(tmp_path)
 
 
-def _app() -> typer.Typer:
+def _cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """Run the commands the way the `hazmat` entry point does: a HazmatError
+    becomes one `error: ...` line on stderr and its exit code."""
     app = typer.Typer()
     app.command("verify")(verify)
     app.command("seal")(seal)
-    return app
+    try:
+        code = app(args=args, standalone_mode=False) or 0
+    except HazmatError as exc:
+        print(f"error: {exc.one_line()}", file=sys.stderr)
+        code = exc.exit_code
+    out = capsys.readouterr()
+    return int(code), out.out, out.err
 
 
-def test_cli_verify_and_seal(run: Path, tmp_path: Path) -> None:
-    runner = CliRunner()
-    res = runner.invoke(_app(), ["verify", str(run)])
-    assert res.exit_code == 0 and res.stdout.startswith("ok: ")
-    res = runner.invoke(_app(), ["seal", str(run)])
-    assert res.exit_code == 0
-    digest = res.stdout.strip()
-    res = runner.invoke(_app(), ["verify", str(run), "--json", "--expect", digest])
-    assert res.exit_code == 0
-    last = json.loads(res.stdout.strip().splitlines()[-1])
+def test_cli_verify_and_seal(run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                             ) -> None:
+    code, out, _ = _cli(["verify", str(run)], capsys)
+    assert code == 0 and out.startswith("ok: ")
+    code, out, _ = _cli(["seal", str(run)], capsys)
+    assert code == 0
+    digest = out.strip()
+    code, out, _ = _cli(["verify", str(run), "--json", "--expect", digest], capsys)
+    assert code == 0
+    last = json.loads(out.strip().splitlines()[-1])
     assert last["ok"] is True and last["expect_matches"] is True
     broken = tmp_path / "broken"
     shutil.copytree(run, broken)
     lines = _lines(broken)
     del lines[1]
     _write(broken, lines)
-    res = runner.invoke(_app(), ["verify", str(broken)])
-    assert res.exit_code == 5
-    assert res.stderr.startswith("error: ") and len(res.stderr.strip().splitlines()) == 1
-    res = runner.invoke(_app(), ["verify", str(tmp_path / "nope")])
-    assert res.exit_code == 2 and "not a run directory" in res.stderr
+    code, out, err = _cli(["verify", str(broken)], capsys)
+    assert code == 5 and out == ""
+    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
+    assert "BROKEN at line 2" in err
+    code, out, err = _cli(["verify", str(broken), "--json"], capsys)
+    assert code == 5 and json.loads(out.strip().splitlines()[-1])["ok"] is False
+    code, out, err = _cli(["seal", str(broken)], capsys)
+    assert code == 5 and "cannot seal" in err
+    code, _, err = _cli(["verify", str(tmp_path / "nope")], capsys)
+    assert code == 2 and "not a run directory" in err
 
 
 def test_run_json_lagging_an_interrupted_run_is_a_warning(tmp_path: Path) -> None:
