@@ -186,9 +186,9 @@ def main(argv: list[str] | None = None) -> None:
     """Run the CLI; turn hazmat errors into one line and an exit code."""
     _mount_optional()
     try:
-        app(args=argv, standalone_mode=False)
+        rc = app(args=argv, standalone_mode=False)
     except HazmatError as exc:
-        console.print(f"error: {exc.one_line()}", markup=False, highlight=False)
+        console.print(f"error: {exc.one_line()}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         console.print("interrupted", markup=False)
@@ -208,8 +208,9 @@ def main(argv: list[str] | None = None) -> None:
         if os.environ.get("HAZMAT_DEBUG"):
             raise
         console.print(f"error: internal error: {type(exc).__name__}: {exc}", markup=False,
-                      highlight=False)
+                      highlight=False, soft_wrap=True)
         sys.exit(70)
+    sys.exit(rc if isinstance(rc, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -53,7 +53,10 @@ def print_results(results: list[EpisodeResult], run_dir: Path, *, stream: Any = 
         table.add_row(r.episode_id, r.task_id, r.agent,
                       f"[{colour}]{end}[/]" if colour else end,
                       f"{r.progress:.2f}", r.depth_id or "-", str(r.steps), f"{r.duration:.1f}s")
-    (stream or Console()).print(table)
+    con = stream or Console()
+    if not con.is_terminal:
+        con.width = max(con.width, 140)
+    con.print(table)
 
 
 def run(

@@ -456,10 +456,10 @@ class EpisodeLoop:
                                                tool_call_id=rest.call.id, status="error"))
                 break
             completed = await self.on_step(step) if self.on_step else False
-            if out.submission is not None:
+            if completed:
+                self._end("completed", "final milestone reached", submission=out.submission)
+            elif out.submission is not None:
                 self._end("submitted", submission=out.submission)
-            elif completed:
-                self._end("completed", "final milestone reached")
         if self.outcome is not None:
             return Command(goto=END, update={"messages": replies})
         return Command(goto="model", update={"messages": replies})
