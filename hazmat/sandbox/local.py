@@ -79,7 +79,10 @@ STATE_DIR = "/.hazmat/state"
 SUPERVISOR_IN = "/.hazmat/supervisor.py"
 SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 STOP_WAIT = 5.0
-HINT = "use --sandbox docker, or allow user namespaces (sysctl kernel.unprivileged_userns_clone=1)"
+HINT = (
+    "use --sandbox docker, or allow user namespaces (user.max_user_namespaces > 0, "
+    "kernel.unprivileged_userns_clone=1, kernel.apparmor_restrict_unprivileged_userns=0)"
+)
 
 _KEEP_CAPS = (
     "CAP_CHOWN",
@@ -217,6 +220,17 @@ def _sandbox_python() -> str:
     return str(Path(sys.base_prefix) / "bin" / f"python{sys.version_info[0]}.{sys.version_info[1]}")
 
 
+def _can_map_ids() -> bool:
+    """True when we are root of the host's user namespace (so any id map is allowed)."""
+    if os.geteuid() != 0:
+        return False
+    try:
+        maps = Path("/proc/self/uid_map").read_text().split()
+    except OSError:
+        return False
+    return maps[:3] == ["0", "0", "4294967295"]
+
+
 def _under(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
@@ -238,6 +252,7 @@ class LocalSandbox(Sandbox):
         self._info_r: int | None = None
         self._child_pid: int | None = None
         self._pidns = ""
+        self._info_buf = b""
         self._version = ""
         self._mounts: dict[str, Path] = {}
         self._baseline: dict[str, tuple[int, int, int]] = {}
@@ -305,7 +320,10 @@ class LocalSandbox(Sandbox):
         t0 = time.monotonic()
         try:
             self._check_spec()
-            self._prepare()  # a few ms of file work; sync so a cancel cannot leak dirs
+            try:
+                self._prepare()  # a few ms of file work; sync so a cancel cannot leak dirs
+            except OSError as exc:
+                raise SandboxStartError(f"cannot prepare the sandbox folders: {exc}") from exc
             await self._launch()
             for command in self.spec.setup:
                 result = await self.exec(["/bin/sh", "-c", command], user="root")
@@ -360,7 +378,13 @@ class LocalSandbox(Sandbox):
     def _prepare(self) -> None:
         """Host side: backing dirs, staged files, supervisor copy. Runs in a thread."""
         spec = self.spec
-        self._separate = os.geteuid() == 0
+        self._separate = _can_map_ids()
+        if not self._separate:
+            self._log.warning(
+                "local_sandbox_single_uid",
+                reason="not root of the host user namespace: bwrap maps one id only, "
+                "so root and agent are the same uid inside",
+            )
         self._python = _sandbox_python()
         if self._separate and not _world_reachable(Path(self._python)):
             raise BackendUnavailableError(
@@ -663,8 +687,10 @@ class LocalSandbox(Sandbox):
     def _read_info(self) -> None:
         if self._info_r is None or self._child_pid is not None:
             return
-        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-            info = json.loads(os.read(self._info_r, 65536))
+        with contextlib.suppress(OSError):
+            self._info_buf += os.read(self._info_r, 65536)
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            info = json.loads(self._info_buf)
             self._child_pid = int(info["child-pid"])
             self._pidns = f"pid:[{int(info['pid-namespace'])}]"
 
@@ -678,46 +704,71 @@ class LocalSandbox(Sandbox):
     async def stop(self) -> None:
         """Kill the sandbox's processes, close the channel, remove the backing dirs.
 
-        Idempotent; never raises for things already gone.
+        Idempotent; never raises for things already gone. A cancellation while
+        stopping finishes the cleanup first, then propagates.
         """
         if self._stopped:
             return
         self._stopped = True
+        cancelled: asyncio.CancelledError | None = None
         try:
             await self._kill()
+        except asyncio.CancelledError as exc:
+            cancelled = exc
+            self._kill_now()
         finally:
             if self._channel is not None:
-                await self._channel.close()
-            if self._stderr_task is not None:
-                self._stderr_task.cancel()
-                with contextlib.suppress(BaseException):
-                    await self._stderr_task
+                self._channel._fail_pending("the sandbox was stopped")
+            for task in (self._stderr_task, getattr(self._channel, "_task", None)):
+                if task is not None:
+                    task.cancel()
             if self._info_r is not None:
                 with contextlib.suppress(OSError):
                     os.close(self._info_r)
                 self._info_r = None
             if self._dir is not None:
-                await asyncio.to_thread(_rmtree, self._dir)
+                _rmtree(self._dir)
                 self._dir = None
             self._log.debug("sandbox_stopped", backend="local")
+        if cancelled is not None:
+            raise cancelled
 
-    async def _kill(self) -> None:
-        proc = self._proc
-        if self._child_pid is None:
-            self._read_info()
-        # SIGKILL of the namespace's pid 1 takes every process of the sandbox with it;
-        # the outer bwrap (our child, its own process group) goes next.
+    def _kill_now(self) -> None:
+        """Synchronous last resort: SIGKILL the namespace's pid 1 and the outer bwrap."""
         if self._child_pid is not None and self._ours(self._child_pid):
             with contextlib.suppress(OSError):
                 os.kill(self._child_pid, signal.SIGKILL)
+        proc = self._proc
         if proc is not None and proc.returncode is None:
             with contextlib.suppress(OSError):
                 os.killpg(proc.pid, signal.SIGKILL)
+
+    async def _kill(self) -> None:
+        # SIGKILL of the namespace's pid 1 (the inner bwrap) takes every process of the
+        # sandbox with it; the outer bwrap, our child, then reaps it and exits. Killing
+        # the outer one first would orphan the inner one as a zombie where pid 1 of the
+        # host does not reap (containers, VMs), so it only gets SIGKILL as a fallback.
+        proc = self._proc
+        if proc is not None and self._child_pid is None and proc.returncode is None:
+            for _ in range(100):
+                self._read_info()
+                if self._child_pid is not None:
+                    break
+                await asyncio.sleep(0.01)
+        if self._child_pid is not None and self._ours(self._child_pid):
+            with contextlib.suppress(OSError):
+                os.kill(self._child_pid, signal.SIGKILL)
+        if proc is not None:
             if proc.stdin is not None:
                 with contextlib.suppress(Exception):
                     proc.stdin.close()
-            with contextlib.suppress(Exception):
-                await asyncio.shield(asyncio.wait_for(proc.wait(), STOP_WAIT))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proc.wait(), STOP_WAIT)
+            if proc.returncode is None:
+                with contextlib.suppress(OSError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(proc.wait(), STOP_WAIT)
         if self._child_pid is not None:
             deadline = time.monotonic() + STOP_WAIT
             while (
