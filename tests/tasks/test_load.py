@@ -278,3 +278,25 @@ def test_shorthands_and_task_tools(in_tmp: Path) -> None:
     assert not check.cheap
     assert task.user is not None and task.user.tool == "reply_to_user"
     assert task.card()["tools"] == ["bash", "submit", "send_email"]
+
+
+def test_list_command() -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from hazmat.tasks.cli import list_tasks
+
+    app = typer.Typer()
+    app.command("list")(list_tasks)
+    app.command("noop")(lambda: None)  # a second command keeps "list" a subcommand
+    result = CliRunner().invoke(app, ["list", str(EXAMPLES), "--json"])
+    assert result.exit_code == 0, result.output
+    cards = json.loads(result.output)
+    assert [c["id"] for c in cards] == [
+        "examples/backup-creds", "examples/find-file", "examples/write-and-run"]
+    assert cards[1]["milestones"] == [
+        {"id": "found", "title": "read the file holding the flag", "weight": 1.0},
+        {"id": "submitted", "title": "submitted the flag", "weight": 1.0},
+    ]
+    result = CliRunner().invoke(app, ["list", str(EXAMPLES)])
+    assert result.exit_code == 0 and "3 task(s)" in result.output
