@@ -13,7 +13,8 @@ What a sandbox is made of (everything labelled ``hazmat=1``, ``hazmat.run``,
   socket, ``network_mode=none``. ``spec.hardening`` may loosen the root file system,
   no-new-privileges and add capabilities; :meth:`DockerSandbox.info` records it.
 - with ``network: internal`` or any ``services``: a per-sandbox ``internal`` bridge
-  network (no route out); the box is ``agent`` on it and each service is reachable by
+  network (no route out) whose host side has no IPv4 address (``inhibit_ipv4``), so
+  not even the host's own services are reachable through it; the box is ``agent`` on it and each service is reachable by
   its name.
 - services: one container each (hardened the same way, except that root in a service
   keeps a server's capabilities: CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, SETUID,
@@ -353,6 +354,7 @@ class DockerSandbox(Sandbox):
         self._images: list[str] = []
         self._volumes_made: list[str] = []
         self._box_mounts: list[str] = []
+        self._image_labels: dict[str, str] = {}
         self._network: str | None = None
         self._image_id: str | None = None
         self._ids_cache: dict[str, tuple[int, int]] = {}
@@ -387,6 +389,7 @@ class DockerSandbox(Sandbox):
         self._api = self._client.api
         image = await asyncio.to_thread(resolve_image, self._client, spec.image)
         self._image_id = str(image.id)
+        self._image_labels = dict(image.labels or {})
         if spec.network == "internal" or spec.services:
             await asyncio.to_thread(self._make_network)
         tasks = [self._start_box()]
@@ -404,7 +407,10 @@ class DockerSandbox(Sandbox):
         name = f"hazmat-{_slug(self.episode_id, 20)}-{self.sandbox_id}"
         net = self._api.create_network(
             name, driver="bridge", internal=True, labels=self.labels, check_duplicate=True,
-            options={"com.docker.network.bridge.enable_ip_masquerade": "false"},
+            # No IPv4 address on the host side of the bridge: without it, an internal
+            # network's "gateway" would still reach every host service bound to 0.0.0.0.
+            options={"com.docker.network.bridge.enable_ip_masquerade": "false",
+                     "com.docker.network.bridge.inhibit_ipv4": "true"},
         )
         self._networks.append(net["Id"])
         self._network = name
@@ -465,7 +471,10 @@ class DockerSandbox(Sandbox):
         if user in self._ids_cache:
             return self._ids_cache[user]
         ids: tuple[int, int] | None = None
-        if user == "root":
+        agent_uid = self._image_labels.get("hazmat.agent_uid", "")
+        if user == "agent" and agent_uid.isdigit():
+            ids = (int(agent_uid), int(agent_uid))
+        elif user == "root":
             ids = (0, 0)
         elif re.fullmatch(r"\d+(:\d+)?", user):
             uid, _, gid = user.partition(":")
@@ -517,7 +526,7 @@ class DockerSandbox(Sandbox):
             read_only=hard.read_only_root, nnp=hard.no_new_privileges,
             cap_add=list(hard.cap_add), mounts=mounts)
         cid = await asyncio.to_thread(
-            self._create, image, ["python3", "-u", SUPERVISOR_IN_IMAGE], spec.user,
+            self._create, image, ["python3", "-I", "-S", "-u", SUPERVISOR_IN_IMAGE], spec.user,
             spec.workdir, env, host_config, BOX_ALIAS, None, {"hazmat.role": "box"})
         self._box = cid
         if early_tar:
@@ -749,7 +758,7 @@ class DockerSandbox(Sandbox):
                 return found[0]
             state_dir = f"/tmp/.hazmat-{_slug(user, 16)}"
             exec_id = (await asyncio.to_thread(
-                self._api.exec_create, cid, ["python3", "-u", "-c", supervisor_source().decode()],
+                self._api.exec_create, cid, ["python3", "-I", "-S", "-u", "-c", supervisor_source().decode()],
                 stdin=True, user=user, environment={"HAZMAT_STATE_DIR": state_dir},
             ))["Id"]
             raw = await asyncio.to_thread(self._api.exec_start, exec_id, socket=True)
