@@ -357,7 +357,14 @@ class LocalSandbox(Sandbox):
             )
         if spec.hardening.cap_add:
             raise SandboxStartError(
-                f"the local backend cannot add capabilities ({', '.join(spec.hardening.cap_add)})",
+                f"the local backend cannot add capabilities ({', '.join(spec.hardening.cap_add)}): "
+                "that needs docker",
+                hint="use --sandbox docker",
+            )
+        if not spec.hardening.no_new_privileges or not spec.hardening.read_only_root:
+            raise SandboxStartError(
+                "the local backend always runs with no_new_privileges and a read-only root "
+                "(writable: /tmp, /root, the home and the workdir); loosening them needs docker",
                 hint="use --sandbox docker",
             )
         if spec.user not in ("agent", "root"):
@@ -413,7 +420,7 @@ class LocalSandbox(Sandbox):
         if not any(_under(workdir, m) for m in self._mounts):
             self._mounts[workdir] = mkdir("work", 0o755, home_owner)
         else:
-            self._place_dir(workdir, home_owner)
+            self._place_dir(workdir)
         state = mkdir("state", 0o711, rootid)
         if self._separate:
             (state / f"u{AGENT_UID}").mkdir(mode=0o700)
@@ -429,7 +436,7 @@ class LocalSandbox(Sandbox):
         self._bwrap = str(bwrap)
         for path, fspec in spec.files.items():
             owner = self._host_id(self._uid_of(fspec.owner))
-            target = self._backing_path(os.path.normpath(path), owner)
+            target = self._backing_path(os.path.normpath(path))
             target.write_text(fspec.content)
             os.chmod(target, fspec.mode)
             if self._separate:
@@ -464,12 +471,15 @@ class LocalSandbox(Sandbox):
             (etc / name).write_text(text)
             os.chmod(etc / name, 0o644)
 
-    def _place_dir(self, path: str, owner: int) -> Path:
-        target = self._backing_path(path + "/.x", owner).parent
-        return target
+    def _place_dir(self, path: str) -> Path:
+        return self._backing_path(path + "/.x").parent
 
-    def _backing_path(self, path: str, owner: int) -> Path:
-        """Host path that backs sandbox ``path`` (parents made, owned by ``owner``)."""
+    def _backing_path(self, path: str) -> Path:
+        """Host path that backs sandbox ``path``, its missing parents made.
+
+        New parents belong to whoever owns the writable dir they are in (the agent in
+        its home, root in /root and /tmp), as if that user had made them.
+        """
         assert self._dir is not None
         for mount, backing in sorted(self._mounts.items(), key=lambda kv: -len(kv[0])):
             if _under(path, mount):
@@ -481,6 +491,7 @@ class LocalSandbox(Sandbox):
             base = self._dir / "extra"
         target = base / rel
         current = base
+        owner = base.stat().st_uid
         for part in Path(rel).parts[:-1]:
             current = current / part
             if not current.exists():

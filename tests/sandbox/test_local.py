@@ -314,6 +314,41 @@ async def test_files_setup_and_snapshot(sandbox: Factory, tmp_path: Path) -> Non
         assert member is not None and member.read() == b"new\n"
 
 
+async def test_task_style_files_land_with_sensible_owners(sandbox: Factory) -> None:
+    sb = await sandbox(files={
+        "/home/agent/data/jan.csv": "a,1\n",
+        "/etc/app/app.conf": {"content": "password = s3cret\n", "mode": 0o600},
+        "/var/backups/app.conf.bak": {"content": "password = s3cret\n", "mode": 0o644},
+        "/opt/app/appctl": {"content": "#!/bin/sh\necho appctl\n", "mode": 0o755},
+    })
+    r = await sb.exec(["stat", "-c", "%U %a %n", "/home/agent/data", "/home/agent/data/jan.csv"])
+    assert r.stdout_text.splitlines() == ["agent 755 /home/agent/data",
+                                          "root 644 /home/agent/data/jan.csv"]
+    assert (await sb.exec("touch /home/agent/data/new")).ok  # the agent owns its folders
+    assert not (await sb.exec(["cat", "/etc/app/app.conf"])).ok
+    assert (await sb.exec(["cat", "/var/backups/app.conf.bak"])).stdout == b"password = s3cret\n"
+    assert (await sb.exec(["/opt/app/appctl"])).stdout == b"appctl\n"
+
+
+async def test_freeze_stops_every_process(sandbox: Factory) -> None:
+    sb = await sandbox()
+    await sb.exec("sleep 1000 >/dev/null 2>&1 &")
+    await sb.freeze()
+    states = []
+    for pid in _pids_in_namespace(sb._pidns):
+        with open(f"/proc/{pid}/stat") as f:
+            states.append(f.read().rsplit(")", 1)[1].split()[0])
+    assert states and all(s == "T" for s in states), states
+
+
+async def test_specs_the_local_backend_cannot_honour_are_refused(sandbox: Factory) -> None:
+    for fields in ({"network": "allowlist"}, {"hardening": {"cap_add": ["NET_ADMIN"]}},
+                   {"hardening": {"no_new_privileges": False}},
+                   {"files": {"/usr/bin/evil": "x"}}, {"files": {"/etc/passwd": "x"}}):
+        with pytest.raises(SandboxStartError, match=r"docker|read-only host system path"):
+            await sandbox(**fields)
+
+
 async def test_failing_setup_raises_and_cleans_up(sandbox: Factory) -> None:
     with pytest.raises(SandboxStartError, match=r"exit 3.*boom-cmd.*it broke"):
         await sandbox(setup=["true", "echo it broke >&2; exit 3 # boom-cmd"])
