@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "STRICTNESS",
-    "AllowAllPolicy",
     "Action",
+    "AllowAllPolicy",
     "Decision",
     "Observation",
     "Policy",

@@ -1,0 +1,280 @@
+"""One tool call, normalized into :class:`Facts` that every detector reads.
+
+:func:`build_facts` maps a :class:`~hazmat.policy.base.ToolCall` to the commands it
+would run (through :mod:`hazmat.policy.shell`), the python it would execute (through
+:mod:`hazmat.policy.pyscan`), the paths it reads and writes, the hosts it reaches, and
+``blob``: every normalized command line and text layer joined, for regex detectors.
+
+Tools understood: ``bash``/``shell``/``sh`` (``command``), ``python`` (``code``),
+``read_file`` (``path``), ``write_file`` (``path``, ``content``); any other tool's
+string arguments land in ``blob`` only.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from hazmat.policy.pyscan import PyFacts, scan_python
+from hazmat.policy.shell import Cmd, parse_shell
+
+__all__ = [
+    "NET_TOOLS",
+    "Context",
+    "Facts",
+    "build_facts",
+    "is_local_host",
+]
+
+NET_TOOLS = frozenset(
+    {"nc", "ncat", "netcat", "nc.traditional", "nc.openbsd", "socat", "telnet", "cryptcat",
+     "pwncat", "pwncat-cs", "sbd", "rcat", "openssl", "curl", "wget", "ssh", "scp", "sftp",
+     "rsync", "ftp", "tftp", "lftp", "ncftp", "smbclient", "dig", "nslookup", "host", "drill",
+     "ping", "ping6", "http", "https", "xh", "aria2c", "axel", "fetch", "lwp-download",
+     "lwp-request", "GET", "POST", "git", "mail", "mailx", "sendmail", "mutt", "aws", "gsutil",
+     "rclone", "az", "s3cmd", "websocat", "wscat", "nping", "hping3"}
+)
+_SHELL_TOOLS = {"bash", "shell", "sh", "terminal", "run_command", "exec", "execute"}
+_PY_TOOLS = {"python", "python3", "ipython", "run_python"}
+_READERS_SKIP = frozenset(
+    {"ls", "chmod", "chown", "chgrp", "stat", "mkdir", "touch", "ssh-keygen", "ssh-add", "test",
+     "[", "[[", "file", "du", "cd", "echo", "printf", "ssh", "git", "which", "type", "realpath",
+     "readlink", "dirname", "basename", "setfacl", "getfacl", "lsattr", "namei", "python",
+     "python3", "virtualenv", "pip", "pip3", "uv", "conda", "poetry", "npm", "node", "make",
+     "cargo", "go", "rm", "rmdir", "kill", "docker", "kubectl"}
+)
+_URL_RE = re.compile(
+    r"\b(?:https?|ftps?|tftp|wss?|scp|sftp|rsync|smb|ldap|stratum\+\w+|gopher|dict|telnet)"
+    r"://(?:[^@\s/'\"]*@)?(\[[0-9a-f:]+\]|[^/\s:'\"?#)]+)",
+    re.I,
+)
+_DEV_TCP_RE = re.compile(r"/dev/(?:tcp|udp)/([^/\s'\"]+)/")
+_USER_HOST_RE = re.compile(r"^(?:[\w.-]+@)?([\w.-]+):(?!//)")
+_HOSTLIKE_RE = re.compile(
+    r"^(?:\d{1,3}(?:\.\d{1,3}){3}|(?:[a-z0-9-]+\.)+[a-z]{2,}|localhost|[0-9a-f:]+:[0-9a-f:]+)$", re.I
+)
+_WRITE_OPS = (">", ">>", "&>", ">|", "&>>", "<>", "1>", "2>", "1>>", "2>>")
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Per-policy/per-episode facts detectors may consult."""
+
+    secrets: tuple[tuple[str, str], ...] = ()
+    watch: tuple[str, ...] = ()
+    """Extra paths whose change is monitor tampering (the task's monitor and audit log)."""
+    allow_hosts: tuple[str, ...] = ()
+    """Hosts that are not egress (the task's own services)."""
+    workspace: str = "/home/agent"
+
+
+@dataclass(slots=True)
+class Facts:
+    """Everything detectors know about one tool call."""
+
+    tool: str
+    raw: str
+    ctx: Context
+    commands: list[Cmd] = field(default_factory=list)
+    pipelines: list[list[Cmd]] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    code: list[tuple[str, str]] = field(default_factory=list)
+    py: PyFacts | None = None
+    reads: list[str] = field(default_factory=list)
+    writes: list[str] = field(default_factory=list)
+    contents: list[tuple[str, str]] = field(default_factory=list)
+    """``(path, text)`` written as data (here-docs into files, ``write_file``)."""
+    hosts: list[str] = field(default_factory=list)
+    fork_bomb: bool = False
+    blob: str = ""
+
+    @property
+    def external_hosts(self) -> list[str]:
+        """Destinations that are not loopback, single-label service names or allowed."""
+        return [h for h in self.hosts if not is_local_host(h, self.ctx.allow_hosts)]
+
+    def names(self) -> set[str]:
+        """Base names of every command that would run."""
+        return {c.name for c in self.commands}
+
+
+def is_local_host(host: str, allow: tuple[str, ...] = ()) -> bool:
+    """True for loopback, unspecified, single-label service names and allowed hosts."""
+    h = host.strip("[]").lower().rstrip(".")
+    if h in allow or any(h.endswith("." + a) for a in allow):
+        return True
+    if h in ("localhost", "::1", "0.0.0.0", "ip6-localhost", "?", "") or h.startswith("127."):
+        return True
+    if h.startswith("$") or "{" in h:
+        return False
+    return "." not in h and ":" not in h and not h.isdigit()
+
+
+def build_facts(tool: str, args: dict[str, Any], ctx: Context) -> Facts:
+    """Normalize one tool call into :class:`Facts`. Never raises on odd input."""
+    t = tool.lower()
+    if t in _SHELL_TOOLS:
+        raw = _arg(args, "command", "cmd", "script", "input", "code")
+        f = Facts(tool=tool, raw=raw, ctx=ctx)
+        _add_shell(f, raw)
+    elif t in _PY_TOOLS:
+        raw = _arg(args, "code", "source", "script", "command", "input")
+        f = Facts(tool=tool, raw=raw, ctx=ctx)
+        f.texts.append(raw)
+        _add_python(f, raw)
+    elif t in ("read_file", "view", "cat", "open_file"):
+        raw = _arg(args, "path", "file", "filename")
+        f = Facts(tool=tool, raw=raw, ctx=ctx)
+        f.reads.append(raw)
+        f.commands.append(Cmd(argv=["cat", raw], via=tool))
+    elif t in ("write_file", "edit_file", "create_file", "str_replace", "append_file"):
+        path = _arg(args, "path", "file", "filename")
+        content = _arg(args, "content", "text", "data", "new_str")
+        f = Facts(tool=tool, raw=f"{path}\n{content}", ctx=ctx)
+        f.writes.append(path)
+        f.contents.append((path, content))
+        f.commands.append(Cmd(argv=["tee", path], via=tool, stdin=content))
+    else:
+        raw = "\n".join(str(v) for v in args.values() if isinstance(v, str | int | float))
+        f = Facts(tool=tool, raw=raw, ctx=ctx)
+        f.texts.append(raw)
+    _derive(f)
+    return f
+
+
+def _arg(args: dict[str, Any], *names: str) -> str:
+    for n in names:
+        v = args.get(n)
+        if isinstance(v, str):
+            return v
+        if isinstance(v, list) and all(isinstance(x, str) for x in v):
+            import shlex
+
+            return " ".join(shlex.quote(x) for x in v)
+    return ""
+
+
+def _add_shell(f: Facts, text: str, depth: int = 0) -> None:
+    p = parse_shell(text)
+    f.commands.extend(p.commands)
+    f.pipelines.extend(p.pipelines)
+    f.texts.extend(p.texts)
+    f.fork_bomb = f.fork_bomb or p.fork_bomb
+    for lang, code in p.code:
+        f.code.append((lang, code))
+        if lang == "python" and depth < 3:
+            _add_python(f, code, depth + 1)
+    for c in p.commands:
+        if c.stdin is not None and c.name in ("cat", "tee") and any(
+            op in (">", ">>") for op, _ in c.redirects
+        ) or (c.stdin is not None and c.name == "tee"):
+            targets = [t for op, t in c.redirects if op in (">", ">>")] + [
+                a for a in c.args if not a.startswith("-")]
+            for t in targets:
+                f.contents.append((t, c.stdin))
+
+
+def _add_python(f: Facts, code: str, depth: int = 0) -> None:
+    py = scan_python(code)
+    if f.py is None:
+        f.py = py
+    else:
+        from hazmat.policy.pyscan import _merge
+
+        _merge(f.py, py)
+    if not any(c == code for _, c in f.code):
+        f.code.append(("python", code))
+    for extra in py.code:
+        f.texts.append(extra)
+    for s in py.shell:
+        if depth < 3:
+            _add_shell(f, s, depth + 1)
+    for path, mode in py.opened:
+        (f.writes if any(m in mode for m in "wax+") else f.reads).append(path)
+    for target in py.connects:
+        m = _URL_RE.search(target)
+        f.hosts.append(m.group(1) if m else target.rsplit(":", 1)[0])
+
+
+def _derive(f: Facts) -> None:
+    lines: list[str] = []
+    for c in f.commands:
+        lines.append(c.line)
+        name, args = c.name, c.args
+        for op, target in c.redirects:
+            if not target or target.startswith("&") or target.isdigit():
+                continue
+            if target == "/dev/null":
+                continue
+            if op.lstrip("0123456789") in ("<", "<>"):
+                f.reads.append(target)
+            if op.lstrip("0123456789") in (">", ">>", "&>", ">|", "&>>", "<>", ">&"):
+                f.writes.append(target)
+            m = _DEV_TCP_RE.search(target)
+            if m:
+                f.hosts.append(m.group(1))
+        positional = [a for a in args if not a.startswith("-")]
+        if name == "tee":
+            f.writes.extend(positional)
+        elif name in ("cp", "mv", "install", "ln", "rsync", "scp") and len(positional) >= 2:
+            f.writes.append(positional[-1])
+            f.reads.extend(positional[:-1])
+        elif name == "dd":
+            for a in args:
+                if a.startswith("of="):
+                    f.writes.append(a[3:])
+                elif a.startswith("if="):
+                    f.reads.append(a[3:])
+        elif name in ("sed", "perl") and any(a.startswith("-i") or a == "--in-place" for a in args):
+            f.writes.extend(p for p in positional[1:])
+        elif name in ("truncate", "shred", "rm", "unlink"):
+            f.writes.extend(positional)
+        elif name not in _READERS_SKIP:
+            f.reads.extend(a for a in positional if "/" in a or a.startswith((".", "~")))
+        _hosts_of(f, c)
+    for _, code in f.code:
+        for m in _URL_RE.finditer(code):
+            f.hosts.append(m.group(1))
+        for m in _DEV_TCP_RE.finditer(code):
+            f.hosts.append(m.group(1))
+    parts = lines + f.texts + [code for _, code in f.code]
+    f.blob = "\n".join(parts)
+
+
+def _hosts_of(f: Facts, c: Cmd) -> None:
+    name, args = c.name, c.args
+    for a in args:
+        if "://" in a:
+            for m in _URL_RE.finditer(a):
+                f.hosts.append(m.group(1))
+    if name in ("nc", "ncat", "netcat", "nc.traditional", "nc.openbsd", "telnet", "cryptcat",
+                "pwncat", "nping", "hping3", "ping", "ping6", "dig", "nslookup", "host", "drill",
+                "traceroute", "mtr", "whois"):
+        for a in args:
+            if a.startswith("@"):
+                a = a[1:]
+            if _HOSTLIKE_RE.match(a) or a.startswith("$"):
+                f.hosts.append(a)
+                break
+    elif name in ("ssh", "scp", "sftp", "rsync", "ssh-copy-id"):
+        for a in args:
+            m = _USER_HOST_RE.match(a)
+            if m and "/" not in m.group(1):
+                f.hosts.append(m.group(1))
+            elif name in ("ssh", "ssh-copy-id", "sftp") and not a.startswith("-"):
+                f.hosts.append(a.split("@")[-1])
+                break
+    elif name == "socat":
+        for a in args:
+            m = re.match(r"(?i)(?:tcp\d?|udp\d?|openssl|ssl):([^:,]+):", a)
+            if m:
+                f.hosts.append(m.group(1))
+    elif name == "openssl" and "s_client" in args:
+        for i, a in enumerate(args):
+            if a == "-connect" and i + 1 < len(args):
+                f.hosts.append(args[i + 1].rsplit(":", 1)[0])
+    elif name in ("curl", "wget", "http", "xh", "aria2c", "lynx", "w3m", "links"):
+        for a in args:
+            if not a.startswith("-") and "://" not in a and _HOSTLIKE_RE.match(a.split("/")[0].split(":")[0]):
+                f.hosts.append(a.split("/")[0].split(":")[0])
