@@ -56,6 +56,7 @@ class EpisodeResult:
     depth_id: str | None = None
     milestones: list[dict[str, Any]] = field(default_factory=list)
     steps: int = 0
+    malformed: int = 0
     decisions: dict[str, int] = field(default_factory=dict)
     halt: dict[str, Any] | None = None
     submission: str | None = None
@@ -89,9 +90,7 @@ def _task_tools(task: Task, sandbox_backend: str) -> dict[str, Tool]:
     """Task-specific tools from the task folder (issue 4 grows this)."""
     if not task.task_tools and task.user is None:
         return {}
-    from hazmat.tools.task_tools import load_task_tools
-
-    return load_task_tools(task)
+    raise ConfigError(f"task {task.id}: task-specific tools are not supported yet")
 
 
 async def run_episode(
@@ -152,6 +151,7 @@ async def run_episode(
         rec.end(result.reason, progress=round(result.progress, 6), depth=result.depth_id,
                 depth_index=result.depth, steps=result.steps, duration=result.duration,
                 detail=result.detail, submission=result.submission, error=result.error,
+                malformed=result.malformed, decisions=result.decisions,
                 limit_hit=result.detail if result.reason == "limit" else None,
                 milestones_reached=[m["id"] for m in result.milestones],
                 milestones_total=len(task.milestones))
@@ -187,7 +187,10 @@ async def _play(
                                  sandbox=sb if with_sandbox else None)
 
     async def on_step(step: StepRecord) -> bool:
-        if step.output is None:
+        if step.output is None:  # refused or malformed: in the trace, marked not executed
+            trace.append(TraceStep(step=step.step, tool=step.call.tool, args=step.call.args,
+                                   executed=False, time=step.t,
+                                   output=step.malformed or step.decision.reason))
             return False
         trace.append(TraceStep.from_tool_output(step.step, step.call.args, step.output,
                                                 time=step.t))
@@ -211,6 +214,7 @@ async def _play(
     outcome = await loop.run()
     result.reason, result.detail = outcome.reason, outcome.detail
     result.submission, result.steps = outcome.submission, outcome.steps
+    result.malformed = outcome.malformed
     result.decisions, result.halt = outcome.decisions, outcome.halt
     result.input_tokens, result.output_tokens = outcome.input_tokens, outcome.output_tokens
     if outcome.reason == "error":

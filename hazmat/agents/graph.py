@@ -38,7 +38,7 @@ from langchain_core.messages import (
     SystemMessage,
     ToolMessage,
 )
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.types import Command
 
@@ -69,13 +69,15 @@ DEFAULT_SYSTEM_PROMPT = (
     "are finished, call the submit tool with your final answer."
 )
 
+_END: Literal["__end__"] = "__end__"
+
 EndReason = Literal["submitted", "completed", "limit", "halted", "error"]
 
 
 class Emit(Protocol):
     """Writes one record event (the recorder bound to this episode)."""
 
-    def __call__(self, event: str, /, **fields: Any) -> Any:
+    def __call__(self, event: str, **fields: Any) -> Any:
         """Record ``event`` with ``fields``."""
         ...
 
@@ -278,13 +280,13 @@ class EpisodeLoop:
             limit = getattr(self.limits, which)
             self.emit("limit", which=which, limit=limit)
             self._end("limit", which)
-            return Command(goto=END)
+            return Command(goto=_END)
         messages = state["messages"]
         new = messages[self._sent:]
         self._sent = len(messages)
         msg = await self._call_model(messages, new)
         self._turns += 1
-        usage = msg.usage_metadata or {}
+        usage: dict[str, Any] = dict(msg.usage_metadata or {})
         self._usage["input"] += int(usage.get("input_tokens", 0) or 0)
         self._usage["output"] += int(usage.get("output_tokens", 0) or 0)
         if not msg.tool_calls and not msg.invalid_tool_calls:
@@ -296,7 +298,7 @@ class EpisodeLoop:
                 return Command(goto="model", update={"messages": [msg, nudge]})
             text = msg.content if isinstance(msg.content, str) else json.dumps(msg.content)
             self._end("submitted", "answered without a tool call", submission=text)
-            return Command(goto=END, update={"messages": [msg]})
+            return Command(goto=_END, update={"messages": [msg]})
         self._nudges = 0
         return Command(goto="gate", update={"messages": [msg]})
 
@@ -385,7 +387,7 @@ class EpisodeLoop:
         if halting is not None:
             closing = [self._close(s, halting) for s in pending]
             self._halt(halting, "before")
-            return Command(goto=END, update={"messages": closing})
+            return Command(goto=_END, update={"messages": closing})
         self._pending = pending
         return Command(goto="tools")
 
@@ -432,11 +434,15 @@ class EpisodeLoop:
             if step.malformed:
                 replies.append(ToolMessage(content=f"error: {step.malformed}",
                                            tool_call_id=step.call.id, status="error"))
+                if self.on_step:
+                    await self.on_step(step)
                 continue
             if step.decision.action == "block":
                 replies.append(ToolMessage(
                     content=f"refused by policy: {step.decision.reason or 'blocked'}. "
                     "This action was not run.", tool_call_id=step.call.id, status="error"))
+                if self.on_step:
+                    await self.on_step(step)
                 continue
             out = await self.tools[step.call.tool].run(self.sandbox, step.call.args)
             step.output = out
@@ -461,7 +467,7 @@ class EpisodeLoop:
             elif out.submission is not None:
                 self._end("submitted", submission=out.submission)
         if self.outcome is not None:
-            return Command(goto=END, update={"messages": replies})
+            return Command(goto=_END, update={"messages": replies})
         return Command(goto="model", update={"messages": replies})
 
     def _record_result(self, step: StepRecord, out: ToolOutput) -> None:

@@ -71,14 +71,14 @@ def _openai(agent: Agent) -> BaseChatModel:
     if not key:
         if agent.base_url is None:
             raise ConfigError(
-                "agent openai:%s needs OPENAI_API_KEY" % agent.model,
+                f"agent openai:{agent.model} needs OPENAI_API_KEY",
                 hint="export OPENAI_API_KEY, or pass --base-url for a local server",
             )
         key = "no-key"  # local OpenAI-compatible servers accept any key
     return ChatOpenAI(
         model=agent.model,
         base_url=agent.base_url,
-        api_key=key,  # type: ignore[arg-type]
+        api_key=key,
         max_retries=0,  # hazmat retries with its own bounded backoff
         timeout=agent.request_timeout,
     )
@@ -90,7 +90,7 @@ def _anthropic(agent: Agent) -> BaseChatModel:
     key = os.environ.get("ANTHROPIC_API_KEY")
     if not key:
         raise ConfigError(
-            "agent anthropic:%s needs ANTHROPIC_API_KEY" % agent.model,
+            f"agent anthropic:{agent.model} needs ANTHROPIC_API_KEY",
             hint="export ANTHROPIC_API_KEY",
         )
     kwargs: dict[str, Any] = {"model": agent.model, "api_key": key, "max_retries": 0,

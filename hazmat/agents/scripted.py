@@ -108,7 +108,7 @@ class ScriptedChatModel(BaseChatModel):
     def _llm_type(self) -> str:
         return "hazmat-scripted"
 
-    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> ScriptedChatModel:  # type: ignore[override]
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> ScriptedChatModel:  # type: ignore[override,unused-ignore]
         """Scripted models ignore the tool schemas (their calls are fixed)."""
         return self
 
@@ -133,5 +133,5 @@ class ScriptedChatModel(BaseChatModel):
 
 def _fresh_ids(msg: AIMessage, index: int) -> AIMessage:
     calls = [dict(c, id=f"call_{index}_{j}") for j, c in enumerate(msg.tool_calls)]
-    return AIMessage(content=msg.content, tool_calls=calls,  # type: ignore[arg-type]
+    return AIMessage(content=msg.content, tool_calls=calls,
                      invalid_tool_calls=msg.invalid_tool_calls)

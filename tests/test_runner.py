@@ -1,0 +1,137 @@
+"""Runs of the example tasks through the whole engine, on both backends."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hazmat.agents.models import resolve_agent
+from hazmat.runner import episode_seed, run_tasks
+from hazmat.tasks import discover_tasks
+
+pytestmark = [pytest.mark.timeout(300)]
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "tasks" / "examples"
+BACKENDS = [pytest.param("local", marks=pytest.mark.local),
+            pytest.param("docker", marks=pytest.mark.docker)]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_examples_solution_reaches_1_and_null_reaches_0(backend: str, tmp_path: Path) -> None:
+    tasks = discover_tasks([EXAMPLES])
+    assert len(tasks) >= 3
+    agents = [resolve_agent("solution"), resolve_agent("null")]
+    run_dir, results = await run_tasks(tasks, agents, backend=backend, out_dir=tmp_path)
+    got = {(r.task_id, r.agent): (r.reason, r.progress) for r in results}
+    for task in tasks:
+        assert got[(task.id, "solution")][1] == 1.0, (task.id, got[(task.id, "solution")])
+        assert got[(task.id, "solution")][0] in ("completed", "submitted")
+        assert got[(task.id, "null")] == ("submitted", 0.0)
+    summary = json.loads((run_dir / "run.json").read_text())
+    assert summary["status"] == "complete"
+    assert len(summary["episodes"]) == 2 * len(tasks)
+    assert {e["seed"] for e in summary["episodes"]} == {r.seed for r in results}
+
+
+def test_episode_seeds_are_stable_and_distinct() -> None:
+    a = episode_seed(0, "examples/find-file", "solution", 0)
+    assert a == episode_seed(0, "examples/find-file", "solution", 0)
+    assert len({a, episode_seed(0, "examples/find-file", "solution", 1),
+                episode_seed(1, "examples/find-file", "solution", 0),
+                episode_seed(0, "examples/find-file", "null", 0)}) == 4
+
+
+def _hazmat(*args: str, **kw: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "hazmat.cli", *args], capture_output=True,
+                          text=True, timeout=120, **kw)  # type: ignore[call-overload]
+
+
+def test_cli_run_prints_a_table_and_json_summary(tmp_path: Path) -> None:
+    proc = _hazmat("run", str(EXAMPLES / "write-and-run"), "--agent", "solution", "--sandbox",
+                   "local", "--out", str(tmp_path), "--seed", "3", "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["status"] == "complete"
+    ep = summary["episodes"][0]
+    assert (ep["task_id"], ep["agent"], ep["progress"]) == (
+        "examples/write-and-run", "solution", 1.0)
+    assert "examples/write-and-run" in proc.stderr  # the table
+
+
+def test_sigkill_mid_episode_leaves_a_readable_record(tmp_path: Path) -> None:
+    script = tmp_path / "slow.yaml"
+    script.write_text("steps:\n  - {tool: bash, command: 'sleep 0.2; echo tick'}\nrepeat: true\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hazmat.cli", "run", str(EXAMPLES / "find-file"), "--agent",
+         f"scripted:{script}", "--sandbox", "local", "--out", str(tmp_path / "runs")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 60
+    events_file = None
+    while time.monotonic() < deadline:
+        found = list((tmp_path / "runs").glob("*/events.jsonl"))
+        if found and found[0].read_text().count("tool_result") >= 3:
+            events_file = found[0]
+            break
+        time.sleep(0.1)
+    family = _descendants(proc.pid)
+    assert family, "the run had no sandbox processes"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert events_file is not None, "the run never got going"
+    lines = events_file.read_text().splitlines()
+    complete = [json.loads(line) for line in lines[:-1]]
+    assert complete[0]["event"] == "run_start"
+    summary = json.loads((events_file.parent / "run.json").read_text())
+    assert summary["status"] == "running"
+    verify = _hazmat("verify", str(events_file.parent), "--json")
+    assert verify.returncode == 0, verify.stderr
+    report = json.loads(verify.stdout.strip().splitlines()[-1])
+    assert report["interrupted"] is True
+    # no sandbox process survived its runner (bwrap dies with its parent)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _alive(family):
+        time.sleep(0.1)
+    assert _alive(family) == []
+
+
+def _descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def _alive(pids: list[int]) -> list[int]:
+    alive = []
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state != "Z":
+            alive.append(pid)
+    return alive
