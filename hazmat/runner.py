@@ -86,11 +86,14 @@ def _solution_turns(rendered: RenderedTask) -> list[dict[str, Any]]:
     return turns
 
 
-def _task_tools(task: Task, sandbox_backend: str) -> dict[str, Tool]:
-    """Task-specific tools from the task folder (issue 4 grows this)."""
+def _task_tools(rendered: RenderedTask) -> dict[str, Tool]:
+    """Task-specific tools (``tools.py`` in the task folder, simulated users)."""
+    task = rendered.task
     if not task.task_tools and task.user is None:
         return {}
-    raise ConfigError(f"task {task.id}: task-specific tools are not supported yet")
+    from hazmat.tools.task_tools import load_task_tools
+
+    return load_task_tools(task, seed=rendered.seed, secrets=rendered.secrets)
 
 
 async def run_episode(
@@ -177,7 +180,7 @@ async def _play(
 ) -> None:
     task = rendered.task
     lim = task.limits
-    tools = make_tools(list(task.tools), extra=_task_tools(task, sb.backend),
+    tools = make_tools(list(task.tools), extra=_task_tools(rendered),
                        timeout=lim.tool_timeout)
     trace: list[TraceStep] = []
 
