@@ -14,8 +14,8 @@ What a sandbox is made of (everything labelled ``hazmat=1``, ``hazmat.run``,
   no-new-privileges and add capabilities; :meth:`DockerSandbox.info` records it.
 - with ``network: internal`` or any ``services``: a per-sandbox ``internal`` bridge
   network (no route out) whose host side has no IPv4 address (``inhibit_ipv4``), so
-  not even the host's own services are reachable through it; the box is ``agent`` on it and each service is reachable by
-  its name.
+  not even the host's own services are reachable through it; the box is ``agent``
+  on it and each service is reachable by its name.
 - services: one container each (hardened the same way, except that root in a service
   keeps a server's capabilities: CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, SETUID,
   SETGID, NET_BIND_SERVICE; and the root stays writable unless asked), from the
@@ -757,9 +757,10 @@ class DockerSandbox(Sandbox):
             if found is not None and not found[0].closed:
                 return found[0]
             state_dir = f"/tmp/.hazmat-{_slug(user, 16)}"
+            argv = ["python3", "-I", "-S", "-u", "-c", supervisor_source().decode()]
             exec_id = (await asyncio.to_thread(
-                self._api.exec_create, cid, ["python3", "-I", "-S", "-u", "-c", supervisor_source().decode()],
-                stdin=True, user=user, environment={"HAZMAT_STATE_DIR": state_dir},
+                self._api.exec_create, cid, argv, stdin=True, user=user,
+                environment={"HAZMAT_STATE_DIR": state_dir},
             ))["Id"]
             raw = await asyncio.to_thread(self._api.exec_start, exec_id, socket=True)
             stream = _MuxStream(raw, f"{service or 'box'}:{user}")

@@ -99,9 +99,9 @@ class Listener:
 
 
 def docker0_gateway() -> str:
-    import docker
-
     import ipaddress
+
+    import docker
 
     config = docker.from_env().networks.get("bridge").attrs["IPAM"]["Config"][0]
     if config.get("Gateway"):
