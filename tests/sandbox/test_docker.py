@@ -368,10 +368,10 @@ async def test_services_reach_each_other_not_outside(run_id: str, tmp_path: Path
                         if not gateway:
                             continue
                         host = gateway
-                    r = await sb.exec(["curl", "-sS", "--max-time", "2",
+                    r = await sb.exec(["curl", "-sS", "--max-time", "1",
                                        f"http://{host}:{port}/"], service=where)
                     assert r.exit_code != 0
-                r = await sb.exec(["curl", "-sS", "--max-time", "2", "http://1.1.1.1/"],
+                r = await sb.exec(["curl", "-sS", "--max-time", "1", "http://1.1.1.1/"],
                                   service=where)
                 assert r.exit_code != 0
         assert not any(lst.connected for lst in listeners)
