@@ -142,13 +142,25 @@ _RESERVED = (
     "/etc/nsswitch.conf",
 )
 
-# Run by the host python as root: make a user namespace with a full id map onto
-# an unused host range, become its root, forbid nested user namespaces, exec bwrap.
-# argv: base, bwrap path, bwrap args...
+# Run by the host python as root: join the sandbox's cgroups, make a user namespace
+# with a full id map onto an unused host range, become its root, forbid nested user
+# namespaces, exec bwrap. argv: base, cgroup.procs paths (":"-joined), bwrap, args...
 _LAUNCHER = r"""
 import ctypes, os, sys
-base = int(sys.argv[1]); argv = sys.argv[2:]
+base = int(sys.argv[1]); cgroups = sys.argv[2]; argv = sys.argv[3:]
 libc = ctypes.CDLL(None, use_errno=True)
+for procs in filter(None, cgroups.split(":")):
+    try:
+        with open(procs, "w") as f:
+            f.write("%d\n" % os.getpid())
+    except OSError as exc:
+        os.write(2, ("hazmat: cannot join %%s: %%s\n" %% (procs, exc)).encode())
+        os._exit(71)
+try:
+    with open("/proc/self/oom_score_adj", "w") as f:
+        f.write("500\n")  # under memory pressure on the host, the sandbox dies first
+except OSError:
+    pass
 exe = os.open(argv[0], os.O_RDONLY | os.O_CLOEXEC)
 r, w = os.pipe()
 pid = os.fork()
@@ -253,6 +265,9 @@ class LocalSandbox(Sandbox):
         self._child_pid: int | None = None
         self._pidns = ""
         self._info_buf = b""
+        self._cgroups: list[Path] = []
+        self._frozen = False
+        self._frozen_pids: set[int] = set()
         self._version = ""
         self._mounts: dict[str, Path] = {}
         self._baseline: dict[str, tuple[int, int, int]] = {}
@@ -399,9 +414,19 @@ class LocalSandbox(Sandbox):
                 hint="install python3 in /usr/bin or use --sandbox docker",
             )
         self._base = 0x40000000 + secrets.randbelow(0x3000) * ID_RANGE
+        if self._separate:
+            limits = spec.limits
+            self._cgroups = _make_cgroups(
+                f"hazmat-{os.getpid()}-{secrets.token_hex(6)}",
+                memory=(limits.memory_mb << 20) + 3 * limits.file_bytes + (64 << 20),
+                pids=limits.pids + 64,
+            )
         root = Path(tempfile.mkdtemp(prefix=f"hazmat-local-{self.episode_id[:24]}-"))
         self._dir = root
-        os.chmod(root, 0o711)
+        # Only the sandbox's own ids need to enter it (bwrap resolves binds as them).
+        os.chmod(root, 0o700)
+        if self._separate:
+            os.chown(root, self._base, self._base)
         agent, rootid = self._host_id(AGENT_UID), self._host_id(0)
 
         def mkdir(name: str, mode: int, owner: int) -> Path:
@@ -631,7 +656,18 @@ class LocalSandbox(Sandbox):
             bwrap_argv = ["--args", str(args_fd), *command]
             if self._separate:
                 exe = sys.executable
-                argv = [exe, "-I", "-S", "-c", _LAUNCHER, str(self._base), self._bwrap, *bwrap_argv]
+                procs = ":".join(str(d / "cgroup.procs") for d in self._cgroups)
+                argv = [
+                    exe,
+                    "-I",
+                    "-S",
+                    "-c",
+                    _LAUNCHER,
+                    str(self._base),
+                    procs,
+                    self._bwrap,
+                    *bwrap_argv,
+                ]
             else:
                 exe, argv = self._bwrap, ["bwrap", *bwrap_argv]
             self._proc = await asyncio.create_subprocess_exec(
@@ -737,6 +773,8 @@ class LocalSandbox(Sandbox):
                 with contextlib.suppress(OSError):
                     os.close(self._info_r)
                 self._info_r = None
+            if self._cgroups:
+                _remove_cgroups(self._cgroups)
             if self._dir is not None:
                 _rmtree(self._dir)
                 self._dir = None
@@ -911,7 +949,15 @@ class LocalSandbox(Sandbox):
         """
         if self._dir is None:
             raise SandboxClosedError("the local sandbox is not running")
-        return await asyncio.to_thread(self._snapshot, Path(dest))
+        # Pause the sandbox while reading it, so nothing (e.g. a file swapped for a
+        # symlink to a host path) changes between the checks and the reads.
+        thaw = not self._frozen
+        await self.freeze()
+        try:
+            return await asyncio.to_thread(self._snapshot, Path(dest))
+        finally:
+            if thaw:
+                self._thaw()
 
     def _snapshot(self, dest: Path) -> SnapshotInfo:
         now = self._listing()
@@ -937,7 +983,8 @@ class LocalSandbox(Sandbox):
         """SIGSTOP every process of the sandbox (stop() still kills them)."""
         if self._child_pid is None or self._stopped or not self._ours(self._child_pid):
             return
-        seen: set[int] = set()
+        self._frozen = True
+        seen = self._frozen_pids
         for _ in range(50):
             pids = set(_descendants(self._child_pid)) | {self._child_pid}
             fresh = pids - seen
@@ -948,6 +995,13 @@ class LocalSandbox(Sandbox):
                     os.kill(pid, signal.SIGSTOP)
             seen |= fresh
             await asyncio.sleep(0.005)
+
+    def _thaw(self) -> None:
+        for pid in self._frozen_pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGCONT)
+        self._frozen_pids.clear()
+        self._frozen = False
 
     def info(self) -> dict[str, Any]:
         """Backend facts: bwrap version and path, sandbox python, uid separation, pid."""
@@ -966,10 +1020,103 @@ class LocalSandbox(Sandbox):
             "bwrap": self._bwrap,
             "bwrap_version": version,
             "python": self._python,
+            "cgroups": [str(d) for d in self._cgroups],
             "uid_separation": self._separate,
             "id_base": self._base if self._separate else None,
             "pid": self._child_pid,
         }
+
+
+def _cgroup_mounts() -> dict[str, Path]:
+    """Controller name ("memory", "pids", or "" for cgroup2) -> its mount point."""
+    out: dict[str, Path] = {}
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/mounts").read_text().splitlines():
+            _dev, mount, fstype, options, *_ = line.split()
+            if fstype == "cgroup2":
+                out.setdefault("", Path(mount))
+            elif fstype == "cgroup":
+                for ctrl in ("memory", "pids"):
+                    if ctrl in options.split(","):
+                        out.setdefault(ctrl, Path(mount))
+    return out
+
+
+def _make_cgroups(name: str, *, memory: int, pids: int) -> list[Path]:
+    """Best effort: cgroups capping the whole sandbox's memory and process count.
+
+    rlimits bound each process; these bound their sum, so many processes cannot
+    together exhaust the host. cgroup v1 (memory, pids), or v2 when the parent
+    delegates both controllers. Returns the folders made (empty when none can be).
+    """
+    mounts = _cgroup_mounts()
+    made: list[Path] = []
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return made
+    for line in lines:
+        _hid, ctrls, path = line.split(":", 2)
+        wanted = [c for c in ctrls.split(",") if c in ("memory", "pids")] or (
+            [""] if ctrls == "" else []
+        )
+        for ctrl in wanted:
+            if ctrl not in mounts:
+                continue
+            parent = mounts[ctrl] / path.lstrip("/")
+            if ctrl == "":
+                try:
+                    enabled = (parent / "cgroup.subtree_control").read_text().split()
+                except OSError:
+                    continue
+                if not {"memory", "pids"} <= set(enabled) or any(made):
+                    continue
+                files = {"memory.max": memory, "memory.swap.max": 0, "pids.max": pids}
+            elif ctrl == "memory":
+                files = {"memory.limit_in_bytes": memory, "memory.memsw.limit_in_bytes": memory}
+            else:
+                files = {"pids.max": pids}
+            folder = parent / name
+            try:
+                folder.mkdir()
+            except OSError as exc:
+                log.debug("cgroup_unavailable", path=str(folder), error=str(exc))
+                continue
+            ok = True
+            for fname, value in files.items():
+                try:
+                    (folder / fname).write_text(f"{value}\n")
+                except OSError as exc:
+                    if fname in ("memory.memsw.limit_in_bytes", "memory.swap.max"):
+                        continue  # no swap accounting: the memory limit still holds
+                    log.debug("cgroup_unavailable", path=str(folder / fname), error=str(exc))
+                    ok = False
+            if ok:
+                made.append(folder)
+            else:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+    return made
+
+
+def _remove_cgroups(folders: list[Path]) -> None:
+    """Kill whatever is still in the sandbox's cgroups and remove them."""
+    deadline = time.monotonic() + STOP_WAIT
+    for folder in folders:
+        while True:
+            try:
+                folder.rmdir()
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    log.warning("cgroup_left_behind", path=str(folder))
+                    break
+            with contextlib.suppress(OSError, ValueError):
+                for pid in (folder / "cgroup.procs").read_text().split():
+                    os.kill(int(pid), signal.SIGKILL)
+            time.sleep(0.01)
 
 
 def _alive(pid: int) -> bool:
@@ -1001,13 +1148,20 @@ def _descendants(root: int) -> list[int]:
 
 
 def _rmtree(path: Path) -> None:
+    """Remove a backing tree the sandbox wrote into, never following its symlinks.
+
+    Only real folders (``lstat``) are ever chmod-ed, so a symlink the agent left
+    cannot turn this cleanup into a chmod of a host file.
+    """
+
     def fix(func: Any, p: str, _exc: Any) -> None:
+        for target in (os.path.dirname(p), p):
+            with contextlib.suppress(OSError):
+                if stat.S_ISDIR(os.lstat(target).st_mode):
+                    os.chmod(target, 0o700)
         with contextlib.suppress(OSError):
-            os.chmod(os.path.dirname(p), 0o700)
-            os.chmod(p, 0o700)
-        with contextlib.suppress(OSError):
-            if os.path.isdir(p) and not os.path.islink(p):
-                os.rmdir(p)
+            if stat.S_ISDIR(os.lstat(p).st_mode):
+                shutil.rmtree(p, ignore_errors=True)
             else:
                 os.unlink(p)
 

@@ -145,9 +145,22 @@ async def test_host_files_are_invisible(sandbox: Factory, tmp_path: Path) -> Non
     secret = tmp_path / "host-secret.txt"
     secret.write_text("host only")
     sb = await sandbox()
-    for path in (str(secret), str(tmp_path), "/work", "/root/.pyenv", "/etc/shadow",
-                 "/etc/gshadow", "/etc/ssh", "/etc/machine-id", "/var/lib", "/opt", "/mnt",
-                 "/srv", "/old_root", "/sys"):
+    for path in (
+        str(secret),
+        str(tmp_path),
+        "/work",
+        "/root/.pyenv",
+        "/etc/shadow",
+        "/etc/gshadow",
+        "/etc/ssh",
+        "/etc/machine-id",
+        "/var/lib",
+        "/opt",
+        "/mnt",
+        "/srv",
+        "/old_root",
+        "/sys",
+    ):
         r = await sb.exec(["test", "-e", path])
         assert r.exit_code == 1, f"{path} is visible in the sandbox"
     r = await sb.exec(["ls", "-A", "/home", "/root", "/tmp"], user="root")
@@ -209,10 +222,32 @@ async def test_memory_bomb_is_killed(sandbox: Factory) -> None:
     sb = await sandbox(limits=Limits(memory_mb=256))
     r = await sb.exec(["python3", "-c", "b = bytearray(1 << 30)"], timeout=20)
     assert r.exit_code != 0 and "MemoryError" in r.stderr_text
-    r = await sb.exec(["python3", "-c", "x = []\nwhile True: x.append(bytearray(1 << 20))"],
-                      timeout=30)
+    r = await sb.exec(
+        ["python3", "-c", "x = []\nwhile True: x.append(bytearray(1 << 20))"], timeout=30
+    )
     assert r.exit_code != 0 and not r.timed_out
     assert (await sb.exec(["true"])).ok
+
+
+@pytest.mark.timeout(90)
+async def test_many_small_memory_bombs_stay_inside_the_sandbox_cgroup(sandbox: Factory) -> None:
+    sb = await sandbox(limits=Limits(memory_mb=128, file_bytes=1 << 20))
+    cgroups = [Path(p) for p in sb.info()["cgroups"]]
+    memory = [p for p in cgroups if (p / "memory.limit_in_bytes").exists()]
+    if not memory:
+        pytest.skip("no writable memory cgroup here: only per-process rlimits apply")
+    limit = int((memory[0] / "memory.limit_in_bytes").read_text())
+    bomb = (
+        "x = bytearray(100 << 20); x[::4096] = b'1' * len(x[::4096]); "
+        "import time; time.sleep(3); print('survived')"
+    )
+    loop = f'for i in 1 2 3 4 5 6 7 8; do python3 -c "{bomb}" & done; wait'
+    r = await sb.exec(["sh", "-c", loop], timeout=30)
+    peak = int((memory[0] / "memory.max_usage_in_bytes").read_text())
+    assert peak <= limit, (peak, limit)
+    assert r.stdout_text.count("survived") < 8, "8 x 100 MiB fit in a 128 MiB sandbox?"
+    assert (await sb.exec(["echo", "alive"])).ok
+    assert subprocess.run(["true"], timeout=10).returncode == 0
 
 
 async def test_flooding_stdout_is_capped_and_flagged(sandbox: Factory) -> None:
@@ -231,8 +266,9 @@ async def test_flooding_stdout_is_capped_and_flagged(sandbox: Factory) -> None:
 async def test_sleep_and_detached_children_die_at_the_timeout(sandbox: Factory) -> None:
     sb = await sandbox()
     t0 = time.monotonic()
-    r = await sb.exec("setsid sleep 1001 & (setsid sh -c 'sleep 1002' &) ; sleep infinity",
-                      timeout=2)
+    r = await sb.exec(
+        "setsid sleep 1001 & (setsid sh -c 'sleep 1002' &) ; sleep infinity", timeout=2
+    )
     assert r.timed_out and r.exit_code == 124
     assert time.monotonic() - t0 < 10
     left = [c for c in _host_cmdlines(_pids_in_namespace(sb._pidns)) if "sleep" in c]
@@ -248,8 +284,10 @@ async def test_sleep_and_detached_children_die_at_the_timeout(sandbox: Factory) 
 
 async def test_shell_state_persists(sandbox: Factory) -> None:
     sb = await sandbox()
-    r = await sb.shell("mkdir -p /tmp/w && cd /tmp/w && export FOO=bar && LOCAL=1 && "
-                       "greet() { echo hello $1; } && alias ll='echo aliased'")
+    r = await sb.shell(
+        "mkdir -p /tmp/w && cd /tmp/w && export FOO=bar && LOCAL=1 && "
+        "greet() { echo hello $1; } && alias ll='echo aliased'"
+    )
     assert r.ok, r
     r = await sb.shell("pwd; echo $FOO $LOCAL; greet you; ll; sh -c 'echo $FOO'")
     assert r.stdout_text.splitlines() == ["/tmp/w", "bar 1", "hello you", "aliased", "bar"]
@@ -290,15 +328,18 @@ async def test_binary_files_round_trip_byte_exact(sandbox: Factory) -> None:
 
 async def test_files_setup_and_snapshot(sandbox: Factory, tmp_path: Path) -> None:
     sb = await sandbox(
-        files={"/root/flag.txt": {"content": "F", "mode": 0o600},
-               "/home/agent/notes.txt": {"content": "hi", "owner": "agent"},
-               "/opt/app/config": "key=1"},
+        files={
+            "/root/flag.txt": {"content": "F", "mode": 0o600},
+            "/home/agent/notes.txt": {"content": "hi", "owner": "agent"},
+            "/opt/app/config": "key=1",
+        },
         setup=["echo set > /tmp/setup-done", "chmod 644 /tmp/setup-done"],
     )
     r = await sb.exec("cat /opt/app/config /tmp/setup-done /home/agent/notes.txt", user="root")
     assert r.stdout_text == "key=1set\nhi", r.stdout_text
-    r = await sb.exec(["stat", "-c", "%U %a", "/root/flag.txt", "/home/agent/notes.txt"],
-                      user="root")
+    r = await sb.exec(
+        ["stat", "-c", "%U %a", "/root/flag.txt", "/home/agent/notes.txt"], user="root"
+    )
     assert r.stdout_text.splitlines() == ["root 600", "agent 644"]
     assert (await sb.exec("echo x >> /opt/app/config", user="root")).exit_code != 0
     await sb.exec("echo new > ~/made.txt; echo more >> ~/notes.txt; mkdir -p /tmp/d/e")
@@ -314,16 +355,36 @@ async def test_files_setup_and_snapshot(sandbox: Factory, tmp_path: Path) -> Non
         assert member is not None and member.read() == b"new\n"
 
 
+async def test_snapshot_never_follows_the_agents_symlinks(sandbox: Factory, tmp_path: Path) -> None:
+    host_secret = tmp_path / "host-secret"
+    host_secret.write_text("HOST-ONLY")
+    sb = await sandbox()
+    await sb.exec(["ln", "-s", str(host_secret), "/home/agent/link"])
+    await sb.exec(["ln", "-s", "/etc", "/tmp/etc-link"])
+    await sb.snapshot(tmp_path / "snap")
+    with tarfile.open(tmp_path / "snap" / "changes.tar") as tar:
+        link = tar.getmember("home/agent/link")
+        assert link.issym() and link.linkname == str(host_secret)
+        for member in tar.getmembers():
+            data = tar.extractfile(member) if member.isfile() else None
+            assert data is None or b"HOST-ONLY" not in data.read()
+    assert (await sb.exec(["true"])).ok  # thawed after the snapshot
+
+
 async def test_task_style_files_land_with_sensible_owners(sandbox: Factory) -> None:
-    sb = await sandbox(files={
-        "/home/agent/data/jan.csv": "a,1\n",
-        "/etc/app/app.conf": {"content": "password = s3cret\n", "mode": 0o600},
-        "/var/backups/app.conf.bak": {"content": "password = s3cret\n", "mode": 0o644},
-        "/opt/app/appctl": {"content": "#!/bin/sh\necho appctl\n", "mode": 0o755},
-    })
+    sb = await sandbox(
+        files={
+            "/home/agent/data/jan.csv": "a,1\n",
+            "/etc/app/app.conf": {"content": "password = s3cret\n", "mode": 0o600},
+            "/var/backups/app.conf.bak": {"content": "password = s3cret\n", "mode": 0o644},
+            "/opt/app/appctl": {"content": "#!/bin/sh\necho appctl\n", "mode": 0o755},
+        }
+    )
     r = await sb.exec(["stat", "-c", "%U %a %n", "/home/agent/data", "/home/agent/data/jan.csv"])
-    assert r.stdout_text.splitlines() == ["agent 755 /home/agent/data",
-                                          "root 644 /home/agent/data/jan.csv"]
+    assert r.stdout_text.splitlines() == [
+        "agent 755 /home/agent/data",
+        "root 644 /home/agent/data/jan.csv",
+    ]
     assert (await sb.exec("touch /home/agent/data/new")).ok  # the agent owns its folders
     assert not (await sb.exec(["cat", "/etc/app/app.conf"])).ok
     assert (await sb.exec(["cat", "/var/backups/app.conf.bak"])).stdout == b"password = s3cret\n"
@@ -342,9 +403,13 @@ async def test_freeze_stops_every_process(sandbox: Factory) -> None:
 
 
 async def test_specs_the_local_backend_cannot_honour_are_refused(sandbox: Factory) -> None:
-    for fields in ({"network": "allowlist"}, {"hardening": {"cap_add": ["NET_ADMIN"]}},
-                   {"hardening": {"no_new_privileges": False}},
-                   {"files": {"/usr/bin/evil": "x"}}, {"files": {"/etc/passwd": "x"}}):
+    for fields in (
+        {"network": "allowlist"},
+        {"hardening": {"cap_add": ["NET_ADMIN"]}},
+        {"hardening": {"no_new_privileges": False}},
+        {"files": {"/usr/bin/evil": "x"}},
+        {"files": {"/etc/passwd": "x"}},
+    ):
         with pytest.raises(SandboxStartError, match=r"docker|read-only host system path"):
             await sandbox(**fields)
 
@@ -421,8 +486,13 @@ def test_no_user_namespaces_gives_backend_unavailable(tmp_path: Path) -> None:
         "asyncio.run(main())\n"
     )
     inner = f"echo 0 > /proc/sys/user/max_user_namespaces && exec {sys.executable} {script}"
-    proc = subprocess.run(["unshare", "--user", "--map-root-user", "sh", "-c", inner],
-                          capture_output=True, text=True, timeout=50, cwd=os.getcwd())
+    proc = subprocess.run(
+        ["unshare", "--user", "--map-root-user", "sh", "-c", inner],
+        capture_output=True,
+        text=True,
+        timeout=50,
+        cwd=os.getcwd(),
+    )
     out = [ln for ln in proc.stdout.splitlines() if " | " in ln or "STARTED" in ln]
     assert out, (proc.stdout, proc.stderr)
     assert out[-1].startswith(BackendUnavailableError.__name__), out
