@@ -14,8 +14,10 @@ episode with reason ``error`` and never stops the other episodes of the run.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -72,7 +74,7 @@ def episode_seed(base_seed: int, task_id: str, agent: str, epoch: int) -> int:
     return int.from_bytes(digest[:4], "big")
 
 
-def _sandbox_spec(task: Task, run_id: str, episode_id: str) -> SandboxSpec:
+def _sandbox_spec(task: Task) -> SandboxSpec:
     labels = {**task.sandbox.labels, "hazmat.task": task.id}
     return task.sandbox.model_copy(update={"labels": labels})
 
@@ -108,12 +110,16 @@ async def run_episode(
     run_dir: Path | None = None,
     keep_on_halt: bool = False,
     retry: RetryPolicy | None = None,
+    stop: asyncio.Event | None = None,
+    attempt: int = 1,
 ) -> EpisodeResult:
     """Run one episode to its end and record it.
 
     Never raises for what happens inside the episode: sandbox failures, model
     failures and harness bugs end it with reason ``error`` (recorded).
-    Cancellation (Ctrl-C) propagates after the sandbox is cleaned up.
+    When ``stop`` is set the episode ends after its current step, without an
+    ``episode_end`` (reason ``interrupted``: a resume runs it again).
+    Cancellation (a second Ctrl-C) propagates after the sandbox is cleaned up.
     """
     task = rendered.task
     rec = recorder.bind(episode_id)
@@ -121,21 +127,26 @@ async def run_episode(
     result = EpisodeResult(episode_id=episode_id, task_id=task.id, agent=agent.name,
                            epoch=epoch, seed=rendered.seed, reason="error")
     rec.start(task_id=task.id, agent=agent.name, epoch=epoch, seed=rendered.seed,
-              backend=backend, task_root=str(task.root) if task.root else None)
+              backend=backend, task_root=str(task.root) if task.root else None,
+              attempt=attempt)
     tracker = MilestoneTracker(task)
+    cancelled = False
     try:
         if task.needs_docker and backend != "docker":
             raise ConfigError(
                 f"task {task.id} needs docker (services: {', '.join(task.sandbox.services)})",
                 hint="run it with --sandbox docker")
-        spec = _sandbox_spec(task, recorder.run_id, episode_id)
+        spec = _sandbox_spec(task)
         sandbox = create_sandbox(backend, spec, run_id=recorder.run_id, episode_id=episode_id)
         async with sandbox as sb:
             rec.emit("sandbox_ready", **_ready_fields(sb, spec))
             await _play(rendered, agent, sb, rec, tracker, result, policy or AllowAllPolicy(),
-                        run_dir, retry)
+                        retry, stop)
             if result.reason == "halted":
                 await _on_halt(sb, rec, result, run_dir, keep_on_halt)
+    except asyncio.CancelledError:
+        cancelled = True
+        raise
     except HazmatError as exc:
         result.reason, result.error = "error", exc.one_line()
         rec.emit("error", kind=type(exc).__name__, message=exc.one_line())
@@ -151,13 +162,19 @@ async def run_episode(
         result.milestones = [{"id": h.id, "step": h.step, "t": h.time, "at_end": h.at_end}
                              for h in tracker.hits]
         result.duration = round(time.monotonic() - t0, 4)
-        rec.end(result.reason, progress=round(result.progress, 6), depth=result.depth_id,
-                depth_index=result.depth, steps=result.steps, duration=result.duration,
-                detail=result.detail, submission=result.submission, error=result.error,
-                malformed=result.malformed, decisions=result.decisions,
-                limit_hit=result.detail if result.reason == "limit" else None,
-                milestones_reached=[m["id"] for m in result.milestones],
-                milestones_total=len(task.milestones))
+        if cancelled or result.reason == "interrupted":
+            result.reason = "interrupted"
+            rec.emit("note", kind="episode_interrupted", steps=result.steps,
+                     message="the episode was interrupted before it ended; "
+                     "`hazmat run --resume` runs it again from the start")
+        else:
+            rec.end(result.reason, progress=round(result.progress, 6), depth=result.depth_id,
+                    depth_index=result.depth, steps=result.steps, duration=result.duration,
+                    detail=result.detail, submission=result.submission, error=result.error,
+                    malformed=result.malformed, decisions=result.decisions,
+                    limit_hit=result.detail if result.reason == "limit" else None,
+                    milestones_reached=[m["id"] for m in result.milestones],
+                    milestones_total=len(task.milestones))
     return result
 
 
@@ -175,8 +192,8 @@ async def _play(
     tracker: MilestoneTracker,
     result: EpisodeResult,
     policy: Policy,
-    run_dir: Path | None,
     retry: RetryPolicy | None,
+    stop: asyncio.Event | None,
 ) -> None:
     task = rendered.task
     lim = task.limits
@@ -213,6 +230,7 @@ async def _play(
                           input_tokens=lim.input_tokens, output_tokens=lim.output_tokens),
         retry=retry,
         on_step=on_step,
+        stop=stop,
     )
     outcome = await loop.run()
     result.reason, result.detail = outcome.reason, outcome.detail
@@ -222,6 +240,8 @@ async def _play(
     result.input_tokens, result.output_tokens = outcome.input_tokens, outcome.output_tokens
     if outcome.reason == "error":
         result.error = outcome.detail
+    if outcome.reason == "interrupted":
+        return
     if outcome.reason != "halted":
         # every check once more, now with the sandbox (the expensive ones)
         for h in await tracker.finish(ctx(True, outcome.submission)):
@@ -252,6 +272,124 @@ async def _on_halt(sb: Sandbox, rec: EpisodeRecorder, result: EpisodeResult,
         rec.emit("error", kind="snapshot", message=f"{type(exc).__name__}: {exc}")
 
 
+@dataclass(frozen=True)
+class PlannedEpisode:
+    """One cell of the run's cross product: which task, agent and epoch, under which id."""
+
+    episode_id: str
+    task: Task
+    agent: Agent
+    epoch: int
+
+
+def plan_episodes(tasks: list[Task], agents: list[Agent], epochs: int) -> list[PlannedEpisode]:
+    """The cross product tasks x agents x epochs, with stable episode ids (ep0001, ...)."""
+    plan: list[PlannedEpisode] = []
+    for epoch in range(epochs):
+        for task in tasks:
+            for agent in agents:
+                plan.append(PlannedEpisode(f"ep{len(plan) + 1:04d}", task, agent, epoch))
+    return plan
+
+
+def default_parallelism() -> int:
+    """Episodes at once when ``--max-parallel`` is not given: two per core, at most 8."""
+    return max(1, min(8, 2 * (os.cpu_count() or 1)))
+
+
+class RunControl:
+    """How the operator steers a run: the first ``interrupt()`` stops starting episodes
+    and ends running ones after their current step; the second cancels them at once
+    (sandboxes are still cleaned up)."""
+
+    def __init__(self) -> None:
+        self.stop = asyncio.Event()
+        self.interrupts = 0
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def interrupt(self) -> None:
+        """Ask the run to stop (call from a signal handler on the event loop)."""
+        self.interrupts += 1
+        self.stop.set()
+        if self.interrupts >= 2:
+            for task in list(self._tasks):
+                task.cancel()
+
+    def track(self, task: asyncio.Task[Any]) -> None:
+        """Register a running episode so a second interrupt can cancel it."""
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+async def execute_plan(
+    plan: list[PlannedEpisode],
+    recorder: Recorder,
+    *,
+    backend: str,
+    seed: int,
+    max_parallel: int | None = None,
+    policy_for: PolicyFactory | None = None,
+    on_episode: Callable[[EpisodeResult], None] | None = None,
+    on_start: Callable[[PlannedEpisode], None] | None = None,
+    retry: RetryPolicy | None = None,
+    control: RunControl | None = None,
+    attempts: dict[str, int] | None = None,
+    keep_on_halt: bool = False,
+) -> tuple[list[EpisodeResult], bool]:
+    """Run the planned episodes, ``max_parallel`` at a time, into ``recorder``'s run.
+
+    Each episode gets a fresh sandbox and its own seed (derived from ``seed``).
+    A harness error in one episode never stops the others. Returns the results
+    (in plan order) and whether every planned episode ran to an end.
+    """
+    control = control or RunControl()
+    gate = asyncio.Semaphore(max_parallel or default_parallelism())
+    results: dict[str, EpisodeResult] = {}
+
+    async def one(item: PlannedEpisode) -> None:
+        async with gate:
+            if control.stop.is_set():
+                return
+            if on_start:
+                on_start(item)
+            eseed = episode_seed(seed, item.task.id, item.agent.name, item.epoch)
+            rendered = render_task(item.task, eseed)
+            policy = policy_for(item.task) if policy_for else None
+            res = await run_episode(
+                rendered, item.agent, backend=backend, recorder=recorder,
+                episode_id=item.episode_id, epoch=item.epoch, policy=policy,
+                run_dir=recorder.path, retry=retry, stop=control.stop,
+                attempt=(attempts or {}).get(item.episode_id, 1), keep_on_halt=keep_on_halt)
+            results[item.episode_id] = res
+            if on_episode:
+                on_episode(res)
+
+    tasks = []
+    for item in plan:
+        task = asyncio.ensure_future(one(item))
+        control.track(task)
+        tasks.append(task)
+    outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    for item, outcome in zip(plan, outcomes, strict=True):
+        if isinstance(outcome, BaseException) and not isinstance(
+                outcome, asyncio.CancelledError):
+            log.error("episode_task_failed", episode_id=item.episode_id, error=repr(outcome))
+    ordered = [results[i.episode_id] for i in plan if i.episode_id in results]
+    finished = len(ordered) == len(plan) and all(r.reason != "interrupted" for r in ordered)
+    return ordered, finished
+
+
+def _run_config(tasks: list[Task], agents: list[Agent], backend: str, seed: int, epochs: int,
+                extra: dict[str, Any] | None) -> dict[str, Any]:
+    return {
+        "backend": backend, "seed": seed, "epochs": epochs,
+        "task_roots": [str(t.root) if t.root else None for t in tasks],
+        "agent_specs": [a.spec for a in agents],
+        "base_url": next((a.base_url for a in agents if a.base_url), None),
+        **(extra or {}),
+    }
+
+
 async def run_tasks(
     tasks: list[Task],
     agents: list[Agent],
@@ -260,44 +398,134 @@ async def run_tasks(
     out_dir: Path,
     seed: int = 0,
     epochs: int = 1,
+    max_parallel: int | None = 1,
     policy_for: PolicyFactory | None = None,
     config: dict[str, Any] | None = None,
     on_episode: Callable[[EpisodeResult], None] | None = None,
+    on_start: Callable[[PlannedEpisode], None] | None = None,
     retry: RetryPolicy | None = None,
+    control: RunControl | None = None,
+    run_id: str | None = None,
+    keep_on_halt: bool = False,
 ) -> tuple[Path, list[EpisodeResult]]:
-    """Run every task x agent x epoch, one at a time, into a new run directory.
+    """Run every task x agent x epoch into a new run directory.
 
     Returns the run directory and the episode results. The run ends
-    ``complete``, or ``interrupted`` when cancelled (Ctrl-C).
+    ``complete``, or ``interrupted`` when stopped (Ctrl-C) before every episode ended.
 
     Raises:
         RecordError: the run directory cannot be written.
     """
     recorder = Recorder.create(
-        out_dir,
-        config={"backend": backend, "seed": seed, "epochs": epochs, **(config or {})},
+        out_dir, run_id=run_id,
+        config=_run_config(tasks, agents, backend, seed, epochs, config),
         tasks=[t.id for t in tasks],
         agents=[a.name for a in agents],
     )
+    finished = False
     results: list[EpisodeResult] = []
-    status = "interrupted"
     try:
-        n = 0
-        for epoch in range(epochs):
-            for task in tasks:
-                for agent in agents:
-                    n += 1
-                    eseed = episode_seed(seed, task.id, agent.name, epoch)
-                    rendered = render_task(task, eseed)
-                    policy = policy_for(task) if policy_for else None
-                    res = await run_episode(
-                        rendered, agent, backend=backend, recorder=recorder,
-                        episode_id=f"ep{n:04d}", epoch=epoch, policy=policy,
-                        run_dir=recorder.path, retry=retry)
-                    results.append(res)
-                    if on_episode:
-                        on_episode(res)
-        status = "complete"
+        results, finished = await execute_plan(
+            plan_episodes(tasks, agents, epochs), recorder, backend=backend, seed=seed,
+            max_parallel=max_parallel, policy_for=policy_for, on_episode=on_episode,
+            on_start=on_start, retry=retry, control=control, keep_on_halt=keep_on_halt)
     finally:
-        recorder.finish(status)  # type: ignore[arg-type]
+        recorder.finish("complete" if finished else "interrupted")
     return recorder.path, results
+
+
+async def resume_run(
+    run_dir: Path,
+    *,
+    retry_errors: bool = False,
+    max_parallel: int | None = 1,
+    policy_for: PolicyFactory | None = None,
+    on_episode: Callable[[EpisodeResult], None] | None = None,
+    on_start: Callable[[PlannedEpisode], None] | None = None,
+    control: RunControl | None = None,
+    resolve: Callable[[str, str | None], Agent] | None = None,
+) -> tuple[Path, list[EpisodeResult], list[str]]:
+    """Finish an interrupted run in place.
+
+    Completed episodes are kept; unfinished ones (and, with ``retry_errors``,
+    those that ended in ``error``) run again from the start in fresh sandboxes,
+    under the same episode id, and the record says so (a ``note`` per rerun and
+    ``attempt`` on the new ``episode_start``). Returns the run directory, the
+    results of every episode of the run, and the ids that were run again.
+
+    Raises:
+        ConfigError: the run cannot be resumed (complete without errors to retry,
+            or its tasks are gone).
+        RecordError: the record does not verify, or another process is writing it.
+    """
+    from hazmat.agents.models import resolve_agent
+    from hazmat.record.store import RunStore
+    from hazmat.tasks import load_task
+
+    record = RunStore.open(run_dir).record
+    cfg = record.config
+    roots = cfg.get("task_roots")
+    specs = cfg.get("agent_specs")
+    if not isinstance(roots, list) or not isinstance(specs, list):
+        raise ConfigError(f"{run_dir}: run.json has no task_roots/agent_specs to resume from")
+    tasks = []
+    for root in roots:
+        if root is None or not Path(root).exists():
+            raise ConfigError(f"{run_dir}: task folder {root} is gone; cannot resume")
+        tasks.append(load_task(Path(root)))
+    make = resolve or (lambda spec, url: resolve_agent(spec, base_url=url))
+    agents = [make(str(spec), cfg.get("base_url")) for spec in specs]
+    plan = plan_episodes(tasks, agents, int(cfg.get("epochs", 1)))
+    done = {e.episode_id: e for e in record.episodes}
+    keep = {eid for eid, e in done.items()
+            if e.status is not None and not (retry_errors and e.status == "error")}
+    todo = [p for p in plan if p.episode_id not in keep]
+    if not todo:
+        raise ConfigError(f"{run_dir}: nothing to resume: every episode has ended",
+                          hint="--retry-errors reruns the episodes that ended in error")
+    recorder = Recorder.open(run_dir)
+    starts = _episode_starts(run_dir)
+    attempts: dict[str, int] = {}
+    for item in todo:
+        prev = done.get(item.episode_id)
+        attempts[item.episode_id] = starts.get(item.episode_id, 0) + 1
+        why = ("it ended in error" if prev is not None and prev.status == "error"
+               else "it was interrupted" if prev is not None else "it never started")
+        recorder.emit("note", episode_id=item.episode_id, kind="rerun",
+                      message=f"episode {item.episode_id} runs again from the start: {why}")
+    finished = False
+    try:
+        _, finished = await execute_plan(
+            todo, recorder, backend=str(cfg.get("backend", "local")), seed=int(cfg.get("seed", 0)),
+            max_parallel=max_parallel, policy_for=policy_for, on_episode=on_episode,
+            on_start=on_start, control=control, attempts=attempts)
+    finally:
+        recorder.finish("complete" if finished else "interrupted")
+    final = RunStore.open(run_dir).record
+    results = [_result_from_record(e) for e in final.episodes]
+    return run_dir, results, [p.episode_id for p in todo]
+
+
+def _episode_starts(run_dir: Path) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    with (run_dir / "events.jsonl").open(encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if '"episode_start"' not in line:
+                continue
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                continue
+            if ev.get("event") == "episode_start":
+                eid = str(ev.get("episode_id"))
+                counts[eid] = counts.get(eid, 0) + 1
+    return counts
+
+
+def _result_from_record(e: Any) -> EpisodeResult:
+    return EpisodeResult(
+        episode_id=e.episode_id, task_id=e.task_id, agent=e.agent, epoch=e.epoch,
+        seed=e.seed or 0, reason=e.status or "interrupted", progress=e.progress,
+        depth_id=e.depth, steps=e.steps, duration=e.duration or 0.0, error=e.error,
+        halt=e.halt.model_dump() if e.halt else None,
+        milestones=[m.model_dump() for m in e.milestones])

@@ -135,3 +135,75 @@ def _alive(pids: list[int]) -> list[int]:
         if state != "Z":
             alive.append(pid)
     return alive
+
+
+SLOW_SCRIPT = """steps:
+  - {tool: bash, command: 'sleep 0.4; echo one'}
+  - {tool: bash, command: 'sleep 0.4; echo two'}
+  - {tool: bash, command: 'sleep 0.4; echo three'}
+  - {tool: submit, answer: done}
+"""
+
+
+def test_ctrl_c_leaves_an_interrupted_run_that_resume_completes(tmp_path: Path) -> None:
+    script = tmp_path / "slow.yaml"
+    script.write_text(SLOW_SCRIPT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hazmat.cli", "run", str(EXAMPLES / "find-file"), "--agent",
+         f"scripted:{script}", "--epochs", "4", "-p", "2", "--sandbox", "local",
+         "--out", str(tmp_path / "runs")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        found = list((tmp_path / "runs").glob("*/events.jsonl"))
+        if found and found[0].read_text().count('"tool_result"') >= 1:
+            break
+        time.sleep(0.05)
+    family = _descendants(proc.pid)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "hazmat run --resume" in err
+    run_dir = found[0].parent
+    summary = json.loads((run_dir / "run.json").read_text())
+    assert summary["status"] == "interrupted"
+    statuses = [e["status"] for e in summary["episodes"]]
+    assert len(statuses) == 2 and statuses == [None, None]  # two were running, none started after
+    evs = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    assert sum(e["event"] == "note" and e.get("kind") == "episode_interrupted" for e in evs) == 2
+    # the running episodes finished their current step (no call was left without a result)
+    calls = {e["call_id"] for e in evs if e["event"] == "tool_call"}
+    results = {e["call_id"] for e in evs if e["event"] == "tool_result"}
+    assert calls == results
+    assert _alive(family) == []
+
+    again = _hazmat("run", "--resume", str(run_dir), "-p", "2")
+    assert again.returncode == 0, again.stderr
+    summary = json.loads((run_dir / "run.json").read_text())
+    assert summary["status"] == "complete"
+    assert [e["status"] for e in summary["episodes"]] == ["submitted"] * 4
+    evs = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    reruns = [e for e in evs if e["event"] == "note" and e.get("kind") == "rerun"]
+    assert sorted(e["episode_id"] for e in reruns) == ["ep0001", "ep0002", "ep0003", "ep0004"]
+    starts = [e for e in evs if e["event"] == "episode_start" and e["episode_id"] == "ep0001"]
+    assert [e["attempt"] for e in starts] == [1, 2]
+    assert _hazmat("verify", str(run_dir)).returncode == 0
+    nothing = _hazmat("run", "--resume", str(run_dir))
+    assert nothing.returncode == 2 and "nothing to resume" in nothing.stderr
+
+
+def test_an_episode_error_does_not_stop_the_others(tmp_path: Path) -> None:
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "task.yaml").write_text((EXAMPLES / "find-file" / "task.yaml").read_text().replace(
+        "id: examples/find-file", "id: tests/bad-setup").replace(
+        "sandbox:\n", "sandbox:\n  setup: ['exit 3']\n"))
+    proc = _hazmat("run", str(bad), str(EXAMPLES / "find-file"), "--agent", "solution",
+                   "-p", "2", "--out", str(tmp_path / "runs"), "--json")
+    assert proc.returncode == 1
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    by_task = {e["task_id"]: e for e in summary["episodes"]}
+    assert by_task["tests/bad-setup"]["status"] == "error"
+    assert "exit 3" in by_task["tests/bad-setup"]["error"]
+    assert by_task["examples/find-file"]["progress"] == 1.0
+    assert summary["status"] == "complete"

@@ -71,7 +71,9 @@ DEFAULT_SYSTEM_PROMPT = (
 
 _END: Literal["__end__"] = "__end__"
 
-EndReason = Literal["submitted", "completed", "limit", "halted", "error"]
+EndReason = Literal["submitted", "completed", "limit", "halted", "error", "interrupted"]
+"""How the loop ended; ``interrupted`` (the operator stopped the run) is never recorded as
+an episode end reason: an interrupted episode is run again on resume."""
 
 
 class Emit(Protocol):
@@ -172,7 +174,8 @@ class EpisodeLoop:
 
     ``on_step`` is awaited after every tool call with its :class:`StepRecord`
     and returns True when the task's final milestone is reached (the episode
-    then ends ``completed``).
+    then ends ``completed``). When ``stop`` is set, the loop ends before the
+    next model call (the current step finishes) with reason ``interrupted``.
     """
 
     def __init__(
@@ -188,6 +191,7 @@ class EpisodeLoop:
         retry: RetryPolicy | None = None,
         system_prompt: str = DEFAULT_SYSTEM_PROMPT,
         on_step: Callable[[StepRecord], Awaitable[bool]] | None = None,
+        stop: asyncio.Event | None = None,
     ) -> None:
         self.tools = tools
         self.sandbox = sandbox
@@ -196,6 +200,7 @@ class EpisodeLoop:
         self.limits = limits or LoopLimits()
         self.retry = retry or RetryPolicy()
         self.on_step = on_step
+        self.stop = stop
         self.model = model.bind_tools([t.schema() for t in tools.values()])
         self.first_messages: list[BaseMessage] = [
             SystemMessage(system_prompt), HumanMessage(instructions)]
@@ -275,6 +280,9 @@ class EpisodeLoop:
         return None
 
     async def _model_node(self, state: _State) -> Command[Literal["gate", "model", "__end__"]]:
+        if self.stop is not None and self.stop.is_set():
+            self._end("interrupted", "stopped by the operator")
+            return Command(goto=_END)
         which = self._limit_hit()
         if which:
             limit = getattr(self.limits, which)

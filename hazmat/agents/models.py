@@ -37,6 +37,13 @@ class Agent:
     script: list[dict[str, Any]] = field(default_factory=list)
     repeat: bool = False
     request_timeout: float = 120.0
+    source: str = ""
+    """For ``scripted``: the absolute path of the script file."""
+
+    @property
+    def spec(self) -> str:
+        """The name that :func:`resolve_agent` turns back into this agent (for resume)."""
+        return f"scripted:{self.source}" if self.kind == "scripted" and self.source else self.name
 
     @property
     def is_scripted(self) -> bool:
@@ -117,7 +124,8 @@ def resolve_agent(spec: str, *, base_url: str | None = None) -> Agent:
         )
     if kind == "scripted":
         turns, repeat = load_script(Path(rest))
-        return Agent(name=spec, kind="scripted", script=turns, repeat=repeat)
+        return Agent(name=spec, kind="scripted", script=turns, repeat=repeat,
+                     source=str(Path(rest).resolve()))
     if kind in PROVIDERS:
         return Agent(name=spec, kind=kind, model=rest, base_url=base_url)
     raise ConfigError(
