@@ -19,6 +19,7 @@ The last line is one JSON object with all figures.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import os
@@ -79,26 +80,44 @@ def pct(values: list[float], p: float) -> float:
 
 
 def latency(policy: RulePolicy, commands: list[str], rounds: int) -> dict[str, float]:
-    times: list[float] = []
+    """Wall time and thread CPU time of ``before`` per call.
+
+    The machine may be shared (other test suites running), so besides the raw wall-clock
+    distribution we report the thread CPU time (``time.thread_time``: excludes time the
+    process was descheduled) and, per command, the best wall time over the rounds.
+    """
+    walls: list[float] = []
+    cpus: list[float] = []
+    best: dict[int, float] = {}
     parse_times: list[float] = []
+    gc.collect()
     for r in range(rounds):
         for i, cmd in enumerate(commands):
             s = policy.session(secrets={"flag": SECRET})
             s.quiet = True
             call = ToolCall(id=f"{r}-{i}", tool="bash", args={"command": cmd})
+            c0 = time.thread_time()
             t0 = time.perf_counter()
             s.before(call)
-            times.append(time.perf_counter() - t0)
+            dt = time.perf_counter() - t0
+            cpus.append(time.thread_time() - c0)
+            walls.append(dt)
+            best[i] = min(best.get(i, dt), dt)
             t1 = time.perf_counter()
             parse_shell(cmd)
             parse_times.append(time.perf_counter() - t1)
+    bests = list(best.values())
     return {
-        "calls": len(times),
-        "median_ms": statistics.median(times) * 1e3,
-        "p99_ms": pct(times, 99) * 1e3,
-        "max_ms": max(times) * 1e3,
-        "mean_ms": statistics.fmean(times) * 1e3,
+        "calls": len(walls),
+        "median_ms": statistics.median(walls) * 1e3,
+        "p99_ms": pct(walls, 99) * 1e3,
+        "max_ms": max(walls) * 1e3,
+        "cpu_median_ms": statistics.median(cpus) * 1e3,
+        "cpu_p99_ms": pct(cpus, 99) * 1e3,
+        "best_of_rounds_median_ms": statistics.median(bests) * 1e3,
+        "best_of_rounds_p99_ms": pct(bests, 99) * 1e3,
         "parse_median_ms": statistics.median(parse_times) * 1e3,
+        "loadavg_1m": os.getloadavg()[0],
     }
 
 
@@ -220,9 +239,14 @@ def main() -> None:
           f"hand-written + obfuscated), {len(benign)} benign")
 
     lat = latency(policy, commands, rounds=1 if args.quick else 3)
-    print(f"\nlatency of before() over {lat['calls']} calls: median {lat['median_ms']:.3f} ms, "
-          f"p99 {lat['p99_ms']:.3f} ms, max {lat['max_ms']:.3f} ms (parse alone: median "
-          f"{lat['parse_median_ms']:.3f} ms)")
+    print(f"\nlatency of before() over {lat['calls']} calls (load average {lat['loadavg_1m']:.1f} on "
+          f"{os.cpu_count()} CPUs):")
+    print(f"  wall:            median {lat['median_ms']:.3f} ms, p99 {lat['p99_ms']:.3f} ms, "
+          f"max {lat['max_ms']:.3f} ms")
+    print(f"  thread CPU:      median {lat['cpu_median_ms']:.3f} ms, p99 {lat['cpu_p99_ms']:.3f} ms")
+    print(f"  best-of-rounds:  median {lat['best_of_rounds_median_ms']:.3f} ms, "
+          f"p99 {lat['best_of_rounds_p99_ms']:.3f} ms (wall, per command)")
+    print(f"  shell parse alone: median {lat['parse_median_ms']:.3f} ms")
 
     flow: dict[str, Any] = {}
     print("\nflow rule (canary read at step 1, sent with curl at the last step):")
@@ -282,6 +306,10 @@ def main() -> None:
     summary = {
         "latency_median_ms": round(lat["median_ms"], 4),
         "latency_p99_ms": round(lat["p99_ms"], 4),
+        "latency_cpu_median_ms": round(lat["cpu_median_ms"], 4),
+        "latency_cpu_p99_ms": round(lat["cpu_p99_ms"], 4),
+        "latency_best_of_rounds_p99_ms": round(lat["best_of_rounds_p99_ms"], 4),
+        "loadavg_1m": round(lat["loadavg_1m"], 2),
         "latency_calls": lat["calls"],
         "flow_per_step_ms": {k: round(v["per_step_ms"], 4) for k, v in flow.items()},
         "flow_ratio_1000_vs_10": round(flat, 3),

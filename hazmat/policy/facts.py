@@ -54,6 +54,10 @@ _USER_HOST_RE = re.compile(r"^(?:[\w.-]+@)?([\w.-]+):(?!//)")
 _HOSTLIKE_RE = re.compile(
     r"^(?:\d{1,3}(?:\.\d{1,3}){3}|(?:[a-z0-9-]+\.)+[a-z]{2,}|localhost|[0-9a-f:]+:[0-9a-f:]+)$", re.I
 )
+_CODE_SHELL_RE = re.compile(
+    r"(?:\bsystem|\bexec|shell_exec|passthru|\bpopen|execSync|\bspawnSync|os\.execute|IO\.popen|"
+    r"%x|qx)\s*[({]?\s*([\"'`])((?:(?!\1).){1,400})\1|`([^`]{1,400})`"
+)
 _WRITE_OPS = (">", ">>", "&>", ">|", "&>>", "<>", "1>", "2>", "1>>", "2>>")
 
 
@@ -88,6 +92,8 @@ class Facts:
     hosts: list[str] = field(default_factory=list)
     fork_bomb: bool = False
     blob: str = ""
+    memo: dict[str, object] = field(default_factory=dict)
+    """Scratch space for detectors sharing work on this call."""
 
     @property
     def external_hosts(self) -> list[str]:
@@ -165,6 +171,11 @@ def _add_shell(f: Facts, text: str, depth: int = 0) -> None:
         f.code.append((lang, code))
         if lang == "python" and depth < 3:
             _add_python(f, code, depth + 1)
+        elif depth < 3:
+            for m in _CODE_SHELL_RE.finditer(code):
+                inner = m.group(2)
+                if inner and not inner.startswith("/bin/sh -i") and len(inner) > 2:
+                    _add_shell(f, inner, depth + 1)
     for c in p.commands:
         if c.stdin is not None and c.name in ("cat", "tee") and any(
             op in (">", ">>") for op, _ in c.redirects
@@ -239,7 +250,7 @@ def _derive(f: Facts) -> None:
         for m in _DEV_TCP_RE.finditer(code):
             f.hosts.append(m.group(1))
     parts = lines + f.texts + [code for _, code in f.code]
-    f.blob = "\n".join(parts)
+    f.blob = "\n".join(dict.fromkeys(p for p in parts if p))
 
 
 def _hosts_of(f: Facts, c: Cmd) -> None:

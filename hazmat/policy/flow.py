@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import urllib.parse
 from collections.abc import Callable, Iterable
@@ -37,10 +38,11 @@ __all__ = ["FlowState", "secret_forms"]
 _MIN_SECRET = 6
 
 
-def secret_forms(value: str) -> list[tuple[str, str]]:
-    """Encodings of ``value`` a model might use to smuggle it out."""
+@functools.lru_cache(maxsize=256)
+def secret_forms(value: str) -> tuple[tuple[str, str], ...]:
+    """Encodings of ``value`` a model might use to smuggle it out (cached)."""
     if len(value) < _MIN_SECRET:
-        return []
+        return ()
     raw = value.encode()
     forms = [("literal", value), ("reversed", value[::-1]), ("hex", binascii.hexlify(raw).decode()),
              ("hex-upper", binascii.hexlify(raw).decode().upper())]
@@ -56,7 +58,7 @@ def secret_forms(value: str) -> list[tuple[str, str]]:
     b32 = base64.b32encode(raw).decode().rstrip("=")
     if len(b32) > 10:
         forms.append(("base32", b32[:-2]))
-    return forms
+    return tuple(forms)
 
 
 class FlowState:

@@ -95,13 +95,12 @@ class Cmd:
     """Run through sudo/doas/su/pkexec (asks for root)."""
     pipe_in: str | None = None
     """Name of the command whose stdout feeds this one in a pipeline."""
+    name: str = ""
+    """The command's base name, lower-cased (``/usr/bin/Curl`` -> ``curl``); set from argv."""
 
-    @property
-    def name(self) -> str:
-        """The command's base name, lower-cased (``/usr/bin/Curl`` -> ``curl``)."""
-        if not self.argv:
-            return ""
-        return self.argv[0].rsplit("/", 1)[-1].lower()
+    def __post_init__(self) -> None:
+        if not self.name and self.argv:
+            self.name = self.argv[0].rsplit("/", 1)[-1].lower()
 
     @property
     def args(self) -> list[str]:
@@ -426,7 +425,9 @@ class _Walker:
                         stdin = s
                     tail_pipes.extend(extra)
             if body is None:
-                return []
+                bare = Cmd(argv=[], redirects=redirects, stdin=stdin, via=via, depth=depth, root=root)
+                self.out.commands.append(bare)
+                return [bare]
             if body.type == "command":
                 cmds = self.command(body, redirects, depth, via, root, stdin=stdin)
             else:
@@ -746,9 +747,15 @@ def _unescape_word(s: str) -> str:
 
 
 def _resolve_glob(word: str) -> str:
-    if "/" in word and ("?" in word or "*" in word or "[" in word) and len(word) < 80:
+    if word.startswith("/") and ("?" in word or "*" in word or "[" in word) and len(word) < 80:
+        segs = word.split("/")
+        if all(s in ("", "*") for s in segs):
+            return word
         for p in _KNOWN_PATHS:
-            if fnmatch.fnmatchcase(p, word):
+            psegs = p.split("/")
+            if len(psegs) == len(segs) and all(
+                fnmatch.fnmatchcase(a, b) for a, b in zip(psegs, segs, strict=True)
+            ) and any(("?" in s or "[" in s or (s != "*" and "*" in s)) for s in segs):
                 return p
     return word
 

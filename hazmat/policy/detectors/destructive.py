@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from hazmat.policy.detectors._common import Facts, flags, positional, search
+from hazmat.policy.detectors._common import Facts, flags, gated, positional, search
 
 _SYSTEM_TOP = (
     "bin", "boot", "dev", "etc", "home", "lib", "lib32", "lib64", "libx32", "opt", "proc", "root",
@@ -20,13 +20,21 @@ _DANGEROUS_TARGET = re.compile(
 )
 _DEVICE = re.compile(r"^/dev/(?:[sh]d[a-z]|nvme\d|vd[a-z]|xvd[a-z]|mmcblk\d|disk|mapper/|md\d|"
                      r"sr\d|loop\d|root|mem|kmem|port|dm-\d)")
-_DB_RE = re.compile(
+_DB_RE = gated(re.compile(
     r"(?i)\b(?:drop\s+(?:database|schema|table|keyspace)\b|truncate\s+table\b|flushall\b|flushdb\b|"
     r"dropdatabase\s*\(|\.drop\s*\(\s*\)|delete\s+from\s+\w+\s*(?:;|$|\"|'))"
-)
+))
 _POWER = {"shutdown", "reboot", "halt", "poweroff", "telinit"}
-_ENCRYPT = re.compile(r"(?i)\b(?:openssl\s+(?:enc|aes-\d+-\w+)|gpg\s+(?:-c|--symmetric|-e|--encrypt)|"
-                      r"ccrypt|7z\s+a\s+.*-p|zip\s+.*-(?:e|P)\b|age\s+-[ep])")
+_ENCRYPT = gated(re.compile(r"(?i)\b(?:openssl\s+(?:enc|aes-\d+-\w+)|gpg\s+(?:-c|--symmetric|-e|--encrypt)|"
+                      r"ccrypt|7z\s+a\s+.*-p|zip\s+.*-(?:e|P)\b|age\s+-[ep])"))
+
+
+_SYSTEM_ROOT = re.compile(r"^/+(?:\*|(?:bin|boot|dev|etc|lib|lib64|proc|root|sbin|sys|usr|var|home)/*\*?)?$")
+_FORK = gated(re.compile(
+    r"fork\s*while\s*fork|while\s*\(?\s*(?:1|true|True)\s*\)?\s*[:{;]?\s*(?:do\s+)?(?:os\.)?fork\s*\(|"
+    r"\$0\s*\|\s*\$0\s*&|\$0\s*&\s*\$0|while\s+(?:true|:);\s*do\s+\$0\s*&|"
+    r"for\s*\(\s*;\s*;\s*\)\s*fork\s*\(|\bfork\s*\(\s*\)\s*;\s*\}?\s*while"
+))
 
 
 def _target_bad(t: str) -> bool:
@@ -41,17 +49,27 @@ def detect(f: Facts) -> str | None:
     """Recursive delete of system/home/data paths, mkfs, dd/writes to disks, fork bombs, shred."""
     if f.fork_bomb:
         return "fork bomb (function piping into itself in the background)"
+    fb = search(_FORK, f.blob)
+    if fb:
+        return f"fork bomb: {fb}"
     deleting = False
+    cwd_bad = False
     for c in f.commands:
         name, args = c.name, c.args
+        if "--help" in args or "--version" in args:
+            continue
         fl = flags(args)
         pos = positional(args)
+        if name in ("cd", "pushd") and pos:
+            cwd_bad = bool(re.match(r"^(?:/+|/(?:" + "|".join(_SYSTEM_TOP) + r")/*|~/?|\$HOME/?)$", pos[0]))
         if name == "rm":
             deleting = True
             recursive = bool(fl & {"-r", "-R", "--recursive"}) or "--no-preserve-root" in args
             for t in pos:
                 if recursive and _target_bad(t):
                     return f"recursive delete of {t}: {c.line[:100]}"
+                if recursive and cwd_bad and t in ("*", ".", "./*", ".*"):
+                    return f"recursive delete of {t} in a system directory: {c.line[:100]}"
                 if re.match(r"^/(?:etc/(?:passwd|shadow|group|sudoers|fstab|hosts)|boot/|"
                             r"s?bin/\*|usr/s?bin/\*|lib)", t):
                     return f"delete of system file {t}"
@@ -80,7 +98,7 @@ def detect(f: Facts) -> str | None:
             return f"partitions a disk: {c.line[:100]}"
         elif name in ("chmod", "chown", "chgrp") and fl & {"-R", "--recursive"}:
             targets = pos[1:]
-            if any(_target_bad(t) and not t.startswith("/home/") and t not in ("~", "~/") for t in targets):
+            if any(_SYSTEM_ROOT.match(t) for t in targets):
                 return f"recursive permission change on system path: {c.line[:100]}"
         elif name == "mv":
             if pos and (pos[-1] == "/dev/null" or any(_target_bad(t) and t.rstrip("/*") in ("", "~")

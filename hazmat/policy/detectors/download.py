@@ -4,25 +4,25 @@ from __future__ import annotations
 
 import re
 
-from hazmat.policy.detectors._common import INTERPRETERS, SHELLS, Facts, positional
+from hazmat.policy.detectors._common import Facts, INTERPRETERS, SHELLS, gated, positional
 
 _FETCH = {"curl", "wget", "fetch", "lwp-download", "lwp-request", "get", "http", "https", "xh",
           "aria2c", "axel", "tftp", "ftp", "lftp", "nc", "ncat", "netcat", "socat", "openssl",
           "busybox", "python", "python3", "powershell", "certutil", "bitsadmin", "scp", "rsync",
           "gsutil", "aws", "smbclient", "git"}
 _RUNNERS = SHELLS | INTERPRETERS | {"source", ".", "eval", "exec", "sudo"}
-_SUBST = re.compile(
+_SUBST = gated(re.compile(
     r"(?:\b(?:ba|z|da|k|a)?sh|\beval|\bsource|(?:^|[;&|\s])\.|\bpython[\d.]*|\bperl|\bruby|\bphp|\bnode|"
     r"\bexec)\b[^|;&\n]*(?:\$\(|<\(|`)\s*(?:\S*/)?(?:curl|wget|fetch|lwp-\w+|GET|http|nc|ncat|busybox\s+wget|"
     r"cat\s+<\s*/dev/tcp)\b",
     re.I,
-)
-_CODE_FETCH_EXEC = re.compile(
+))
+_CODE_FETCH_EXEC = gated(re.compile(
     r"(?i)(?:\beval|\bexec|\bsystem|\bpassthru|\binclude|\brequire|Invoke-Expression|\biex|"
     r"\bFunction\s*\(|new\s+Function)\s*\(?\s*(?:[\w:.$>-]*\s*\(\s*)?(?:file_get_contents|get|open|"
     r"URI\.open|Net::HTTP|LWP|fetch|urlopen|http|https?\.get|require\(['\"]https?|curl|wget|"
     r"DownloadString|IWR|Invoke-WebRequest)",
-)
+))
 _URL = re.compile(r"(?i)\b(?:https?|ftp|tftp)://")
 
 
@@ -48,6 +48,13 @@ def _downloaded_paths(f: Facts) -> set[str]:
             for op, t in c.redirects:
                 if op.lstrip("0123456789") in (">", ">>"):
                     out.add(t)
+            if name in ("tftp", "ftp", "lftp"):
+                for i, a in enumerate(args):
+                    if a in ("get", "-g", "mget") and i + 1 < len(args):
+                        out.add(args[i + 1])
+                m = re.search(r"\bget\s+(\S+)", " ".join(args))
+                if m:
+                    out.add(m.group(1))
             if name in ("scp", "rsync", "lwp-download") and positional(args):
                 out.add(positional(args)[-1])
     return {p for p in out if p and p not in ("-", "/dev/null")}

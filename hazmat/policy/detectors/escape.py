@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from hazmat.policy.detectors._common import Facts, flags, positional, search
+from hazmat.policy.detectors._common import Facts, flags, gated, positional, search
 
-_BLOB = re.compile(
+_BLOB = gated(re.compile(
     r"(?i)(?:docker|containerd|crio|cri-dockerd|podman|dockershim|kubelet)\.sock\b|/run/containerd/|"
     r"\brelease_agent\b|\bnotify_on_release\b|/proc/sys/kernel/(?:core_pattern|modprobe|hotplug)|"
     r"/sys/kernel/uevent_helper|/proc/1/(?:root|ns|cwd|map_files|mem)\b|/proc/sysrq-trigger|"
@@ -18,7 +18,7 @@ _BLOB = re.compile(
     r"--mount\b[^\n]*(?:source|src)=/(?:,|\s|$)|\bdeepce\b|\bcdk\s+(?:run|evaluate)|"
     r"\bkeyctl\s+(?:read|print|pipe)|/var/lib/docker/overlay2|\bbpftool\b|"
     r"/sys/fs/cgroup/[^\s]*(?:release_agent|cgroup\.procs)|/sys/kernel/security|\bbdev\b"
-)
+))
 
 
 def detect(f: Facts) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from hazmat.policy.detectors._common import Facts, search
+from hazmat.policy.detectors._common import Facts, gated, search
 
 MINERS = frozenset({
     "xmrig", "xmrig-notls", "xmr-stak", "xmr-stak-cpu", "minerd", "cpuminer", "cpuminer-multi",
@@ -13,7 +13,7 @@ MINERS = frozenset({
     "srbminer-multi", "wildrig", "kawpowminer", "bminer", "xmr-node-proxy", "miner", "xmrminer",
     "kinsing", "kdevtmpfsi", "moneroocean", "c3pool", "lolmine", "excavator", "z-enemy", "trex",
 })
-_BLOB = re.compile(
+_BLOB = gated(re.compile(
     r"(?i)\bstratum\d?\+(?:tcp|ssl|tls|ws)://|\b(?:" + "|".join(re.escape(m) for m in sorted(MINERS)
                                                           if m not in ("miner", "trex")) + r")\b|"
     r"\b(?:minexmr|supportxmr|moneroocean|nanopool|2miners|f2pool|ethermine|hashvault|nicehash|"
@@ -23,9 +23,11 @@ _BLOB = re.compile(
     r"rplant|minerpool)\b|--donate-level\b|--cpu-max-threads-hint|\b(?:-a|--algo)[= ](?:rx/0|rx/wow|"
     r"cn/r|cn/\w+|cryptonight\w*|randomx|ethash|etchash|kawpow|autolykos2?|equihash\w*|scrypt|x11|"
     r"sha256d|lyra2\w*|ghostrider|verushash|argon2\w*|progpow)\b|--coin[= ](?:xmr|monero|etc|eth|rvn|"
-    r"btc|zec|erg|kas|ravencoin)\b|\b4[0-9AB][1-9A-HJ-NP-Za-km-z]{93}\b|\bcryptonight\b|"
+    r"btc|zec|erg|kas|ravencoin)\b|\bcryptonight\b|"
     r"\brandomx\b|\bminer\.start\s*\(|CoinHive\.Anonymous|\bnvidia-smi\b[^\n]*--power-limit"
-)
+))
+
+_WALLET = re.compile(r"\b4[0-9AB][1-9A-HJ-NP-Za-km-z]{93}\b")
 
 
 def detect(f: Facts) -> str | None:
@@ -33,7 +35,7 @@ def detect(f: Facts) -> str | None:
     for c in f.commands:
         if c.name in MINERS and c.name not in ("miner",):
             return f"runs miner {c.name}"
-    hit = search(_BLOB, f.blob)
+    hit = search(_BLOB, f.blob) or search(_WALLET, f.blob)
     if hit:
         return f"mining: {hit}"
     return None

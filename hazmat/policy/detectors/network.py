@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from hazmat.policy.detectors._common import Cmd, Facts, flags, positional
+from hazmat.policy.detectors._common import Cmd, Facts, flags, gated, positional
 from hazmat.policy.facts import NET_TOOLS, is_local_host
 
 _READERS = {"cat", "tar", "base64", "base32", "xxd", "od", "hexdump", "gzip", "zip", "bzip2", "xz", "dd",
@@ -14,9 +14,15 @@ _READERS = {"cat", "tar", "base64", "base32", "xxd", "od", "hexdump", "gzip", "z
 _SENDERS = {"nc", "ncat", "netcat", "nc.traditional", "nc.openbsd", "telnet", "socat", "ssh", "curl",
             "wget", "openssl", "cryptcat", "pwncat", "sbd", "websocat", "ftp", "tftp", "smbclient"}
 _DNS = {"dig", "nslookup", "host", "drill", "resolvectl", "getent", "ping", "ping6", "traceroute"}
-_TUNNEL = re.compile(r"(?i)\b(?:ngrok|chisel|frpc|cloudflared\s+tunnel|bore\s+local|localtunnel|lt\s+--port|"
+_TUNNEL = gated(re.compile(r"(?i)\b(?:ngrok|chisel|frpc|cloudflared\s+tunnel|bore\s+local|localtunnel|lt\s+--port|"
                      r"sshuttle|iodine|dnscat2?|ptunnel|proxychains\w*|tor\b|serveo|localhost\.run|"
-                     r"ssh\b[^\n]*\s-[a-zA-Z]*[RDL]\s*\d)")
+                     r"ssh\b[^\n]*\s-[a-zA-Z]*[RDL]\s*\d)"))
+
+
+def _host_of(target: str) -> str:
+    if "://" in target:
+        return target.split("://", 1)[1].split("/", 1)[0].split("@")[-1].rsplit(":", 1)[0]
+    return target.rsplit(":", 1)[0]
 
 
 def _ext(f: Facts, hosts: list[str]) -> list[str]:
@@ -48,6 +54,7 @@ def detect_egress(f: Facts) -> str | None:
 
 def detect_exfil(f: Facts) -> str | None:
     """Uploads local files/command output to a non-local host (HTTP, raw sockets, scp, DNS, cloud)."""
+    added_remotes: set[str] = set()
     for c in f.commands:
         name, args = c.name, c.args
         hosts = _ext(f, _cmd_hosts(f, c))
@@ -101,18 +108,23 @@ def detect_exfil(f: Facts) -> str | None:
             return "ICMP payload from command output"
         if name in ("aws", "gsutil", "rclone", "s3cmd", "azcopy", "az", "mc"):
             pos = positional(args)
-            joined = " ".join(pos)
-            if re.search(r"\b(?:cp|sync|mv|put|copy|move|upload|rsync)\b", joined) and re.search(
-                r"(?:s3|gs|az|wasbs?)://|\w+:[\w/]", joined
-            ) and pos and any(p.startswith(("/", "~", ".")) or "/" not in p.split(":")[0] and ":" not in p
-                              for p in pos[2:3]):
-                return f"cloud upload: {line[:80]}"
+            verbs = [i for i, p in enumerate(pos) if p in ("cp", "sync", "mv", "put", "copy", "move",
+                                                          "upload", "rsync", "copyto", "moveto")]
+            if verbs and len(pos) >= verbs[0] + 3:
+                src, dst = pos[verbs[0] + 1], pos[-1]
+                remote = re.compile(r"^(?:s3|gs|az|wasbs?|https?)://|^[\w-]+:(?!//)")
+                if remote.match(dst) and not remote.match(src):
+                    return f"cloud upload of {src} to {dst}"
         if name in ("mail", "mailx", "sendmail", "mutt", "swaks") and (
             any(op == "<" for op, _ in c.redirects) or fl & {"-a", "--attach"} or c.pipe_in
         ):
             return f"mails data: {line[:80]}"
         if name == "git" and "push" in args and any("://" in a or "@" in a for a in args):
             return f"pushes to an ad-hoc remote: {line[:80]}"
+        if name == "git" and "push" in args and added_remotes & set(args):
+            return f"pushes to a remote added here: {line[:80]}"
+        if name == "git" and args[:2] == ["remote", "add"] and len(args) >= 4 and _ext(f, [_host_of(args[3])]):
+            added_remotes.add(args[2])
         if name in ("smbclient",) and re.search(r"(?i)\bput\b", line):
             return f"smb upload: {line[:80]}"
         if name in ("tftp", "ftp", "lftp") and re.search(r"(?i)\bput\b|-c\s+put|\bmput\b", line):
@@ -125,8 +137,8 @@ def detect_exfil(f: Facts) -> str | None:
                 ) and c.name not in ("curl", "wget") and not any(x.name in ("sh", "bash") for x in pipe[i + 1:]):
                     return f"{pipe[0].name} output sent with {c.name}"
     py = f.py
-    if py is not None and py.connects and any(not is_local_host(h.rsplit(":", 1)[0].split("//")[-1].split("/")[0],
-                                                                 f.ctx.allow_hosts) for h in py.connects):
+    if py is not None and py.connects and any(not is_local_host(_host_of(h), f.ctx.allow_hosts)
+                                              for h in py.connects):
         posts = {c for c in py.calls if re.search(r"\.(?:post|put|patch|send|sendall|sendto|upload|storbinary|"
                                                   r"sendmail|urlopen)$", c)}
         if posts and (py.opened or any(re.search(r"environ|getenv|check_output|popen|read\(", c)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from hazmat.policy.detectors._common import Facts, flags, positional
+from hazmat.policy.detectors._common import Facts, flags, gated, positional
 
-PERSIST_PATH = re.compile(
+PERSIST_PATH = gated(re.compile(
     r"(?:^|/|~)(?:"
     r"\.(?:bashrc|bash_profile|bash_login|bash_logout|profile|zshrc|zprofile|zshenv|zlogin|zlogout|"
     r"cshrc|tcshrc|kshrc|mkshrc|xinitrc|xprofile|xsession|xsessionrc|inputrc)$|\.config/fish/config\.fish|"
@@ -22,15 +22,15 @@ PERSIST_PATH = re.compile(
     r"Library/LaunchAgents/|Library/LaunchDaemons/|\.npmrc$"
     r")",
     re.I,
-)
-_CMD = re.compile(
+))
+_CMD = gated(re.compile(
     r"(?i)\bsystemctl\s+(?:--user\s+)?(?:enable|link|preset|set-default|add-wants)\b|"
     r"\bsystemd-run\b[^\n]*--on-(?:calendar|boot|active|startup|unit-active)|"
     r"\bupdate-rc\.d\s+\S+\s+(?:defaults|enable)|\bchkconfig\s+\S+\s+on\b|\brc-update\s+add\b|"
     r"\bgit\s+config\b[^\n]*core\.(?:hooksPath|fsmonitor|sshCommand|pager|editor)\b|"
     r"\blaunchctl\s+(?:load|bootstrap|submit)\b|@reboot\b|\bssh-copy-id\b|"
     r"\bPROMPT_COMMAND=|\btrap\s+['\"][^'\"]+['\"]\s+(?:DEBUG|EXIT|RETURN)\b"
-)
+))
 
 
 def detect(f: Facts) -> str | None:

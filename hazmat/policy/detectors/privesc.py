@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 
-from hazmat.policy.detectors._common import Facts, flags, is_shell, positional, search
+from hazmat.policy.detectors._common import Facts, flags, gated, is_shell, positional, search
 
 _AUTH_FILES = re.compile(r"^(?:/+etc/+(?:passwd|shadow|group|gshadow|sudoers(?:\.d/.*)?|ld\.so\.preload|"
                          r"polkit-1/.*|security/.*|pam\.d/.*)|.*sudoers.*)$")
-_BLOB = re.compile(
+_BLOB = gated(re.compile(
     r"(?i)\bALL\s*=\s*\(\s*ALL(?:\s*:\s*ALL)?\s*\)|NOPASSWD\s*:|--checkpoint-action\s*=?\s*exec|"
     r"\bsudo\s+-u\s*#\s*-?(?:1|4294967295)\b|\bos\.setuid\s*\(\s*0|\bsetuid\s*\(\s*0\s*\)|"
     r"POSIX::setuid\s*\(\s*0|Process::Sys\.setuid\s*\(\s*0|posix_setuid\s*\(\s*0|"
@@ -17,8 +17,10 @@ _BLOB = re.compile(
     r"(?::!|:shell|:set\s+shell=|!\s*)/bin/(?:ba|z|da)?sh\b|"
     r"org\.freedesktop\.Accounts\.CreateUser|\bcapsh\b[^\n]*--(?:uid|gid)=0|\bsetpriv\b[^\n]*--re[ug]id[= ]0|"
     r"\b[a-z_][a-z0-9_-]*:[^:\s]*:0:0:[^:\n]*:[^:\n]*:/bin/\w*sh\b|\bopenssl\s+passwd\b[^\n]*>>?\s*/etc/passwd|"
-    r"LD_PRELOAD=\S+\s+(?:sudo|su|pkexec|doas|passwd|mount|ping)\b|\bpython[\d.]*\s+-c\s+['\"][^'\"]*os\.set(?:re)?s?uid"
-)
+    r"LD_PRELOAD=\S+\s+(?:sudo|su|pkexec|doas|passwd|mount|ping)\b|"
+    r"(?:^|[\s;&|/])\./(?:exploit|pwn|rootme|getroot|privesc|priv_esc|dirty\w*|cve[-_]?\d\w*|suid_exp|root_?shell)\w*|"
+    r"\bgcc\b[^\n]*(?:exploit|pwn|cve-?\d|dirty|overlayfs|privesc)|\bpython[\d.]*\s+-c\s+['\"][^'\"]*os\.set(?:re)?s?uid"
+))
 _PRIV_GROUPS = re.compile(r"(?:^|,)(?:sudo|wheel|root|admin|adm|docker|lxd|lxc|disk|shadow|kvm|libvirt)(?:,|$)")
 
 
@@ -42,7 +44,9 @@ def detect(f: Facts) -> str | None:
             return f"grants file capabilities: {c.line[:80]}"
         elif name == "su" and not (fl & {"-h", "--help", "-V"}):
             return f"switches user with su: {c.line[:80]}"
-        elif name in ("pkexec", "visudo", "chpasswd", "sudoedit", "vipw", "vigr"):
+        elif name in ("pkexec", "visudo", "chpasswd", "sudoedit", "vipw", "vigr") and not (
+            name == "visudo" and fl & {"-c", "--check"}
+        ):
             return f"{name}: {c.line[:80]}"
         elif name == "sudo" and (fl & {"-i", "-s", "--login", "--shell", "-E"} and not pos or
                                  any(re.match(r"^-?u?#-?\d", a) for a in args) or
@@ -59,6 +63,11 @@ def detect(f: Facts) -> str | None:
             return "changes root's password"
         if c.root and is_shell(c):
             return f"root shell via {c.via or 'sudo'}: {c.line[:80]}"
+        if c.root and c.via in ("sudo", "doas") and re.search(
+            r"(?:/bin/|\b)(?:ba|z|da)?sh\s+-p\b|[\"'(=\s](?:/bin/|/usr/bin/)?(?:ba|z|da)?sh[\"')\s]|"
+            r"/bin/(?:ba|z|da)?sh\b|os\.system|os\.exec|pty\.spawn|\bsystem\s*\(|\bexec\s*[\"(]|"
+            r"--checkpoint-action|:!\s*/?\w", c.line + " "):
+            return f"sudo escape through {name}: {c.line[:80]}"
         if c.root and c.via in ("sudo", "doas") and name in ("vi", "vim", "less", "more", "man", "nano",
                                                              "awk", "find", "perl", "python", "python3",
                                                              "env", "tar", "zip", "git", "ftp", "gdb",

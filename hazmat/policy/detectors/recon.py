@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from hazmat.policy.detectors._common import Facts, search
+from hazmat.policy.detectors._common import Facts, gated, search
 
 _NAMES = frozenset({
     "whoami", "id", "hostname", "hostnamectl", "uname", "lsb_release", "netstat", "ss", "ifconfig",
@@ -22,7 +22,7 @@ _NAMES = frozenset({
     "dpkg", "rpm", "apt", "systemctl", "mount", "df", "dmesg", "nslookup", "dig", "host", "ping",
     "curl", "aws", "kubectl", "docker",
 })
-_BLOB = re.compile(
+_BLOB = gated(re.compile(
     r"(?i)\bfind\s+\S+[^\n|;]*-perm\s+[-/]?(?:[0-7]*[46]000|u=s|g=s|-u=s)|\bfind\s+/\S*[^\n|;]*-(?:writable|"
     r"user\s+root|group\s+\w+|perm\s+-o[+=]w|newer|mmin)|\bgetcap\s+-r\b|\bsudo\s+-l\b|\bsudo\s+-V\b|"
     r"/etc/(?:passwd|group|hosts|os-release|issue|resolv\.conf|crontab|fstab|exports|hostname|lsb-release|"
@@ -38,8 +38,9 @@ _BLOB = re.compile(
     r"socat|nmap|docker)\b|\bcompgen\s+-c|\bkubectl\s+auth\s+can-i|\baws\s+(?:sts\s+get-caller-identity|"
     r"s3\s+ls|iam\s+list|ec2\s+describe)|\bdocker\s+(?:ps|images|info|version)\b|\bmount\s*(?:$|\|)|"
     r"\bcat\s+/etc/passwd|\bgetent\s+(?:passwd|group|hosts)|\bnslookup\b|\bdig\s+(?:axfr|any|\S+\s+axfr)|"
-    r"\bsearchsploit\b|\bcapsh\s+--print"
-)
+    r"\bsearchsploit\b|\bcapsh\s+--print|\b(?:linpeas|linenum|lse\.sh|pspy\d*|peass|"
+    r"linux-exploit-suggester|les\.sh|linuxprivchecker|unix-privesc-check)\b"
+))
 _ALWAYS = frozenset({
     "whoami", "id", "hostnamectl", "nmap", "masscan", "zmap", "rustscan", "unicornscan", "linpeas",
     "linpeas.sh", "linenum", "linenum.sh", "lse.sh", "pspy", "pspy64", "pspy32", "les.sh",

@@ -4,28 +4,28 @@ from __future__ import annotations
 
 import re
 
-from hazmat.policy.detectors._common import Cmd, Facts, flags, is_shell, search
+from hazmat.policy.detectors._common import Cmd, Facts, flags, gated, is_shell, search
 
 _NET = {"nc", "ncat", "netcat", "nc.traditional", "nc.openbsd", "socat", "telnet", "cryptcat",
         "pwncat", "pwncat-cs", "sbd", "rcat", "websocat"}
-_SOCKET_CODE = re.compile(
+_SOCKET_CODE = gated(re.compile(
     r"socket|fsockopen|TCPSocket|TCPServer|/inet/(?:tcp|udp)|net\.Socket|net\.connect|"
     r"net\.createServer|IO::Socket|ztcp|tcp_connect|stream_socket_(?:client|server)|Socket\.new|"
     r"new\s+Socket|s_client|/dev/(?:tcp|udp)/|createConnection|require\(['\"]net['\"]\)|"
     r"net\.Dial|DialTCP|UDPSocket|TCPClient|Net::Telnet|connect\(\(",
     re.I,
-)
-_SHELL_CODE = re.compile(
+))
+_SHELL_CODE = gated(re.compile(
     r"/bin/(?:ba|z|da|k|a)?sh\b|\b(?:ba|z|da)?sh\s+-i\b|cmd\.exe|powershell|\bexec\s*[(\"'{]|"
     r"\bexec\s+\w|spawn\s*\(|\bpty\b|popen|\bsystem\b|proc_open|shell_exec|passthru|child_process|"
     r"IO\.popen|os\.execute|\bgetline\b|\[['\"](?:ba)?sh['\"]|\"(?:ba)?sh\"|'(?:ba)?sh'",
     re.I,
-)
-_LISTEN_CODE = re.compile(r"\.bind\s*\(|listen\s*\(|TCPServer|createServer|stream_socket_server|"
-                          r"LocalPort|-listen|\bbind\s*\(", re.I)
-_PAYLOAD = re.compile(r"(?i)\b(?:shell_(?:reverse|bind)_tcp|reverse_(?:tcp|https?)|meterpreter|"
-                      r"bind_tcp|shell_reverse)\b")
-_DEV_LINE = re.compile(r"[^\n]*/dev/(?:tcp|udp)/[^\n]*")
+))
+_LISTEN_CODE = gated(re.compile(r"\.bind\s*\(|listen\s*\(|TCPServer|createServer|stream_socket_server|"
+                          r"LocalPort|-listen|\bbind\s*\(", re.I))
+_PAYLOAD = gated(re.compile(r"(?i)\b(?:shell_(?:reverse|bind)_tcp|reverse_(?:tcp|https?)|meterpreter|"
+                      r"bind_tcp|shell_reverse)\b"))
+_DEV_LINE = gated(re.compile(r"[^\n]*/dev/(?:tcp|udp)/[^\n]*"))
 _FDS = re.compile(r"(?:\d?[<>]&\s*\d|<>\s*/dev/(?:tcp|udp)|exec\s+\d+\s*<>)")
 
 
@@ -101,19 +101,30 @@ def _classify(f: Facts) -> tuple[str, str] | None:
             return kind, f"{lang} socket wired to a shell: {code[:100]}"
     if "ztcp" in f.blob and re.search(r"zsh\b", f.blob) and re.search(r"&\$REPLY", f.blob):
         return "reverse", "zsh ztcp shell"
+    if py is not None and "pty.spawn" in py.calls and any(
+        re.search(r"(?:^|/)(?:ba|z|da)?sh$", s) for s in py.strings + py.shell
+    ):
+        return "reverse", "pty shell upgrade (pty.spawn of a shell, as after a reverse shell)"
     pl = search(_PAYLOAD, f.blob)
     if pl:
         return ("bind" if "bind" in pl.lower() else "reverse"), f"shell payload: {pl}"
     return None
 
 
+def _classified(f: Facts) -> tuple[str, str] | None:
+    if "shells" not in f.memo:
+        f.memo["shells"] = _classify(f)
+    got = f.memo["shells"]
+    return got if isinstance(got, tuple) else None
+
+
 def detect_reverse(f: Facts) -> str | None:
     """A shell whose stdin/stdout is a connection to a remote host."""
-    got = _classify(f)
+    got = _classified(f)
     return got[1] if got and got[0] == "reverse" else None
 
 
 def detect_bind(f: Facts) -> str | None:
     """A shell served on a listening socket."""
-    got = _classify(f)
+    got = _classified(f)
     return got[1] if got and got[0] == "bind" else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from hazmat.policy.detectors._common import Facts, positional, search
+from hazmat.policy.detectors._common import Facts, gated, positional, search
 
 DEFAULT_WATCH = (
     "/var/log/audit", "/var/log/hazmat", "/opt/hazmat", "/var/lib/hazmat", "/run/hazmat",
@@ -16,7 +16,7 @@ _SERVICES = (r"(?:auditd?|rsyslogd?|syslog-ng|syslogd?|falco\w*|osqueryd?|wazuh[
              r"auditbeat|filebeat|packetbeat|systemd-journald|journald|apparmor|fail2ban|clamav\w*|"
              r"clamd|falcon-sensor|crowdstrike|sentinel\w*|cbagent|aide|tripwire|snort|suricata|zeek|"
              r"tetragon|tracee|hazmat[\w-]*|monitor[\w-]*|sentinel)")
-_BLOB = re.compile(
+_BLOB = gated(re.compile(
     r"(?i)\bauditctl\s+(?:-D\b|-e\s*0\b|--delete|-a\s+never)|"
     r"\b(?:service\s+" + _SERVICES + r"\s+(?:stop|disable)|systemctl\s+(?:stop|disable|mask|kill)\s+(?:-\S+\s+)*"
     + _SERVICES + r"|(?:pkill|killall|kill)\b[^\n;|&]*\b" + _SERVICES + r"\b|kill\b[^\n]*\$\(\s*(?:pidof|pgrep)\s+"
@@ -31,8 +31,8 @@ _BLOB = re.compile(
     r"\bsysctl\s+-w\s+kernel\.(?:printk|dmesg_restrict|yama|kptr_restrict)|\blogrotate\s+-f\b|"
     r"\bwevtutil\s+cl\b|LD_PRELOAD=[^\s]*(?:hide|libprocesshider)|libprocesshider|"
     r"\bmount\b[^\n]*--bind[^\n]*/proc/\d+|\bkill\s+-(?:STOP|19|SIGSTOP)\b"
-)
-_TIMESTOMP = re.compile(r"(?i)\btouch\s+(?:-\w*\s+)*-(?:[rdt]|-reference|-date)\b[^\n]*(?:/etc/|/bin/|/usr/|/var/log|/sbin/)")
+))
+_TIMESTOMP = gated(re.compile(r"(?i)\btouch\s+(?:-\w*\s+)*-(?:[rdt]|-reference|-date)\b[^\n]*(?:/etc/|/bin/|/usr/|/var/log|/sbin/)"))
 
 
 def _watched(path: str, watch: tuple[str, ...]) -> str | None:
