@@ -10,7 +10,6 @@ import asyncio
 import json
 import os
 import sys
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -182,10 +181,25 @@ def _mount_optional() -> None:
     commands.register(app)
 
 
+@app.callback()
+def _root(
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True,
+                                         help="more log lines on stderr (-vv for debug)")] = 0,
+) -> None:
+    """A containment lab for dangerous-capability evaluations of AI agents."""
+    if verbose:
+        from hazmat.record.log import configure_logging
+
+        configure_logging("debug" if verbose > 1 else "info")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; turn hazmat errors into one line and an exit code."""
-    _mount_optional()
     try:
+        from hazmat.record.log import configure_logging
+
+        configure_logging(os.environ.get("HAZMAT_LOG_LEVEL", "warning"))
+        _mount_optional()
         rc = app(args=argv, standalone_mode=False)
     except HazmatError as exc:
         console.print(f"error: {exc.one_line()}", markup=False, highlight=False, soft_wrap=True)
