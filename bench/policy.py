@@ -69,8 +69,11 @@ def load_dangerous() -> list[tuple[str, str]]:
 
 
 def load_benign() -> list[str]:
-    return [ln for ln in (CORPUS / "benign.txt").read_text().splitlines()
-            if ln.strip() and not ln.startswith("#")]
+    return [
+        ln
+        for ln in (CORPUS / "benign.txt").read_text().splitlines()
+        if ln.strip() and not ln.startswith("#")
+    ]
 
 
 def pct(values: list[float], p: float) -> float:
@@ -148,19 +151,30 @@ def hazmat_flow(policy: RulePolicy, trace: list[tuple[str, str]]) -> tuple[float
     return total / len(trace), t_last, last
 
 
-INVARIANT_RULE = r'''
+INVARIANT_RULE = (
+    rf"""
 raise "secret exfiltrated" if:
     (out: ToolOutput) -> (call: ToolCall)
-    "%s" in out.content
+    "{SECRET}" in out.content
     call is tool:bash
     "curl" in call.function.arguments.command
-''' % SECRET
+"""
+)
 
 
 def _inv_events(i: int, cmd: str, out: str) -> list[dict[str, Any]]:
     return [
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": str(i), "type": "function", "function": {"name": "bash", "arguments": {"command": cmd}}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": str(i),
+                    "type": "function",
+                    "function": {"name": "bash", "arguments": {"command": cmd}},
+                }
+            ],
+        },
         {"role": "tool", "tool_call_id": str(i), "content": out},
     ]
 
@@ -181,7 +195,9 @@ def invariant_flow(trace: list[tuple[str, str]], budget_s: float) -> dict[str, A
     return {"last_step_s": dt, "violations": len(res.errors)}
 
 
-def detection(policy: RulePolicy, dangerous: list[tuple[str, str]], benign: list[str]) -> dict[str, Any]:
+def detection(
+    policy: RulePolicy, dangerous: list[tuple[str, str]], benign: list[str]
+) -> dict[str, Any]:
     from hazmat.policy.detectors import DETECTORS
     from hazmat.policy.facts import Context, build_facts
 
@@ -191,7 +207,9 @@ def detection(policy: RulePolicy, dangerous: list[tuple[str, str]], benign: list
     for fam, cmd in dangerous:
         f = build_facts("bash", {"command": cmd}, ctx)
         hit = any(DETECTORS[d](f) for d in FAMILY_DETECTORS[fam])
-        d = policy.check(ToolCall(id="x", tool="bash", args={"command": cmd}), secrets={"flag": SECRET})
+        d = policy.check(
+            ToolCall(id="x", tool="bash", args={"command": cmd}), secrets={"flag": SECRET}
+        )
         need = "log" if fam == "reconnaissance" else "block"
         caught = STRICTNESS[d.action] >= STRICTNESS[need]
         key = "reverse-shell" if fam == "bind-shell" else fam
@@ -204,13 +222,18 @@ def detection(policy: RulePolicy, dangerous: list[tuple[str, str]], benign: list
     halts: list[str] = []
     blocks: list[str] = []
     for cmd in benign:
-        d = policy.check(ToolCall(id="b", tool="bash", args={"command": cmd}), secrets={"flag": SECRET})
+        d = policy.check(
+            ToolCall(id="b", tool="bash", args={"command": cmd}), secrets={"flag": SECRET}
+        )
         if d.action == "halt":
             halts.append(f"{cmd}  <- {d.rule_ids}")
         elif d.action == "block":
             blocks.append(f"{cmd}  <- {d.rule_ids}")
     return {
-        "per_family": {k: {"n": v[0], "recall": v[1] / v[0], "caught": v[2] / v[0]} for k, v in sorted(per.items())},
+        "per_family": {
+            k: {"n": v[0], "recall": v[1] / v[0], "caught": v[2] / v[0]}
+            for k, v in sorted(per.items())
+        },
         "misses": misses,
         "benign_n": len(benign),
         "false_halt_rate": len(halts) / len(benign),
@@ -222,7 +245,9 @@ def detection(policy: RulePolicy, dangerous: list[tuple[str, str]], benign: list
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true", help="one latency round, smaller Invariant runs")
+    ap.add_argument(
+        "--quick", action="store_true", help="one latency round, smaller Invariant runs"
+    )
     ap.add_argument("--no-invariant", action="store_true")
     ap.add_argument("--show-misses", action="store_true")
     args = ap.parse_args()
@@ -234,18 +259,32 @@ def main() -> None:
     dangerous = load_dangerous()
     benign = load_benign()
     commands = benign + [c for _, c in dangerous]
-    print(f"policy: {policy.name} ({len(policy.rules)} rules, loaded+examples verified in {load_ms:.0f} ms)")
-    print(f"corpus: {len(dangerous)} dangerous ({sum(1 for _ in (CORPUS / 'dangerous.tsv').open()) - 1} "
-          f"hand-written + obfuscated), {len(benign)} benign")
+    print(
+        f"policy: {policy.name} ({len(policy.rules)} rules, "
+        f"loaded+examples verified in {load_ms:.0f} ms)"
+    )
+    print(
+        f"corpus: {len(dangerous)} dangerous "
+        f"({sum(1 for _ in (CORPUS / 'dangerous.tsv').open()) - 1} "
+        f"hand-written + obfuscated), {len(benign)} benign"
+    )
 
     lat = latency(policy, commands, rounds=1 if args.quick else 3)
-    print(f"\nlatency of before() over {lat['calls']} calls (load average {lat['loadavg_1m']:.1f} on "
-          f"{os.cpu_count()} CPUs):")
-    print(f"  wall:            median {lat['median_ms']:.3f} ms, p99 {lat['p99_ms']:.3f} ms, "
-          f"max {lat['max_ms']:.3f} ms")
-    print(f"  thread CPU:      median {lat['cpu_median_ms']:.3f} ms, p99 {lat['cpu_p99_ms']:.3f} ms")
-    print(f"  best-of-rounds:  median {lat['best_of_rounds_median_ms']:.3f} ms, "
-          f"p99 {lat['best_of_rounds_p99_ms']:.3f} ms (wall, per command)")
+    print(
+        f"\nlatency of before() over {lat['calls']} calls (load average {lat['loadavg_1m']:.1f} on "
+        f"{os.cpu_count()} CPUs):"
+    )
+    print(
+        f"  wall:            median {lat['median_ms']:.3f} ms, p99 {lat['p99_ms']:.3f} ms, "
+        f"max {lat['max_ms']:.3f} ms"
+    )
+    print(
+        f"  thread CPU:      median {lat['cpu_median_ms']:.3f} ms, p99 {lat['cpu_p99_ms']:.3f} ms"
+    )
+    print(
+        f"  best-of-rounds:  median {lat['best_of_rounds_median_ms']:.3f} ms, "
+        f"p99 {lat['best_of_rounds_p99_ms']:.3f} ms (wall, per command)"
+    )
     print(f"  shell parse alone: median {lat['parse_median_ms']:.3f} ms")
 
     flow: dict[str, Any] = {}
@@ -253,9 +292,16 @@ def main() -> None:
     for n in (10, 100, 1000):
         trace = make_trace(n, benign)
         per_step, last, action = hazmat_flow(policy, trace)
-        flow[str(n)] = {"per_step_ms": per_step * 1e3, "last_step_ms": last * 1e3, "final_action": action}
-        print(f"  hazmat   n={n:5d}: per-step {per_step * 1e3:.3f} ms, last step {last * 1e3:.3f} ms, "
-              f"final decision {action}")
+        flow[str(n)] = {
+            "per_step_ms": per_step * 1e3,
+            "last_step_ms": last * 1e3,
+            "final_action": action,
+        }
+        print(
+            f"  hazmat   n={n:5d}: per-step {per_step * 1e3:.3f} ms, "
+            f"last step {last * 1e3:.3f} ms, "
+            f"final decision {action}"
+        )
     flat = flow["1000"]["per_step_ms"] / flow["10"]["per_step_ms"]
     print(f"  per-step cost ratio 1000/10: {flat:.2f} (target <= 2)")
 
@@ -280,19 +326,33 @@ def main() -> None:
                     per_step, last, _ = hazmat_flow(policy, make_trace(n, benign))
                     ours = last * 1e3
                 ratio = got["last_step_s"] * 1e3 / ours
-                inv[str(n)] = {"last_step_ms": got["last_step_s"] * 1e3, "violations": got["violations"],
-                               "ratio_vs_hazmat": ratio}
-                print(f"  invariant n={n:5d}: newest-step check {got['last_step_s'] * 1e3:.1f} ms "
-                      f"(violations {got['violations']}), {ratio:.0f}x hazmat's last step")
-            inv["1000"] = {"skipped": "quadratic: ~100 s for one step at n=1000 (extrapolated from 100/300)"}
+                inv[str(n)] = {
+                    "last_step_ms": got["last_step_s"] * 1e3,
+                    "violations": got["violations"],
+                    "ratio_vs_hazmat": ratio,
+                }
+                print(
+                    f"  invariant n={n:5d}: newest-step check {got['last_step_s'] * 1e3:.1f} ms "
+                    f"(violations {got['violations']}), {ratio:.0f}x hazmat's last step"
+                )
+            inv["1000"] = {
+                "skipped": "quadratic: ~100 s for one step at n=1000 (extrapolated from 100/300)"
+            }
             print(f"  invariant n= 1000: skipped ({inv['1000']['skipped']})")
 
     det = detection(policy, dangerous, benign)
-    print("\nrecall per family (own detector fires) / caught (decision >= block; >= log for recon):")
+    print(
+        "\nrecall per family (own detector fires) / caught (decision >= block; >= log for recon):"
+    )
     for fam, v in det["per_family"].items():
-        print(f"  {fam:22s} n={v['n']:4d}  recall {v['recall'] * 100:6.1f}%  caught {v['caught'] * 100:6.1f}%")
-    print(f"benign: {det['benign_n']} commands, false halts {det['false_halt_rate'] * 100:.2f}%, "
-          f"false blocks {det['false_block_rate'] * 100:.2f}%")
+        print(
+            f"  {fam:22s} n={v['n']:4d}  recall {v['recall'] * 100:6.1f}%  "
+            f"caught {v['caught'] * 100:6.1f}%"
+        )
+    print(
+        f"benign: {det['benign_n']} commands, false halts {det['false_halt_rate'] * 100:.2f}%, "
+        f"false blocks {det['false_block_rate'] * 100:.2f}%"
+    )
     for h in det["false_halts"]:
         print(f"  false halt: {h}")
     if args.show_misses:
@@ -313,7 +373,10 @@ def main() -> None:
         "latency_calls": lat["calls"],
         "flow_per_step_ms": {k: round(v["per_step_ms"], 4) for k, v in flow.items()},
         "flow_ratio_1000_vs_10": round(flat, 3),
-        "invariant": {k: (round(v["ratio_vs_hazmat"], 1) if "ratio_vs_hazmat" in v else v) for k, v in inv.items()},
+        "invariant": {
+            k: (round(v["ratio_vs_hazmat"], 1) if "ratio_vs_hazmat" in v else v)
+            for k, v in inv.items()
+        },
         "recall_per_family": {k: round(v["recall"], 4) for k, v in det["per_family"].items()},
         "caught_per_family": {k: round(v["caught"], 4) for k, v in det["per_family"].items()},
         "recall_min": round(min(recalls), 4),

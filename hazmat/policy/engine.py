@@ -80,8 +80,10 @@ def terminal_asker(match: RuleMatch, call: ToolCall | None) -> bool:
         return False
     what = json.dumps(call.args)[:300] if call is not None else "(observation)"
     try:
-        answer = input(f"\npolicy rule {match.rule} ({match.title}) asks: {what}\n"
-                       f"  evidence: {match.evidence}\n  allow? [y/N] ")
+        answer = input(
+            f"\npolicy rule {match.rule} ({match.title}) asks: {what}\n"
+            f"  evidence: {match.evidence}\n  allow? [y/N] "
+        )
     except EOFError:
         return False
     return answer.strip().lower() in ("y", "yes")
@@ -130,8 +132,9 @@ class RulePolicy:
         asker: Asker | None = None,
     ) -> RuleSession:
         """Start one episode's state. ``secret_paths``: files known to hold secrets."""
-        return RuleSession(self, secrets=secrets, secret_paths=secret_paths,
-                           asker=asker or self.asker)
+        return RuleSession(
+            self, secrets=secrets, secret_paths=secret_paths, asker=asker or self.asker
+        )
 
     def check(self, call: ToolCall, *, secrets: dict[str, str] | None = None) -> Decision:
         """Decide one call in a fresh episode (no flow history); ``ask`` acts as block."""
@@ -147,17 +150,36 @@ class RulePolicy:
         parsed: dict[str, Any] = {}
         if f is not None:
             parsed = {
-                "commands": [{"argv": c.argv, "redirects": c.redirects, "via": c.via, "root": c.root,
-                              "stdin": (c.stdin[:200] if c.stdin else None)} for c in f.commands],
-                "reads": f.reads, "writes": f.writes, "hosts": f.hosts,
+                "commands": [
+                    {
+                        "argv": c.argv,
+                        "redirects": c.redirects,
+                        "via": c.via,
+                        "root": c.root,
+                        "stdin": (c.stdin[:200] if c.stdin else None),
+                    }
+                    for c in f.commands
+                ],
+                "reads": f.reads,
+                "writes": f.writes,
+                "hosts": f.hosts,
                 "code": [{"lang": lang, "code": code[:500]} for lang, code in f.code],
                 "decoded": f.texts[1:],
-                "python": None if f.py is None else {
-                    "imports": sorted(f.py.imports), "shell": f.py.shell, "opened": f.py.opened,
-                    "connects": f.py.connects},
+                "python": None
+                if f.py is None
+                else {
+                    "imports": sorted(f.py.imports),
+                    "shell": f.py.shell,
+                    "opened": f.py.opened,
+                    "connects": f.py.connects,
+                },
             }
-        return {"decision": d.action, "reason": d.reason,
-                "rules": [m.model_dump() for m in d.rules], "parsed": parsed}
+        return {
+            "decision": d.action,
+            "reason": d.reason,
+            "rules": [m.model_dump() for m in d.rules],
+            "parsed": parsed,
+        }
 
     def verify_examples(self) -> list[str]:
         """Run every rule's examples; return one line per failure (empty when all pass)."""
@@ -173,7 +195,11 @@ class RulePolicy:
                         failures.append(f"rule {r.id!r}: bad example {str(ex)[:60]!r}: {exc}")
                         continue
                     if (kind == "match") != fired:
-                        want = "should match but did not" if kind == "match" else "should not match but did"
+                        want = (
+                            "should match but did not"
+                            if kind == "match"
+                            else "should not match but did"
+                        )
                         failures.append(f"rule {r.id!r}: example {str(ex)[:80]!r} {want}{seen}")
         return failures
 
@@ -296,12 +322,18 @@ class RuleSession:
                 act = "allow"
                 evidence = f"{ev} (allowed by this task's policy)"
             if act == "ask":
-                rm0 = RuleMatch(rule=r.id, action="ask", severity=r.severity, title=r.title, evidence=ev)
+                rm0 = RuleMatch(
+                    rule=r.id, action="ask", severity=r.severity, title=r.title, evidence=ev
+                )
                 ok = self.asker(rm0, call)
                 act = "allow" if ok else "block"
                 evidence = f"{ev} (ask -> {'allowed' if ok else 'blocked'})"
             if act == "block":
-                limit = r.repeat_halt if r.repeat_halt is not None else self.policy.spec.settings.repeat_halt
+                limit = (
+                    r.repeat_halt
+                    if r.repeat_halt is not None
+                    else self.policy.spec.settings.repeat_halt
+                )
                 for fam in sorted(cr.families) or [r.id]:
                     if fam not in counted:
                         self.blocks[fam] = self.blocks.get(fam, 0) + 1
@@ -309,16 +341,28 @@ class RuleSession:
                     n = self.blocks[fam]
                     if limit and n >= limit:
                         act = "halt"
-                        evidence = f"{evidence} (block #{n} of family {fam} in this episode: halting)"
+                        evidence = (
+                            f"{evidence} (block #{n} of family {fam} in this episode: halting)"
+                        )
                         break
-            out.append(RuleMatch(rule=r.id, action=act, severity=r.severity, title=r.title, evidence=evidence))
+            out.append(
+                RuleMatch(
+                    rule=r.id, action=act, severity=r.severity, title=r.title, evidence=evidence
+                )
+            )
         out.extend(errors)
         top = max(out, key=lambda m: (STRICTNESS[m.action], _SEVERITY.get(m.severity, 0)))
         action: Action = top.action  # type: ignore[assignment]
         reason = _reason(top, {cr.rule.id: cr.rule for cr, _ in matches})
         if action in ("block", "halt") and not self.quiet:
-            log.info("policy.decision", action=action, rule=top.rule, evidence=top.evidence[:200],
-                     tool=call.tool, call_id=call.id)
+            log.info(
+                "policy.decision",
+                action=action,
+                rule=top.rule,
+                evidence=top.evidence[:200],
+                tool=call.tool,
+                call_id=call.id,
+            )
         return Decision(action=action, rules=out, reason=reason)
 
     def _error_decision(self, where: str, exc: BaseException) -> Decision:
@@ -331,9 +375,13 @@ _ALLOW = Decision()
 
 
 def _policy_error(where: str, exc: BaseException) -> RuleMatch:
-    return RuleMatch(rule="policy-error", action="halt", severity="critical",
-                     title="a policy rule or detector raised (fail closed)",
-                     evidence=f"{where}: {type(exc).__name__}: {exc}")
+    return RuleMatch(
+        rule="policy-error",
+        action="halt",
+        severity="critical",
+        title="a policy rule or detector raised (fail closed)",
+        evidence=f"{where}: {type(exc).__name__}: {exc}",
+    )
 
 
 def _reason(top: RuleMatch, rules: dict[str, Rule]) -> str:
@@ -344,8 +392,10 @@ def _reason(top: RuleMatch, rules: dict[str, Rule]) -> str:
         return f"logged by policy rule {top.rule!r}: {top.evidence}"
     msg = r.message if r is not None and r.message else top.title
     if top.action == "block":
-        return (f"Blocked by policy rule {top.rule!r} ({msg}): {top.evidence}. "
-                "This action is not permitted here; try another approach.")
+        return (
+            f"Blocked by policy rule {top.rule!r} ({msg}): {top.evidence}. "
+            "This action is not permitted here; try another approach."
+        )
     return f"Episode halted by policy rule {top.rule!r} ({msg}): {top.evidence}"
 
 
@@ -354,7 +404,9 @@ def _reason(top: RuleMatch, rules: dict[str, Rule]) -> str:
 _CACHE: dict[str, RulePolicy] = {}
 
 
-def load_policy(ref: dict[str, Any] | str | Path | None, *, base_dir: Path | None = None) -> RulePolicy:
+def load_policy(
+    ref: dict[str, Any] | str | Path | None, *, base_dir: Path | None = None
+) -> RulePolicy:
     """Load a policy and verify every rule's examples.
 
     ``ref`` is ``None`` or ``"default"`` (the built-in default policy), a path to a policy
@@ -366,6 +418,7 @@ def load_policy(ref: dict[str, Any] | str | Path | None, *, base_dir: Path | Non
         PolicyError: one line naming the file and rule: unreadable file, invalid YAML,
             unknown key/detector, bad regex, or an example that does not behave.
     """
+    bdir: Path | None
     if ref is None or (isinstance(ref, str) and ref in ("default", "builtin:default")):
         path = DEFAULT_POLICY_PATH
         data = _read_yaml(path)

@@ -28,21 +28,115 @@ __all__ = [
 ]
 
 NET_TOOLS = frozenset(
-    {"nc", "ncat", "netcat", "nc.traditional", "nc.openbsd", "socat", "telnet", "cryptcat",
-     "pwncat", "pwncat-cs", "sbd", "rcat", "openssl", "curl", "wget", "ssh", "scp", "sftp",
-     "rsync", "ftp", "tftp", "lftp", "ncftp", "smbclient", "dig", "nslookup", "host", "drill",
-     "ping", "ping6", "http", "https", "xh", "aria2c", "axel", "fetch", "lwp-download",
-     "lwp-request", "GET", "POST", "git", "mail", "mailx", "sendmail", "mutt", "aws", "gsutil",
-     "rclone", "az", "s3cmd", "websocat", "wscat", "nping", "hping3"}
+    {
+        "nc",
+        "ncat",
+        "netcat",
+        "nc.traditional",
+        "nc.openbsd",
+        "socat",
+        "telnet",
+        "cryptcat",
+        "pwncat",
+        "pwncat-cs",
+        "sbd",
+        "rcat",
+        "openssl",
+        "curl",
+        "wget",
+        "ssh",
+        "scp",
+        "sftp",
+        "rsync",
+        "ftp",
+        "tftp",
+        "lftp",
+        "ncftp",
+        "smbclient",
+        "dig",
+        "nslookup",
+        "host",
+        "drill",
+        "ping",
+        "ping6",
+        "http",
+        "https",
+        "xh",
+        "aria2c",
+        "axel",
+        "fetch",
+        "lwp-download",
+        "lwp-request",
+        "GET",
+        "POST",
+        "git",
+        "mail",
+        "mailx",
+        "sendmail",
+        "mutt",
+        "aws",
+        "gsutil",
+        "rclone",
+        "az",
+        "s3cmd",
+        "websocat",
+        "wscat",
+        "nping",
+        "hping3",
+    }
 )
 _SHELL_TOOLS = {"bash", "shell", "sh", "terminal", "run_command", "exec", "execute"}
 _PY_TOOLS = {"python", "python3", "ipython", "run_python"}
 _READERS_SKIP = frozenset(
-    {"ls", "chmod", "chown", "chgrp", "stat", "mkdir", "touch", "ssh-keygen", "ssh-add", "test",
-     "[", "[[", "file", "du", "cd", "echo", "printf", "ssh", "git", "which", "type", "realpath",
-     "readlink", "dirname", "basename", "setfacl", "getfacl", "lsattr", "namei", "python",
-     "python3", "virtualenv", "pip", "pip3", "uv", "conda", "poetry", "npm", "node", "make",
-     "cargo", "go", "rm", "rmdir", "kill", "docker", "kubectl"}
+    {
+        "ls",
+        "chmod",
+        "chown",
+        "chgrp",
+        "stat",
+        "mkdir",
+        "touch",
+        "ssh-keygen",
+        "ssh-add",
+        "test",
+        "[",
+        "[[",
+        "file",
+        "du",
+        "cd",
+        "echo",
+        "printf",
+        "ssh",
+        "git",
+        "which",
+        "type",
+        "realpath",
+        "readlink",
+        "dirname",
+        "basename",
+        "setfacl",
+        "getfacl",
+        "lsattr",
+        "namei",
+        "python",
+        "python3",
+        "virtualenv",
+        "pip",
+        "pip3",
+        "uv",
+        "conda",
+        "poetry",
+        "npm",
+        "node",
+        "make",
+        "cargo",
+        "go",
+        "rm",
+        "rmdir",
+        "kill",
+        "docker",
+        "kubectl",
+    }
 )
 _URL_RE = re.compile(
     r"\b(?:https?|ftps?|tftp|wss?|scp|sftp|rsync|smb|ldap|stratum\+\w+|gopher|dict|telnet)"
@@ -52,7 +146,8 @@ _URL_RE = re.compile(
 _DEV_TCP_RE = re.compile(r"/dev/(?:tcp|udp)/([^/\s'\"]+)/")
 _USER_HOST_RE = re.compile(r"^(?:[\w.-]+@)?([\w.-]+):(?!//)")
 _HOSTLIKE_RE = re.compile(
-    r"^(?:\d{1,3}(?:\.\d{1,3}){3}|(?:[a-z0-9-]+\.)+[a-z]{2,}|localhost|[0-9a-f:]+:[0-9a-f:]+)$", re.I
+    r"^(?:\d{1,3}(?:\.\d{1,3}){3}|(?:[a-z0-9-]+\.)+[a-z]{2,}|localhost|[0-9a-f:]+:[0-9a-f:]+)$",
+    re.I,
 )
 _CODE_SHELL_RE = re.compile(
     r"(?:\bsystem|\bexec|shell_exec|passthru|\bpopen|execSync|\bspawnSync|os\.execute|IO\.popen|"
@@ -177,11 +272,14 @@ def _add_shell(f: Facts, text: str, depth: int = 0) -> None:
                 if inner and not inner.startswith("/bin/sh -i") and len(inner) > 2:
                     _add_shell(f, inner, depth + 1)
     for c in p.commands:
-        if c.stdin is not None and c.name in ("cat", "tee") and any(
-            op in (">", ">>") for op, _ in c.redirects
+        if (
+            c.stdin is not None
+            and c.name in ("cat", "tee")
+            and any(op in (">", ">>") for op, _ in c.redirects)
         ) or (c.stdin is not None and c.name == "tee"):
             targets = [t for op, t in c.redirects if op in (">", ">>")] + [
-                a for a in c.args if not a.startswith("-")]
+                a for a in c.args if not a.startswith("-")
+            ]
             for t in targets:
                 f.contents.append((t, c.stdin))
 
@@ -259,9 +357,27 @@ def _hosts_of(f: Facts, c: Cmd) -> None:
         if "://" in a:
             for m in _URL_RE.finditer(a):
                 f.hosts.append(m.group(1))
-    if name in ("nc", "ncat", "netcat", "nc.traditional", "nc.openbsd", "telnet", "cryptcat",
-                "pwncat", "nping", "hping3", "ping", "ping6", "dig", "nslookup", "host", "drill",
-                "traceroute", "mtr", "whois"):
+    if name in (
+        "nc",
+        "ncat",
+        "netcat",
+        "nc.traditional",
+        "nc.openbsd",
+        "telnet",
+        "cryptcat",
+        "pwncat",
+        "nping",
+        "hping3",
+        "ping",
+        "ping6",
+        "dig",
+        "nslookup",
+        "host",
+        "drill",
+        "traceroute",
+        "mtr",
+        "whois",
+    ):
         for a in args:
             if a.startswith("@"):
                 a = a[1:]
@@ -270,22 +386,26 @@ def _hosts_of(f: Facts, c: Cmd) -> None:
                 break
     elif name in ("ssh", "scp", "sftp", "rsync", "ssh-copy-id"):
         for a in args:
-            m = _USER_HOST_RE.match(a)
-            if m and "/" not in m.group(1):
-                f.hosts.append(m.group(1))
+            um = _USER_HOST_RE.match(a)
+            if um and "/" not in um.group(1):
+                f.hosts.append(um.group(1))
             elif name in ("ssh", "ssh-copy-id", "sftp") and not a.startswith("-"):
                 f.hosts.append(a.split("@")[-1])
                 break
     elif name == "socat":
         for a in args:
-            m = re.match(r"(?i)(?:tcp\d?|udp\d?|openssl|ssl):([^:,]+):", a)
-            if m:
-                f.hosts.append(m.group(1))
+            sm = re.match(r"(?i)(?:tcp\d?|udp\d?|openssl|ssl):([^:,]+):", a)
+            if sm:
+                f.hosts.append(sm.group(1))
     elif name == "openssl" and "s_client" in args:
         for i, a in enumerate(args):
             if a == "-connect" and i + 1 < len(args):
                 f.hosts.append(args[i + 1].rsplit(":", 1)[0])
     elif name in ("curl", "wget", "http", "xh", "aria2c", "lynx", "w3m", "links"):
         for a in args:
-            if not a.startswith("-") and "://" not in a and _HOSTLIKE_RE.match(a.split("/")[0].split(":")[0]):
+            if (
+                not a.startswith("-")
+                and "://" not in a
+                and _HOSTLIKE_RE.match(a.split("/")[0].split(":")[0])
+            ):
                 f.hosts.append(a.split("/")[0].split(":")[0])

@@ -44,8 +44,12 @@ def secret_forms(value: str) -> tuple[tuple[str, str], ...]:
     if len(value) < _MIN_SECRET:
         return ()
     raw = value.encode()
-    forms = [("literal", value), ("reversed", value[::-1]), ("hex", binascii.hexlify(raw).decode()),
-             ("hex-upper", binascii.hexlify(raw).decode().upper())]
+    forms = [
+        ("literal", value),
+        ("reversed", value[::-1]),
+        ("hex", binascii.hexlify(raw).decode()),
+        ("hex-upper", binascii.hexlify(raw).decode().upper()),
+    ]
     q = urllib.parse.quote(value, safe="")
     if q != value:
         forms.append(("url", q))

@@ -26,27 +26,69 @@ import ast
 import base64
 import binascii
 import codecs
+import shlex
 from dataclasses import dataclass, field
 
 __all__ = ["PyFacts", "scan_python"]
 
 _SHELL_CALLS = {
-    "os.system", "os.popen", "os.popen2", "os.popen3", "commands.getoutput",
-    "commands.getstatusoutput", "subprocess.getoutput", "subprocess.getstatusoutput",
+    "os.system",
+    "os.popen",
+    "os.popen2",
+    "os.popen3",
+    "commands.getoutput",
+    "commands.getstatusoutput",
+    "subprocess.getoutput",
+    "subprocess.getstatusoutput",
 }
 _SUBPROCESS = {
-    "subprocess.run", "subprocess.call", "subprocess.check_call", "subprocess.check_output",
-    "subprocess.Popen", "asyncio.create_subprocess_shell", "asyncio.create_subprocess_exec",
-    "os.spawnl", "os.spawnlp", "os.spawnv", "os.spawnvp", "os.execl", "os.execle", "os.execlp",
-    "os.execv", "os.execve", "os.execvp", "os.execvpe", "os.posix_spawn", "os.posix_spawnp",
-    "pty.spawn", "sh.Command", "pexpect.spawn", "pexpect.run",
+    "subprocess.run",
+    "subprocess.call",
+    "subprocess.check_call",
+    "subprocess.check_output",
+    "subprocess.Popen",
+    "asyncio.create_subprocess_shell",
+    "asyncio.create_subprocess_exec",
+    "os.spawnl",
+    "os.spawnlp",
+    "os.spawnv",
+    "os.spawnvp",
+    "os.execl",
+    "os.execle",
+    "os.execlp",
+    "os.execv",
+    "os.execve",
+    "os.execvp",
+    "os.execvpe",
+    "os.posix_spawn",
+    "os.posix_spawnp",
+    "pty.spawn",
+    "sh.Command",
+    "pexpect.spawn",
+    "pexpect.run",
 }
 _URL_CALLS = {
-    "urllib.request.urlopen", "urllib.request.urlretrieve", "urllib.urlopen", "urllib2.urlopen",
-    "requests.get", "requests.post", "requests.put", "requests.request", "requests.patch",
-    "httpx.get", "httpx.post", "httpx.put", "httpx.stream", "urllib.request.Request",
-    "http.client.HTTPConnection", "http.client.HTTPSConnection", "ftplib.FTP", "smtplib.SMTP",
-    "paramiko.SSHClient", "wget.download", "aiohttp.ClientSession",
+    "urllib.request.urlopen",
+    "urllib.request.urlretrieve",
+    "urllib.urlopen",
+    "urllib2.urlopen",
+    "requests.get",
+    "requests.post",
+    "requests.put",
+    "requests.request",
+    "requests.patch",
+    "httpx.get",
+    "httpx.post",
+    "httpx.put",
+    "httpx.stream",
+    "urllib.request.Request",
+    "http.client.HTTPConnection",
+    "http.client.HTTPSConnection",
+    "ftplib.FTP",
+    "smtplib.SMTP",
+    "paramiko.SSHClient",
+    "wget.download",
+    "aiohttp.ClientSession",
 }
 MAX_DEPTH = 3
 
@@ -74,9 +116,28 @@ class PyFacts:
     @property
     def network(self) -> bool:
         """The code can talk to the network."""
-        return self.socket or bool(self.connects) or bool(
-            self.imports & {"socket", "requests", "urllib", "httpx", "http", "ftplib", "smtplib",
-                            "paramiko", "aiohttp", "urllib2", "urllib3", "telnetlib", "dns"})
+        return (
+            self.socket
+            or bool(self.connects)
+            or bool(
+                self.imports
+                & {
+                    "socket",
+                    "requests",
+                    "urllib",
+                    "httpx",
+                    "http",
+                    "ftplib",
+                    "smtplib",
+                    "paramiko",
+                    "aiohttp",
+                    "urllib2",
+                    "urllib3",
+                    "telnetlib",
+                    "dns",
+                }
+            )
+        )
 
 
 def scan_python(code: str, _depth: int = 0) -> PyFacts:
@@ -100,7 +161,9 @@ class _Scanner(ast.NodeVisitor):
     def visit_Import(self, node: ast.Import) -> None:
         for a in node.names:
             self.f.imports.add(a.name.split(".")[0])
-            self.alias[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
+            self.alias[a.asname or a.name.split(".")[0]] = (
+                a.name if a.asname else a.name.split(".")[0]
+            )
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         mod = node.module or ""
@@ -129,7 +192,7 @@ class _Scanner(ast.NodeVisitor):
         args = node.args
         first = _literal(args[0]) if args else None
         kw = {k.arg: k.value for k in node.keywords if k.arg}
-        if name in _SHELL_CALLS or short == "system" and name.startswith("os"):
+        if name in _SHELL_CALLS or (short == "system" and name.startswith("os")):
             if first is not None:
                 self.f.shell.append(first)
         elif name in _SUBPROCESS or short in ("Popen", "check_output", "spawn"):
@@ -143,9 +206,13 @@ class _Scanner(ast.NodeVisitor):
                 mode = "w"
             if first is not None:
                 self.f.opened.append((first, mode or "r"))
-        elif short in ("read_text", "read_bytes", "write_text", "write_bytes", "open") and isinstance(
-            node.func, ast.Attribute
-        ):
+        elif short in (
+            "read_text",
+            "read_bytes",
+            "write_text",
+            "write_bytes",
+            "open",
+        ) and isinstance(node.func, ast.Attribute):
             base = node.func.value
             if isinstance(base, ast.Call) and base.args:
                 path = _literal(base.args[0])
@@ -161,7 +228,11 @@ class _Scanner(ast.NodeVisitor):
                 self.f.shell.append(f"rm -rf {first}" if "rmtree" in name else f"rm {first}")
         elif name in ("os.chmod",) and len(args) > 1:
             mode_v = args[1]
-            if isinstance(mode_v, ast.Constant) and isinstance(mode_v.value, int) and mode_v.value & 0o6000:
+            if (
+                isinstance(mode_v, ast.Constant)
+                and isinstance(mode_v.value, int)
+                and mode_v.value & 0o6000
+            ):
                 self.f.setuid = True
                 self.f.shell.append(f"chmod {mode_v.value:o} {first or ''}")
         elif name in ("os.setuid", "os.setreuid", "os.setresuid", "os.setgid"):
@@ -198,14 +269,18 @@ class _Scanner(ast.NodeVisitor):
             return
         out: str | None = None
         try:
-            if name.endswith(("b64decode", "decodebytes", "standard_b64decode", "urlsafe_b64decode")):
+            if name.endswith(
+                ("b64decode", "decodebytes", "standard_b64decode", "urlsafe_b64decode")
+            ):
                 out = base64.b64decode(raw + "=" * (-len(raw) % 4)).decode("utf-8", "replace")
             elif name.endswith("b32decode"):
                 out = base64.b32decode(raw).decode("utf-8", "replace")
             elif name.endswith(("fromhex", "unhexlify", "a2b_hex")):
                 out = binascii.unhexlify(raw).decode("utf-8", "replace")
-            elif name.endswith("decode") and len(node.args) > 1 and _literal(node.args[1]) in (
-                "rot13", "rot_13"
+            elif (
+                name.endswith("decode")
+                and len(node.args) > 1
+                and _literal(node.args[1]) in ("rot13", "rot_13")
             ):
                 out = codecs.decode(raw, "rot13")
         except (ValueError, binascii.Error):
@@ -238,8 +313,8 @@ def _literal(node: ast.expr | None) -> str | None:
     if node is None:
         return None
     if isinstance(node, ast.Constant) and isinstance(node.value, str | bytes):
-        v = node.value
-        return v.decode("latin-1") if isinstance(v, bytes) else v
+        val = node.value
+        return val.decode("latin-1") if isinstance(val, bytes) else val
     if isinstance(node, ast.JoinedStr):
         parts = []
         for v in node.values:
@@ -265,8 +340,6 @@ def _command_of(node: ast.expr | None) -> str | None:
         words = [_literal(e) for e in node.elts]
         vals = [w if w is not None else "$X" for w in words]
         if vals:
-            import shlex
-
             return " ".join(shlex.quote(v) for v in vals)
     return None
 

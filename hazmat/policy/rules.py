@@ -195,7 +195,9 @@ def _compile_key(key: str, v: Any, where: str) -> Condition:
         names = [normalize_name(str(n)) for n in _as_list(v)]
         for n in names:
             if n not in DETECTORS:
-                raise ValueError(f"{where}: unknown detector {n!r} (known: {', '.join(sorted(DETECTORS))})")
+                raise ValueError(
+                    f"{where}: unknown detector {n!r} (known: {', '.join(sorted(DETECTORS))})"
+                )
 
         def det(ctx: EvalContext) -> str | None:
             for n in names:
@@ -227,7 +229,13 @@ def _compile_key(key: str, v: Any, where: str) -> Condition:
 
         def path_rx(ctx: EvalContext) -> str | None:
             f = ctx.facts
-            paths = f.reads + f.writes if key == "path_regex" else f.reads if key == "read_regex" else f.writes
+            paths = (
+                f.reads + f.writes
+                if key == "path_regex"
+                else f.reads
+                if key == "read_regex"
+                else f.writes
+            )
             for p in paths:
                 if rx.search(p):
                     return f"path {p}"
@@ -261,7 +269,9 @@ def _compile_key(key: str, v: Any, where: str) -> Condition:
     if key == "signal":
         if not isinstance(v, dict):
             raise ValueError(f"{where}: expected a mapping of signal fields")
-        matchers = {k: (_regex(x, f"{where}.{k}") if isinstance(x, str) else x) for k, x in v.items()}
+        matchers = {
+            k: (_regex(x, f"{where}.{k}") if isinstance(x, str) else x) for k, x in v.items()
+        }
 
         def sig(ctx: EvalContext) -> str | None:
             if ctx.observation is None:
@@ -441,7 +451,9 @@ def load_spec(
 def example_call(ex: Any, secret: str) -> ToolCall | Observation | list[Any]:
     """Turn one YAML example into a call, an observation or a list of steps."""
     if isinstance(ex, str):
-        return ToolCall(id="example", tool="bash", args={"command": ex.replace("{{secret}}", secret)})
+        return ToolCall(
+            id="example", tool="bash", args={"command": ex.replace("{{secret}}", secret)}
+        )
     if isinstance(ex, dict):
         ex = _subst(ex, secret)
         if "steps" in ex:
@@ -450,8 +462,12 @@ def example_call(ex: Any, secret: str) -> ToolCall | Observation | list[Any]:
             call = example_call(ex.get("call", "true"), secret)
             if not isinstance(call, ToolCall):
                 raise ValueError("an observation's call must be a call")
-            return Observation(call=call, output=str(ex.get("output", "")),
-                               signals=list(ex.get("signals", [])), exit_code=ex.get("exit_code"))
+            return Observation(
+                call=call,
+                output=str(ex.get("output", "")),
+                signals=list(ex.get("signals", [])),
+                exit_code=ex.get("exit_code"),
+            )
         if "tool" in ex:
             return ToolCall(id="example", tool=str(ex["tool"]), args=dict(ex.get("args") or {}))
     raise ValueError(f"cannot read example {ex!r}")

@@ -57,24 +57,82 @@ SHELLS = frozenset(
     {"sh", "bash", "zsh", "dash", "ksh", "ash", "mksh", "fish", "csh", "tcsh", "rbash", "busybox"}
 )
 INTERPRETERS = frozenset(
-    {"python", "python2", "python3", "perl", "ruby", "php", "node", "nodejs", "lua", "awk",
-     "gawk", "mawk", "nawk", "tclsh", "irb", "jjs", "deno", "bun", "pwsh", "powershell"}
+    {
+        "python",
+        "python2",
+        "python3",
+        "perl",
+        "ruby",
+        "php",
+        "node",
+        "nodejs",
+        "lua",
+        "awk",
+        "gawk",
+        "mawk",
+        "nawk",
+        "tclsh",
+        "irb",
+        "jjs",
+        "deno",
+        "bun",
+        "pwsh",
+        "powershell",
+    }
 )
 _CODE_FLAGS = {
-    "perl": ("-e", "-E"), "ruby": ("-e",), "php": ("-r",), "node": ("-e", "--eval", "-p"),
-    "nodejs": ("-e",), "lua": ("-e",), "deno": ("eval",), "bun": ("-e",), "pwsh": ("-c", "-Command"),
-    "powershell": ("-c", "-Command"), "jjs": ("-e",),
+    "perl": ("-e", "-E"),
+    "ruby": ("-e",),
+    "php": ("-r",),
+    "node": ("-e", "--eval", "-p"),
+    "nodejs": ("-e",),
+    "lua": ("-e",),
+    "deno": ("eval",),
+    "bun": ("-e",),
+    "pwsh": ("-c", "-Command"),
+    "powershell": ("-c", "-Command"),
+    "jjs": ("-e",),
 }
 _IFS = "\x00IFS\x00"
 _KNOWN_PATHS = (
-    "/bin/sh", "/bin/bash", "/bin/dash", "/bin/zsh", "/bin/cat", "/bin/nc", "/bin/netcat",
-    "/bin/rm", "/bin/busybox", "/usr/bin/sh", "/usr/bin/bash", "/usr/bin/cat", "/usr/bin/nc",
-    "/usr/bin/ncat", "/usr/bin/netcat", "/usr/bin/wget", "/usr/bin/curl", "/usr/bin/python3",
-    "/usr/bin/python", "/usr/bin/perl", "/usr/bin/socat", "/usr/bin/base64", "/usr/bin/rm",
-    "/etc/shadow", "/etc/passwd", "/etc/sudoers", "/etc/gshadow", "/etc/crontab",
-    "/root/.ssh/id_rsa", "/root/.ssh/authorized_keys", "/root/flag.txt",
-    "/proc/self/environ", "/proc/1/environ", "/proc/sys/kernel/core_pattern",
-    "/var/run/docker.sock", "/run/docker.sock", "/dev/sda", "/dev/tcp",
+    "/bin/sh",
+    "/bin/bash",
+    "/bin/dash",
+    "/bin/zsh",
+    "/bin/cat",
+    "/bin/nc",
+    "/bin/netcat",
+    "/bin/rm",
+    "/bin/busybox",
+    "/usr/bin/sh",
+    "/usr/bin/bash",
+    "/usr/bin/cat",
+    "/usr/bin/nc",
+    "/usr/bin/ncat",
+    "/usr/bin/netcat",
+    "/usr/bin/wget",
+    "/usr/bin/curl",
+    "/usr/bin/python3",
+    "/usr/bin/python",
+    "/usr/bin/perl",
+    "/usr/bin/socat",
+    "/usr/bin/base64",
+    "/usr/bin/rm",
+    "/etc/shadow",
+    "/etc/passwd",
+    "/etc/sudoers",
+    "/etc/gshadow",
+    "/etc/crontab",
+    "/root/.ssh/id_rsa",
+    "/root/.ssh/authorized_keys",
+    "/root/flag.txt",
+    "/proc/self/environ",
+    "/proc/1/environ",
+    "/proc/sys/kernel/core_pattern",
+    "/var/run/docker.sock",
+    "/run/docker.sock",
+    "/dev/sda",
+    "/dev/tcp",
 )
 
 
@@ -146,8 +204,22 @@ def parse_shell(text: str) -> ShellParse:
 # ----------------------------------------------------------------------------- decoding
 
 _ESC_RE = re.compile(r"\\(x[0-9a-fA-F]{1,2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[0-7]{1,3}|.)", re.S)
-_SIMPLE_ESC = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "e": "\x1b", "E": "\x1b",
-               "f": "\f", "v": "\v", "\\": "\\", "'": "'", '"': '"', "?": "?", "0": "\0"}
+_SIMPLE_ESC = {
+    "n": "\n",
+    "t": "\t",
+    "r": "\r",
+    "a": "\a",
+    "b": "\b",
+    "e": "\x1b",
+    "E": "\x1b",
+    "f": "\f",
+    "v": "\v",
+    "\\": "\\",
+    "'": "'",
+    '"': '"',
+    "?": "?",
+    "0": "\0",
+}
 
 
 def c_unescape(s: str) -> str:
@@ -204,7 +276,8 @@ def static_output(cmd: Cmd, data: bytes | None) -> bytes | None:
         data = _b(cmd.stdin)
     try:
         if name == "echo":
-            flags, words = set(), list(args)
+            flags: set[str] = set()
+            words = list(args)
             while words and re.fullmatch(r"-[neE]+", words[0]):
                 flags.update(words.pop(0)[1:])
             s = " ".join(words)
@@ -222,8 +295,11 @@ def static_output(cmd: Cmd, data: bytes | None) -> bytes | None:
                 if "%" not in s:
                     return _b(s)
                 vals = iter(rest)
-                s = re.sub(r"%[-0-9.]*([sbdc])", lambda m: (
-                    c_unescape(next(vals, "")) if m.group(1) == "b" else next(vals, "")), s)
+                s = re.sub(
+                    r"%[-0-9.]*([sbdc])",
+                    lambda m: c_unescape(next(vals, "")) if m.group(1) == "b" else next(vals, ""),
+                    s,
+                )
             return _b(s)
         if name in {"cat", "tee"} and data is not None and all(a.startswith("-") for a in args):
             return data
@@ -297,8 +373,21 @@ _WRAPPER_OPTS_WITH_ARG = {
     "nice": {"-n", "--adjustment"},
     "ionice": {"-c", "-n", "-p", "--class", "--classdata"},
     "stdbuf": {"-i", "-o", "-e"},
-    "xargs": {"-I", "-n", "-P", "-L", "-d", "-E", "-s", "-a", "--max-args", "--max-procs",
-              "--delimiter", "--arg-file", "-i"},
+    "xargs": {
+        "-I",
+        "-n",
+        "-P",
+        "-L",
+        "-d",
+        "-E",
+        "-s",
+        "-a",
+        "--max-args",
+        "--max-procs",
+        "--delimiter",
+        "--arg-file",
+        "-i",
+    },
     "runuser": {"-u", "-g", "-G", "--user", "--group"},
     "flock": {"-w", "-E", "--timeout", "-c"},
     "watch": {"-n", "-d", "--interval"},
@@ -314,8 +403,22 @@ _WRAPPER_OPTS_WITH_ARG = {
     "systemd-run": {"-p", "--property", "-u", "--unit", "--uid", "--on-calendar"},
 }
 _SIMPLE_WRAPPERS = {
-    "nohup", "setsid", "time", "command", "builtin", "exec", "torify", "torsocks", "unbuffer",
-    "caffeinate", "pkexec", "nocorrect", "noglob", "chronic", "catchsegv", "faketime",
+    "nohup",
+    "setsid",
+    "time",
+    "command",
+    "builtin",
+    "exec",
+    "torify",
+    "torsocks",
+    "unbuffer",
+    "caffeinate",
+    "pkexec",
+    "nocorrect",
+    "noglob",
+    "chronic",
+    "catchsegv",
+    "faketime",
 }
 _ROOT_WRAPPERS = {"sudo", "doas", "pkexec", "runuser", "su"}
 
@@ -403,10 +506,11 @@ class _Walker:
                 if stdin is not None:
                     self.feed(c, stdin, depth, root)
             data = static_output(c, data if i > 0 else None)
-            if data is not None and (i + 1 == len(cmds)) and c.name not in ("echo", "printf", "cat"):
-                # decoded but not executed: still worth a look as text
-                if _looks_textual(data):
-                    self.out.texts.append(_text(data))
+            last = i + 1 == len(cmds)
+            # decoded but not executed: still worth a look as text
+            shown = c.name in ("echo", "printf", "cat")
+            if data is not None and last and not shown and _looks_textual(data):
+                self.out.texts.append(_text(data))
 
     def stage(self, node: Node, depth: int, via: str, root: bool) -> list[Cmd]:
         """Walk one pipeline stage; return the commands that take part in the pipe."""
@@ -425,7 +529,9 @@ class _Walker:
                         stdin = s
                     tail_pipes.extend(extra)
             if body is None:
-                bare = Cmd(argv=[], redirects=redirects, stdin=stdin, via=via, depth=depth, root=root)
+                bare = Cmd(
+                    argv=[], redirects=redirects, stdin=stdin, via=via, depth=depth, root=root
+                )
                 self.out.commands.append(bare)
                 return [bare]
             if body.type == "command":
@@ -508,8 +614,9 @@ class _Walker:
                 val = self.word(v, depth, via, root) if v is not None else ""
                 assigns.append((_node_text(n) if n is not None else "", val))
             elif t == "command_name":
-                argv.extend(self.words(ch.named_children[0], depth, via, root)
-                            if ch.named_children else [])
+                argv.extend(
+                    self.words(ch.named_children[0], depth, via, root) if ch.named_children else []
+                )
             elif t in ("file_redirect", "heredoc_redirect", "herestring_redirect"):
                 r, s, _ = self.redirect(ch, depth, via, root)
                 redirects.extend(r)
@@ -522,8 +629,15 @@ class _Walker:
         if argv and re.fullmatch(r"\{[^{}]*,[^{}]*\}", argv[0]):
             argv = argv[0][1:-1].split(",") + argv[1:]
         argv = [_resolve_glob(a) for a in argv]
-        cmd = Cmd(argv=argv, redirects=redirects, assigns=assigns, stdin=stdin, via=via,
-                  depth=depth, root=root)
+        cmd = Cmd(
+            argv=argv,
+            redirects=redirects,
+            assigns=assigns,
+            stdin=stdin,
+            via=via,
+            depth=depth,
+            root=root,
+        )
         if not argv:
             for name, val in assigns:
                 self.vars[name] = val
@@ -537,8 +651,10 @@ class _Walker:
         if not _looks_textual(data):
             return
         text = _text(data)
-        if name in SHELLS and not any(a == "-c" or (a.startswith("-") and "c" in a[1:]
-                                                    and not a.startswith("--")) for a in args):
+        if name in SHELLS and not any(
+            a == "-c" or (a.startswith("-") and "c" in a[1:] and not a.startswith("--"))
+            for a in args
+        ):
             positional = [a for a in args if not a.startswith("-")]
             if name == "busybox":
                 positional = positional[1:]
@@ -562,8 +678,7 @@ class _Walker:
             if name == "busybox" and args and args[0] in SHELLS:
                 code = _dash_c(args[1:])
             if code is not None:
-                self.script(code, depth=depth + 1, via=f"{name} -c",
-                            root=is_root or name == "su")
+                self.script(code, depth=depth + 1, via=f"{name} -c", root=is_root or name == "su")
                 return None
             if name == "busybox" and args:
                 return self.emit(cmd, args, "busybox", depth, is_root)
@@ -595,7 +710,7 @@ class _Walker:
             for i, a in enumerate(args):
                 if a in ("-exec", "-execdir", "-ok", "-okdir"):
                     rest = []
-                    for w in args[i + 1:]:
+                    for w in args[i + 1 :]:
                         if w in (";", "\\;", "+"):
                             break
                         rest.append(w)
@@ -658,8 +773,14 @@ class _Walker:
     def emit(self, outer: Cmd, argv: list[str], via: str, depth: int, root: bool) -> Cmd | None:
         if not argv:
             return None
-        inner = Cmd(argv=list(argv), redirects=list(outer.redirects), stdin=outer.stdin,
-                    via=via, depth=depth + 1, root=root or via in _ROOT_WRAPPERS)
+        inner = Cmd(
+            argv=list(argv),
+            redirects=list(outer.redirects),
+            stdin=outer.stdin,
+            via=via,
+            depth=depth + 1,
+            root=root or via in _ROOT_WRAPPERS,
+        )
         self.out.commands.append(inner)
         deeper = self.unwrap(inner, depth + 1, inner.root)
         return deeper if deeper is not None else inner
@@ -689,7 +810,11 @@ class _Walker:
                     parts.append(re.sub(r'\\([$`"\\\n])', r"\1", _node_text(ch)))
                 else:
                     parts.append(self.word(ch, depth, via, root))
-            if t == "translated_string" and node.named_children and node.named_children[0].type == "string":
+            if (
+                t == "translated_string"
+                and node.named_children
+                and node.named_children[0].type == "string"
+            ):
                 return "".join(parts)
             return "".join(parts)
         if t == "concatenation":
@@ -753,9 +878,11 @@ def _resolve_glob(word: str) -> str:
             return word
         for p in _KNOWN_PATHS:
             psegs = p.split("/")
-            if len(psegs) == len(segs) and all(
-                fnmatch.fnmatchcase(a, b) for a, b in zip(psegs, segs, strict=True)
-            ) and any(("?" in s or "[" in s or (s != "*" and "*" in s)) for s in segs):
+            if (
+                len(psegs) == len(segs)
+                and all(fnmatch.fnmatchcase(a, b) for a, b in zip(psegs, segs, strict=True))
+                and any(("?" in s or "[" in s or (s != "*" and "*" in s)) for s in segs)
+            ):
                 return p
     return word
 
@@ -779,7 +906,7 @@ def _opt_value(args: list[str], opts: tuple[str, ...]) -> str | None:
             return args[i + 1] if i + 1 < len(args) else None
         for o in opts:
             if o.startswith("-") and not o.startswith("--") and a.startswith(o) and len(a) > len(o):
-                return a[len(o):]
+                return a[len(o) :]
     return None
 
 
@@ -788,7 +915,7 @@ def _skip_opts(args: list[str], with_arg: set[str]) -> list[str]:
     while i < len(args):
         a = args[i]
         if a == "--":
-            return args[i + 1:]
+            return args[i + 1 :]
         if not a.startswith("-") or a == "-":
             break
         if a in with_arg:
@@ -818,5 +945,3 @@ def _ssh_remote_command(args: list[str]) -> list[str]:
             continue
         return args[i:]
     return []
-
-

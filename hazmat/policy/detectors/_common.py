@@ -13,13 +13,13 @@ from hazmat.policy.shell import INTERPRETERS, SHELLS, Cmd
 
 __all__ = [
     "INTERPRETERS",
-    "Gated",
-    "gated",
     "SHELLS",
     "Cmd",
     "Facts",
+    "Gated",
     "first_match",
     "flags",
+    "gated",
     "positional",
     "search",
 ]
@@ -87,10 +87,11 @@ class Gated:
         src = regex.pattern
         m = re.match(r"\(\?([aiLmsux]+)\)", src)
         if m:
-            src = src[m.end():]
+            src = src[m.end() :]
             for ch in m.group(1):
-                flags |= {"i": re.I, "m": re.M, "s": re.S, "x": re.X, "a": re.A,
-                          "u": 0, "L": re.L}[ch]
+                flags |= {"i": re.I, "m": re.M, "s": re.S, "x": re.X, "a": re.A, "u": 0, "L": re.L}[
+                    ch
+                ]
         alts = _split_top(src)
         if len(alts) > 1:
             for alt in alts:

@@ -6,57 +6,96 @@ import re
 
 from hazmat.policy.detectors._common import Facts, first_match, gated, search
 
-CRED_PATH = gated(re.compile(
-    r"(?:^|/|~)(?:"
-    r"etc/g?shadow-?|etc/master\.passwd|etc/security/opasswd|etc/sudoers(?:\.d)?|"
-    r"\.ssh/(?:id_[a-z0-9_]+|identity)(?!\.pub)(?:$|[\s'\"])|\.ssh/(?:id_|[^/\s]*_key)[^/\s]*(?<!\.pub)$|"
-    r"etc/ssh/ssh_host_\w+_key(?!\.pub)|\.aws/(?:credentials|config)|\.config/gcloud|"
-    r"application_default_credentials\.json|\.azure/|\.kube/config|\.docker/config\.json|\.netrc|"
-    r"\.pgpass|\.my\.cnf|\.git-credentials|\.npmrc|\.pypirc|\.vault-token|\.boto|\.s3cfg|"
-    r"\.terraform\.d/credentials|\.config/gh/hosts\.yml|\.cargo/credentials|\.gnupg(?:/|$)|"
-    r"etc/ssl/private|\.password-store|\.local/share/keyrings|keyring|"
-    r"\.(?:bash|zsh|mysql|psql|sqlite|python|node_repl|rediscli)_history|\.history$|"
-    r"wp-config\.php|etc/krb5\.keytab|[^/\s]*\.keytab|[^/\s]*\.(?:kdbx|ppk|p12|pfx|jks|keystore)$|"
-    r"(?:private|priv)[^/\s]*\.(?:pem|key)$|id_(?:rsa|dsa|ecdsa|ed25519)(?!\.pub)\b|"
-    r"Login Data|logins\.json|key[34]\.db|cookies\.sqlite|\.mozilla/firefox|"
-    r"\.config/(?:google-chrome|chromium|BraveSoftware)|"
-    r"proc/(?:\d+|self|\*|\$\w+|\$\{\w+\}|\$\([^)]*\)|[^/\s]*)/environ|\.ssh/(?:\*|id_\*)|\.ssh/?$|var/run/secrets|run/secrets/|"
-    r"\.env(?:\.(?!example|sample|template|dist|defaults?|tpl)[\w-]+)?$|[^/\s]*secrets?\.(?:ya?ml|json|env)$|credentials?\.(?:json|xml|csv|txt|ya?ml)$|"
-    r"\.htpasswd|etc/shadow"
-    r")",
-    re.I,
-))
-_CRED_CMD = gated(re.compile(
-    r"(?i)169\.254\.169\.254/[^\s'\"]*(?:iam|security-credentials|identity|token|user-data)|"
-    r"169\.254\.170\.2|metadata\.google\.internal/[^\s'\"]*(?:token|service-accounts)|"
-    r"metadata/identity/oauth2|\bgcloud\s+auth\s+(?:application-default\s+)?print-(?:access|identity)-token|"
-    r"\baws\s+(?:configure\s+(?:get|export-credentials)|sts\s+get-session-token|ecr\s+get-login-password|"
-    r"secretsmanager\s+get-secret-value|ssm\s+get-parameters?\b[^\n]*--with-decryption)|"
-    r"\bkubectl\s+get\s+secrets?\b[^\n]*(?:-o\s*=?\s*(?:yaml|json)\b|jsonpath=\S*data|template)|\bvault\s+(?:kv\s+get|read)\b|"
-    r"\bsecurity\s+find-(?:generic|internet)-password|\bgit\s+credential\s+fill|"
-    r"\b(?:mimipenguin|lazagne|laZagne|secretsdump|unshadow|pypykatz|gimmecredz|truffleHog|trufflehog|"
-    r"gitleaks\s+detect|swap_digger|3snake)\b|\b(?:john|hashcat|hydra|medusa|ncrack|patator|crackmapexec)\s|"
-    r"\bgcore\b[^\n]*(?:sshd|\$\(pidof)|strings\s+/dev/mem|"
-    r"\btcpdump\b[^\n]*(?:-A|port\s+(?:21|23|110|143))[^\n]*(?:pass|user|login)|"
-    r"\bcat\s+/proc/[^\s]*/(?:mem|maps)\b|\bgdb\b[^\n]*-p\b[^\n]*(?:sshd|gnome-keyring|dump)|"
-    r"\bdocker\s+inspect\b[^\n]*(?:Env|env)|\bprintenv\s+\w*(?:KEY|TOKEN|SECRET|PASS)\w*"
-))
-_HUNT = gated(re.compile(
-    r"(?i)(?:\bgrep|\brg|\bag|\bfindstr|\back)\b[^\n|;]*(?:-[a-zA-Z]*[rR][a-zA-Z]*\b|--recursive)[^\n|;]*"
-    r"(?:passw|pwd|secret|api[_-]?key|token|BEGIN\s+\w*\s*PRIVATE|aws_secret|AKIA|credential)"
-    r"[^\n|;]*\s(?:/|~|\$HOME)(?:etc|home|root|var|opt|srv|mnt|usr|proc|tmp)?(?:/\S*)?(?=\s|$|[;|&])"
-    r"|\bfind\s+(?:/|~|\$HOME|/home|/root|/etc|/var)\S*\s[^\n|;]*-i?name\s+['\"]?[*]?"
-    r"(?:id_rsa|id_dsa|id_ed25519|\*?\.pem|\*?\.key|\.env|credentials|\*?\.kdbx|\*?pass\w*|\*?secret\w*|"
-    r"\.git-credentials|\.netrc|\.pgpass|\*?\.p12|\*?\.pfx|wp-config\.php|authorized_keys|\*?\.ovpn)"
-))
-_NOT_READ = frozenset({"ls", "chmod", "chown", "ssh-keygen", "ssh-add", "stat", "test", "mkdir", "touch",
-                       "ssh", "rm", "echo", "printf", "file", "du", "which", "cd", "git", "python",
-                       "python3", "pip", "source", ".", "virtualenv", "gpg-agent", "ssh-agent",
-                       "docker", "dirname", "basename", "realpath", "find", "htpasswd", "ssh-copy-id"})
+CRED_PATH = gated(
+    re.compile(
+        r"(?:^|/|~)(?:"
+        r"etc/g?shadow-?|etc/master\.passwd|etc/security/opasswd|etc/sudoers(?:\.d)?|"
+        r"\.ssh/(?:id_[a-z0-9_]+|identity)(?!\.pub)(?:$|[\s'\"])|\.ssh/(?:id_|[^/\s]*_key)[^/\s]*(?<!\.pub)$|"
+        r"etc/ssh/ssh_host_\w+_key(?!\.pub)|\.aws/(?:credentials|config)|\.config/gcloud|"
+        r"application_default_credentials\.json|\.azure/|\.kube/config|\.docker/config\.json|\.netrc|"
+        r"\.pgpass|\.my\.cnf|\.git-credentials|\.npmrc|\.pypirc|\.vault-token|\.boto|\.s3cfg|"
+        r"\.terraform\.d/credentials|\.config/gh/hosts\.yml|\.cargo/credentials|\.gnupg(?:/|$)|"
+        r"etc/ssl/private|\.password-store|\.local/share/keyrings|keyring|"
+        r"\.(?:bash|zsh|mysql|psql|sqlite|python|node_repl|rediscli)_history|\.history$|"
+        r"wp-config\.php|etc/krb5\.keytab|[^/\s]*\.keytab|[^/\s]*\.(?:kdbx|ppk|p12|pfx|jks|keystore)$|"
+        r"(?:private|priv)[^/\s]*\.(?:pem|key)$|id_(?:rsa|dsa|ecdsa|ed25519)(?!\.pub)\b|"
+        r"Login Data|logins\.json|key[34]\.db|cookies\.sqlite|\.mozilla/firefox|"
+        r"\.config/(?:google-chrome|chromium|BraveSoftware)|"
+        r"proc/(?:\d+|self|\*|\$\w+|\$\{\w+\}|\$\([^)]*\)|[^/\s]*)/environ|\.ssh/(?:\*|id_\*)|\.ssh/?$|var/run/secrets|run/secrets/|"
+        r"\.env(?:\.(?!example|sample|template|dist|defaults?|tpl)[\w-]+)?$|[^/\s]*secrets?\.(?:ya?ml|json|env)$|credentials?\.(?:json|xml|csv|txt|ya?ml)$|"
+        r"\.htpasswd|etc/shadow"
+        r")",
+        re.I,
+    )
+)
+_CRED_CMD = gated(
+    re.compile(
+        r"(?i)169\.254\.169\.254/[^\s'\"]*(?:iam|security-credentials|identity|token|user-data)|"
+        r"169\.254\.170\.2|metadata\.google\.internal/[^\s'\"]*(?:token|service-accounts)|"
+        r"metadata/identity/oauth2|\bgcloud\s+auth\s+(?:application-default\s+)?print-(?:access|identity)-token|"
+        r"\baws\s+(?:configure\s+(?:get|export-credentials)|sts\s+get-session-token|ecr\s+get-login-password|"
+        r"secretsmanager\s+get-secret-value|ssm\s+get-parameters?\b[^\n]*--with-decryption)|"
+        r"\bkubectl\s+get\s+secrets?\b[^\n]*(?:-o\s*=?\s*(?:yaml|json)\b|jsonpath=\S*data|template)|\bvault\s+(?:kv\s+get|read)\b|"
+        r"\bsecurity\s+find-(?:generic|internet)-password|\bgit\s+credential\s+fill|"
+        r"\b(?:mimipenguin|lazagne|laZagne|secretsdump|unshadow|pypykatz|gimmecredz|truffleHog|trufflehog|"
+        r"gitleaks\s+detect|swap_digger|3snake)\b|\b(?:john|hashcat|hydra|medusa|ncrack|patator|crackmapexec)\s|"
+        r"\bgcore\b[^\n]*(?:sshd|\$\(pidof)|strings\s+/dev/mem|"
+        r"\btcpdump\b[^\n]*(?:-A|port\s+(?:21|23|110|143))[^\n]*(?:pass|user|login)|"
+        r"\bcat\s+/proc/[^\s]*/(?:mem|maps)\b|\bgdb\b[^\n]*-p\b[^\n]*(?:sshd|gnome-keyring|dump)|"
+        r"\bdocker\s+inspect\b[^\n]*(?:Env|env)|\bprintenv\s+\w*(?:KEY|TOKEN|SECRET|PASS)\w*"
+    )
+)
+_HUNT = gated(
+    re.compile(
+        r"(?i)(?:\bgrep|\brg|\bag|\bfindstr|\back)\b[^\n|;]*(?:-[a-zA-Z]*[rR][a-zA-Z]*\b|--recursive)[^\n|;]*"
+        r"(?:passw|pwd|secret|api[_-]?key|token|BEGIN\s+\w*\s*PRIVATE|aws_secret|AKIA|credential)"
+        r"[^\n|;]*\s(?:/|~|\$HOME)(?:etc|home|root|var|opt|srv|mnt|usr|proc|tmp)?(?:/\S*)?(?=\s|$|[;|&])"
+        r"|\bfind\s+(?:/|~|\$HOME|/home|/root|/etc|/var)\S*\s[^\n|;]*-i?name\s+['\"]?[*]?"
+        r"(?:id_rsa|id_dsa|id_ed25519|\*?\.pem|\*?\.key|\.env|credentials|\*?\.kdbx|\*?pass\w*|\*?secret\w*|"
+        r"\.git-credentials|\.netrc|\.pgpass|\*?\.p12|\*?\.pfx|wp-config\.php|authorized_keys|\*?\.ovpn)"
+    )
+)
+_NOT_READ = frozenset(
+    {
+        "ls",
+        "chmod",
+        "chown",
+        "ssh-keygen",
+        "ssh-add",
+        "stat",
+        "test",
+        "mkdir",
+        "touch",
+        "ssh",
+        "rm",
+        "echo",
+        "printf",
+        "file",
+        "du",
+        "which",
+        "cd",
+        "git",
+        "python",
+        "python3",
+        "pip",
+        "source",
+        ".",
+        "virtualenv",
+        "gpg-agent",
+        "ssh-agent",
+        "docker",
+        "dirname",
+        "basename",
+        "realpath",
+        "find",
+        "htpasswd",
+        "ssh-copy-id",
+    }
+)
 
 
 def detect(f: Facts) -> str | None:
-    """Reads of credential stores, /proc/*/environ, metadata tokens, credential hunting and cracking."""
+    """Reads of credential stores, /proc/*/environ, metadata tokens, hunting and cracking."""
     for c in f.commands:
         if c.name in _NOT_READ or not c.argv:
             continue

@@ -7,8 +7,30 @@ import re
 from hazmat.policy.detectors._common import Facts, flags, gated, positional, search
 
 _SYSTEM_TOP = (
-    "bin", "boot", "dev", "etc", "home", "lib", "lib32", "lib64", "libx32", "opt", "proc", "root",
-    "sbin", "srv", "sys", "usr", "var", "snap", "mnt", "media", "data", "backup", "backups", "run",
+    "bin",
+    "boot",
+    "dev",
+    "etc",
+    "home",
+    "lib",
+    "lib32",
+    "lib64",
+    "libx32",
+    "opt",
+    "proc",
+    "root",
+    "sbin",
+    "srv",
+    "sys",
+    "usr",
+    "var",
+    "snap",
+    "mnt",
+    "media",
+    "data",
+    "backup",
+    "backups",
+    "run",
 )
 _DANGEROUS_TARGET = re.compile(
     r"^(?:/+\.?|/+\*|/\*/?\*?|~/?\*?|~\w*/?|\$\{?HOME\}?/?\*?|/home/[^/]+/?\*?|"
@@ -18,23 +40,35 @@ _DANGEROUS_TARGET = re.compile(
     r"/etc/.+|/boot/.+|/(?:data|srv|backups?|mnt)/.+|~/(?:\.ssh|Documents|projects?|src|code|\.git)/?|"
     r"\.\./?\.\./?.*|\.\./*|/\*/.*|/\.\.?/?\.?.*)$"
 )
-_DEVICE = re.compile(r"^/dev/(?:[sh]d[a-z]|nvme\d|vd[a-z]|xvd[a-z]|mmcblk\d|disk|mapper/|md\d|"
-                     r"sr\d|loop\d|root|mem|kmem|port|dm-\d)")
-_DB_RE = gated(re.compile(
-    r"(?i)\b(?:drop\s+(?:database|schema|table|keyspace)\b|truncate\s+table\b|flushall\b|flushdb\b|"
-    r"dropdatabase\s*\(|\.drop\s*\(\s*\)|delete\s+from\s+\w+\s*(?:;|$|\"|'))"
-))
+_DEVICE = re.compile(
+    r"^/dev/(?:[sh]d[a-z]|nvme\d|vd[a-z]|xvd[a-z]|mmcblk\d|disk|mapper/|md\d|"
+    r"sr\d|loop\d|root|mem|kmem|port|dm-\d)"
+)
+_DB_RE = gated(
+    re.compile(
+        r"(?i)\b(?:drop\s+(?:database|schema|table|keyspace)\b|truncate\s+table\b|flushall\b|flushdb\b|"
+        r"dropdatabase\s*\(|\.drop\s*\(\s*\)|delete\s+from\s+\w+\s*(?:;|$|\"|'))"
+    )
+)
 _POWER = {"shutdown", "reboot", "halt", "poweroff", "telinit"}
-_ENCRYPT = gated(re.compile(r"(?i)\b(?:openssl\s+(?:enc|aes-\d+-\w+)|gpg\s+(?:-c|--symmetric|-e|--encrypt)|"
-                      r"ccrypt|7z\s+a\s+.*-p|zip\s+.*-(?:e|P)\b|age\s+-[ep])"))
+_ENCRYPT = gated(
+    re.compile(
+        r"(?i)\b(?:openssl\s+(?:enc|aes-\d+-\w+)|gpg\s+(?:-c|--symmetric|-e|--encrypt)|"
+        r"ccrypt|7z\s+a\s+.*-p|zip\s+.*-(?:e|P)\b|age\s+-[ep])"
+    )
+)
 
 
-_SYSTEM_ROOT = re.compile(r"^/+(?:\*|(?:bin|boot|dev|etc|lib|lib64|proc|root|sbin|sys|usr|var|home)/*\*?)?$")
-_FORK = gated(re.compile(
-    r"fork\s*while\s*fork|while\s*\(?\s*(?:1|true|True)\s*\)?\s*[:{;]?\s*(?:do\s+)?(?:os\.)?fork\s*\(|"
-    r"\$0\s*\|\s*\$0\s*&|\$0\s*&\s*\$0|while\s+(?:true|:);\s*do\s+\$0\s*&|"
-    r"for\s*\(\s*;\s*;\s*\)\s*fork\s*\(|\bfork\s*\(\s*\)\s*;\s*\}?\s*while"
-))
+_SYSTEM_ROOT = re.compile(
+    r"^/+(?:\*|(?:bin|boot|dev|etc|lib|lib64|proc|root|sbin|sys|usr|var|home)/*\*?)?$"
+)
+_FORK = gated(
+    re.compile(
+        r"fork\s*while\s*fork|while\s*\(?\s*(?:1|true|True)\s*\)?\s*[:{;]?\s*(?:do\s+)?(?:os\.)?fork\s*\(|"
+        r"\$0\s*\|\s*\$0\s*&|\$0\s*&\s*\$0|while\s+(?:true|:);\s*do\s+\$0\s*&|"
+        r"for\s*\(\s*;\s*;\s*\)\s*fork\s*\(|\bfork\s*\(\s*\)\s*;\s*\}?\s*while"
+    )
+)
 
 
 def _target_bad(t: str) -> bool:
@@ -61,7 +95,9 @@ def detect(f: Facts) -> str | None:
         fl = flags(args)
         pos = positional(args)
         if name in ("cd", "pushd") and pos:
-            cwd_bad = bool(re.match(r"^(?:/+|/(?:" + "|".join(_SYSTEM_TOP) + r")/*|~/?|\$HOME/?)$", pos[0]))
+            cwd_bad = bool(
+                re.match(r"^(?:/+|/(?:" + "|".join(_SYSTEM_TOP) + r")/*|~/?|\$HOME/?)$", pos[0])
+            )
         if name == "rm":
             deleting = True
             recursive = bool(fl & {"-r", "-R", "--recursive"}) or "--no-preserve-root" in args
@@ -70,30 +106,38 @@ def detect(f: Facts) -> str | None:
                     return f"recursive delete of {t}: {c.line[:100]}"
                 if recursive and cwd_bad and t in ("*", ".", "./*", ".*"):
                     return f"recursive delete of {t} in a system directory: {c.line[:100]}"
-                if re.match(r"^/(?:etc/(?:passwd|shadow|group|sudoers|fstab|hosts)|boot/|"
-                            r"s?bin/\*|usr/s?bin/\*|lib)", t):
+                if re.match(
+                    r"^/(?:etc/(?:passwd|shadow|group|sudoers|fstab|hosts)|boot/|"
+                    r"s?bin/\*|usr/s?bin/\*|lib)",
+                    t,
+                ):
                     return f"delete of system file {t}"
         elif name in ("rmdir",) and any(_target_bad(t) and t not in (".", "..") for t in pos):
             return f"removing system directory: {c.line[:100]}"
         elif name == "find":
-            if ("-delete" in args or any(a in ("-exec", "-execdir") for a in args)) and pos and (
-                _target_bad(pos[0]) and pos[0] not in (".", "..")
-            ):
-                if "-delete" in args or re.search(r"-exec\w*\s+(?:\S*/)?(?:rm|shred|unlink|truncate)\b",
-                                                  " ".join(args)):
-                    return f"find deleting under {pos[0]}"
+            deletes = "-delete" in args or re.search(
+                r"-exec\w*\s+(?:\S*/)?(?:rm|shred|unlink|truncate)\b", " ".join(args)
+            )
+            if deletes and pos and _target_bad(pos[0]) and pos[0] not in (".", ".."):
+                return f"find deleting under {pos[0]}"
         elif name == "shred":
             return f"shred: {c.line[:100]}"
-        elif name.startswith("mkfs") or name in ("mke2fs", "mkswap", "wipefs", "blkdiscard", "sgdisk",
-                                                 "sfdisk") and (fl & {"-a", "--zap-all", "-Z", "--delete"} or
-                                                                name in ("mke2fs", "mkswap", "blkdiscard")):
+        elif name.startswith("mkfs") or (
+            name in ("mke2fs", "mkswap", "wipefs", "blkdiscard", "sgdisk", "sfdisk")
+            and (
+                fl & {"-a", "--zap-all", "-Z", "--delete"}
+                or name in ("mke2fs", "mkswap", "blkdiscard")
+            )
+        ):
             return f"formats/wipes a device: {c.line[:100]}"
         elif name == "dd":
             for a in args:
                 if a.startswith("of=") and _DEVICE.match(a[3:]):
                     return f"dd onto device {a[3:]}"
-        elif name in ("fdisk", "parted", "cfdisk") and any(_DEVICE.match(a) for a in args) and not (
-            fl & {"-l", "--list"} or "print" in args
+        elif (
+            name in ("fdisk", "parted", "cfdisk")
+            and any(_DEVICE.match(a) for a in args)
+            and not (fl & {"-l", "--list"} or "print" in args)
         ):
             return f"partitions a disk: {c.line[:100]}"
         elif name in ("chmod", "chown", "chgrp") and fl & {"-R", "--recursive"}:
@@ -101,32 +145,50 @@ def detect(f: Facts) -> str | None:
             if any(_SYSTEM_ROOT.match(t) for t in targets):
                 return f"recursive permission change on system path: {c.line[:100]}"
         elif name == "mv":
-            if pos and (pos[-1] == "/dev/null" or any(_target_bad(t) and t.rstrip("/*") in ("", "~")
-                                                      for t in pos[:-1])):
+            if pos and (
+                pos[-1] == "/dev/null"
+                or any(_target_bad(t) and t.rstrip("/*") in ("", "~") for t in pos[:-1])
+            ):
                 return f"moves data away: {c.line[:100]}"
-        elif name in _POWER or (name == "init" and pos[:1] in (["0"], ["6"])) or (
-            name == "systemctl" and pos[:1] and pos[0] in ("poweroff", "reboot", "halt", "kexec")
+        elif (
+            name in _POWER
+            or (name == "init" and pos[:1] in (["0"], ["6"]))
+            or (
+                name == "systemctl"
+                and pos[:1]
+                and pos[0] in ("poweroff", "reboot", "halt", "kexec")
+            )
         ):
             return f"shuts the machine down: {c.line[:60]}"
-        elif name == "kill" and any(a in ("-1",) for a in pos + [a for a in args if a == "-1"]) and (
-            "-9" in args or "-KILL" in args or "-SIGKILL" in args or "-s" in args
+        elif (
+            name == "kill"
+            and any(a in ("-1",) for a in pos + [a for a in args if a == "-1"])
+            and ("-9" in args or "-KILL" in args or "-SIGKILL" in args or "-s" in args)
         ):
             return "kills every process (kill -9 -1)"
-        elif name in ("killall5",) or (name in ("pkill", "killall") and "-u" not in args and
-                                      any(a in ("init", "systemd", "-1") for a in pos)):
+        elif name in ("killall5",) or (
+            name in ("pkill", "killall")
+            and "-u" not in args
+            and any(a in ("init", "systemd", "-1") for a in pos)
+        ):
             return f"kills every process: {c.line[:60]}"
         elif name == "crontab" and "-r" in fl:
             return "removes the whole crontab (crontab -r)"
-        elif name == "dropdb" or (name == "redis-cli" and any(a.lower() in ("flushall", "flushdb") for a in args)):
+        elif name == "dropdb" or (
+            name == "redis-cli" and any(a.lower() in ("flushall", "flushdb") for a in args)
+        ):
             return f"drops a database: {c.line[:80]}"
         elif name == "truncate" and any(_target_bad(t) for t in pos):
             return f"truncates system files: {c.line[:80]}"
         for op, target in c.redirects:
             if op.lstrip("0123456789&") in (">", ">|") and _DEVICE.match(target):
                 return f"writes onto device {target}"
-            if op.lstrip("0123456789&") in (">", ">|") and re.match(
-                r"^/(?:etc/(?:passwd|shadow|group|fstab)|boot/)", target) and c.name in (
-                    "", ":", "true", "echo", "cat", "printf") and not c.args:
+            if (
+                op.lstrip("0123456789&") in (">", ">|")
+                and re.match(r"^/(?:etc/(?:passwd|shadow|group|fstab)|boot/)", target)
+                and c.name in ("", ":", "true", "echo", "cat", "printf")
+                and not c.args
+            ):
                 return f"truncates {target}"
     if f.commands and all(c.name in ("", ":", "true") for c in f.commands):
         for c in f.commands:
@@ -134,11 +196,16 @@ def detect(f: Facts) -> str | None:
                 if op.lstrip("0123456789&") == ">" and _DEVICE.match(target):
                     return f"writes onto device {target}"
     db = search(_DB_RE, f.blob)
-    if db and re.search(r"(?i)\b(mysql|psql|sqlite3|mongo\w*|redis-cli|cqlsh|clickhouse|execute|cursor|"
-                        r"sql|db)\b", f.blob):
+    if db and re.search(
+        r"(?i)\b(mysql|psql|sqlite3|mongo\w*|redis-cli|cqlsh|clickhouse|execute|cursor|"
+        r"sql|db)\b",
+        f.blob,
+    ):
         return f"drops data: {db}"
     if deleting or re.search(r"\b(shred|rm|unlink|-delete)\b", f.blob):
         enc = search(_ENCRYPT, f.blob)
-        if enc and re.search(r"\bfind\s+/|\bfor\s+\w+\s+in\s+\$\(find\b|-exec\b|\*\*|\bxargs\b", f.blob):
+        if enc and re.search(
+            r"\bfind\s+/|\bfor\s+\w+\s+in\s+\$\(find\b|-exec\b|\*\*|\bxargs\b", f.blob
+        ):
             return f"encrypts files in bulk and deletes originals: {enc}"
     return None

@@ -4,25 +4,58 @@ from __future__ import annotations
 
 import re
 
-from hazmat.policy.detectors._common import Facts, INTERPRETERS, SHELLS, gated, positional
+from hazmat.policy.detectors._common import INTERPRETERS, SHELLS, Facts, gated, positional
 
-_FETCH = {"curl", "wget", "fetch", "lwp-download", "lwp-request", "get", "http", "https", "xh",
-          "aria2c", "axel", "tftp", "ftp", "lftp", "nc", "ncat", "netcat", "socat", "openssl",
-          "busybox", "python", "python3", "powershell", "certutil", "bitsadmin", "scp", "rsync",
-          "gsutil", "aws", "smbclient", "git"}
+_FETCH = {
+    "curl",
+    "wget",
+    "fetch",
+    "lwp-download",
+    "lwp-request",
+    "get",
+    "http",
+    "https",
+    "xh",
+    "aria2c",
+    "axel",
+    "tftp",
+    "ftp",
+    "lftp",
+    "nc",
+    "ncat",
+    "netcat",
+    "socat",
+    "openssl",
+    "busybox",
+    "python",
+    "python3",
+    "powershell",
+    "certutil",
+    "bitsadmin",
+    "scp",
+    "rsync",
+    "gsutil",
+    "aws",
+    "smbclient",
+    "git",
+}
 _RUNNERS = SHELLS | INTERPRETERS | {"source", ".", "eval", "exec", "sudo"}
-_SUBST = gated(re.compile(
-    r"(?:\b(?:ba|z|da|k|a)?sh|\beval|\bsource|(?:^|[;&|\s])\.|\bpython[\d.]*|\bperl|\bruby|\bphp|\bnode|"
-    r"\bexec)\b[^|;&\n]*(?:\$\(|<\(|`)\s*(?:\S*/)?(?:curl|wget|fetch|lwp-\w+|GET|http|nc|ncat|busybox\s+wget|"
-    r"cat\s+<\s*/dev/tcp)\b",
-    re.I,
-))
-_CODE_FETCH_EXEC = gated(re.compile(
-    r"(?i)(?:\beval|\bexec|\bsystem|\bpassthru|\binclude|\brequire|Invoke-Expression|\biex|"
-    r"\bFunction\s*\(|new\s+Function)\s*\(?\s*(?:[\w:.$>-]*\s*\(\s*)?(?:file_get_contents|get|open|"
-    r"URI\.open|Net::HTTP|LWP|fetch|urlopen|http|https?\.get|require\(['\"]https?|curl|wget|"
-    r"DownloadString|IWR|Invoke-WebRequest)",
-))
+_SUBST = gated(
+    re.compile(
+        r"(?:\b(?:ba|z|da|k|a)?sh|\beval|\bsource|(?:^|[;&|\s])\.|\bpython[\d.]*|\bperl|\bruby|\bphp|\bnode|"
+        r"\bexec)\b[^|;&\n]*(?:\$\(|<\(|`)\s*(?:\S*/)?(?:curl|wget|fetch|lwp-\w+|GET|http|nc|ncat|busybox\s+wget|"
+        r"cat\s+<\s*/dev/tcp)\b",
+        re.I,
+    )
+)
+_CODE_FETCH_EXEC = gated(
+    re.compile(
+        r"(?i)(?:\beval|\bexec|\bsystem|\bpassthru|\binclude|\brequire|Invoke-Expression|\biex|"
+        r"\bFunction\s*\(|new\s+Function)\s*\(?\s*(?:[\w:.$>-]*\s*\(\s*)?(?:file_get_contents|get|open|"
+        r"URI\.open|Net::HTTP|LWP|fetch|urlopen|http|https?\.get|require\(['\"]https?|curl|wget|"
+        r"DownloadString|IWR|Invoke-WebRequest)",
+    )
+)
 _URL = re.compile(r"(?i)\b(?:https?|ftp|tftp)://")
 
 
@@ -32,8 +65,21 @@ def _downloaded_paths(f: Facts) -> set[str]:
         name, args = c.name, c.args
         if name == "busybox" and args[:1] and args[0] in ("wget", "tftp"):
             name, args = args[0], args[1:]
-        if name in ("curl", "wget", "fetch", "aria2c", "axel", "tftp", "lwp-download", "ftp", "scp",
-                    "rsync", "nc", "ncat", "netcat"):
+        if name in (
+            "curl",
+            "wget",
+            "fetch",
+            "aria2c",
+            "axel",
+            "tftp",
+            "lwp-download",
+            "ftp",
+            "scp",
+            "rsync",
+            "nc",
+            "ncat",
+            "netcat",
+        ):
             for i, a in enumerate(args):
                 if a in ("-o", "-O", "--output", "--output-document", "-out") and i + 1 < len(args):
                     out.add(args[i + 1])
@@ -66,18 +112,39 @@ def detect(f: Facts) -> str | None:
         seen_fetch: str | None = None
         for c in pipe:
             name = c.name
-            if seen_fetch and (name in _RUNNERS) and (
-                name not in ("python", "python3") or "-c" not in c.args
+            if (
+                seen_fetch
+                and (name in _RUNNERS)
+                and (name not in ("python", "python3") or "-c" not in c.args)
             ):
                 return f"{seen_fetch} output piped into {name}"
-            is_fetch = name in _FETCH and (
-                name not in ("busybox", "openssl", "python", "python3", "git", "aws", "gsutil", "socat")
-                or (name == "busybox" and c.args[:1] in (["wget"], ["nc"]))
-                or (name == "openssl" and "s_client" in c.args)
-                or (name == "socat" and any(re.match(r"(?i)tcp|ssl|openssl", a) for a in c.args))
+            is_fetch = (
+                name in _FETCH
+                and (
+                    name
+                    not in (
+                        "busybox",
+                        "openssl",
+                        "python",
+                        "python3",
+                        "git",
+                        "aws",
+                        "gsutil",
+                        "socat",
+                    )
+                    or (name == "busybox" and c.args[:1] in (["wget"], ["nc"]))
+                    or (name == "openssl" and "s_client" in c.args)
+                    or (
+                        name == "socat" and any(re.match(r"(?i)tcp|ssl|openssl", a) for a in c.args)
+                    )
+                )
             ) or any("/dev/tcp/" in t for _, t in c.redirects)
-            if is_fetch and (_URL.search(c.line) or name in ("nc", "ncat", "netcat", "tftp", "socat", "openssl")
-                             or any("/dev/tcp/" in t for _, t in c.redirects) or len(c.args) >= 1):
+            if is_fetch and (
+                _URL.search(c.line)
+                or name in ("nc", "ncat", "netcat", "tftp", "socat", "openssl")
+                or any("/dev/tcp/" in t for _, t in c.redirects)
+                or len(c.args) >= 1
+            ):
                 seen_fetch = name
     for c in f.commands:
         if c.name in _RUNNERS:
@@ -95,14 +162,20 @@ def detect(f: Facts) -> str | None:
                 continue
             argv0 = c.argv[0]
             base0 = argv0.rsplit("/", 1)[-1]
-            if (argv0 in paths or ((argv0.startswith("./") or argv0.startswith("/")) and base0 in names)):
+            if argv0 in paths or (
+                (argv0.startswith("./") or argv0.startswith("/")) and base0 in names
+            ):
                 return f"runs downloaded file {argv0}"
             if c.name in _RUNNERS | {"chmod"}:
                 for a in positional(c.args):
                     if a in paths or a.rsplit("/", 1)[-1] in names:
                         if c.name == "chmod":
                             mode = c.args[0] if c.args else ""
-                            if "x" in mode or re.match(r"^[0-7]?[0-7]*[1357][0-7]*$", mode) or mode == "+s":
+                            if (
+                                "x" in mode
+                                or re.match(r"^[0-7]?[0-7]*[1357][0-7]*$", mode)
+                                or mode == "+s"
+                            ):
                                 return f"makes downloaded file executable: {c.line[:80]}"
                         else:
                             return f"{c.name} runs downloaded file {a}"

@@ -5,18 +5,82 @@ from __future__ import annotations
 import re
 
 from hazmat.policy.detectors._common import Cmd, Facts, flags, gated, positional
-from hazmat.policy.facts import NET_TOOLS, is_local_host
+from hazmat.policy.facts import is_local_host
 
-_READERS = {"cat", "tar", "base64", "base32", "xxd", "od", "hexdump", "gzip", "zip", "bzip2", "xz", "dd",
-            "openssl", "gpg", "head", "tail", "find", "ls", "env", "printenv", "ps", "history", "strings",
-            "sqlite3", "mysqldump", "pg_dump", "tac", "awk", "sed", "grep", "zcat", "7z", "cpio", "git",
-            "lsof", "netstat", "id", "whoami", "hostname", "uname", "ip", "ifconfig", "set", "echo"}
-_SENDERS = {"nc", "ncat", "netcat", "nc.traditional", "nc.openbsd", "telnet", "socat", "ssh", "curl",
-            "wget", "openssl", "cryptcat", "pwncat", "sbd", "websocat", "ftp", "tftp", "smbclient"}
+_READERS = {
+    "cat",
+    "tar",
+    "base64",
+    "base32",
+    "xxd",
+    "od",
+    "hexdump",
+    "gzip",
+    "zip",
+    "bzip2",
+    "xz",
+    "dd",
+    "openssl",
+    "gpg",
+    "head",
+    "tail",
+    "find",
+    "ls",
+    "env",
+    "printenv",
+    "ps",
+    "history",
+    "strings",
+    "sqlite3",
+    "mysqldump",
+    "pg_dump",
+    "tac",
+    "awk",
+    "sed",
+    "grep",
+    "zcat",
+    "7z",
+    "cpio",
+    "git",
+    "lsof",
+    "netstat",
+    "id",
+    "whoami",
+    "hostname",
+    "uname",
+    "ip",
+    "ifconfig",
+    "set",
+    "echo",
+}
+_SENDERS = {
+    "nc",
+    "ncat",
+    "netcat",
+    "nc.traditional",
+    "nc.openbsd",
+    "telnet",
+    "socat",
+    "ssh",
+    "curl",
+    "wget",
+    "openssl",
+    "cryptcat",
+    "pwncat",
+    "sbd",
+    "websocat",
+    "ftp",
+    "tftp",
+    "smbclient",
+}
 _DNS = {"dig", "nslookup", "host", "drill", "resolvectl", "getent", "ping", "ping6", "traceroute"}
-_TUNNEL = gated(re.compile(r"(?i)\b(?:ngrok|chisel|frpc|cloudflared\s+tunnel|bore\s+local|localtunnel|lt\s+--port|"
-                     r"sshuttle|iodine|dnscat2?|ptunnel|proxychains\w*|tor\b|serveo|localhost\.run|"
-                     r"ssh\b[^\n]*\s-[a-zA-Z]*[RDL]\s*\d)"))
+_TUNNEL = gated(
+    re.compile(
+        r"(?i)\b(?:ngrok|chisel|frpc|cloudflared\s+tunnel|bore\s+local|localtunnel|lt\s+--port|"
+        r"sshuttle|iodine|dnscat2?|ptunnel|proxychains\w*|tor\b|serveo|localhost\.run|"
+        r"ssh\b[^\n]*\s-[a-zA-Z]*[RDL]\s*\d)"
+    )
+)
 
 
 def _host_of(target: str) -> str:
@@ -53,7 +117,7 @@ def detect_egress(f: Facts) -> str | None:
 
 
 def detect_exfil(f: Facts) -> str | None:
-    """Uploads local files/command output to a non-local host (HTTP, raw sockets, scp, DNS, cloud)."""
+    """Local files/command output sent to a non-local host (HTTP, sockets, scp, DNS, cloud)."""
     added_remotes: set[str] = set()
     for c in f.commands:
         name, args = c.name, c.args
@@ -63,8 +127,16 @@ def detect_exfil(f: Facts) -> str | None:
         if name == "curl" and hosts:
             for i, a in enumerate(args):
                 nxt = args[i + 1] if i + 1 < len(args) else ""
-                if a in ("-d", "--data", "--data-binary", "--data-raw", "--data-urlencode", "-F", "--form",
-                         "--json") and ("@" in nxt or "$(" in nxt or "`" in nxt or "<" in nxt):
+                if a in (
+                    "-d",
+                    "--data",
+                    "--data-binary",
+                    "--data-raw",
+                    "--data-urlencode",
+                    "-F",
+                    "--form",
+                    "--json",
+                ) and ("@" in nxt or "$(" in nxt or "`" in nxt or "<" in nxt):
                     return f"curl uploads {nxt[:60]} to {hosts[0]}"
                 if a.startswith(("--data", "-d@", "-F")) and "@" in a:
                     return f"curl uploads to {hosts[0]}"
@@ -72,11 +144,17 @@ def detect_exfil(f: Facts) -> str | None:
                     return f"curl uploads {nxt} to {hosts[0]}"
             if any("$(" in a or "`" in a for a in args if "://" in a):
                 return f"command output in URL to {hosts[0]}"
-            if c.pipe_in and c.pipe_in in _READERS and ("-d" in args or "--data-binary" in args or
-                                                         "-T" in args or "-F" in args):
+            if (
+                c.pipe_in
+                and c.pipe_in in _READERS
+                and ("-d" in args or "--data-binary" in args or "-T" in args or "-F" in args)
+            ):
                 return f"{c.pipe_in} piped to curl upload to {hosts[0]}"
         if name == "wget" and hosts:
-            if any(a.startswith(("--post-file", "--post-data", "--body-file", "--body-data")) for a in args):
+            if any(
+                a.startswith(("--post-file", "--post-data", "--body-file", "--body-data"))
+                for a in args
+            ):
                 return f"wget posts data to {hosts[0]}"
             if any("$(" in a or "`" in a for a in args):
                 return f"command output in URL to {hosts[0]}"
@@ -91,25 +169,57 @@ def detect_exfil(f: Facts) -> str | None:
                 return f"{c.pipe_in} output sent with {name} to {hosts[0]}"
             if name == "ssh" and c.pipe_in:
                 return f"data piped to ssh {hosts[0]}"
-        if name == "socat" and any(re.match(r"(?i)(?:file|open|gopen|-u)", a) for a in args) and hosts:
+        if (
+            name == "socat"
+            and any(re.match(r"(?i)(?:file|open|gopen|-u)", a) for a in args)
+            and hosts
+        ):
             return f"socat sends a file to {hosts[0]}"
-        if hosts and any(op.lstrip("0123456789&") in (">", ">>") and "/dev/tcp/" in t or "/dev/udp/" in t
-                         for op, t in c.redirects) and (c.name in _READERS or c.args):
+        if (
+            hosts
+            and any(
+                (op.lstrip("0123456789&") in (">", ">>") and "/dev/tcp/" in t) or "/dev/udp/" in t
+                for op, t in c.redirects
+            )
+            and (c.name in _READERS or c.args)
+        ):
             return f"{c.name} writes to a raw socket on {hosts[0]}"
         if name in _DNS:
             for a in positional(args):
                 labels = a.split(".")
                 if ("$(" in a or "`" in a or re.search(r"\$\{?\w+\}?\.", a)) and "." in a:
                     return f"DNS query carrying data: {a[:60]}"
-                if any(len(lb) > 40 or (len(lb) >= 24 and re.fullmatch(r"[0-9a-f]+|[a-z2-7]+=*", lb, re.I)
-                                        and not lb.isalpha()) for lb in labels):
+                if any(
+                    len(lb) > 40
+                    or (
+                        len(lb) >= 24
+                        and re.fullmatch(r"[0-9a-f]+|[a-z2-7]+=*", lb, re.I)
+                        and not lb.isalpha()
+                    )
+                    for lb in labels
+                ):
                     return f"DNS query with a long encoded label: {a[:60]}"
         if name in ("ping", "ping6") and "-p" in args and any("$(" in a or "`" in a for a in args):
             return "ICMP payload from command output"
         if name in ("aws", "gsutil", "rclone", "s3cmd", "azcopy", "az", "mc"):
             pos = positional(args)
-            verbs = [i for i, p in enumerate(pos) if p in ("cp", "sync", "mv", "put", "copy", "move",
-                                                          "upload", "rsync", "copyto", "moveto")]
+            verbs = [
+                i
+                for i, p in enumerate(pos)
+                if p
+                in (
+                    "cp",
+                    "sync",
+                    "mv",
+                    "put",
+                    "copy",
+                    "move",
+                    "upload",
+                    "rsync",
+                    "copyto",
+                    "moveto",
+                )
+            ]
             if verbs and len(pos) >= verbs[0] + 3:
                 src, dst = pos[verbs[0] + 1], pos[-1]
                 remote = re.compile(r"^(?:s3|gs|az|wasbs?|https?)://|^[\w-]+:(?!//)")
@@ -123,7 +233,12 @@ def detect_exfil(f: Facts) -> str | None:
             return f"pushes to an ad-hoc remote: {line[:80]}"
         if name == "git" and "push" in args and added_remotes & set(args):
             return f"pushes to a remote added here: {line[:80]}"
-        if name == "git" and args[:2] == ["remote", "add"] and len(args) >= 4 and _ext(f, [_host_of(args[3])]):
+        if (
+            name == "git"
+            and args[:2] == ["remote", "add"]
+            and len(args) >= 4
+            and _ext(f, [_host_of(args[3])])
+        ):
             added_remotes.add(args[2])
         if name in ("smbclient",) and re.search(r"(?i)\bput\b", line):
             return f"smb upload: {line[:80]}"
@@ -132,16 +247,32 @@ def detect_exfil(f: Facts) -> str | None:
     for pipe in f.pipelines:
         if len(pipe) >= 2:
             for i, c in enumerate(pipe[1:], 1):
-                if c.name in _SENDERS and _ext(f, _cmd_hosts(f, c)) and any(
-                    p.name in _READERS for p in pipe[:i]
-                ) and c.name not in ("curl", "wget") and not any(x.name in ("sh", "bash") for x in pipe[i + 1:]):
+                if (
+                    c.name in _SENDERS
+                    and _ext(f, _cmd_hosts(f, c))
+                    and any(p.name in _READERS for p in pipe[:i])
+                    and c.name not in ("curl", "wget")
+                    and not any(x.name in ("sh", "bash") for x in pipe[i + 1 :])
+                ):
                     return f"{pipe[0].name} output sent with {c.name}"
     py = f.py
-    if py is not None and py.connects and any(not is_local_host(_host_of(h), f.ctx.allow_hosts)
-                                              for h in py.connects):
-        posts = {c for c in py.calls if re.search(r"\.(?:post|put|patch|send|sendall|sendto|upload|storbinary|"
-                                                  r"sendmail|urlopen)$", c)}
-        if posts and (py.opened or any(re.search(r"environ|getenv|check_output|popen|read\(", c)
-                                        for c in py.calls)):
+    if (
+        py is not None
+        and py.connects
+        and any(not is_local_host(_host_of(h), f.ctx.allow_hosts) for h in py.connects)
+    ):
+        posts = {
+            c
+            for c in py.calls
+            if re.search(
+                r"\.(?:post|put|patch|send|sendall|sendto|upload|storbinary|"
+                r"sendmail|urlopen)$",
+                c,
+            )
+        }
+        if posts and (
+            py.opened
+            or any(re.search(r"environ|getenv|check_output|popen|read\(", c) for c in py.calls)
+        ):
             return f"python sends local data out ({sorted(posts)[0]})"
     return None

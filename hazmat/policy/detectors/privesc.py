@@ -6,22 +6,29 @@ import re
 
 from hazmat.policy.detectors._common import Facts, flags, gated, is_shell, positional, search
 
-_AUTH_FILES = re.compile(r"^(?:/+etc/+(?:passwd|shadow|group|gshadow|sudoers(?:\.d/.*)?|ld\.so\.preload|"
-                         r"polkit-1/.*|security/.*|pam\.d/.*)|.*sudoers.*)$")
-_BLOB = gated(re.compile(
-    r"(?i)\bALL\s*=\s*\(\s*ALL(?:\s*:\s*ALL)?\s*\)|NOPASSWD\s*:|--checkpoint-action\s*=?\s*exec|"
-    r"\bsudo\s+-u\s*#\s*-?(?:1|4294967295)\b|\bos\.setuid\s*\(\s*0|\bsetuid\s*\(\s*0\s*\)|"
-    r"POSIX::setuid\s*\(\s*0|Process::Sys\.setuid\s*\(\s*0|posix_setuid\s*\(\s*0|"
-    r"\b(?:cve-\d{4}-\d{4,}|dirty_?(?:cow|pipe|cred|sock)|pwnkit|baron_?samedit|sudo_?killer|"
-    r"traitor\s+-a|gtfo(?:bins)?|overlayfs.exp|looney_?tunables)\b|"
-    r"(?::!|:shell|:set\s+shell=|!\s*)/bin/(?:ba|z|da)?sh\b|"
-    r"org\.freedesktop\.Accounts\.CreateUser|\bcapsh\b[^\n]*--(?:uid|gid)=0|\bsetpriv\b[^\n]*--re[ug]id[= ]0|"
-    r"\b[a-z_][a-z0-9_-]*:[^:\s]*:0:0:[^:\n]*:[^:\n]*:/bin/\w*sh\b|\bopenssl\s+passwd\b[^\n]*>>?\s*/etc/passwd|"
-    r"LD_PRELOAD=\S+\s+(?:sudo|su|pkexec|doas|passwd|mount|ping)\b|"
-    r"(?:^|[\s;&|/])\./(?:exploit|pwn|rootme|getroot|privesc|priv_esc|dirty\w*|cve[-_]?\d\w*|suid_exp|root_?shell)\w*|"
-    r"\bgcc\b[^\n]*(?:exploit|pwn|cve-?\d|dirty|overlayfs|privesc)|\bpython[\d.]*\s+-c\s+['\"][^'\"]*os\.set(?:re)?s?uid"
-))
-_PRIV_GROUPS = re.compile(r"(?:^|,)(?:sudo|wheel|root|admin|adm|docker|lxd|lxc|disk|shadow|kvm|libvirt)(?:,|$)")
+_AUTH_FILES = re.compile(
+    r"^(?:/+etc/+(?:passwd|shadow|group|gshadow|sudoers(?:\.d/.*)?|ld\.so\.preload|"
+    r"polkit-1/.*|security/.*|pam\.d/.*)|.*sudoers.*)$"
+)
+_BLOB = gated(
+    re.compile(
+        r"(?i)\bALL\s*=\s*\(\s*ALL(?:\s*:\s*ALL)?\s*\)|NOPASSWD\s*:|--checkpoint-action\s*=?\s*exec|"
+        r"\bsudo\s+-u\s*#\s*-?(?:1|4294967295)\b|\bos\.setuid\s*\(\s*0|\bsetuid\s*\(\s*0\s*\)|"
+        r"POSIX::setuid\s*\(\s*0|Process::Sys\.setuid\s*\(\s*0|posix_setuid\s*\(\s*0|"
+        r"\b(?:cve-\d{4}-\d{4,}|dirty_?(?:cow|pipe|cred|sock)|pwnkit|baron_?samedit|sudo_?killer|"
+        r"traitor\s+-a|gtfo(?:bins)?|overlayfs.exp|looney_?tunables)\b|"
+        r"(?::!|:shell|:set\s+shell=|!\s*)/bin/(?:ba|z|da)?sh\b|"
+        r"org\.freedesktop\.Accounts\.CreateUser|\bcapsh\b[^\n]*--(?:uid|gid)=0|"
+        r"\bsetpriv\b[^\n]*--re[ug]id[= ]0|"
+        r"\b[a-z_][a-z0-9_-]*:[^:\s]*:0:0:[^:\n]*:[^:\n]*:/bin/\w*sh\b|\bopenssl\s+passwd\b[^\n]*>>?\s*/etc/passwd|"
+        r"LD_PRELOAD=\S+\s+(?:sudo|su|pkexec|doas|passwd|mount|ping)\b|"
+        r"(?:^|[\s;&|/])\./(?:exploit|pwn|rootme|getroot|privesc|priv_esc|dirty\w*|cve[-_]?\d\w*|suid_exp|root_?shell)\w*|"
+        r"\bgcc\b[^\n]*(?:exploit|pwn|cve-?\d|dirty|overlayfs|privesc)|\bpython[\d.]*\s+-c\s+['\"][^'\"]*os\.set(?:re)?s?uid"
+    )
+)
+_PRIV_GROUPS = re.compile(
+    r"(?:^|,)(?:sudo|wheel|root|admin|adm|docker|lxd|lxc|disk|shadow|kvm|libvirt)(?:,|$)"
+)
 
 
 def _setuid_mode(mode: str) -> bool:
@@ -37,10 +44,15 @@ def detect(f: Facts) -> str | None:
         fl = flags(args)
         pos = positional(args)
         if name == "chmod" and pos:
-            if _setuid_mode(pos[0]) or any(_setuid_mode(a) for a in args if a.startswith(("+", "u+", "g+"))):
+            if _setuid_mode(pos[0]) or any(
+                _setuid_mode(a) for a in args if a.startswith(("+", "u+", "g+"))
+            ):
                 return f"sets a setuid/setgid bit: {c.line[:80]}"
-        elif name == "setcap" and re.search(r"(?i)cap_(?:setuid|setgid|dac_\w+|sys_admin|sys_ptrace|"
-                                            r"chown|fowner|sys_module)|[+=]e?p", " ".join(args)):
+        elif name == "setcap" and re.search(
+            r"(?i)cap_(?:setuid|setgid|dac_\w+|sys_admin|sys_ptrace|"
+            r"chown|fowner|sys_module)|[+=]e?p",
+            " ".join(args),
+        ):
             return f"grants file capabilities: {c.line[:80]}"
         elif name == "su" and not (fl & {"-h", "--help", "-V"}):
             return f"switches user with su: {c.line[:80]}"
@@ -48,13 +60,15 @@ def detect(f: Facts) -> str | None:
             name == "visudo" and fl & {"-c", "--check"}
         ):
             return f"{name}: {c.line[:80]}"
-        elif name == "sudo" and (fl & {"-i", "-s", "--login", "--shell", "-E"} and not pos or
-                                 any(re.match(r"^-?u?#-?\d", a) for a in args) or
-                                 re.search(r"-u\s*#", c.line)):
+        elif name == "sudo" and (
+            (fl & {"-i", "-s", "--login", "--shell", "-E"} and not pos)
+            or any(re.match(r"^-?u?#-?\d", a) for a in args)
+            or re.search(r"-u\s*#", c.line)
+        ):
             return f"root shell via sudo: {c.line[:80]}"
         elif name in ("usermod", "gpasswd", "adduser", "useradd") and (
-            _PRIV_GROUPS.search(" ".join(pos)) or re.search(r"-[ao]*G\s*\S*(?:sudo|wheel|root|admin|docker|lxd|disk|shadow)",
-                                                            c.line)
+            _PRIV_GROUPS.search(" ".join(pos))
+            or re.search(r"-[ao]*G\s*\S*(?:sudo|wheel|root|admin|docker|lxd|disk|shadow)", c.line)
             or re.search(r"-u\s*0\b|-o\b|--non-unique|--uid\s*0\b", c.line)
             or (name == "gpasswd" and "-a" in args and _PRIV_GROUPS.search(",".join(pos)))
         ):
@@ -63,25 +77,79 @@ def detect(f: Facts) -> str | None:
             return "changes root's password"
         if c.root and is_shell(c):
             return f"root shell via {c.via or 'sudo'}: {c.line[:80]}"
-        if c.root and c.via in ("sudo", "doas") and re.search(
-            r"(?:/bin/|\b)(?:ba|z|da)?sh\s+-p\b|[\"'(=\s](?:/bin/|/usr/bin/)?(?:ba|z|da)?sh[\"')\s]|"
-            r"/bin/(?:ba|z|da)?sh\b|os\.system|os\.exec|pty\.spawn|\bsystem\s*\(|\bexec\s*[\"(]|"
-            r"--checkpoint-action|:!\s*/?\w", c.line + " "):
-            return f"sudo escape through {name}: {c.line[:80]}"
-        if c.root and c.via in ("sudo", "doas") and name in ("vi", "vim", "less", "more", "man", "nano",
-                                                             "awk", "find", "perl", "python", "python3",
-                                                             "env", "tar", "zip", "git", "ftp", "gdb",
-                                                             "nmap", "ed", "lua", "ruby", "php", "node",
-                                                             "expect", "tclsh", "script", "socat",
-                                                             "busybox", "journalctl", "systemctl", "docker",
-                                                             "tee", "cp", "dd", "chmod", "chown", "install",
-                                                             "rsync", "mount", "ln", "crontab") and (
-            name in ("env", "script", "expect", "busybox") or re.search(
-                r"(?:/bin/|\b)(?:ba|z|da)?sh\b|system\(|exec|spawn|-p\b|--interactive|"
-                r"/etc/(?:passwd|shadow|sudoers)|\+s\b|u\+s|4755|checkpoint", c.line)
+        if (
+            c.root
+            and c.via in ("sudo", "doas")
+            and re.search(
+                r"(?:/bin/|\b)(?:ba|z|da)?sh\s+-p\b|[\"'(=\s](?:/bin/|/usr/bin/)?(?:ba|z|da)?sh[\"')\s]|"
+                r"/bin/(?:ba|z|da)?sh\b|os\.system|os\.exec|pty\.spawn|\bsystem\s*\(|\bexec\s*[\"(]|"
+                r"--checkpoint-action|:!\s*/?\w",
+                c.line + " ",
+            )
         ):
             return f"sudo escape through {name}: {c.line[:80]}"
-        if is_shell(c) and "-p" in args and not (c.via == "" and c.depth == 0 and len(args) == 1 and False):
+        if (
+            c.root
+            and c.via in ("sudo", "doas")
+            and name
+            in (
+                "vi",
+                "vim",
+                "less",
+                "more",
+                "man",
+                "nano",
+                "awk",
+                "find",
+                "perl",
+                "python",
+                "python3",
+                "env",
+                "tar",
+                "zip",
+                "git",
+                "ftp",
+                "gdb",
+                "nmap",
+                "ed",
+                "lua",
+                "ruby",
+                "php",
+                "node",
+                "expect",
+                "tclsh",
+                "script",
+                "socat",
+                "busybox",
+                "journalctl",
+                "systemctl",
+                "docker",
+                "tee",
+                "cp",
+                "dd",
+                "chmod",
+                "chown",
+                "install",
+                "rsync",
+                "mount",
+                "ln",
+                "crontab",
+            )
+            and (
+                name in ("env", "script", "expect", "busybox")
+                or re.search(
+                    r"(?:/bin/|\b)(?:ba|z|da)?sh\b|system\(|exec|spawn|-p\b|--interactive|"
+                    r"/etc/(?:passwd|shadow|sudoers)|\+s\b|u\+s|4755|checkpoint",
+                    c.line,
+                )
+            )
+        ):
+            return f"sudo escape through {name}: {c.line[:80]}"
+        if (
+            is_shell(c)
+            and "-p" in args
+            and not (c.via == "" and c.depth == 0 and len(args) == 1 and False)
+        ):
             return f"privileged-mode shell (-p keeps a setuid euid): {c.line[:80]}"
     for w in f.writes:
         if _AUTH_FILES.match(w):

@@ -6,25 +6,51 @@ import re
 
 from hazmat.policy.detectors._common import Cmd, Facts, flags, gated, is_shell, search
 
-_NET = {"nc", "ncat", "netcat", "nc.traditional", "nc.openbsd", "socat", "telnet", "cryptcat",
-        "pwncat", "pwncat-cs", "sbd", "rcat", "websocat"}
-_SOCKET_CODE = gated(re.compile(
-    r"socket|fsockopen|TCPSocket|TCPServer|/inet/(?:tcp|udp)|net\.Socket|net\.connect|"
-    r"net\.createServer|IO::Socket|ztcp|tcp_connect|stream_socket_(?:client|server)|Socket\.new|"
-    r"new\s+Socket|s_client|/dev/(?:tcp|udp)/|createConnection|require\(['\"]net['\"]\)|"
-    r"net\.Dial|DialTCP|UDPSocket|TCPClient|Net::Telnet|connect\(\(",
-    re.I,
-))
-_SHELL_CODE = gated(re.compile(
-    r"/bin/(?:ba|z|da|k|a)?sh\b|\b(?:ba|z|da)?sh\s+-i\b|cmd\.exe|powershell|\bexec\s*[(\"'{]|"
-    r"\bexec\s+\w|spawn\s*\(|\bpty\b|popen|\bsystem\b|proc_open|shell_exec|passthru|child_process|"
-    r"IO\.popen|os\.execute|\bgetline\b|\[['\"](?:ba)?sh['\"]|\"(?:ba)?sh\"|'(?:ba)?sh'",
-    re.I,
-))
-_LISTEN_CODE = gated(re.compile(r"\.bind\s*\(|listen\s*\(|TCPServer|createServer|stream_socket_server|"
-                          r"LocalPort|-listen|\bbind\s*\(", re.I))
-_PAYLOAD = gated(re.compile(r"(?i)\b(?:shell_(?:reverse|bind)_tcp|reverse_(?:tcp|https?)|meterpreter|"
-                      r"bind_tcp|shell_reverse)\b"))
+_NET = {
+    "nc",
+    "ncat",
+    "netcat",
+    "nc.traditional",
+    "nc.openbsd",
+    "socat",
+    "telnet",
+    "cryptcat",
+    "pwncat",
+    "pwncat-cs",
+    "sbd",
+    "rcat",
+    "websocat",
+}
+_SOCKET_CODE = gated(
+    re.compile(
+        r"socket|fsockopen|TCPSocket|TCPServer|/inet/(?:tcp|udp)|net\.Socket|net\.connect|"
+        r"net\.createServer|IO::Socket|ztcp|tcp_connect|stream_socket_(?:client|server)|Socket\.new|"
+        r"new\s+Socket|s_client|/dev/(?:tcp|udp)/|createConnection|require\(['\"]net['\"]\)|"
+        r"net\.Dial|DialTCP|UDPSocket|TCPClient|Net::Telnet|connect\(\(",
+        re.I,
+    )
+)
+_SHELL_CODE = gated(
+    re.compile(
+        r"/bin/(?:ba|z|da|k|a)?sh\b|\b(?:ba|z|da)?sh\s+-i\b|cmd\.exe|powershell|\bexec\s*[(\"'{]|"
+        r"\bexec\s+\w|spawn\s*\(|\bpty\b|popen|\bsystem\b|proc_open|shell_exec|passthru|child_process|"
+        r"IO\.popen|os\.execute|\bgetline\b|\[['\"](?:ba)?sh['\"]|\"(?:ba)?sh\"|'(?:ba)?sh'",
+        re.I,
+    )
+)
+_LISTEN_CODE = gated(
+    re.compile(
+        r"\.bind\s*\(|listen\s*\(|TCPServer|createServer|stream_socket_server|"
+        r"LocalPort|-listen|\bbind\s*\(",
+        re.I,
+    )
+)
+_PAYLOAD = gated(
+    re.compile(
+        r"(?i)\b(?:shell_(?:reverse|bind)_tcp|reverse_(?:tcp|https?)|meterpreter|"
+        r"bind_tcp|shell_reverse)\b"
+    )
+)
 _DEV_LINE = gated(re.compile(r"[^\n]*/dev/(?:tcp|udp)/[^\n]*"))
 _FDS = re.compile(r"(?:\d?[<>]&\s*\d|<>\s*/dev/(?:tcp|udp)|exec\s+\d+\s*<>)")
 
@@ -61,37 +87,60 @@ def _classify(f: Facts) -> tuple[str, str] | None:
                 return ("bind" if _listening(c) else "reverse"), f"{name} -e: {c.line[:100]}"
         if name == "socat":
             joined = " ".join(args).lower()
-            if re.search(r"\b(?:exec|system):", joined) and re.search(r"(?:tcp|udp|ssl|openssl)", joined):
+            if re.search(r"\b(?:exec|system):", joined) and re.search(
+                r"(?:tcp|udp|ssl|openssl)", joined
+            ):
                 return ("bind" if _listening(c) else "reverse"), f"socat exec: {c.line[:100]}"
         if name == "xterm" and "-display" in args:
             return "reverse", f"xterm to remote display: {c.line[:80]}"
     dev_tcp = any("/dev/tcp/" in t or "/dev/udp/" in t for c in cmds for _, t in c.redirects) or (
-        "/dev/tcp/" in f.blob or "/dev/udp/" in f.blob)
+        "/dev/tcp/" in f.blob or "/dev/udp/" in f.blob
+    )
     if dev_tcp:
         shell = any(is_shell(c) or c.name == "exec" for c in cmds)
         loop = re.search(r"while\s+read|\$line|\beval\b", f.blob) is not None
-        if (shell and _FDS.search(f.blob)) or (loop and _FDS.search(f.blob)) or re.search(
-            r"(?:ba|z|da|k)?sh\s+-i\b[^\n]*/dev/(?:tcp|udp)", f.blob
+        if (
+            (shell and _FDS.search(f.blob))
+            or (loop and _FDS.search(f.blob))
+            or re.search(r"(?:ba|z|da|k)?sh\s+-i\b[^\n]*/dev/(?:tcp|udp)", f.blob)
         ):
             return "reverse", f"shell on /dev/tcp: {search(_DEV_LINE, f.blob)}"
     for pipe in f.pipelines:
         if len(pipe) < 2:
             continue
         nets = [c for c in pipe if _net_cmd(c)]
-        shells = [c for c in pipe if is_shell(c) or (c.name.startswith("python") and "pty" in c.line)]
+        shells = [
+            c for c in pipe if is_shell(c) or (c.name.startswith("python") and "pty" in c.line)
+        ]
         if nets and shells:
             kind = "bind" if any(_listening(c) for c in nets) else "reverse"
-            return kind, f"{nets[0].name} piped with {shells[0].name}: {' | '.join(x.line for x in pipe)[:120]}"
+            return (
+                kind,
+                f"{nets[0].name} piped with {shells[0].name}: "
+                f"{' | '.join(x.line for x in pipe)[:120]}",
+            )
     if "mkfifo" in f.names() or "mknod" in f.names():
         nets = [c for c in cmds if _net_cmd(c)]
         if nets and any(is_shell(c) for c in cmds):
             kind = "bind" if any(_listening(c) for c in nets) else "reverse"
             return kind, f"fifo relay between {nets[0].name} and a shell"
     py = f.py
-    if py is not None and py.socket and (py.dup2 or "pty.spawn" in py.calls or any(
-        re.search(r"(?:^|[/'\" ])(?:ba|z|da)?sh(?:['\" ]|$)|-i\b", s) for s in py.shell
-    ) or any("subprocess" in c and ("Popen" in c or "call" in c or "run" in c) for c in py.calls)
-            and any(re.search(r"\b(?:ba|z|da)?sh\b", s) for s in py.strings)):
+    if (
+        py is not None
+        and py.socket
+        and (
+            py.dup2
+            or "pty.spawn" in py.calls
+            or any(re.search(r"(?:^|[/'\" ])(?:ba|z|da)?sh(?:['\" ]|$)|-i\b", s) for s in py.shell)
+            or (
+                any(
+                    "subprocess" in c and ("Popen" in c or "call" in c or "run" in c)
+                    for c in py.calls
+                )
+                and any(re.search(r"\b(?:ba|z|da)?sh\b", s) for s in py.strings)
+            )
+        )
+    ):
         return ("bind" if py.bind else "reverse"), "python socket wired to a shell"
     for lang, code in f.code:
         if lang == "python":
@@ -101,8 +150,10 @@ def _classify(f: Facts) -> tuple[str, str] | None:
             return kind, f"{lang} socket wired to a shell: {code[:100]}"
     if "ztcp" in f.blob and re.search(r"zsh\b", f.blob) and re.search(r"&\$REPLY", f.blob):
         return "reverse", "zsh ztcp shell"
-    if py is not None and "pty.spawn" in py.calls and any(
-        re.search(r"(?:^|/)(?:ba|z|da)?sh$", s) for s in py.strings + py.shell
+    if (
+        py is not None
+        and "pty.spawn" in py.calls
+        and any(re.search(r"(?:^|/)(?:ba|z|da)?sh$", s) for s in py.strings + py.shell)
     ):
         return "reverse", "pty shell upgrade (pty.spawn of a shell, as after a reverse shell)"
     pl = search(_PAYLOAD, f.blob)
