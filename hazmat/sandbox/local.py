@@ -48,6 +48,7 @@ import secrets
 import shutil
 import signal
 import stat
+import struct
 import subprocess
 import sys
 import tarfile
@@ -94,6 +95,67 @@ _KEEP_CAPS = (
     "CAP_SETUID",
     "CAP_SETGID",
 )
+
+
+# Syscalls no agent task needs and that widen the kernel's attack surface (the list
+# follows Docker's default seccomp profile): io_uring, bpf, perf, userfaultfd, keys,
+# modules, kexec, mounts and namespaces, clocks, swap, reboot, handle-based opens.
+def _table(text: str) -> dict[str, int]:
+    return {name: int(nr) for name, _, nr in (item.partition(":") for item in text.split())}
+
+
+_DENY_SYSCALLS: dict[str, dict[str, int]] = {
+    "x86_64": _table(
+        "io_uring_setup:425 io_uring_enter:426 io_uring_register:427 bpf:321 "
+        "perf_event_open:298 userfaultfd:323 keyctl:250 add_key:248 request_key:249 "
+        "kexec_load:246 kexec_file_load:320 init_module:175 finit_module:313 "
+        "delete_module:176 mount:165 umount2:166 pivot_root:155 open_tree:428 move_mount:429 "
+        "fsopen:430 fsconfig:431 fsmount:432 fspick:433 mount_setattr:442 unshare:272 "
+        "setns:308 acct:163 swapon:167 swapoff:168 reboot:169 settimeofday:164 "
+        "clock_settime:227 adjtimex:159 clock_adjtime:305 open_by_handle_at:304 "
+        "name_to_handle_at:303 lookup_dcookie:212 quotactl:179 vhangup:153 syslog:103 "
+        "uselib:134 _sysctl:156 nfsservctl:180 iopl:172 ioperm:173 "
+    ),
+    "aarch64": _table(
+        "io_uring_setup:425 io_uring_enter:426 io_uring_register:427 bpf:280 "
+        "perf_event_open:241 userfaultfd:282 keyctl:219 add_key:217 request_key:218 "
+        "kexec_load:104 kexec_file_load:294 init_module:105 finit_module:273 "
+        "delete_module:106 mount:40 umount2:39 pivot_root:41 open_tree:428 move_mount:429 "
+        "fsopen:430 fsconfig:431 fsmount:432 fspick:433 mount_setattr:442 unshare:97 "
+        "setns:268 acct:89 swapon:224 swapoff:225 reboot:142 settimeofday:170 "
+        "clock_settime:112 adjtimex:171 clock_adjtime:266 open_by_handle_at:265 "
+        "name_to_handle_at:264 lookup_dcookie:18 quotactl:60 vhangup:58 syslog:116 "
+    ),
+}
+_AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
+
+
+def seccomp_filter() -> bytes | None:
+    """A classic-BPF seccomp program for bwrap --seccomp, or None on other machines.
+
+    Denied syscalls fail with EPERM (io_uring with ENOSYS, so programs fall back);
+    a foreign architecture or the x32 ABI kills the process.
+    """
+    machine = os.uname().machine
+    deny = _DENY_SYSCALLS.get(machine)
+    if deny is None:
+        return None
+    ld, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
+    allow, kill = 0x7FFF0000, 0x80000000
+
+    def errno(code: int) -> int:
+        return 0x00050000 | code
+
+    prog = [(ld, 0, 0, 4), (jeq, 1, 0, _AUDIT_ARCH[machine]), (ret, 0, 0, kill), (ld, 0, 0, 0)]
+    if machine == "x86_64":
+        prog += [(jge, 0, 1, 0x40000000), (ret, 0, 0, kill)]
+    for name, nr in sorted(deny.items(), key=lambda kv: kv[1]):
+        code = 38 if name.startswith("io_uring") else 1  # ENOSYS / EPERM
+        prog += [(jeq, 0, 1, nr), (ret, 0, 0, errno(code))]
+    prog.append((ret, 0, 0, allow))
+    return b"".join(struct.pack("<HBBI", *ins) for ins in prog)
+
+
 _SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 _HOST_ETC = (
     "ld.so.cache",
@@ -420,6 +482,7 @@ class LocalSandbox(Sandbox):
                 f"hazmat-{os.getpid()}-{secrets.token_hex(6)}",
                 memory=(limits.memory_mb << 20) + 3 * limits.file_bytes + (64 << 20),
                 pids=limits.pids + 64,
+                cpus=limits.cpus,
             )
         root = Path(tempfile.mkdtemp(prefix=f"hazmat-local-{self.episode_id[:24]}-"))
         self._dir = root
@@ -649,8 +712,16 @@ class LocalSandbox(Sandbox):
         os.set_blocking(info_r, False)
         # The arguments go through a memfd (--args), so `ps` in the sandbox shows no host paths.
         args_fd = os.memfd_create("hazmat-bwrap-args", 0)
+        fds = [info_w, args_fd]
         try:
             options, command = self._bwrap_args(info_w)
+            program = seccomp_filter()
+            if program is not None:
+                seccomp_fd = os.memfd_create("hazmat-seccomp", 0)
+                os.write(seccomp_fd, program)
+                os.lseek(seccomp_fd, 0, os.SEEK_SET)
+                options += ["--seccomp", str(seccomp_fd)]
+                fds.append(seccomp_fd)
             os.write(args_fd, b"".join(a.encode() + b"\0" for a in options))
             os.lseek(args_fd, 0, os.SEEK_SET)
             bwrap_argv = ["--args", str(args_fd), *command]
@@ -678,12 +749,12 @@ class LocalSandbox(Sandbox):
                 stderr=subprocess.PIPE,
                 limit=STREAM_LIMIT,
                 start_new_session=True,
-                pass_fds=(info_w, args_fd),
+                pass_fds=tuple(fds),
                 env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
             )
         finally:
-            os.close(info_w)
-            os.close(args_fd)
+            for fd in fds:
+                os.close(fd)
         proc = self._proc
         assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
         self._stderr_task = asyncio.get_running_loop().create_task(self._drain_stderr(proc.stderr))
@@ -1028,7 +1099,7 @@ class LocalSandbox(Sandbox):
 
 
 def _cgroup_mounts() -> dict[str, Path]:
-    """Controller name ("memory", "pids", or "" for cgroup2) -> its mount point."""
+    """Controller name ("memory", "pids", "cpu", or "" for cgroup2) -> its mount point."""
     out: dict[str, Path] = {}
     with contextlib.suppress(OSError):
         for line in Path("/proc/self/mounts").read_text().splitlines():
@@ -1036,14 +1107,14 @@ def _cgroup_mounts() -> dict[str, Path]:
             if fstype == "cgroup2":
                 out.setdefault("", Path(mount))
             elif fstype == "cgroup":
-                for ctrl in ("memory", "pids"):
+                for ctrl in ("memory", "pids", "cpu"):
                     if ctrl in options.split(","):
                         out.setdefault(ctrl, Path(mount))
     return out
 
 
-def _make_cgroups(name: str, *, memory: int, pids: int) -> list[Path]:
-    """Best effort: cgroups capping the whole sandbox's memory and process count.
+def _make_cgroups(name: str, *, memory: int, pids: int, cpus: float) -> list[Path]:
+    """Best effort: cgroups capping the whole sandbox's memory, processes and CPU.
 
     rlimits bound each process; these bound their sum, so many processes cannot
     together exhaust the host. cgroup v1 (memory, pids), or v2 when the parent
@@ -1051,19 +1122,21 @@ def _make_cgroups(name: str, *, memory: int, pids: int) -> list[Path]:
     """
     mounts = _cgroup_mounts()
     made: list[Path] = []
+    quota = max(1000, int(cpus * 100000))
     try:
         lines = Path("/proc/self/cgroup").read_text().splitlines()
     except OSError:
         return made
     for line in lines:
         _hid, ctrls, path = line.split(":", 2)
-        wanted = [c for c in ctrls.split(",") if c in ("memory", "pids")] or (
+        wanted = [c for c in ctrls.split(",") if c in ("memory", "pids", "cpu")] or (
             [""] if ctrls == "" else []
         )
         for ctrl in wanted:
             if ctrl not in mounts:
                 continue
             parent = mounts[ctrl] / path.lstrip("/")
+            files: dict[str, int | str]
             if ctrl == "":
                 try:
                     enabled = (parent / "cgroup.subtree_control").read_text().split()
@@ -1072,6 +1145,10 @@ def _make_cgroups(name: str, *, memory: int, pids: int) -> list[Path]:
                 if not {"memory", "pids"} <= set(enabled) or any(made):
                     continue
                 files = {"memory.max": memory, "memory.swap.max": 0, "pids.max": pids}
+                if "cpu" in enabled:
+                    files["cpu.max"] = f"{quota} 100000"
+            elif ctrl == "cpu":
+                files = {"cpu.cfs_period_us": 100000, "cpu.cfs_quota_us": quota}
             elif ctrl == "memory":
                 files = {"memory.limit_in_bytes": memory, "memory.memsw.limit_in_bytes": memory}
             else:

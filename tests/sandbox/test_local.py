@@ -185,6 +185,38 @@ async def test_agent_is_not_root_and_has_no_capabilities(sandbox: Factory) -> No
     assert r.exit_code != 0
 
 
+async def test_risky_syscalls_are_filtered(sandbox: Factory) -> None:
+    if os.uname().machine != "x86_64":
+        pytest.skip("syscall numbers below are x86_64 ones")
+    probe = (
+        "import ctypes, os\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "for nr in (425, 250, 321, 298, 272, 165, 39):\n"
+        "    r = libc.syscall(nr, 0, 0, 0, 0, 0)\n"
+        "    print(nr, r if r >= 0 else -ctypes.get_errno())\n"
+    )
+    sb = await sandbox()
+    for user in ("agent", "root"):
+        r = await sb.exec(["python3", "-c", probe], user=user)
+        got = dict(line.split() for line in r.stdout_text.splitlines())
+        assert got.pop("425") == "-38"  # io_uring: ENOSYS, so programs fall back
+        assert int(got.pop("39")) > 0  # getpid still works
+        assert set(got.values()) == {"-1"}, got  # EPERM
+
+
+@pytest.mark.timeout(60)
+async def test_cpu_quota_caps_the_whole_sandbox(sandbox: Factory) -> None:
+    sb = await sandbox(limits=Limits(cpus=0.25))
+    if not any("cpu" in c for c in sb.info()["cgroups"]):
+        pytest.skip("no writable cpu cgroup here")
+    burn = (
+        "import os, time\nt = time.time()\n"
+        "while time.time() - t < 2: pass\nprint(sum(os.times()[:2]))"
+    )
+    r = await sb.exec(["python3", "-c", burn])
+    assert float(r.stdout_text) < 1.0, r.stdout_text  # 0.25 cores for 2 s is about 0.5 s
+
+
 async def test_host_environment_never_leaks(
     sandbox: Factory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
