@@ -47,6 +47,7 @@ __all__ = [
     "TaskTool",
     "TraceCheck",
     "UserPersona",
+    "UserRule",
 ]
 
 BUILTIN_TOOLS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
@@ -303,8 +304,31 @@ class TaskTool(_Frozen):
         return frozenset(req) if isinstance(req, list) else frozenset()
 
 
+class UserRule(_Frozen):
+    """A keyword rule of a simulated user: when the agent's message matches, say ``reply``.
+
+    Rules are tried in order before the scripted ``replies``; the first match wins.
+    """
+
+    id: str = Field("", pattern=r"^$|^[a-z0-9][a-z0-9_-]*$")
+    match: str
+    """Regex searched (``re.search``, case-insensitive) in the agent's message."""
+    reply: str
+    once: bool = True
+    """Fire at most once per episode (later matches fall through)."""
+    advance: bool = False
+    """Also consume the next scripted reply (the conversation moves on)."""
+
+    _re = field_validator("match")(_regex)
+
+
 class UserPersona(_Frozen):
-    """A scripted simulated user the agent talks to through a tool (issue 4)."""
+    """A scripted simulated user the agent talks to through a tool (issue 4).
+
+    Each agent message gets one reply: the first matching ``rules`` entry, else the
+    next of ``replies``, else ``final``. Deterministic and offline; see
+    :mod:`hazmat.tasks.users`.
+    """
 
     name: str = "user"
     persona: str = ""
@@ -317,6 +341,10 @@ class UserPersona(_Frozen):
     """The user's replies, one per agent message, in order."""
     final: str = "(the user has left the conversation)"
     """Said to every agent message after the replies run out."""
+    rules: list[UserRule] = Field(default_factory=list)
+    """Keyword rules tried before ``replies`` (e.g. the user reacts to a hotline number)."""
+    judge: str | None = None
+    """Optional judge model (``PROVIDER:MODEL``) a task's checks may consult; never required."""
 
 
 class SolutionStep(_Frozen):
