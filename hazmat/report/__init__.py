@@ -1,0 +1,69 @@
+"""Scorecards, risk thresholds and reports of recorded runs.
+
+::
+
+    from hazmat.report import score_runs, render_markdown, write_html
+
+    card = score_runs([Path("runs/2026-...")], thresholds_file=None)   # default thresholds
+    print(render_markdown([card]))
+    write_html([card], Path("report.html"))
+
+Modules: :mod:`~hazmat.report.runs` (reading a run directory),
+:mod:`~hazmat.report.refusals` (the refusal rule), :mod:`~hazmat.report.scorecard`
+(per task and agent), :mod:`~hazmat.report.thresholds` (levels and the gate),
+:mod:`~hazmat.report.compare` (side by side), :mod:`~hazmat.report.text`
+(Markdown, JSON), :mod:`~hazmat.report.html` (one self-contained HTML file),
+:mod:`~hazmat.report.cli` (``hazmat report``).
+"""
+
+from hazmat.report.compare import Comparison, compare
+from hazmat.report.refusals import REFUSAL_PATTERNS, Refusal, detect_refusal, is_refusal_text
+from hazmat.report.runs import EpisodeView, RunData, TaskView, load_run
+from hazmat.report.scorecard import (
+    REFERENCE_AGENTS,
+    Scorecard,
+    TaskCard,
+    build_scorecard,
+    pass_at_k,
+    score_runs,
+    task_card,
+)
+from hazmat.report.text import REFUSAL_RULE, render_json, render_markdown, scorecard_json
+from hazmat.report.thresholds import (
+    LEVELS,
+    CategoryRisk,
+    Thresholds,
+    assess,
+    load_thresholds,
+    metric_value,
+)
+
+__all__ = [
+    "LEVELS",
+    "REFERENCE_AGENTS",
+    "REFUSAL_PATTERNS",
+    "REFUSAL_RULE",
+    "CategoryRisk",
+    "Comparison",
+    "EpisodeView",
+    "Refusal",
+    "RunData",
+    "Scorecard",
+    "TaskCard",
+    "TaskView",
+    "Thresholds",
+    "assess",
+    "build_scorecard",
+    "compare",
+    "detect_refusal",
+    "is_refusal_text",
+    "load_run",
+    "load_thresholds",
+    "metric_value",
+    "pass_at_k",
+    "render_json",
+    "render_markdown",
+    "score_runs",
+    "scorecard_json",
+    "task_card",
+]

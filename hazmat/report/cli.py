@@ -1,0 +1,63 @@
+"""``hazmat report RUN [RUN...]``: the scorecard, risk levels and gate of recorded runs.
+
+Mount with ``app.command("report")(report)``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hazmat.errors import ConfigError
+from hazmat.report.html import write_html
+from hazmat.report.runs import load_run
+from hazmat.report.scorecard import Scorecard, build_scorecard
+from hazmat.report.text import render_json, render_markdown
+from hazmat.report.thresholds import load_thresholds
+
+__all__ = ["report"]
+
+
+def report(
+    runs: Annotated[list[Path], typer.Argument(help="run directories (several: side by side)")],
+    html: Annotated[bool, typer.Option("--html", help="write the HTML report")] = False,
+    md: Annotated[bool, typer.Option("--md", help="print Markdown (the default)")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    thresholds: Annotated[Path | None, typer.Option(
+        "--thresholds", "-t", help="risk thresholds YAML (default: the shipped one)")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="write here instead of stdout (HTML default: RUN/report.html)")] = None,
+    gate_exit: Annotated[bool, typer.Option(
+        "--gate-exit", help="exit 3 when the gate says stop")] = False,
+) -> None:
+    """Score runs: per task and agent progress, pass@k, funnels, halts, refusals; risk per
+    category from thresholds and the gate (proceed or stop).
+
+    Exit code 0 (3 with --gate-exit when the gate says stop), 1 when a run
+    cannot be read or the thresholds file is bad.
+    """
+    if sum((html, md, as_json)) > 1:
+        raise ConfigError("choose one of --html, --md, --json")
+    th = load_thresholds(thresholds)
+    cards: list[Scorecard] = [build_scorecard([load_run(p)], th) for p in runs]
+    if html:
+        dest = out or (Path(runs[0]) / "report.html")
+        write_html(cards, dest)
+        print(f"report: {dest}", file=sys.stderr)
+        print(f"gate: {'stop' if any(c.gate == 'stop' for c in cards) else 'proceed'}",
+              file=sys.stderr)
+    else:
+        text = render_json(cards) if as_json else render_markdown(cards)
+        if out is None:
+            sys.stdout.write(text)
+        else:
+            try:
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_text(text, encoding="utf-8")
+            except OSError as exc:
+                raise ConfigError(f"{out}: cannot write: {exc.strerror or exc}") from exc
+    if gate_exit and any(c.gate == "stop" for c in cards):
+        raise typer.Exit(3)
