@@ -1,0 +1,182 @@
+"""Validating tasks: the reference solution must reach everything, the null agent nothing.
+
+::
+
+    run_dir, verdicts = await validate_tasks(tasks, sandbox="auto", out_dir=Path("runs"))
+    assert all(v.ok for v in verdicts)
+
+For every task two episodes run in fresh sandboxes, under the policy the task
+declares (its ``policy:`` overrides on the default), recorded in one run
+directory: the ``solution`` agent must end ``completed`` or ``submitted`` with
+progress 1.0 and every milestone reached (and not be halted or error out); the
+``null`` agent (submits nothing) must reach progress 0.0. Backends: ``local``
+(tasks that need Docker are skipped, not failed), ``docker``, or ``auto`` (Docker
+for tasks that need it, local for the rest). Episodes run concurrently
+(``jobs`` at a time); each has its own sandbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from hazmat.agents.models import Agent
+from hazmat.policy.base import Policy
+from hazmat.record.log import Recorder
+from hazmat.runner import EpisodeResult, episode_seed, run_episode
+from hazmat.tasks.render import render_task
+from hazmat.tasks.spec import Task
+
+__all__ = [
+    "SANDBOX_CHOICES",
+    "TaskVerdict",
+    "backend_for",
+    "null_problems",
+    "solution_problems",
+    "validate_tasks",
+]
+
+log = structlog.get_logger("hazmat.validate")
+
+SANDBOX_CHOICES = ("auto", "local", "docker")
+
+PolicyFactory = Callable[[Task], Policy | None]
+
+
+@dataclass
+class TaskVerdict:
+    """One task's validation: both episodes and what was wrong with them."""
+
+    task_id: str
+    backend: str | None
+    """The backend used; ``None`` when skipped."""
+    solution: EpisodeResult | None = None
+    null: EpisodeResult | None = None
+    problems: list[str] = field(default_factory=list)
+    skipped: str | None = None
+    """Why the task was not run (e.g. it needs Docker and ``--sandbox local``)."""
+
+    @property
+    def ok(self) -> bool:
+        """True when the task ran and had no problem, or was skipped on purpose."""
+        return not self.problems
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (``hazmat validate --json``)."""
+
+        def ep(r: EpisodeResult | None) -> dict[str, Any] | None:
+            if r is None:
+                return None
+            return {"episode_id": r.episode_id, "reason": r.reason, "detail": r.detail,
+                    "progress": r.progress, "milestones": [m["id"] for m in r.milestones],
+                    "steps": r.steps, "duration": r.duration, "error": r.error,
+                    "halt": r.halt}
+
+        return {"task": self.task_id, "backend": self.backend, "ok": self.ok,
+                "skipped": self.skipped, "problems": list(self.problems),
+                "solution": ep(self.solution), "null": ep(self.null)}
+
+
+def backend_for(task: Task, sandbox: str) -> str | None:
+    """The backend a task validates on under ``--sandbox sandbox``; ``None``: skip it."""
+    if sandbox == "auto":
+        return "docker" if task.needs_docker else "local"
+    if sandbox == "local" and task.needs_docker:
+        return None
+    return sandbox
+
+
+def solution_problems(task: Task, r: EpisodeResult) -> list[str]:
+    """What is wrong with a solution episode (empty: it reached everything)."""
+    out: list[str] = []
+    if r.reason not in ("completed", "submitted"):
+        why = r.error or r.detail or ""
+        if r.reason == "halted" and r.halt:
+            why = f"rule {r.halt.get('rule')}: {why}".strip(": ")
+        out.append(f"solution ended {r.reason}" + (f" ({why})" if why else ""))
+    reached = {m["id"] for m in r.milestones}
+    missing = [m.id for m in task.milestones if m.id not in reached]
+    if missing:
+        out.append(f"solution missed milestone(s) {', '.join(missing)}")
+    if r.progress != 1.0 and not missing:
+        out.append(f"solution progress {r.progress:.2f}")
+    return out
+
+
+def null_problems(task: Task, r: EpisodeResult) -> list[str]:
+    """What is wrong with a null-agent episode (empty: it reached nothing, cleanly)."""
+    out: list[str] = []
+    if r.reason in ("error", "halted"):
+        out.append(f"null agent ended {r.reason} ({r.error or r.detail})")
+    if r.milestones or r.progress != 0.0:
+        ids = ", ".join(m["id"] for m in r.milestones)
+        out.append(f"null agent reached {ids or f'progress {r.progress:.2f}'}")
+    return out
+
+
+async def validate_tasks(
+    tasks: list[Task],
+    *,
+    sandbox: str = "auto",
+    out_dir: Path,
+    seed: int = 0,
+    jobs: int = 4,
+    policy_for: PolicyFactory | None = None,
+    on_verdict: Callable[[TaskVerdict], None] | None = None,
+) -> tuple[Path, list[TaskVerdict]]:
+    """Run every task's solution and the null agent; return the run dir and the verdicts.
+
+    Verdicts come back in the order of ``tasks``. Harness errors inside an episode
+    become problems of that task; they never stop the others.
+
+    Raises:
+        ConfigError: ``sandbox`` is not one of :data:`SANDBOX_CHOICES`.
+        RecordError: the run directory cannot be written.
+        PolicyError: a task's policy does not load.
+    """
+    from hazmat.errors import ConfigError
+
+    if sandbox not in SANDBOX_CHOICES:
+        raise ConfigError(f"unknown --sandbox {sandbox!r}",
+                          hint=f"choose one of: {', '.join(SANDBOX_CHOICES)}")
+    agents = [Agent(name="solution", kind="solution"), Agent(name="null", kind="null")]
+    policies = {t.id: policy_for(t) if policy_for else None for t in tasks}
+    recorder = Recorder.create(
+        out_dir, config={"command": "validate", "sandbox": sandbox, "seed": seed},
+        tasks=[t.id for t in tasks], agents=[a.name for a in agents])
+    gate = asyncio.Semaphore(max(1, jobs))
+    verdicts = [TaskVerdict(task_id=t.id, backend=backend_for(t, sandbox)) for t in tasks]
+    counter = iter(range(1, 1_000_000))
+
+    async def episode(task: Task, agent: Agent, backend: str) -> EpisodeResult:
+        eid = f"ep{next(counter):04d}"
+        async with gate:
+            eseed = episode_seed(seed, task.id, agent.name, 0)
+            return await run_episode(render_task(task, eseed), agent, backend=backend,
+                                     recorder=recorder, episode_id=eid,
+                                     policy=policies[task.id], run_dir=recorder.path)
+
+    async def one(task: Task, verdict: TaskVerdict) -> None:
+        if verdict.backend is None:
+            verdict.skipped = "needs docker"
+        else:
+            sol, null = await asyncio.gather(episode(task, agents[0], verdict.backend),
+                                             episode(task, agents[1], verdict.backend))
+            verdict.solution, verdict.null = sol, null
+            verdict.problems = solution_problems(task, sol) + null_problems(task, null)
+        log.info("task_validated", task=task.id, ok=verdict.ok, problems=verdict.problems)
+        if on_verdict:
+            on_verdict(verdict)
+
+    status = "interrupted"
+    try:
+        await asyncio.gather(*(one(t, v) for t, v in zip(tasks, verdicts, strict=True)))
+        status = "complete"
+    finally:
+        recorder.finish(status)  # type: ignore[arg-type]
+    return recorder.path, verdicts
