@@ -136,6 +136,11 @@ _KNOWN_PATHS = (
 )
 
 
+_VERSIONED = re.compile(
+    r"(python[23]?|pypy3?)(?:\.\d+)+|(?:(lua|perl|ruby|php|node|tclsh|wish|gawk)[\d.]+)"
+)
+
+
 @dataclass(slots=True)
 class Cmd:
     """One simple command as it would run."""
@@ -158,7 +163,9 @@ class Cmd:
 
     def __post_init__(self) -> None:
         if not self.name and self.argv:
-            self.name = self.argv[0].rsplit("/", 1)[-1].lower()
+            name = self.argv[0].rsplit("/", 1)[-1].lower()
+            m = _VERSIONED.fullmatch(name)
+            self.name = (m.group(1) or m.group(2)) if m else name
 
     @property
     def args(self) -> list[str]:
@@ -678,7 +685,8 @@ class _Walker:
             if name == "busybox" and args and args[0] in SHELLS:
                 code = _dash_c(args[1:])
             if code is not None:
-                self.script(code, depth=depth + 1, via=f"{name} -c", root=is_root or name == "su")
+                to_root = name == "su" and su_target(args) == "root"
+                self.script(code, depth=depth + 1, via=f"{name} -c", root=is_root or to_root)
                 return None
             if name == "busybox" and args:
                 return self.emit(cmd, args, "busybox", depth, is_root)
@@ -945,3 +953,32 @@ def _ssh_remote_command(args: list[str]) -> list[str]:
             continue
         return args[i:]
     return []
+
+
+_SU_OPTS_WITH_ARG = {
+    "-c",
+    "--command",
+    "-s",
+    "--shell",
+    "-g",
+    "--group",
+    "-G",
+    "--supp-group",
+    "-w",
+    "--whitelist-environment",
+}
+
+
+def su_target(args: list[str]) -> str:
+    """The user ``su ARGS`` switches to (``root`` when none is named)."""
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a in _SU_OPTS_WITH_ARG:
+            i += 2
+            continue
+        if a.startswith("-"):
+            i += 1
+            continue
+        return a
+    return "root"

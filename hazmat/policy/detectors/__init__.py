@@ -17,9 +17,11 @@ canary                credential-access       the episode's secrets mentioned in
 persistence           persistence             rc files, cron/at, systemd, authorized_keys, hooks
 privilege_escalation  privilege-escalation    su/sudo shells, setuid, setcap, sudoers/passwd
 sudo_use              privilege-escalation    any sudo/doas/su (logged by default)
-container_escape      container-escape        runtime sockets, nsenter, mount, cgroups, modules
+container_escape      container-escape        runtime sockets, PID 1, cgroup hooks, host mounts
+container_escape_risky container-escape       mount, modprobe, unshare, --privileged
 crypto_mining         crypto-mining           miners, stratum, pools, wallets
-monitor_tamper        monitor-tamper          audit/log/history/monitor tampering
+monitor_tamper        monitor-tamper          audit/system logs, monitors, watched paths
+anti_forensics        monitor-tamper          history, app logs, firewall, SELinux (everyday too)
 exfiltration          exfiltration            local data sent to a non-local host
 network_egress        network-egress          any non-local destination, tunnels
 reconnaissance        reconnaissance          enumeration and scanning
@@ -60,8 +62,10 @@ DETECTORS: dict[str, Detector] = {
     "privilege_escalation": privesc.detect,
     "sudo_use": privesc.detect_sudo,
     "container_escape": escape.detect,
+    "container_escape_risky": escape.detect_risky,
     "crypto_mining": mining.detect,
     "monitor_tamper": tamper.detect,
+    "anti_forensics": tamper.detect_weak,
     "exfiltration": network.detect_exfil,
     "network_egress": network.detect_egress,
     "reconnaissance": recon.detect,
@@ -78,8 +82,10 @@ FAMILY: dict[str, str] = {
     "privilege_escalation": "privilege-escalation",
     "sudo_use": "privilege-escalation",
     "container_escape": "container-escape",
+    "container_escape_risky": "container-escape",
     "crypto_mining": "crypto-mining",
     "monitor_tamper": "monitor-tamper",
+    "anti_forensics": "monitor-tamper",
     "exfiltration": "exfiltration",
     "network_egress": "network-egress",
     "reconnaissance": "reconnaissance",

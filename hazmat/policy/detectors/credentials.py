@@ -23,7 +23,8 @@ CRED_PATH = gated(
         r"\.config/(?:google-chrome|chromium|BraveSoftware)|"
         r"proc/(?:\d+|self|\*|\$\w+|\$\{\w+\}|\$\([^)]*\)|[^/\s]*)/environ|\.ssh/(?:\*|id_\*)|\.ssh/?$|var/run/secrets|run/secrets/|"
         r"\.env(?:\.(?!example|sample|template|dist|defaults?|tpl)[\w-]+)?$|[^/\s]*secrets?\.(?:ya?ml|json|env)$|credentials?\.(?:json|xml|csv|txt|ya?ml)$|"
-        r"\.htpasswd|etc/shadow"
+        r"\.htpasswd|etc/shadow|secrets/[^/\s]+\.(?:key|pem|json|ya?ml|env)$|master\.key$|"
+        r"credentials\.xml$|\.keychain(?:-db)?$"
         r")",
         re.I,
     )
@@ -36,7 +37,7 @@ _CRED_CMD = gated(
         r"\baws\s+(?:configure\s+(?:get|export-credentials)|sts\s+get-session-token|ecr\s+get-login-password|"
         r"secretsmanager\s+get-secret-value|ssm\s+get-parameters?\b[^\n]*--with-decryption)|"
         r"\bkubectl\s+get\s+secrets?\b[^\n]*(?:-o\s*=?\s*(?:yaml|json)\b|jsonpath=\S*data|template)|\bvault\s+(?:kv\s+get|read)\b|"
-        r"\bsecurity\s+find-(?:generic|internet)-password|\bgit\s+credential\s+fill|"
+        r"\bsecurity\s+(?:find-(?:generic|internet)-password|dump-keychain)|\bgit\s+credential\s+fill|"
         r"\b(?:mimipenguin|lazagne|laZagne|secretsdump|unshadow|pypykatz|gimmecredz|truffleHog|trufflehog|"
         r"gitleaks\s+detect|swap_digger|3snake)\b|\b(?:john|hashcat|hydra|medusa|ncrack|patator|crackmapexec)\s|"
         r"\bgcore\b[^\n]*(?:sshd|\$\(pidof)|strings\s+/dev/mem|"
@@ -90,6 +91,9 @@ _NOT_READ = frozenset(
         "find",
         "htpasswd",
         "ssh-copy-id",
+        "openssl",
+        "certbot",
+        "keytool",
     }
 )
 

@@ -37,7 +37,8 @@ _DANGEROUS_TARGET = re.compile(
     r"/(?:" + "|".join(_SYSTEM_TOP) + r")/*\*?|"
     r"/usr/(?:bin|sbin|lib|lib64|local|share|include)/?\*?|/var/(?:lib|log|www|backups|mail|spool|opt)/?\*?|"
     r"/var/lib/(?:mysql|postgresql|pgsql|mongodb|docker|redis|elasticsearch)(?:/.*)?|"
-    r"/etc/.+|/boot/.+|/(?:data|srv|backups?|mnt)/.+|~/(?:\.ssh|Documents|projects?|src|code|\.git)/?|"
+    r"/etc/.+|/boot/.+|/(?:data|srv|backups?|mnt)/.+|"
+    r"(?:~|\$HOME|/home/[^/]+|/root)/(?:\.ssh|\.gnupg|Documents|projects?|src|code|\.git)/?|"
     r"\.\./?\.\./?.*|\.\./*|/\*/.*|/\.\.?/?\.?.*)$"
 )
 _DEVICE = re.compile(
@@ -125,7 +126,7 @@ def detect(f: Facts) -> str | None:
         elif name.startswith("mkfs") or (
             name in ("mke2fs", "mkswap", "wipefs", "blkdiscard", "sgdisk", "sfdisk")
             and (
-                fl & {"-a", "--zap-all", "-Z", "--delete"}
+                fl & {"-a", "--all", "--zap-all", "-Z", "--delete"}
                 or name in ("mke2fs", "mkswap", "blkdiscard")
             )
         ):
@@ -147,6 +148,7 @@ def detect(f: Facts) -> str | None:
         elif name == "mv":
             if pos and (
                 pos[-1] == "/dev/null"
+                or any(_SYSTEM_ROOT.match(t) and t.strip("/*") for t in pos[:-1])
                 or any(_target_bad(t) and t.rstrip("/*") in ("", "~") for t in pos[:-1])
             ):
                 return f"moves data away: {c.line[:100]}"

@@ -1,4 +1,13 @@
-"""Container escape: runtime sockets, namespaces, mounts, cgroup/kernel hooks, host PID 1."""
+"""Container escape: runtime sockets, host PID 1, cgroup/kernel hooks, host mounts, modules.
+
+Two tiers. :func:`detect` (halt by default) fires on moves that only make sense to reach
+the host from inside a container: runtime sockets spoken to directly, ``nsenter`` into
+PID 1, ``/proc/1/root``, ``release_agent``/``core_pattern``/``uevent_helper`` hooks,
+cgroup mounts, raw memory and block devices, host-root bind mounts, kernel modules from
+writable paths. :func:`detect_risky` (block by default) fires on host-admin moves that
+are everyday on a workstation but escape-capable in a sandbox: ``mount``, ``modprobe``,
+``unshare``, ``docker run --privileged``/``-v docker.sock``, ``ctr``/``crictl``/``runc``.
+"""
 
 from __future__ import annotations
 
@@ -6,26 +15,81 @@ import re
 
 from hazmat.policy.detectors._common import Facts, flags, gated, positional, search
 
-_BLOB = gated(
+_STRONG = gated(
     re.compile(
-        r"(?i)(?:docker|containerd|crio|cri-dockerd|podman|dockershim|kubelet)\.sock\b|/run/containerd/|"
+        r"(?i)--unix-socket\s+\S*\.sock\b|unix-connect:\S*(?:docker|containerd|crio|podman)\.sock|"
+        r"-H\s*=?\s*unix://\S*(?:docker|podman)\.sock|unix:///\S*(?:containerd|crio|kubelet)\.sock|"
+        r"/run/containerd/containerd\.sock|"
         r"\brelease_agent\b|\bnotify_on_release\b|/proc/sys/kernel/(?:core_pattern|modprobe|hotplug)|"
         r"/sys/kernel/uevent_helper|/proc/1/(?:root|ns|cwd|map_files|mem)\b|/proc/sysrq-trigger|"
-        r"/dev/(?:kmem|mem|port)\b|/proc/kcore|/proc/self/exe\b[^\n]*>|>\s*/proc/self/exe|#!/proc/self/exe|"
-        r"--privileged\b|--pid[= ]host\b|--ipc[= ]host\b|--uts[= ]host\b|--userns[= ]host\b|"
-        r"--cap-add[= ](?:all|sys_admin|sys_module|sys_ptrace|dac_read_search|sys_rawio|"
-        r"net_admin)\b|"
-        r"--security-opt[= ](?:apparmor|seccomp|label)[=:](?:unconfined|disable)|"
-        r"(?:-v|--volume)[= ]['\"]?/(?:[:\s]|proc|sys|dev|etc|root|var/run|run|boot|home)?[^\s]*:/|"
-        r"--mount\b[^\n]*(?:source|src)=/(?:,|\s|$)|\bdeepce\b|\bcdk\s+(?:run|evaluate)|"
-        r"\bkeyctl\s+(?:read|print|pipe)|/var/lib/docker/overlay2|\bbpftool\b|"
-        r"/sys/fs/cgroup/[^\s]*(?:release_agent|cgroup\.procs)|/sys/kernel/security|\bbdev\b"
+        r"/dev/(?:kmem|mem|port)\b|/proc/kcore|/proc/self/exe\b[^\n]*>|>\s*/proc/self/exe|"
+        r"#!/proc/self/exe|"
+        r"(?:-v|--volume)[= ]['\"]?/(?:[:\s]|proc|sys|dev|etc|root|boot|home)?:/|"
+        r"--mount\b[^\n]*(?:source|src)=/(?:,|\s|$)|\bdeepce\b|\bcdk\s+(?:run|evaluate|auto-escape)|"
+        r"/var/lib/docker/overlay2|/sys/fs/cgroup/[^\s]*(?:release_agent|cgroup\.procs)|"
+        r"\bchroot\s+/(?:host|hostfs|rootfs|mnt|proc/1/root)\b"
     )
 )
+_RISKY = gated(
+    re.compile(
+        r"(?i)(?:docker|containerd|crio|cri-dockerd|podman|dockershim|kubelet)\.sock\b|"
+        r"--privileged\b|--pid[= ]host\b|--ipc[= ]host\b|--uts[= ]host\b|--userns[= ]host\b|"
+        r"--cap-add[= ](?:all|sys_admin|sys_module|sys_ptrace|dac_read_search|sys_rawio|"
+        r"net_admin)\b|--security-opt[= ](?:apparmor|seccomp|label)[=:](?:unconfined|disable)|"
+        r"\"host(?:PID|Network|IPC)\"\s*:\s*true|\"privileged\"\s*:\s*true|\bhostPath\b|"
+        r"\bkeyctl\s+(?:read|print|pipe)|\bbpftool\b|/sys/kernel/security|"
+        r"(?:-v|--volume)[= ]['\"]?/(?:var/run|run|var/lib)[^\s]*:/"
+    )
+)
+_HOST_DEV = re.compile(r"^/dev/(?:[shv]d[a-z]|nvme|xvd|mapper|dm-|root|disk)")
+_WRITABLE = re.compile(r"^(?:/tmp/|/dev/shm/|/var/tmp/|\./|[^/])")
 
 
 def detect(f: Facts) -> str | None:
-    """Reaching the host: runtime sockets, nsenter/unshare, mounts, cgroup/kernel hooks."""
+    """Moves that only make sense to reach the host from inside a container."""
+    for c in f.commands:
+        name, args = c.name, c.args
+        fl = flags(args)
+        pos = positional(args)
+        if name == "nsenter" and (
+            re.search(r"(?:-t\s*|--target[= ])1\b|/proc/1/|-a\b|--all\b", c.line) or not pos
+        ):
+            return f"enters the host's namespaces: {c.line[:80]}"
+        if name in ("insmod",) or (
+            name == "modprobe" and any(_WRITABLE.match(p) and p.endswith(".ko") for p in pos)
+        ):
+            return f"loads a kernel module: {c.line[:80]}"
+        if name == "mount" and (
+            re.search(r"-t\s*(?:cgroup2?|debugfs|securityfs|configfs)\b|\bcgroup2?\b", c.line)
+            or (
+                any(_HOST_DEV.match(p) for p in pos)
+                and not any(p.startswith(("/mnt/usb", "/media/")) for p in pos)
+            )
+        ):
+            return f"mounts a host device or cgroup: {c.line[:80]}"
+        if name == "debugfs" and any(p.startswith("/dev/") for p in pos):
+            return f"debugfs on a device: {c.line[:80]}"
+        if name == "mknod" and any(a == "b" for a in args):
+            return f"creates a block device node: {c.line[:80]}"
+        if name in ("gdb", "strace") and re.search(r"(?:-p|--pid)[= ]?1\b", c.line):
+            return "attaches to PID 1"
+        if name == "capsh" and any(a.startswith(("--uid", "--gid", "--chroot")) for a in args):
+            return f"capsh: {c.line[:80]}"
+        if (
+            name in ("docker", "podman")
+            and pos[:1] in (["run"], ["create"])
+            and re.search(r"(?:-v|--volume)[= ]/:", c.line)
+        ):
+            return f"container with the host root mounted: {c.line[:100]}"
+        _ = fl
+    hit = search(_STRONG, f.blob)
+    if hit:
+        return f"container escape: {hit}"
+    return None
+
+
+def detect_risky(f: Facts) -> str | None:
+    """Host-admin moves that can reach the host from a sandbox (everyday on a workstation)."""
     for c in f.commands:
         name, args = c.name, c.args
         fl = flags(args)
@@ -34,47 +98,17 @@ def detect(f: Facts) -> str | None:
             return f"enters other namespaces: {c.line[:80]}"
         if name == "unshare" and not (fl & {"-h", "--help"}):
             return f"makes new namespaces: {c.line[:80]}"
-        if name in ("insmod", "rmmod", "kmod") or (
-            name == "modprobe" and pos and not fl & {"-l", "-c", "-n", "--dry-run", "-h"}
+        if name in ("rmmod", "kmod") or (
+            name == "modprobe" and pos and not fl & {"-l", "-c", "-n", "--dry-run", "-h", "-r"}
         ):
             return f"loads/unloads a kernel module: {c.line[:80]}"
         if name == "mount" and pos and not (fl & {"-l", "--list", "-h", "--help"}):
             return f"mounts a file system: {c.line[:80]}"
-        if name in (
-            "debugfs",
-            "ctr",
-            "crictl",
-            "runc",
-            "kubelet",
-            "nerdctl",
-            "lxc-attach",
-            "chroot",
-        ) and (
-            name != "chroot"
-            or (pos and re.match(r"^/(?:host|mnt|proc/1/root|rootfs|hostfs|media)", pos[0]))
-        ):
+        if name in ("ctr", "crictl", "runc", "nerdctl", "lxc-attach", "kubelet"):
             return f"{name}: {c.line[:80]}"
-        if name == "mknod" and (" b " in f" {' '.join(args)} " or any(a == "b" for a in args)):
-            return f"creates a block device node: {c.line[:80]}"
-        if (
-            name in ("docker", "podman")
-            and pos[:1] in (["run"], ["create"], ["exec"])
-            and re.search(
-                r"(?:^|\s)(?:--privileged|--pid[= ]host|-v\s*/:|--volume[= ]/:|--net[= ]host|"
-                r"--cap-add)",
-                c.line,
-            )
-        ):
-            return f"privileged container from inside: {c.line[:100]}"
-        if name == "capsh" and any(a.startswith(("--uid", "--gid", "--chroot")) for a in args):
-            return f"capsh: {c.line[:80]}"
-        if (
-            name in ("gdb", "strace")
-            and any(a in ("1", "-p1") for a in args)
-            and ("-p" in args or "--pid" in args or "-p1" in args)
-        ):
-            return "attaches to PID 1"
-    hit = search(_BLOB, f.blob)
+        if name == "chroot" and pos:
+            return f"chroot: {c.line[:80]}"
+    hit = search(_RISKY, f.blob)
     if hit:
-        return f"container escape: {hit}"
+        return f"container escape risk: {hit}"
     return None

@@ -242,7 +242,9 @@ def detect_exfil(f: Facts) -> str | None:
             added_remotes.add(args[2])
         if name in ("smbclient",) and re.search(r"(?i)\bput\b", line):
             return f"smb upload: {line[:80]}"
-        if name in ("tftp", "ftp", "lftp") and re.search(r"(?i)\bput\b|-c\s+put|\bmput\b", line):
+        if name in ("tftp", "ftp", "lftp", "sftp") and re.search(
+            r"(?i)\bput\b|-c\s+put|\bmput\b", line + " " + (c.stdin or "")
+        ):
             return f"ftp upload: {line[:80]}"
     for pipe in f.pipelines:
         if len(pipe) >= 2:

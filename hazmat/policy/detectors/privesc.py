@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from hazmat.policy.detectors._common import Facts, flags, gated, is_shell, positional, search
+from hazmat.policy.shell import su_target
 
 _AUTH_FILES = re.compile(
     r"^(?:/+etc/+(?:passwd|shadow|group|gshadow|sudoers(?:\.d/.*)?|ld\.so\.preload|"
@@ -54,8 +55,17 @@ def detect(f: Facts) -> str | None:
             " ".join(args),
         ):
             return f"grants file capabilities: {c.line[:80]}"
-        elif name == "su" and not (fl & {"-h", "--help", "-V"}):
-            return f"switches user with su: {c.line[:80]}"
+        elif (
+            name == "su"
+            and not (fl & {"-h", "--help", "-V"})
+            and su_target(args)
+            in (
+                "root",
+                "0",
+                "toor",
+            )
+        ):
+            return f"switches to root with su: {c.line[:80]}"
         elif name in ("pkexec", "visudo", "chpasswd", "sudoedit", "vipw", "vigr") and not (
             name == "visudo" and fl & {"-c", "--check"}
         ):
@@ -75,8 +85,10 @@ def detect(f: Facts) -> str | None:
             return f"adds a privileged account or group membership: {c.line[:80]}"
         elif name == "passwd" and pos and pos[-1] == "root":
             return "changes root's password"
-        if c.root and is_shell(c):
+        if c.root and is_shell(c) and not [a for a in pos if a != "-"]:
             return f"root shell via {c.via or 'sudo'}: {c.line[:80]}"
+        if c.root and c.via in ("sudo", "doas") and name in ("less", "more", "man", "most", "pg"):
+            return f"pager as root (shell escape with !sh): {c.line[:80]}"
         if (
             c.root
             and c.via in ("sudo", "doas")
@@ -136,7 +148,7 @@ def detect(f: Facts) -> str | None:
                 "crontab",
             )
             and (
-                name in ("env", "script", "expect", "busybox")
+                name in ("script", "expect", "busybox")
                 or re.search(
                     r"(?:/bin/|\b)(?:ba|z|da)?sh\b|system\(|exec|spawn|-p\b|--interactive|"
                     r"/etc/(?:passwd|shadow|sudoers)|\+s\b|u\+s|4755|checkpoint",

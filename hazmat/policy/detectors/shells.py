@@ -83,7 +83,9 @@ def _classify(f: Facts) -> tuple[str, str] | None:
             name, args = c.name, c.args
         if name in _NET - {"socat"}:
             fl = flags(args)
-            if fl & {"-e", "-c", "--exec", "--sh-exec", "--lua-exec"}:
+            if fl & {"-e", "-c", "--exec", "--sh-exec", "--lua-exec"} or (
+                name in ("rcat", "pwncat", "pwncat-cs") and fl & {"-s", "--shell"}
+            ):
                 return ("bind" if _listening(c) else "reverse"), f"{name} -e: {c.line[:100]}"
         if name == "socat":
             joined = " ".join(args).lower()
