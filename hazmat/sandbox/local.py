@@ -35,7 +35,24 @@ Limits are rlimits set by the supervisor and inherited by every process: process
 (``RLIMIT_NPROC``, counted per uid *inside this user namespace*, so a fork bomb is
 stopped at ``limits.pids`` without touching the host's counts), address space per
 process (``limits.memory_mb``), CPU seconds per process, file size, no core dumps.
-No network namespace but a fresh one: only ``lo``. The environment is cleared.
+As root, each sandbox also gets its own cgroups (best effort; v1 memory/pids/cpu, or
+v2 where delegated) bounding the *sum*: memory (``memory_mb`` plus room for the
+supervisor's file transfers), processes (``pids`` + 64) and CPU (``limits.cpus``),
+and its processes get ``oom_score_adj`` 500 so host memory pressure kills them first.
+A seccomp filter (x86_64, aarch64) denies what Docker's default profile denies and
+no task needs: io_uring, bpf, perf, userfaultfd, keyrings, modules, kexec, mount and
+namespace calls, clock setting, swap, reboot, handle-based opens.
+Network: a fresh namespace with only ``lo``. Environment: cleared (no host variable).
+
+Not bounded here: disk use of the writable dirs (they live in the host's temp
+folder; ``limits.file_size_mb`` caps each file, not their sum). Tasks that need a
+writable system (``chmod u+s /usr/bin/find``), services, extra capabilities or a
+network need ``--sandbox docker``; such specs are refused with a clear error.
+
+Lifecycle: ``stop()`` SIGKILLs the namespace's pid 1 (which takes every sandbox
+process along), reaps bwrap, removes cgroups and folders. If the host process is
+itself killed, ``--die-with-parent`` still kills the sandbox; the folders and
+cgroups it leaves are removed by :func:`cleanup_leftovers` (for ``hazmat cleanup``).
 """
 
 from __future__ import annotations
@@ -69,11 +86,15 @@ from hazmat.errors import (
 from hazmat.sandbox.base import ExecResult, Sandbox, SandboxSpec, SnapshotInfo
 from hazmat.sandbox.channel import STREAM_LIMIT, SUPERVISOR_PATH, Channel
 
-__all__ = ["LocalSandbox", "bwrap_binary"]
+__all__ = ["LocalSandbox", "bwrap_binary", "cleanup_leftovers", "seccomp_filter"]
 
 log = structlog.get_logger("hazmat.sandbox.local")
 
 AGENT_UID = 1000
+DIR_PREFIX = "hazmat-local-"
+"""Backing folders are ``$TMPDIR/hazmat-local-<host pid>-<episode>-<random>``."""
+CGROUP_PREFIX = "hazmat-"
+"""Per-sandbox cgroups are ``hazmat-<host pid>-<random>``."""
 NOBODY = 65534
 ID_RANGE = 65536
 STATE_DIR = "/.hazmat/state"
@@ -479,12 +500,13 @@ class LocalSandbox(Sandbox):
         if self._separate:
             limits = spec.limits
             self._cgroups = _make_cgroups(
-                f"hazmat-{os.getpid()}-{secrets.token_hex(6)}",
+                f"{CGROUP_PREFIX}{os.getpid()}-{secrets.token_hex(6)}",
                 memory=(limits.memory_mb << 20) + 3 * limits.file_bytes + (64 << 20),
                 pids=limits.pids + 64,
                 cpus=limits.cpus,
             )
-        root = Path(tempfile.mkdtemp(prefix=f"hazmat-local-{self.episode_id[:24]}-"))
+        episode = "".join(c if c.isalnum() or c in "-_" else "_" for c in self.episode_id[:24])
+        root = Path(tempfile.mkdtemp(prefix=f"{DIR_PREFIX}{os.getpid()}-{episode}-"))
         self._dir = root
         # Only the sandbox's own ids need to enter it (bwrap resolves binds as them).
         os.chmod(root, 0o700)
@@ -1194,6 +1216,33 @@ def _remove_cgroups(folders: list[Path]) -> None:
                 for pid in (folder / "cgroup.procs").read_text().split():
                     os.kill(int(pid), signal.SIGKILL)
             time.sleep(0.01)
+
+
+def cleanup_leftovers() -> list[str]:
+    """Remove backing folders and cgroups of local sandboxes whose host process died.
+
+    A sandbox's processes die with the process that made it (``--die-with-parent``),
+    but a host process killed with SIGKILL cannot remove its folders and cgroups.
+    Only leftovers whose creating pid is gone are touched. Returns what was removed.
+    """
+    removed: list[str] = []
+    candidates = list(Path(tempfile.gettempdir()).glob(f"{DIR_PREFIX}*"))
+    for mount in _cgroup_mounts().values():
+        for depth in range(3):  # cgroups are made next to the creator's own cgroup
+            candidates += mount.glob("*/" * depth + f"{CGROUP_PREFIX}*")
+    for path in dict.fromkeys(candidates):
+        prefix = DIR_PREFIX if path.name.startswith(DIR_PREFIX) else CGROUP_PREFIX
+        pid = path.name[len(prefix) :].split("-", 1)[0]
+        if not pid.isdigit() or Path(f"/proc/{pid}").exists():
+            continue
+        with contextlib.suppress(OSError):
+            if prefix == DIR_PREFIX:
+                _rmtree(path)
+            else:
+                _remove_cgroups([path])
+            if not path.exists():
+                removed.append(str(path))
+    return removed
 
 
 def _alive(pid: int) -> bool:

@@ -29,7 +29,7 @@ from hazmat.errors import (
     UnknownBackendError,
 )
 from hazmat.sandbox.base import Limits, SandboxSpec, create_sandbox, get_backend
-from hazmat.sandbox.local import LocalSandbox
+from hazmat.sandbox.local import LocalSandbox, cleanup_leftovers
 
 pytestmark = [pytest.mark.anyio, pytest.mark.local, pytest.mark.timeout(60)]
 
@@ -496,6 +496,36 @@ async def test_info_names_backend_bwrap_and_python(sandbox: Factory) -> None:
     assert info["bwrap_version"].startswith("bubblewrap")
     assert "python3" in info["python"]
     assert info["uid_separation"] is (os.geteuid() == 0)
+
+
+@pytest.mark.timeout(60)
+def test_a_killed_host_process_takes_its_sandbox_along(tmp_path: Path) -> None:
+    """SIGKILL the process that made a sandbox: its processes die, cleanup removes the rest."""
+    script = tmp_path / "crash.py"
+    script.write_text(
+        "import asyncio, os, signal\n"
+        "from hazmat.sandbox.base import SandboxSpec\n"
+        "from hazmat.sandbox.local import LocalSandbox\n"
+        "async def main():\n"
+        "    sb = LocalSandbox(SandboxSpec(), episode_id='crash')\n"
+        "    await sb.start()\n"
+        "    await sb.exec('setsid sleep 1003 >/dev/null 2>&1 &')\n"
+        "    print(sb._pidns, sb._dir, flush=True)\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "asyncio.run(main())\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=50, cwd=os.getcwd()
+    )
+    assert proc.returncode == -9, proc.stderr
+    ns, folder = proc.stdout.split()[-2:]
+    deadline = time.monotonic() + 10
+    while _pids_in_namespace(ns) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _pids_in_namespace(ns), _host_cmdlines(_pids_in_namespace(ns))
+    assert Path(folder).exists()
+    removed = cleanup_leftovers()
+    assert folder in removed and not Path(folder).exists()
 
 
 @pytest.mark.timeout(60)
