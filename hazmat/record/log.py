@@ -391,7 +391,8 @@ class Recorder:
             while view:
                 view = view[os.write(self._fd, view) :]
             if self.fsync:
-                os.fsync(self._fd)
+                # fdatasync: the data and the file size reach the disk; the mtime may lag
+                os.fdatasync(self._fd)
         except OSError as exc:
             raise RecordError(f"{self.events_path}: write failed: {exc.strerror or exc}") from exc
 
