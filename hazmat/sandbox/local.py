@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import secrets
@@ -86,7 +87,14 @@ from hazmat.errors import (
 from hazmat.sandbox.base import ExecResult, Sandbox, SandboxSpec, SnapshotInfo
 from hazmat.sandbox.channel import STREAM_LIMIT, SUPERVISOR_PATH, Channel
 
-__all__ = ["LocalSandbox", "bwrap_binary", "cleanup_leftovers", "seccomp_filter"]
+__all__ = [
+    "LocalSandbox",
+    "bwrap_binary",
+    "bwrap_version",
+    "cleanup_leftovers",
+    "probe",
+    "seccomp_filter",
+]
 
 log = structlog.get_logger("hazmat.sandbox.local")
 
@@ -298,6 +306,16 @@ def bwrap_binary() -> Path:
         ) from None
 
 
+@functools.cache
+def bwrap_version() -> str:
+    """``bubblewrap X.Y.Z`` of the bwrap in use, or "" when it cannot say (for doctor)."""
+    with contextlib.suppress(Exception):
+        return subprocess.run(
+            [str(bwrap_binary()), "--version"], capture_output=True, text=True, timeout=5
+        ).stdout.strip()
+    return ""
+
+
 def _world_reachable(path: Path) -> bool:
     """True when every parent of ``path`` can be searched by any user."""
     for parent in path.resolve().parents:
@@ -351,7 +369,6 @@ class LocalSandbox(Sandbox):
         self._cgroups: list[Path] = []
         self._frozen = False
         self._frozen_pids: set[int] = set()
-        self._version = ""
         self._mounts: dict[str, Path] = {}
         self._baseline: dict[str, tuple[int, int, int]] = {}
         self._separate = False
@@ -1073,7 +1090,11 @@ class LocalSandbox(Sandbox):
         return SnapshotInfo(path=dest, changed=[*added, *changed, *("-" + p for p in deleted)])
 
     async def freeze(self) -> None:
-        """SIGSTOP every process of the sandbox (stop() still kills them)."""
+        """SIGSTOP every process of the sandbox, supervisor included.
+
+        After this only :meth:`snapshot` and :meth:`stop` make sense (commands would
+        wait until their timeout); ``stop()`` still kills everything.
+        """
         if self._child_pid is None or self._stopped or not self._ours(self._child_pid):
             return
         self._frozen = True
@@ -1098,19 +1119,11 @@ class LocalSandbox(Sandbox):
 
     def info(self) -> dict[str, Any]:
         """Backend facts: bwrap version and path, sandbox python, uid separation, pid."""
-        if not self._version:
-            with contextlib.suppress(Exception):
-                self._version = subprocess.run(
-                    [str(bwrap_binary()), "--version"],
-                    capture_output=True,
-                    text=True,
-                    timeout=5,
-                ).stdout.strip()
-        version = self._version
+        version = bwrap_version()
         return {
             "backend": self.backend,
             "image": "host",
-            "bwrap": self._bwrap,
+            "bwrap": str(bwrap_binary()),
             "bwrap_version": version,
             "python": self._python,
             "cgroups": [str(d) for d in self._cgroups],
@@ -1216,6 +1229,34 @@ def _remove_cgroups(folders: list[Path]) -> None:
                 for pid in (folder / "cgroup.procs").read_text().split():
                     os.kill(int(pid), signal.SIGKILL)
             time.sleep(0.01)
+
+
+async def probe() -> dict[str, Any]:
+    """For ``hazmat doctor``: start a throwaway sandbox, run ``true``, say how it went.
+
+    Returns ``{"ok", "error" (one line or None), "bwrap", "version", "uid_separation",
+    "cgroups", "start_ms"}``; never raises for a sandbox problem.
+    """
+    from hazmat.errors import HazmatError
+
+    out: dict[str, Any] = {"ok": False, "error": None, "bwrap": "", "version": bwrap_version()}
+    t0 = time.monotonic()
+    try:
+        async with LocalSandbox(SandboxSpec(), run_id="doctor", episode_id="doctor") as sb:
+            result = await sb.exec(["true"], timeout=30)
+            info = sb.info()
+            out.update(
+                ok=result.ok,
+                bwrap=info["bwrap"],
+                uid_separation=info["uid_separation"],
+                cgroups=bool(info["cgroups"]),
+                start_ms=round((time.monotonic() - t0) * 1000, 1),
+            )
+            if not result.ok:
+                out["error"] = f"`true` failed in the sandbox: {result.stderr_text.strip()[:200]}"
+    except HazmatError as exc:
+        out["error"] = exc.one_line()
+    return out
 
 
 def cleanup_leftovers() -> list[str]:

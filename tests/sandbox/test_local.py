@@ -29,7 +29,7 @@ from hazmat.errors import (
     UnknownBackendError,
 )
 from hazmat.sandbox.base import Limits, SandboxSpec, create_sandbox, get_backend
-from hazmat.sandbox.local import LocalSandbox, cleanup_leftovers
+from hazmat.sandbox.local import LocalSandbox, cleanup_leftovers, probe
 
 pytestmark = [pytest.mark.anyio, pytest.mark.local, pytest.mark.timeout(60)]
 
@@ -464,6 +464,27 @@ async def test_unknown_backend_name() -> None:
     assert get_backend("local") is LocalSandbox
 
 
+async def test_concurrent_sandboxes_do_not_see_each_other(sandbox: Factory) -> None:
+    boxes = []
+    async with anyio.create_task_group() as tg:
+        for _ in range(4):
+            tg.start_soon(lambda: _append(boxes, sandbox()))
+    for i, sb in enumerate(boxes):
+        await sb.write_file(f"/tmp/mine-{i}", b"x")
+    for i, sb in enumerate(boxes):
+        r = await sb.exec(["ls", "/tmp"])
+        assert r.stdout_text.split() == [f"mine-{i}"], r.stdout_text
+    results = []
+    async with anyio.create_task_group() as tg:  # many commands in flight on one channel
+        for k in range(10):
+            tg.start_soon(lambda k=k: _append(results, boxes[0].exec(f"sleep 0.2; echo {k}")))
+    assert sorted(int(r.stdout_text) for r in results) == list(range(10))
+
+
+async def _append(out: list[Any], coro: Awaitable[Any]) -> None:
+    out.append(await coro)
+
+
 async def test_stop_is_idempotent_and_cancellation_cleans_up(sandbox: Factory) -> None:
     sb = await sandbox()
     async with anyio.create_task_group() as tg:
@@ -496,6 +517,12 @@ async def test_info_names_backend_bwrap_and_python(sandbox: Factory) -> None:
     assert info["bwrap_version"].startswith("bubblewrap")
     assert "python3" in info["python"]
     assert info["uid_separation"] is (os.geteuid() == 0)
+
+
+async def test_doctor_probe_says_ok() -> None:
+    result = await probe()
+    assert result["ok"] and result["error"] is None, result
+    assert result["version"].startswith("bubblewrap")
 
 
 @pytest.mark.timeout(60)
