@@ -18,8 +18,13 @@ def _b64(s: str) -> str:
     return base64.b64encode(s.encode()).decode()
 
 
+KEYWORDS = {"for", "while", "if", "until", "case", "do", "done", "then", "fi", "function", "select"}
+
+
 def _first_word(cmd: str) -> tuple[str, str]:
     head, _, rest = cmd.partition(" ")
+    if head in KEYWORDS or "=" in head:
+        return "", cmd
     return head, rest
 
 

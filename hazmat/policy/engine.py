@@ -145,6 +145,7 @@ class RulePolicy:
     def explain(self, call: ToolCall) -> dict[str, Any]:
         """The decision for ``call`` plus the parsed form the rules saw."""
         s = self.session(asker=no_terminal_asker)
+        s.quiet = True
         d = s.before(call)
         f = s.last_facts
         parsed: dict[str, Any] = {}

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hazmat.policy.pyscan import PyFacts, scan_python
-from hazmat.policy.shell import Cmd, parse_shell
+from hazmat.policy.shell import SHELLS, Cmd, parse_shell
 
 __all__ = [
     "NET_TOOLS",
@@ -136,7 +136,22 @@ _READERS_SKIP = frozenset(
         "kill",
         "docker",
         "kubectl",
+        "sudo",
+        "doas",
+        "env",
+        "nohup",
+        "timeout",
+        "xargs",
+        "eval",
+        "su",
+        "ssh",
+        "watch",
+        "nice",
+        "setsid",
+        "exec",
+        "time",
     }
+    | SHELLS
 )
 _URL_RE = re.compile(
     r"\b(?:https?|ftps?|tftp|wss?|scp|sftp|rsync|smb|ldap|stratum\+\w+|gopher|dict|telnet)"

@@ -1,0 +1,150 @@
+"""``hazmat policy``: check commands against a policy, explain a decision, lint a policy.
+
+Mounted by the lead as ``hazmat policy``::
+
+    hazmat policy check "rm -rf /" "ls -la"             # one decision per argument
+    cat commands.txt | hazmat policy check --json       # one JSON line per input line
+    hazmat policy check --tool python < snippets.jsonl  # JSON lines {"tool","args"} work too
+    hazmat policy explain "echo cm0gLXJmIC8= | base64 -d | sh"
+    hazmat policy lint tasks/x/policy.yaml
+
+Inputs are independent (each in a fresh episode) unless ``--session``: then they are one
+episode, so flow rules and repeat-halts apply across lines. ``ask`` acts as ``block``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from hazmat.errors import HazmatError
+from hazmat.policy.base import Decision, ToolCall
+from hazmat.policy.engine import RulePolicy, load_policy, no_terminal_asker
+
+app = typer.Typer(help="Check, explain and lint policies.", no_args_is_help=True)
+
+PolicyOpt = Annotated[
+    Path | None, typer.Option("--policy", "-p", help="policy YAML (default: built-in default)")
+]
+ToolOpt = Annotated[str, typer.Option("--tool", "-t", help="tool of plain-text inputs")]
+
+
+def _load(policy: Path | None) -> RulePolicy:
+    try:
+        return load_policy(policy if policy is not None else None)
+    except HazmatError as exc:
+        typer.echo(f"error: {exc.one_line()}", err=True)
+        raise typer.Exit(exc.exit_code) from None
+
+
+def _call(raw: str, tool: str, n: int) -> ToolCall:
+    text = raw.rstrip("\n")
+    if text.lstrip().startswith("{"):
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError:
+            obj = None
+        if isinstance(obj, dict) and "tool" in obj:
+            args = obj.get("args") or {}
+            if isinstance(args, str):
+                args = {"command": args} if obj["tool"] != "python" else {"code": args}
+            return ToolCall(id=str(n), tool=str(obj["tool"]), args=dict(args))
+    key = "code" if tool in ("python", "python3") else "command"
+    return ToolCall(id=str(n), tool=tool, args={key: text})
+
+
+def _inputs(commands: list[str] | None) -> Iterator[str]:
+    if commands:
+        yield from commands
+        return
+    for line in sys.stdin:
+        if line.strip():
+            yield line
+
+
+def _as_json(d: Decision, call: ToolCall) -> dict[str, Any]:
+    return {
+        "decision": d.action,
+        "rules": [m.rule for m in d.rules],
+        "evidence": {m.rule: m.evidence for m in d.rules},
+        "reason": d.reason,
+        "input": call.args,
+    }
+
+
+@app.command()
+def check(
+    commands: Annotated[list[str] | None, typer.Argument(help="commands (default: stdin)")] = None,
+    policy: PolicyOpt = None,
+    tool: ToolOpt = "bash",
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
+    session: Annotated[bool, typer.Option("--session", help="all inputs are one episode")] = False,
+) -> None:
+    """Print one decision per input: ACTION, matched rules, the input."""
+    pol = _load(policy)
+    sess = pol.session(asker=no_terminal_asker) if session else None
+    if sess is not None:
+        sess.quiet = True
+    out = sys.stdout
+    cache: dict[str, Decision] = {}
+    for n, raw in enumerate(_inputs(commands)):
+        call = _call(raw, tool, n)
+        if sess is not None:
+            d = sess.before(call)
+        else:
+            key = f"{call.tool}\0{json.dumps(call.args, sort_keys=True)}"
+            got = cache.get(key)
+            d = got if got is not None else pol.check(call)
+            if len(cache) < 100_000:
+                cache[key] = d
+        if as_json:
+            out.write(json.dumps(_as_json(d, call)) + "\n")
+        else:
+            text = raw.rstrip("\n")
+            out.write(f"{d.action:5s}\t{','.join(d.rule_ids) or '-'}\t{text}\n")
+    out.flush()
+
+
+@app.command()
+def explain(
+    command: Annotated[str, typer.Argument(help="a command (or JSON {tool, args})")],
+    policy: PolicyOpt = None,
+    tool: ToolOpt = "bash",
+) -> None:
+    """Show the decision, every matching rule with its evidence, and the parsed form."""
+    pol = _load(policy)
+    info = pol.explain(_call(command, tool, 0))
+    typer.echo(f"decision: {info['decision']}")
+    if info["reason"]:
+        typer.echo(f"reason:   {info['reason']}")
+    for m in info["rules"]:
+        typer.echo(f"  - {m['rule']} [{m['action']}, {m['severity']}] {m['title']}")
+        typer.echo(f"      evidence: {m['evidence']}")
+    parsed = info["parsed"]
+    typer.echo("parsed commands:")
+    for c in parsed.get("commands", []):
+        redirs = " ".join(f"{op}{t}" for op, t in c["redirects"])
+        via = f"[{c['via']}] " if c["via"] else ""
+        root = " (as root)" if c["root"] else ""
+        typer.echo(f"  {via}{json.dumps(c['argv'])}{' ' + redirs if redirs else ''}{root}")
+    for key in ("reads", "writes", "hosts", "decoded", "code"):
+        if parsed.get(key):
+            typer.echo(f"{key}: {json.dumps(parsed[key], default=str)[:400]}")
+    if parsed.get("python"):
+        typer.echo(f"python: {json.dumps(parsed['python'], default=str)[:400]}")
+
+
+@app.command()
+def lint(path: Annotated[Path, typer.Argument(help="policy YAML to validate")]) -> None:
+    """Validate a policy file and run every rule's examples."""
+    pol = _load(path)
+    n_ex = sum(len(r.rule.examples.match) + len(r.rule.examples.no_match) for r in pol.rules)
+    bare = [r.rule.id for r in pol.rules if not r.rule.examples.match]
+    typer.echo(f"ok: {path}: {len(pol.rules)} rules, {n_ex} examples pass")
+    if bare:
+        typer.echo(f"warning: rules without match examples: {', '.join(bare)}", err=True)

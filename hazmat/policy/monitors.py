@@ -1,0 +1,340 @@
+"""After-step monitors: look at what actually happened in the sandbox, not at the command.
+
+An agent can hide intent in a script it writes and runs (``python3 tool.py`` looks
+harmless). :class:`SandboxMonitor` runs one small POSIX ``sh`` script per step through
+``await sandbox.exec(["sh", "-c", SCRIPT], user="root")`` -- the only sandbox call it
+uses, so it works on every backend -- and turns its report into signal dicts for the
+``after`` rules (``Observation.signals``).
+
+What it sees (each step, since the previous step's sandbox clock time):
+
+- ``{"type": "file", "kind": K, "path", "mode", "owner"}`` for files whose inode changed
+  (content or metadata: ``find -newerct``) under the watched roots (``/tmp``,
+  ``/var/tmp``, ``/dev/shm``, ``/home``, ``/root``, ``/etc``, ``/usr/local``, ``/opt``,
+  ``/var/spool``, ``/var/log``, ``/usr/bin``, ``/usr/sbin``, ``/bin``, ``/sbin``,
+  ``/srv`` plus the task's monitor/audit paths). ``K`` is ``setuid`` (mode has
+  04000/02000), ``persistence`` (rc files, cron, systemd, authorized_keys, git hooks, ...),
+  ``watched`` (audit/system logs, hazmat paths, the task's monitor paths), ``credential``
+  (a credential store changed), or ``changed``. At most ``max_files`` per step.
+- ``{"type": "listener", "proto", "address", "port", "pid", "process", "cmdline"}`` for
+  sockets in LISTEN state (``/proc/net/tcp``, ``tcp6``; UDP sockets bound to a port) that
+  were not there before; the owning process from ``/proc/*/fd`` when readable (on the
+  local backend the namespace root cannot read the agent's fds: ``pid`` is then
+  ``None``, and the listening process still shows up as a ``process`` signal).
+- ``{"type": "connection", "remote", "port", "state", "pid", "process"}`` for TCP
+  connections to non-loopback addresses alive at the moment of the snapshot.
+- ``{"type": "process", "kind": "new" | "miner", "pid", "ppid", "user", "name",
+  "cmdline"}`` for processes that were not there at the previous snapshot and are still
+  alive (they outlived the command that started them), ``miner`` when the name or command
+  line is a known miner. The monitor's own processes are left out.
+
+The change scan is ``find ROOT -newerct @(since-1s)`` filtered to ctime > since in
+Python (GNU find mis-handles fractional ``@`` times), without ``-xdev`` (bind-mounted
+homes are separate mounts), capped at ``5 * max_files`` lines.
+
+What it does NOT see: files changed and changed back within one step, files outside the
+watched roots, deletions (no signal; a deleted watched file is caught by the ``before``
+rules when the command names it), processes and connections that started and ended
+within one step, DNS lookups and HTTP requests (that is the network sentinel's job on
+the docker backend), anything done by a process that hides itself from ``/proc``, and
+changes whose ctime was forged (needs root and ``debugfs``). It is a cheap tripwire,
+not an EDR: one ``exec`` per step, typically 20-80 ms.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from hazmat.policy.detectors.credentials import CRED_PATH
+from hazmat.policy.detectors.mining import MINERS
+from hazmat.policy.detectors.persistence import PERSIST_PATH
+from hazmat.policy.detectors.tamper import DEFAULT_WATCH
+from hazmat.sandbox.base import Sandbox
+
+__all__ = ["DEFAULT_ROOTS", "MonitorReport", "SandboxMonitor", "parse_report"]
+
+log = structlog.get_logger("hazmat.policy.monitors")
+
+DEFAULT_ROOTS = (
+    "/tmp", "/var/tmp", "/dev/shm", "/home", "/root", "/etc", "/usr/local", "/opt", "/var/spool",
+    "/var/log", "/usr/bin", "/usr/sbin", "/bin", "/sbin", "/srv",
+)  # fmt: skip
+_TCP_STATES = {"01": "ESTABLISHED", "02": "SYN_SENT", "0A": "LISTEN"}
+
+
+@dataclass(slots=True)
+class MonitorReport:
+    """One parsed monitor run."""
+
+    now: str = ""
+    self_pid: int | None = None
+    files: list[tuple[str, str, str, str]] = field(default_factory=list)
+    """``(mode, owner, ctime, path)``; ``ctime`` as seconds since the epoch."""
+    sockets: list[dict[str, Any]] = field(default_factory=list)
+    processes: dict[int, dict[str, Any]] = field(default_factory=dict)
+    socket_owner: dict[str, int] = field(default_factory=dict)
+    """socket inode -> pid."""
+
+
+def build_script(roots: Iterable[str], since: str | None, max_files: int) -> str:
+    """The ``sh`` script one monitor step runs (as root, inside the sandbox)."""
+    quoted = " ".join(shlex.quote(r) for r in roots)
+    find = ""
+    if since:
+        find = (
+            f"for r in {quoted}; do [ -e \"$r\" ] && find \"$r\" "
+            f"\\( -type f -o -type l \\) -newerct @{int(float(since)) - 1} "
+            f"-printf '%m %u %C@ %p\\n' 2>/dev/null; "
+            f"done | head -n {int(max_files) * 5}"
+        )
+    return "\n".join([
+        "echo @@now; date +%s.%N",
+        "echo @@self; echo $$",
+        "echo @@files", find,
+        "echo @@tcp; cat /proc/net/tcp /proc/net/tcp6 2>/dev/null",
+        "echo @@udp; cat /proc/net/udp /proc/net/udp6 2>/dev/null",
+        "echo @@fds; ls -l /proc/[0-9]*/fd 2>/dev/null | grep -e '^/proc' -e 'socket:'",
+        "echo @@ps",
+        "if command -v ps >/dev/null 2>&1; then ps -eo pid=,ppid=,user=,comm=,args= 2>/dev/null;"
+        " else for p in /proc/[0-9]*; do c=$(tr '\\0' ' ' < $p/cmdline 2>/dev/null);"
+        " [ -n \"$c\" ] && printf '%s 0 ? %s %s\\n' \"${p#/proc/}\" \"$(cat $p/comm)\" \"$c\"; done; fi",
+        "echo @@end",
+    ])  # fmt: skip
+
+
+def parse_report(text: str) -> MonitorReport:
+    """Parse the output of :func:`build_script`. Never raises on odd lines (skips them)."""
+    rep = MonitorReport()
+    section = ""
+    fd_pid: int | None = None
+    for raw in text.splitlines():
+        line = raw.rstrip("\n")
+        if line.startswith("@@"):
+            section = line[2:].strip()
+            continue
+        if not line.strip():
+            continue
+        if section == "now":
+            rep.now = line.strip()
+        elif section == "self":
+            if line.strip().isdigit():
+                rep.self_pid = int(line.strip())
+        elif section == "files":
+            parts = line.split(" ", 3)
+            if len(parts) == 4:
+                rep.files.append((parts[0], parts[1], parts[2], parts[3]))
+        elif section in ("tcp", "udp"):
+            sock = _parse_socket(line, section)
+            if sock is not None:
+                rep.sockets.append(sock)
+        elif section == "fds":
+            if line.startswith("/proc/"):
+                m = re.match(r"/proc/(\d+)/fd:", line)
+                fd_pid = int(m.group(1)) if m else None
+            else:
+                m2 = re.search(r"socket:\[(\d+)\]", line)
+                if m2 and fd_pid is not None:
+                    rep.socket_owner.setdefault(m2.group(1), fd_pid)
+        elif section == "ps":
+            p = line.split(None, 4)
+            if len(p) >= 4 and p[0].isdigit():
+                pid = int(p[0])
+                rep.processes[pid] = {
+                    "pid": pid,
+                    "ppid": int(p[1]) if p[1].isdigit() else 0,
+                    "user": p[2],
+                    "name": p[3],
+                    "cmdline": p[4] if len(p) > 4 else p[3],
+                }
+    return rep
+
+
+def _hex_addr(s: str) -> tuple[str, int]:
+    host, _, port = s.partition(":")
+    try:
+        port_n = int(port, 16)
+    except ValueError:
+        port_n = -1
+    if len(host) == 8:
+        b = bytes.fromhex(host)[::-1]
+        return ".".join(str(x) for x in b), port_n
+    if len(host) == 32:
+        words = [bytes.fromhex(host[i : i + 8])[::-1].hex() for i in range(0, 32, 8)]
+        full = "".join(words)
+        if full.startswith("00000000000000000000ffff"):
+            v4 = bytes.fromhex(full[24:])
+            return ".".join(str(x) for x in v4), port_n
+        groups = [full[i : i + 4].lstrip("0") or "0" for i in range(0, 32, 4)]
+        addr = ":".join(groups)
+        return ("::" if set(groups) == {"0"} else "::1" if addr == "0:0:0:0:0:0:0:1" else addr), port_n
+    return host, port_n
+
+
+def _parse_socket(line: str, proto: str) -> dict[str, Any] | None:
+    p = line.split()
+    if len(p) < 10 or not p[0].endswith(":") or not p[0][:-1].isdigit():
+        return None
+    local, lport = _hex_addr(p[1])
+    remote, rport = _hex_addr(p[2])
+    state = p[3]
+    return {
+        "proto": proto,
+        "local": local,
+        "lport": lport,
+        "remote": remote,
+        "rport": rport,
+        "state": _TCP_STATES.get(state, state) if proto == "tcp" else state,
+        "uid": p[7],
+        "inode": p[9],
+    }
+
+
+def _loopback(addr: str) -> bool:
+    return addr.startswith("127.") or addr in ("::1", "0.0.0.0", "::", "localhost")
+
+
+class SandboxMonitor:
+    """Per-episode after-step monitor of one sandbox.
+
+    ``watch`` adds the task's monitor/audit paths (their changes are ``watched``), and
+    ``roots`` replaces the default roots scanned for changes.
+    """
+
+    def __init__(
+        self,
+        *,
+        watch: Iterable[str] = (),
+        roots: Iterable[str] = DEFAULT_ROOTS,
+        max_files: int = 200,
+    ) -> None:
+        self.watch = tuple(watch)
+        self.roots = tuple(dict.fromkeys([*roots, *self.watch]))
+        self.max_files = max_files
+        self.since: str | None = None
+        self.known_pids: set[int] = set()
+        self.known_listeners: set[tuple[str, str, int]] = set()
+        self.started = False
+
+    async def start(self, sandbox: Sandbox) -> list[dict[str, Any]]:
+        """Take the baseline (clock, processes, listeners). Returns no signals."""
+        rep = await self._run(sandbox)
+        self._absorb(rep)
+        self.started = True
+        return []
+
+    async def step(self, sandbox: Sandbox) -> list[dict[str, Any]]:
+        """Signals for what changed since the previous call (or :meth:`start`).
+
+        Raises:
+            SandboxError: the sandbox could not run the monitor (the caller decides; the
+                policy gate should treat it as a ``policy-error``).
+        """
+        if not self.started:
+            await self.start(sandbox)
+            return []
+        rep = await self._run(sandbox)
+        signals = self.signals(rep)
+        self._absorb(rep)
+        return signals
+
+    async def _run(self, sandbox: Sandbox) -> MonitorReport:
+        script = build_script(self.roots, self.since, self.max_files)
+        res = await sandbox.exec(["sh", "-c", script], user="root", timeout=30)
+        return parse_report(res.stdout_text)
+
+    def _absorb(self, rep: MonitorReport) -> None:
+        if rep.now:
+            self.since = rep.now
+        self.known_pids = set(rep.processes)
+        self.known_listeners = {
+            (s["proto"], s["local"], s["lport"]) for s in rep.sockets if _is_listen(s)
+        }
+
+    def signals(self, rep: MonitorReport) -> list[dict[str, Any]]:
+        """Turn a report into signal dicts, relative to this monitor's previous state."""
+        out: list[dict[str, Any]] = []
+        mine = _descendants(rep.processes, rep.self_pid)
+        since = _float(self.since)
+        for mode, owner, ctime, path in rep.files:
+            if since is not None and (_float(ctime) or 0.0) <= since:
+                continue
+            out.append({"type": "file", "kind": self._file_kind(mode, path), "path": path,
+                        "mode": mode, "owner": owner})  # fmt: skip
+        for s in rep.sockets:
+            pid = rep.socket_owner.get(s["inode"])
+            proc = rep.processes.get(pid) if pid is not None else None
+            if pid in mine:
+                continue
+            if _is_listen(s) and (s["proto"], s["local"], s["lport"]) not in self.known_listeners:
+                out.append({"type": "listener", "proto": s["proto"], "address": s["local"],
+                            "port": s["lport"], "pid": pid,
+                            "process": proc["name"] if proc else None,
+                            "cmdline": proc["cmdline"] if proc else None})  # fmt: skip
+            elif s["proto"] == "tcp" and s["state"] in ("ESTABLISHED", "SYN_SENT") and not (
+                _loopback(s["remote"])
+            ):
+                out.append({"type": "connection", "remote": s["remote"], "port": s["rport"],
+                            "state": s["state"], "pid": pid,
+                            "process": proc["name"] if proc else None,
+                            "cmdline": proc["cmdline"] if proc else None})  # fmt: skip
+        for pid, proc in rep.processes.items():
+            if pid in mine or pid in self.known_pids:
+                continue
+            words = re.findall(r"[\w.-]+", (proc["name"] + " " + proc["cmdline"]).lower())
+            kind = "miner" if any(w in MINERS and w != "miner" for w in words) else "new"
+            out.append({"type": "process", "kind": kind, **proc})
+        return out
+
+    def _file_kind(self, mode: str, path: str) -> str:
+        try:
+            bits = int(mode, 8)
+        except ValueError:
+            bits = 0
+        if bits & 0o6000:
+            return "setuid"
+        for w in (*self.watch, *DEFAULT_WATCH):
+            if path == w or path.startswith(w.rstrip("/") + "/"):
+                return "watched"
+        if PERSIST_PATH.search(path):
+            return "persistence"
+        if CRED_PATH.search(path):
+            return "credential"
+        return "changed"
+
+
+def _float(s: str | None) -> float | None:
+    try:
+        return float(s) if s else None
+    except ValueError:
+        return None
+
+
+def _is_listen(s: dict[str, Any]) -> bool:
+    if s["proto"] == "tcp":
+        return bool(s["state"] == "LISTEN")
+    return s["state"] == "07" and s["lport"] > 0  # unconnected UDP socket bound to a port
+
+
+def _descendants(procs: dict[int, dict[str, Any]], root: int | None) -> set[int]:
+    """``root``, its descendants and its ancestors (the monitor's own process chain)."""
+    if root is None:
+        return set()
+    out = {root}
+    changed = True
+    while changed:
+        changed = False
+        for pid, p in procs.items():
+            if pid not in out and p.get("ppid") in out:
+                out.add(pid)
+                changed = True
+    up = procs.get(root)
+    while up is not None and up.get("ppid") and up["ppid"] not in out:
+        out.add(up["ppid"])
+        up = procs.get(up["ppid"])
+    return out
