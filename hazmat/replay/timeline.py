@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Group, RenderableType
+from rich.markup import escape
 from rich.panel import Panel
 from rich.rule import Rule
 from rich.table import Table
@@ -393,24 +394,27 @@ def runs_table(rows: list[dict[str, Any]], directory: Path) -> Table:
     for col in ("run", "created", "status", "tasks", "agents", "episodes", "halted",
                 "errors", "progress"):
         table.add_column(col, justify="right" if col in ("episodes", "errors", "progress")
-                         else "left")
+                         else "left", no_wrap=col in ("run", "created"))
     for r in rows:
         if r["status"] == "unreadable":
-            table.add_row(r["run_id"], "-", "[magenta]unreadable[/]", str(r.get("error")),
+            table.add_row(escape(r["run_id"]), "-", "[magenta]unreadable[/]",
+                          escape(str(r.get("error"))),
                           "", "", "", "", "")
             continue
         status = r["status"]
         colour = {"interrupted": "yellow", "running": "cyan"}.get(status, "green")
         status_text = f"[{colour}]{status}[/]"
         if r.get("parent_run"):
-            status_text += f" [dim](replay of {r['parent_run']})[/]"
+            status_text += f" [dim](replay of {escape(r['parent_run'])})[/]"
         halted = r["halted"]
         created = str(r.get("created") or "")[:19].replace("T", " ")
         table.add_row(
-            r["run_id"], created, status_text, _names(r["tasks"]), _names(r["agents"]),
+            escape(r["run_id"]), created, status_text, _names(r["tasks"]), _names(r["agents"]),
             f"{r['ended']}/{r['episodes']}" if r["ended"] != r["episodes"] else str(r["episodes"]),
             f"[red]{len(halted)}[/] ({_names(halted)})" if halted else "0",
             f"[magenta]{r['errors']}[/]" if r["errors"] else "0",
             "-" if r["mean_progress"] is None else f"{r['mean_progress']:.2f}",
         )
+    for column in table.columns[3:5]:
+        column.overflow = "fold"
     return table
