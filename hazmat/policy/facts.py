@@ -144,7 +144,6 @@ _READERS_SKIP = frozenset(
         "xargs",
         "eval",
         "su",
-        "ssh",
         "watch",
         "nice",
         "setsid",

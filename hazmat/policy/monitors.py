@@ -103,7 +103,8 @@ def build_script(roots: Iterable[str], since: str | None, max_files: int) -> str
         "echo @@ps",
         "if command -v ps >/dev/null 2>&1; then ps -eo pid=,ppid=,user=,comm=,args= 2>/dev/null;"
         " else for p in /proc/[0-9]*; do c=$(tr '\\0' ' ' < $p/cmdline 2>/dev/null);"
-        " [ -n \"$c\" ] && printf '%s 0 ? %s %s\\n' \"${p#/proc/}\" \"$(cat $p/comm)\" \"$c\"; done; fi",
+        " [ -n \"$c\" ] && printf '%s 0 ? %s %s\\n' \"${p#/proc/}\" \"$(cat $p/comm)\""
+        " \"$c\"; done; fi",
         "echo @@end",
     ])  # fmt: skip
 
@@ -172,7 +173,11 @@ def _hex_addr(s: str) -> tuple[str, int]:
             return ".".join(str(x) for x in v4), port_n
         groups = [full[i : i + 4].lstrip("0") or "0" for i in range(0, 32, 4)]
         addr = ":".join(groups)
-        return ("::" if set(groups) == {"0"} else "::1" if addr == "0:0:0:0:0:0:0:1" else addr), port_n
+        if set(groups) == {"0"}:
+            addr = "::"
+        elif addr == "0:0:0:0:0:0:0:1":
+            addr = "::1"
+        return addr, port_n
     return host, port_n
 
 
@@ -318,7 +323,7 @@ def _float(s: str | None) -> float | None:
 def _is_listen(s: dict[str, Any]) -> bool:
     if s["proto"] == "tcp":
         return bool(s["state"] == "LISTEN")
-    return s["state"] == "07" and s["lport"] > 0  # unconnected UDP socket bound to a port
+    return bool(s["state"] == "07" and s["lport"] > 0)  # unconnected UDP socket bound to a port
 
 
 def _descendants(procs: dict[int, dict[str, Any]], root: int | None) -> set[int]:

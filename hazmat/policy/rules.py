@@ -407,6 +407,8 @@ def load_spec(
         PolicyError: invalid structure, unknown parent, ``extends`` cycle (message names the file).
     """
     extends = data.get("extends")
+    if extends in ("none", "null", [], ""):
+        extends = None
     merged_rules: dict[str, Rule] = {}
     settings: dict[str, Any] = {}
     allow: list[str] = []
@@ -415,8 +417,15 @@ def load_spec(
         key = str(ppath.resolve())
         if key in _seen:
             raise PolicyError(f"{source}: extends cycle through {ppath}")
-        pdata = _read_yaml(ppath)
-        pspec = load_spec(pdata, source=str(ppath), base_dir=ppath.parent, _seen=(*_seen, key))
+        try:
+            pdata = _read_yaml(ppath)
+            pspec = load_spec(
+                pdata, source=str(ppath), base_dir=ppath.parent, _seen=(*_seen, key)
+            )
+        except PolicyError as exc:
+            if exc.message.startswith(source):
+                raise
+            raise PolicyError(f"{source}: extends {parent}: {exc.message}") from None
         for r in pspec.rules:
             merged_rules[r.id] = r
         settings.update(pspec.settings.model_dump(exclude_unset=True))
