@@ -77,7 +77,7 @@ def test_markdown_and_json_side_by_side_with_deltas(real_run: Path, other_run: P
     cols = doc["comparison"]["columns"]
     assert [c["agent"] for c in cols][:2] == ["solution", "null"]
     row = next(r for r in doc["comparison"]["tasks"] if r["task_id"] == "examples/find-file")
-    after = row["cells"][[i for i, c in enumerate(cols) if c["run"] == "after"][0]]
+    after = row["cells"][next(i for i, c in enumerate(cols) if c["run"] == "after")]
     assert after["d_mean_progress"] == -0.5 and after["d_pass_at_k"] == -1.0
     assert len(doc["scorecards"]) == 2
 
