@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -11,41 +12,7 @@ from hazmat.policy.monitors import SandboxMonitor, parse_report
 
 # Captured from a sandbox run of build_script() (docker-style, where root can read the
 # agent's fds), trimmed; one setuid file, one listener, one outgoing connection, a miner.
-CAPTURED = """\
-@@now
-1795912136.154354406
-@@self
-21
-@@files
-644 agent 1795912135.7711568670 /home/agent/.bashrc
-4755 agent 1795912135.9000000000 /tmp/rootbash
-644 agent 1795912135.8000000000 /home/agent/notes.md
-644 root 1795912135.8500000000 /var/log/audit/audit.log
-644 agent 1795912100.0000000000 /home/agent/old.txt
-@@tcp
-  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
-   0: 00000000:115C 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 487957 1 0 100 0 0 10 0
-   1: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 480001 1 0 100 0 0 10 0
-   2: 0200000A:D431 0100000A:115C 01 00000000:00000000 00:00000000 00000000  1000        0 487999 1 0 100 0 0 10 0
-@@udp
-   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
-@@fds
-/proc/16/fd:
-lrwx------ 1 agent agent 64 Nov 29 00:28 3 -> socket:[487957]
-/proc/17/fd:
-lrwx------ 1 agent agent 64 Nov 29 00:28 3 -> socket:[487999]
-/proc/21/fd:
-@@ps
-      1       0 root     bwrap           bwrap --args 8 -- /usr/bin/python3 -u -I -S /.hazmat/supervisor.py
-      2       1 root     python3         /usr/bin/python3 -u -I -S /.hazmat/supervisor.py
-     16       1 agent    python3         python3 -c import socket;s=socket.socket();s.bind(("0.0.0.0",4444))
-     17       1 agent    sh              sh -i
-     18       1 agent    xmrig           ./xmrig -o pool.example:3333
-     20       2 root     python3         /usr/bin/python3 -u -I -S /.hazmat/supervisor.py
-     21      20 root     sh              sh -c echo @@now; date +%s.%N
-     30      21 root     ps              ps -eo pid=,ppid=,user=,comm=,args=
-@@end
-"""
+CAPTURED = (Path(__file__).parent / "data" / "monitor_report.txt").read_text()
 
 
 def test_parse_captured_report() -> None:
