@@ -4,8 +4,11 @@ What a sandbox is made of (everything labelled ``hazmat=1``, ``hazmat.run``,
 ``hazmat.episode``, ``hazmat.backend=docker``, ``hazmat.sandbox`` plus ``spec.labels``):
 
 - the agent's *box*: a container from ``spec.image`` whose main process is the
-  supervisor (``supervisor.py``) running as ``spec.user``. Hardened by default:
-  ``cap_drop=ALL``, ``no-new-privileges``, read-only root; ``/tmp`` and the workspace
+  supervisor (``supervisor.py``) running as root with only CHOWN, DAC_OVERRIDE, FOWNER, KILL, SETGID and SETUID
+  (``SUPERVISOR_CAPS``): every command, the shell and the file ops of ``spec.user``
+  drop to that user's uid/gid, so the agent's processes have no capabilities and
+  cannot signal, trace or write to the supervisor or its channel. Hardened by default:
+  ``cap_drop=ALL`` (but those six for root), ``no-new-privileges``, read-only root; ``/tmp`` and the workspace
   (``spec.workdir``, owned by the user) are labelled tmpfs-backed volumes (size-capped,
   memory charged to the container, reachable by ``put_archive``/``get_archive`` even
   while paused), pids/memory (swap equal)/CPU
@@ -27,11 +30,12 @@ starts; the attach socket carries the supervisor's JSON lines (stdout frames of 
 8-byte multiplexed stream are demultiplexed here). ``exec`` of the agent therefore
 costs one write and one read on an open socket, no ``docker exec``.
 
-Other users and services: ``exec(user="root")`` (scorer) and ``exec(service=...)`` use
-a second supervisor started lazily with one ``docker exec`` per (container, user) and
-kept open (its socket is the exec's hijacked stream), so their timeouts also kill the
-whole process tree. Root in the box has no capabilities (``cap_drop=ALL``; it still
-owns root's files); ``hardening.cap_add`` gives it some, recorded in :meth:`info`.
+Other users and services: ``exec(user="root")`` (scorer, setup) runs over the box
+channel without dropping uid; ``exec(service=...)`` uses a supervisor started lazily
+with one ``docker exec`` per (service, user) and kept open (its socket is the exec's
+hijacked stream), so their timeouts also kill the whole process tree. Root in the box
+has only ``SUPERVISOR_CAPS`` (it owns root's files); ``hardening.cap_add`` gives it
+more, recorded in :meth:`info`.
 
 Files (``spec.files``, with modes and owners): paths in the volumes (``/tmp`` and the
 workspace) are put with ``put_archive`` right after start; other paths are put into
@@ -90,6 +94,9 @@ BOX_ALIAS = "agent"
 HEALTH_TIMEOUT = 60.0
 """Seconds a service may take to pass its health check."""
 SNAPSHOT_CAP = 256 * 1024 * 1024
+SUPERVISOR_CAPS = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL", "SETGID", "SETUID")
+"""What root in the box keeps so its supervisor can run the agent's commands as the
+agent and kill them: the agent's processes (uid 1000, no-new-privileges) have none."""
 SERVICE_CAPS = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETUID", "SETGID",
                 "NET_BIND_SERVICE")
 _GATE = "/tmp/.hazmat-go"
@@ -346,6 +353,7 @@ class DockerSandbox(Sandbox):
         self._box: str | None = None
         self._box_stream: _MuxStream | None = None
         self._channels: dict[tuple[str, str], tuple[Channel, _MuxStream]] = {}
+        self._box_channel: tuple[Channel, _MuxStream] | None = None
         self._channel_locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._services: dict[str, str] = {}
         self._service_specs: dict[str, ServiceSpec] = {}
@@ -524,10 +532,11 @@ class DockerSandbox(Sandbox):
                **spec.env}
         host_config = self._host_config(
             read_only=hard.read_only_root, nnp=hard.no_new_privileges,
-            cap_add=list(hard.cap_add), mounts=mounts)
+            cap_add=sorted(set(hard.cap_add) | set(SUPERVISOR_CAPS)), mounts=mounts)
         cid = await asyncio.to_thread(
-            self._create, image, ["python3", "-I", "-S", "-u", SUPERVISOR_IN_IMAGE], spec.user,
-            spec.workdir, env, host_config, BOX_ALIAS, None, {"hazmat.role": "box"})
+            self._create, image, ["python3", "-I", "-S", "-u", SUPERVISOR_IN_IMAGE], "0:0",
+            spec.workdir, {**env, "HAZMAT_STATE_DIR": "/tmp/.hazmat"}, host_config, BOX_ALIAS,
+            None, {"hazmat.role": "box"})
         self._box = cid
         if early_tar:
             await asyncio.to_thread(self._api.put_archive, cid, "/", early_tar)
@@ -543,13 +552,12 @@ class DockerSandbox(Sandbox):
         except SandboxError as exc:
             logs = await asyncio.to_thread(self._logs, cid)
             raise SandboxStartError(f"the sandbox supervisor did not start: {exc} {logs}") from None
-        self._channels[("", spec.user)] = (channel, stream)
+        self._box_channel = (channel, stream)
         if late:
             await asyncio.to_thread(self._put_into_mounts, cid, late, self._box_mounts)
         for cmd in spec.setup:
-            chan = await self._channel(None, "root")
-            result = await chan.exec(["/bin/sh", "-c", cmd], timeout=spec.limits.exec_timeout,
-                                     cap=1 << 20, cwd="/")
+            result = await channel.exec(["/bin/sh", "-c", cmd],
+                                        timeout=spec.limits.exec_timeout, cap=1 << 20, cwd="/")
             self._check_setup(result, cmd, "box")
 
     def _create(self, image: str | None, command: list[str] | None, user: str,
@@ -688,6 +696,9 @@ class DockerSandbox(Sandbox):
             await channel.close()
             await stream.close()
         self._channels.clear()
+        if self._box_channel is not None:
+            await self._box_channel[0].close()
+            self._box_channel = None
         if self._box_stream is not None:
             await self._box_stream.close()
         if self._client is not None:
@@ -735,6 +746,16 @@ class DockerSandbox(Sandbox):
     def _check_open(self) -> None:
         if self._stopped or not self._started or self._box is None:
             raise SandboxClosedError(f"sandbox {self.sandbox_id} is not running")
+
+    async def _box_ids(self, user: str | None) -> tuple[Channel, int | None, int | None]:
+        """The box channel and the uid/gid a request of ``user`` runs as (None: root)."""
+        self._check_open()
+        if self._box_channel is None or self._box_channel[0].closed:
+            raise SandboxClosedError(f"sandbox {self.sandbox_id}: the channel closed")
+        uid, gid = await asyncio.to_thread(self._user_ids, user or self.spec.user)
+        if uid == 0:
+            return self._box_channel[0], None, None
+        return self._box_channel[0], uid, gid
 
     async def _channel(self, service: str | None, user: str | None) -> Channel:
         """The supervisor channel for (service, user), starting one lazily via docker exec."""
@@ -795,19 +816,23 @@ class DockerSandbox(Sandbox):
             SandboxClosedError: the sandbox is not running.
             SandboxError: the channel into the sandbox broke.
         """
-        channel = await self._channel(service, user)
         argv = ["/bin/sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
         if not argv:
             raise SandboxError("exec needs a non-empty command")
+        uid = gid = None
+        if service:
+            channel = await self._channel(service, user)
+        else:
+            channel, uid, gid = await self._box_ids(user)
         return await channel.exec(
             argv, timeout=timeout or self.spec.limits.exec_timeout,
-            cap=self.spec.limits.output_bytes, stdin=stdin, cwd=cwd, env=env)
+            cap=self.spec.limits.output_bytes, stdin=stdin, cwd=cwd, env=env, uid=uid, gid=gid)
 
     async def shell(self, command: str, *, timeout: float | None = None) -> ExecResult:
         """Run ``command`` in the persistent bash session of ``spec.user``."""
-        channel = await self._channel(None, None)
+        channel, uid, gid = await self._box_ids(None)
         return await channel.shell(command, timeout=timeout or self.spec.limits.exec_timeout,
-                                   cap=self.spec.limits.output_bytes)
+                                   cap=self.spec.limits.output_bytes, uid=uid, gid=gid)
 
     async def read_file(self, path: str, *, service: str | None = None) -> bytes:
         """Read a file as ``spec.user`` (or the service's user), byte-exact.
@@ -817,8 +842,11 @@ class DockerSandbox(Sandbox):
             PermissionError: the user may not read it.
             FileTooLargeError: over ``limits.file_bytes``.
         """
-        channel = await self._channel(service, None)
-        return await channel.read_file(path, cap=self.spec.limits.file_bytes)
+        if service:
+            channel = await self._channel(service, None)
+            return await channel.read_file(path, cap=self.spec.limits.file_bytes)
+        box, uid, gid = await self._box_ids(None)
+        return await box.read_file(path, cap=self.spec.limits.file_bytes, uid=uid, gid=gid)
 
     async def write_file(self, path: str, data: bytes, *, mode: int | None = None,
                          user: str | None = None) -> None:
@@ -831,9 +859,9 @@ class DockerSandbox(Sandbox):
         cap = self.spec.limits.file_bytes
         if len(data) > cap:
             raise FileTooLargeError(f"{path}: {len(data)} bytes is over the cap of {cap} bytes")
-        channel = await self._channel(None, user)
+        channel, uid, gid = await self._box_ids(user)
         try:
-            await channel.write_file(path, data, mode=mode)
+            await channel.write_file(path, data, mode=mode, uid=uid, gid=gid)
         except OSError as exc:
             if "Read-only file system" in str(exc):
                 raise PermissionError(f"{path}: read-only file system in the sandbox") from None
@@ -941,6 +969,7 @@ class DockerSandbox(Sandbox):
             "services": {k: v[:12] for k, v in self._services.items()},
             "hardening": {
                 "cap_drop": ["ALL"], "cap_add": list(hard.cap_add),
+                "supervisor_caps": list(SUPERVISOR_CAPS),
                 "read_only_root": hard.read_only_root,
                 "no_new_privileges": hard.no_new_privileges,
                 "loosened": hard.model_dump() != type(hard)().model_dump(),

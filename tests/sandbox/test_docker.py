@@ -161,16 +161,32 @@ async def test_host_processes_and_files_invisible(run_id: str, tmp_path: Path) -
 
 async def test_capabilities_empty(run_id: str) -> None:
     async with make(SandboxSpec(), run_id) as sb:
-        for user in (None, "root"):
-            r = await sb.exec(["grep", "^Cap", "/proc/self/status"], user=user)
-            caps = dict(line.split(":\t") for line in r.stdout_text.strip().splitlines())
-            assert int(caps["CapEff"], 16) == 0, (user, caps)
-            assert int(caps["CapPrm"], 16) == 0
-            assert int(caps["CapBnd"], 16) == 0
+        # CHOWN, DAC_OVERRIDE, FOWNER, KILL, SETGID, SETUID
+        supervisor_caps = (1 << 0) | (1 << 1) | (1 << 3) | (1 << 5) | (1 << 6) | (1 << 7)
+        r = await sb.exec(["grep", "^Cap", "/proc/self/status"])
+        caps = dict(line.split(":\t") for line in r.stdout_text.strip().splitlines())
+        assert int(caps["CapEff"], 16) == 0, caps  # the agent has none at all
+        assert int(caps["CapPrm"], 16) == 0
+        assert int(caps["CapBnd"], 16) == supervisor_caps
+        shell = await sb.shell("grep ^CapEff /proc/self/status; id -u")
+        assert shell.stdout_text.split()[1:] == ["0000000000000000", "1000"]
+        # root (the supervisor, the scorer) keeps only what it needs to drop to the agent
+        r = await sb.exec(["grep", "^Cap", "/proc/self/status"], user="root")
+        caps = dict(line.split(":\t") for line in r.stdout_text.strip().splitlines())
+        assert int(caps["CapEff"], 16) == supervisor_caps
         r = await sb.exec(["grep", "NoNewPrivs", "/proc/self/status"])
         assert r.stdout_text.split()[-1] == "1"
         info = sb.info()
         assert info["hardening"]["cap_drop"] == ["ALL"] and not info["hardening"]["loosened"]
+
+
+async def test_agent_cannot_touch_its_supervisor(run_id: str) -> None:
+    async with make(SandboxSpec(), run_id) as sb:
+        r = await sb.shell("kill -9 1; echo '{\"id\": 1}' > /proc/1/fd/1; ls /proc/1/fd")
+        assert r.exit_code != 0
+        assert "Operation not permitted" in r.stderr_text or "Permission denied" in r.stderr_text
+        again = await sb.exec(["echo", "still here"])
+        assert again.stdout_text == "still here\n"
 
 
 async def test_env_of_host_never_inside(run_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
