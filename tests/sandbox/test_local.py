@@ -36,15 +36,29 @@ pytestmark = [pytest.mark.anyio, pytest.mark.local, pytest.mark.timeout(60)]
 Factory = Callable[..., Awaitable[LocalSandbox]]
 
 
-def _pids_in_namespace(ns: str) -> list[int]:
+def _uptime() -> float:
+    return float(Path("/proc/uptime").read_text().split()[0])
+
+
+def _pids_in_namespace(ns: str, started_before: float | None = None) -> list[int]:
+    """Host pids in pid namespace ``ns`` (``pid:[inode]``).
+
+    A dead namespace's inode number can be reused by a new one (e.g. a container
+    started meanwhile), so ``started_before`` (seconds since boot) skips processes
+    started after the namespace was gone.
+    """
     out = []
+    tick = os.sysconf("SC_CLK_TCK")
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:
-                if os.readlink(f"/proc/{name}/ns/pid") == ns:
-                    out.append(int(name))
+                if os.readlink(f"/proc/{name}/ns/pid") != ns:
+                    continue
+                stat = Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
+            if started_before is None or int(stat[19]) / tick <= started_before:
+                out.append(int(name))
     return out
 
 
@@ -77,8 +91,9 @@ async def sandbox() -> AsyncIterator[Factory]:
     yield make
     for sb in made:
         await sb.stop()
+    stopped = _uptime()
     for ns in namespaces:
-        left = _pids_in_namespace(ns)
+        left = _pids_in_namespace(ns, started_before=stopped)
         assert not left, f"processes left behind: {_host_cmdlines(left)}"
     for folder in folders:
         assert not folder.exists(), f"backing folder left behind: {folder}"
@@ -493,7 +508,7 @@ async def test_stop_is_idempotent_and_cancellation_cleans_up(sandbox: Factory) -
         tg.cancel_scope.cancel()
     await sb.stop()
     await sb.stop()
-    assert not _pids_in_namespace(sb._pidns)
+    assert not _pids_in_namespace(sb._pidns, started_before=_uptime())
     with pytest.raises(SandboxClosedError):
         await sb.exec(["true"])
 
@@ -506,7 +521,7 @@ async def test_context_manager_stops_on_error() -> None:
             assert (await sb.exec(["true"])).ok
             raise RuntimeError("boom")
     sb = box[0]
-    assert not _pids_in_namespace(sb._pidns)
+    assert not _pids_in_namespace(sb._pidns, started_before=_uptime())
     assert sb._dir is None
 
 
