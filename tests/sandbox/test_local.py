@@ -562,9 +562,11 @@ def test_a_killed_host_process_takes_its_sandbox_along(tmp_path: Path) -> None:
     assert proc.returncode == -9, proc.stderr
     ns, folder = proc.stdout.split()[-2:]
     deadline = time.monotonic() + 10
-    while _pids_in_namespace(ns) and time.monotonic() < deadline:
+    crashed = _uptime()
+    while _pids_in_namespace(ns, crashed) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _pids_in_namespace(ns), _host_cmdlines(_pids_in_namespace(ns))
+    left = _pids_in_namespace(ns, crashed)
+    assert not left, _host_cmdlines(left)
     assert Path(folder).exists()
     removed = cleanup_leftovers()
     assert folder in removed and not Path(folder).exists()
