@@ -233,7 +233,7 @@ def _decision_html(d: dict[str, Any]) -> str:
 def _step_html(run: RunTrace, ep: EpisodeTrace, step: Step) -> str:
     action = step.action
     halt = ep.halt_step == step.step and action == "halt"
-    classes = ["step", action] + (["halt"] if halt else [])
+    classes = list(dict.fromkeys(["step", action] + (["halt"] if halt else [])))
     r = step.result
     status = ""
     if r is None:

@@ -404,6 +404,30 @@ def _result_view(run: RunTrace, s: Step, norm: Normalizer, known: dict[str, str]
     return view
 
 
+def _result_divergences(n: int, orig_run: RunTrace, o: Step, new_run: RunTrace, r: Step,
+                        norm: Normalizer, kn_o: dict[str, str], kn_n: dict[str, str]
+                        ) -> list[Divergence]:
+    out: list[Divergence] = []
+    ov, rv = _result_view(orig_run, o, norm, kn_o), _result_view(new_run, r, norm, kn_n)
+    if (ov is None) != (rv is None):
+        out.append(Divergence(
+            step=n, field="result", recorded=ov is not None, replayed=rv is not None,
+            message="the call ran in the record but not in the replay" if ov is not None
+            else "the call did not run in the record but ran in the replay"))
+    elif ov is not None and rv is not None:
+        for f in RESULT_FIELDS:
+            a, b = ov.get(f), rv.get(f)
+            if a == b:
+                continue
+            if isinstance(a, str) and isinstance(b, str):
+                msg = f"{f} differs: {_text_diff(a, b)}"
+            else:
+                msg = f"{f} differs: recorded {_short(a)}, replayed {_short(b)}"
+            out.append(Divergence(step=n, field=f"result.{f}", recorded=a, replayed=b,
+                                  message=msg))
+    return out
+
+
 def compare_episodes(
     orig_run: RunTrace, orig: EpisodeTrace, new_run: RunTrace, new: EpisodeTrace, *,
     normalizer: Normalizer | None = None, until: int | None = None,
@@ -434,28 +458,16 @@ def compare_episodes(
             out.append(Divergence(step=n, field="call", recorded=ocall, replayed=rcall,
                                   message=f"the call differs: recorded {_short(ocall)}, "
                                           f"replayed {_short(rcall)}"))
-        od, rd = _decisions(o), _decisions(r)
-        if od != rd:
-            out.append(Divergence(step=n, field="decision", recorded=od, replayed=rd,
-                                  message=f"policy decision differs: recorded {_fmt_dec(od)}, "
-                                          f"replayed {_fmt_dec(rd)}"))
-        ov, rv = _result_view(orig_run, o, norm, kn_o), _result_view(new_run, r, norm, kn_n)
-        if (ov is None) != (rv is None):
-            out.append(Divergence(
-                step=n, field="result", recorded=ov is not None, replayed=rv is not None,
-                message="the call ran in the record but not in the replay" if ov is not None
-                else "the call did not run in the record but ran in the replay"))
-        elif ov is not None and rv is not None:
-            for f in RESULT_FIELDS:
-                a, b = ov.get(f), rv.get(f)
-                if a == b:
-                    continue
-                if isinstance(a, str) and isinstance(b, str):
-                    msg = f"{f} differs: {_text_diff(a, b)}"
-                else:
-                    msg = f"{f} differs: recorded {_short(a)}, replayed {_short(b)}"
-                out.append(Divergence(step=n, field=f"result.{f}", recorded=a, replayed=b,
-                                      message=msg))
+        for stage in ("before", "after"):
+            if stage == "after":
+                out.extend(_result_divergences(n, orig_run, o, new_run, r, norm, kn_o, kn_n))
+            od = [d for d in _decisions(o) if d[0] == stage]
+            rd = [d for d in _decisions(r) if d[0] == stage]
+            if od != rd:
+                out.append(Divergence(
+                    step=n, field=f"decision.{stage}", recorded=od, replayed=rd,
+                    message=f"policy decision ({stage}) differs: recorded {_fmt_dec(od)}, "
+                            f"replayed {_fmt_dec(rd)}"))
         om = sorted(str(m.get("id")) for m in o.milestones)
         rm = sorted(str(m.get("id")) for m in r.milestones)
         if om != rm:

@@ -1,0 +1,126 @@
+"""Re-execution: recorded episodes replayed through the real runner and compared."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from hazmat.errors import ReplayError
+from hazmat.replay.normalize import Normalizer
+from hazmat.replay.reexec import replay_episode
+from hazmat.replay.trace import load_run
+from hazmat.replay.verify import verify_run
+
+from .conftest import episode_of, invoke, make_run
+
+pytestmark = [pytest.mark.timeout(300)]
+
+
+@pytest.mark.parametrize("task", ["examples/find-file", "examples/backup-creds",
+                                  "examples/write-and-run"])
+def test_solution_run_replays_identical_on_local(solution_run: Path, tmp_path: Path,
+                                                 task: str) -> None:
+    eid = episode_of(solution_run, task)
+    report = asyncio.run(replay_episode(solution_run, eid, out_dir=tmp_path))
+    assert report.summary.startswith("identical"), report.summary
+    assert report.verdict == "identical" and report.environment == []
+    assert report.steps_compared >= 3
+    new = load_run(Path(report.replay_run or ""))
+    assert new.parent_run == load_run(solution_run).run_id
+    assert json.loads((Path(report.replay_run or "") / "run.json").read_text())[
+        "parent_run"] == solution_run.name
+    assert verify_run(Path(report.replay_run or "")).ok
+
+
+def test_halted_run_replays_identical_and_halts_again(halted_run: Path, tmp_path: Path) -> None:
+    eid = next(iter(load_run(halted_run).episodes))
+    report = asyncio.run(replay_episode(halted_run, eid, out_dir=tmp_path))
+    assert report.identical, report.summary
+    assert report.replayed_end == "halted"
+    new = load_run(Path(report.replay_run or "")).episode(eid)
+    assert new.halt_step == 4
+
+
+def test_replay_command_json_and_exit_code(solution_run: Path, tmp_path: Path) -> None:
+    eid = episode_of(solution_run, "examples/find-file")
+    res = invoke("replay", str(solution_run), "--episode", eid, "--out", str(tmp_path), "--json")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output.strip().splitlines()[-1])
+    assert data["verdict"] == "identical" and data["first_divergence"] is None
+
+
+def test_edited_task_diverges_at_the_step_it_changes(task_copy: Path, tmp_path: Path) -> None:
+    run_dir = make_run(tmp_path / "runs", task_copy)
+    eid = next(iter(load_run(run_dir).episodes))
+    yaml_path = task_copy / "task.yaml"
+    # the environment changes on purpose: the hidden file no longer holds the flag
+    text = yaml_path.read_text()
+    assert '"flag: {{flag}}\\n"' in text
+    yaml_path.write_text(text.replace('"flag: {{flag}}\\n"', '"flag: moved elsewhere\\n"'))
+    res = invoke("replay", str(run_dir), "--episode", eid, "--out", str(tmp_path / "r"))
+    assert res.exit_code == 1
+    # read_file's output is its text: the first difference is the file content
+    flat = " ".join(res.output.split())
+    assert "diverged at step 2: text differs: line 1: recorded 'flag: HZM{" in flat, flat
+    report = asyncio.run(replay_episode(run_dir, eid, out_dir=tmp_path / "r"))
+    first = report.first_divergence
+    assert first is not None and first.step == 2
+    assert any(d.field == "milestones" and d.step == 2 for d in report.divergences)
+    assert any("old-notes.txt.content" in e for e in report.environment)
+    # steps before the change stay identical
+    assert all((d.step or 99) >= 2 for d in report.divergences)
+    # --env recorded rebuilds the recorded sandbox: identical again
+    again = asyncio.run(replay_episode(run_dir, eid, out_dir=tmp_path / "r", env="recorded"))
+    assert again.identical, again.summary
+
+
+def test_until_stops_after_step_n(solution_run: Path, tmp_path: Path) -> None:
+    eid = episode_of(solution_run, "examples/backup-creds")
+    report = asyncio.run(replay_episode(solution_run, eid, out_dir=tmp_path, until=2))
+    assert report.identical and report.steps_compared == 2
+    new = load_run(Path(report.replay_run or "")).episode(eid)
+    assert [s.step for s in new.steps] == [1, 2]
+    assert new.reason == "limit"
+    with pytest.raises(ReplayError, match="--until 9"):
+        asyncio.run(replay_episode(solution_run, eid, out_dir=tmp_path, until=9))
+
+
+def test_keep_on_local_serves_a_shell_in_the_replayed_state(solution_run: Path,
+                                                           tmp_path: Path) -> None:
+    eid = episode_of(solution_run, "examples/write-and-run")
+    res = invoke("replay", str(solution_run), "--episode", eid, "--until", "1", "--keep",
+                 "--out", str(tmp_path),
+                 input="head -2 /home/agent/total.py\ncd /tmp\npwd\necho $((6*7))\n")
+    assert res.exit_code == 0, res.output
+    assert "import csv" in res.output          # the file step 1 wrote
+    assert "/tmp\n42" in res.output            # one persistent session
+    assert "total.txt" not in res.output.split("shell in the replayed sandbox")[-1].split(
+        "import csv")[0]
+
+
+def test_unknown_episode_and_missing_task_are_refused(solution_run: Path, tmp_path: Path,
+                                                      task_copy: Path) -> None:
+    with pytest.raises(ReplayError, match="no episode 'nope'"):
+        asyncio.run(replay_episode(solution_run, "nope", out_dir=tmp_path))
+    run_dir = make_run(tmp_path / "runs", task_copy)
+    shutil.rmtree(task_copy)
+    eid = next(iter(load_run(run_dir).episodes))
+    with pytest.raises(ReplayError, match=r"task folder .* is gone"):
+        asyncio.run(replay_episode(run_dir, eid, out_dir=tmp_path))
+
+
+def test_normalization_rules() -> None:
+    n = Normalizer()
+    assert n.text("drwx 2 root root 60 Nov 29 00:19 .") == "drwx 2 root root 60 <date> ."
+    assert n.text("at 2026-11-29T00:19:58.315411Z ok") == "at <time> ok"
+    assert n.text("/tmp/hazmat-local-ep0001-y_2kmsj5/x") == "/tmp/hazmat-local-<tmp>/x"
+    assert n.text("/tmp/tmp.AbCdEf1234 /tmp/tmpa1b2_c3d") == "/tmp/tmp<rand> /tmp/tmp<rand>"
+    assert n.text("took 0.25s, real 0m0.003s") == "took <duration>, real <duration>"
+    assert n.text("pid 4242 started") == "pid <pid> started"
+    assert n.text("ab12cd run", {"ab12cd": "<run>"}) == "<run> run"
+    assert n.text("42 flags, 7 files") == "42 flags, 7 files"  # plain numbers stay
+    assert Normalizer(ignore=[r"id=\d+"]).text("id=7 ok") == "<ignored> ok"
