@@ -22,6 +22,7 @@ import argparse
 import gc
 import json
 import logging
+import math
 import os
 import statistics
 import sys
@@ -133,33 +134,41 @@ def make_trace(n: int, benign: list[str]) -> list[tuple[str, str]]:
     return trace
 
 
-def hazmat_flow(policy: RulePolicy, trace: list[tuple[str, str]]) -> tuple[float, float, str]:
-    s = policy.session(secrets={"flag": SECRET})
-    s.quiet = True
+def hazmat_flow(
+    policy: RulePolicy, trace: list[tuple[str, str]], repeats: int = 5
+) -> tuple[float, float, str]:
+    """(per-step mean, newest-step cost, final action); each the best of ``repeats`` runs.
+
+    Best-of-N because the machine may be shared: the minimum is the cost of the work,
+    the rest is other processes' time slices.
+    """
+    best_mean = best_last = float("inf")
     last = ""
-    t0 = time.perf_counter()
-    t_last = 0.0
-    for i, (cmd, out) in enumerate(trace):
-        ts = time.perf_counter()
-        call = ToolCall(id=str(i), tool="bash", args={"command": cmd})
-        d = s.before(call)
-        if d.action != "halt":
-            s.after(Observation(call=call, output=out, exit_code=0))
-        t_last = time.perf_counter() - ts
-        last = d.action
-    total = time.perf_counter() - t0
-    return total / len(trace), t_last, last
+    for _ in range(repeats):
+        s = policy.session(secrets={"flag": SECRET})
+        s.quiet = True
+        t0 = time.perf_counter()
+        t_last = 0.0
+        for i, (cmd, out) in enumerate(trace):
+            ts = time.perf_counter()
+            call = ToolCall(id=str(i), tool="bash", args={"command": cmd})
+            d = s.before(call)
+            if d.action != "halt":
+                s.after(Observation(call=call, output=out, exit_code=0))
+            t_last = time.perf_counter() - ts
+            last = d.action
+        best_mean = min(best_mean, (time.perf_counter() - t0) / len(trace))
+        best_last = min(best_last, t_last)
+    return best_mean, best_last, last
 
 
-INVARIANT_RULE = (
-    rf"""
+INVARIANT_RULE = rf"""
 raise "secret exfiltrated" if:
     (out: ToolOutput) -> (call: ToolCall)
     "{SECRET}" in out.content
     call is tool:bash
     "curl" in call.function.arguments.command
 """
-)
 
 
 def _inv_events(i: int, cmd: str, out: str) -> list[dict[str, Any]]:
@@ -180,7 +189,11 @@ def _inv_events(i: int, cmd: str, out: str) -> list[dict[str, Any]]:
 
 
 def invariant_flow(trace: list[tuple[str, str]], budget_s: float) -> dict[str, Any]:
-    """Per-step cost of checking the newest step with Invariant's LocalPolicy (offline)."""
+    """Cost of checking the newest step with Invariant's LocalPolicy (offline), best of a few.
+
+    Invariant evaluates a rule over the whole trace it is given (``analyze_pending`` with
+    the past events and the new one), so this is its per-step cost at trace length n.
+    """
     os.environ.setdefault("INVARIANT_MAX_ITERATIONS", str(10**9))
     from invariant.analyzer import LocalPolicy  # local parse; never Policy.from_string (remote)
 
@@ -189,10 +202,19 @@ def invariant_flow(trace: list[tuple[str, str]], budget_s: float) -> dict[str, A
     for i, (cmd, out) in enumerate(trace[:-1]):
         past += _inv_events(i, cmd, out)
     pending = _inv_events(len(trace), trace[-1][0], trace[-1][1])
-    t0 = time.perf_counter()
-    res = pol.analyze_pending(past, pending)
-    dt = time.perf_counter() - t0
-    return {"last_step_s": dt, "violations": len(res.errors)}
+    best = float("inf")
+    violations = 0
+    spent = 0.0
+    while spent < budget_s:
+        t0 = time.perf_counter()
+        res = pol.analyze_pending(past, pending)
+        dt = time.perf_counter() - t0
+        best = min(best, dt)
+        violations = len(res.errors)
+        spent += dt
+        if dt > budget_s / 3:
+            break
+    return {"last_step_s": best, "violations": violations}
 
 
 def detection(
@@ -316,7 +338,7 @@ def main() -> None:
             sizes = (10, 100) if args.quick else (10, 100, 300)
             for n in sizes:
                 try:
-                    got = invariant_flow(make_trace(n, benign), budget_s=120)
+                    got = invariant_flow(make_trace(n, benign), budget_s=5)
                 except Exception as exc:
                     inv[str(n)] = {"error": f"{type(exc).__name__}: {exc}"}
                     print(f"  invariant n={n:5d}: failed: {inv[str(n)]['error'][:200]}")
@@ -333,12 +355,19 @@ def main() -> None:
                 }
                 print(
                     f"  invariant n={n:5d}: newest-step check {got['last_step_s'] * 1e3:.1f} ms "
-                    f"(violations {got['violations']}), {ratio:.0f}x hazmat's last step"
+                    f"(violations {got['violations']}), {ratio:.0f}x hazmat's newest-step check"
                 )
-            inv["1000"] = {
-                "skipped": "quadratic: ~100 s for one step at n=1000 (extrapolated from 100/300)"
-            }
-            print(f"  invariant n= 1000: skipped ({inv['1000']['skipped']})")
+            a, b = sizes[-2], sizes[-1]
+            ta = inv.get(str(a), {}).get("last_step_ms")
+            tb = inv.get(str(b), {}).get("last_step_ms")
+            if ta and tb:
+                k = math.log(tb / ta) / math.log(b / a)
+                est = tb * (1000 / b) ** k
+                inv["1000"] = {"skipped": f"not run: ~{est / 1e3:.0f} s per step estimated "
+                               f"(growth n^{k:.1f} from n={a},{b})"}  # fmt: skip
+            else:
+                inv["1000"] = {"skipped": "not run (no growth estimate)"}
+            print(f"  invariant n= 1000: {inv['1000']['skipped']}")
 
     det = detection(policy, dangerous, benign)
     print(

@@ -33,6 +33,7 @@ from hazmat.policy.base import (
     Action,
     Decision,
     Observation,
+    Policy,
     RuleMatch,
     ToolCall,
 )
@@ -466,3 +467,8 @@ def _mtimes(data: dict[str, Any], bdir: Path | None) -> list[float]:
         if p.exists():
             out.append(p.stat().st_mtime)
     return out
+
+
+def _conforms(p: RulePolicy) -> Policy:
+    """Static check (mypy): a RulePolicy is a :class:`hazmat.policy.base.Policy`."""
+    return p

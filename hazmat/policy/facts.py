@@ -362,7 +362,24 @@ def _derive(f: Facts) -> None:
         for m in _DEV_TCP_RE.finditer(code):
             f.hosts.append(m.group(1))
     parts = lines + f.texts + [code for _, code in f.code]
-    f.blob = "\n".join(dict.fromkeys(p for p in parts if p))
+    f.blob = "\n".join(dict.fromkeys(_squeeze(p) for p in parts if p))
+
+
+_ESCAPES = re.compile(r"(?:\\(?:x[0-9a-fA-F]{2}|[0-7]{3})){8,}")
+_LONG_TOKEN = re.compile(r"[A-Za-z0-9+/=_-]{100,}")
+
+
+def _squeeze(text: str) -> str:
+    """Drop what only costs regex time: long escape runs and long encoded tokens.
+
+    Their decoded forms are separate layers (parse_shell decodes them), so detectors
+    lose nothing; the raw call text stays available in ``Facts.raw`` for secrets.
+    """
+    if len(text) < 100:
+        return text
+    if "\\" in text:
+        text = _ESCAPES.sub("<escaped>", text)
+    return _LONG_TOKEN.sub("<encoded>", text)
 
 
 def _hosts_of(f: Facts, c: Cmd) -> None:

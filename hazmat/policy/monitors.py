@@ -88,7 +88,7 @@ def build_script(roots: Iterable[str], since: str | None, max_files: int) -> str
     find = ""
     if since:
         find = (
-            f"for r in {quoted}; do [ -e \"$r\" ] && find \"$r\" "
+            f'for r in {quoted}; do [ -e "$r" ] && find "$r" '
             f"\\( -type f -o -type l \\) -newerct @{int(float(since)) - 1} "
             f"-printf '%m %u %C@ %p\\n' 2>/dev/null; "
             f"done | head -n {int(max_files) * 5}"
@@ -281,8 +281,10 @@ class SandboxMonitor:
                             "port": s["lport"], "pid": pid,
                             "process": proc["name"] if proc else None,
                             "cmdline": proc["cmdline"] if proc else None})  # fmt: skip
-            elif s["proto"] == "tcp" and s["state"] in ("ESTABLISHED", "SYN_SENT") and not (
-                _loopback(s["remote"])
+            elif (
+                s["proto"] == "tcp"
+                and s["state"] in ("ESTABLISHED", "SYN_SENT")
+                and not (_loopback(s["remote"]))
             ):
                 out.append({"type": "connection", "remote": s["remote"], "port": s["rport"],
                             "state": s["state"], "pid": pid,

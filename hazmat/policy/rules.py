@@ -419,9 +419,7 @@ def load_spec(
             raise PolicyError(f"{source}: extends cycle through {ppath}")
         try:
             pdata = _read_yaml(ppath)
-            pspec = load_spec(
-                pdata, source=str(ppath), base_dir=ppath.parent, _seen=(*_seen, key)
-            )
+            pspec = load_spec(pdata, source=str(ppath), base_dir=ppath.parent, _seen=(*_seen, key))
         except PolicyError as exc:
             if exc.message.startswith(source):
                 raise

@@ -613,8 +613,16 @@ class _Walker:
         argv: list[str] = []
         assigns: list[tuple[str, str]] = []
         redirects = list(redirects)
+        prev_end = -1
         for ch in node.named_children:
             t = ch.type
+            glued = ch.start_byte == prev_end and t not in (
+                "variable_assignment",
+                "file_redirect",
+                "heredoc_redirect",
+                "herestring_redirect",
+            )
+            prev_end = ch.end_byte
             if t == "variable_assignment":
                 n = ch.child_by_field_name("name")
                 v = ch.child_by_field_name("value")
@@ -632,7 +640,12 @@ class _Walker:
             elif t == "comment":
                 continue
             else:
-                argv.extend(self.words(ch, depth, via, root))
+                got = self.words(ch, depth, via, root)
+                if glued and argv and got:
+                    # `a`b`c`: tree-sitter leaves adjacent pieces unconcatenated
+                    argv[-1] += got[0]
+                    got = got[1:]
+                argv.extend(got)
         if argv and re.fullmatch(r"\{[^{}]*,[^{}]*\}", argv[0]):
             argv = argv[0][1:-1].split(",") + argv[1:]
         argv = [_resolve_glob(a) for a in argv]

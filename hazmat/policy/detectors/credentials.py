@@ -24,7 +24,9 @@ CRED_PATH = gated(
         r"proc/(?:\d+|self|\*|\$\w+|\$\{\w+\}|\$\([^)]*\)|[^/\s]*)/environ|\.ssh/(?:\*|id_\*)|\.ssh/?$|var/run/secrets|run/secrets/|"
         r"\.env(?:\.(?!example|sample|template|dist|defaults?|tpl)[\w-]+)?$|[^/\s]*secrets?\.(?:ya?ml|json|env)$|credentials?\.(?:json|xml|csv|txt|ya?ml)$|"
         r"\.htpasswd|etc/shadow|secrets/[^/\s]+\.(?:key|pem|json|ya?ml|env)$|master\.key$|"
-        r"credentials\.xml$|\.keychain(?:-db)?$"
+        r"credentials\.xml$|\.keychain(?:-db)?$|filezilla/(?:recentservers|sitemanager)\.xml|"
+        r"\.purple/accounts\.xml|\.remmina/|\.vnc/passwd|\.gem/credentials|rclone/rclone\.conf|"
+        r"\.smbcredentials|\.irssi/config|\.git/config$"
         r")",
         re.I,
     )
@@ -42,7 +44,8 @@ _CRED_CMD = gated(
         r"gitleaks\s+detect|swap_digger|3snake)\b|\b(?:john|hashcat|hydra|medusa|ncrack|patator|crackmapexec)\s|"
         r"\bgcore\b[^\n]*(?:sshd|\$\(pidof)|strings\s+/dev/mem|"
         r"\btcpdump\b[^\n]*(?:-A|port\s+(?:21|23|110|143))[^\n]*(?:pass|user|login)|"
-        r"\bcat\s+/proc/[^\s]*/(?:mem|maps)\b|\bgdb\b[^\n]*-p\b[^\n]*(?:sshd|gnome-keyring|dump)|"
+        r"\b(?:cat|strings|dd|xxd|grep)\b[^\n|;]*/proc/(?:\$\([^)]*\)|[^\s/]+)/(?:mem|maps)\b|"
+        r"\b(?:env|printenv|set|export\s+-p)\s*\|\s*(?:grep|egrep|rg)\b[^\n]*(?:key|secret|token|pass|cred)|\bgdb\b[^\n]*-p\b[^\n]*(?:sshd|gnome-keyring|dump)|"
         r"\bdocker\s+inspect\b[^\n]*(?:Env|env)|\bprintenv\s+\w*(?:KEY|TOKEN|SECRET|PASS)\w*"
     )
 )

@@ -84,6 +84,8 @@ def detect(f: Facts) -> str | None:
     """Recursive delete of system/home/data paths, mkfs, dd/writes to disks, fork bombs, shred."""
     if f.fork_bomb:
         return "fork bomb (function piping into itself in the background)"
+    if re.search(r"\b[obc]\s*>\s*/proc/sysrq-trigger", f.blob):
+        return "powers off/reboots/crashes the kernel through sysrq"
     fb = search(_FORK, f.blob)
     if fb:
         return f"fork bomb: {fb}"
@@ -135,6 +137,10 @@ def detect(f: Facts) -> str | None:
             for a in args:
                 if a.startswith("of=") and _DEVICE.match(a[3:]):
                     return f"dd onto device {a[3:]}"
+            if "conv=notrunc" in args and any(
+                a.startswith("if=/dev/") and a[8:] in ("zero", "urandom", "random") for a in args
+            ):
+                return f"overwrites a file in place with junk: {c.line[:80]}"
         elif (
             name in ("fdisk", "parted", "cfdisk")
             and any(_DEVICE.match(a) for a in args)

@@ -199,7 +199,11 @@ def detect_exfil(f: Facts) -> str | None:
                     for lb in labels
                 ):
                     return f"DNS query with a long encoded label: {a[:60]}"
-        if name in ("ping", "ping6") and "-p" in args and any("$(" in a or "`" in a for a in args):
+        if (
+            name in ("ping", "ping6")
+            and "-p" in args
+            and any("$(" in a or "`" in a or re.match(r"^\$\{?\w+", a) for a in args)
+        ):
             return "ICMP payload from command output"
         if name in ("aws", "gsutil", "rclone", "s3cmd", "azcopy", "az", "mc"):
             pos = positional(args)

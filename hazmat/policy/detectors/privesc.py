@@ -23,6 +23,7 @@ _BLOB = gated(
         r"\bsetpriv\b[^\n]*--re[ug]id[= ]0|"
         r"\b[a-z_][a-z0-9_-]*:[^:\s]*:0:0:[^:\n]*:[^:\n]*:/bin/\w*sh\b|\bopenssl\s+passwd\b[^\n]*>>?\s*/etc/passwd|"
         r"LD_PRELOAD=\S+\s+(?:sudo|su|pkexec|doas|passwd|mount|ping)\b|"
+        r"\bLD_PRELOAD=['\"]?(?:/tmp/|/dev/shm/|/var/tmp/|\./|/home/)|"
         r"(?:^|[\s;&|/])\./(?:exploit|pwn|rootme|getroot|privesc|priv_esc|dirty\w*|cve[-_]?\d\w*|suid_exp|root_?shell)\w*|"
         r"\bgcc\b[^\n]*(?:exploit|pwn|cve-?\d|dirty|overlayfs|privesc)|\bpython[\d.]*\s+-c\s+['\"][^'\"]*os\.set(?:re)?s?uid"
     )

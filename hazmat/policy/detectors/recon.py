@@ -146,7 +146,8 @@ _BLOB = gated(
         r"socat|nmap|docker)\b|\bcompgen\s+-c|\bkubectl\s+auth\s+can-i|\baws\s+(?:sts\s+get-caller-identity|"
         r"s3\s+ls|iam\s+list|ec2\s+describe)|\bdocker\s+(?:ps|images|info|version)\b|\bmount\s*(?:$|\|)|"
         r"\bcat\s+/etc/passwd|\bgetent\s+(?:passwd|group|hosts)|\bnslookup\b|\bdig\s+(?:axfr|any|\S+\s+axfr)|"
-        r"\bsearchsploit\b|\bcapsh\s+--print|\b(?:linpeas|linenum|lse\.sh|pspy\d*|peass|"
+        r"\bsearchsploit\b|\bcapsh\s+--print|/etc/[\w*?-]*release\b|"
+        r"\bfind\s+/\s+[^\n|;]*-i?(?:name|path|regex)\b|\bls\s+-\w*R\w*\s+/(?:home|root|etc|var)?\b|\b(?:linpeas|linenum|lse\.sh|pspy\d*|peass|"
         r"linux-exploit-suggester|les\.sh|linuxprivchecker|unix-privesc-check)\b"
     )
 )

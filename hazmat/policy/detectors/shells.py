@@ -93,6 +93,15 @@ def _classify(f: Facts) -> tuple[str, str] | None:
                 r"(?:tcp|udp|ssl|openssl)", joined
             ):
                 return ("bind" if _listening(c) else "reverse"), f"socat exec: {c.line[:100]}"
+        if name == "socat" and re.search(
+            r"(?i)file:[^,\s]*tty[^\s]*,raw|pty,[^\s]*listen|listen[^\s]*\s+\S*pty", " ".join(args)
+        ):
+            return "bind", f"socat shell handler (raw tty on a listening socket): {c.line[:100]}"
+        if name == "script" and re.search(
+            r"-\w*c\w*\s+['\"]?(?:/bin/|/usr/bin/)?(?:ba|z|da)?sh['\"]?(?:\s|$)",
+            " ".join(args) + " ",
+        ):
+            return "reverse", f"tty upgrade with script (as after a reverse shell): {c.line[:80]}"
         if name == "xterm" and "-display" in args:
             return "reverse", f"xterm to remote display: {c.line[:80]}"
     dev_tcp = any("/dev/tcp/" in t or "/dev/udp/" in t for c in cmds for _, t in c.redirects) or (

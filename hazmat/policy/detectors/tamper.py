@@ -48,6 +48,9 @@ _STRONG = gated(
 _WEAK = gated(
     re.compile(
         r"(?i)\bhistory\s+-[cwd]|\bunset\s+HISTFILE\b|\bHISTFILE=(?:/dev/null|$|\s|'')|"
+        r"\bHISTIGNORE=|\bHISTCONTROL=\S*ignore|"
+        r"\b(?:systemctl\s+(?:stop|disable|mask|kill)|service)\s+(?:-\S+\s+)*(?:firewalld|apparmor|"
+        r"ufw|nftables|iptables|netfilter-persistent|selinux\w*|auditd?)\b|"
         r"\bexport\s+HIST(?:FILE)?SIZE=0\b|\bHIST(?:FILE)?SIZE=0\b|\bset\s+\+o\s+history\b|"
         r"\bln\s+-s\w*\s+/dev/null\s+\S*_history\b|\bsetenforce\s+0\b|"
         r"\baa-(?:disable|teardown|complain)\b|\bapparmor_parser\s+-R\b|"
