@@ -373,7 +373,7 @@ class Supervisor:
                     os.setuid(int(req["uid"]))
                     req = dict(req, uid=None)
                 except OSError as exc:
-                    self.fail(rid, "os_error", "cannot switch user: %s" % (exc,))
+                    self.fail(rid, "os_error", f"cannot switch user: {exc}")
                 else:
                     self.handle_req(rid, req)
                 self.out.flush()
@@ -401,13 +401,13 @@ class Supervisor:
         with os.fdopen(fd, "rb") as f:
             st = os.fstat(fd)
             if stat.S_ISDIR(st.st_mode):
-                raise IsADirectoryError("%s is a directory" % path)
+                raise IsADirectoryError(f"{path} is a directory")
             if not stat.S_ISREG(st.st_mode):
-                self.fail(rid, "os_error", "%s is not a regular file" % path)
+                self.fail(rid, "os_error", f"{path} is not a regular file")
                 return
             if st.st_size > cap:
                 self.fail(rid, "too_large",
-                          "%s is %d bytes, over the cap of %d" % (path, st.st_size, cap))
+                          f"{path} is {st.st_size} bytes, over the cap of {cap}")
                 return
             data = f.read(cap + 1)
         if len(data) > cap:
@@ -424,7 +424,7 @@ class Supervisor:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK | os.O_NOCTTY, 0o666)
         with os.fdopen(fd, "wb") as f:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
-                self.fail(rid, "os_error", "%s is not a regular file" % path)
+                self.fail(rid, "os_error", f"{path} is not a regular file")
                 return
             os.set_blocking(fd, True)
             f.truncate(0)
@@ -440,7 +440,7 @@ class Supervisor:
             os.makedirs(STATE_DIR, mode=0o700, exist_ok=True)
             return STATE_DIR
         os.makedirs(STATE_DIR, mode=0o711, exist_ok=True)
-        path = os.path.join(STATE_DIR, "u%d" % uid)
+        path = os.path.join(STATE_DIR, f"u{uid}")
         try:
             os.mkdir(path, 0o700)
             os.chown(path, uid, gid)
@@ -448,7 +448,7 @@ class Supervisor:
             pass
         st = os.lstat(path)
         if not stat.S_ISDIR(st.st_mode) or st.st_uid != uid:
-            raise PermissionError("%s is not a folder owned by uid %d" % (path, uid))
+            raise PermissionError(f"{path} is not a folder owned by uid {uid}")
         return path
 
     def spawn_shell(self, rid, req):
