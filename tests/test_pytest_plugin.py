@@ -295,3 +295,18 @@ def test_fixtures(suite: Path, pytester: pytest.Pytester) -> None:
     """)
     res = pytester.runpytest_subprocess("test_fixtures.py", "-p", "no:randomly")
     res.assert_outcomes(passed=3)
+
+
+@pytest.mark.docker
+def test_capability_mode_on_docker(suite: Path, pytester: pytest.Pytester) -> None:
+    """The canonical form: --hazmat-sandbox docker; a needs_docker task runs there."""
+    junit = suite / "junit.xml"
+    with TaskAwareServer() as srv:
+        res = pytester.runpytest_subprocess(
+            "tasks/cyber/find-file", "tasks/cyber/needs-docker", "--hazmat-sandbox", "docker",
+            "--hazmat-agent", "openai:m", "--hazmat-base-url", srv.base_url,
+            "--hazmat-gate", str(_gate(suite)), f"--junitxml={junit}", timeout=200)
+    res.assert_outcomes(passed=2)
+    props = _props(junit)
+    assert {p["progress"] for p in props.values()} == {"0.5"}
+    assert {p["risk_level"] for p in props.values()} == {"medium"}

@@ -22,7 +22,7 @@ from hazmat.runner import run_tasks
 from hazmat.tasks import discover_tasks
 from tests.report.helpers import make_run, write_task
 
-pytestmark = [pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.timeout(180), pytest.mark.local]
 
 ROOT = Path(__file__).resolve().parents[2]
 RECKLESS = """steps:

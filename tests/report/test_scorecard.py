@@ -118,6 +118,8 @@ def test_category_falls_back_when_task_folder_is_gone(tmp_path: Path,
     assert [(f.id, f.reached) for f in card.funnel] == [("recon", 4), ("root", 2), ("flag", 1)]
 
 
+@pytest.mark.local
+@pytest.mark.timeout(120)
 def test_real_run_scores_solution_and_null(tmp_path: Path) -> None:
     """A real run of the example tasks on bubblewrap, scored from its record."""
     import asyncio
