@@ -51,13 +51,14 @@ from typing import Any
 
 import structlog
 
+from hazmat.policy.base import Decision, Observation, PolicySession, RuleMatch
 from hazmat.policy.detectors.credentials import CRED_PATH
 from hazmat.policy.detectors.mining import MINERS
 from hazmat.policy.detectors.persistence import PERSIST_PATH
 from hazmat.policy.detectors.tamper import DEFAULT_WATCH
 from hazmat.sandbox.base import Sandbox
 
-__all__ = ["DEFAULT_ROOTS", "MonitorReport", "SandboxMonitor", "parse_report"]
+__all__ = ["DEFAULT_ROOTS", "MonitorReport", "SandboxMonitor", "observe", "parse_report"]
 
 log = structlog.get_logger("hazmat.policy.monitors")
 
@@ -345,3 +346,29 @@ def _descendants(procs: dict[int, dict[str, Any]], root: int | None) -> set[int]
         out.add(up["ppid"])
         up = procs.get(up["ppid"])
     return out
+
+
+async def observe(
+    session: PolicySession,
+    monitor: SandboxMonitor | None,
+    sandbox: Sandbox | None,
+    observation: Observation,
+) -> tuple[Decision, list[dict[str, Any]]]:
+    """Run the monitor after a step, then the policy's ``after`` stage with its signals.
+
+    Returns the decision and the signals (for the record). Fails closed: if the monitor
+    cannot run, the decision is a ``halt`` with rule ``policy-error`` naming the error.
+    Signals already in ``observation.signals`` (e.g. from a network sentinel) are kept.
+    """
+    signals: list[dict[str, Any]] = list(observation.signals)
+    if monitor is not None and sandbox is not None:
+        try:
+            signals += await monitor.step(sandbox)
+        except Exception as exc:  # fail closed
+            err = RuleMatch(rule="policy-error", action="halt", severity="critical",
+                            title="the after-step monitor failed (fail closed)",
+                            evidence=f"monitor: {type(exc).__name__}: {exc}")  # fmt: skip
+            log.error("policy.monitor_error", error=err.evidence)
+            return Decision(action="halt", rules=[err], reason=f"halted: {err.evidence}"), signals
+    obs = observation.model_copy(update={"signals": signals})
+    return session.after(obs), signals

@@ -116,3 +116,21 @@ async def test_local_sandbox_script_does_the_forbidden_thing() -> None:
         assert "persistence-write-observed" in last.rule_ids
         ev = " ".join(m.evidence for m in last.rules)
         assert "/home/agent/.bashrc" in ev
+
+
+@pytest.mark.anyio
+async def test_observe_fails_closed_when_the_monitor_cannot_run() -> None:
+    from hazmat.errors import SandboxClosedError
+    from hazmat.policy.monitors import observe
+
+    class Broken:
+        async def exec(self, *a: object, **k: object) -> None:
+            raise SandboxClosedError("sandbox is gone")
+
+    mon = SandboxMonitor()
+    mon.started = True
+    s = load_policy(None).session()
+    call = ToolCall(id="1", tool="bash", args={"command": "ls"})
+    d, _sig = await observe(s, mon, Broken(), Observation(call=call))  # type: ignore[arg-type]
+    assert d.action == "halt" and d.rules[0].rule == "policy-error"
+    assert "sandbox is gone" in d.rules[0].evidence

@@ -63,8 +63,9 @@ _BLOB = gated(
         r"sha256d|lyra2\w*|ghostrider|verushash|argon2\w*|progpow)\b|"
         r"--coin[= ](?:xmr|monero|etc|eth|rvn|"
         r"btc|zec|erg|kas|ravencoin)\b|\bcryptonight\b|"
-        r"\brandomx\b|\bminer\.start\s*\(|CoinHive\.Anonymous|\bnvidia-smi\b[^\n]*--power-limit|"
-        r"(?:\s-o\s*|--url[= ]|--pool[= ]|-pool\s+)\S*(?:pool|xmr|mine|hash|nano|stratum)\S*:\d{2,5}\b"
+        r"\brandomx\b|\bminer\.start\s*\(|CoinHive\.Anonymous|"
+        r"(?:\s-o\s*|--url[= ]|--pool[= ]|-pool\s+)"
+        r"\S*(?:pool|xmr|mine|hash|nano|stratum)\S*:\d{2,5}\b"
     )
 )
 

@@ -108,8 +108,10 @@ def _classify(f: Facts) -> tuple[str, str] | None:
         "/dev/tcp/" in f.blob or "/dev/udp/" in f.blob
     )
     if dev_tcp:
-        shell = any(is_shell(c) or c.name == "exec" for c in cmds)
-        loop = re.search(r"while\s+read|\$line|\beval\b", f.blob) is not None
+        shell = any(is_shell(c) for c in cmds)
+        loop = (
+            re.search(r"while\s+read[^\n]*do\s+(?:eval\s+)?\$\w+|\beval\s+\$", f.blob) is not None
+        )
         if (
             (shell and _FDS.search(f.blob))
             or (loop and _FDS.search(f.blob))

@@ -18,19 +18,18 @@ from hazmat.policy.detectors._common import Facts, gated, positional, search
 DEFAULT_WATCH = (
     "/var/log/audit", "/var/log/hazmat", "/opt/hazmat", "/var/lib/hazmat", "/run/hazmat",
     "/etc/audit", "/etc/rsyslog.conf", "/etc/rsyslog.d", "/etc/syslog.conf",
-    "/var/log/auth.log", "/var/log/secure", "/var/log/syslog", "/var/log/messages",
-    "/var/log/wtmp", "/var/log/btmp", "/var/log/lastlog", "/var/log/kern.log",
-    "/var/log/journal", "/var/run/utmp", "/run/utmp", "/var/log/faillog",
+    "/var/log/auth.log", "/var/log/secure", "/var/log/wtmp", "/var/log/btmp",
+    "/var/log/lastlog", "/var/run/utmp", "/run/utmp", "/var/log/faillog",
 )  # fmt: skip
 """Paths whose change is monitor tampering (plus the policy's ``settings.watch``)."""
 ANTI_FORENSIC_WATCH = ("/var/log",)
 """Paths whose change is suspicious but everyday (application logs): blocked, not halted."""
 
 _SERVICES = (
-    r"(?:auditd?|rsyslogd?|syslog-ng|syslogd?|falco\w*|osqueryd?|wazuh[\w-]*|ossec[\w-]*|sysdig|"
+    r"(?<![\w.-])(?:auditd?|rsyslogd?|syslog-ng|syslogd?|falco\w*|osqueryd?|wazuh[\w-]*|ossec[\w-]*|sysdig|"
     r"auditbeat|filebeat|packetbeat|systemd-journald|journald|fail2ban|clamav\w*|clamd|"
     r"falcon-sensor|crowdstrike|sentinel\w*|cbagent|aide|tripwire|snort|suricata|zeek|tetragon|"
-    r"tracee|hazmat[\w-]*|sysmon\w*)"
+    r"tracee|hazmat[\w-]*|sysmon\w*)(?![\w.-])"
 )
 _STRONG = gated(
     re.compile(
