@@ -161,10 +161,17 @@ def cleanup(
     run: Annotated[str | None, typer.Option(help="only what this run made")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Remove every container, network and volume hazmat left behind."""
+    """Remove every container, network and volume hazmat left behind (and local sandbox
+    folders whose process died). Without a Docker daemon only the local part runs."""
+    from hazmat.errors import BackendUnavailableError
     from hazmat.sandbox.cleanup import cleanup as do_cleanup
+    from hazmat.sandbox.local import cleanup_leftovers
 
-    counts = do_cleanup(run_id=run)
+    counts: dict[str, int] = {"local_leftovers": len(cleanup_leftovers())}
+    try:
+        counts.update(do_cleanup(run_id=run))
+    except BackendUnavailableError as exc:
+        console.print(f"docker: skipped ({exc.one_line()})", highlight=False, soft_wrap=True)
     if as_json:
         print(json.dumps(counts, sort_keys=True))
     else:
