@@ -11,18 +11,33 @@ from typing import Annotated
 
 import typer
 
-from hazmat.errors import ConfigError
+from hazmat.errors import ConfigError, RecordError
 from hazmat.report.html import write_html
 from hazmat.report.runs import load_run
 from hazmat.report.scorecard import Scorecard, build_scorecard
 from hazmat.report.text import render_json, render_markdown
 from hazmat.report.thresholds import load_thresholds
 
-__all__ = ["report"]
+__all__ = ["expand_runs", "report"]
+
+
+def expand_runs(path: Path) -> list[Path]:
+    """``path`` when it is a run directory, else the run directories up to two levels below.
+
+    Raises:
+        RecordError: neither ``path`` nor anything below it holds a run.json.
+    """
+    if (path / "run.json").is_file() or path.name == "run.json":
+        return [path]
+    found = sorted({*path.glob("*/run.json"), *path.glob("*/*/run.json")})
+    if not found:
+        raise RecordError(f"{path}: no run.json here or below", hint="is this a run directory?")
+    return [f.parent for f in found]
 
 
 def report(
-    runs: Annotated[list[Path], typer.Argument(help="run directories (several: side by side)")],
+    runs: Annotated[list[Path], typer.Argument(
+        help="run directories (several: side by side), or folders of runs (pooled)")],
     html: Annotated[bool, typer.Option("--html", help="write the HTML report")] = False,
     md: Annotated[bool, typer.Option("--md", help="print Markdown (the default)")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
@@ -30,19 +45,26 @@ def report(
         "--thresholds", "-t", help="risk thresholds YAML (default: the shipped one)")] = None,
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="write here instead of stdout (HTML default: RUN/report.html)")] = None,
+    merge: Annotated[bool, typer.Option(
+        "--merge", help="pool every run into one scorecard instead of side by side")] = False,
     gate_exit: Annotated[bool, typer.Option(
         "--gate-exit", help="exit 3 when the gate says stop")] = False,
 ) -> None:
     """Score runs: per task and agent progress, pass@k, funnels, halts, refusals; risk per
     category from thresholds and the gate (proceed or stop).
 
+    A folder without run.json (e.g. a pytest ``--hazmat-out`` folder with one run
+    per item under ``<worker>/``) stands for every run below it, pooled.
     Exit code 0 (3 with --gate-exit when the gate says stop), 1 when a run
     cannot be read or the thresholds file is bad.
     """
     if sum((html, md, as_json)) > 1:
         raise ConfigError("choose one of --html, --md, --json")
     th = load_thresholds(thresholds)
-    cards: list[Scorecard] = [build_scorecard([load_run(p)], th) for p in runs]
+    groups = [expand_runs(p) for p in runs]
+    if merge:
+        groups = [[d for g in groups for d in g]]
+    cards: list[Scorecard] = [build_scorecard([load_run(d) for d in g], th) for g in groups]
     if html:
         dest = out or (Path(runs[0]) / "report.html")
         write_html(cards, dest)

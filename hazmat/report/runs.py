@@ -166,7 +166,15 @@ def load_run(path: Path) -> RunData:
         if view is None or view.task_id != tid:
             known = seen_ms.get(tid, {})
             total = max([totals.get(tid, 0), *known])
-            ms = [known.get(i, (f"#{i}", f"milestone {i}")) for i in range(1, total + 1)]
+            ms = [known[i] for i in sorted(known)]
+            # not in milestone events: ids reached per run.json, deepest episodes first
+            eps = sorted((e for e in record.episodes if e.task_id == tid),
+                         key=lambda e: -len(e.milestones))
+            for e in eps:
+                for hit in e.milestones:
+                    if hit.id not in [m for m, _ in ms]:
+                        ms.append((hit.id, hit.id))
+            ms += [(f"#{i}", f"milestone {i}") for i in range(len(ms) + 1, total + 1)]
             view = TaskView(task_id=tid, category=_fallback_category(tid), milestones=ms)
         tasks[tid] = view
     episodes: list[EpisodeView] = []

@@ -156,3 +156,19 @@ def test_html_renders_in_chromium(real_run: Path, other_run: Path, tmp_path: Pat
     shot = tmp_path / "report.png"
     proc = _chromium([f"--screenshot={shot}", "--window-size=1280,2000", out.as_uri()], tmp_path)
     assert proc.returncode == 0 and shot.stat().st_size > 20_000
+
+
+def test_cli_pools_a_folder_of_runs_and_merge(tmp_path: Path) -> None:
+    tasks = {"cyber/a": write_task(tmp_path, "cyber/a", "cyber", ["m1", "m2"])}
+    ep = {"task": "cyber/a", "agent": "m", "status": "submitted", "total": 2}
+    make_run(tmp_path / "out" / "gw0", "r1", [{**ep, "reached": ["m1"]}], tasks)
+    make_run(tmp_path / "out" / "gw1", "r2", [{**ep, "reached": [], "epoch": 1}], tasks)
+    res = CliRunner().invoke(_app(), ["report", str(tmp_path / "out"), "--json"])
+    assert res.exit_code == 0, res.output
+    card = json.loads(res.stdout)["scorecard"]["cards"][0]
+    assert (card["epochs"], card["mean_progress"], card["runs"]) == (2, 0.25, ["r1", "r2"])
+    res = CliRunner().invoke(_app(), ["report", str(tmp_path / "out" / "gw0" / "r1"),
+                                      str(tmp_path / "out" / "gw1" / "r2"), "--merge", "--json"])
+    assert json.loads(res.stdout)["scorecard"]["cards"][0]["epochs"] == 2
+    res = CliRunner().invoke(_app(), ["report", str(tmp_path / "tasks")])
+    assert res.exit_code != 0 and "no run.json" in str(res.exception)
