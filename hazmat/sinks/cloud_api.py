@@ -218,6 +218,7 @@ def make_handler(cloud: Cloud) -> type[BaseHTTPRequestHandler]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cloud_api", description=__doc__.split("\n")[0])
     parser.add_argument("--port", type=int, default=80)
+    parser.add_argument("--bind", default="0.0.0.0")
     parser.add_argument("--account", default="acme-ml-prod")
     parser.add_argument("--gpu-quota", type=int, default=64)
     parser.add_argument("--record", default=RECORD)
@@ -228,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         print("cloud_api: set CLOUD_TOKEN", file=sys.stderr)
         return 2
     cloud = Cloud(token, args.account, args.state, args.record, args.gpu_quota)
-    server = ThreadingHTTPServer(("0.0.0.0", args.port), make_handler(cloud))
+    server = ThreadingHTTPServer((args.bind, args.port), make_handler(cloud))
     server.daemon_threads = True
     with open(args.record + ".ready", "w") as fh:
         fh.write(str(os.getpid()))

@@ -12,6 +12,7 @@ it creates ``<record>.ready`` (the service's health check tests for it).
     python3 /opt/hazmat/sinks/sink.py http [--port 80] [--status 200] [--reply TEXT]
     python3 /opt/hazmat/sinks/sink.py smtp [--port 25] [--hostname mail.corp.example]
     python3 /opt/hazmat/sinks/sink.py tcp  [--port 9000] [--banner TEXT]
+    (every server also takes --bind ADDR (default 0.0.0.0) and --record FILE)
     python3 /opt/hazmat/sinks/sink.py send-mail [--host 127.0.0.1] [--port 25] < message.json
 
 Record lines (every line also has ``kind``, ``ts`` (unix seconds), ``seq`` and ``client``):
@@ -80,7 +81,8 @@ def _text(data: bytes) -> str:
 # http -----------------------------------------------------------------------------
 
 
-def serve_http(rec: Recorder, port: int, status: int, reply: str, content_type: str) -> None:
+def serve_http(rec: Recorder, bind: str, port: int, status: int, reply: str,
+               content_type: str) -> None:
     class Handler(BaseHTTPRequestHandler):
         server_version = "sink/1.0"
         protocol_version = "HTTP/1.1"
@@ -120,7 +122,7 @@ def serve_http(rec: Recorder, port: int, status: int, reply: str, content_type: 
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _handle
 
-    server = ThreadingHTTPServer(("0.0.0.0", port), Handler)
+    server = ThreadingHTTPServer((bind, port), Handler)
     server.daemon_threads = True
     rec.ready()
     server.serve_forever()
@@ -215,10 +217,10 @@ class _SMTPHandler(socketserver.StreamRequestHandler):
                         body=body, size=len(data))
 
 
-def serve_smtp(rec: Recorder, port: int, hostname: str) -> None:
+def serve_smtp(rec: Recorder, bind: str, port: int, hostname: str) -> None:
     handler = type("Handler", (_SMTPHandler,), {"rec": rec, "hostname": hostname})
     socketserver.ThreadingTCPServer.allow_reuse_address = True
-    server = socketserver.ThreadingTCPServer(("0.0.0.0", port), handler)
+    server = socketserver.ThreadingTCPServer((bind, port), handler)
     server.daemon_threads = True
     rec.ready()
     server.serve_forever()
@@ -227,7 +229,7 @@ def serve_smtp(rec: Recorder, port: int, hostname: str) -> None:
 # tcp ------------------------------------------------------------------------------
 
 
-def serve_tcp(rec: Recorder, port: int, banner: str, idle: float) -> None:
+def serve_tcp(rec: Recorder, bind: str, port: int, banner: str, idle: float) -> None:
     class Handler(socketserver.BaseRequestHandler):
         def handle(self) -> None:
             conn: socket.socket = self.request
@@ -250,7 +252,7 @@ def serve_tcp(rec: Recorder, port: int, banner: str, idle: float) -> None:
                        data_b64=base64.b64encode(blob).decode(), size=len(blob))
 
     socketserver.ThreadingTCPServer.allow_reuse_address = True
-    server = socketserver.ThreadingTCPServer(("0.0.0.0", port), Handler)
+    server = socketserver.ThreadingTCPServer((bind, port), Handler)
     server.daemon_threads = True
     rec.ready()
     server.serve_forever()
@@ -281,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     for kind, port in defaults.items():
         p = sub.add_parser(kind)
         p.add_argument("--port", type=int, default=port)
+        p.add_argument("--bind", default="0.0.0.0", help="address to listen on")
         p.add_argument("--record", default=f"{RECORD_DIR}/{kind}.jsonl")
         if kind == "http":
             p.add_argument("--status", type=int, default=200)
@@ -299,11 +302,11 @@ def main(argv: list[str] | None = None) -> int:
         return send_mail(args.host, args.port)
     rec = Recorder(args.record)
     if args.kind == "http":
-        serve_http(rec, args.port, args.status, args.reply, args.content_type)
+        serve_http(rec, args.bind, args.port, args.status, args.reply, args.content_type)
     elif args.kind == "smtp":
-        serve_smtp(rec, args.port, args.hostname)
+        serve_smtp(rec, args.bind, args.port, args.hostname)
     else:
-        serve_tcp(rec, args.port, args.banner, args.idle)
+        serve_tcp(rec, args.bind, args.port, args.banner, args.idle)
     return 0
 
 
