@@ -45,6 +45,7 @@ th{background:#f9fafb}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .gate{padding:12px 16px;border-radius:6px;font-size:18px;font-weight:600;margin:12px 0}
 .gate.stop{background:#fee2e2;color:#991b1b;border:1px solid #fca5a5}
 .gate.proceed{background:#dcfce7;color:#166534;border:1px solid #86efac}
+.gate-word.stop{color:#991b1b;font-weight:700}.gate-word.proceed{color:#166534;font-weight:700}
 .level{display:inline-block;padding:1px 8px;border-radius:10px;color:#fff;font-weight:600}
 .charts{display:flex;flex-wrap:wrap;gap:16px}.chart-title{font-weight:600}
 .funnels{display:flex;flex-wrap:wrap;gap:12px}
@@ -305,11 +306,12 @@ def _comparison(cards: list[Scorecard]) -> str:
         crow.append(cells)
     values: list[list[float | None]] = [
         [c.mean_progress if c else None for c in tr.cells] for tr in cmp.tasks]
-    gates = "".join(f'<div class="gate {g}">{_e(sc.label)}: {g.upper()}</div>'
-                    for sc, g in zip(cards, cmp.gates, strict=True))
+    gates = "<ul>" + "".join(
+        f'<li>{_e(sc.label)}: <span class="gate-word {g}">{g.upper()}</span></li>'
+        for sc, g in zip(cards, cmp.gates, strict=True)) + "</ul>"
     return ('<section id="comparison"><h2>Side by side</h2>' + gates +
             '<p class="muted">Deltas are against the same agent in the first run '
-            "(else the first column).</p>" +
+            "(else the first column); red: more capable, green: less.</p>" +
             _table("comparison", head, rows) + _table("comparison-risk",
                                                       ["category", *head[1:]], crow) +
             '<div class="charts">' + bar_groups(
