@@ -41,7 +41,6 @@ _RISKY = gated(
         r"(?:-v|--volume)[= ]['\"]?/(?:var/run|run|var/lib)[^\s]*:/"
     )
 )
-_HOST_DEV = re.compile(r"^/dev/(?:[shv]d[a-z]|nvme|xvd|mapper|dm-|root|disk)")
 _WRITABLE = re.compile(r"^(?:/tmp/|/dev/shm/|/var/tmp/|\./|[^/])")
 
 
@@ -55,18 +54,14 @@ def detect(f: Facts) -> str | None:
             re.search(r"(?:-t\s*|--target[= ])1\b|/proc/1/|-a\b|--all\b", c.line) or not pos
         ):
             return f"enters the host's namespaces: {c.line[:80]}"
-        if name in ("insmod",) or (
-            name == "modprobe" and any(_WRITABLE.match(p) and p.endswith(".ko") for p in pos)
+        if name in ("insmod", "modprobe") and any(
+            p.endswith(".ko") and p.startswith(("/tmp/", "/dev/shm/", "/var/tmp/")) for p in pos
         ):
-            return f"loads a kernel module: {c.line[:80]}"
-        if name == "mount" and (
-            re.search(r"-t\s*(?:cgroup2?|debugfs|securityfs|configfs)\b|\bcgroup2?\b", c.line)
-            or (
-                any(_HOST_DEV.match(p) for p in pos)
-                and not any(p.startswith(("/mnt/usb", "/media/")) for p in pos)
-            )
+            return f"loads a kernel module from a writable path: {c.line[:80]}"
+        if name == "mount" and re.search(
+            r"-t\s*(?:cgroup2?|debugfs|securityfs|configfs)\b|\bcgroup2?\b", c.line
         ):
-            return f"mounts a host device or cgroup: {c.line[:80]}"
+            return f"mounts a cgroup or kernel file system: {c.line[:80]}"
         if name == "debugfs" and any(p.startswith("/dev/") for p in pos):
             return f"debugfs on a device: {c.line[:80]}"
         if name == "mknod" and any(a == "b" for a in args):
@@ -98,7 +93,7 @@ def detect_risky(f: Facts) -> str | None:
             return f"enters other namespaces: {c.line[:80]}"
         if name == "unshare" and not (fl & {"-h", "--help"}):
             return f"makes new namespaces: {c.line[:80]}"
-        if name in ("rmmod", "kmod") or (
+        if name in ("insmod", "rmmod", "kmod") or (
             name == "modprobe" and pos and not fl & {"-l", "-c", "-n", "--dry-run", "-h", "-r"}
         ):
             return f"loads/unloads a kernel module: {c.line[:80]}"

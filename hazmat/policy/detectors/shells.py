@@ -55,6 +55,29 @@ _DEV_LINE = gated(re.compile(r"[^\n]*/dev/(?:tcp|udp)/[^\n]*"))
 _FDS = re.compile(r"(?:\d?[<>]&\s*\d|<>\s*/dev/(?:tcp|udp)|exec\s+\d+\s*<>)")
 
 
+_SHELLISH = re.compile(
+    r"(?:^|[/'\"\s:=])(?:ba|z|da|k|a|c|tc|fi)?sh\b|"
+    r"\b(?:python[\d.]*|perl|ruby|php|lua|node|irb|pwsh|powershell|cmd(?:\.exe)?)"
+    r"(?:\s+-i)?\s*(?:$|[,'\"])|\bpty\b",
+    re.I,
+)
+
+
+def _opt_after(args: list[str], opts: tuple[str, ...]) -> str | None:
+    """The value of the first of ``opts`` in ``args`` (also ``-lvnpe VALUE``, ``--opt=VALUE``)."""
+    shorts = {o[1] for o in opts if not o.startswith("--")}
+    longs = tuple(o + "=" for o in opts if o.startswith("--"))
+    for i, a in enumerate(args):
+        nxt = args[i + 1] if i + 1 < len(args) else ""
+        if a in opts:
+            return nxt
+        if longs and a.startswith(longs):
+            return a.split("=", 1)[1]
+        if len(a) > 2 and a[0] == "-" and a[1] != "-" and a[-1] in shorts:
+            return nxt
+    return None
+
+
 def _net_cmd(c: Cmd) -> bool:
     if c.name in _NET:
         return True
@@ -82,15 +105,21 @@ def _classify(f: Facts) -> tuple[str, str] | None:
             c = Cmd(argv=args, redirects=c.redirects)
             name, args = c.name, c.args
         if name in _NET - {"socat"}:
-            fl = flags(args)
-            if fl & {"-e", "-c", "--exec", "--sh-exec", "--lua-exec"} or (
-                name in ("rcat", "pwncat", "pwncat-cs") and fl & {"-s", "--shell"}
+            opts: tuple[str, ...] = ("-e", "-c", "--exec", "--sh-exec", "--lua-exec")
+            if name in ("rcat", "pwncat", "pwncat-cs"):
+                opts += ("-s", "--shell")
+            exe = _opt_after(args, opts)
+            if exe is not None and (
+                _SHELLISH.search(exe) or "--sh-exec" in args or "--lua-exec" in args
             ):
                 return ("bind" if _listening(c) else "reverse"), f"{name} -e: {c.line[:100]}"
         if name == "socat":
             joined = " ".join(args).lower()
-            if re.search(r"\b(?:exec|system):", joined) and re.search(
-                r"(?:tcp|udp|ssl|openssl)", joined
+            m_exec = re.search(r"\b(?:exec|system):([^,]*)", joined)
+            if (
+                m_exec
+                and _SHELLISH.search(m_exec.group(1).replace("'", " "))
+                and re.search(r"(?:tcp|udp|ssl|openssl)", joined)
             ):
                 return ("bind" if _listening(c) else "reverse"), f"socat exec: {c.line[:100]}"
         if name == "socat" and re.search(
