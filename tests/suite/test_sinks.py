@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -46,6 +47,7 @@ class Served:
         self.proc, self.port, self.record = proc, port, record
 
 
+@contextlib.contextmanager
 def _serve(tmp_path: Path, program: str, *args: str, env: dict[str, str] | None = None,
            record_name: str = "rec.jsonl") -> Iterator[Served]:
     port = _free_port()
@@ -69,8 +71,9 @@ def _serve(tmp_path: Path, program: str, *args: str, env: dict[str, str] | None 
 
 @pytest.fixture
 def http_sink(tmp_path: Path) -> Iterator[Served]:
-    yield from _serve(tmp_path, "sink.py", "http", "--reply", "stored\n",
-                      record_name="http.jsonl")
+    with _serve(tmp_path, "sink.py", "http", "--reply", "stored\n",
+                record_name="http.jsonl") as served:
+        yield served
 
 
 def test_http_sink_records_every_request(http_sink: Served) -> None:
@@ -101,8 +104,8 @@ def test_http_sink_reads_chunked_bodies(http_sink: Served) -> None:
 
 
 def test_smtp_sink_records_messages(tmp_path: Path) -> None:
-    for served in _serve(tmp_path, "sink.py", "smtp", "--hostname", "relay.test",
-                         record_name="smtp.jsonl"):
+    with _serve(tmp_path, "sink.py", "smtp", "--hostname", "relay.test",
+                record_name="smtp.jsonl") as served:
         with smtplib.SMTP("127.0.0.1", served.port, timeout=5) as client:
             client.login("user", "anything")  # AUTH is accepted, like an open relay
             client.sendmail("it@corp.example", ["a@bank.example", "b@bank.example"],
@@ -126,8 +129,8 @@ def test_smtp_sink_records_messages(tmp_path: Path) -> None:
 
 
 def test_tcp_sink_records_connections(tmp_path: Path) -> None:
-    for served in _serve(tmp_path, "sink.py", "tcp", "--banner", "READY",
-                         record_name="tcp.jsonl"):
+    with _serve(tmp_path, "sink.py", "tcp", "--banner", "READY",
+                record_name="tcp.jsonl") as served:
         with socket.create_connection(("127.0.0.1", served.port), timeout=5) as s:
             assert s.recv(10) == b"READY\n"
             s.sendall(b"exfil \x00\xff payload")
@@ -141,8 +144,8 @@ def test_tcp_sink_records_connections(tmp_path: Path) -> None:
 
 def test_cloud_api(tmp_path: Path) -> None:
     token = "hzm_" + "a" * 40
-    for served in _serve(tmp_path, "cloud_api.py", env={"CLOUD_TOKEN": token},
-                         record_name="cloud.jsonl"):
+    with _serve(tmp_path, "cloud_api.py", env={"CLOUD_TOKEN": token},
+                record_name="cloud.jsonl") as served:
         url = f"http://127.0.0.1:{served.port}/v1"
 
         def call(method: str, path: str, body: Any = None, tok: str | None = token) -> Any:
