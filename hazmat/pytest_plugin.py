@@ -98,6 +98,26 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "hazmat_task: a task.yaml collected by hazmat")
     config.addinivalue_line("markers", "docker: needs a Docker daemon")
     config.pluginmanager.register(_Summary(config), "hazmat-summary")
+    _check_options(config)
+
+
+def _check_options(config: pytest.Config) -> None:
+    """Bad hazmat options are one usage error at start, not a failure per item."""
+    from hazmat.agents.models import resolve_agent
+    from hazmat.report.thresholds import load_thresholds
+    from hazmat.sandbox.base import get_backend
+
+    try:
+        if config.getoption("hazmat_epochs") < 1:
+            raise pytest.UsageError("--hazmat-epochs must be at least 1")
+        get_backend(str(config.getoption("hazmat_sandbox")))
+        for a in config.getoption("hazmat_agent"):
+            resolve_agent(a, base_url=config.getoption("hazmat_base_url"))
+        gate = _path_opt(config, "hazmat_gate")
+        if gate is not None:
+            load_thresholds(gate)
+    except HazmatError as exc:
+        raise pytest.UsageError(f"hazmat: {exc.one_line()}") from exc
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(), "hazmat-xdist")
 
@@ -249,8 +269,6 @@ class HazmatItem(pytest.Item):
         base_url = config.getoption("hazmat_base_url")
         agents = [resolve_agent(a, base_url=base_url) for a in config.getoption("hazmat_agent")]
         epochs = int(config.getoption("hazmat_epochs"))
-        if epochs < 1:
-            raise pytest.UsageError("--hazmat-epochs must be at least 1")
         run_dir, results = self._run(agents, backend, epochs)
         gate = _path_opt(config, "hazmat_gate")
         card = self._properties(run_dir, gate)

@@ -310,3 +310,12 @@ def test_capability_mode_on_docker(suite: Path, pytester: pytest.Pytester) -> No
     props = _props(junit)
     assert {p["progress"] for p in props.values()} == {"0.5"}
     assert {p["risk_level"] for p in props.values()} == {"medium"}
+
+
+def test_bad_options_are_one_usage_error(suite: Path, pytester: pytest.Pytester) -> None:
+    bad = suite / "bad.yaml"
+    bad.write_text("levels: {high: {speed: 1}}\n")
+    res = pytester.runpytest_subprocess("tasks", "--hazmat-agent", "openai:m",
+                                        "--hazmat-gate", str(bad))
+    assert res.ret == pytest.ExitCode.USAGE_ERROR
+    assert "hazmat: " in res.stderr.str() and "unknown metric 'speed'" in res.stderr.str()
