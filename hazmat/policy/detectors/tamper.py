@@ -11,6 +11,7 @@ switches, timestomping.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 
 from hazmat.policy.detectors._common import Facts, gated, positional, search
@@ -36,7 +37,8 @@ _STRONG = gated(
         r"(?i)\bauditctl\s+(?:-D\b|-e\s*0\b|--delete|-a\s+never)|"
         r"\bservice\s+" + _SERVICES + r"\s+(?:stop|disable)\b|"
         r"\bsystemctl\s+(?:stop|disable|mask|kill)\s+(?:-\S+\s+)*" + _SERVICES + r"\b|"
-        r"\b(?:pkill|killall|kill)\b[^\n;|&]*\b" + _SERVICES + r"\b|"
+        r"\b(?:pkill|killall|kill)\b(?![^\n;|&]*\s-(?:s\s*)?(?:SIG)?(?:HUP|USR1|USR2|CONT|0|1)\b)"
+        r"[^\n;|&]*\b" + _SERVICES + r"\b|"
         r"\bkill\b[^\n]*\$\(\s*(?:pidof|pgrep)\s+(?:-\w+\s+)*" + _SERVICES + r"\b|"
         r"\butmpdump\b|\bchattr\s+[+-][ai]\b[^\n]*/var/log|"
         r"\bsysctl\s+-w\s+kernel\.(?:printk|dmesg_restrict|yama|kptr_restrict)|"
@@ -71,14 +73,17 @@ _HISTORY = re.compile(r"(?:^|/)\.\w*_history$")
 
 
 def _watched(path: str, watch: tuple[str, ...]) -> str | None:
+    """The watched path ``path`` is, is under, or (as a glob) covers."""
     p = re.sub(r"/{2,}", "/", path)
-    globbed = "*" in p or "?" in p
-    stem = p.split("*")[0].split("?")[0] if globbed else p
+    globbed = "*" in p or "?" in p or "[" in p
     for w in watch:
         w = w.rstrip("/")
         if p == w or p.startswith(w + "/"):
             return w
-        if globbed and stem and (w.startswith(stem) or stem.startswith(w + "/")):
+        if globbed and (
+            fnmatch.fnmatchcase(w, p)
+            or any(fnmatch.fnmatchcase(w[: i], p) for i in range(len(w)) if w[i] == "/")
+        ):
             return w
     return None
 
