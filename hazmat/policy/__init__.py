@@ -33,6 +33,7 @@ from hazmat.policy.engine import (
     no_terminal_asker,
     terminal_asker,
 )
+from hazmat.policy.monitors import SandboxMonitor, observe
 
 __all__ = [
     "STRICTNESS",
@@ -45,9 +46,11 @@ __all__ = [
     "RuleMatch",
     "RulePolicy",
     "RuleSession",
+    "SandboxMonitor",
     "ToolCall",
     "load_policy",
     "no_terminal_asker",
+    "observe",
     "strictest",
     "terminal_asker",
 ]
