@@ -10,8 +10,9 @@ example task and seed, ``sandbox_ready``, then 4-20 steps of ``model_call``,
 milestones; one episode in eight tries a reverse shell. The recorded decisions are
 what the built-in default policy decided when the record was made (so re-policing
 with it must change nothing: a check printed as ``changed``). Then it re-polices
-every run (:func:`hazmat.replay.repolice.repolice_run`, the whole path: reading and hash-checking the record, regenerating secrets,
-running the policy) with the built-in default policy and with a stricter file.
+every run (:func:`hazmat.replay.repolice.repolice_run`, the whole path: reading
+and hash-checking the record, regenerating secrets, running the policy) with the
+built-in default policy and with a stricter file.
 
 Baseline, in the same process: the same calls and observations fed straight to
 fresh policy sessions (no record reading). Prints a table, then one JSON line

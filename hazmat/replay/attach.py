@@ -2,8 +2,10 @@
 
 Docker: the replay leaves the box container running and detached;
 :func:`attach` opens an interactive shell in it as the sandbox user (it is what
-``hazmat sandbox shell --attach CONTAINER`` calls). Only containers hazmat made
-(label ``hazmat=1``) are accepted; a paused one (frozen on halt) is unpaused first.
+``hazmat sandbox shell --attach CONTAINER`` calls). The shell runs as the sandbox
+user (label ``hazmat.user``, set by the replay), in its working directory. Only
+containers hazmat made (label ``hazmat=1``) are accepted; a paused one (frozen on
+halt) is unpaused first.
 Remove it afterwards with ``hazmat cleanup --run <replay run id>``.
 
 Local (bubblewrap): the sandbox's processes live inside the replay process's
@@ -66,7 +68,9 @@ def attach_command(container: str, *, user: str | None = None,
             raise ReplayError(f"container {container} has stopped ({state.get('Status')})",
                               hint="replay again with --keep")
         cfg = c.attrs.get("Config") or {}
-        who = user or cfg.get("User") or "agent"
+        labels = c.labels or {}
+        default = cfg.get("User") if cfg.get("User") not in (None, "", "0", "0:0") else "agent"
+        who = user or labels.get("hazmat.user") or default
         workdir = cfg.get("WorkingDir") or "/"
         tty = ["-it"] if sys.stdin.isatty() and sys.stdout.isatty() else ["-i"]
         return ["docker", "exec", *tty, "-u", str(who), "-w", str(workdir), "-e", "TERM",

@@ -76,6 +76,7 @@ from hazmat.replay.trace import EpisodeTrace, RunTrace, Step, load_run
 from hazmat.sandbox.base import Sandbox, SandboxSpec, get_backend, register_backend
 
 __all__ = [
+    "KEPT_USER_LABEL",
     "Divergence",
     "KeptSandbox",
     "ReplayAgent",
@@ -89,6 +90,9 @@ __all__ = [
 ]
 
 log = structlog.get_logger("hazmat.replay")
+
+KEPT_USER_LABEL = "hazmat.user"
+"""Label on a kept sandbox's containers naming the sandbox user (whose shell attach opens)."""
 
 OnKept = Callable[[Sandbox, "ReplayReport"], Awaitable[None]]
 
@@ -512,6 +516,8 @@ def spec_diff(a: Any, b: Any, path: str = "", *, ignore: tuple[str, ...] = ()) -
         out: list[str] = []
         for k in sorted(set(a) | set(b), key=str):
             sub = f"{path}.{k}" if path else str(k)
+            if sub in ignore:
+                continue
             if k not in a:
                 out.append(f"{sub} (added)")
             elif k not in b:
@@ -688,6 +694,9 @@ async def replay_episode(
         pinned = _pin_image(orig, sandbox.image, allow_other_image, notes)
         if pinned:
             sandbox = sandbox.model_copy(update={"image": pinned})
+    if keep:  # kept containers say whose shell to open (hazmat.replay.attach)
+        sandbox = sandbox.model_copy(update={"labels": {
+            **sandbox.labels, KEPT_USER_LABEL: sandbox.user, "hazmat.kept": "replay"}})
     updates: dict[str, Any] = {"sandbox": sandbox}
     if until is not None:
         updates["limits"] = rendered.task.limits.model_copy(update={"steps": until})
@@ -745,8 +754,9 @@ def _fill(report: ReplayReport, orig_run: RunTrace, orig: EpisodeTrace, new_run:
     report.replayed_end = new.reason
     new_spec = (new.ready or {}).get("spec")
     if isinstance(recorded_spec, dict) and isinstance(new_spec, dict):
+        ignored = ("labels.hazmat.kept", f"labels.{KEPT_USER_LABEL}")
         report.environment = spec_diff(recorded_spec, new_spec,
-                                       ignore=("image",) if pinned else ())
+                                       ignore=ignored + (("image",) if pinned else ()))
     o_info = (orig.ready or {}).get("info") or {}
     n_info = (new.ready or {}).get("info") or {}
     if o_info.get("bwrap_version") and o_info.get("bwrap_version") != n_info.get("bwrap_version"):
