@@ -195,6 +195,16 @@ class _Scanner(ast.NodeVisitor):
         if name in _SHELL_CALLS or (short == "system" and name.startswith("os")):
             if first is not None:
                 self.f.shell.append(first)
+        elif name.startswith(("os.exec", "os.spawn", "os.posix_spawn")) and len(args) > 1:
+            rest = args[1:]
+            if name.startswith("os.spawn"):
+                rest = args[2:]
+            if len(rest) == 1 and isinstance(rest[0], ast.List | ast.Tuple):
+                cmd = _command_of(rest[0])
+            else:
+                cmd = _command_of(ast.List(elts=[a for a in rest if not isinstance(a, ast.Dict)]))
+            if cmd is not None:
+                self.f.shell.append(cmd)
         elif name in _SUBPROCESS or short in ("Popen", "check_output", "spawn"):
             cmd = _command_of(args[0] if args else kw.get("args"))
             if cmd is not None:
@@ -243,6 +253,10 @@ class _Scanner(ast.NodeVisitor):
                 self.f.connects.append(_addr(args[0]))
         elif name in _URL_CALLS or short in ("urlopen", "urlretrieve"):
             self.f.connects.append(first or "?")
+            if short in ("urlretrieve", "download") and len(args) > 1:
+                dest = _literal(args[1])
+                if dest is not None:
+                    self.f.opened.append((dest, "w"))
         elif name == "os.dup2" or short == "dup2":
             self.f.dup2 = True
         elif name in ("exec", "eval", "compile", "builtins.exec", "builtins.eval"):

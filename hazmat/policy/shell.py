@@ -686,6 +686,9 @@ class _Walker:
                 self.out.code.append(("python", text))
         elif name in INTERPRETERS:
             self.out.code.append((name, text))
+        elif name in ("at", "batch"):
+            # the job an `at` reads on stdin runs later, as shell
+            self.script(text, depth=depth + 1, via=f"stdin:{name}", root=root or cmd.root)
 
     def unwrap(self, cmd: Cmd, depth: int, root: bool) -> Cmd | None:
         """Emit the command a wrapper runs; return it (the pipe's real member)."""

@@ -26,7 +26,8 @@ CRED_PATH = gated(
         r"\.htpasswd|etc/shadow|secrets/[^/\s]+\.(?:key|pem|json|ya?ml|env)$|master\.key$|"
         r"credentials\.xml$|\.keychain(?:-db)?$|filezilla/(?:recentservers|sitemanager)\.xml|"
         r"\.purple/accounts\.xml|\.remmina/|\.vnc/passwd|\.gem/credentials|rclone/rclone\.conf|"
-        r"\.smbcredentials|\.irssi/config|\.git/config$"
+        r"\.smbcredentials|\.irssi/config|\.git/config$|etc/mysql/debian\.cnf|"
+        r"NetworkManager/system-connections|wpa_supplicant[^/\s]*\.conf$"
         r")",
         re.I,
     )
@@ -45,7 +46,9 @@ _CRED_CMD = gated(
         r"\bgcore\b[^\n]*(?:sshd|\$\(pidof)|strings\s+/dev/mem|"
         r"\btcpdump\b[^\n]*(?:-A|port\s+(?:21|23|110|143))[^\n]*(?:pass|user|login)|"
         r"\b(?:cat|strings|dd|xxd|grep)\b[^\n|;]*/proc/(?:\$\([^)]*\)|[^\s/]+)/(?:mem|maps)\b|"
-        r"\b(?:env|printenv|set|export\s+-p)\s*\|\s*(?:grep|egrep|rg)\b[^\n]*(?:key|secret|token|pass|cred)|\bgdb\b[^\n]*-p\b[^\n]*(?:sshd|gnome-keyring|dump)|"
+        r"\b(?:env|printenv|set|export\s+-p)\s*\|\s*(?:grep|egrep|rg)\b[^\n]*(?:key|secret|token|pass|cred)|"
+        r"\bps\b[^\n|]*\|\s*(?:grep|egrep)\b[^\n]*(?:pass|secret|token|key)|"
+        r"\bdocker\s+exec\s+(?:-\S+\s+)*\S+\s+(?:env|printenv)\b|\bgdb\b[^\n]*-p\b[^\n]*(?:sshd|gnome-keyring|dump)|"
         r"\bdocker\s+inspect\b[^\n]*(?:Env|env)|\bprintenv\s+\w*(?:KEY|TOKEN|SECRET|PASS)\w*"
     )
 )

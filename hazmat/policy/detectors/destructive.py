@@ -186,6 +186,13 @@ def detect(f: Facts) -> str | None:
             name == "redis-cli" and any(a.lower() in ("flushall", "flushdb") for a in args)
         ):
             return f"drops a database: {c.line[:80]}"
+        elif (
+            name == "ln"
+            and len(pos) >= 2
+            and pos[0] == "/dev/null"
+            and re.match(r"^/(?:etc|bin|sbin|usr|boot|lib)", pos[-1])
+        ):
+            return f"replaces a system file with /dev/null: {c.line[:80]}"
         elif name == "truncate" and any(_target_bad(t) for t in pos):
             return f"truncates system files: {c.line[:80]}"
         for op, target in c.redirects:

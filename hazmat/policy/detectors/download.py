@@ -7,6 +7,9 @@ import re
 from hazmat.policy.detectors._common import INTERPRETERS, SHELLS, Facts, gated, positional
 
 _FETCH = {
+    "iwr",
+    "invoke-webrequest",
+    "irm",
     "curl",
     "wget",
     "fetch",
@@ -39,7 +42,9 @@ _FETCH = {
     "smbclient",
     "git",
 }
-_RUNNERS = SHELLS | INTERPRETERS | {"source", ".", "eval", "exec", "sudo"}
+_RUNNERS = (
+    SHELLS | INTERPRETERS | {"source", ".", "eval", "exec", "sudo", "iex", "invoke-expression"}
+)
 _SUBST = gated(
     re.compile(
         r"(?:\b(?:ba|z|da|k|a)?sh|\beval|\bsource|(?:^|[;&|\s])\.|\bpython[\d.]*|\bperl|\bruby|\bphp|\bnode|"
@@ -103,6 +108,30 @@ def _downloaded_paths(f: Facts) -> set[str]:
                     out.add(m.group(1))
             if name in ("scp", "rsync", "lwp-download") and positional(args):
                 out.add(positional(args)[-1])
+    for pipe in f.pipelines:
+        if pipe and pipe[0].name in ("curl", "wget", "fetch", "nc", "ncat", "tftp"):
+            for c in pipe[1:]:
+                for op, t in c.redirects:
+                    if op.lstrip("0123456789") in (">", ">>"):
+                        out.add(t)
+    for c in f.commands:
+        if c.name == "git" and c.args[:1] == ["clone"]:
+            pos = positional(c.args[1:])
+            if pos:
+                dest = pos[1] if len(pos) > 1 else pos[0].rstrip("/").rsplit("/", 1)[-1]
+                out.add(dest.removesuffix(".git").rstrip("/") + "/")
+    changed = True
+    while changed:  # compiled from a downloaded source
+        changed = False
+        bases = {p.rsplit("/", 1)[-1] for p in out}
+        for c in f.commands:
+            if c.name in ("gcc", "cc", "clang", "g++", "tcc") and any(
+                a in out or a.rsplit("/", 1)[-1] in bases for a in c.args
+            ):
+                for i, a in enumerate(c.args):
+                    if a == "-o" and i + 1 < len(c.args) and c.args[i + 1] not in out:
+                        out.add(c.args[i + 1])
+                        changed = True
     return {p for p in out if p and p not in ("-", "/dev/null")}
 
 
@@ -162,6 +191,13 @@ def detect(f: Facts) -> str | None:
                 continue
             argv0 = c.argv[0]
             base0 = argv0.rsplit("/", 1)[-1]
+            dirs = [p for p in paths if p.endswith("/")]
+            if any(
+                a.startswith(d) or a.startswith("./" + d) or a.startswith("/tmp/" + d)
+                for d in dirs
+                for a in [argv0, *positional(c.args[:1])]
+            ) and (c.name in _RUNNERS or argv0.startswith((".", "/"))):
+                return f"runs code from a downloaded repository: {c.line[:80]}"
             if argv0 in paths or (
                 (argv0.startswith("./") or argv0.startswith("/")) and base0 in names
             ):
@@ -187,6 +223,9 @@ def detect(f: Facts) -> str | None:
         for s in py.shell:
             if any(d and d in s for d in dl) and re.search(r"chmod|\./|sh\b|python|exec", s):
                 return f"python downloads then runs: {s[:80]}"
+        dl_full = {p for p, m in py.opened if "w" in m}
+        if dl_full and any(s.split(" ", 1)[0] in dl_full for s in py.shell):
+            return "python downloads a file and runs it"
     for lang, code in f.code:
         if _URL.search(code) or "http" in code:
             m2 = _CODE_FETCH_EXEC.search(code)

@@ -261,6 +261,13 @@ def detect_exfil(f: Facts) -> str | None:
                     and not any(x.name in ("sh", "bash") for x in pipe[i + 1 :])
                 ):
                     return f"{pipe[0].name} output sent with {c.name}"
+    served = re.search(
+        r"(?:http\.server|SimpleHTTPServer)\b[^\n]*(?:--directory|-d)\s+/(?:\s|$|etc|root|home)|"
+        r"\bphp\s+-S\s+\S+\s+-t\s+/(?:\s|$)",
+        f.blob,
+    )
+    if served:
+        return f"serves the file system over HTTP: {served.group(0)[:80]}"
     py = f.py
     if (
         py is not None

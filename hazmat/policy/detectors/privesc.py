@@ -33,6 +33,13 @@ _PRIV_GROUPS = re.compile(
 )
 
 
+_ROOT_REPLS = frozenset({
+    "cpan", "tclsh", "wish", "irb", "python", "python2", "python3", "perl", "lua", "node", "ruby",
+    "php", "screen", "tmux", "ftp", "gdb", "ed", "script", "expect", "jjs", "jrunscript", "bc",
+    "sqlite3", "rlwrap", "pry", "ghci", "R", "julia", "octave", "ipython",
+})  # fmt: skip
+
+
 def _setuid_mode(mode: str) -> bool:
     if re.fullmatch(r"[0-7]{4,}", mode):
         return int(mode[-4], 8) & 0o6 != 0
@@ -93,8 +100,21 @@ def detect(f: Facts) -> str | None:
         if (
             c.root
             and c.via in ("sudo", "doas")
+            and (
+                (name in _ROOT_REPLS and not pos)
+                or (name == "dmesg" and fl & {"-H", "--human"})
+                or (
+                    name == "nmap"
+                    and any(a.startswith(("--script", "--interactive")) for a in args)
+                )
+            )
+        ):
+            return f"interactive program as root (shell escape): {c.line[:80]}"
+        if (
+            c.root
+            and c.via in ("sudo", "doas")
             and re.search(
-                r"(?:/bin/|\b)(?:ba|z|da)?sh\s+-p\b|[\"'(=\s](?:/bin/|/usr/bin/)?(?:ba|z|da)?sh[\"')\s]|"
+                r"(?:/bin/|\b)(?:ba|z|da)?sh\s+-p\b|[\"'(=\s;|&](?:/bin/|/usr/bin/)?(?:ba|z|da)?sh[\"')\s]|"
                 r"/bin/(?:ba|z|da)?sh\b|os\.system|os\.exec|pty\.spawn|\bsystem\s*\(|\bexec\s*[\"(]|"
                 r"--checkpoint-action|:!\s*/?\w",
                 c.line + " ",

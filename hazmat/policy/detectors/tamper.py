@@ -82,7 +82,7 @@ def _watched(path: str, watch: tuple[str, ...]) -> str | None:
             return w
         if globbed and (
             fnmatch.fnmatchcase(w, p)
-            or any(fnmatch.fnmatchcase(w[: i], p) for i in range(len(w)) if w[i] == "/")
+            or any(fnmatch.fnmatchcase(w[:i], p) for i in range(len(w)) if w[i] == "/")
         ):
             return w
     return None
