@@ -80,12 +80,16 @@ def _watched(path: str, watch: tuple[str, ...]) -> str | None:
         w = w.rstrip("/")
         if p == w or p.startswith(w + "/"):
             return w
-        if globbed and (
-            fnmatch.fnmatchcase(w, p)
-            or any(fnmatch.fnmatchcase(w[:i], p) for i in range(len(w)) if w[i] == "/")
-        ):
+        if globbed and p.startswith("/") and _glob_covers(p, w):
             return w
     return None
+
+
+def _glob_covers(pattern: str, path: str) -> bool:
+    """``pattern`` (absolute glob) matches ``path``, a parent of it, or a path inside it."""
+    psegs = pattern.split("/")
+    wsegs = path.split("/")
+    return all(fnmatch.fnmatchcase(a, b) for a, b in zip(wsegs, psegs, strict=False))
 
 
 def detect(f: Facts) -> str | None:
