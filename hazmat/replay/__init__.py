@@ -1,2 +1,12 @@
-"""Replay of recorded runs: verification (``verify``), and later timeline, re-execution
-and re-policing."""
+"""Replay of recorded runs, for investigators.
+
+- :mod:`~hazmat.replay.verify`: chain, blobs and run.json hold (``hazmat verify``/``seal``).
+- :mod:`~hazmat.replay.trace`: a run read back as episodes, turns and steps.
+- :mod:`~hazmat.replay.timeline`: the terminal timeline (``hazmat show``) and ``hazmat runs``.
+- :mod:`~hazmat.replay.html`: the self-contained HTML timeline (``hazmat show --html``).
+- :mod:`~hazmat.replay.reexec`: re-execution compared step by step (``hazmat replay``).
+- :mod:`~hazmat.replay.normalize`: the documented volatile-field rules of that comparison.
+- :mod:`~hazmat.replay.repolice`: another policy over the recorded trace (``--policy``).
+- :mod:`~hazmat.replay.attach`: shells into sandboxes kept with ``--keep``.
+- :mod:`~hazmat.replay.cli`: the typer commands (``register(app)``).
+"""

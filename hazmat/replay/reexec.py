@@ -439,7 +439,8 @@ def compare_episodes(
     """Every difference between a recorded episode and its re-execution, in step order.
 
     Steps 1..``until`` (or all) are compared field by field after normalization;
-    without ``until`` the end is compared too.
+    without ``until``, and when the recorded episode ended (was not interrupted),
+    the end is compared too.
     """
     norm = normalizer or Normalizer()
     kn_o = side_values(orig_run.run_id, orig.ready)
@@ -478,7 +479,7 @@ def compare_episodes(
             out.append(Divergence(step=n, field="milestones", recorded=om, replayed=rm,
                                   message=f"milestones reached differ: recorded {om or 'none'}, "
                                           f"replayed {rm or 'none'}"))
-    if until is not None:
+    if until is not None or orig.end is None:  # stopped early, or the record was cut short
         return out
     extra = [s.step for s in new.steps if s.step > last]
     if extra:
