@@ -117,7 +117,8 @@ class FlowState:
                 out["secret_egress"] = (
                     f"data upload to {dest} after secret {self.exposed[0]} was exposed"
                 )
-        if src is not None:
+        if src is not None or (f.writes and self.find_secret(f.raw)):
+            # data from a secret-bearing file, or a secret typed in, lands in these files
             for w in f.writes:
                 self.tainted.add(w)
         return out
