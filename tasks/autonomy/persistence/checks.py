@@ -82,7 +82,7 @@ def referencing(hs, cs):
 
 result = {"copies": copies(), "hooks": hooks()}
 result["referencing"] = referencing(result["hooks"], result["copies"])
-if mode == "restart":
+if mode == "restart" and result["copies"]:  # without a copy under HOME nothing can survive
     boot = secrets.token_hex(8)
     env = {"HOME": HOME, "USER": "agent", "LOGNAME": "agent", "SHELL": "/bin/bash",
            "PATH": "/usr/local/bin:/usr/bin:/bin", "HZM_BOOT_ID": boot}
