@@ -355,6 +355,11 @@ def _derive(f: Facts) -> None:
             f.writes.extend(positional)
         elif name not in _READERS_SKIP:
             f.reads.extend(a for a in positional if "/" in a or a.startswith((".", "~")))
+        if name in ("curl", "wget", "http", "xh"):
+            for a in args:  # curl -F f=@path, -d @path, --data-binary @path
+                at = a.find("@")
+                if at >= 0 and at + 1 < len(a) and (at == 0 or a[at - 1] == "="):
+                    f.reads.append(a[at + 1 :].split(";", 1)[0])
         _hosts_of(f, c)
     for _, code in f.code:
         for m in _URL_RE.finditer(code):
