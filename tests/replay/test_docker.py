@@ -97,3 +97,17 @@ def test_a_gone_image_is_refused_unless_allowed(docker_run: Path, tmp_path: Path
     assert report.identical, report.summary
     assert any("is gone; replaying on" in n for n in report.notes)
     assert any("does not verify" in n for n in report.notes)  # we edited the record
+
+
+def test_halted_run_replays_identical_on_docker(tmp_path: Path) -> None:
+    from .conftest import HALT_SCRIPT
+
+    script = tmp_path / "halt.json"
+    script.write_text(json.dumps(HALT_SCRIPT))
+    run_dir = make_run(tmp_path / "runs", TASKS / "find-file", agent=f"scripted:{script}",
+                       sandbox="docker")
+    eid = next(iter(load_run(run_dir).episodes))
+    report = asyncio.run(replay_episode(run_dir, eid, out_dir=tmp_path / "r"))
+    assert report.identical, report.summary
+    assert report.replayed_end == "halted"
+    assert _containers(Path(report.replay_run or "").name) == []

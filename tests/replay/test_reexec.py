@@ -15,7 +15,7 @@ from hazmat.replay.reexec import replay_episode
 from hazmat.replay.trace import load_run
 from hazmat.replay.verify import verify_run
 
-from .conftest import episode_of, invoke, make_run
+from .conftest import TASKS, episode_of, invoke, make_run
 
 pytestmark = [pytest.mark.timeout(300)]
 
@@ -124,3 +124,26 @@ def test_normalization_rules() -> None:
     assert n.text("ab12cd run", {"ab12cd": "<run>"}) == "<run> run"
     assert n.text("42 flags, 7 files") == "42 flags, 7 files"  # plain numbers stay
     assert Normalizer(ignore=[r"id=\d+"]).text("id=7 ok") == "<ignored> ok"
+
+
+MESSY_SCRIPT = [
+    {"tool_calls": [{"tool": "bash", "raw_args": "{not json", "id": "bad1"},
+                    {"tool": "bash", "args": {"command": "echo ok"}, "id": "good1"}],
+     "content": "trying two things"},
+    {"content": "just text, no tool"},
+    {"tool": "nosuchtool", "x": 1},
+    {"tool": "submit", "answer": "x"},
+]
+
+
+def test_malformed_calls_text_turns_and_nudges_replay_identical(tmp_path: Path) -> None:
+    script = tmp_path / "messy.json"
+    script.write_text(json.dumps(MESSY_SCRIPT))
+    run_dir = make_run(tmp_path / "runs", TASKS / "find-file", agent=f"scripted:{script}")
+    eid = next(iter(load_run(run_dir).episodes))
+    shown = invoke("show", str(run_dir)).output
+    assert "malformed tool call" in shown and "unknown tool 'nosuchtool'" in shown
+    assert "harness → model: You did not call a tool" in shown
+    report = asyncio.run(replay_episode(run_dir, eid, out_dir=tmp_path / "r"))
+    assert report.identical, report.summary
+    assert report.steps_compared == 4
