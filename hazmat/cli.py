@@ -124,9 +124,17 @@ def sandbox_shell(
     backend: BackendOpt = "local",
     image: Annotated[str | None, typer.Option(help="image (docker)")] = None,
     network: Annotated[str, typer.Option(help="none or internal")] = "none",
+    attach: Annotated[str | None, typer.Option(
+        help="a kept hazmat container (from `hazmat replay --keep`) instead of a fresh one")
+    ] = None,
 ) -> None:
     """An interactive shell in a fresh sandbox (for task authors). Ctrl-D leaves."""
     from hazmat.sandbox.base import create_sandbox
+
+    if attach is not None:
+        from hazmat.replay.attach import attach as do_attach
+
+        raise typer.Exit(do_attach(attach))
 
     async def go() -> None:
         async with create_sandbox(backend, _spec(image, network)) as sb:

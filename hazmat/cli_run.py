@@ -45,6 +45,8 @@ def policy_factory(policy_file: Path | None) -> Callable[[Task], Any]:
     from hazmat.policy.engine import load_policy
 
     cache: dict[str, Any] = {}
+    if policy_file is not None:
+        policy_file = policy_file.resolve()
 
     def make(task: Task) -> Any:
         ref: Any = task.policy
@@ -233,7 +235,8 @@ def run(
                 max_parallel=parallel, policy_for=policy_factory(policy),
                 on_episode=progress.finished, on_start=progress.started, control=c,
                 keep_on_halt=keep_on_halt,
-                config={"argv": sys.argv[1:], "policy": str(policy) if policy else "default",
+                config={"argv": sys.argv[1:],
+                        "policy": str(policy.resolve()) if policy else "default",
                         "max_parallel": parallel}), interrupted)
     print_results([r for r in results if r.reason != "interrupted"], run_dir,
                   stream=Console(stderr=as_json))

@@ -15,3 +15,7 @@ def register(app: typer.Typer) -> None:
     app.command("verify")(verify)
     app.command("seal")(seal)
     app.command("list")(list_tasks)
+
+    from hazmat.replay.cli import register as register_replay
+
+    register_replay(app)
