@@ -367,7 +367,14 @@ def _derive(f: Facts) -> None:
         for m in _DEV_TCP_RE.finditer(code):
             f.hosts.append(m.group(1))
     parts = lines + f.texts + [code for _, code in f.code]
-    f.blob = "\n".join(dict.fromkeys(_squeeze(p) for p in parts if p))
+    uniq = list(dict.fromkeys(_squeeze(p) for p in parts if p))
+    if len(uniq) > 1:
+        kept: list[str] = []
+        for p in sorted(uniq, key=len, reverse=True):
+            if not any(p in k for k in kept):
+                kept.append(p)
+        uniq = [p for p in uniq if p in kept]
+    f.blob = "\n".join(uniq)
 
 
 _ESCAPES = re.compile(r"(?:\\(?:x[0-9a-fA-F]{2}|[0-7]{3})){8,}")

@@ -105,11 +105,11 @@ class Gated:
 
     def search(self, text: str) -> re.Match[str] | None:
         """Like ``re.Pattern.search`` (the leftmost match)."""
-        lits = self.literals
-        low = text.lower()
-        if lits is not None and not any(map(low.__contains__, lits)):
-            return None
+        low = _lower(text)
         if not self.parts:
+            lits = self.literals
+            if lits is not None and not any(map(low.__contains__, lits)):
+                return None
             return self.regex.search(text)
         best: re.Match[str] | None = None
         for plits, rx in self.parts:
@@ -125,6 +125,22 @@ class Gated:
         if self.search(text) is None:
             return iter(())
         return self.regex.finditer(text)
+
+
+_LOW: tuple[str, str] = ("", "")
+
+
+def _lower(text: str) -> str:
+    """``text.lower()``, remembered for the last text (detectors search one blob many times).
+
+    The pair is replaced as one tuple, so concurrent threads never see a mixed pair.
+    """
+    global _LOW
+    seen, low = _LOW
+    if seen is not text:
+        low = text.lower()
+        _LOW = (text, low)
+    return low
 
 
 def _split_top(src: str) -> list[str]:
