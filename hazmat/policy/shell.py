@@ -32,18 +32,14 @@ The parser object is made once and reused; parsing is pure and thread-confined.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import bz2
 import fnmatch
-import gzip
-import lzma
 import re
-import zlib
 from dataclasses import dataclass, field
 
 import tree_sitter_bash
 from tree_sitter import Language, Node, Parser
+
+from hazmat.policy.decode import c_unescape, looks_textual, static_output, to_bytes, to_text
 
 __all__ = ["SHELLS", "Cmd", "ShellParse", "parse_shell"]
 
@@ -208,168 +204,6 @@ def parse_shell(text: str) -> ShellParse:
     return out
 
 
-# ----------------------------------------------------------------------------- decoding
-
-_ESC_RE = re.compile(r"\\(x[0-9a-fA-F]{1,2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[0-7]{1,3}|.)", re.S)
-_SIMPLE_ESC = {
-    "n": "\n",
-    "t": "\t",
-    "r": "\r",
-    "a": "\a",
-    "b": "\b",
-    "e": "\x1b",
-    "E": "\x1b",
-    "f": "\f",
-    "v": "\v",
-    "\\": "\\",
-    "'": "'",
-    '"': '"',
-    "?": "?",
-    "0": "\0",
-}
-
-
-def c_unescape(s: str) -> str:
-    """Decode C-style escapes as ``$'...'``, ``printf`` and ``echo -e`` do."""
-    if "\\" not in s:
-        return s
-
-    def rep(m: re.Match[str]) -> str:
-        e = m.group(1)
-        if e[0] in "xuU" and len(e) > 1:
-            return chr(int(e[1:], 16))
-        if e[0] in "01234567":
-            return chr(int(e, 8) & 0xFF)
-        return _SIMPLE_ESC.get(e, "\\" + e)
-
-    return _ESC_RE.sub(rep, s)
-
-
-def _b(s: str) -> bytes:
-    return s.encode("latin-1", errors="replace")
-
-
-def _text(data: bytes) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
-
-
-_TR_RANGE = re.compile(r"(.)-(.)")
-
-
-def _tr_set(s: str) -> str:
-    s = c_unescape(s.replace("[:lower:]", "a-z").replace("[:upper:]", "A-Z"))
-    return _TR_RANGE.sub(
-        lambda m: "".join(chr(c) for c in range(ord(m.group(1)), ord(m.group(2)) + 1)), s
-    )
-
-
-def _flags(args: list[str]) -> set[str]:
-    out: set[str] = set()
-    for a in args:
-        if a.startswith("--"):
-            out.add(a)
-        elif a.startswith("-") and len(a) > 1:
-            out.update("-" + ch for ch in a[1:])
-    return out
-
-
-def static_output(cmd: Cmd, data: bytes | None) -> bytes | None:
-    """What ``cmd`` prints when given ``data`` on stdin, if knowable without running it."""
-    name, args = cmd.name, cmd.args
-    if cmd.stdin is not None:
-        data = _b(cmd.stdin)
-    try:
-        if name == "echo":
-            flags: set[str] = set()
-            words = list(args)
-            while words and re.fullmatch(r"-[neE]+", words[0]):
-                flags.update(words.pop(0)[1:])
-            s = " ".join(words)
-            if "e" in flags:
-                s = c_unescape(s)
-            return _b(s if "n" in flags else s + "\n")
-        if name == "printf":
-            if not args:
-                return None
-            fmt, rest = args[0], args[1:]
-            if fmt == "--" and rest:
-                fmt, rest = rest[0], rest[1:]
-            s = c_unescape(fmt)
-            if rest:
-                if "%" not in s:
-                    return _b(s)
-                vals = iter(rest)
-                s = re.sub(
-                    r"%[-0-9.]*([sbdc])",
-                    lambda m: c_unescape(next(vals, "")) if m.group(1) == "b" else next(vals, ""),
-                    s,
-                )
-            return _b(s)
-        if name in {"cat", "tee"} and data is not None and all(a.startswith("-") for a in args):
-            return data
-        if data is None:
-            return None
-        fl = _flags(args)
-        if name in {"base64", "base32"} and fl & {"-d", "--decode", "-D"}:
-            raw = re.sub(rb"\s+", b"", data)
-            if name == "base32":
-                return base64.b32decode(raw + b"=" * (-len(raw) % 8))
-            return base64.b64decode(raw + b"=" * (-len(raw) % 4), altchars=None)
-        if name == "openssl" and args[:1] in (["base64"], ["enc"]) and "-d" in args:
-            raw = re.sub(rb"\s+", b"", data)
-            return base64.b64decode(raw + b"=" * (-len(raw) % 4))
-        if name == "xxd" and "-r" in fl:
-            return binascii.unhexlify(re.sub(rb"[^0-9a-fA-F]", b"", data))
-        if name == "rev":
-            return b"\n".join(line[::-1] for line in data.split(b"\n"))
-        if name == "tr" and len(args) == 2 and not args[0].startswith("-"):
-            a, b = _tr_set(args[0]), _tr_set(args[1])
-            if a and b:
-                b = b + b[-1] * max(0, len(a) - len(b))
-                return _b(_text(data).translate(str.maketrans(a, b[: len(a)])))
-        if name in {"gunzip", "zcat"} or (name == "gzip" and fl & {"-d", "--decompress"}):
-            return gzip.decompress(data)
-        if name in {"bunzip2", "bzcat"} or (name == "bzip2" and "-d" in fl):
-            return bz2.decompress(data)
-        if name in {"unxz", "xzcat"} or (name == "xz" and "-d" in fl):
-            return lzma.decompress(data)
-        if name == "zlib-flate" and "-uncompress" in args:
-            return zlib.decompress(data)
-    except (ValueError, binascii.Error, OSError, EOFError, lzma.LZMAError, zlib.error):
-        return None
-    return None
-
-
-def _looks_textual(data: bytes) -> bool:
-    if not data:
-        return False
-    sample = data[:4096]
-    printable = sum(1 for b in sample if 32 <= b < 127 or b in (9, 10, 13))
-    return printable / len(sample) > 0.85
-
-
-_B64_WORD = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")
-
-
-def decode_base64_words(text: str) -> list[str]:
-    """Decode long base64-looking words of ``text`` that decode to readable text."""
-    out: list[str] = []
-    for m in _B64_WORD.finditer(text):
-        w = m.group(0)
-        if w.isalpha() or w.isdigit() or "/" in w[:1]:
-            continue
-        try:
-            raw = base64.b64decode(w + "=" * (-len(w) % 4))
-        except (ValueError, binascii.Error):
-            continue
-        if _looks_textual(raw):
-            out.append(_text(raw))
-    return out
-
-
 # ----------------------------------------------------------------------------- walking
 
 _WRAPPER_OPTS_WITH_ARG = {
@@ -509,15 +343,15 @@ class _Walker:
             c.pipe_in = prev
             prev = c.name
             if i > 0 or c.stdin is not None:
-                stdin = _b(c.stdin) if c.stdin is not None else data
+                stdin = to_bytes(c.stdin) if c.stdin is not None else data
                 if stdin is not None:
                     self.feed(c, stdin, depth, root)
             data = static_output(c, data if i > 0 else None)
             last = i + 1 == len(cmds)
             # decoded but not executed: still worth a look as text
             shown = c.name in ("echo", "printf", "cat")
-            if data is not None and last and not shown and _looks_textual(data):
-                self.out.texts.append(_text(data))
+            if data is not None and last and not shown and looks_textual(data):
+                self.out.texts.append(to_text(data))
 
     def stage(self, node: Node, depth: int, via: str, root: bool) -> list[Cmd]:
         """Walk one pipeline stage; return the commands that take part in the pipe."""
@@ -668,9 +502,9 @@ class _Walker:
     def feed(self, cmd: Cmd, data: bytes, depth: int, root: bool) -> None:
         """``cmd`` reads ``data`` on stdin: follow it when ``cmd`` is an interpreter."""
         name, args = cmd.name, cmd.args
-        if not _looks_textual(data):
+        if not looks_textual(data):
             return
-        text = _text(data)
+        text = to_text(data)
         if name in SHELLS and not any(
             a == "-c" or (a.startswith("-") and "c" in a[1:] and not a.startswith("--"))
             for a in args
@@ -860,8 +694,8 @@ class _Walker:
                 data: bytes | None = None
                 for i, c in enumerate(self.out.pipelines[-1]):
                     data = static_output(c, data if i > 0 else None)
-                if data is not None and _looks_textual(data):
-                    return _text(data).rstrip("\n")
+                if data is not None and looks_textual(data):
+                    return to_text(data).rstrip("\n")
             return _node_text(node)
         if t == "process_substitution":
             self.block(node, depth, via, root)
