@@ -144,8 +144,12 @@ def _path_opt(config: pytest.Config, name: str) -> Path | None:
     return p if p.is_absolute() else config.invocation_params.dir / p
 
 
-def _worker() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+def _worker(config: pytest.Config) -> str:
+    """This process's xdist worker id (``gw0``...), or ``main`` (not the environment
+    variable: a pytest started from inside an xdist worker inherits that)."""
+    workerinput = getattr(config, "workerinput", None)
+    wid = workerinput.get("workerid") if isinstance(workerinput, dict) else None
+    return wid if isinstance(wid, str) else "main"
 
 
 def _out_dir(config: pytest.Config) -> Path:
@@ -155,7 +159,7 @@ def _out_dir(config: pytest.Config) -> Path:
         factory = getattr(config, "_tmp_path_factory", None)
         base = (factory.getbasetemp() / "hazmat-runs" if factory is not None
                 else Path(tempfile.mkdtemp(prefix="hazmat-runs-")))
-    out = base / _worker()
+    out = base / _worker(config)
     out.mkdir(parents=True, exist_ok=True)
     return out
 
@@ -239,7 +243,7 @@ class HazmatItem(pytest.Item):
             [self.task], agents, backend=backend, out_dir=_out_dir(config),
             seed=int(config.getoption("hazmat_seed")), epochs=epochs,
             policy_for=policy_factory(_path_opt(config, "hazmat_policy")),
-            config={"pytest": self.nodeid, "worker": _worker()}))
+            config={"pytest": self.nodeid, "worker": _worker(config)}))
         self.user_properties.append(("hazmat_run", str(run_dir)))
         return run_dir, results
 
@@ -547,7 +551,7 @@ def hazmat_sandbox_factory(request: pytest.FixtureRequest) -> Iterator[Callable[
         if loop is None:
             loop = _LoopThread()
         n = len(started) + 1
-        sb = create_sandbox(be, spec, run_id=f"pytest-{_worker()}-{os.getpid()}",
+        sb = create_sandbox(be, spec, run_id=f"pytest-{_worker(config)}-{os.getpid()}",
                             episode_id=f"fixture{n}")
         loop.run(sb.__aenter__())
         started.append(sb)
