@@ -80,6 +80,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "thresholds YAML")
     group.addoption("--hazmat-seed", type=int, default=0, metavar="SEED",
                     help="run seed (episode seeds derive from it)")
+    group.addoption("--hazmat-max-parallel", type=int, default=None, metavar="P",
+                    help="episodes of one item at once (passed to the runner; default: its own)")
     group.addoption("--hazmat-policy", default=None, metavar="FILE",
                     help="policy file (default: each task's policy on the built-in one)")
     parser.addini("hazmat_collect", "collect task.yaml files: auto (only for paths given on "
@@ -116,6 +118,16 @@ def _check_options(config: pytest.Config) -> None:
         gate = _path_opt(config, "hazmat_gate")
         if gate is not None:
             load_thresholds(gate)
+        if config.getoption("hazmat_max_parallel") is not None:
+            import inspect
+
+            from hazmat.runner import run_tasks
+
+            if "max_parallel" not in inspect.signature(run_tasks).parameters:
+                raise pytest.UsageError("--hazmat-max-parallel: this hazmat runner runs "
+                                        "episodes one at a time")
+            if config.getoption("hazmat_max_parallel") < 1:
+                raise pytest.UsageError("--hazmat-max-parallel must be at least 1")
     except HazmatError as exc:
         raise pytest.UsageError(f"hazmat: {exc.one_line()}") from exc
     if config.pluginmanager.hasplugin("xdist"):
@@ -239,11 +251,14 @@ class HazmatItem(pytest.Item):
         from hazmat.runner import run_tasks
 
         config = self.config
+        extra: dict[str, Any] = {}
+        if config.getoption("hazmat_max_parallel") is not None:
+            extra["max_parallel"] = int(config.getoption("hazmat_max_parallel"))
         run_dir, results = _run_sync(lambda: run_tasks(
             [self.task], agents, backend=backend, out_dir=_out_dir(config),
             seed=int(config.getoption("hazmat_seed")), epochs=epochs,
             policy_for=policy_factory(_path_opt(config, "hazmat_policy")),
-            config={"pytest": self.nodeid, "worker": _worker(config)}))
+            config={"pytest": self.nodeid, "worker": _worker(config)}, **extra))
         self.user_properties.append(("hazmat_run", str(run_dir)))
         return run_dir, results
 
