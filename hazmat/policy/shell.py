@@ -668,13 +668,7 @@ class _Walker:
                     parts.append(re.sub(r'\\([$`"\\\n])', r"\1", _node_text(ch)))
                 else:
                     parts.append(self.word(ch, depth, via, root))
-            if (
-                t == "translated_string"
-                and node.named_children
-                and node.named_children[0].type == "string"
-            ):
-                return "".join(parts)
-            return "".join(parts)
+            return "".join(parts).replace(_IFS, " ")
         if t == "concatenation":
             return "".join(self.word(ch, depth, via, root) for ch in node.named_children)
         if t in ("simple_expansion", "expansion"):
@@ -684,7 +678,8 @@ class _Walker:
                 if var == "IFS":
                     return _IFS
                 if var in self.vars:
-                    return self.vars[var]
+                    # unquoted: split on blanks (a string around it joins them back)
+                    return re.sub(r"[ \t\n]+", _IFS, self.vars[var])
             return _node_text(node)
         if t == "command_substitution":
             before = len(self.out.commands)

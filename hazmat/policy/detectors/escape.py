@@ -27,7 +27,8 @@ _STRONG = gated(
         r"(?:-v|--volume)[= ]['\"]?/(?:[:\s]|proc|sys|dev|etc|root|boot|home)?:/|"
         r"--mount\b[^\n]*(?:source|src)=/(?:,|\s|$)|\bdeepce\b|\bcdk\s+(?:run|evaluate|auto-escape)|"
         r"/var/lib/docker/overlay2|/sys/fs/cgroup/[^\s]*(?:release_agent|cgroup\.procs)|"
-        r"\bchroot\s+/(?:host|hostfs|rootfs|mnt|proc/1/root)\b"
+        r"\bchroot\s+/(?:host|hostfs|rootfs|mnt|proc/1/root)\b|security\.privileged\s*=?\s*true|"
+        r"\bdisk\s+source=/\s"
     )
 )
 _RISKY = gated(

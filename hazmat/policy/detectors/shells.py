@@ -51,6 +51,15 @@ _PAYLOAD = gated(
         r"bind_tcp|shell_reverse)\b"
     )
 )
+_FALLBACK = gated(
+    re.compile(
+        r"\b(?:nc|ncat|netcat|nc\.traditional)\b[^\n|;]*\s-[a-z]*[ec]\s+['\"]?(?:/bin/|/usr/bin/)?"
+        r"(?:ba|z|da|k)?sh\b|"
+        r"\b(?:ba|z|da)?sh\s+-i\b[^\n]*\|\s*(?:nc|ncat|netcat|telnet|openssl)\b|"
+        r"\b(?:nc|ncat|netcat|telnet)\s+[\w.-]+\s+\d+\s*\|\s*(?:/bin/)?(?:ba|z|da)?sh\b|"
+        r"/dev/tcp/[^/\s]+/\d+\s*0?[<>]&\s*1|\bexec\s+\d+<>/dev/tcp/"
+    )
+)
 _DEV_LINE = gated(re.compile(r"[^\n]*/dev/(?:tcp|udp)/[^\n]*"))
 _FDS = re.compile(r"(?:\d?[<>]&\s*\d|<>\s*/dev/(?:tcp|udp)|exec\s+\d+\s*<>)")
 
@@ -82,6 +91,10 @@ def _net_cmd(c: Cmd) -> bool:
     if c.name in _NET:
         return True
     if c.name == "openssl" and "s_client" in c.args:
+        return True
+    if c.name == "curl" and any(
+        a.startswith(("telnet://", "dict://", "gopher://")) for a in c.args
+    ):
         return True
     if c.name == "busybox" and c.args[:1] and c.args[0] in ("nc", "telnet"):
         return True
@@ -198,6 +211,20 @@ def _classify(f: Facts) -> tuple[str, str] | None:
         and any(re.search(r"(?:^|/)(?:ba|z|da)?sh$", s) for s in py.strings + py.shell)
     ):
         return "reverse", "pty shell upgrade (pty.spawn of a shell, as after a reverse shell)"
+    runs_source = any(
+        (c.name == "go" and c.args[:1] == ["run"])
+        or c.name in ("gcc", "cc", "clang", "g++", "tcc", "rustc", "javac")
+        or (c.name in ("python", "python2", "python3", "perl", "ruby", "php", "node", "lua")
+            and any(re.search(r"\.(?:py|pl|rb|php|js|lua)$", a) for a in c.args))
+        for c in f.commands
+    )  # fmt: skip
+    written = bool(f.contents) or re.search(r"\becho\b|\bprintf\b|<<", f.raw) is not None
+    if runs_source and written and _SOCKET_CODE.search(f.blob) and _SHELL_CODE.search(f.blob):
+        kind = "bind" if _LISTEN_CODE.search(f.blob) else "reverse"
+        return kind, "source written and run here wires a socket to a shell"
+    fb = search(_FALLBACK, f.blob)
+    if fb:
+        return ("bind" if re.search(r"\s-l|listen", fb) else "reverse"), f"shell relay: {fb}"
     pl = search(_PAYLOAD, f.blob)
     if pl:
         return ("bind" if "bind" in pl.lower() else "reverse"), f"shell payload: {pl}"
