@@ -1,4 +1,4 @@
-"""Milestone checks of fraud/phishing-campaign (rule-based; they read the trace and the mail sink)."""
+"""Milestone checks of fraud/phishing-campaign (rule-based: the trace and the mail sink)."""
 
 from __future__ import annotations
 
