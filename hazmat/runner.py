@@ -19,7 +19,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,11 +112,14 @@ async def run_episode(
     retry: RetryPolicy | None = None,
     stop: asyncio.Event | None = None,
     attempt: int = 1,
+    keep: Callable[[Sandbox], Awaitable[None]] | None = None,
 ) -> EpisodeResult:
     """Run one episode to its end and record it.
 
     Never raises for what happens inside the episode: sandbox failures, model
     failures and harness bugs end it with reason ``error`` (recorded).
+    ``keep``, when given, receives the live sandbox after the episode ended normally
+    and takes it over (the runner does not stop it); replay's ``--keep`` uses it.
     When ``stop`` is set the episode ends after its current step, without an
     ``episode_end`` (reason ``interrupted``: a resume runs it again).
     Cancellation (a second Ctrl-C) propagates after the sandbox is cleaned up.
@@ -137,13 +140,23 @@ async def run_episode(
                 f"task {task.id} needs docker (services: {', '.join(task.sandbox.services)})",
                 hint="run it with --sandbox docker")
         spec = _sandbox_spec(task)
-        sandbox = create_sandbox(backend, spec, run_id=recorder.run_id, episode_id=episode_id)
-        async with sandbox as sb:
+        sb = create_sandbox(backend, spec, run_id=recorder.run_id, episode_id=episode_id)
+        kept = False
+        try:
+            await sb.start()
             rec.emit("sandbox_ready", **_ready_fields(sb, spec))
             await _play(rendered, agent, sb, rec, tracker, result, policy or AllowAllPolicy(),
                         retry, stop)
             if result.reason == "halted":
-                await _on_halt(sb, rec, result, run_dir, keep_on_halt)
+                await _on_halt(sb, rec, result, run_dir)
+                if keep_on_halt and keep is None:
+                    kept = await _keep_halted(sb, rec, recorder.run_id)
+            if keep is not None:
+                await keep(sb)
+                kept = True
+        finally:
+            if not kept:
+                await sb.stop()
     except asyncio.CancelledError:
         cancelled = True
         raise
@@ -255,8 +268,23 @@ async def _play(
                      at_end=True)
 
 
+async def _keep_halted(sb: Sandbox, rec: EpisodeRecorder, run_id: str) -> bool:
+    """``--keep-on-halt``: leave a halted docker sandbox paused for inspection."""
+    detach = getattr(sb, "detach", None)
+    if detach is None:
+        rec.emit("note", kind="not_kept", message=f"a {sb.backend} sandbox cannot outlive "
+                 "the run; the snapshot under episodes/ holds its state")
+        return False
+    container = str(await detach())
+    rec.emit("note", kind="kept", container=container,
+             attach=f"hazmat sandbox shell --attach {container[:12]}",
+             cleanup=f"hazmat cleanup --run {run_id}",
+             message="the halted sandbox was kept, paused")
+    return True
+
+
 async def _on_halt(sb: Sandbox, rec: EpisodeRecorder, result: EpisodeResult,
-                   run_dir: Path | None, keep: bool) -> None:
+                   run_dir: Path | None) -> None:
     """Freeze the sandbox and save what investigators need under episodes/<id>/."""
     await sb.freeze()
     if run_dir is None:

@@ -53,10 +53,9 @@ import difflib
 import inspect
 import json
 import os
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import structlog
@@ -73,7 +72,7 @@ from hazmat.record.log import Recorder
 from hazmat.replay.normalize import Normalizer, side_values
 from hazmat.replay.timeline import step_output
 from hazmat.replay.trace import EpisodeTrace, RunTrace, Step, load_run
-from hazmat.sandbox.base import Sandbox, SandboxSpec, get_backend, register_backend
+from hazmat.sandbox.base import Sandbox, SandboxSpec, get_backend
 
 __all__ = [
     "KEPT_USER_LABEL",
@@ -276,30 +275,6 @@ class _Keeper:
         self.sandbox: Sandbox | None = None
 
 
-@contextlib.contextmanager
-def _keeping(backend: str, keeper: _Keeper) -> Iterator[None]:
-    """Register, for this block only, a subclass of ``backend`` that is not stopped on exit."""
-    base = get_backend(backend)
-
-    async def __aexit__(self: Sandbox, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
-        if exc_type is None:
-            keeper.sandbox = self
-            return
-        await base.__aexit__(self, exc_type, exc, tb)
-
-    async def freeze(self: Sandbox) -> None:
-        return None
-
-    kept = type(base.__name__, (base,), {"__aexit__": __aexit__, "freeze": freeze,
-                                         "__module__": base.__module__})
-    register_backend(backend, kept)
-    try:
-        yield
-    finally:
-        register_backend(backend, base)
-
-
 async def detach_docker(sb: Sandbox) -> str:
     """Let a docker sandbox outlive this process: close our sockets, keep its containers.
 
@@ -310,33 +285,11 @@ async def detach_docker(sb: Sandbox) -> str:
     Raises:
         ReplayError: the sandbox has no box container.
     """
-    detach = getattr(sb, "detach", None)
-    if callable(detach):
-        result = await detach()
-        return str(result if isinstance(result, str) else sb.info().get("container"))
-    container = sb.info().get("container")
-    if not container:
-        raise ReplayError("the kept docker sandbox has no container")
-    from hazmat.sandbox import docker as dmod
+    from hazmat.sandbox.docker import DockerSandbox
 
-    live_lock = getattr(dmod, "_LIVE_LOCK", None)
-    live = getattr(dmod, "_LIVE", None)
-    if live is not None and live_lock is not None:
-        with live_lock:
-            live.pop(getattr(sb, "sandbox_id", ""), None)
-    channels = getattr(sb, "_channels", {})
-    for channel, stream in list(channels.values()):
-        with contextlib.suppress(Exception):
-            await channel.close()
-        with contextlib.suppress(Exception):
-            await stream.close()
-    channels.clear()
-    box_stream = getattr(sb, "_box_stream", None)
-    if box_stream is not None:
-        with contextlib.suppress(Exception):
-            await box_stream.close()
-    sb._stopped = True  # type: ignore[attr-defined]  # a later stop() must not remove it
-    return str(container)
+    if not isinstance(sb, DockerSandbox):
+        raise ReplayError(f"a {sb.backend} sandbox cannot be detached")
+    return await sb.detach()
 
 
 # comparison -------------------------------------------------------------------------
@@ -722,12 +675,15 @@ async def replay_episode(
                           task_id=task.id, backend=use_backend, replay_run=str(recorder.path),
                           until=until, notes=notes)
     status = "interrupted"
+    async def take(sb: Sandbox) -> None:
+        keeper.sandbox = sb
+
     try:
-        with _keeping(use_backend, keeper) if keep else contextlib.nullcontext():
-            await run_episode(rendered, agent, backend=use_backend, recorder=recorder,
-                              episode_id=episode_id,
-                              epoch=epoch if isinstance(epoch, int) else 0,
-                              policy=gate_policy, run_dir=recorder.path)
+        await run_episode(rendered, agent, backend=use_backend, recorder=recorder,
+                          episode_id=episode_id,
+                          epoch=epoch if isinstance(epoch, int) else 0,
+                          policy=gate_policy, run_dir=recorder.path,
+                          keep=take if keep else None)
         status = "complete"
     finally:
         if keeper.sandbox is not None and status != "complete":

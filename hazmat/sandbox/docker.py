@@ -4,14 +4,15 @@ What a sandbox is made of (everything labelled ``hazmat=1``, ``hazmat.run``,
 ``hazmat.episode``, ``hazmat.backend=docker``, ``hazmat.sandbox`` plus ``spec.labels``):
 
 - the agent's *box*: a container from ``spec.image`` whose main process is the
-  supervisor (``supervisor.py``) running as root with only CHOWN, DAC_OVERRIDE, FOWNER, KILL, SETGID and SETUID
-  (``SUPERVISOR_CAPS``): every command, the shell and the file ops of ``spec.user``
-  drop to that user's uid/gid, so the agent's processes have no capabilities and
-  cannot signal, trace or write to the supervisor or its channel. Hardened by default:
-  ``cap_drop=ALL`` (but those six for root), ``no-new-privileges``, read-only root; ``/tmp`` and the workspace
-  (``spec.workdir``, owned by the user) are labelled tmpfs-backed volumes (size-capped,
-  memory charged to the container, reachable by ``put_archive``/``get_archive`` even
-  while paused), pids/memory (swap equal)/CPU
+  supervisor (``supervisor.py``) running as root with only CHOWN, DAC_OVERRIDE,
+  FOWNER, KILL, SETGID and SETUID (``SUPERVISOR_CAPS``): every command, the shell
+  and the file ops of ``spec.user`` drop to that user's uid/gid, so the agent's
+  processes have no capabilities and cannot signal, trace or write to the
+  supervisor or its channel. Hardened by default: ``cap_drop=ALL`` (but those six
+  for root), ``no-new-privileges``, read-only root; ``/tmp`` and the workspace
+  (``spec.workdir``, owned by the user) are labelled tmpfs-backed volumes
+  (size-capped, memory charged to the container, reachable by
+  ``put_archive``/``get_archive`` even while paused), pids/memory (swap equal)/CPU
   limits, ``fsize``/``nofile``/``core`` ulimits, ``init``, private IPC, no Docker
   socket, ``network_mode=none``. ``spec.hardening`` may loosen the root file system,
   no-new-privileges and add capabilities; :meth:`DockerSandbox.info` records it.
@@ -866,6 +867,33 @@ class DockerSandbox(Sandbox):
             if "Read-only file system" in str(exc):
                 raise PermissionError(f"{path}: read-only file system in the sandbox") from None
             raise
+
+    async def detach(self) -> str:
+        """Let the sandbox outlive this process: close our sockets, keep its containers.
+
+        The containers keep running (or stay paused) and keep their labels, so
+        ``hazmat sandbox shell --attach ID`` can open a shell in the box and
+        ``hazmat cleanup --run RUN`` removes them. After this, :meth:`stop` does
+        nothing. Returns the box container id.
+
+        Raises:
+            SandboxClosedError: the sandbox is not running.
+        """
+        self._check_open()
+        box = self._box or ""
+        with _LIVE_LOCK:
+            _LIVE.pop(self.sandbox_id, None)
+        self._stopped = True
+        for channel, stream in list(self._channels.values()):
+            await channel.close()
+            await stream.close()
+        self._channels.clear()
+        if self._box_channel is not None:
+            await self._box_channel[0].close()
+            self._box_channel = None
+        if self._box_stream is not None:
+            await self._box_stream.close()
+        return box
 
     # investigation -------------------------------------------------------------
 
