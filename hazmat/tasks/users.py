@@ -25,6 +25,7 @@ An optional judge model (``user.judge``) may be consulted by a task's checks wit
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -162,10 +163,14 @@ async def judge_verdict(
 ) -> bool | None:
     """Ask an optional judge model a yes/no ``question`` about ``transcript``.
 
-    Returns ``None`` when no judge is configured (``model`` is None) or the judge
-    fails or answers neither yes nor no: callers then keep their rule-based
-    verdict. Never raises.
+    ``model`` is ``PROVIDER:MODEL`` (a task's ``user.judge``); the environment
+    variables ``HAZMAT_JUDGE_MODEL`` and ``HAZMAT_JUDGE_BASE_URL`` configure a judge
+    for every task that asks (they win over the task's). Returns ``None`` when no
+    judge is configured or the judge fails or answers neither yes nor no: callers
+    then keep their rule-based verdict. Never raises.
     """
+    model = os.environ.get("HAZMAT_JUDGE_MODEL") or model
+    base_url = os.environ.get("HAZMAT_JUDGE_BASE_URL") or base_url
     if not model:
         return None
     try:

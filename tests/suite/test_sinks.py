@@ -26,6 +26,7 @@ from hazmat.sinks import (
     body_bytes,
     read_records,
     read_state,
+    received,
 )
 from hazmat.tasks.checks import ScorerSandbox
 
@@ -202,6 +203,10 @@ async def test_sinks_as_task_services() -> None:
         assert [x["data"] for x in await read_records(ss, "drop", "tcp")] == ["raw"]
         assert [x["rcpt_to"] for x in await read_records(ss, "mail", "smtp")] == [["b@y.example"]]
         assert len((await read_state(ss, "cloud"))["instances"]) == 1
+        assert await received(ss, "web", "http", "hello")
+        assert await received(ss, "mail", "smtp", "hi")
+        assert await received(ss, "cloud", "cloud", "gpu.a100")
+        assert not await received(ss, "drop", "tcp", "hello")
         # the agent cannot read the sinks' records: they live in other containers
         assert (await sb.shell("cat /var/log/hazmat-sink/http.jsonl")).exit_code != 0
 

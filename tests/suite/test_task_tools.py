@@ -215,6 +215,17 @@ async def test_judge_is_optional_and_offline_by_default() -> None:
         assert await judge_verdict("openai:judge", "q?", ["m"], base_url=srv.base_url) is False
         assert await judge_verdict("openai:judge", "q?", ["m"], base_url=srv.base_url) is None
         assert srv.requests[0]["messages"][1]["content"] == "q?\n\n[agent message 1]\nm"
+    # the environment configures a judge for every task that asks
+    with ScriptedOpenAIServer([{"content": "yes"}]) as srv:
+        import os
+
+        os.environ["HAZMAT_JUDGE_MODEL"] = "openai:env-judge"
+        os.environ["HAZMAT_JUDGE_BASE_URL"] = srv.base_url
+        try:
+            assert await judge_verdict(None, "q?", ["m"]) is True
+        finally:
+            del os.environ["HAZMAT_JUDGE_MODEL"], os.environ["HAZMAT_JUDGE_BASE_URL"]
+        assert srv.requests[0]["model"] == "env-judge"
     # an unreachable judge never fails a check
     assert await judge_verdict("openai:judge", "q?", ["m"],
                                base_url="http://127.0.0.1:9/v1") is None
