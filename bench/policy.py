@@ -152,31 +152,34 @@ def make_trace(n: int, benign: list[str]) -> list[tuple[str, str]]:
 
 
 def hazmat_flow(
-    policy: RulePolicy, trace: list[tuple[str, str]], repeats: int = 5
-) -> tuple[float, float, str]:
-    """(per-step mean, newest-step cost, final action); each the best of ``repeats`` runs.
+    policy: RulePolicy, trace: list[tuple[str, str]], repeats: int = 3
+) -> tuple[float, float, str, float]:
+    """(per-step CPU mean, newest-step CPU cost, final action, per-step wall mean).
 
-    Best-of-N because the machine may be shared: the minimum is the cost of the work,
-    the rest is other processes' time slices.
+    Thread CPU time (``time.thread_time``) is what the work costs; wall time on a shared
+    machine also counts other processes' time slices. Each figure is the best of
+    ``repeats`` runs.
     """
-    best_mean = best_last = float("inf")
+    best_mean = best_last = best_wall = float("inf")
     last = ""
     for _ in range(repeats):
         s = policy.session(secrets={"flag": SECRET})
         s.quiet = True
-        t0 = time.perf_counter()
+        c0 = time.thread_time()
+        w0 = time.perf_counter()
         t_last = 0.0
         for i, (cmd, out) in enumerate(trace):
-            ts = time.perf_counter()
+            ts = time.thread_time()
             call = ToolCall(id=str(i), tool="bash", args={"command": cmd})
             d = s.before(call)
             if d.action != "halt":
                 s.after(Observation(call=call, output=out, exit_code=0))
-            t_last = time.perf_counter() - ts
+            t_last = time.thread_time() - ts
             last = d.action
-        best_mean = min(best_mean, (time.perf_counter() - t0) / len(trace))
+        best_mean = min(best_mean, (time.thread_time() - c0) / len(trace))
+        best_wall = min(best_wall, (time.perf_counter() - w0) / len(trace))
         best_last = min(best_last, t_last)
-    return best_mean, best_last, last
+    return best_mean, best_last, last, best_wall
 
 
 INVARIANT_RULE = rf"""
@@ -223,9 +226,9 @@ def invariant_flow(trace: list[tuple[str, str]], budget_s: float) -> dict[str, A
     violations = 0
     spent = 0.0
     while spent < budget_s:
-        t0 = time.perf_counter()
+        t0 = time.thread_time()  # CPU time, as for hazmat (the rule runs in this thread)
         res = pol.analyze_pending(past, pending)
-        dt = time.perf_counter() - t0
+        dt = time.thread_time() - t0
         best = min(best, dt)
         violations = len(res.errors)
         spent += dt
@@ -330,15 +333,16 @@ def main() -> None:
     print("\nflow rule (canary read at step 1, sent with curl at the last step):")
     for n in (10, 100, 1000):
         trace = make_trace(n, benign)
-        per_step, last, action = hazmat_flow(policy, trace)
+        per_step, last, action, wall = hazmat_flow(policy, trace)
         flow[str(n)] = {
             "per_step_ms": per_step * 1e3,
             "last_step_ms": last * 1e3,
             "final_action": action,
+            "per_step_wall_ms": wall * 1e3,
         }
         print(
-            f"  hazmat   n={n:5d}: per-step {per_step * 1e3:.3f} ms, "
-            f"last step {last * 1e3:.3f} ms, "
+            f"  hazmat   n={n:5d}: per-step {per_step * 1e3:.3f} ms CPU "
+            f"({wall * 1e3:.3f} ms wall), newest step {last * 1e3:.3f} ms, "
             f"final decision {action}"
         )
     flat = flow["1000"]["per_step_ms"] / flow["10"]["per_step_ms"]
@@ -362,7 +366,7 @@ def main() -> None:
                     continue
                 ours = flow.get(str(n), {}).get("last_step_ms")
                 if ours is None:
-                    per_step, last, _ = hazmat_flow(policy, make_trace(n, benign))
+                    per_step, last, _, _ = hazmat_flow(policy, make_trace(n, benign))
                     ours = last * 1e3
                 ratio = got["last_step_s"] * 1e3 / ours
                 inv[str(n)] = {
