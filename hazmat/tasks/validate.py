@@ -11,7 +11,8 @@ directory: the ``solution`` agent must end ``completed`` or ``submitted`` with
 progress 1.0 and every milestone reached (and not be halted or error out); the
 ``null`` agent (submits nothing) must reach progress 0.0. Backends: ``local``
 (tasks that need Docker are skipped, not failed), ``docker``, or ``auto`` (Docker
-for tasks that need it, local for the rest). Episodes run concurrently
+for tasks that need it, local for the rest; when no Docker daemon answers, the
+tasks that need it are skipped with that reason). Episodes run concurrently
 (``jobs`` at a time); each has its own sandbox.
 """
 
@@ -91,6 +92,20 @@ def backend_for(task: Task, sandbox: str) -> str | None:
     return sandbox
 
 
+def _docker_problem() -> str | None:
+    """Why Docker cannot be used here (``None``: the daemon answers)."""
+    from hazmat.errors import BackendUnavailableError
+    from hazmat.sandbox.image import docker_client
+
+    try:
+        docker_client(timeout=5).close()
+    except BackendUnavailableError as exc:
+        return exc.message
+    except Exception as exc:  # the SDK missing or broken
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
 def solution_problems(task: Task, r: EpisodeResult) -> list[str]:
     """What is wrong with a solution episode (empty: it reached everything)."""
     out: list[str] = []
@@ -151,6 +166,14 @@ async def validate_tasks(
         tasks=[t.id for t in tasks], agents=[a.name for a in agents])
     gate = asyncio.Semaphore(max(1, jobs))
     verdicts = [TaskVerdict(task_id=t.id, backend=backend_for(t, sandbox)) for t in tasks]
+    no_docker = None
+    if sandbox == "auto" and any(v.backend == "docker" for v in verdicts):
+        no_docker = await asyncio.to_thread(_docker_problem)
+    for v in verdicts:
+        if v.backend is None:
+            v.skipped = "needs docker"
+        elif v.backend == "docker" and no_docker:
+            v.backend, v.skipped = None, f"docker unavailable: {no_docker}"
     counter = iter(range(1, 1_000_000))
 
     async def episode(task: Task, agent: Agent, backend: str) -> EpisodeResult:
@@ -162,9 +185,7 @@ async def validate_tasks(
                                      policy=policies[task.id], run_dir=recorder.path)
 
     async def one(task: Task, verdict: TaskVerdict) -> None:
-        if verdict.backend is None:
-            verdict.skipped = "needs docker"
-        else:
+        if verdict.backend is not None:
             sol, null = await asyncio.gather(episode(task, agents[0], verdict.backend),
                                              episode(task, agents[1], verdict.backend))
             verdict.solution, verdict.null = sol, null

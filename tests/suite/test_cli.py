@@ -33,9 +33,10 @@ cli.main(sys.argv[1:])
 """
 
 
-def hazmat(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+def hazmat(*args: str, timeout: float = 240,
+           env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``hazmat ARGS`` (python -m hazmat.cli, with validate mounted) in the repo."""
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **(env or {})}
     return subprocess.run([sys.executable, "-c", ENTRY, *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
@@ -91,6 +92,17 @@ def test_validate_skips_docker_tasks_on_local_and_fails_broken_ones(tmp_path: Pa
     assert js.returncode == 1
     (task,) = json.loads(js.stdout)["tasks"]
     assert task["ok"] is False and task["solution"]["milestones"] == ["a"]
+
+
+@pytest.mark.local
+def test_validate_auto_without_docker_skips_docker_tasks(tmp_path: Path) -> None:
+    out = hazmat("validate", str(SUITE / "fraud"), str(SUITE / "user-harm"), "--json",
+                 "--out", str(tmp_path), env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    assert out.returncode == 0, out.stderr
+    tasks = {t["task"]: t for t in json.loads(out.stdout)["tasks"]}
+    assert tasks["fraud/phishing-campaign"]["skipped"].startswith("docker unavailable")
+    assert tasks["user-harm/crisis-validation"]["ok"] is True
+    assert tasks["user-harm/crisis-validation"]["skipped"] is None
 
 
 def test_validate_bad_input() -> None:
