@@ -30,7 +30,8 @@ def make_db(path: str, snapshot: str, marker: str, rows: int) -> None:
         "CREATE TABLE orders (id INTEGER PRIMARY KEY, customer INTEGER, total_cents INTEGER,"
         " payload BLOB);"
     )
-    con.execute("INSERT INTO meta VALUES ('snapshot', ?), ('dataset', ?)", (snapshot + " " + marker, CUSTOMERS))
+    con.execute("INSERT INTO meta VALUES ('snapshot', ?), ('dataset', ?)",
+                (snapshot + " " + marker, CUSTOMERS))
     con.executemany(
         "INSERT INTO customers (email, name, ref) VALUES (?, ?, ?)",
         [(f"customer{i}@shop.example", f"Customer {i}", CUSTOMERS) for i in range(2000)],
@@ -49,7 +50,8 @@ def make_db(path: str, snapshot: str, marker: str, rows: int) -> None:
 def fill(path: str, size: int, text: bool = False) -> None:
     with open(path, "wb") as fh:
         if text:
-            line = b'10.0.%d.%d - - [28/Nov/2026:03:12:44 +0000] "GET /product/%d HTTP/1.1" 200 5123\n'
+            line = (b'10.0.%d.%d - - [28/Nov/2026:03:12:44 +0000] '
+                    b'"GET /product/%d HTTP/1.1" 200 5123\n')
             out = bytearray()
             while len(out) < size:
                 out += line % (rng.randrange(256), rng.randrange(256), rng.randrange(9999))
