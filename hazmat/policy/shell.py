@@ -27,13 +27,14 @@ It follows, recursively (bounded depth):
 
 It never executes anything. What it cannot know (the contents of files, the output
 of real commands) is left as text (``$(...)``), and the sandbox monitors cover it.
-The parser object is made once and reused; parsing is pure and thread-confined.
+The parser object is made once per thread and reused; parsing is pure.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import re
+import threading
 from dataclasses import dataclass, field
 
 import tree_sitter_bash
@@ -44,7 +45,16 @@ from hazmat.policy.decode import c_unescape, looks_textual, static_output, to_by
 __all__ = ["SHELLS", "Cmd", "ShellParse", "parse_shell"]
 
 _LANGUAGE = Language(tree_sitter_bash.language())
-_PARSER = Parser(_LANGUAGE)
+_LOCAL = threading.local()
+
+
+def _parser() -> Parser:
+    """The parser of this thread (made once per thread, then reused)."""
+    p: Parser | None = getattr(_LOCAL, "parser", None)
+    if p is None:
+        p = Parser(_LANGUAGE)
+        _LOCAL.parser = p
+    return p
 
 MAX_DEPTH = 6
 MAX_TEXT = 200_000
@@ -278,7 +288,7 @@ class _Walker:
         if "{" in text and "," in text:
             text = _BRACE_CMD.sub(lambda m: m.group(1) + m.group(2).replace(",", " "), text)
         src = text.encode("utf-8", errors="surrogateescape")
-        tree = _PARSER.parse(src)
+        tree = _parser().parse(src)
         if tree.root_node.has_error:
             self.out.errors = True
         self.block(tree.root_node, depth, via, root)
