@@ -184,6 +184,8 @@ def run(
         "--retry-errors", help="with --resume: also rerun episodes that ended in error")] = False,
     keep_on_halt: Annotated[bool, typer.Option(
         "--keep-on-halt", help="keep a halted episode's sandbox paused for inspection")] = False,
+    warm_pool: Annotated[int, typer.Option(
+        "--warm-pool", help="docker: keep up to N sandboxes per spec started ahead")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="print the run summary as JSON")] = False,
 ) -> None:
     """Run each task with each agent in a fresh sandbox; record and score every step.
@@ -234,7 +236,7 @@ def run(
                 tasks, agents, backend=sandbox, out_dir=out, seed=seed, epochs=epochs,
                 max_parallel=parallel, policy_for=policy_factory(policy),
                 on_episode=progress.finished, on_start=progress.started, control=c,
-                keep_on_halt=keep_on_halt,
+                keep_on_halt=keep_on_halt, warm_pool=warm_pool,
                 config={"argv": sys.argv[1:],
                         "policy": str(policy.resolve()) if policy else "default",
                         "max_parallel": parallel}), interrupted)

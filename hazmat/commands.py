@@ -17,5 +17,7 @@ def register(app: typer.Typer) -> None:
     app.command("list")(list_tasks)
 
     from hazmat.replay.cli import register as register_replay
+    from hazmat.report.cli import report
 
     register_replay(app)
+    app.command("report")(report)

@@ -32,6 +32,7 @@ from hazmat.errors import ConfigError, HazmatError
 from hazmat.policy.base import AllowAllPolicy, Policy
 from hazmat.record.log import EpisodeRecorder, Recorder
 from hazmat.sandbox.base import Sandbox, SandboxSpec, create_sandbox
+from hazmat.sandbox.pool import WarmPool
 from hazmat.tasks import CheckContext, MilestoneTracker, RenderedTask, Task, TraceStep, render_task
 from hazmat.tools import Tool, make_tools
 
@@ -113,11 +114,13 @@ async def run_episode(
     stop: asyncio.Event | None = None,
     attempt: int = 1,
     keep: Callable[[Sandbox], Awaitable[None]] | None = None,
+    pool: WarmPool | None = None,
 ) -> EpisodeResult:
     """Run one episode to its end and record it.
 
     Never raises for what happens inside the episode: sandbox failures, model
     failures and harness bugs end it with reason ``error`` (recorded).
+    ``pool``, when given, supplies the sandbox (warm when it has one ready).
     ``keep``, when given, receives the live sandbox after the episode ended normally
     and takes it over (the runner does not stop it); replay's ``--keep`` uses it.
     When ``stop`` is set the episode ends after its current step, without an
@@ -131,7 +134,9 @@ async def run_episode(
                            epoch=epoch, seed=rendered.seed, reason="error")
     rec.start(task_id=task.id, agent=agent.name, epoch=epoch, seed=rendered.seed,
               backend=backend, task_root=str(task.root) if task.root else None,
-              attempt=attempt)
+              attempt=attempt, category=task.category,
+              milestones=[{"id": m.id, "title": m.title, "weight": m.weight}
+                          for m in task.milestones])
     tracker = MilestoneTracker(task)
     cancelled = False
     try:
@@ -140,11 +145,21 @@ async def run_episode(
                 f"task {task.id} needs docker (services: {', '.join(task.sandbox.services)})",
                 hint="run it with --sandbox docker")
         spec = _sandbox_spec(task)
-        sb = create_sandbox(backend, spec, run_id=recorder.run_id, episode_id=episode_id)
+        t_start = time.monotonic()
+        warm = False
+        if pool is not None:
+            sb, warm = await pool.acquire(spec, episode_id=episode_id)
+        else:
+            sb = create_sandbox(backend, spec, run_id=recorder.run_id, episode_id=episode_id)
+            try:
+                await sb.start()
+            except BaseException:
+                await sb.stop()
+                raise
         kept = False
         try:
-            await sb.start()
-            rec.emit("sandbox_ready", **_ready_fields(sb, spec))
+            rec.emit("sandbox_ready", **_ready_fields(sb, spec), warm=warm,
+                     start_seconds=round(time.monotonic() - t_start, 4))
             await _play(rendered, agent, sb, rec, tracker, result, policy or AllowAllPolicy(),
                         retry, stop)
             if result.reason == "halted":
@@ -363,12 +378,15 @@ async def execute_plan(
     control: RunControl | None = None,
     attempts: dict[str, int] | None = None,
     keep_on_halt: bool = False,
+    warm_pool: int = 0,
 ) -> tuple[list[EpisodeResult], bool]:
     """Run the planned episodes, ``max_parallel`` at a time, into ``recorder``'s run.
 
     Each episode gets a fresh sandbox and its own seed (derived from ``seed``).
     A harness error in one episode never stops the others. Returns the results
-    (in plan order) and whether every planned episode ran to an end.
+    (in plan order) and whether every planned episode ran to an end. With
+    ``warm_pool`` > 0, up to that many sandboxes per spec are kept started ahead
+    of the episodes that need them (see :class:`~hazmat.sandbox.pool.WarmPool`).
     """
     control = control or RunControl()
     gate = asyncio.Semaphore(max_parallel or default_parallelism())
@@ -387,17 +405,29 @@ async def execute_plan(
                 rendered, item.agent, backend=backend, recorder=recorder,
                 episode_id=item.episode_id, epoch=item.epoch, policy=policy,
                 run_dir=recorder.path, retry=retry, stop=control.stop,
-                attempt=(attempts or {}).get(item.episode_id, 1), keep_on_halt=keep_on_halt)
+                attempt=(attempts or {}).get(item.episode_id, 1), keep_on_halt=keep_on_halt,
+                pool=pool)
             results[item.episode_id] = res
             if on_episode:
                 on_episode(res)
 
+    pool = WarmPool(backend, warm_pool, run_id=recorder.run_id) if warm_pool > 0 else None
+    if pool is not None:
+        specs = {}
+        for item in plan:
+            spec = _sandbox_spec(render_task(item.task, 0).task)
+            specs[WarmPool.base_key(spec)] = spec
+        await pool.warm(list(specs.values()))
     tasks = []
     for item in plan:
         task = asyncio.ensure_future(one(item))
         control.track(task)
         tasks.append(task)
-    outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    try:
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        if pool is not None:
+            await pool.close()
     for item, outcome in zip(plan, outcomes, strict=True):
         if isinstance(outcome, BaseException) and not isinstance(
                 outcome, asyncio.CancelledError):
@@ -435,6 +465,7 @@ async def run_tasks(
     control: RunControl | None = None,
     run_id: str | None = None,
     keep_on_halt: bool = False,
+    warm_pool: int = 0,
 ) -> tuple[Path, list[EpisodeResult]]:
     """Run every task x agent x epoch into a new run directory.
 
@@ -456,7 +487,8 @@ async def run_tasks(
         results, finished = await execute_plan(
             plan_episodes(tasks, agents, epochs), recorder, backend=backend, seed=seed,
             max_parallel=max_parallel, policy_for=policy_for, on_episode=on_episode,
-            on_start=on_start, retry=retry, control=control, keep_on_halt=keep_on_halt)
+            on_start=on_start, retry=retry, control=control, keep_on_halt=keep_on_halt,
+            warm_pool=warm_pool)
     finally:
         recorder.finish("complete" if finished else "interrupted")
     return recorder.path, results

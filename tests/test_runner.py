@@ -207,3 +207,23 @@ def test_an_episode_error_does_not_stop_the_others(tmp_path: Path) -> None:
     assert "exit 3" in by_task["tests/bad-setup"]["error"]
     assert by_task["examples/find-file"]["progress"] == 1.0
     assert summary["status"] == "complete"
+
+
+@pytest.mark.docker
+@pytest.mark.anyio
+async def test_warm_pool_starts_episodes_from_started_sandboxes(tmp_path: Path) -> None:
+    import docker
+
+    task = discover_tasks([EXAMPLES / "find-file"])[0]
+    run_dir, results = await run_tasks([task], [resolve_agent("solution")], backend="docker",
+                                       out_dir=tmp_path, epochs=5, max_parallel=1, warm_pool=1)
+    assert [r.progress for r in results] == [1.0] * 5
+    ready = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()
+             if '"sandbox_ready"' in line]
+    warm = [e for e in ready if e["warm"]]
+    assert len(warm) >= 3, [(e["warm"], e["start_seconds"]) for e in ready]
+    # every episode still got its own sandbox
+    assert len({e["info"]["container"] for e in ready}) == 5
+    left = docker.from_env().containers.list(
+        all=True, filters={"label": f"hazmat.run={run_dir.name}"})
+    assert left == []

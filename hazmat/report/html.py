@@ -82,13 +82,20 @@ def timeline_link(row: EpisodeRow, report_path: Path | None) -> tuple[str, bool]
     """``(href, external)``: the replay's timeline page for an episode, or an in-report anchor."""
     folder = Path(row.run_dir) / "episodes" / row.episode_id
     page = folder / TIMELINE_FILE
+    anchor = ""
     if not page.is_file() and folder.is_dir():
         page = next(iter(sorted(folder.glob("*.html"))), page)
+    if not page.is_file() and (Path(row.run_dir) / TIMELINE_FILE).is_file():
+        # the run's whole timeline, as `hazmat show RUN --html` writes it
+        from hazmat.replay.html import episode_anchor
+
+        page = Path(row.run_dir) / TIMELINE_FILE
+        anchor = "#" + episode_anchor(row.episode_id)
     if page.is_file():
         if report_path is None:
-            return page.resolve().as_uri(), True
+            return page.resolve().as_uri() + anchor, True
         rel = os.path.relpath(page.resolve(), report_path.resolve().parent)
-        return rel.replace(os.sep, "/"), True
+        return rel.replace(os.sep, "/") + anchor, True
     return f"#{_anchor(row)}", False
 
 

@@ -412,6 +412,42 @@ class DockerSandbox(Sandbox):
                  episode=self.episode_id, box=self._box and self._box[:12],
                  services=sorted(self._services), seconds=round(self._start_seconds, 3))
 
+    @staticmethod
+    def poolable(spec: SandboxSpec) -> bool:
+        """True when a sandbox started from ``spec`` minus files and setup can take ``spec``
+        with :meth:`adopt` (no services, every file under /tmp or the workspace)."""
+        roots = ["/tmp", spec.workdir] if spec.workdir else ["/tmp"]
+        return not spec.services and all(_under(p, roots) for p in spec.files)
+
+    async def adopt(self, spec: SandboxSpec, *, episode_id: str | None = None) -> None:
+        """Turn this started, bare sandbox (a warm-pool member) into one for ``spec``.
+
+        ``spec`` must equal this sandbox's spec but for ``files``, ``setup`` and
+        ``labels``, and be :meth:`poolable`. Places the files and runs the setup
+        commands, as :meth:`start` would have.
+
+        Raises:
+            SandboxError: ``spec`` does not fit this sandbox.
+            SandboxStartError: a setup command failed.
+        """
+        self._check_open()
+        bare = spec.model_copy(update={"files": {}, "setup": [], "labels": self.spec.labels})
+        if bare != self.spec or not self.poolable(spec):
+            raise SandboxError(f"sandbox {self.sandbox_id} cannot take this spec")
+        self.spec = spec
+        if episode_id:
+            self.episode_id = episode_id
+        if spec.files:
+            await asyncio.to_thread(self._put_into_mounts, self._box or "", dict(spec.files),
+                                    self._box_mounts)
+        channel = self._box_channel[0] if self._box_channel else None
+        for cmd in spec.setup:
+            if channel is None:
+                raise SandboxClosedError(f"sandbox {self.sandbox_id}: the channel closed")
+            result = await channel.exec(["/bin/sh", "-c", cmd],
+                                        timeout=spec.limits.exec_timeout, cap=1 << 20, cwd="/")
+            self._check_setup(result, cmd, "box")
+
     def _make_network(self) -> None:
         name = f"hazmat-{_slug(self.episode_id, 20)}-{self.sandbox_id}"
         net = self._api.create_network(
