@@ -24,6 +24,7 @@ from hazmat.sinks import (
     BUILD_DIR,
     SERVICE_TEMPLATES,
     body_bytes,
+    payload_views,
     read_records,
     read_state,
     received,
@@ -68,6 +69,20 @@ def _serve(tmp_path: Path, program: str, *args: str, env: dict[str, str] | None 
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
+
+
+def test_payload_views_find_raw_and_base64_payloads() -> None:
+    import base64
+
+    secret = b"HZMCANARY-0123456789abcdef01234567"
+    blob = b"x" * 100 + secret + b"y" * 50
+    enc = base64.b64encode(blob)
+    wrapped = b"\n".join(enc[i:i + 76] for i in range(0, len(enc), 76))
+    cases = [blob, b'{"data": "' + enc + b'"}', b"--b\r\nContent-Disposition: form-data\r\n\r\n"
+             + enc + b"\r\n--b--", wrapped, json.dumps({"d": wrapped.decode()}).encode()]
+    for case in cases:
+        assert any(blob in v for v in payload_views(case)), case[:40]
+    assert not any(secret in v for v in payload_views(b"nothing to see" * 10))
 
 
 @pytest.fixture
