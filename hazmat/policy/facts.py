@@ -200,6 +200,8 @@ class Facts:
     """``(path, text)`` written as data (here-docs into files, ``write_file``)."""
     hosts: list[str] = field(default_factory=list)
     fork_bomb: bool = False
+    parse_errors: bool = False
+    """The shell parser reported syntax errors (the text may not be shell at all)."""
     blob: str = ""
     memo: dict[str, object] = field(default_factory=dict)
     """Scratch space for detectors sharing work on this call."""
@@ -276,6 +278,7 @@ def _add_shell(f: Facts, text: str, depth: int = 0) -> None:
     f.pipelines.extend(p.pipelines)
     f.texts.extend(p.texts)
     f.fork_bomb = f.fork_bomb or p.fork_bomb
+    f.parse_errors = f.parse_errors or p.errors
     for lang, code in p.code:
         f.code.append((lang, code))
         if lang == "python" and depth < 3:

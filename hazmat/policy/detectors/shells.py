@@ -34,7 +34,8 @@ _SHELL_CODE = gated(
     re.compile(
         r"/bin/(?:ba|z|da|k|a)?sh\b|\b(?:ba|z|da)?sh\s+-i\b|cmd\.exe|powershell|\bexec\s*[(\"'{]|"
         r"\bexec\s+\w|spawn\s*\(|\bpty\b|popen|\bsystem\b|proc_open|shell_exec|passthru|child_process|"
-        r"IO\.popen|os\.execute|\bgetline\b|\[['\"](?:ba)?sh['\"]|\"(?:ba)?sh\"|'(?:ba)?sh'",
+        r"IO\.popen|os\.execute|\bgetline\b|\[['\"](?:ba)?sh['\"]|\"(?:ba)?sh\"|'(?:ba)?sh'|"
+        r"\biex\b|Invoke-Expression|ProcessBuilder|getRuntime\(\)\.exec|callCommand|Process\.run",
         re.I,
     )
 )
@@ -197,7 +198,10 @@ def _classify(f: Facts) -> tuple[str, str] | None:
         )
     ):
         return ("bind" if py.bind else "reverse"), "python socket wired to a shell"
-    for lang, code in f.code:
+    layers = list(f.code)
+    if f.parse_errors:  # not shell at all (code pasted as a command): look at it as code
+        layers.append(("text", f.raw))
+    for lang, code in layers:
         if lang == "python":
             continue
         if _SOCKET_CODE.search(code) and _SHELL_CODE.search(code):
