@@ -56,6 +56,7 @@ def _parser() -> Parser:
         _LOCAL.parser = p
     return p
 
+
 MAX_DEPTH = 6
 MAX_TEXT = 200_000
 

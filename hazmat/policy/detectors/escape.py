@@ -51,9 +51,7 @@ def detect(f: Facts) -> str | None:
         name, args = c.name, c.args
         fl = flags(args)
         pos = positional(args)
-        if name == "nsenter" and (
-            re.search(r"(?:-t\s*|--target[= ])1\b|/proc/1/|-a\b|--all\b", c.line) or not pos
-        ):
+        if name == "nsenter" and (re.search(r"(?:-t\s*|--target[= ]?)1\b|/proc/1/", c.line)):
             return f"enters the host's namespaces: {c.line[:80]}"
         if name in ("insmod", "modprobe") and any(
             p.endswith(".ko") and p.startswith(("/tmp/", "/dev/shm/", "/var/tmp/")) for p in pos
