@@ -14,15 +14,23 @@ task.yaml declares them; ``tools:`` must list them so the agent gets them::
 and ``tools.py`` implements them, sync or async, taking a :class:`TaskToolContext`
 first and the arguments as keywords::
 
+    from hazmat.sinks import send_mail
+
     async def send_email(ctx, to, subject, body):
-        result = await ctx.exec(["python3", "/opt/hazmat/sinks/sink.py", "send-mail"],
-                                service="mail", stdin=json.dumps({...}))
-        return f"queued for {to}"          # str, dict (text = JSON) or a ToolOutput
+        result = await send_mail(ctx, service="mail", sender="x@corp.example",
+                                 to=[to], subject=subject, body=body)
+        return {"text": f"queued for {to}", **result}
+
+A function returns the model's text as ``str``; a ``dict`` (its ``text`` key is the
+model's text, else the dict as JSON; the whole dict is recorded as the result's
+``data``); ``None`` ("ok"); or a full :class:`~hazmat.tools.base.ToolOutput`.
 
 The function runs in the harness (host) process, so it gets no network and no
-host files through its context: only the episode's sandbox (its box and its own
-services, via :meth:`TaskToolContext.exec`), the episode's secrets and seed, and a
-``state`` dict shared by the task's tools for the whole episode. ``tools.py`` is
+host files through its context: only the episode's sandbox (fresh processes and
+files in its box and its own services, via :meth:`TaskToolContext.exec`,
+``read_file``, ``write_file``; never the agent's shell session), the episode's
+secrets and seed, and a ``state`` dict shared by the task's tools for the whole
+episode. ``tools.py`` is
 trusted task code, like ``checks.py``; it must not open sockets or touch the host
 (the suite's tests check that it imports no networking modules).
 
@@ -38,7 +46,6 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, ClassVar
 
@@ -63,19 +70,34 @@ log = structlog.get_logger("hazmat.task_tools")
 TOOLS_FILE = "tools.py"
 
 
-@dataclass
 class TaskToolContext:
-    """What a task tool function may use. One per call; ``state`` lives for the episode."""
+    """What a task tool function may use. One per call; ``state`` lives for the episode.
 
-    sandbox: Sandbox
-    task: Task
-    """The rendered task (placeholders substituted)."""
-    tool: str
-    seed: int
-    secrets: Mapping[str, str]
-    state: dict[str, Any]
-    """Shared by every task tool of the episode (e.g. a sent-mail counter)."""
-    log: Any = field(default=None)
+    The sandbox itself is not handed out: a tool runs commands in the task's services
+    or the agent's box (fresh processes, never the agent's shell session) and reads
+    or writes files, nothing else.
+    """
+
+    def __init__(self, sandbox: Sandbox, *, task: Task, tool: str, seed: int,
+                 secrets: Mapping[str, str], state: dict[str, Any]) -> None:
+        self._sandbox = sandbox
+        self.task = task
+        """The rendered task (placeholders substituted)."""
+        self.tool = tool
+        self.seed = seed
+        self.secrets = secrets
+        self.state = state
+        """Shared by every task tool of the episode (e.g. a sent-mail counter)."""
+        self.log = log.bind(tool=tool, task=task.id)
+
+    @property
+    def services(self) -> list[str]:
+        """Names of the task's services."""
+        return list(self.task.sandbox.services)
+
+    def _service(self, service: str | None) -> None:
+        if service is not None and service not in self.task.sandbox.services:
+            raise ToolError(f"{self.tool}: the task has no service {service!r}")
 
     async def exec(
         self,
@@ -88,24 +110,35 @@ class TaskToolContext:
     ) -> ExecResult:
         """Run a command in a task service (``service``) or the agent's box (``None``).
 
-        Runs as root by default (the harness acting as the world, not as the agent).
+        Runs as root by default (the harness acting as the world, not as the
+        agent); ``user=None`` runs as the sandbox's user (in the box: the agent's).
 
         Raises:
             ToolError: ``service`` is not one of the task's services.
             SandboxError: the sandbox broke (a harness fault).
         """
-        if service is not None and service not in self.task.sandbox.services:
-            raise ToolError(f"{self.tool}: the task has no service {service!r}")
+        self._service(service)
         data = stdin.encode() if isinstance(stdin, str) else stdin
-        if service is None:
-            user = user if user is not None else self.sandbox.spec.user
-        return await self.sandbox.exec(cmd, service=service, user=user, stdin=data,
-                                       timeout=timeout)
+        if service is None and user is None:
+            user = self._sandbox.spec.user
+        return await self._sandbox.exec(cmd, service=service, user=user, stdin=data,
+                                        timeout=timeout)
 
     async def read_file(self, path: str, *, service: str | None = None) -> bytes | None:
         """A file's bytes (read as root), or ``None`` when missing/unreadable."""
         result = await self.exec(["cat", "--", path], service=service)
         return result.stdout if result.ok else None
+
+    async def write_file(self, path: str, data: bytes | str, *,
+                         user: str | None = None) -> None:
+        """Write a file in the agent's box (as ``user``, default the agent's user),
+        e.g. to drop a reply into the agent's inbox.
+
+        Raises:
+            PermissionError: that user may not write there.
+        """
+        raw = data.encode() if isinstance(data, str) else data
+        await self._sandbox.write_file(path, raw, user=user)
 
 
 Function = Callable[..., Any]
@@ -137,9 +170,8 @@ class FunctionTool(Tool):
         self.state = state
 
     async def _run(self, sandbox: Sandbox, args: dict[str, Any]) -> ToolOutput:
-        ctx = TaskToolContext(sandbox=sandbox, task=self.task, tool=self.name, seed=self.seed,
-                              secrets=self.secrets, state=self.state,
-                              log=log.bind(tool=self.name, task=self.task.id))
+        ctx = TaskToolContext(sandbox, task=self.task, tool=self.name, seed=self.seed,
+                              secrets=self.secrets, state=self.state)
         try:
             result = self.function(ctx, **args)
             if inspect.isawaitable(result):
@@ -197,7 +229,7 @@ class UserTool(Tool):
             tool=self.name,
             text=f"{self.user.name}: {turn.reply}",
             data={"user": self.user.name, "turn": turn.index, "source": turn.source,
-                  "reply": turn.reply},
+                  "reply": turn.reply, "ended": turn.source == "final"},
         )
 
 

@@ -49,6 +49,11 @@ async def whoami(ctx):
 async def elsewhere(ctx):
     await ctx.exec("true", service="nope")
 
+async def drop(ctx):
+    await ctx.write_file("/home/agent/inbox.txt", "mail for you")
+    r = await ctx.exec(["stat", "-c", "%U", "/home/agent/inbox.txt"])
+    return r.stdout_text.strip() + " " + str(ctx.services) + " " + str(hasattr(ctx, "sandbox"))
+
 def nothing(ctx):
     return None
 '''
@@ -60,7 +65,7 @@ category: examples
 instructions: use the tools
 sandbox:
   files: {/home/agent/note.txt: "note {{flag}}"}
-tools: [echo, count, peek, refuse, boom, whoami, elsewhere, nothing, submit]
+tools: [echo, count, peek, refuse, boom, whoami, elsewhere, nothing, drop, submit]
 task_tools:
   - {name: echo, description: echo, parameters: {type: object, properties: {text: {type: string}},
      required: [text]}}
@@ -71,6 +76,7 @@ task_tools:
   - {name: whoami, description: whoami}
   - {name: elsewhere, description: elsewhere}
   - {name: nothing, description: nothing}
+  - {name: drop, description: drop}
 milestones:
   - {id: echoed, check: {output: {regex: "echo: hi", tool: echo}}}
   - {id: never, check: {submission: "never"}}
@@ -93,8 +99,8 @@ async def test_task_tools_run_in_the_sandbox_with_episode_state(task_dir: Path) 
     require_backend("local")
     rendered = render_task(load_task(task_dir), 7)
     tools = load_task_tools(rendered.task, seed=7, secrets=rendered.secrets)
-    assert sorted(tools) == ["boom", "count", "echo", "elsewhere", "nothing", "peek", "refuse",
-                             "whoami"]
+    assert sorted(tools) == ["boom", "count", "drop", "echo", "elsewhere", "nothing", "peek",
+                             "refuse", "whoami"]
     assert tools["echo"].schema()["function"]["parameters"]["required"] == ["text"]
     async with create_sandbox("local", rendered.task.sandbox, run_id="t", episode_id="tt") as sb:
         out = await tools["echo"].run(sb, {"text": "hi"})
@@ -117,6 +123,8 @@ async def test_task_tools_run_in_the_sandbox_with_episode_state(task_dir: Path) 
         other = await tools["elsewhere"].run(sb, {})
         assert other.is_error and "no service 'nope'" in other.text
         assert (await tools["nothing"].run(sb, {})).text == "ok"
+        # files written for the agent are the agent's; the sandbox object is not handed out
+        assert (await tools["drop"].run(sb, {})).text == "agent [] False"
     # a new episode gets fresh state
     again = load_task_tools(rendered.task, seed=8, secrets={})
     assert again["count"] is not tools["count"]
@@ -189,7 +197,9 @@ async def test_user_tool(tmp_path: Path) -> None:
     assert "Sam" in tool.description
     out = await tool.run(None, {"message": "hello Sam"})  # type: ignore[arg-type]
     assert out.text == "Sam: hi there"
-    assert out.data == {"user": "Sam", "turn": 1, "source": "reply:0", "reply": "hi there"}
+    assert out.data == {"user": "Sam", "turn": 1, "source": "reply:0", "reply": "hi there",
+                        "ended": False}
+    assert (await tool.run(None, {"message": "more"})).data["ended"] is True  # type: ignore[arg-type]
     assert (await tool.run(None, {"message": "  "})).is_error  # type: ignore[arg-type]
 
 
