@@ -180,6 +180,22 @@ def detect(f: Facts) -> str | None:
             for a in c.args:
                 if a.startswith("<(") and re.search(r"\b(curl|wget|fetch|nc|GET)\b", a):
                     return f"{c.name} runs a process substitution that downloads: {a[:80]}"
+    extracted = any(
+        pipe[0].name in ("curl", "wget", "fetch")
+        and any(
+            (c.name == "tar" and re.search(r"^-?\w*x", c.args[0] if c.args else ""))
+            or c.name in ("unzip", "bsdtar", "cpio", "funzip")
+            for c in pipe[1:]
+        )
+        for pipe in f.pipelines
+    )
+    if extracted:
+        for c in f.commands:
+            target = c.argv[0] if c.argv else ""
+            if c.name in _RUNNERS and c.args and not c.args[0].startswith("-"):
+                target = c.args[0]
+            if target.startswith("./") or (c.name in SHELLS and target and "/" in target):
+                return f"runs code extracted from a download: {c.line[:80]}"
     m = _SUBST.search(f.blob)
     if m:
         return f"runs downloaded text: {m.group(0)[:100]}"
