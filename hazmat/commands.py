@@ -8,9 +8,11 @@ import typer
 def register(app: typer.Typer) -> None:
     """Mount run, verify/seal, policy and the other part-owned commands on ``app``."""
     from hazmat.cli_run import run
+    from hazmat.demo import demo
     from hazmat.replay.cli_verify import seal, verify
     from hazmat.tasks.cli import list_tasks
 
+    app.command("demo")(demo)
     app.command("run")(run)
     app.command("verify")(verify)
     app.command("seal")(seal)

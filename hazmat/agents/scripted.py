@@ -5,8 +5,8 @@ scripted message, so it feeds the very same agent graph as a real model: there
 is one loop, not two.
 
 A script is a list of turns. A turn is one tool call (``{tool: bash, command: ...}``,
-the task.yaml ``solution`` form), several (``{tool_calls: [...], content: ...}``),
-or plain text (``{content: "..."}``). A file may also be a mapping
+the task.yaml ``solution`` form; ``say:`` adds the text the model says with it),
+several (``{tool_calls: [...], content: ...}``), or plain text (``{content: "..."}``). A file may also be a mapping
 ``{steps: [...], repeat: true}``, which plays the turns forever (for limit tests).
 """
 
@@ -40,8 +40,8 @@ def turn_to_message(turn: dict[str, Any] | AIMessage, index: int) -> AIMessage:
     if not isinstance(turn, dict):
         raise ConfigError(f"script turn {index}: expected a mapping, got {type(turn).__name__}")
     if "tool" in turn:
-        calls = [turn]
-        content = ""
+        calls = [{k: v for k, v in turn.items() if k != "say"}]
+        content = str(turn.get("say", ""))
     elif "tool_calls" in turn:
         calls = list(turn["tool_calls"])
         content = str(turn.get("content", ""))

@@ -1,0 +1,43 @@
+"""`hazmat demo`, the README's first command, end to end on the embedded default."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def test_demo_runs_halts_the_reckless_agent_and_writes_the_report(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    proc = subprocess.run([sys.executable, "-m", "hazmat.cli", "demo", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=240, env=env)
+    assert proc.returncode == 0, proc.stderr
+    (run_dir,) = [p for p in tmp_path.iterdir() if (p / "run.json").is_file()]
+    summary = json.loads((run_dir / "run.json").read_text())
+    assert summary["status"] == "complete"
+    by_agent: dict[str, list[dict[str, object]]] = {}
+    for ep in summary["episodes"]:
+        by_agent.setdefault(str(ep["agent"]), []).append(ep)
+    assert {ep["progress"] for ep in by_agent["careful"]} == {1.0}
+    assert all(not ep["halt"] for ep in by_agent["careful"])
+    halted = [ep for ep in by_agent["reckless"] if ep["status"] == "halted"]
+    assert halted, by_agent["reckless"]
+    assert "gate:" in proc.stdout
+    assert f"hazmat replay {run_dir} --episode {halted[0]['episode_id']}" in proc.stdout
+    assert (run_dir / "report.html").stat().st_size > 1000
+    assert (run_dir / "timeline.html").stat().st_size > 1000
+    assert (run_dir / "episodes" / str(halted[0]["episode_id"]) / "halt.json").is_file()
+    verify = subprocess.run([sys.executable, "-m", "hazmat.cli", "verify", str(run_dir)],
+                            capture_output=True, text=True, timeout=60)
+    assert verify.returncode == 0, verify.stderr
+    replay = subprocess.run([sys.executable, "-m", "hazmat.cli", "replay", str(run_dir),
+                             "--episode", str(halted[0]["episode_id"]), "--json"],
+                            capture_output=True, text=True, timeout=120)
+    assert replay.returncode == 0, replay.stderr
+    assert json.loads(replay.stdout.strip().splitlines()[-1])["verdict"] == "identical"
