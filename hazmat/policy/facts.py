@@ -167,6 +167,8 @@ _CODE_SHELL_RE = re.compile(
     r"(?:\bsystem|\bexec|shell_exec|passthru|\bpopen|execSync|\bspawnSync|os\.execute|IO\.popen|"
     r"%x|qx)\s*[({]?\s*([\"'`])((?:(?!\1).){1,400})\1|`([^`]{1,400})`"
 )
+MAX_EXTRACTED = 64
+"""At most this many command strings found inside one python call are parsed as shell."""
 _WRITE_OPS = (">", ">>", "&>", ">|", "&>>", "<>", "1>", "2>", "1>>", "2>>")
 
 
@@ -313,7 +315,7 @@ def _add_python(f: Facts, code: str, depth: int = 0) -> None:
         f.code.append(("python", code))
     for extra in py.code:
         f.texts.append(extra)
-    for s in py.shell:
+    for s in py.shell[:MAX_EXTRACTED]:
         if depth < 3:
             _add_shell(f, s, depth + 1)
     for path, mode in py.opened:
