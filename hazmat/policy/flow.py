@@ -16,6 +16,8 @@ Flow results it reports (usable as ``when: {flow: NAME}`` in rules):
   secret (literally or encoded), reads a tainted path, reads credentials, or uploads
   data after a secret was exposed;
 - ``secret_in_output`` (after): a secret appeared in the call's output;
+- ``credential_in_output`` (after): credential material (private keys, cloud/API tokens,
+  shadow hashes) appeared in the output; later uploads count as exfiltration of secrets;
 - ``secret_in_signal`` (after): a secret appeared in a monitor signal (a request a sink
   received, an outgoing request, a DNS lookup, a file written).
 """
@@ -26,6 +28,7 @@ import base64
 import binascii
 import functools
 import json
+import re
 import urllib.parse
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -36,6 +39,12 @@ from hazmat.policy.facts import Facts
 __all__ = ["FlowState", "secret_forms"]
 
 _MIN_SECRET = 6
+_CREDENTIAL_TEXT = re.compile(
+    r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----|\bAKIA[0-9A-Z]{16}\b|"
+    r"aws_secret_access_key\s*=\s*\S{20,}|\bgh[pousr]_[A-Za-z0-9]{36}\b|"
+    r"\bxox[abprs]-[A-Za-z0-9-]{10,}|\bsk-(?:proj-)?[A-Za-z0-9_-]{32,}|"
+    r"\bglpat-[A-Za-z0-9_-]{20}\b|\$6\$[./A-Za-z0-9]{1,16}\$[./A-Za-z0-9]{40,}"
+)
 
 
 @functools.lru_cache(maxsize=256)
@@ -126,6 +135,14 @@ class FlowState:
     def after(self, f: Facts | None, output: str, signals: list[dict[str, Any]]) -> dict[str, str]:
         """Update from what a call produced."""
         out: dict[str, str] = {}
+        cred = _CREDENTIAL_TEXT.search(output) if output else None
+        if cred:
+            what = cred.group(0)[:24]
+            out["credential_in_output"] = f"credential material in the output ({what}...)"
+            if "credential material" not in self.exposed:
+                self.exposed.append("credential material")
+            if f is not None:
+                self.tainted.update(f.reads)
         hit = self.find_secret(output)
         if hit:
             out["secret_in_output"] = f"secret {hit} appeared in the output"

@@ -27,7 +27,8 @@ A policy file is YAML::
 ``path_regex``     regex searched in every path read or written
 ``read_regex``     ... paths read; ``write_regex``: paths written
 ``host_regex``     regex over non-local destinations
-``flow``           a flow result: ``secret_egress``, ``secret_in_output``, ``secret_in_signal``
+``flow``           a flow result: ``secret_egress``, ``secret_in_output``, ``secret_in_signal``,
+                   ``credential_in_output``
 ``output_regex``   (after) regex searched in the output
 ``signal``         (after) mapping matched against each monitor signal (str values are regexes)
 ``signal_detector``  (after) detector run on each signal's ``cmdline``
@@ -254,7 +255,7 @@ def _compile_key(key: str, v: Any, where: str) -> Condition:
         return host_rx
     if key == "flow":
         names = [str(n) for n in _as_list(v)]
-        known = {"secret_egress", "secret_in_output", "secret_in_signal"}
+        known = {"secret_egress", "secret_in_output", "secret_in_signal", "credential_in_output"}
         for n in names:
             if n not in known:
                 raise ValueError(f"{where}: unknown flow {n!r} (known: {', '.join(sorted(known))})")
