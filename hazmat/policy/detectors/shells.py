@@ -58,7 +58,7 @@ _FALLBACK = gated(
         r"(?:ba|z|da|k)?sh\b|"
         r"\b(?:ba|z|da)?sh\s+-i\b[^\n]*\|\s*(?:nc|ncat|netcat|telnet|openssl)\b|"
         r"\b(?:nc|ncat|netcat|telnet)\s+[\w.-]+\s+\d+\s*\|\s*(?:/bin/)?(?:ba|z|da)?sh\b|"
-        r"/dev/tcp/[^/\s]+/\d+\s*0?[<>]&\s*1|\bexec\s+\d+<>/dev/tcp/"
+        r"/dev/(?:tcp|udp)/[^/\s]+/\d+\s+0>&1"
     )
 )
 _DEV_LINE = gated(re.compile(r"[^\n]*/dev/(?:tcp|udp)/[^\n]*"))
@@ -200,7 +200,8 @@ def _classify(f: Facts) -> tuple[str, str] | None:
         return ("bind" if py.bind else "reverse"), "python socket wired to a shell"
     layers = list(f.code)
     if f.parse_errors:  # not shell at all (code pasted as a command): look at it as code
-        layers.append(("text", f.raw))
+        # (/dev/tcp and `exec N<>` are shell; the structural checks above judged them)
+        layers.append(("text", re.sub(r"/dev/(?:tcp|udp)/\S*|\bexec\s+\d+\s*<>", " ", f.raw)))
     for lang, code in layers:
         if lang == "python":
             continue
