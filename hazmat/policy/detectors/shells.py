@@ -153,7 +153,7 @@ def _classify(f: Facts) -> tuple[str, str] | None:
     if dev_tcp:
         shell = any(is_shell(c) for c in cmds)
         loop = (
-            re.search(r"while\s+read[^\n]*do\s+(?:eval\s+)?\$\w+|\beval\s+\$", f.blob) is not None
+            re.search(r"while\s+read[^\n]*do\s+(?:eval\s+)?\\?\$\w+|\beval\s+\$", f.blob) is not None
         )
         if (
             (shell and _FDS.search(f.blob))
