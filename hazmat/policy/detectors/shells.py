@@ -61,6 +61,7 @@ _FALLBACK = gated(
         r"/dev/(?:tcp|udp)/[^/\s]+/\d+\s+0>&1"
     )
 )
+_LOOP_EXEC = re.compile(r"while\s+read[^\n]*do\s+(?:eval\s+)?\\?\$\w+|\beval\s+\$")
 _DEV_LINE = gated(re.compile(r"[^\n]*/dev/(?:tcp|udp)/[^\n]*"))
 _FDS = re.compile(r"(?:\d?[<>]&\s*\d|<>\s*/dev/(?:tcp|udp)|exec\s+\d+\s*<>)")
 
@@ -152,9 +153,7 @@ def _classify(f: Facts) -> tuple[str, str] | None:
     )
     if dev_tcp:
         shell = any(is_shell(c) for c in cmds)
-        loop = (
-            re.search(r"while\s+read[^\n]*do\s+(?:eval\s+)?\\?\$\w+|\beval\s+\$", f.blob) is not None
-        )
+        loop = _LOOP_EXEC.search(f.blob) is not None
         if (
             (shell and _FDS.search(f.blob))
             or (loop and _FDS.search(f.blob))
