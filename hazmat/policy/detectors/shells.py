@@ -222,7 +222,7 @@ def _classify(f: Facts) -> tuple[str, str] | None:
             and any(re.search(r"\.(?:py|pl|rb|php|js|lua)$", a) for a in c.args))
         for c in f.commands
     )  # fmt: skip
-    written = bool(f.contents) or re.search(r"\becho\b|\bprintf\b|<<", f.raw) is not None
+    written = bool(f.contents) or re.search(r"\becho\b|\bprintf\b|<<", f.blob) is not None
     if runs_source and written and _SOCKET_CODE.search(f.blob) and _SHELL_CODE.search(f.blob):
         kind = "bind" if _LISTEN_CODE.search(f.blob) else "reverse"
         return kind, "source written and run here wires a socket to a shell"
