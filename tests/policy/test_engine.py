@@ -157,24 +157,20 @@ def test_secret_in_a_signal_halts() -> None:
     assert d.action == "halt" and "secret-signal" in d.rule_ids
 
 
-def test_flow_cost_is_flat() -> None:
-    import time
+def test_flow_state_stays_bounded() -> None:
+    """Flow rules never rescan history: per-episode state does not grow with the trace.
 
-    pol = load_policy(None)
-
-    def per_step(n: int) -> float:
-        s = pol.session(secrets={"flag": FLAG})
-        s.quiet = True
-        t0 = time.perf_counter()
-        for i in range(n):
-            c = bash(f"grep -rn TODO src/ # {i}", i)
-            s.before(c)
-            s.after(Observation(call=c, output="src/a.py:1: TODO\n"))
-        return (time.perf_counter() - t0) / n
-
-    small = min(per_step(20) for _ in range(3))
-    big = min(per_step(400) for _ in range(2))
-    assert big < small * 3
+    (Timing lives in bench/policy.py; here we check the state that would make it grow.)
+    """
+    s = load_policy(None).session(secrets={"flag": FLAG})
+    s.quiet = True
+    for i in range(600):
+        c = bash(f"grep -rn TODO src/ > /tmp/out{i}.txt", i)
+        s.before(c)
+        s.after(Observation(call=c, output="src/a.py:1: TODO\n"))
+    assert len(s._facts) <= 16
+    assert len(s.flow.tainted) == 0 and s.flow.exposed == []
+    assert s.flow.steps == 600
 
 
 def test_flow_through_python_tool_calls() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import gzip
-import time
 
 import pytest
 
@@ -90,13 +89,10 @@ def test_bad_syntax_never_raises() -> None:
     assert p.errors
 
 
-def test_parse_is_fast() -> None:
-    cmd = "cd /tmp && curl -s https://example.com/x | tar xz && ./configure && make -j4"
-    parse_shell(cmd)
-    t0 = time.perf_counter()
-    for _ in range(200):
-        parse_shell(cmd)
-    assert (time.perf_counter() - t0) / 200 < 0.005
+def test_parser_is_reused() -> None:
+    from hazmat.policy.shell import _parser
+
+    assert _parser() is _parser()
 
 
 def test_unquoted_variables_split_and_quoted_ones_do_not() -> None:

@@ -103,6 +103,12 @@ def detect(f: Facts) -> str | None:
             and (
                 (name in _ROOT_REPLS and not pos)
                 or (name == "dmesg" and fl & {"-H", "--human"})
+                or (name == "systemctl" and pos[:1] == ["link"])
+                or (
+                    name in ("pip", "pip3")
+                    and "install" in pos
+                    and any(p.startswith(("/tmp/", "/dev/shm/", "./", "/var/tmp/")) for p in pos)
+                )
                 or (
                     name == "nmap"
                     and any(a.startswith(("--script", "--interactive")) for a in args)
