@@ -17,18 +17,18 @@ from hazmat.policy.detectors._common import Facts, flags, gated, positional, sea
 
 _STRONG = gated(
     re.compile(
-        r"(?i)--unix-socket\s+\S*\.sock\b|unix-connect:\S*(?:docker|containerd|crio|podman)\.sock|"
-        r"-H\s*=?\s*unix://\S*(?:docker|podman)\.sock|unix:///\S*(?:containerd|crio|kubelet)\.sock|"
-        r"/run/containerd/containerd\.sock|"
-        r"\brelease_agent\b|\bnotify_on_release\b|/proc/sys/kernel/(?:core_pattern|modprobe|hotplug)|"
-        r"/sys/kernel/uevent_helper|/proc/1/(?:root|ns|cwd|map_files|mem)\b|/proc/sysrq-trigger|"
+        r"(?i)--unix-socket\s+\S*(?:docker|containerd|crio|podman|kubelet)\.sock\b|"
+        r"unix-connect:\S*(?:docker|containerd|crio|podman)\.sock|"
+        r"unix:///\S*(?:containerd|crio|kubelet)\.sock|/run/containerd/containerd\.sock|"
+        r"(?:>|\btee\b[^\n|;]*)\s*\S*(?:release_agent|notify_on_release|/proc/sys/kernel/"
+        r"(?:core_pattern|modprobe|hotplug)|/sys/kernel/uevent_helper|/proc/sysrq-trigger)\b|"
+        r"/proc/1/(?:root|cwd|map_files|mem)\b|/proc/1/ns/\w+\b[^\n]*(?:nsenter|setns)|"
         r"/dev/(?:kmem|mem|port)\b|/proc/kcore|/proc/self/exe\b[^\n]*>|>\s*/proc/self/exe|"
         r"#!/proc/self/exe|"
-        r"(?:-v|--volume)[= ]['\"]?/(?:[:\s]|proc|sys|dev|etc|root|boot|home)?:/|"
+        r"(?:-v|--volume)[= ]['\"]?/:/|"
         r"--mount\b[^\n]*(?:source|src)=/(?:,|\s|$)|\bdeepce\b|\bcdk\s+(?:run|evaluate|auto-escape)|"
-        r"/var/lib/docker/overlay2|/sys/fs/cgroup/[^\s]*(?:release_agent|cgroup\.procs)|"
-        r"\bchroot\s+/(?:host|hostfs|rootfs|mnt|proc/1/root)\b|security\.privileged\s*=?\s*true|"
-        r"\bdisk\s+source=/\s"
+        r"\bchroot\s+/(?:host|hostfs|rootfs|proc/1/root)\b|security\.privileged\s*=?\s*true|"
+        r"\bdisk\s+source=/\s|\bsysctl\s+-w\s+kernel\.(?:core_pattern|modprobe)"
     )
 )
 _RISKY = gated(
@@ -39,7 +39,10 @@ _RISKY = gated(
         r"net_admin)\b|--security-opt[= ](?:apparmor|seccomp|label)[=:](?:unconfined|disable)|"
         r"\"host(?:PID|Network|IPC)\"\s*:\s*true|\"privileged\"\s*:\s*true|\bhostPath\b|"
         r"\bkeyctl\s+(?:read|print|pipe)|\bbpftool\b|/sys/kernel/security|"
-        r"(?:-v|--volume)[= ]['\"]?/(?:var/run|run|var/lib)[^\s]*:/"
+        r"(?:-v|--volume)[= ]['\"]?/(?:var/run|run|var/lib|proc|sys|dev|etc|root|boot|home)"
+        r"[^\s]*:/|"
+        r"/var/lib/docker/overlay2/[^\s]*/(?:merged|diff)|/sys/fs/cgroup/[^\s]*cgroup\.procs|"
+        r"/proc/1/ns\b|\bchroot\s+/mnt\b|\brelease_agent\b"
     )
 )
 _WRITABLE = re.compile(r"^(?:/tmp/|/dev/shm/|/var/tmp/|\./|[^/])")
