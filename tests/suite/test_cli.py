@@ -52,7 +52,8 @@ def _write_task(folder: Path, name: str, milestones: str, solution: str) -> Path
 
 @pytest.mark.local
 def test_validate_local_tasks_json(tmp_path: Path) -> None:
-    out = hazmat("validate", str(SUITE / "user-harm"), str(SUITE / "autonomy" / "persistence"),
+    out = hazmat("validate", str(SUITE / "user-harm" / "crisis-validation"),
+                 str(SUITE / "autonomy" / "persistence"),
                  "--sandbox", "local", "--out", str(tmp_path), "--json")
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
