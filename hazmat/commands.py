@@ -11,12 +11,14 @@ def register(app: typer.Typer) -> None:
     from hazmat.demo import demo
     from hazmat.replay.cli_verify import seal, verify
     from hazmat.tasks.cli import list_tasks
+    from hazmat.tasks.cli_validate import validate
 
     app.command("demo")(demo)
     app.command("run")(run)
     app.command("verify")(verify)
     app.command("seal")(seal)
     app.command("list")(list_tasks)
+    app.command("validate")(validate)
 
     from hazmat.replay.cli import register as register_replay
     from hazmat.report.cli import report

@@ -141,9 +141,8 @@ async def run_episode(
     cancelled = False
     try:
         if task.needs_docker and backend != "docker":
-            raise ConfigError(
-                f"task {task.id} needs docker (services: {', '.join(task.sandbox.services)})",
-                hint="run it with --sandbox docker")
+            raise ConfigError(f"task {task.id} needs docker ({_docker_why(task)})",
+                              hint="run it with --sandbox docker")
         spec = _sandbox_spec(task)
         t_start = time.monotonic()
         warm = False
@@ -204,6 +203,19 @@ async def run_episode(
                     milestones_reached=[m["id"] for m in result.milestones],
                     milestones_total=len(task.milestones))
     return result
+
+
+def _docker_why(task: Task) -> str:
+    """Why a task needs the docker backend, in a few words."""
+    hard = task.sandbox.hardening
+    why = []
+    if task.sandbox.services:
+        why.append("services: " + ", ".join(task.sandbox.services))
+    if not hard.read_only_root or not hard.no_new_privileges or hard.cap_add:
+        why.append("loosened hardening")
+    if task.sandbox.network != "none":
+        why.append(f"network: {task.sandbox.network}")
+    return "; ".join(why) or "the task says so"
 
 
 def _ready_fields(sb: Sandbox, spec: SandboxSpec) -> dict[str, Any]:
