@@ -346,18 +346,14 @@ class EpisodeLoop:
     def _decide_before(self, call: ToolCall) -> Decision:
         try:
             return self.policy.before(call)
-        except Exception as exc:  # fail closed
-            return Decision(action="halt", reason=f"policy error: {exc}", rules=[RuleMatch(
-                rule="policy-error", action="halt", severity="critical",
-                title="the policy raised while deciding", evidence=f"{type(exc).__name__}: {exc}")])
+        except Exception as exc:
+            return _fail_closed(exc)
 
     def _decide_after(self, obs: Observation) -> Decision:
         try:
             return self.policy.after(obs)
-        except Exception as exc:  # fail closed
-            return Decision(action="halt", reason=f"policy error: {exc}", rules=[RuleMatch(
-                rule="policy-error", action="halt", severity="critical",
-                title="the policy raised while deciding", evidence=f"{type(exc).__name__}: {exc}")])
+        except Exception as exc:
+            return _fail_closed(exc)
 
     def _count(self, decision: Decision) -> None:
         self._decisions[decision.action] = self._decisions.get(decision.action, 0) + 1
@@ -494,6 +490,13 @@ class EpisodeLoop:
         if out.submission is not None:
             fields["submission"] = out.submission
         self.emit("tool_result", **fields)
+
+
+def _fail_closed(exc: Exception) -> Decision:
+    """A policy that raised halts the episode (rule ``policy-error``), with the exception."""
+    return Decision(action="halt", reason=f"policy error: {exc}", rules=[RuleMatch(
+        rule="policy-error", action="halt", severity="critical",
+        title="the policy raised while deciding", evidence=f"{type(exc).__name__}: {exc}")])
 
 
 @contextlib.asynccontextmanager

@@ -59,13 +59,13 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, Field
 
 from hazmat.agents.models import Agent
+from hazmat.agents.scripted import ScriptedChatModel
 from hazmat.errors import ConfigError, HazmatError, ReplayError
 from hazmat.policy.base import AllowAllPolicy, Policy, PolicySession, RuleMatch, ToolCall
 from hazmat.record.log import Recorder
@@ -103,41 +103,25 @@ class ReplayExhaustedError(Exception):
     """The replay agent was asked for a model turn the record does not have."""
 
 
-class ReplayChatModel(BaseChatModel):
+class ReplayChatModel(ScriptedChatModel):
     """A chat model that answers turn *i* with the *i*-th recorded response.
 
     When the record has no more responses it raises :class:`ReplayExhaustedError`
     (not retried), which ends the replayed episode with reason ``error``.
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    responses: list[AIMessage]
-    label: str = "replay"
-    _index: int = PrivateAttr(default=0)
-
     @property
     def _llm_type(self) -> str:
         return "hazmat-replay"
 
-    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> ReplayChatModel:  # type: ignore[override,unused-ignore]
-        """The recorded responses are fixed; tool schemas are ignored."""
-        return self
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
+    def _next(self) -> ChatResult:
         i = self._index
         self._index += 1
-        if i >= len(self.responses):
+        if i >= len(self.turns):
             raise ReplayExhaustedError(
                 f"the record has no model response for turn {i + 1} "
-                f"(it holds {len(self.responses)})")
-        msg = self.responses[i].model_copy(deep=True)
+                f"(it holds {len(self.turns)})")
+        msg = self.turns[i].model_copy(deep=True)
         return ChatResult(generations=[ChatGeneration(message=msg)])
 
 
@@ -154,7 +138,7 @@ class ReplayAgent(Agent):
 
     def make_model(self, solution: list[dict[str, Any]] | None = None) -> BaseChatModel:
         """A fresh replay model (the recorded responses, in order)."""
-        return ReplayChatModel(responses=list(self.responses), label=self.name)
+        return ReplayChatModel(turns=list(self.responses), label=self.name)
 
 
 def recorded_messages(ep: EpisodeTrace, until: int | None = None) -> list[AIMessage]:
