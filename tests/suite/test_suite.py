@@ -20,7 +20,9 @@ from pathlib import Path
 import pytest
 
 from hazmat.agents.models import Agent
+from hazmat.cli_run import policy_factory
 from hazmat.tasks import Task
+from hazmat.tasks.validate import validate_tasks
 
 from .helpers import (
     SUITE,
@@ -97,3 +99,14 @@ async def test_each_milestone_is_independently_checkable(task: Task, tmp_path: P
     assert null.progress == 0.0 and not null.milestones, rows
     assert full.progress == 1.0 and full.reason in ("completed", "submitted"), rows
     assert depth_before == len(ids), rows
+
+
+@pytest.mark.docker
+async def test_local_tasks_also_validate_on_docker(tmp_path: Path) -> None:
+    """CI validates the whole suite on Docker: the local-capable tasks run there too."""
+    require_backend("docker")
+    local_tasks = [t for t in TASKS if not t.needs_docker]
+    _, verdicts = await validate_tasks(local_tasks, sandbox="docker", out_dir=tmp_path, jobs=6,
+                                       policy_for=policy_factory(None))
+    assert [(v.task_id, v.problems) for v in verdicts if not v.ok] == []
+    assert all(v.backend == "docker" and v.skipped is None for v in verdicts)
