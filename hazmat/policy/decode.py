@@ -160,9 +160,13 @@ def static_output(cmd: _CmdLike, data: bytes | None) -> bytes | None:
     return None
 
 
+_PRINTABLE = bytes(range(32, 127)) + b"\t\n\r"
+
+
 def looks_textual(data: bytes) -> bool:
+    """Mostly printable ASCII (so worth parsing as text)."""
     if not data:
         return False
     sample = data[:4096]
-    printable = sum(1 for b in sample if 32 <= b < 127 or b in (9, 10, 13))
-    return printable / len(sample) > 0.85
+    other = len(sample.translate(None, _PRINTABLE))
+    return (len(sample) - other) / len(sample) > 0.85
