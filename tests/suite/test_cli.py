@@ -1,9 +1,4 @@
-"""``hazmat validate`` and ``hazmat list`` through the real CLI entry point (subprocesses).
-
-Until the lead mounts ``validate`` on the ``hazmat`` app, the tests run the same
-entry point (``hazmat.cli.main``) with ``validate`` mounted the way it will be
-(``app.command("validate")(validate)``).
-"""
+"""``hazmat validate`` and ``hazmat list`` through the real CLI (``python -m hazmat.cli``)."""
 
 from __future__ import annotations
 
@@ -19,25 +14,11 @@ from .helpers import ROOT, SUITE
 
 pytestmark = pytest.mark.timeout(300)
 
-ENTRY = """
-import sys
-from hazmat import cli
-from hazmat.tasks.cli_validate import validate
-_mount = cli._mount_optional
-def mount():
-    _mount()
-    if "validate" not in {c.name for c in cli.app.registered_commands}:
-        cli.app.command("validate")(validate)
-cli._mount_optional = mount
-cli.main(sys.argv[1:])
-"""
-
-
 def hazmat(*args: str, timeout: float = 240,
            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``hazmat ARGS`` (python -m hazmat.cli, with validate mounted) in the repo."""
+    """Run ``hazmat ARGS`` (``python -m hazmat.cli``) in the repo."""
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **(env or {})}
-    return subprocess.run([sys.executable, "-c", ENTRY, *args], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "hazmat.cli", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 
