@@ -46,7 +46,10 @@ read and write what that user could. Each uid gets its own shell state folder
 blocking and must be regular files, so a FIFO cannot wedge the supervisor.
 """
 
+from __future__ import annotations
+
 import base64
+import contextlib
 import ctypes
 import json
 import os
@@ -56,6 +59,11 @@ import signal
 import stat
 import sys
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from types import FrameType
+    from typing import Any, BinaryIO, NoReturn
 
 PR_SET_CHILD_SUBREAPER = 36
 DRAIN_SECONDS = 0.05
@@ -98,28 +106,29 @@ trap __hz_save EXIT
 """
 
 
-def b64(data):
+def b64(data: bytes | bytearray) -> str:
     return base64.b64encode(bytes(data)).decode("ascii")
 
 
+_LIBC: ctypes.CDLL | None
 try:
     _LIBC = ctypes.CDLL(None, use_errno=True)
 except OSError:  # pragma: no cover - no libc to talk to
     _LIBC = None
 
 
-def _set_subreaper():
+def _set_subreaper() -> None:
     if _LIBC is not None:
         _LIBC.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
-def _ppid_map():
-    children = {}
+def _ppid_map() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
         try:
-            with open("/proc/%s/stat" % name, "rb") as f:
+            with open(f"/proc/{name}/stat", "rb") as f:
                 stat = f.read()
         except OSError:
             continue
@@ -131,7 +140,7 @@ def _ppid_map():
     return children
 
 
-def descendants(root):
+def descendants(root: int) -> list[int]:
     """Every live pid below ``root`` in the process tree."""
     children = _ppid_map()
     out, todo = [], [root]
@@ -142,7 +151,7 @@ def descendants(root):
     return out
 
 
-def _reap_nohang():
+def _reap_nohang() -> None:
     while True:
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)
@@ -152,22 +161,18 @@ def _reap_nohang():
             return
 
 
-def kill_tree(root):
+def kill_tree(root: int) -> None:
     """SIGKILL every descendant of ``root`` until none is left."""
     for _ in range(200):
         pids = descendants(root)
         if not pids:
             return
         for pid in pids:
-            try:
+            with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGSTOP)
-            except OSError:
-                pass
         for pid in pids:
-            try:
+            with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
         _reap_nohang()
         time.sleep(0.002)
 
@@ -176,17 +181,20 @@ class _Timeout(Exception):
     pass
 
 
-def _on_alarm(signum, frame):
+def _on_alarm(signum: int, frame: FrameType | None) -> NoReturn:
     raise _Timeout()
 
 
-def runner(req, out_w, err_w, status_w, stdin_data):
+def runner(
+    req: dict[str, Any], out_w: int, err_w: int, status_w: int, stdin_data: bytes
+) -> NoReturn:
     """Body of the forked runner process. Never returns."""
     code, timed_out = 1, False
     try:
         os.setsid()
         _set_subreaper()
-        stdin_r = stdin_w = None
+        stdin_r: int | None = None
+        stdin_w: int | None = None
         if stdin_data:
             stdin_r, stdin_w = os.pipe()
         pid = os.fork()
@@ -212,26 +220,23 @@ def runner(req, out_w, err_w, status_w, stdin_data):
                 if got == pid:
                     break
             signal.setitimer(signal.ITIMER_REAL, 0)
-            if os.WIFEXITED(status):
-                code = os.WEXITSTATUS(status)
-            else:
-                code = 128 + os.WTERMSIG(status)
+            code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
         except _Timeout:
             timed_out, code = True, 124
             kill_tree(os.getpid())
         _reap_nohang()
     except BaseException as exc:  # report, never raise out of a forked child
-        try:
-            os.write(2, ("hazmat runner: %r\n" % (exc,)).encode())
-        except OSError:
-            pass
+        with contextlib.suppress(OSError):
+            os.write(2, f"hazmat runner: {exc!r}\n".encode())
     try:
         os.write(status_w, json.dumps({"exit_code": code, "timed_out": timed_out}).encode())
     finally:
         os._exit(0)
 
 
-def _exec_command(req, stdin_r, out_w, err_w):
+def _exec_command(
+    req: dict[str, Any], stdin_r: int | None, out_w: int, err_w: int
+) -> NoReturn:
     try:
         if stdin_r is not None:
             os.dup2(stdin_r, 0)
@@ -257,52 +262,53 @@ def _exec_command(req, stdin_r, out_w, err_w):
         try:
             os.execvpe(argv[0], argv, env)
         except FileNotFoundError:
-            os.write(2, ("%s: command not found\n" % argv[0]).encode())
+            os.write(2, f"{argv[0]}: command not found\n".encode())
             os._exit(127)
         except PermissionError:
-            os.write(2, ("%s: permission denied\n" % argv[0]).encode())
+            os.write(2, f"{argv[0]}: permission denied\n".encode())
             os._exit(126)
     except BaseException as exc:
-        try:
-            os.write(2, ("hazmat: %s\n" % (exc,)).encode())
-        except OSError:
-            pass
+        with contextlib.suppress(OSError):
+            os.write(2, f"hazmat: {exc}\n".encode())
         os._exit(126 if isinstance(exc, (PermissionError, OSError)) else 1)
     os._exit(1)
 
 
 class Job:
-    def __init__(self, rid, pid, out_r, err_r, status_r, cap):
+    def __init__(
+        self, rid: Any, pid: int, out_r: int, err_r: int, status_r: int, cap: int
+    ) -> None:
         self.id = rid
         self.pid = pid
         self.cap = cap
-        self.fds = {out_r: "stdout", err_r: "stderr", status_r: "status"}
-        self.buf = {"stdout": bytearray(), "stderr": bytearray(), "status": bytearray()}
-        self.total = {"stdout": 0, "stderr": 0, "status": 0}
+        self.fds: dict[int, str] = {out_r: "stdout", err_r: "stderr", status_r: "status"}
+        self.buf: dict[str, bytearray] = {
+            "stdout": bytearray(), "stderr": bytearray(), "status": bytearray()}
+        self.total: dict[str, int] = {"stdout": 0, "stderr": 0, "status": 0}
         self.start = time.monotonic()
-        self.status = None
-        self.drain_deadline = None
-        self.cleanup = []
+        self.status: dict[str, Any] | None = None
+        self.drain_deadline: float | None = None
+        self.cleanup: list[str] = []
 
 
 class Supervisor:
-    def __init__(self):
+    def __init__(self) -> None:
         self.sel = selectors.DefaultSelector()
-        self.jobs = {}
+        self.jobs: dict[Any, Job] = {}
         self.inbuf = bytearray()
-        self.out = sys.stdout.buffer
+        self.out: BinaryIO = sys.stdout.buffer
         self.running = True
 
     # protocol ------------------------------------------------------------
 
-    def send(self, obj):
+    def send(self, obj: dict[str, Any]) -> None:
         self.out.write(json.dumps(obj, separators=(",", ":")).encode() + b"\n")
         self.out.flush()
 
-    def fail(self, rid, kind, message):
+    def fail(self, rid: Any, kind: str, message: str) -> None:
         self.send({"id": rid, "ok": False, "error": kind, "message": message})
 
-    def handle(self, line):
+    def handle(self, line: bytes) -> None:
         try:
             req = json.loads(line)
             rid = req.get("id")
@@ -318,7 +324,7 @@ class Supervisor:
             return
         self.handle_req(rid, req)
 
-    def handle_req(self, rid, req):
+    def handle_req(self, rid: Any, req: dict[str, Any]) -> None:
         op = req.get("op")
         try:
             if op == "exec":
@@ -334,13 +340,11 @@ class Supervisor:
             elif op == "kill_all":
                 for job in list(self.jobs.values()):
                     kill_tree(job.pid)
-                    try:
+                    with contextlib.suppress(OSError):
                         os.kill(job.pid, signal.SIGKILL)
-                    except OSError:
-                        pass
                 self.send({"id": rid, "ok": True})
             else:
-                self.fail(rid, "bad_request", "unknown op %r" % (op,))
+                self.fail(rid, "bad_request", f"unknown op {op!r}")
         except FileNotFoundError as exc:
             self.fail(rid, "not_found", str(exc))
         except IsADirectoryError as exc:
@@ -350,11 +354,11 @@ class Supervisor:
         except OSError as exc:
             self.fail(rid, "os_error", str(exc))
         except (KeyError, TypeError, ValueError) as exc:
-            self.fail(rid, "bad_request", "%s: %s" % (type(exc).__name__, exc))
+            self.fail(rid, "bad_request", f"{type(exc).__name__}: {exc}")
 
     # files ---------------------------------------------------------------
 
-    def file_op(self, rid, req):
+    def file_op(self, rid: Any, req: dict[str, Any]) -> None:
         """Run a file op, as ``req["uid"]`` in a forked helper when one is given."""
         if req.get("uid") is None:
             self.handle_req(rid, req)
@@ -380,7 +384,7 @@ class Supervisor:
             finally:
                 os._exit(0)
         os.close(w)
-        chunks = []
+        chunks: list[bytes] = []
         with os.fdopen(r, "rb") as f:
             while True:
                 chunk = f.read(1 << 20)
@@ -395,7 +399,7 @@ class Supervisor:
         else:
             self.fail(rid, "os_error", "the file helper died")
 
-    def read_file(self, rid, req):
+    def read_file(self, rid: Any, req: dict[str, Any]) -> None:
         path, cap = req["path"], int(req.get("cap") or 1 << 26)
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
         with os.fdopen(fd, "rb") as f:
@@ -411,11 +415,11 @@ class Supervisor:
                 return
             data = f.read(cap + 1)
         if len(data) > cap:
-            self.fail(rid, "too_large", "%s is over the cap of %d bytes" % (path, cap))
+            self.fail(rid, "too_large", f"{path} is over the cap of {cap} bytes")
             return
         self.send({"id": rid, "ok": True, "data": b64(data)})
 
-    def write_file(self, rid, req):
+    def write_file(self, rid: Any, req: dict[str, Any]) -> None:
         path = req["path"]
         data = base64.b64decode(req["data"])
         parent = os.path.dirname(path)
@@ -435,7 +439,7 @@ class Supervisor:
 
     # commands ------------------------------------------------------------
 
-    def _state_dir(self, uid, gid):
+    def _state_dir(self, uid: int | None, gid: Any) -> str:
         if uid is None:
             os.makedirs(STATE_DIR, mode=0o700, exist_ok=True)
             return STATE_DIR
@@ -451,17 +455,17 @@ class Supervisor:
             raise PermissionError(f"{path} is not a folder owned by uid {uid}")
         return path
 
-    def spawn_shell(self, rid, req):
+    def spawn_shell(self, rid: Any, req: dict[str, Any]) -> None:
+        uid: int | None
+        gid: Any  # an int whenever uid is not None
         uid, gid = req.get("uid"), req.get("gid")
         if uid is not None:
             uid = int(uid)
             gid = uid if gid is None else int(gid)
         state_dir = self._state_dir(uid, gid)
-        cmd_file = os.path.join(state_dir, "cmd-%s.sh" % rid)
-        try:
+        cmd_file = os.path.join(state_dir, f"cmd-{rid}.sh")
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(cmd_file)
-        except FileNotFoundError:
-            pass
         fd = os.open(cmd_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "w") as f:
             if uid is not None:
@@ -469,14 +473,15 @@ class Supervisor:
             f.write(req["command"])
             f.write("\n")
         env = {"__hz_dir": state_dir, "__HZ_ID": str(rid), "__HZ_SKIP": _SKIP_VARS}
-        sub = {"argv": ["bash", "--noprofile", "--norc", "-c", SHELL_SCRIPT], "env": env,
-               "timeout": req.get("timeout"), "cap": req.get("cap"), "cwd": None,
-               "uid": uid, "gid": gid}
+        sub: dict[str, Any] = {
+            "argv": ["bash", "--noprofile", "--norc", "-c", SHELL_SCRIPT], "env": env,
+            "timeout": req.get("timeout"), "cap": req.get("cap"), "cwd": None,
+            "uid": uid, "gid": gid}
         job = self.spawn(rid, sub, None)
         if job is not None:
             job.cleanup.append(cmd_file)
 
-    def spawn(self, rid, req, stdin_b64):
+    def spawn(self, rid: Any, req: dict[str, Any], stdin_b64: str | None) -> Job | None:
         if not isinstance(req.get("argv"), list) or not req["argv"]:
             self.fail(rid, "bad_request", "argv must be a non-empty list")
             return None
@@ -505,7 +510,7 @@ class Supervisor:
             self.sel.register(fd, selectors.EVENT_READ, job)
         return job
 
-    def on_readable(self, job, fd):
+    def on_readable(self, job: Job, fd: int) -> None:
         try:
             chunk = os.read(fd, 1 << 16)
         except BlockingIOError:
@@ -525,31 +530,28 @@ class Supervisor:
         if room > 0:
             job.buf[name] += chunk[:room]
 
-    def on_status(self, job):
+    def on_status(self, job: Job) -> None:
         try:
             job.status = json.loads(bytes(job.buf["status"]) or b"{}")
         except ValueError:
             job.status = {}
-        try:
+        with contextlib.suppress(ChildProcessError):
             os.waitpid(job.pid, 0)
-        except ChildProcessError:
-            pass
         job.drain_deadline = time.monotonic() + DRAIN_SECONDS
 
-    def maybe_finish(self, job, now):
+    def maybe_finish(self, job: Job, now: float) -> None:
         if job.status is None:
             return
-        if job.fds and now < job.drain_deadline:
+        # on_status sets drain_deadline together with status, so it is a float here
+        if job.fds and now < job.drain_deadline:  # type: ignore[operator]
             return
         for fd in list(job.fds):
             self.sel.unregister(fd)
             os.close(fd)
         job.fds.clear()
         for path in job.cleanup:
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(path)
-            except OSError:
-                pass
         del self.jobs[job.id]
         st = job.status
         self.send({
@@ -564,7 +566,7 @@ class Supervisor:
 
     # loop ----------------------------------------------------------------
 
-    def on_stdin(self):
+    def on_stdin(self) -> None:
         chunk = os.read(0, 1 << 20)
         if not chunk:
             self.running = False
@@ -579,21 +581,19 @@ class Supervisor:
             if line.strip():
                 self.handle(line)
 
-    def serve(self):
+    def serve(self) -> None:
         os.set_blocking(0, False)
         self.sel.register(0, selectors.EVENT_READ, None)
         self.send({"ready": True, "pid": os.getpid(), "uid": os.getuid(), "version": 1})
         while self.running or self.jobs:
             deadlines = [j.drain_deadline for j in self.jobs.values() if j.drain_deadline]
-            timeout = None
+            timeout: float | None = None
             if deadlines:
                 timeout = max(0.0, min(deadlines) - time.monotonic())
             for key, _ in self.sel.select(timeout):
                 if key.data is None:
-                    try:
+                    with contextlib.suppress(BlockingIOError):
                         self.on_stdin()
-                    except BlockingIOError:
-                        pass
                     if not self.running:
                         self.sel.unregister(0)
                         for job in list(self.jobs.values()):
@@ -605,7 +605,7 @@ class Supervisor:
                 self.maybe_finish(job, now)
 
 
-def _apply_rlimits(argv):
+def _apply_rlimits(argv: list[str]) -> None:
     names = {"nproc": resource.RLIMIT_NPROC, "as": resource.RLIMIT_AS,
              "cpu": resource.RLIMIT_CPU, "fsize": resource.RLIMIT_FSIZE,
              "nofile": resource.RLIMIT_NOFILE, "core": resource.RLIMIT_CORE}
@@ -615,7 +615,7 @@ def _apply_rlimits(argv):
             resource.setrlimit(names[name], (int(value), int(value)))
 
 
-def main():
+def main() -> None:
     _apply_rlimits(sys.argv[1:])
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
