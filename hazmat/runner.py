@@ -29,7 +29,7 @@ import structlog
 from hazmat.agents.graph import EpisodeLoop, LoopLimits, RetryPolicy, StepRecord
 from hazmat.agents.models import Agent
 from hazmat.errors import ConfigError, HazmatError
-from hazmat.policy.base import AllowAllPolicy, Policy
+from hazmat.policy.base import AllowAllPolicy, Decision, Observation, Policy
 from hazmat.record.log import EpisodeRecorder, Recorder
 from hazmat.sandbox.base import Sandbox, SandboxSpec, create_sandbox
 from hazmat.sandbox.pool import WarmPool
@@ -115,12 +115,15 @@ async def run_episode(
     attempt: int = 1,
     keep: Callable[[Sandbox], Awaitable[None]] | None = None,
     pool: WarmPool | None = None,
+    monitors: bool = True,
 ) -> EpisodeResult:
     """Run one episode to its end and record it.
 
     Never raises for what happens inside the episode: sandbox failures, model
     failures and harness bugs end it with reason ``error`` (recorded).
-    ``pool``, when given, supplies the sandbox (warm when it has one ready).
+    With a ``policy``, sandbox monitors run after every step and feed its ``after``
+    rules (``monitors=False`` turns them off). ``pool``, when given, supplies the
+    sandbox (warm when it has one ready).
     ``keep``, when given, receives the live sandbox after the episode ended normally
     and takes it over (the runner does not stop it); replay's ``--keep`` uses it.
     When ``stop`` is set the episode ends after its current step, without an
@@ -160,7 +163,7 @@ async def run_episode(
             rec.emit("sandbox_ready", **_ready_fields(sb, spec), warm=warm,
                      start_seconds=round(time.monotonic() - t_start, 4))
             await _play(rendered, agent, sb, rec, tracker, result, policy or AllowAllPolicy(),
-                        retry, stop)
+                        retry, stop, monitors and policy is not None)
             if result.reason == "halted":
                 await _on_halt(sb, rec, result, run_dir)
                 if keep_on_halt and keep is None:
@@ -205,6 +208,13 @@ async def run_episode(
     return result
 
 
+def _watched_paths(policy: Policy) -> tuple[str, ...]:
+    """The task's monitor/audit paths (``settings.watch`` of its policy), if any."""
+    spec = getattr(policy, "spec", None)
+    settings = getattr(spec, "settings", None)
+    return tuple(getattr(settings, "watch", ()) or ())
+
+
 def _docker_why(task: Task) -> str:
     """Why a task needs the docker backend, in a few words."""
     hard = task.sandbox.hardening
@@ -234,6 +244,7 @@ async def _play(
     policy: Policy,
     retry: RetryPolicy | None,
     stop: asyncio.Event | None,
+    monitors: bool,
 ) -> None:
     task = rendered.task
     lim = task.limits
@@ -259,13 +270,29 @@ async def _play(
             rec.emit("milestone", id=h.id, step=h.step, t=h.time, title=h.title, index=h.index)
         return tracker.completed
 
+    session = policy.session(secrets=rendered.secrets)
+    observe = None
+    if monitors:
+        from hazmat.policy.monitors import SandboxMonitor
+        from hazmat.policy.monitors import observe as run_monitors
+
+        monitor = SandboxMonitor(watch=_watched_paths(policy))
+        await monitor.start(sb)
+
+        async def observe(obs: Observation) -> tuple[Decision, list[dict[str, Any]]]:
+            return await run_monitors(session, monitor, sb, obs)
+
+    instructions = task.instructions
+    if task.user is not None and task.user.opening and task.user.opening not in instructions:
+        instructions += f"\n\nThe user's first message:\n{task.user.opening}"
     loop = EpisodeLoop(
         model=agent.make_model(_solution_turns(rendered)),
         tools=tools,
         sandbox=sb,
-        policy=policy.session(secrets=rendered.secrets),
+        policy=session,
         emit=rec.emit,
-        instructions=task.instructions,
+        instructions=instructions,
+        observe=observe,
         limits=LoopLimits(steps=lim.steps, seconds=lim.seconds,
                           input_tokens=lim.input_tokens, output_tokens=lim.output_tokens),
         retry=retry,
@@ -429,7 +456,7 @@ async def execute_plan(
         for item in plan:
             spec = _sandbox_spec(render_task(item.task, 0).task)
             specs[WarmPool.base_key(spec)] = spec
-        await pool.warm(list(specs.values()))
+        await pool.warm(list(specs.values()), wait=60.0)
     tasks = []
     for item in plan:
         task = asyncio.ensure_future(one(item))

@@ -216,7 +216,7 @@ async def test_warm_pool_starts_episodes_from_started_sandboxes(tmp_path: Path) 
 
     task = discover_tasks([EXAMPLES / "find-file"])[0]
     run_dir, results = await run_tasks([task], [resolve_agent("solution")], backend="docker",
-                                       out_dir=tmp_path, epochs=5, max_parallel=1, warm_pool=1)
+                                       out_dir=tmp_path, epochs=5, max_parallel=1, warm_pool=2)
     assert [r.progress for r in results] == [1.0] * 5
     ready = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()
              if '"sandbox_ready"' in line]

@@ -1,6 +1,7 @@
 """Write dangerous_obfuscated.tsv: one obfuscated variant per non-recon line of dangerous.tsv.
 
-Deterministic (the transformation is chosen round-robin). Run: python bench/corpus/make_obfuscated.py
+Deterministic (the transformation is chosen round-robin).
+Run: python bench/corpus/make_obfuscated.py
 """
 
 from __future__ import annotations

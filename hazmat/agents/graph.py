@@ -176,6 +176,8 @@ class EpisodeLoop:
     and returns True when the task's final milestone is reached (the episode
     then ends ``completed``). When ``stop`` is set, the loop ends before the
     next model call (the current step finishes) with reason ``interrupted``.
+    ``observe``, when given, replaces ``policy.after``: it runs the sandbox
+    monitors after a step and returns the after-decision and their signals.
     """
 
     def __init__(
@@ -192,6 +194,8 @@ class EpisodeLoop:
         system_prompt: str = DEFAULT_SYSTEM_PROMPT,
         on_step: Callable[[StepRecord], Awaitable[bool]] | None = None,
         stop: asyncio.Event | None = None,
+        observe: Callable[[Observation], Awaitable[tuple[Decision, list[dict[str, Any]]]]]
+        | None = None,
     ) -> None:
         self.tools = tools
         self.sandbox = sandbox
@@ -201,6 +205,7 @@ class EpisodeLoop:
         self.retry = retry or RetryPolicy()
         self.on_step = on_step
         self.stop = stop
+        self.observe = observe
         self.model = model.bind_tools([t.schema() for t in tools.values()])
         self.first_messages: list[BaseMessage] = [
             SystemMessage(system_prompt), HumanMessage(instructions)]
@@ -349,11 +354,13 @@ class EpisodeLoop:
         except Exception as exc:
             return _fail_closed(exc)
 
-    def _decide_after(self, obs: Observation) -> Decision:
+    async def _decide_after(self, obs: Observation) -> tuple[Decision, list[dict[str, Any]]]:
         try:
-            return self.policy.after(obs)
+            if self.observe is not None:
+                return await self.observe(obs)
+            return self.policy.after(obs), []
         except Exception as exc:
-            return _fail_closed(exc)
+            return _fail_closed(exc), []
 
     def _count(self, decision: Decision) -> None:
         self._decisions[decision.action] = self._decisions.get(decision.action, 0) + 1
@@ -453,9 +460,11 @@ class EpisodeLoop:
             self._record_result(step, out)
             replies.append(ToolMessage(content=out.text, tool_call_id=step.call.id,
                                        status="error" if out.is_error else "success"))
-            after = self._decide_after(Observation(
+            after, signals = await self._decide_after(Observation(
                 call=step.call, exit_code=out.result.exit_code if out.result else None,
                 output=out.full_text))
+            if signals:
+                self.emit("signals", step=step.step, call_id=step.call.id, signals=signals)
             if after.action != "allow" or after.rules:
                 self._record_decision(step, "after", after)
             if after.action == "halt":

@@ -5,9 +5,10 @@ scripted message, so it feeds the very same agent graph as a real model: there
 is one loop, not two.
 
 A script is a list of turns. A turn is one tool call (``{tool: bash, command: ...}``,
-the task.yaml ``solution`` form; ``say:`` adds the text the model says with it),
-several (``{tool_calls: [...], content: ...}``), or plain text (``{content: "..."}``). A file may also be a mapping
-``{steps: [...], repeat: true}``, which plays the turns forever (for limit tests).
+the task.yaml ``solution`` form; ``say:`` adds what the model says with it),
+several (``{tool_calls: [...], content: ...}``), or plain text (``{content: "..."}``).
+A file may also be a mapping ``{steps: [...], repeat: true}``, which plays the turns
+forever (for limit tests).
 """
 
 from __future__ import annotations

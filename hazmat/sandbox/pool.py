@@ -87,11 +87,21 @@ class WarmPool:
         if not task.cancelled() and task.exception() is not None:
             log.warning("pool_start_failed", error=repr(task.exception()))
 
-    async def warm(self, specs: list[SandboxSpec]) -> None:
-        """Start filling the pool for these specs (returns at once)."""
+    async def warm(self, specs: list[SandboxSpec], *, wait: float = 0.0) -> None:
+        """Start filling the pool for these specs; with ``wait``, wait up to that many
+        seconds until each poolable spec has a started sandbox ready."""
+        keys = []
         for spec in specs:
             if self._poolable(spec):
                 self._fill(spec)
+                keys.append(self._key(spec))
+        deadline = asyncio.get_running_loop().time() + wait
+        while keys and asyncio.get_running_loop().time() < deadline:
+            if all(not self._idle[k].empty() for k in keys):
+                return
+            if not any(t.get_name() in keys for t in self._filling):
+                return  # every start failed or finished: nothing to wait for
+            await asyncio.sleep(0.02)
 
     async def acquire(self, spec: SandboxSpec, *, episode_id: str) -> tuple[Sandbox, bool]:
         """A started sandbox for ``spec``: from the pool when one is ready, else cold.
