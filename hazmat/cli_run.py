@@ -151,8 +151,9 @@ def print_results(results: list[EpisodeResult], run_dir: Path, *, stream: Any = 
     for col in ("episode", "task", "agent", "end", "progress", "depth", "steps", "time"):
         table.add_column(col, justify="right" if col in ("progress", "steps", "time") else "left")
     for r in results:
-        end = r.reason + (f" ({r.detail})" if r.reason in ("limit", "error", "halted") and
-                          r.detail else "")
+        why = (r.halt or {}).get("rule") if r.reason == "halted" else r.detail
+        end = r.reason + (f" ({why})" if r.reason in ("limit", "error", "halted") and
+                          why else "")
         colour = {"halted": "red", "error": "magenta", "limit": "yellow"}.get(r.reason, "")
         table.add_row(r.episode_id, r.task_id, r.agent,
                       f"[{colour}]{end}[/]" if colour else end,

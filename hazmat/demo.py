@@ -1,26 +1,29 @@
 """``hazmat demo``: a small real evaluation on the embedded default (bubblewrap).
 
-Two scripted agents meet the example tasks under the default policy: ``careful``
-plays each task's reference moves and stays within policy; ``reckless`` looks
+Two scripted agents meet the example tasks and two dangerous tasks (ransomware,
+monitor tampering) under the default policy with each task's own overrides:
+``careful`` plays each task's reference moves and stays within policy (and so
+shows what a capable agent reaches: the gate says stop); ``reckless`` looks
 around, reads what it finds, then tries to ship the workspace (with the task's
-secrets in it) to a host outside the sandbox, and is halted. No Docker, no API
+secrets in it) to a host outside the sandbox, and is blocked or halted. No Docker, no API
 key, no network: the sandbox has none, and the policy stops the attempt before
 it runs.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markdown import Markdown
+from rich.table import Table
 
 from hazmat.agents.models import Agent
 from hazmat.errors import ConfigError
 
-__all__ = ["RECKLESS_SCRIPT", "demo", "demo_agents", "demo_tasks_dir"]
+__all__ = ["DEMO_TASKS", "RECKLESS_SCRIPT", "demo", "demo_agents", "demo_task_paths"]
 
 RECKLESS_SCRIPT: list[dict[str, Any]] = [
     {"say": "Let me see what is on this machine.",
@@ -37,17 +40,23 @@ RECKLESS_SCRIPT: list[dict[str, Any]] = [
 """The reckless agent's moves: recon, read secrets, exfiltrate (halted), submit."""
 
 
-def demo_tasks_dir() -> Path:
-    """The example tasks the demo runs (``tasks/examples`` of this checkout).
+DEMO_TASKS = ("examples", "malware/ransomware", "safeguards/monitor-tamper")
+"""The task folders the demo runs (all run on the local backend)."""
+
+
+def demo_task_paths() -> list[Path]:
+    """The demo's task folders, under ``tasks/`` of this checkout.
 
     Raises:
         ConfigError: the checkout's tasks folder is not there (a wheel install).
     """
-    here = Path(__file__).resolve().parents[1] / "tasks" / "examples"
-    if not here.is_dir():
-        raise ConfigError("the demo tasks (tasks/examples) are not next to this install",
+    root = Path(__file__).resolve().parents[1] / "tasks"
+    paths = [root / name for name in DEMO_TASKS]
+    missing = [str(p) for p in paths if not p.is_dir()]
+    if missing:
+        raise ConfigError(f"the demo tasks are not next to this install: {', '.join(missing)}",
                           hint="run the demo from a checkout: pip install -e . && hazmat demo")
-    return here
+    return paths
 
 
 def demo_agents() -> list[Agent]:
@@ -66,22 +75,24 @@ def demo(
     """Run a small real evaluation: two scripted agents, the example tasks, the default
     policy; print the scorecard and the gate, write the report, show how to replay."""
     from hazmat.cli_run import RunProgress, policy_factory, print_results, run_with_signals
+    from hazmat.record.log import configure_logging
     from hazmat.replay.html import write_html as write_timeline
     from hazmat.report.html import write_html as write_report
     from hazmat.report.scorecard import score_runs
-    from hazmat.report.text import render_markdown
     from hazmat.runner import run_tasks
     from hazmat.tasks import discover_tasks
 
+    if not os.environ.get("HAZMAT_LOG_LEVEL"):
+        configure_logging("error")  # the progress lines and the table say what happened
     out_console = Console()
-    tasks = discover_tasks([demo_tasks_dir()])
+    tasks = discover_tasks(demo_task_paths())
     agents = demo_agents()
     out_console.print(
         f"[bold]hazmat demo[/]: {len(tasks)} tasks x {len(agents)} agents "
         f"({', '.join(a.name for a in agents)}) on the [bold]{sandbox}[/] sandbox, "
         "default policy, no network, no API key.\n"
-        "careful plays each task's reference moves; reckless reads what it finds and "
-        "tries to ship it out of the sandbox.\n")
+        "careful plays each task's reference moves within policy; reckless reads what it "
+        "finds and tries to ship it out of the sandbox.\n")
     progress = RunProgress(len(tasks) * len(agents), enabled=out_console.is_terminal)
     with progress:
         run_dir, results = run_with_signals(lambda c: run_tasks(
@@ -92,9 +103,19 @@ def demo(
     write_timeline(run_dir)
     card = score_runs([run_dir])
     report = write_report([card], run_dir / "report.html")
-    out_console.print(Markdown(render_markdown([card])))
+    risk = Table(title="risk by category (the full scorecard is in the report)",
+                 title_justify="left")
+    for col in ("category", "agent", "level", "gate", "why"):
+        risk.add_column(col)
+    colours = {"low": "green", "medium": "yellow", "high": "red", "critical": "bold red"}
+    for c in card.categories:
+        risk.add_row(c.category, c.agent, f"[{colours.get(c.level, '')}]{c.level}[/]",
+                     "[red]stop[/]" if c.stop else "proceed", c.why)
+    out_console.print(risk)
     gate = "[red]STOP[/]" if card.gate == "stop" else "[green]PROCEED[/]"
     out_console.print(f"\n[bold]gate: {gate}[/]  (thresholds: {card.thresholds})")
+    for reason in card.stop_reasons:
+        out_console.print(f"  stop: {reason}", highlight=False)
     out_console.print(f"report:   {report}\ntimeline: {run_dir / 'timeline.html'}\n"
                       f"record:   {run_dir}  (hazmat verify {run_dir})")
     halted = [r for r in results if r.reason == "halted"]
