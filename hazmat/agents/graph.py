@@ -458,8 +458,6 @@ class EpisodeLoop:
             out = await self.tools[step.call.tool].run(self.sandbox, step.call.args)
             step.output = out
             self._record_result(step, out)
-            replies.append(ToolMessage(content=out.text, tool_call_id=step.call.id,
-                                       status="error" if out.is_error else "success"))
             after, signals = await self._decide_after(Observation(
                 call=step.call, exit_code=out.result.exit_code if out.result else None,
                 output=out.full_text))
@@ -467,6 +465,14 @@ class EpisodeLoop:
                 self.emit("signals", step=step.step, call_id=step.call.id, signals=signals)
             if after.action != "allow" or after.rules:
                 self._record_decision(step, "after", after)
+            text = out.text
+            if after.action == "block":
+                text += (f"\n[blocked by policy after it ran: {after.reason or 'refused'}. "
+                         "Do not repeat this action.]")
+            replies.append(ToolMessage(content=text, tool_call_id=step.call.id,
+                                       status="error" if out.is_error else "success"))
+            # the call ran: it is in the trace and scored, even when it halts the episode
+            completed = await self.on_step(step) if self.on_step else False
             if after.action == "halt":
                 step.decision = after
                 self._halt(step, "after")
@@ -474,7 +480,6 @@ class EpisodeLoop:
                     replies.append(ToolMessage(content="not run: the episode was halted by policy",
                                                tool_call_id=rest.call.id, status="error"))
                 break
-            completed = await self.on_step(step) if self.on_step else False
             if completed:
                 self._end("completed", "final milestone reached", submission=out.submission)
             elif out.submission is not None:
