@@ -177,6 +177,62 @@ def kill_tree(root: int) -> None:
         time.sleep(0.002)
 
 
+def _uid_of(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Uid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def kill_other_uids() -> int:
+    """As root: SIGKILL every process of another uid (the agent's), until none is left.
+
+    Used only when the sandbox is out of processes (e.g. a fork bomb left running in
+    the background), so the harness can go on. Returns how many were signalled.
+    """
+    if os.getuid() != 0:
+        return 0
+    count = 0
+    for _ in range(100):
+        pids = [int(n) for n in os.listdir("/proc") if n.isdigit()]
+        victims = [p for p in pids if _uid_of(p) not in (None, 0)]
+        if not victims:
+            break
+        for pid in victims:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGSTOP)
+        for pid in victims:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+                count += 1
+        _reap_nohang()
+        time.sleep(0.01)
+    return count
+
+
+def fork_or_recover() -> int:
+    """``os.fork()``, retried while the sandbox is out of processes (EAGAIN).
+
+    After a few failed tries, the supervisor (as root) kills the agent's processes to
+    make room: a fork bomb the agent left running must not take the harness down.
+    """
+    for attempt in range(40):
+        try:
+            return os.fork()
+        except BlockingIOError:
+            if attempt == 4:
+                n = kill_other_uids()
+                with contextlib.suppress(OSError):
+                    os.write(2, f"hazmat supervisor: out of processes; killed {n} agent "
+                                f"processes to recover\n".encode())
+            time.sleep(0.05)
+    return os.fork()
+
+
 class _Timeout(Exception):
     pass
 
@@ -364,7 +420,12 @@ class Supervisor:
             self.handle_req(rid, req)
             return
         r, w = os.pipe()
-        pid = os.fork()
+        try:
+            pid = fork_or_recover()
+        except OSError:
+            os.close(r)
+            os.close(w)
+            raise
         if pid == 0:
             try:
                 os.close(r)
@@ -489,7 +550,12 @@ class Supervisor:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         status_r, status_w = os.pipe()
-        pid = os.fork()
+        try:
+            pid = fork_or_recover()
+        except OSError:
+            for fd in (out_r, out_w, err_r, err_w, status_r, status_w):
+                os.close(fd)
+            raise
         if pid == 0:
             try:
                 for fd in (out_r, err_r, status_r):
