@@ -7,7 +7,10 @@ same container work with the Docker CLI, P at a time: ``docker run -d`` of the s
 image, the same 10 commands through ``docker exec``, ``docker rm -f``. The overhead
 ratio is hazmat's wall time over the raw wall time at the same P. Memory per
 concurrent episode is the runner process's peak RSS growth over its idle RSS,
-divided by P. Not a timed test: prints figures, last line JSON.
+divided by P. Last, the median episode start (time to a ready sandbox) without and
+with a warm pool of started sandboxes (``--warm-pool 2``; the warm median counts
+the episodes that got a pooled sandbox). Not a timed test: prints figures, last
+line JSON.
 
     python bench/throughput.py [--episodes 50] [--parallel 1,2,4]
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import statistics
 import subprocess
 import tempfile
 import textwrap
@@ -138,8 +142,29 @@ def main() -> None:
             print(f"P={p}: hazmat {wall:.1f}s ({per_min:.1f} episodes/min), raw docker "
                   f"run+exec {raw:.1f}s, ratio {wall / raw:.2f}x, runner RSS peak "
                   f"{peak.peak:.0f} MiB (idle {idle:.0f}), {len(bad)} episodes below 1.0")
-    figures["warm_pool"] = "not implemented"
+        cold, warm = asyncio.run(start_times(task_dir, min(args.episodes, 20), Path(tmp)))
+        figures["start_cold_ms"] = round(cold * 1000, 1)
+        figures["start_warm_ms"] = round(warm * 1000, 1)
+        figures["warm_pool_start_speedup"] = round(cold / warm, 2) if warm else None
+        print(f"episode start (sandbox ready): cold {cold * 1000:.0f} ms, warm pool "
+              f"{warm * 1000:.0f} ms, {cold / warm:.1f}x faster")
     print(json.dumps(figures, sort_keys=True))
+
+
+async def start_times(task_dir: Path, n: int, tmp: Path) -> tuple[float, float]:
+    """Median time to a ready sandbox per episode, without and with a warm pool (P=1)."""
+    task = load_task(task_dir)
+    medians = []
+    for pool in (0, 2):
+        run_dir, _ = await run_tasks([task], [resolve_agent("solution")], backend="docker",
+                                     out_dir=tmp / f"start{pool}", epochs=n, max_parallel=1,
+                                     warm_pool=pool, policy_for=policy_factory(None))
+        ready = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()
+                 if '"sandbox_ready"' in line]
+        if pool:
+            ready = [e for e in ready if e.get("warm")] or ready
+        medians.append(statistics.median(e["start_seconds"] for e in ready))
+    return medians[0], medians[1]
 
 
 if __name__ == "__main__":

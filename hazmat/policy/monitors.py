@@ -105,8 +105,14 @@ def build_script(
         )
     find = ""
     if since:
+        # Only what can change is walked: a root on a read-only file system (the default
+        # sandbox root) is replaced by the writable mounts below it (/tmp, the workspace).
         find = (
-            f'for r in {quoted}; do [ -e "$r" ] && find "$r" '
+            "hz_rw=$(awk '$4 ~ /(^|,)rw(,|$)/ {print $2}' /proc/self/mounts 2>/dev/null)\n"
+            f'for r in {quoted}; do [ -e "$r" ] || continue; '
+            'if [ -w "$r" ]; then echo "$r"; else for m in $hz_rw; do '
+            'case "$m" in "$r"/*) echo "$m";; esac; done; fi; done | sort -u | '
+            'while read -r r; do find "$r" '
             f"\\( -type f -o -type l \\) -newerct @{int(float(since)) - 1} "
             f"-printf '%m %u %C@ %p\\n' 2>/dev/null; "
             f"done | head -n {int(max_files) * 5}"
@@ -273,11 +279,15 @@ class SandboxMonitor:
         return signals
 
     async def _run(self, sandbox: Sandbox) -> MonitorReport:
-        script = build_script(
-            self.roots, self.since, self.max_files, watch=(*DEFAULT_WATCH, *self.watch)
-        )
-        res = await sandbox.exec(["sh", "-c", script], user="root", timeout=30)
-        return parse_report(res.stdout_text)
+        watch = (*DEFAULT_WATCH, *self.watch)
+        text = await sandbox.monitor_report(
+            roots=list(self.roots), since=self.since, max_files=self.max_files,
+            watch=list(watch))
+        if text is None:  # a backend without the in-process report: the shell script
+            script = build_script(self.roots, self.since, self.max_files, watch=watch)
+            res = await sandbox.exec(["sh", "-c", script], user="root", timeout=30)
+            text = res.stdout_text
+        return parse_report(text)
 
     def _absorb(self, rep: MonitorReport) -> None:
         if rep.now:

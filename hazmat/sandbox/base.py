@@ -299,6 +299,14 @@ class Sandbox(abc.ABC):
     async def snapshot(self, dest: Path) -> SnapshotInfo:
         """Save what changed in the sandbox file system since start into ``dest``."""
 
+    async def monitor_report(
+        self, *, roots: list[str], since: str | None, max_files: int, watch: list[str]
+    ) -> str | None:
+        """One after-step monitor report read in-process by the sandbox's root supervisor
+        (the text format of :func:`hazmat.policy.monitors.build_script`), or None when the
+        backend cannot; the monitor then runs its shell script instead."""
+        return None
+
     async def freeze(self) -> None:  # noqa: B027 - optional hook
         """Pause every process in the sandbox (used on halt). Default: no-op."""
 

@@ -178,6 +178,18 @@ class Channel:
             fields.update(uid=uid, gid=gid)
         self._check(await self.request("write_file", **fields), path)
 
+    async def monitor(self, *, roots: list[str], since: str | None, max_files: int,
+                      watch: list[str]) -> str | None:
+        """The supervisor's in-process monitor report (see ``supervisor.monitor_report``),
+        or None from an older supervisor (an image built before the op existed)."""
+        msg = await self._guarded(30.0, self.request(
+            "monitor", roots=roots, since=since, max_files=max_files, watch=watch))
+        if msg.get("error") == "bad_request" and "unknown op" in str(msg.get("message")):
+            return None
+        if not msg.get("ok"):
+            raise SandboxError(f"{self._name}: {msg.get('error')}: {msg.get('message')}")
+        return str(msg["text"])
+
     async def close(self) -> None:
         """Stop reading and fail every waiting request."""
         self._fail_pending("the sandbox was stopped")

@@ -904,6 +904,14 @@ class DockerSandbox(Sandbox):
                 raise PermissionError(f"{path}: read-only file system in the sandbox") from None
             raise
 
+    async def monitor_report(
+        self, *, roots: list[str], since: str | None, max_files: int, watch: list[str]
+    ) -> str | None:
+        """The box supervisor's in-process monitor report (root, no fork)."""
+        channel, _, _ = await self._box_ids("root")
+        return await channel.monitor(roots=roots, since=since, max_files=max_files,
+                                     watch=watch)
+
     async def detach(self) -> str:
         """Let the sandbox outlive this process: close our sockets, keep its containers.
 

@@ -937,6 +937,13 @@ class LocalSandbox(Sandbox):
             ):
                 await asyncio.sleep(0.01)
 
+    async def monitor_report(
+        self, *, roots: list[str], since: str | None, max_files: int, watch: list[str]
+    ) -> str | None:
+        """The supervisor's in-process monitor report (namespace root, no fork)."""
+        return await self._need_channel().monitor(roots=roots, since=since,
+                                                  max_files=max_files, watch=watch)
+
     def _need_channel(self) -> Channel:
         if self._stopped or self._channel is None or self._channel.closed:
             raise SandboxClosedError("the local sandbox is not running")

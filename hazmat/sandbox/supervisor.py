@@ -214,11 +214,12 @@ def kill_other_uids() -> int:
     return count
 
 
-def fork_or_recover() -> int:
+def fork_or_recover(note_fd: int = 2) -> int:
     """``os.fork()``, retried while the sandbox is out of processes (EAGAIN).
 
     After a few failed tries, the supervisor (as root) kills the agent's processes to
-    make room: a fork bomb the agent left running must not take the harness down.
+    make room: a fork bomb the agent left running must not take the harness down. It
+    says so on ``note_fd`` (the command's stderr, when a command was being started).
     """
     for attempt in range(40):
         try:
@@ -227,10 +228,126 @@ def fork_or_recover() -> int:
             if attempt == 4:
                 n = kill_other_uids()
                 with contextlib.suppress(OSError):
-                    os.write(2, f"hazmat supervisor: out of processes; killed {n} agent "
-                                f"processes to recover\n".encode())
+                    os.write(note_fd, f"hazmat: the sandbox was out of processes; {n} of the "
+                                      f"agent's processes were killed to recover\n".encode())
             time.sleep(0.05)
     return os.fork()
+
+
+def _user_names() -> dict[int, str]:
+    names: dict[int, str] = {}
+    with contextlib.suppress(OSError), open("/etc/passwd", encoding="utf-8",
+                                            errors="replace") as f:
+        for line in f:
+            parts = line.split(":")
+            if len(parts) > 2 and parts[2].isdigit():
+                names.setdefault(int(parts[2]), parts[0])
+    return names
+
+
+def _writable_roots(roots: list[str]) -> list[str]:
+    """``roots`` on writable file systems; a read-only root gives its writable mounts."""
+    rw: list[str] = []
+    with contextlib.suppress(OSError), open("/proc/self/mounts", encoding="utf-8",
+                                            errors="replace") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) > 3 and "rw" in parts[3].split(","):
+                rw.append(parts[1].replace("\\040", " "))
+    out: list[str] = []
+    for root in roots:
+        if not os.path.exists(root):
+            continue
+        if os.access(root, os.W_OK):
+            out.append(root)
+        else:
+            out += [m for m in rw if m.startswith(root.rstrip("/") + "/")]
+    return sorted(set(out))
+
+
+def monitor_report(roots: list[str], since: Any, max_files: int, watch: list[str]) -> str:
+    """One after-step monitor report, in the text format of the policy's monitor script
+    (``hazmat.policy.monitors.build_script``), read in-process: no fork, no exec."""
+    names = _user_names()
+    out: list[str] = ["@@now", f"{time.time():.9f}", "@@self", "0", "@@files"]
+    if since is not None:
+        cutoff = float(since) - 1
+        budget = max_files * 5
+        stack = _writable_roots(roots)
+        while stack and budget > 0:
+            top = stack.pop()
+            try:
+                entries = list(os.scandir(top))
+            except OSError:
+                continue
+            for e in entries:
+                try:
+                    st = e.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if e.is_dir(follow_symlinks=False):
+                    stack.append(e.path)
+                elif st.st_ctime > cutoff and budget > 0:
+                    budget -= 1
+                    out.append(f"{stat.S_IMODE(st.st_mode):o} "
+                               f"{names.get(st.st_uid, st.st_uid)} {st.st_ctime:.9f} {e.path}")
+    out.append("@@watch")
+    count = 0
+    for w in watch:
+        paths = [w]
+        if os.path.isdir(w):
+            paths = []
+            for dirpath, dirs, files in os.walk(w):
+                if dirpath.count("/") - w.rstrip("/").count("/") >= 2:
+                    dirs[:] = []
+                paths += [os.path.join(dirpath, f) for f in files]
+        for path in paths:
+            if count >= max_files:
+                break
+            try:
+                st = os.stat(path, follow_symlinks=False)
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                count += 1
+                out.append(f"{st.st_size} {st.st_ino} {stat.S_IMODE(st.st_mode):o} "
+                           f"{names.get(st.st_uid, st.st_uid)} {path}")
+    for section, kinds in (("tcp", ("tcp", "tcp6")), ("udp", ("udp", "udp6"))):
+        out.append(f"@@{section}")
+        for name in kinds:
+            with contextlib.suppress(OSError), open(f"/proc/net/{name}", encoding="ascii",
+                                                    errors="replace") as f:
+                out += f.read().splitlines()
+    pids = sorted(int(n) for n in os.listdir("/proc") if n.isdigit())
+    out.append("@@fds")
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        out.append(f"/proc/{pid}/fd:")
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if target.startswith("socket:"):
+                    out.append(f"{fd} -> {target}")
+    out.append("@@ps")
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as fb:
+                raw = fb.read()
+            with open(f"/proc/{pid}/cmdline", "rb") as fb:
+                cmdline = fb.read().replace(b"\0", b" ").strip()
+            uid = _uid_of(pid)
+        except OSError:
+            continue
+        comm = raw[raw.find(b"(") + 1: raw.rfind(b")")].decode(errors="replace")
+        ppid = raw.rsplit(b")", 1)[1].split()[1].decode()
+        args = cmdline.decode(errors="replace") or f"[{comm}]"
+        user = names.get(uid, str(uid)) if uid is not None else "?"
+        out.append(f"{pid} {ppid} {user} {comm.replace(' ', '_')} {args}")
+    out.append("@@end")
+    return "\n".join(out) + "\n"
 
 
 class _Timeout(Exception):
@@ -253,7 +370,7 @@ def runner(
         stdin_w: int | None = None
         if stdin_data:
             stdin_r, stdin_w = os.pipe()
-        pid = os.fork()
+        pid = fork_or_recover(err_w)
         if pid == 0:
             _exec_command(req, stdin_r, out_w, err_w)
         os.close(out_w)
@@ -391,6 +508,11 @@ class Supervisor:
                 self.read_file(rid, req)
             elif op == "write_file":
                 self.write_file(rid, req)
+            elif op == "monitor":
+                text = monitor_report(list(req.get("roots") or []), req.get("since"),
+                                      int(req.get("max_files") or 200),
+                                      list(req.get("watch") or []))
+                self.send({"id": rid, "ok": True, "text": text})
             elif op == "ping":
                 self.send({"id": rid, "ok": True, "pid": os.getpid()})
             elif op == "kill_all":

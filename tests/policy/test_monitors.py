@@ -130,6 +130,9 @@ async def test_observe_fails_closed_when_the_monitor_cannot_run() -> None:
     from hazmat.policy.monitors import observe
 
     class Broken:
+        async def monitor_report(self, **k: object) -> None:
+            raise SandboxClosedError("sandbox is gone")
+
         async def exec(self, *a: object, **k: object) -> None:
             raise SandboxClosedError("sandbox is gone")
 
