@@ -44,6 +44,8 @@ TASK = textwrap.dedent("""
     title: Ten small steps
     category: examples
     instructions: Run the ten steps.
+    sandbox:
+      files: {/home/agent/notes.txt: "run {{seed}}: {{flag}}"}
     tools: [bash, submit]
     limits: {steps: 20, seconds: 300}
     milestones:
