@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import operator
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -39,7 +40,6 @@ from langchain_core.messages import (
     ToolMessage,
 )
 from langgraph.graph import START, StateGraph
-from langgraph.graph.message import add_messages
 from langgraph.types import Command
 
 from hazmat.errors import HazmatError, ModelError, ToolError
@@ -137,7 +137,9 @@ class LoopOutcome:
 
 
 class _State(TypedDict):
-    messages: Annotated[list[AnyMessage], add_messages]
+    # appended only (never replaced by id), so a plain concatenation is the reducer:
+    # LangGraph's add_messages re-indexes the whole history on every update
+    messages: Annotated[list[AnyMessage], operator.add]
 
 
 def _retryable(exc: BaseException) -> bool:

@@ -131,6 +131,15 @@ class ScriptedChatModel(BaseChatModel):
     ) -> ChatResult:
         return self._next()  # no thread hop: the turn is already known
 
+    async def ainvoke(
+        self, input: Any, config: Any = None, *, stop: list[str] | None = None, **kwargs: Any
+    ) -> AIMessage:
+        """The next scripted turn, without LangChain's per-call message conversion (which
+        costs time in proportion to the history; a scripted turn does not read it)."""
+        msg = self._next().generations[0].message
+        assert isinstance(msg, AIMessage)
+        return msg
+
     def _next(self) -> ChatResult:
         i = self._index
         self._index += 1

@@ -176,7 +176,7 @@ class _MuxStream:
         assert self._sock is not None
         try:
             while True:
-                chunk = await self._loop.sock_recv(self._sock, 1 << 20)
+                chunk = await self._loop.sock_recv(self._sock, 1 << 16)
                 if not chunk:
                     break
                 self._feed(chunk)
