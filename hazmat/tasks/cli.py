@@ -41,4 +41,7 @@ def list_tasks(
             "yes" if t.needs_docker else "no",
             t.title,
         )
-    Console().print(table)
+    con = Console()
+    if not con.is_terminal:  # piped: do not squeeze the cards into 80 columns
+        con.width = max(con.width, 160)
+    con.print(table)
