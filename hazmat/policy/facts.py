@@ -27,20 +27,27 @@ __all__ = [
     "is_local_host",
 ]
 
-NET_TOOLS = frozenset(
+SOCKET_TOOLS = frozenset(
     {
+        "cryptcat",
         "nc",
+        "nc.openbsd",
+        "nc.traditional",
         "ncat",
         "netcat",
-        "nc.traditional",
-        "nc.openbsd",
-        "socat",
-        "telnet",
-        "cryptcat",
         "pwncat",
         "pwncat-cs",
-        "sbd",
         "rcat",
+        "sbd",
+        "socat",
+        "telnet",
+        "websocat",
+    }
+)
+"""Tools that wire a raw socket to stdin/stdout (the pieces of reverse and bind shells)."""
+
+NET_TOOLS = SOCKET_TOOLS | frozenset(
+    {
         "openssl",
         "curl",
         "wget",
@@ -79,7 +86,6 @@ NET_TOOLS = frozenset(
         "rclone",
         "az",
         "s3cmd",
-        "websocat",
         "wscat",
         "nping",
         "hping3",

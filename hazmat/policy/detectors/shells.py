@@ -5,22 +5,9 @@ from __future__ import annotations
 import re
 
 from hazmat.policy.detectors._common import Cmd, Facts, flags, gated, is_shell, search
+from hazmat.policy.facts import SOCKET_TOOLS
 
-_NET = {
-    "nc",
-    "ncat",
-    "netcat",
-    "nc.traditional",
-    "nc.openbsd",
-    "socat",
-    "telnet",
-    "cryptcat",
-    "pwncat",
-    "pwncat-cs",
-    "sbd",
-    "rcat",
-    "websocat",
-}
+_NET = SOCKET_TOOLS
 _SOCKET_CODE = gated(
     re.compile(
         r"socket|fsockopen|TCPSocket|TCPServer|/inet/(?:tcp|udp)|net\.Socket|net\.connect|"
