@@ -12,7 +12,7 @@ Measured in one process run, medians in milliseconds:
 - ``hazmat_start_ms``: ``DockerSandbox.start()`` up to the first command's result
   (stop not counted); ``docker_run_ms``: ``docker run --rm IMAGE true`` (CLI);
   ``start_ratio_vs_docker_run`` (target <= 1.3);
-- ``local_exec_ms`` / ``local_start_ms`` from ``bench/sandbox_local.py`` when present.
+- ``local_exec_ms`` / ``local_start_ms`` from ``bench/sandbox_local.py``.
 
 Prints the figures, then a last line of JSON.
 
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import json
 import logging
 import statistics
@@ -39,24 +38,12 @@ from hazmat.sandbox.base import SandboxSpec
 from hazmat.sandbox.docker import DockerSandbox
 from hazmat.sandbox.image import build_image, docker_client
 
+sys.path.insert(0, str(Path(__file__).parent))
+from sandbox_local import bench_local, start_to_result_ms
+
 
 def _ms(samples: list[float]) -> float:
     return round(statistics.median(samples), 3)
-
-
-async def _hazmat_start(n: int) -> list[float]:
-    out = []
-    for i in range(n):
-        sb = DockerSandbox(SandboxSpec(), run_id="bench", episode_id=f"start{i}")
-        t0 = time.perf_counter()
-        try:
-            await sb.start()
-            result = await sb.exec(["true"])
-            out.append((time.perf_counter() - t0) * 1000)
-            assert result.ok, result
-        finally:
-            await sb.stop()
-    return out
 
 
 def _docker_run(n: int, image: str) -> list[float]:
@@ -93,16 +80,8 @@ async def _execs(n: int) -> dict[str, list[float]]:
 
 
 def _local(starts: int, execs: int) -> dict[str, Any]:
-    path = Path(__file__).with_name("sandbox_local.py")
-    if not path.is_file():
-        return {}
     try:
-        spec = importlib.util.spec_from_file_location("_hazmat_bench_local", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        figures: dict[str, Any] = module.bench_local(starts=starts, execs=execs)
-        return {k: v for k, v in figures.items()}
+        return dict(bench_local(starts=starts, execs=execs))
     except Exception as exc:  # the local backend may not run on this machine
         return {"local_error": f"{type(exc).__name__}: {exc}"}
 
@@ -112,7 +91,7 @@ def bench(starts: int = 10, execs: int = 100) -> dict[str, Any]:
     image = build_image().tag
     subprocess.run(["docker", "run", "--rm", "--network", "none", image, "true"], check=True)
     res = asyncio.run(_execs(execs))
-    hazmat_start = asyncio.run(_hazmat_start(starts))
+    hazmat_start = asyncio.run(start_to_result_ms(starts, "docker"))
     docker_run = _docker_run(starts, image)
     figures: dict[str, Any] = {
         "image": image,

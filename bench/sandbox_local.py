@@ -26,14 +26,15 @@ from typing import Any
 
 import structlog
 
-from hazmat.sandbox.base import SandboxSpec
+from hazmat.sandbox.base import SandboxSpec, create_sandbox
 from hazmat.sandbox.local import LocalSandbox, bwrap_binary
 
 
-async def _start_ms(n: int) -> list[float]:
+async def start_to_result_ms(n: int, backend: str = "local") -> list[float]:
+    """``n`` times: a fresh sandbox of ``backend`` from ``start()`` to a ``true`` result."""
     out = []
     for i in range(n):
-        sb = LocalSandbox(SandboxSpec(), run_id="bench", episode_id=f"start{i}")
+        sb = create_sandbox(backend, SandboxSpec(), run_id="bench", episode_id=f"start{i}")
         t0 = time.perf_counter()
         try:
             await sb.start()
@@ -73,7 +74,7 @@ def _raw_bwrap_ms(n: int) -> list[float]:
 def bench_local(starts: int = 20, execs: int = 200) -> dict[str, Any]:
     """Run the local benchmark; returns medians in milliseconds and the ratio."""
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30))
-    start = statistics.median(asyncio.run(_start_ms(starts)))
+    start = statistics.median(asyncio.run(start_to_result_ms(starts)))
     exec_ = statistics.median(asyncio.run(_exec_ms(execs)))
     raw = statistics.median(_raw_bwrap_ms(max(5, starts)))
     return {
