@@ -453,8 +453,8 @@ async def execute_plan(
     pool = WarmPool(backend, warm_pool, run_id=recorder.run_id) if warm_pool > 0 else None
     if pool is not None:
         specs = {}
-        for item in plan:
-            spec = _sandbox_spec(render_task(item.task, 0).task)
+        for distinct in {id(item.task): item.task for item in plan}.values():
+            spec = _sandbox_spec(render_task(distinct, 0).task)
             specs[WarmPool.base_key(spec)] = spec
         await pool.warm(list(specs.values()), wait=60.0)
     tasks = []
