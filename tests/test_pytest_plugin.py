@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import threading
 import xml.etree.ElementTree as ET
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.agents.openai_server import ScriptedOpenAIServer
 
 pytest_plugins = ["pytester"]
 pytestmark = [pytest.mark.timeout(240), pytest.mark.local]
@@ -45,70 +45,22 @@ PLAYS: dict[str, list[Any]] = {
 }
 
 
-class TaskAwareServer:
-    """OpenAI chat-completions server whose reply depends on the task and turn.
+def _choose(body: dict[str, Any]) -> dict[str, Any]:
+    """The reply for a request: by task (its instructions) and turn, never by global order,
+    since several pytest workers may call the server at once."""
+    msgs = body.get("messages", [])
+    text = " ".join(str(m.get("content")) for m in msgs if m.get("role") == "user")
+    turn = sum(1 for m in msgs if m.get("role") == "assistant")
+    play = next((p for key, p in PLAYS.items() if key in text), [])
+    reply = play[turn] if turn < len(play) else [("submit", {"answer": "done"})]
+    if isinstance(reply, str):
+        return {"content": reply}
+    return {"tool_calls": [(name, json.dumps(args)) for name, args in reply]}
 
-    Several pytest workers may call it at once, so replies are chosen from the
-    request (the task's instructions and how many assistant turns it holds),
-    never from a global order.
-    """
 
-    def __init__(self) -> None:
-        self.requests = 0
-        lock = threading.Lock()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
-                with lock:
-                    outer.requests += 1
-                msgs = body.get("messages", [])
-                text = " ".join(str(m.get("content")) for m in msgs if m.get("role") == "user")
-                turn = sum(1 for m in msgs if m.get("role") == "assistant")
-                play = next((p for key, p in PLAYS.items() if key in text), [])
-                reply = play[turn] if turn < len(play) else [("submit", {"answer": "done"})]
-                message: dict[str, Any] = {"role": "assistant", "content": None}
-                if isinstance(reply, str):
-                    message["content"] = reply
-                else:
-                    message["tool_calls"] = [
-                        {"id": f"call_{turn}_{i}", "type": "function",
-                         "function": {"name": name, "arguments": json.dumps(args)}}
-                        for i, (name, args) in enumerate(reply)]
-                data = json.dumps({
-                    "id": f"chatcmpl-{turn}", "object": "chat.completion", "created": 1,
-                    "model": body.get("model", "x"),
-                    "choices": [{"index": 0, "message": message,
-                                 "finish_reason": "stop" if isinstance(reply, str)
-                                 else "tool_calls"}],
-                    "usage": {"prompt_tokens": 100, "completion_tokens": 10,
-                              "total_tokens": 110}}).encode()
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/v1"
-
-    def __enter__(self) -> TaskAwareServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+def TaskAwareServer() -> ScriptedOpenAIServer:
+    """An OpenAI chat-completions server whose reply depends on the task and turn."""
+    return ScriptedOpenAIServer(choose=_choose)
 
 
 def _copy_task(src: str, dest: Path, task_id: str, category: str, *,

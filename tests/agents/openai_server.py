@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -17,9 +18,14 @@ from typing import Any
 class ScriptedOpenAIServer:
     """Start with ``with ScriptedOpenAIServer(replies) as srv: srv.base_url``."""
 
-    def __init__(self, replies: list[dict[str, Any]], *, repeat_last: bool = False) -> None:
-        self.replies = list(replies)
+    def __init__(self, replies: list[dict[str, Any]] | None = None, *,
+                 repeat_last: bool = False,
+                 choose: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> None:
+        self.replies = list(replies or [])
         self.repeat_last = repeat_last
+        self.choose = choose
+        """When set, picks each reply from the request body instead of from the list
+        (so concurrent clients, e.g. pytest workers, get replies that fit them)."""
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self._lock = threading.Lock()
@@ -41,7 +47,9 @@ class ScriptedOpenAIServer:
                 if not self.path.endswith("/chat/completions"):
                     self._send(404, {"error": {"message": "not found"}})
                     return
-                if i < len(outer.replies):
+                if outer.choose is not None:
+                    reply = outer.choose(body)
+                elif i < len(outer.replies):
                     reply = outer.replies[i]
                 elif outer.repeat_last and outer.replies:
                     reply = outer.replies[-1]
