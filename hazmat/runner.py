@@ -352,6 +352,14 @@ async def _on_halt(sb: Sandbox, rec: EpisodeRecorder, result: EpisodeResult,
                  changed=snap.changed[:200])
     except Exception as exc:  # a snapshot failure must not lose the halt
         rec.emit("error", kind="snapshot", message=f"{type(exc).__name__}: {exc}")
+    if sb.sentinel is not None:  # the sentinel is outside the frozen processes
+        try:
+            await sb.network_events()
+            lines = sb.sentinel.write_log(dest / "network.jsonl")
+            rec.emit("note", kind="snapshot", message=f"network sentinel log saved "
+                     f"to {dest / 'network.jsonl'} ({lines} events)")
+        except Exception as exc:
+            rec.emit("error", kind="snapshot", message=f"network log: {type(exc).__name__}: {exc}")
 
 
 @dataclass(frozen=True)

@@ -41,10 +41,19 @@ homes are separate mounts), capped at ``5 * max_files`` lines.
 What it does NOT see: files changed and changed back within one step, files outside the
 watched roots, deletions (no signal; a deleted watched file is caught by the ``before``
 rules when the command names it), processes and connections that started and ended
-within one step, DNS lookups and HTTP requests (that is the network sentinel's job on
-the docker backend), anything done by a process that hides itself from ``/proc``, and
-changes whose ctime was forged (needs root and ``debugfs``). It is a cheap tripwire,
+within one step (but their connection *attempts* are the sentinel's, below), anything
+done by a process that hides itself from ``/proc``, and changes whose ctime was forged
+(needs root and ``debugfs``). It is a cheap tripwire,
 not an EDR: one ``exec`` per step, typically 20-80 ms.
+
+Network: each step also appends the network sentinel's events
+(``sandbox.network_events()``, see ``hazmat/sandbox/sentinel.py`` for exactly what it
+sees): ``{"type": "dns", "name", "qtype", "answer", "suspicious"?}`` for every lookup,
+``{"type": "connection", "proto", "remote", "port", "host"?, "count"}`` for every
+connection attempt (TCP SYN, UDP datagram, ICMP echo) to an address outside the task's
+services, and ``{"type": "network", "proto": "http"|"tls"|"tcp", "host", "remote",
+"port", "payload"}`` for what such a connection sent to the sinkhole (ports 80, 443,
+8080) -- the payload is where the flow rules look for canaries.
 """
 
 from __future__ import annotations
@@ -260,6 +269,7 @@ class SandboxMonitor:
         """Take the baseline (clock, processes, listeners). Returns no signals."""
         rep = await self._run(sandbox)
         self._absorb(rep)
+        await sandbox.network_events()  # setup's lookups are not the agent's
         self.started = True
         return []
 
@@ -276,6 +286,7 @@ class SandboxMonitor:
         rep = await self._run(sandbox)
         signals = self.signals(rep)
         self._absorb(rep)
+        signals += await sandbox.network_events() or []
         return signals
 
     async def _run(self, sandbox: Sandbox) -> MonitorReport:

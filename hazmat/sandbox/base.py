@@ -23,11 +23,14 @@ import importlib
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar, Literal, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hazmat.errors import UnknownBackendError
+
+if TYPE_CHECKING:
+    from hazmat.sandbox.netwatch import NetworkSentinel
 
 __all__ = [
     "DEFAULT_OUTPUT_CAP",
@@ -119,6 +122,9 @@ class SandboxSpec(_Frozen):
     image: str = "hazmat-sandbox"
     network: NetworkMode = "none"
     allow_hosts: tuple[str, ...] = ()
+    sentinel: bool = True
+    """Watch the network (``hazmat/sandbox/sentinel.py``): every lookup and connection
+    attempt is recorded. Off only for benchmarks of the bare sandbox."""
     services: dict[str, ServiceSpec] = Field(default_factory=dict)
     files: dict[str, FileSpec] = Field(default_factory=dict)
     setup: list[str] = Field(default_factory=list)
@@ -198,6 +204,8 @@ class Sandbox(abc.ABC):
         self.spec = spec
         self.run_id = run_id
         self.episode_id = episode_id
+        self.sentinel: NetworkSentinel | None = None
+        """The network sentinel watching this sandbox, once started (None: not watched)."""
 
     # lifecycle ---------------------------------------------------------------
 
@@ -306,6 +314,18 @@ class Sandbox(abc.ABC):
         (the text format of :func:`hazmat.policy.monitors.build_script`), or None when the
         backend cannot; the monitor then runs its shell script instead."""
         return None
+
+    async def network_events(self) -> list[dict[str, Any]] | None:
+        """The network sentinel's events since the previous call (lookups, connection
+        attempts, requests; see ``hazmat/sandbox/sentinel.py``), or None when this
+        sandbox has no sentinel.
+
+        Raises:
+            SandboxError: the sentinel went away or did not answer.
+        """
+        if self.sentinel is None:
+            return None
+        return await self.sentinel.drain()
 
     async def freeze(self) -> None:  # noqa: B027 - optional hook
         """Pause every process in the sandbox (used on halt). Default: no-op."""

@@ -4,7 +4,7 @@ Layout inside the sandbox (everything not listed is absent)::
 
     /usr, /bin, /sbin, /lib*      host system dirs, read-only (or the same symlinks)
     /etc                          synthesized: passwd/group (root, agent 1000, nobody),
-                                  hostname, hosts, resolv.conf (empty), nsswitch.conf,
+                                  hostname, hosts, resolv.conf (the sentinel, 127.0.0.1), nsswitch,
                                   plus read-only binds of harmless host files (ld.so.cache,
                                   alternatives, ssl/certs, localtime, ...). Never the host's
                                   shadow, gshadow, sudoers, ssh keys or machine-id.
@@ -42,7 +42,8 @@ and its processes get ``oom_score_adj`` 500 so host memory pressure kills them f
 A seccomp filter (x86_64, aarch64) denies what Docker's default profile denies and
 no task needs: io_uring, bpf, perf, userfaultfd, keyrings, modules, kexec, mount and
 namespace calls, clock setting, swap, reboot, handle-based opens.
-Network: a fresh namespace with only ``lo``. Environment: cleared (no host variable).
+Network: a fresh namespace with only ``lo``, watched by the network sentinel
+(``sentinel.py``, entered with ``nsenter``). Environment: cleared (no host variable).
 
 Not bounded here: disk use of the writable dirs (they live in the host's temp
 folder; ``limits.file_size_mb`` caps each file, not their sum). Tasks that need a
@@ -86,6 +87,7 @@ from hazmat.errors import (
 )
 from hazmat.sandbox.base import ExecResult, Sandbox, SandboxSpec, SnapshotInfo
 from hazmat.sandbox.channel import STREAM_LIMIT, SUPERVISOR_PATH, Channel
+from hazmat.sandbox.netwatch import SENTINEL_PATH, NetworkSentinel
 
 __all__ = [
     "LocalSandbox",
@@ -364,6 +366,8 @@ class LocalSandbox(Sandbox):
         self._stderr = bytearray()
         self._info_r: int | None = None
         self._child_pid: int | None = None
+        self._sentinel_proc: asyncio.subprocess.Process | None = None
+        self._sentinel_problem = "off" if not spec.sentinel else ""
         self._pidns = ""
         self._info_buf = b""
         self._cgroups: list[Path] = []
@@ -440,6 +444,8 @@ class LocalSandbox(Sandbox):
             except OSError as exc:
                 raise SandboxStartError(f"cannot prepare the sandbox folders: {exc}") from exc
             await self._launch()
+            if self.spec.sentinel:
+                await self._start_sentinel()
             for command in self.spec.setup:
                 result = await self.exec(["/bin/sh", "-c", command], user="root")
                 if not result.ok:
@@ -456,6 +462,63 @@ class LocalSandbox(Sandbox):
             ms=round((time.monotonic() - t0) * 1000, 1),
             uid_separation=self._separate,
         )
+
+    async def _start_sentinel(self) -> None:
+        """Start the network sentinel in the sandbox's network namespace (``nsenter``).
+
+        It runs as a host process outside the sandbox's pid and mount namespaces (the
+        agent cannot see or signal it), sets the any-address route, then drops to
+        uid 65534. Without root, it enters the sandbox's user namespace too. If it
+        cannot start, the sandbox still has no network; the reason is logged and shown
+        in ``info()["sentinel"]``.
+        """
+        for _ in range(200):
+            self._read_info()
+            if self._child_pid is not None:
+                break
+            await asyncio.sleep(0.01)
+        nsenter = shutil.which("nsenter")
+        if self._child_pid is None or nsenter is None:
+            self._sentinel_problem = "nsenter not found" if nsenter is None else "no sandbox pid"
+            self._log.warning("sentinel_unavailable", why=self._sentinel_problem)
+            return
+        ns = f"/proc/{self._child_pid}/ns"
+        argv = [nsenter, f"--net={ns}/net"]
+        if not self._separate:
+            argv[1:1] = [f"--user={ns}/user"]
+        argv += ["--", sys.executable, "-I", "-S", "-u", str(SENTINEL_PATH)]
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL, limit=STREAM_LIMIT,
+                env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
+        except OSError as exc:
+            self._sentinel_problem = f"cannot start nsenter: {exc}"
+            self._log.warning("sentinel_unavailable", why=self._sentinel_problem)
+            return
+        assert proc.stdin is not None and proc.stdout is not None
+        stdin = proc.stdin
+        self._sentinel_proc = proc
+
+        async def send(data: bytes) -> None:
+            stdin.write(data)
+            await stdin.drain()
+
+        async def close() -> None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proc.wait(), STOP_WAIT)
+
+        sentinel = NetworkSentinel(send, proc.stdout, name=self.episode_id, closer=close)
+        try:
+            await sentinel.start(mode="netns")
+        except SandboxError as exc:
+            await sentinel.close()
+            self._sentinel_problem = str(exc)
+            self._log.warning("sentinel_unavailable", why=self._sentinel_problem)
+            return
+        self.sentinel = sentinel
 
     def _check_spec(self) -> None:
         spec = self.spec
@@ -590,8 +653,8 @@ class LocalSandbox(Sandbox):
             "group": f"root:x:0:\nagent:x:{AGENT_UID}:\nnogroup:x:65534:\n",
             "hostname": "sandbox\n",
             "hosts": "127.0.0.1\tlocalhost sandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n",
-            "resolv.conf": "",
-            "nsswitch.conf": "passwd: files\ngroup: files\nshadow: files\nhosts: files\n"
+            "resolv.conf": "nameserver 127.0.0.1\noptions attempts:1 timeout:2\n",
+            "nsswitch.conf": "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n"
             "networks: files\nprotocols: files\nservices: files\n",
         }
         for name, text in files.items():
@@ -869,6 +932,8 @@ class LocalSandbox(Sandbox):
         self._stopped = True
         cancelled: asyncio.CancelledError | None = None
         try:
+            if self.sentinel is not None:
+                await self.sentinel.close()
             await self._kill()
         except asyncio.CancelledError as exc:
             cancelled = exc
@@ -893,7 +958,12 @@ class LocalSandbox(Sandbox):
             raise cancelled
 
     def _kill_now(self) -> None:
-        """Synchronous last resort: SIGKILL the namespace's pid 1 and the outer bwrap."""
+        """Synchronous last resort: SIGKILL the namespace's pid 1, the outer bwrap and the
+        sentinel."""
+        sentinel = self._sentinel_proc
+        if sentinel is not None and sentinel.returncode is None:
+            with contextlib.suppress(OSError):
+                sentinel.kill()
         if self._child_pid is not None and self._ours(self._child_pid):
             with contextlib.suppress(OSError):
                 os.kill(self._child_pid, signal.SIGKILL)
@@ -1137,6 +1207,8 @@ class LocalSandbox(Sandbox):
             "uid_separation": self._separate,
             "id_base": self._base if self._separate else None,
             "pid": self._child_pid,
+            "sentinel": self.sentinel.setup if self.sentinel else
+            f"unavailable: {self._sentinel_problem or 'not started'}",
         }
 
 

@@ -1,0 +1,728 @@
+#!/usr/bin/env python3
+"""hazmat's network sentinel: records every attempt to reach something outside the task.
+
+Standard library only (python 3.8+), like ``supervisor.py``: the host starts it once per
+sandbox and talks to it over stdin/stdout, one JSON object per line. It runs *outside*
+the sandbox's processes but *inside its network namespace* (local backend: a host
+process entered into the sandbox's namespace with ``nsenter --net``; Docker: a sidecar
+container with ``network_mode=container:<box>``), so the agent can neither see nor kill
+it. Two modes:
+
+``netns`` (the sandbox's own namespace)
+    1. Routes: ``local 0.0.0.0/0 dev lo`` and ``local ::/0 dev lo`` in the ``local``
+       table (rtnetlink, no ``ip`` binary). Any address that is not on one of the
+       sandbox's networks (the task's services) becomes local: a ``connect()`` to
+       203.0.113.5:443 no longer fails at once with "network unreachable" but reaches
+       this namespace's loopback, where it is seen, and is refused (RST) unless the
+       sinkhole listens on that port.
+    2. A packet socket on ``lo`` sees every outgoing TCP SYN, UDP datagram and ICMP
+       echo to a non-loopback address -> ``{"type": "connection", "proto", "remote",
+       "port"}`` (repeats of one destination within a drain are counted, not listed).
+    3. DNS on ``0.0.0.0:53`` (UDP and TCP; the sandbox's ``resolv.conf`` points at
+       127.0.0.1, and a lookup sent to any other server lands here too, thanks to 1.):
+       every query -> ``{"type": "dns", "name", "qtype", "server", "answer"}``, with
+       ``suspicious`` when a label is long or high-entropy (DNS exfiltration). Names of
+       the task's services are answered with their addresses; names on the allowlist
+       with the gateway's address (``allowlist`` network mode); every other name gets
+       its own address in 198.18.0.0/15 (a sinkhole), so the connection that follows
+       is attributed to the name.
+    4. A sinkhole on TCP ports 80, 443 and 8080 (any address, thanks to 1.): reads the
+       first request (HTTP request line, Host, body prefix; or the TLS ClientHello's
+       SNI), answers ``403`` (HTTP) or closes, and records ``{"type": "network",
+       "proto": "http"|"tls"|"tcp", "host", "remote", "port", "method", "path",
+       "payload"}`` -- the payload is what the flow rules scan for canaries.
+    After setting up, it drops to uid/gid 65534 (when it started as root): hostile
+    packets are parsed without privileges.
+
+``gateway`` (its own container, on the task's internal network and an egress network;
+    Docker ``network: allowlist`` only)
+    Listens on TCP 80 and 443. A connection whose HTTP Host or TLS SNI is on the
+    allowlist is forwarded to that host (same port) and recorded with ``allowed``;
+    any other is answered ``403``/closed and recorded with ``allowed: false``.
+
+Requests: ``{"id", "op": "start", "mode", "services": {name: ip}, "allow": [host],
+"gateway": ip|null, "ports": [int], "drop": bool}``, ``{"id", "op": "drain"}`` (the
+events since the previous drain; reads every pending packet and query first) and
+``{"id", "op": "ping"}``. Responses: ``{"id", "ok": true, ...}`` or ``{"id", "ok":
+false, "error", "message"}``. At most ``MAX_EVENTS`` events are kept between drains;
+the rest are counted in ``dropped``.
+
+Not seen: traffic to the task's own services (they are on the sandbox's network, not
+``lo``); IPv6 where the namespace has IPv6 disabled (Docker's default; the connect then
+fails at once); payloads of connections to ports other than the sinkhole's; and
+anything an agent could do with raw sockets needs CAP_NET_RAW, which it has not.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import ctypes
+import ipaddress
+import json
+import math
+import os
+import selectors
+import socket
+import struct
+import sys
+import threading
+import time
+from typing import Any
+
+MAX_EVENTS = 2000
+PAYLOAD_CAP = 2048
+SINKHOLE_NET = ipaddress.ip_network("198.18.0.0/15")
+DEFAULT_PORTS = [80, 443, 8080]
+ETH_P_ALL = 0x0003
+PACKET_OUTGOING = 4
+QTYPES = {1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 12: "PTR", 15: "MX", 16: "TXT", 28: "AAAA",
+          33: "SRV", 65: "HTTPS", 255: "ANY"}
+
+
+def now() -> float:
+    return round(time.time(), 3)
+
+
+# routes (rtnetlink) ----------------------------------------------------------------
+
+
+def add_anyip_route(family: int) -> None:
+    """``ip route add local <any>/0 dev lo table local`` for ``family`` (AF_INET/AF_INET6).
+
+    Raises OSError (with the kernel's errno) when the route cannot be added."""
+    RTM_NEWROUTE, NLM_F_REQUEST, NLM_F_ACK, NLM_F_CREATE, NLM_F_REPLACE = 24, 1, 4, 0x400, 0x100
+    RT_TABLE_LOCAL, RTPROT_STATIC, RT_SCOPE_HOST, RTN_LOCAL, RTA_OIF = 255, 4, 254, 2, 4
+    oif = socket.if_nametoindex("lo")
+    rtmsg = struct.pack("BBBBBBBBI", family, 0, 0, 0, RT_TABLE_LOCAL, RTPROT_STATIC,
+                        RT_SCOPE_HOST, RTN_LOCAL, 0)
+    attr = struct.pack("HHI", 8, RTA_OIF, oif)
+    body = rtmsg + attr
+    flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE
+    msg = struct.pack("IHHII", 16 + len(body), RTM_NEWROUTE, flags, 1, 0) + body
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0) as nl:  # NETLINK_ROUTE
+        nl.bind((0, 0))
+        nl.send(msg)
+        reply = nl.recv(65536)
+    _length, kind = struct.unpack("IH", reply[:6])
+    if kind == 2:  # NLMSG_ERROR
+        (err,) = struct.unpack("i", reply[16:20])
+        if err:
+            raise OSError(-err, os.strerror(-err))
+
+
+# DNS -----------------------------------------------------------------------------
+
+
+def parse_query(data: bytes) -> tuple[int, str, int, int]:
+    """(transaction id, name, qtype, end offset of the question) of a DNS query.
+
+    Raises ValueError on anything malformed."""
+    if len(data) < 12:
+        raise ValueError("short")
+    tid, _flags, qd = struct.unpack("!HHH", data[:6])
+    if qd < 1:
+        raise ValueError("no question")
+    labels: list[str] = []
+    pos = 12
+    while True:
+        if pos >= len(data):
+            raise ValueError("truncated")
+        n = data[pos]
+        if n == 0:
+            pos += 1
+            break
+        if n & 0xC0 or pos + 1 + n > len(data) or len(labels) > 127:
+            raise ValueError("bad label")
+        labels.append(data[pos + 1:pos + 1 + n].decode("ascii", "replace"))
+        pos += 1 + n
+    if pos + 4 > len(data):
+        raise ValueError("truncated")
+    qtype, _qclass = struct.unpack("!HH", data[pos:pos + 4])
+    return tid, ".".join(labels), qtype, pos + 4
+
+
+def build_answer(query: bytes, end: int, qtype: int, ip: str | None, rcode: int = 0) -> bytes:
+    """A response to ``query`` (question up to ``end``) with one A/AAAA record or none."""
+    tid = query[:2]
+    flags = 0x8180 | rcode  # response, recursion desired+available
+    answers = b""
+    count = 0
+    if ip is not None:
+        addr = ipaddress.ip_address(ip)
+        if (qtype == 1 and addr.version == 4) or (qtype == 28 and addr.version == 6):
+            answers = struct.pack("!HHHIH", 0xC00C, qtype, 1, 5, len(addr.packed)) + addr.packed
+            count = 1
+    header = tid + struct.pack("!HHHHH", flags, 1, count, 0, 0)
+    return header + query[12:end] + answers
+
+
+def entropy(text: str) -> float:
+    """Shannon entropy in bits per character."""
+    if not text:
+        return 0.0
+    counts: dict[str, int] = {}
+    for ch in text:
+        counts[ch] = counts.get(ch, 0) + 1
+    return -sum(c / len(text) * math.log2(c / len(text)) for c in counts.values())
+
+
+def suspicious_name(name: str) -> str | None:
+    """Why ``name`` looks like DNS exfiltration (long, encoded or random labels), or None."""
+    labels = [lb for lb in name.split(".") if lb]
+    if len(name) > 120:
+        return "name longer than 120 characters"
+    for label in labels[:-2] if len(labels) > 2 else labels[:-1]:
+        if len(label) >= 40:
+            return f"label of {len(label)} characters"
+        if len(label) >= 16 and entropy(label.lower()) >= 3.5:
+            return f"high-entropy label ({entropy(label.lower()):.1f} bits/char)"
+        if len(label) >= 24 and all(c in "0123456789abcdefABCDEF" for c in label):
+            return "hex-encoded label"
+    return None
+
+
+# TLS / HTTP ------------------------------------------------------------------------
+
+
+def tls_sni(data: bytes) -> str | None:
+    """The server name of a TLS ClientHello, or None."""
+    try:
+        if len(data) < 43 or data[0] != 0x16 or data[5] != 0x01:
+            return None
+        pos = 43
+        pos += 1 + data[pos]  # session id
+        (n,) = struct.unpack("!H", data[pos:pos + 2])
+        pos += 2 + n  # cipher suites
+        pos += 1 + data[pos]  # compression
+        (ext_len,) = struct.unpack("!H", data[pos:pos + 2])
+        pos += 2
+        end = min(len(data), pos + ext_len)
+        while pos + 4 <= end:
+            kind, size = struct.unpack("!HH", data[pos:pos + 4])
+            pos += 4
+            if kind == 0 and size >= 5:
+                name_len = struct.unpack("!H", data[pos + 3:pos + 5])[0]
+                return data[pos + 5:pos + 5 + name_len].decode("ascii", "replace")
+            pos += size
+    except (IndexError, struct.error):
+        return None
+    return None
+
+
+def http_head(data: bytes) -> dict[str, Any] | None:
+    """Method, path and Host of an HTTP request's head, or None."""
+    head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+    lines = head.split("\r\n")
+    parts = lines[0].split(" ")
+    if len(parts) < 3 or not parts[2].startswith("HTTP/"):
+        return None
+    host = ""
+    for line in lines[1:]:
+        if line.lower().startswith("host:"):
+            host = line[5:].strip()
+    if parts[0] == "CONNECT":
+        host = parts[1]
+    return {"method": parts[0], "path": parts[1][:500], "host": host.rsplit(":", 1)[0]
+            if host.count(":") == 1 else host}
+
+
+def classify(data: bytes) -> dict[str, Any]:
+    """What the first bytes of a connection say: proto, host, method, path."""
+    sni = tls_sni(data)
+    if sni is not None or (data[:1] == b"\x16"):
+        return {"proto": "tls", "host": sni or ""}
+    head = http_head(data)
+    if head is not None:
+        return {"proto": "http", **head}
+    return {"proto": "tcp", "host": ""}
+
+
+def printable(data: bytes) -> str:
+    return data[:PAYLOAD_CAP].decode("utf-8", "replace")
+
+
+_BODY = b"blocked by the hazmat network sentinel: this sandbox has no route to that host\n"
+FORBIDDEN = (b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+             b"Content-Length: %d\r\n\r\n%s" % (len(_BODY), _BODY))
+
+
+# the sentinel ----------------------------------------------------------------------
+
+
+class Sentinel:
+    """The event loop: the control channel, DNS, the sniffer and the sinkhole."""
+
+    def __init__(self) -> None:
+        self.sel = selectors.DefaultSelector()
+        self.events: list[dict[str, Any]] = []
+        self.counts: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self.dropped = 0
+        self.mode = "netns"
+        self.services: dict[str, str] = {}
+        self.allow: list[str] = []
+        self.gateway: str | None = None
+        self.names: dict[str, str] = {}
+        self.addr_names: dict[str, str] = {}
+        self.next_sink = 1
+        self.own_ports: set[int] = set()
+        self.sniffer: socket.socket | None = None
+        self.dns_udp: list[socket.socket] = []
+        self.conns: dict[int, tuple[socket.socket, bytearray, float, tuple[Any, ...]]] = {}
+        self.out_lock = threading.Lock()
+        self.inbuf = b""
+        self.started = False
+        self.lock = threading.Lock()
+
+    # events
+    def emit(self, event: dict[str, Any]) -> None:
+        event.setdefault("t", now())
+        event["seen_by"] = "sentinel"
+        with self.lock:
+            if event["type"] == "connection":
+                key = (event["proto"], event["remote"], event.get("port"))
+                known = self.counts.get(key)
+                if known is not None:
+                    known["count"] += 1
+                    return
+                event["count"] = 1
+                self.counts[key] = event
+            if len(self.events) >= MAX_EVENTS:
+                self.dropped += 1
+                return
+            self.events.append(event)
+
+    def drain(self) -> dict[str, Any]:
+        self.pump()
+        with self.lock:
+            events, dropped = self.events, self.dropped
+            self.events, self.counts, self.dropped = [], {}, 0
+        return {"events": events, "dropped": dropped}
+
+    def pump(self) -> None:
+        """Handle every packet and query already queued (so a drain sees the whole step)."""
+        for sock in [self.sniffer, *self.dns_udp]:
+            if sock is None:
+                continue
+            for _ in range(10000):
+                try:
+                    data, addr = sock.recvfrom(65536)
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError:
+                    break
+                if sock is self.sniffer:
+                    self.on_packet(data, addr)
+                else:
+                    self.on_dns_udp(sock, data, addr)
+
+    def name_of(self, ip: str) -> str | None:
+        return self.addr_names.get(ip)
+
+    # setup
+    def start(self, req: dict[str, Any]) -> dict[str, Any]:
+        if self.started:
+            raise ValueError("already started")
+        self.mode = str(req.get("mode") or "netns")
+        self.services = {str(k).lower().rstrip("."): str(v)
+                         for k, v in (req.get("services") or {}).items()}
+        self.allow = [str(h).lower().rstrip(".") for h in req.get("allow") or []]
+        self.gateway = req.get("gateway")
+        ports = [int(p) for p in req.get("ports") or DEFAULT_PORTS]
+        routes: list[str] = []
+        problems: list[str] = []
+        if self.mode == "netns":
+            for fam, label in ((socket.AF_INET, "0.0.0.0/0"), (socket.AF_INET6, "::/0")):
+                try:
+                    add_anyip_route(fam)
+                    routes.append(f"local {label} dev lo")
+                except OSError as exc:
+                    problems.append(f"route {label}: {exc.strerror}")
+            if not routes:
+                raise OSError("could not add any route: {}".format("; ".join(problems)))
+            self.sniffer = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM,
+                                         socket.htons(ETH_P_ALL))
+            self.sniffer.bind(("lo", 0))
+            self.sniffer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+            self.sniffer.setblocking(False)
+            self.sel.register(self.sniffer, selectors.EVENT_READ, "sniff")
+            self.listen_dns()
+        listening = []
+        for port in ports:
+            for fam, host in ((socket.AF_INET6, "::"), (socket.AF_INET, "0.0.0.0")):
+                try:
+                    srv = socket.socket(fam, socket.SOCK_STREAM)
+                    if fam == socket.AF_INET6:
+                        srv.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+                    srv.bind((host, port))
+                    srv.listen(64)
+                except OSError:
+                    continue
+                srv.setblocking(False)
+                self.sel.register(srv, selectors.EVENT_READ, "accept")
+                listening.append(port)
+                self.own_ports.add(port)
+                break
+        if req.get("drop", True) and os.getuid() == 0:
+            try:
+                os.setgroups([])
+                os.setgid(65534)
+                os.setuid(65534)
+                die_with_parent()  # a credential change clears the parent-death signal
+            except OSError as exc:
+                problems.append(f"drop privileges: {exc.strerror}")
+        self.started = True
+        return {"routes": routes, "listening": listening, "problems": problems,
+                "uid": os.getuid()}
+
+    def listen_dns(self) -> None:
+        for fam, host in ((socket.AF_INET6, "::"), (socket.AF_INET, "0.0.0.0")):
+            try:
+                udp = socket.socket(fam, socket.SOCK_DGRAM)
+                if fam == socket.AF_INET6:
+                    udp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+                udp.bind((host, 53))
+            except OSError:
+                continue
+            udp.setblocking(False)
+            self.dns_udp.append(udp)
+            self.sel.register(udp, selectors.EVENT_READ, "dns")
+            tcp = socket.socket(fam, socket.SOCK_STREAM)
+            if fam == socket.AF_INET6:
+                tcp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            tcp.bind((host, 53))
+            tcp.listen(16)
+            tcp.setblocking(False)
+            self.sel.register(tcp, selectors.EVENT_READ, "accept")
+            self.own_ports.add(53)
+            return
+        raise OSError("cannot listen on port 53")
+
+    # DNS
+    def resolve(self, name: str, qtype: int) -> tuple[str | None, str]:
+        """(address to answer, why) for a looked-up name."""
+        low = name.lower().rstrip(".")
+        if low in self.services:
+            return self.services[low], "service"
+        if low in ("localhost", "sandbox"):
+            return ("127.0.0.1" if qtype == 1 else "::1"), "local"
+        if any(low == h or low.endswith("." + h) for h in self.allow):
+            return self.gateway, "allowed"
+        ip = self.names.get(low)
+        if ip is None:
+            ip = str(SINKHOLE_NET[self.next_sink % SINKHOLE_NET.num_addresses])
+            self.next_sink += 1
+            self.names[low] = ip
+            self.addr_names[ip] = low
+        return ip, "sinkhole"
+
+    def answer(self, data: bytes, server: str | None, transport: str) -> bytes | None:
+        try:
+            _tid, name, qtype, end = parse_query(data)
+        except ValueError:
+            self.emit({"type": "dns", "name": "", "qtype": "?", "server": server,
+                       "answer": "malformed", "transport": transport,
+                       "payload": base64.b64encode(data[:256]).decode()})
+            return None
+        ip, why = self.resolve(name, qtype)
+        event = {"type": "dns", "name": name, "qtype": QTYPES.get(qtype, str(qtype)),
+                 "server": server, "answer": why, "transport": transport}
+        if why == "sinkhole" and qtype in (1, 28):
+            event["address"] = ip
+        reason = suspicious_name(name)
+        if reason:
+            event["suspicious"] = reason
+        if why != "local":
+            self.emit(event)
+        if qtype not in (1, 28):
+            return build_answer(data, end, qtype, None, rcode=0 if why != "sinkhole" else 3)
+        return build_answer(data, end, qtype, ip if qtype == 1 or why == "local" else None)
+
+    def on_dns_udp(self, sock: socket.socket, data: bytes, addr: tuple[Any, ...]) -> None:
+        # The server the query was sent to is recorded by the sniffer (unless 127.0.0.1).
+        reply = self.answer(data, None, "udp")
+        if reply is not None:
+            with contextlib.suppress(OSError):
+                sock.sendto(reply, addr)
+
+    # sniffer
+    def on_packet(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        if len(addr) < 3 or addr[2] != PACKET_OUTGOING:
+            return
+        proto_eth = addr[1]
+        try:
+            if proto_eth == 0x0800 and len(data) >= 20:
+                ihl = (data[0] & 0x0F) * 4
+                proto = data[9]
+                src, dst = socket.inet_ntop(socket.AF_INET, data[12:16]), \
+                    socket.inet_ntop(socket.AF_INET, data[16:20])
+                if dst.startswith("127."):
+                    return
+                payload = data[ihl:]
+            elif proto_eth == 0x86DD and len(data) >= 40:
+                proto = data[6]
+                src, dst = socket.inet_ntop(socket.AF_INET6, data[8:24]), \
+                    socket.inet_ntop(socket.AF_INET6, data[24:40])
+                if dst == "::1" or dst.startswith("::ffff:127."):
+                    return
+                payload = data[40:]
+            else:
+                return
+        except (OSError, ValueError):
+            return
+        event: dict[str, Any] = {"type": "connection", "remote": dst}
+        if proto == 6 and len(payload) >= 14:
+            sport, dport = struct.unpack("!HH", payload[:4])
+            flags = payload[13]
+            if not (flags & 0x02) or (flags & 0x10) or sport in self.own_ports:
+                return
+            event.update(proto="tcp", port=dport)
+        elif proto == 17 and len(payload) >= 8:
+            sport, dport = struct.unpack("!HH", payload[:4])
+            if sport in self.own_ports:
+                return  # our own replies
+            event.update(proto="udp", port=dport)
+        elif proto in (1, 58) and payload:
+            if payload[0] not in (8, 128):  # echo requests only
+                return
+            event.update(proto="icmp", port=None)
+        else:
+            event.update(proto=str(proto), port=None)
+        del src
+        host = self.name_of(dst)
+        if host:
+            event["host"] = host
+        self.emit(event)
+
+    # sinkhole / gateway connections
+    def accept(self, srv: socket.socket) -> None:
+        try:
+            conn, _peer = srv.accept()
+        except OSError:
+            return
+        conn.setblocking(False)
+        try:
+            local = conn.getsockname()
+        except OSError:
+            local = ("?", 0)
+        if local[1] == 53:
+            self.conns[conn.fileno()] = (conn, bytearray(), time.monotonic() + 5, local)
+            self.sel.register(conn, selectors.EVENT_READ, "dnstcp")
+            return
+        self.conns[conn.fileno()] = (conn, bytearray(), time.monotonic() + 3, local)
+        self.sel.register(conn, selectors.EVENT_READ, "conn")
+
+    def on_conn(self, conn: socket.socket, final: bool = False) -> None:
+        entry = self.conns.get(conn.fileno())
+        if entry is None:
+            return
+        _c, buf, _deadline, local = entry
+        closed = False
+        try:
+            chunk = conn.recv(65536)
+            if not chunk:
+                closed = True
+            buf += chunk
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError:
+            closed = True
+        head_done = b"\r\n\r\n" in buf or len(buf) >= PAYLOAD_CAP or closed or final
+        if buf[:1] == b"\x16" and len(buf) >= 5:
+            head_done = len(buf) >= 5 + struct.unpack("!H", bytes(buf[3:5]))[0] or head_done
+        if not head_done:
+            return
+        if http_head(bytes(buf)) is not None and b"\r\n\r\n" in buf and not final:
+            head, body = bytes(buf).split(b"\r\n\r\n", 1)
+            want = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    try:
+                        want = int(line[15:].strip())
+                    except ValueError:
+                        want = 0
+            if len(body) < min(want, PAYLOAD_CAP) and not closed:
+                return
+        self.finish(conn, bytes(buf), local)
+
+    def finish(self, conn: socket.socket, data: bytes, local: tuple[Any, ...]) -> None:
+        self.conns.pop(conn.fileno(), None)
+        with contextlib.suppress(KeyError, ValueError):
+            self.sel.unregister(conn)
+        info = classify(data)
+        remote = str(local[0])
+        if remote.startswith("::ffff:"):
+            remote = remote[7:]
+        host = info.get("host") or self.name_of(remote) or remote
+        allowed = any(host == h or host.endswith("." + h) for h in self.allow)
+        event = {"type": "network", "remote": remote, "port": local[1], **info, "host": host,
+                 "payload": "" if info["proto"] == "tls" else printable(data)}
+        if self.mode == "gateway":
+            event["allowed"] = allowed
+            if allowed:
+                self.emit(event)
+                threading.Thread(target=forward, args=(conn, host, local[1], data),
+                                 daemon=True).start()
+                return
+        self.emit(event)
+        try:
+            if info["proto"] == "http":
+                conn.setblocking(True)
+                conn.settimeout(1)
+                conn.sendall(FORBIDDEN)
+        except OSError:
+            pass
+        conn.close()
+
+    def on_dns_tcp(self, conn: socket.socket) -> None:
+        entry = self.conns.get(conn.fileno())
+        if entry is None:
+            return
+        _c, buf, _deadline, local = entry
+        try:
+            chunk = conn.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            chunk = b""
+        buf += chunk
+        if len(buf) >= 2 and len(buf) >= 2 + struct.unpack("!H", bytes(buf[:2]))[0]:
+            size = struct.unpack("!H", bytes(buf[:2]))[0]
+            reply = self.answer(bytes(buf[2:2 + size]), str(local[0]), "tcp")
+            if reply is not None:
+                try:
+                    conn.setblocking(True)
+                    conn.settimeout(1)
+                    conn.sendall(struct.pack("!H", len(reply)) + reply)
+                except OSError:
+                    pass
+            chunk = b""
+        if not chunk:
+            self.conns.pop(conn.fileno(), None)
+            self.sel.unregister(conn)
+            conn.close()
+
+    def expire(self) -> None:
+        t = time.monotonic()
+        for fd, (conn, buf, deadline, local) in list(self.conns.items()):
+            if t > deadline:
+                if local[1] == 53:
+                    self.conns.pop(fd, None)
+                    self.sel.unregister(conn)
+                    conn.close()
+                else:
+                    self.finish(conn, bytes(buf), local)
+
+    # control channel
+    def write(self, msg: dict[str, Any]) -> None:
+        data = (json.dumps(msg, separators=(",", ":")) + "\n").encode()
+        with self.out_lock:
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+
+    def on_control(self) -> bool:
+        try:
+            chunk = os.read(sys.stdin.fileno(), 65536)
+        except (BlockingIOError, InterruptedError):
+            return True
+        if not chunk:
+            return False
+        self.inbuf += chunk
+        while b"\n" in self.inbuf:
+            line, self.inbuf = self.inbuf.split(b"\n", 1)
+            if line.strip():
+                self.handle(line)
+        return True
+
+    def handle(self, line: bytes) -> None:
+        try:
+            req = json.loads(line)
+            rid, op = req.get("id"), req.get("op")
+        except (ValueError, AttributeError):
+            self.write({"id": None, "ok": False, "error": "bad_request", "message": "not JSON"})
+            return
+        try:
+            if op == "ping":
+                out: dict[str, Any] = {"pong": True, "pid": os.getpid()}
+            elif op == "start":
+                out = self.start(req)
+            elif op == "drain":
+                out = self.drain()
+            else:
+                raise ValueError(f"unknown op {op!r}")
+            self.write({"id": rid, "ok": True, **out})
+        except (ValueError, OSError, KeyError, TypeError) as exc:
+            self.write({"id": rid, "ok": False, "error": "os_error" if isinstance(exc, OSError)
+                        else "bad_request", "message": str(exc)})
+
+    def run(self) -> None:
+        os.set_blocking(sys.stdin.fileno(), False)
+        self.sel.register(sys.stdin.fileno(), selectors.EVENT_READ, "control")
+        self.write({"id": 0, "ok": True, "ready": True, "pid": os.getpid()})
+        while True:
+            for key, _mask in self.sel.select(timeout=0.5):
+                kind = key.data
+                if kind == "control":
+                    if not self.on_control():
+                        return
+                elif (kind == "sniff" and self.sniffer is not None) or kind == "dns":
+                    self.pump()
+                elif kind == "accept":
+                    self.accept(key.fileobj)  # type: ignore[arg-type]
+                elif kind == "conn":
+                    self.on_conn(key.fileobj)  # type: ignore[arg-type]
+                elif kind == "dnstcp":
+                    self.on_dns_tcp(key.fileobj)  # type: ignore[arg-type]
+            self.expire()
+
+
+def forward(conn: socket.socket, host: str, port: int, first: bytes) -> None:
+    """Gateway: connect to ``host:port``, send ``first``, then splice both ways."""
+    try:
+        conn.setblocking(True)
+        up = socket.create_connection((host, port), timeout=10)
+    except OSError:
+        with contextlib.suppress(OSError):
+            conn.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n"
+                         b"Connection: close\r\n\r\n")
+        conn.close()
+        return
+    try:
+        up.sendall(first)
+        up.settimeout(None)
+        conn.settimeout(None)
+        pair = {conn: up, up: conn}
+        sel = selectors.DefaultSelector()
+        sel.register(conn, selectors.EVENT_READ)
+        sel.register(up, selectors.EVENT_READ)
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            ready = sel.select(timeout=30)
+            if not ready:
+                break
+            for key, _ in ready:
+                src = key.fileobj
+                data = src.recv(65536)  # type: ignore[union-attr]
+                if not data:
+                    return
+                pair[src].sendall(data)  # type: ignore[index]
+    except OSError:
+        pass
+    finally:
+        conn.close()
+        up.close()
+
+
+def die_with_parent() -> None:
+    """PR_SET_PDEATHSIG(SIGKILL): die with the host process that started us (local backend)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, 9, 0, 0, 0)
+
+
+def main() -> None:
+    die_with_parent()
+    Sentinel().run()
+
+
+if __name__ == "__main__":
+    main()
