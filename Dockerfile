@@ -3,7 +3,7 @@
 # Built by `hazmat image build` as hazmat-sandbox:<content-hash> and :latest. No registry
 # is needed: BASE defaults to a Debian bookworm base that hazmat bootstraps locally with
 # mmdebstrap (see hazmat/sandbox/image.py) when it is missing and cannot be pulled.
-# The build context is this file plus supervisor.py (hazmat/sandbox/supervisor.py).
+# The build context is this file plus supervisor.py and sentinel.py (hazmat/sandbox/).
 ARG BASE=hazmat-base:bookworm
 FROM ${BASE}
 
@@ -22,9 +22,10 @@ RUN useradd --uid 1000 --user-group --create-home --home-dir /home/agent --shell
  && mkdir -p /opt/hazmat
 
 # The in-sandbox supervisor: the container's main process, one persistent JSON-lines channel.
-COPY supervisor.py /opt/hazmat/supervisor.py
-RUN chmod 0755 /opt/hazmat && chmod 0644 /opt/hazmat/supervisor.py \
- && python3 -c "import ast,sys; ast.parse(open('/opt/hazmat/supervisor.py').read())"
+# The network sentinel: run by a sidecar container in the box's network namespace.
+COPY supervisor.py sentinel.py /opt/hazmat/
+RUN chmod 0755 /opt/hazmat && chmod 0644 /opt/hazmat/supervisor.py /opt/hazmat/sentinel.py \
+ && python3 -c "import ast; [ast.parse(open('/opt/hazmat/' + f).read()) for f in ('supervisor.py', 'sentinel.py')]"
 
 LABEL org.opencontainers.image.title="hazmat-sandbox" \
       hazmat.agent_uid="1000"

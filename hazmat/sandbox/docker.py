@@ -14,12 +14,16 @@ What a sandbox is made of (everything labelled ``hazmat=1``, ``hazmat.run``,
   (size-capped, memory charged to the container, reachable by
   ``put_archive``/``get_archive`` even while paused), pids/memory (swap equal)/CPU
   limits, ``fsize``/``nofile``/``core`` ulimits, ``init``, private IPC, no Docker
-  socket, ``network_mode=none``. ``spec.hardening`` may loosen the root file system,
-  no-new-privileges and add capabilities; :meth:`DockerSandbox.info` records it.
+  socket, ``network_mode=none`` watched by the network sentinel (a sidecar in the
+  box's network namespace, see :mod:`hazmat.sandbox.docker_net`). ``spec.hardening``
+  may loosen the root file system, no-new-privileges and add capabilities;
+  :meth:`DockerSandbox.info` records it.
 - with ``network: internal`` or any ``services``: a per-sandbox ``internal`` bridge
   network (no route out) whose host side has no IPv4 address (``inhibit_ipv4``), so
   not even the host's own services are reachable through it; the box is ``agent``
   on it and each service is reachable by its name.
+- with ``network: allowlist``: that internal network plus the allowlist gateway
+  (:mod:`hazmat.sandbox.docker_net`), the only way out, for ``spec.allow_hosts`` only.
 - services: one container each (hardened the same way, except that root in a service
   keeps a server's capabilities: CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, SETUID,
   SETGID, NET_BIND_SERVICE; and the root stays writable unless asked), from the
@@ -83,8 +87,11 @@ from hazmat.sandbox.base import (
     ServiceSpec,
     SnapshotInfo,
 )
-from hazmat.sandbox.channel import STREAM_LIMIT, Channel, supervisor_source
+from hazmat.sandbox.channel import Channel, supervisor_source
+from hazmat.sandbox.docker_net import make_egress_network, start_gateway, start_sentinel
+from hazmat.sandbox.dockerstream import MuxStream as _MuxStream
 from hazmat.sandbox.image import build_service_image, docker_client, resolve_image
+from hazmat.sandbox.netwatch import NetworkSentinel
 
 __all__ = ["DockerSandbox", "sandbox_labels"]
 
@@ -124,98 +131,6 @@ def sandbox_labels(run_id: str, episode_id: str, extra: dict[str, str] | None = 
 
 def _slug(text: str, size: int = 24) -> str:
     return re.sub(r"[^a-zA-Z0-9_.-]+", "-", text).strip("-.")[:size] or "x"
-
-
-# the multiplexed attach/exec stream --------------------------------------------
-
-
-class _MuxStream:
-    """Demultiplexes a Docker attach/exec stream (8-byte frame headers) into a reader.
-
-    stdout frames feed :attr:`stdout` (an :class:`asyncio.StreamReader`, which is
-    what :class:`Channel` reads lines from); stderr frames are kept (last 64 KiB)
-    for error messages. Reads run on the event loop (``sock_recv``) when the
-    socket is a plain socket, else on a thread.
-    """
-
-    def __init__(self, raw: Any, name: str) -> None:
-        self._raw = raw
-        self._name = name
-        self._sock: socket.socket | None = getattr(raw, "_sock", None)
-        if not isinstance(self._sock, socket.socket) and isinstance(raw, socket.socket):
-            self._sock = raw
-        self.stdout = asyncio.StreamReader(limit=STREAM_LIMIT)
-        self.stderr = bytearray()
-        self._loop = asyncio.get_running_loop()
-        self._buf = bytearray()
-        self._task: asyncio.Task[None] | None = None
-        self._closed = False
-        if self._sock is not None:
-            self._sock.setblocking(False)
-            self._task = self._loop.create_task(self._pump())
-        else:
-            threading.Thread(target=self._pump_thread, daemon=True).start()
-
-    def _feed(self, chunk: bytes) -> None:
-        buf = self._buf
-        buf += chunk
-        while len(buf) >= 8:
-            size = int.from_bytes(buf[4:8], "big")
-            if len(buf) < 8 + size:
-                break
-            kind = buf[0]
-            payload = bytes(buf[8:8 + size])
-            del buf[:8 + size]
-            if kind == 2:
-                self.stderr += payload
-                del self.stderr[:-65536]
-            else:
-                self.stdout.feed_data(payload)
-
-    async def _pump(self) -> None:
-        assert self._sock is not None
-        try:
-            while True:
-                chunk = await self._loop.sock_recv(self._sock, 1 << 16)
-                if not chunk:
-                    break
-                self._feed(chunk)
-        except (OSError, asyncio.CancelledError):
-            pass
-        finally:
-            self.stdout.feed_eof()
-
-    def _pump_thread(self) -> None:
-        try:
-            while True:
-                chunk = self._raw.read(1 << 16) if hasattr(self._raw, "read") else b""
-                if not chunk:
-                    break
-                self._loop.call_soon_threadsafe(self._feed, bytes(chunk))
-        except (OSError, ValueError, RuntimeError):
-            pass
-        with contextlib.suppress(RuntimeError):
-            self._loop.call_soon_threadsafe(self.stdout.feed_eof)
-
-    async def send(self, data: bytes) -> None:
-        if self._closed:
-            raise OSError("stream closed")
-        if self._sock is not None:
-            await self._loop.sock_sendall(self._sock, data)
-        else:
-            await asyncio.to_thread(self._raw.write, data)
-
-    def stderr_text(self) -> str:
-        return self.stderr.decode(errors="replace").strip()[-2000:]
-
-    async def close(self) -> None:
-        self._closed = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-        with contextlib.suppress(Exception):
-            (self._sock or self._raw).close()
 
 
 # plain docker exec (setup, health checks, file placement) ----------------------
@@ -365,6 +280,8 @@ class DockerSandbox(Sandbox):
         self._box_mounts: list[str] = []
         self._image_labels: dict[str, str] = {}
         self._network: str | None = None
+        self._gateway: NetworkSentinel | None = None
+        self._gateway_ip: str | None = None
         self._image_id: str | None = None
         self._ids_cache: dict[str, tuple[int, int]] = {}
         self._started = False
@@ -389,18 +306,18 @@ class DockerSandbox(Sandbox):
         with _LIVE_LOCK:
             _LIVE[self.sandbox_id] = self
         spec = self.spec
-        if spec.network == "allowlist":
-            raise SandboxStartError(
-                "the docker backend does not support network: allowlist yet",
-                hint="use network: internal (services only) or none",
-            )
+        if spec.network == "allowlist" and not spec.sentinel:
+            raise SandboxStartError("network: allowlist needs the network sentinel "
+                                    "(sentinel: false was given)")
         self._client = await asyncio.to_thread(docker_client)
         self._api = self._client.api
         image = await asyncio.to_thread(resolve_image, self._client, spec.image)
         self._image_id = str(image.id)
         self._image_labels = dict(image.labels or {})
-        if spec.network == "internal" or spec.services:
+        if spec.network in ("internal", "allowlist") or spec.services:
             await asyncio.to_thread(self._make_network)
+        if spec.network == "allowlist":
+            await self._start_gateway()
         tasks = [self._start_box()]
         tasks += [self._start_service(name, svc) for name, svc in spec.services.items()]
         results = await asyncio.gather(*tasks, return_exceptions=True)
@@ -460,8 +377,37 @@ class DockerSandbox(Sandbox):
         self._networks.append(net["Id"])
         self._network = name
 
+    async def _start_gateway(self) -> None:
+        assert self._network is not None
+        egress = await asyncio.to_thread(
+            make_egress_network, self._api, f"{self._network}-egress", self.labels,
+            self._networks)
+        self._gateway, self._gateway_ip = await start_gateway(
+            self._api, image=str(self._image_id), internal=self._network, egress=egress,
+            labels=self.labels, made=self._containers, allow=list(self.spec.allow_hosts))
+
+    async def _start_sentinel(self, box: str) -> None:
+        self.sentinel = await start_sentinel(
+            self._api, image=str(self._image_id), box=box, labels=self.labels,
+            made=self._containers, allow=list(self.spec.allow_hosts), gateway=self._gateway_ip)
+
+    async def network_events(self) -> list[dict[str, Any]] | None:
+        """The sentinel's events since the previous call, plus the allowlist gateway's.
+
+        Raises:
+            SandboxError: a sentinel went away or did not answer.
+        """
+        if self.sentinel is None:
+            return None
+        events = await self.sentinel.drain()
+        if self._gateway is not None:
+            extra = await self._gateway.drain()
+            self.sentinel.history += extra
+            events += extra
+        return events
+
     def _host_config(self, *, read_only: bool, nnp: bool, cap_add: list[str],
-                     mounts: list[Any]) -> dict[str, Any]:
+                     mounts: list[Any], dns: list[str] | None = None) -> dict[str, Any]:
         import docker.types
 
         lim = self.spec.limits
@@ -485,6 +431,8 @@ class DockerSandbox(Sandbox):
             ipc_mode="private",
             network_mode=self._network or "none",
             oom_score_adj=500,
+            dns=dns,
+            dns_opt=["attempts:1", "timeout:2"] if dns else None,
         ))
 
     def _networking(self, alias: str) -> Any:
@@ -569,7 +517,8 @@ class DockerSandbox(Sandbox):
                **spec.env}
         host_config = self._host_config(
             read_only=hard.read_only_root, nnp=hard.no_new_privileges,
-            cap_add=sorted(set(hard.cap_add) | set(SUPERVISOR_CAPS)), mounts=mounts)
+            cap_add=sorted(set(hard.cap_add) | set(SUPERVISOR_CAPS)), mounts=mounts,
+            dns=["127.0.0.1"] if spec.sentinel else None)
         cid = await asyncio.to_thread(
             self._create, image, ["python3", "-I", "-S", "-u", SUPERVISOR_IN_IMAGE], "0:0",
             spec.workdir, {**env, "HAZMAT_STATE_DIR": "/tmp/.hazmat"}, host_config, BOX_ALIAS,
@@ -590,6 +539,23 @@ class DockerSandbox(Sandbox):
             logs = await asyncio.to_thread(self._logs, cid)
             raise SandboxStartError(f"the sandbox supervisor did not start: {exc} {logs}") from None
         self._box_channel = (channel, stream)
+        # The sentinel starts alongside file placement and setup; the agent's first
+        # command comes after both.
+        watch = asyncio.ensure_future(self._start_sentinel(cid)) if spec.sentinel else None
+        try:
+            await self._place_and_setup(cid, channel, late)
+        except BaseException:
+            if watch is not None:
+                watch.cancel()
+                with contextlib.suppress(BaseException):
+                    await watch
+            raise
+        if watch is not None:
+            await watch
+
+    async def _place_and_setup(self, cid: str, channel: Channel,
+                               late: dict[str, FileSpec]) -> None:
+        spec = self.spec
         if late:
             await asyncio.to_thread(self._put_into_mounts, cid, late, self._box_mounts)
         for cmd in spec.setup:
@@ -729,6 +695,9 @@ class DockerSandbox(Sandbox):
         if self._stopped:
             return
         self._stopped = True
+        for watcher in (self.sentinel, self._gateway):
+            if watcher is not None:
+                await watcher.close()
         for channel, stream in list(self._channels.values()):
             await channel.close()
             await stream.close()
@@ -1047,6 +1016,8 @@ class DockerSandbox(Sandbox):
                 "loosened": hard.model_dump() != type(hard)().model_dump(),
             },
             "start_seconds": round(self._start_seconds, 3),
+            "sentinel": self.sentinel.setup if self.sentinel else "off",
+            "gateway": self._gateway_ip,
         }
 
 

@@ -1,7 +1,7 @@
 """The sandbox image: build it offline, know whether it is current, build task services.
 
 ``hazmat image build`` calls :func:`build_image`, which builds the repository's
-``Dockerfile`` (context: that file plus ``supervisor.py``) as
+``Dockerfile`` (context: that file plus ``supervisor.py`` and ``sentinel.py``) as
 ``hazmat-sandbox:<content-hash>`` and ``hazmat-sandbox:latest``. The content hash
 covers every file of the build context, so editing the Dockerfile or the
 supervisor makes the image stale, and an unchanged tree skips the build.
@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict
 
 from hazmat.errors import BackendUnavailableError, ImageError
 from hazmat.sandbox.channel import SUPERVISOR_PATH
+from hazmat.sandbox.netwatch import SENTINEL_PATH
 
 __all__ = [
     "BASE_IMAGE",
@@ -155,6 +156,7 @@ def _context_files() -> dict[str, bytes]:
     return {
         "Dockerfile": dockerfile_path().read_bytes(),
         "supervisor.py": SUPERVISOR_PATH.read_bytes(),
+        "sentinel.py": SENTINEL_PATH.read_bytes(),
     }
 
 
@@ -169,7 +171,7 @@ def _hash_files(files: dict[str, bytes], extra: str = "") -> str:
 
 
 def content_hash() -> str:
-    """Hash of the sandbox build context (Dockerfile + supervisor.py): the image tag."""
+    """Hash of the sandbox build context (Dockerfile, supervisor.py, sentinel.py): the image tag."""
     return _hash_files(_context_files())
 
 

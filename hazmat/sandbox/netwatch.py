@@ -70,7 +70,7 @@ class NetworkSentinel:
             raise SandboxError(f"the network sentinel refused its setup: {reply.get('message')}")
         self.setup = {k: reply.get(k) for k in ("routes", "listening", "problems", "uid")}
         if reply.get("problems"):
-            log.warning("sentinel_problems", problems=reply["problems"])
+            log.info("sentinel_problems", problems=reply["problems"])
         return self.setup
 
     async def drain(self, timeout: float = 10.0) -> list[dict[str, Any]]:

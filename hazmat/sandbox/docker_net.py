@@ -1,0 +1,139 @@
+"""The Docker backend's network watch: the sentinel sidecar and the allowlist gateway.
+
+- The *sentinel* (every Docker sandbox unless ``spec.sentinel`` is off): a container
+  from the sandbox image running ``/opt/hazmat/sentinel.py`` with
+  ``network_mode=container:<box>``, so it shares the box's network namespace and
+  nothing else (own pid and mount namespaces: the agent cannot see or signal it). It
+  has NET_ADMIN, NET_RAW and NET_BIND_SERVICE to set the any-address route, open its
+  packet socket and bind port 53 and the sinkhole ports, then drops to uid 65534.
+  The box's ``resolv.conf`` names 127.0.0.1 (``dns=``); on an internal network Docker's
+  embedded resolver (127.0.0.11) answers the services' names and forwards every other
+  name to it.
+- The *gateway* (``network: allowlist`` only): a container on the sandbox's internal
+  network and on an egress network (a per-sandbox bridge with NAT, or the existing
+  network named by ``HAZMAT_EGRESS_NETWORK``). The sentinel answers allowlisted names
+  with the gateway's address; the gateway forwards HTTP (by Host) and TLS (by SNI, no
+  interception) to allowlisted hosts only and records every request. Raw connections to
+  any other address still have no route: they end at the sentinel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+import structlog
+
+from hazmat.errors import SandboxStartError
+from hazmat.sandbox.dockerstream import MuxStream
+from hazmat.sandbox.netwatch import NetworkSentinel
+
+__all__ = ["EGRESS_ENV", "GATEWAY_CAPS", "SENTINEL_CAPS", "SENTINEL_IN_IMAGE", "start_gateway",
+           "start_sentinel"]
+
+SENTINEL_IN_IMAGE = "/opt/hazmat/sentinel.py"
+SENTINEL_CAPS = ("NET_ADMIN", "NET_RAW", "NET_BIND_SERVICE", "SETUID", "SETGID")
+GATEWAY_CAPS = ("NET_BIND_SERVICE", "SETUID", "SETGID")
+EGRESS_ENV = "HAZMAT_EGRESS_NETWORK"
+"""Name of an existing Docker network the allowlist gateway uses to reach allowed hosts."""
+
+log = structlog.get_logger("hazmat.sandbox.docker_net")
+
+
+def _host_config(api: Any, caps: tuple[str, ...], network_mode: str) -> dict[str, Any]:
+    import docker.types
+
+    return dict(api.create_host_config(
+        cap_drop=["ALL"], cap_add=list(caps), security_opt=["no-new-privileges:true"],
+        read_only=True, network_mode=network_mode, pids_limit=32, mem_limit="128m",
+        memswap_limit="128m", nano_cpus=int(0.5e9), ipc_mode="private",
+        ulimits=[docker.types.Ulimit(name="nofile", soft=1024, hard=1024),
+                 docker.types.Ulimit(name="core", soft=0, hard=0)],
+    ))
+
+
+async def _run(api: Any, image: str, labels: dict[str, str], host_config: dict[str, Any],
+               name: str, made: list[str], networking: Any = None) -> NetworkSentinel:
+    """Create, attach and start one sentinel container; ``made`` gets its id at once."""
+    cid = str((await asyncio.to_thread(
+        api.create_container, image, command=["python3", "-I", "-S", "-u", SENTINEL_IN_IMAGE],
+        user="0:0", labels=labels, stdin_open=True, tty=False, host_config=host_config,
+        networking_config=networking))["Id"])
+    made.append(cid)
+    raw = await asyncio.to_thread(api.attach_socket, cid,
+                                  {"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+    stream = MuxStream(raw, f"{name} {cid[:12]}")
+    await asyncio.to_thread(api.start, cid)
+    return NetworkSentinel(stream.send, stream.stdout, name=name, closer=stream.close)
+
+
+async def start_sentinel(api: Any, *, image: str, box: str, labels: dict[str, str],
+                         made: list[str], allow: list[str], gateway: str | None,
+                         ) -> NetworkSentinel:
+    """Start the sentinel sidecar in the network namespace of container ``box``.
+
+    Raises:
+        SandboxStartError: it did not start or could not set up (message says why).
+    """
+    host_config = _host_config(api, SENTINEL_CAPS, f"container:{box}")
+    sentinel = await _run(api, image, {**labels, "hazmat.role": "sentinel"}, host_config,
+                          "sentinel", made)
+    try:
+        await sentinel.start(mode="netns", allow=allow, gateway=gateway)
+    except Exception as exc:
+        await sentinel.close()
+        raise SandboxStartError(f"the network sentinel did not start: {exc}") from None
+    return sentinel
+
+
+def make_egress_network(api: Any, name: str, labels: dict[str, str], made: list[str]) -> str:
+    """The network the gateway reaches allowed hosts through: ``$HAZMAT_EGRESS_NETWORK``
+    when set (must exist), else a new labelled bridge network with NAT.
+
+    Raises:
+        SandboxStartError: ``HAZMAT_EGRESS_NETWORK`` names no network.
+    """
+    import docker.errors
+
+    wanted = os.environ.get(EGRESS_ENV)
+    if wanted:
+        try:
+            api.inspect_network(wanted)
+        except docker.errors.NotFound:
+            raise SandboxStartError(f"{EGRESS_ENV}={wanted}: no such Docker network") from None
+        return wanted
+    net = api.create_network(name, driver="bridge", internal=False, labels=labels,
+                             check_duplicate=True)
+    made.append(net["Id"])
+    return name
+
+
+async def start_gateway(api: Any, *, image: str, internal: str, egress: str,
+                        labels: dict[str, str], made: list[str], allow: list[str],
+                        ) -> tuple[NetworkSentinel, str]:
+    """Start the allowlist gateway on networks ``internal`` and ``egress``.
+
+    Returns the gateway and its address on ``internal``.
+
+    Raises:
+        SandboxStartError: it did not start (message says why).
+    """
+    import docker.types
+
+    networking = docker.types.NetworkingConfig(
+        {internal: docker.types.EndpointConfig(api._version, aliases=["hazmat-gateway"])})
+    host_config = _host_config(api, GATEWAY_CAPS, internal)
+    gateway = await _run(api, image, {**labels, "hazmat.role": "gateway"}, host_config,
+                         "gateway", made, networking)
+    cid = made[-1]
+    try:
+        await asyncio.to_thread(api.connect_container_to_network, cid, egress)
+        await gateway.start(mode="gateway", allow=allow, ports=[80, 443])
+        info = await asyncio.to_thread(api.inspect_container, cid)
+        address = str(info["NetworkSettings"]["Networks"][internal]["IPAddress"])
+    except Exception as exc:
+        await gateway.close()
+        raise SandboxStartError(f"the allowlist gateway did not start: {exc}") from None
+    log.info("gateway_started", container=cid[:12], address=address, allow=allow)
+    return gateway, address
