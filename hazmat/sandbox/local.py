@@ -43,7 +43,8 @@ A seccomp filter (x86_64, aarch64) denies what Docker's default profile denies a
 no task needs: io_uring, bpf, perf, userfaultfd, keyrings, modules, kexec, mount and
 namespace calls, clock setting, swap, reboot, handle-based opens.
 Network: a fresh namespace with only ``lo``, watched by the network sentinel
-(``sentinel.py``, entered with ``nsenter``). Environment: cleared (no host variable).
+(``sentinel.py``, a host process that joins it with ``setns``). Environment:
+cleared (no host variable).
 
 Not bounded here: disk use of the writable dirs (they live in the host's temp
 folder; ``limits.file_size_mb`` caps each file, not their sum). Tasks that need a
@@ -60,6 +61,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import functools
 import json
 import os
@@ -110,6 +112,7 @@ ID_RANGE = 65536
 STATE_DIR = "/.hazmat/state"
 SUPERVISOR_IN = "/.hazmat/supervisor.py"
 SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_NS_GET_USERNS = 0xB701  # ioctl: the user namespace that owns a namespace
 STOP_WAIT = 5.0
 HINT = (
     "use --sandbox docker, or allow user namespaces (user.max_user_namespaces > 0, "
@@ -464,38 +467,44 @@ class LocalSandbox(Sandbox):
         )
 
     async def _start_sentinel(self) -> None:
-        """Start the network sentinel in the sandbox's network namespace (``nsenter``).
+        """Start the network sentinel in the sandbox's network namespace.
 
         It runs as a host process outside the sandbox's pid and mount namespaces (the
-        agent cannot see or signal it), sets the any-address route, then drops to
-        uid 65534. Without root, it enters the sandbox's user namespace too. If it
-        cannot start, the sandbox still has no network; the reason is logged and shown
-        in ``info()["sentinel"]``.
+        agent cannot see or signal it) that joins the sandbox's network namespace
+        (``setns`` on a descriptor passed to it; without root, the user namespace that
+        owns it first), sets the any-address route, then drops to uid 65534 when it can.
+        If it cannot start, the sandbox still has no network; the reason is logged and
+        shown in ``info()["sentinel"]``.
         """
         for _ in range(200):
             self._read_info()
             if self._child_pid is not None:
                 break
             await asyncio.sleep(0.01)
-        nsenter = shutil.which("nsenter")
-        if self._child_pid is None or nsenter is None:
-            self._sentinel_problem = "nsenter not found" if nsenter is None else "no sandbox pid"
+        if self._child_pid is None:
+            self._sentinel_problem = "no sandbox pid"
             self._log.warning("sentinel_unavailable", why=self._sentinel_problem)
             return
-        ns = f"/proc/{self._child_pid}/ns"
-        argv = [nsenter, f"--net={ns}/net"]
-        if not self._separate:
-            argv[1:1] = [f"--user={ns}/user"]
-        argv += ["--", sys.executable, "-I", "-S", "-u", str(SENTINEL_PATH)]
+        fds: list[int] = []
         try:
+            net = os.open(f"/proc/{self._child_pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+            fds.append(net)
+            argv = [sys.executable, "-I", "-S", "-u", str(SENTINEL_PATH), "--netns-fd", str(net)]
+            if not self._separate:  # join the user namespace that owns the network one
+                owner = fcntl.ioctl(net, _NS_GET_USERNS)
+                fds.append(owner)
+                argv += ["--userns-fd", str(owner)]
             proc = await asyncio.create_subprocess_exec(
                 *argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL, limit=STREAM_LIMIT,
+                stderr=subprocess.PIPE, limit=STREAM_LIMIT, pass_fds=tuple(fds),
                 env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
         except OSError as exc:
-            self._sentinel_problem = f"cannot start nsenter: {exc}"
+            self._sentinel_problem = f"cannot start the sentinel: {exc}"
             self._log.warning("sentinel_unavailable", why=self._sentinel_problem)
             return
+        finally:
+            for fd in fds:
+                os.close(fd)
         assert proc.stdin is not None and proc.stdout is not None
         stdin = proc.stdin
         self._sentinel_proc = proc
@@ -515,7 +524,11 @@ class LocalSandbox(Sandbox):
             await sentinel.start(mode="netns")
         except SandboxError as exc:
             await sentinel.close()
-            self._sentinel_problem = str(exc)
+            err = b""
+            if proc.stderr is not None:
+                with contextlib.suppress(Exception):
+                    err = await asyncio.wait_for(proc.stderr.read(2000), 1.0)
+            self._sentinel_problem = f"{exc} {err.decode(errors='replace').strip()}".strip()
             self._log.warning("sentinel_unavailable", why=self._sentinel_problem)
             return
         self.sentinel = sentinel

@@ -1,8 +1,8 @@
 """The host side of the network sentinel (``sentinel.py``): start it, configure it, drain it.
 
-A backend starts the sentinel program inside the sandbox's network namespace (local:
-``nsenter --net``; Docker: a sidecar container sharing the box's namespace) and hands
-its stdin/stdout to :class:`NetworkSentinel`. After each step the monitors call
+A backend starts the sentinel program inside the sandbox's network namespace (local: a
+host process joining it with ``setns``; Docker: a sidecar container sharing the box's
+namespace) and hands its stdin/stdout to :class:`NetworkSentinel`. After each step the monitors call
 :meth:`NetworkSentinel.drain`: the events since the previous drain become
 ``Observation.signals`` for the ``after`` rules, and every event is also kept (up to
 :data:`HISTORY_CAP`) for the halt snapshot (``episodes/<id>/network.jsonl``).

@@ -4,7 +4,7 @@
 Standard library only (python 3.8+), like ``supervisor.py``: the host starts it once per
 sandbox and talks to it over stdin/stdout, one JSON object per line. It runs *outside*
 the sandbox's processes but *inside its network namespace* (local backend: a host
-process entered into the sandbox's namespace with ``nsenter --net``; Docker: a sidecar
+process that joins the sandbox's namespace with ``setns``; Docker: a sidecar
 container with ``network_mode=container:<box>``), so the agent can neither see nor kill
 it. Two modes:
 
@@ -719,8 +719,22 @@ def die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, 9, 0, 0, 0)
 
 
+def enter_namespaces(argv: list[str]) -> None:
+    """``--userns-fd N`` / ``--netns-fd M``: join those namespaces (user first) before anything
+    else, as ``nsenter`` would. Raises OSError when the kernel refuses."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for flag, nstype in (("--userns-fd", 0x10000000), ("--netns-fd", 0x40000000)):
+        if flag in argv:
+            fd = int(argv[argv.index(flag) + 1])
+            if libc.setns(fd, nstype) != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, f"setns {flag[2:8]}: {os.strerror(err)}")
+            os.close(fd)
+
+
 def main() -> None:
     die_with_parent()
+    enter_namespaces(sys.argv[1:])
     Sentinel().run()
 
 
