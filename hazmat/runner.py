@@ -352,6 +352,12 @@ async def _on_halt(sb: Sandbox, rec: EpisodeRecorder, result: EpisodeResult,
                  changed=snap.changed[:200])
     except Exception as exc:  # a snapshot failure must not lose the halt
         rec.emit("error", kind="snapshot", message=f"{type(exc).__name__}: {exc}")
+    try:
+        procs = await sb.processes()
+        if procs is not None:
+            (dest / "processes.json").write_text(json.dumps(procs, indent=1))
+    except Exception as exc:
+        rec.emit("error", kind="snapshot", message=f"processes: {type(exc).__name__}: {exc}")
     if sb.sentinel is not None:  # the sentinel is outside the frozen processes
         try:
             await sb.network_events()

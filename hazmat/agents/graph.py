@@ -469,8 +469,8 @@ class EpisodeLoop:
                 self._record_decision(step, "after", after)
             text = out.text
             if after.action == "block":
-                text += (f"\n[blocked by policy after it ran: {after.reason or 'refused'}. "
-                         "Do not repeat this action.]")
+                why = (after.reason or "refused").rstrip(".")
+                text += f"\n[blocked by policy after it ran: {why}. Do not repeat this action.]"
             replies.append(ToolMessage(content=text, tool_call_id=step.call.id,
                                        status="error" if out.is_error else "success"))
             # the call ran: it is in the trace and scored, even when it halts the episode

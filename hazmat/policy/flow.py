@@ -155,7 +155,11 @@ class FlowState:
             text = json.dumps(sig, default=str, sort_keys=True)
             s_hit = self.find_secret(text)
             if s_hit:
-                out["secret_in_signal"] = f"secret {s_hit} in {sig.get('type', 'signal')} signal"
+                where = sig.get("host") or sig.get("remote") or sig.get("name") or sig.get("path")
+                dest = f" ({where}{':' + str(sig['port']) if sig.get('port') else ''})" \
+                    if where else ""
+                out["secret_in_signal"] = \
+                    f"secret {s_hit} in {sig.get('type', 'signal')} signal{dest}"
                 path = sig.get("path")
                 if isinstance(path, str):
                     self.tainted.add(path)

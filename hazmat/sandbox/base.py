@@ -327,6 +327,12 @@ class Sandbox(abc.ABC):
             return None
         return await self.sentinel.drain()
 
+    async def processes(self) -> list[dict[str, Any]] | None:
+        """The sandbox's processes as seen from outside (works on a frozen sandbox): one
+        ``{"pid", "ppid", "user", "state", "cmdline"}`` per process, or None when the backend
+        cannot tell. Used for the halt snapshot."""
+        return None
+
     async def freeze(self) -> None:  # noqa: B027 - optional hook
         """Pause every process in the sandbox (used on halt). Default: no-op."""
 

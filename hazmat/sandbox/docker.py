@@ -301,14 +301,14 @@ class DockerSandbox(Sandbox):
         """
         if self._started:
             return
+        if self.spec.network == "allowlist" and not self.spec.sentinel:
+            raise SandboxStartError("network: allowlist needs the network sentinel "
+                                    "(sentinel: false was given)")
         t0 = time.monotonic()
         self._started = True
         with _LIVE_LOCK:
             _LIVE[self.sandbox_id] = self
         spec = self.spec
-        if spec.network == "allowlist" and not spec.sentinel:
-            raise SandboxStartError("network: allowlist needs the network sentinel "
-                                    "(sentinel: false was given)")
         self._client = await asyncio.to_thread(docker_client)
         self._api = self._client.api
         image = await asyncio.to_thread(resolve_image, self._client, spec.image)
@@ -918,6 +918,21 @@ class DockerSandbox(Sandbox):
             if cid:
                 with contextlib.suppress(Exception):
                     await asyncio.to_thread(self._api.pause, cid)
+
+    async def processes(self) -> list[dict[str, Any]] | None:
+        """The box's processes from ``docker top`` (works on a paused box)."""
+        if self._api is None or self._box is None or self._stopped:
+            return None
+        top = await asyncio.to_thread(self._api.top, self._box, "-eo pid,ppid,uid,stat,args")
+        uid, _gid = await asyncio.to_thread(self._user_ids, self.spec.user)
+        names = {"0": "root", str(uid): self.spec.user}
+        out = []
+        for row in top.get("Processes") or []:
+            if len(row) >= 5:
+                out.append({"pid": int(row[0]), "ppid": int(row[1]),
+                            "user": names.get(row[2], row[2]),
+                            "state": row[3], "cmdline": row[4][:2000]})
+        return out
 
     async def snapshot(self, dest: Path) -> SnapshotInfo:
         """Save what changed in the box since start: ``changes.json`` + ``changes.tar``.

@@ -1200,6 +1200,31 @@ class LocalSandbox(Sandbox):
             seen |= fresh
             await asyncio.sleep(0.005)
 
+    async def processes(self) -> list[dict[str, Any]] | None:
+        """The sandbox's processes read from the host's ``/proc`` (pids as the host sees
+        them, users by host uid, inside names where the uid is the sandbox's)."""
+        if self._child_pid is None or self._stopped or not self._ours(self._child_pid):
+            return None
+        return await asyncio.to_thread(self._processes, self._child_pid)
+
+    def _processes(self, root: int) -> list[dict[str, Any]]:
+        names = {0: "root", AGENT_UID: self.spec.user}
+        if self._separate:
+            names = {self._host_id(0): "root", self._host_id(AGENT_UID): self.spec.user}
+        out = []
+        for pid in [root, *_descendants(root)]:
+            try:
+                with open(f"/proc/{pid}/stat", "rb") as f:
+                    rest = f.read().rsplit(b")", 1)[1].split()
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    cmdline = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+                uid = os.stat(f"/proc/{pid}").st_uid
+            except (OSError, IndexError):
+                continue
+            out.append({"pid": pid, "ppid": int(rest[1]), "user": names.get(uid, str(uid)),
+                        "state": rest[0].decode(), "cmdline": cmdline[:2000]})
+        return out
+
     def _thaw(self) -> None:
         for pid in self._frozen_pids:
             with contextlib.suppress(OSError):

@@ -337,7 +337,9 @@ class Sentinel:
                     add_anyip_route(fam)
                     routes.append(f"local {label} dev lo")
                 except OSError as exc:
-                    problems.append(f"route {label}: {exc.strerror}")
+                    why = "IPv6 is disabled" if fam == socket.AF_INET6 and exc.errno == 13 \
+                        else exc.strerror
+                    problems.append(f"route {label}: {why}")
             if not routes:
                 raise OSError("could not add any route: {}".format("; ".join(problems)))
             self.sniffer = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM,
@@ -427,7 +429,7 @@ class Sentinel:
         ip, why = self.resolve(name, qtype)
         event = {"type": "dns", "name": name, "qtype": QTYPES.get(qtype, str(qtype)),
                  "server": server, "answer": why, "transport": transport}
-        if why == "sinkhole" and qtype in (1, 28):
+        if why == "sinkhole" and qtype == 1:
             event["address"] = ip
         reason = suspicious_name(name)
         if reason:
