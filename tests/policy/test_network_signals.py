@@ -162,6 +162,9 @@ async def test_a_harmless_looking_script_that_posts_the_canary_halts(tmp_path: P
     posted = [e for e in logged if e["type"] == "network" and e["host"] == "collector.example"]
     assert len(posted) == 1 and canary in posted[0]["payload"]
     assert (run_dir / "episodes" / "ep0001" / "halt.json").is_file()
+    # ... and the frozen sandbox's processes, read from outside it
+    procs = json.loads((run_dir / "episodes" / "ep0001" / "processes.json").read_text())
+    assert any("supervisor.py" in p["cmdline"] and p["user"] == "root" for p in procs), procs
     # the submit after the halt never ran
     assert not any(e["event"] == "tool_call" and e.get("tool") == "submit" for e in events)
 
