@@ -44,8 +44,12 @@ Requests: ``{"id", "op": "start", "mode", "services": {name: ip}, "allow": [host
 "gateway": ip|null, "ports": [int], "drop": bool}``, ``{"id", "op": "drain"}`` (the
 events since the previous drain; reads every pending packet and query first) and
 ``{"id", "op": "ping"}``. Responses: ``{"id", "ok": true, ...}`` or ``{"id", "ok":
-false, "error", "message"}``. At most ``MAX_EVENTS`` events are kept between drains;
-the rest are counted in ``dropped``.
+false, "error", "message"}``. At most ``MAX_EVENTS`` events *of each type* are kept
+between drains (so a flood of connection attempts cannot push a request out); the rest
+are counted in ``dropped``. At most ``MAX_CONNS`` sinkhole connections are open at once
+(more are accepted, recorded without payload and closed), each for at most 3 s.
+A handler that fails on hostile input records a ``{"type": "network", "proto":
+"error"}`` event and the sentinel goes on.
 
 Not seen: traffic to the task's own services (they are on the sandbox's network, not
 ``lo``); IPv6 where the namespace has IPv6 disabled (Docker's default; the connect then
@@ -71,6 +75,7 @@ import time
 from typing import Any
 
 MAX_EVENTS = 2000
+MAX_CONNS = 256
 PAYLOAD_CAP = 2048
 SINKHOLE_NET = ipaddress.ip_network("198.18.0.0/15")
 DEFAULT_PORTS = [80, 443, 8080]
@@ -258,6 +263,7 @@ class Sentinel:
         self.events: list[dict[str, Any]] = []
         self.counts: dict[tuple[Any, ...], dict[str, Any]] = {}
         self.dropped = 0
+        self.per_type: dict[str, int] = {}
         self.mode = "netns"
         self.services: dict[str, str] = {}
         self.allow: list[str] = []
@@ -287,16 +293,18 @@ class Sentinel:
                     return
                 event["count"] = 1
                 self.counts[key] = event
-            if len(self.events) >= MAX_EVENTS:
+            kind = event["type"]
+            if self.per_type.get(kind, 0) >= MAX_EVENTS:
                 self.dropped += 1
                 return
+            self.per_type[kind] = self.per_type.get(kind, 0) + 1
             self.events.append(event)
 
     def drain(self) -> dict[str, Any]:
         self.pump()
         with self.lock:
             events, dropped = self.events, self.dropped
-            self.events, self.counts, self.dropped = [], {}, 0
+            self.events, self.counts, self.dropped, self.per_type = [], {}, 0, {}
         return {"events": events, "dropped": dropped}
 
     def pump(self) -> None:
@@ -507,6 +515,9 @@ class Sentinel:
             local = conn.getsockname()
         except OSError:
             local = ("?", 0)
+        if len(self.conns) >= MAX_CONNS:
+            self.finish(conn, b"", local)
+            return
         if local[1] == 53:
             self.conns[conn.fileno()] = (conn, bytearray(), time.monotonic() + 5, local)
             self.sel.register(conn, selectors.EVENT_READ, "dnstcp")
@@ -667,15 +678,32 @@ class Sentinel:
                 if kind == "control":
                     if not self.on_control():
                         return
-                elif (kind == "sniff" and self.sniffer is not None) or kind == "dns":
-                    self.pump()
-                elif kind == "accept":
-                    self.accept(key.fileobj)  # type: ignore[arg-type]
-                elif kind == "conn":
-                    self.on_conn(key.fileobj)  # type: ignore[arg-type]
-                elif kind == "dnstcp":
-                    self.on_dns_tcp(key.fileobj)  # type: ignore[arg-type]
+                    continue
+                try:
+                    self.dispatch(kind, key.fileobj)
+                except Exception as exc:  # hostile input must not end the watch
+                    self.emit({"type": "network", "proto": "error", "host": "", "remote": "",
+                               "port": None, "payload": f"{kind}: {type(exc).__name__}: {exc}"})
+                    self.drop_conn(key.fileobj)
             self.expire()
+
+    def dispatch(self, kind: str, obj: Any) -> None:
+        if (kind == "sniff" and self.sniffer is not None) or kind == "dns":
+            self.pump()
+        elif kind == "accept":
+            self.accept(obj)
+        elif kind == "conn":
+            self.on_conn(obj)
+        elif kind == "dnstcp":
+            self.on_dns_tcp(obj)
+
+    def drop_conn(self, obj: Any) -> None:
+        """Forget and close a sinkhole connection after its handler failed."""
+        if isinstance(obj, socket.socket) and obj.fileno() in self.conns:
+            self.conns.pop(obj.fileno(), None)
+            with contextlib.suppress(KeyError, ValueError):
+                self.sel.unregister(obj)
+            obj.close()
 
 
 def forward(conn: socket.socket, host: str, port: int, first: bytes) -> None:

