@@ -389,7 +389,10 @@ async def test_services_reach_each_other_not_outside(run_id: str, tmp_path: Path
                     assert r.exit_code != 0
                 r = await sb.exec(["curl", "-sS", "--max-time", "1", "http://1.1.1.1/"],
                                   service=where)
-                assert r.exit_code != 0
+                # the box's attempt ends at its network sentinel's sinkhole; a service has
+                # no sentinel and no route
+                assert r.exit_code != 0 or (
+                    where is None and r.stdout_text.startswith("blocked by the hazmat network"))
         assert not any(lst.connected for lst in listeners)
     finally:
         for lst in listeners:
