@@ -88,7 +88,12 @@ from hazmat.sandbox.base import (
     SnapshotInfo,
 )
 from hazmat.sandbox.channel import Channel, supervisor_source
-from hazmat.sandbox.docker_net import make_egress_network, start_gateway, start_sentinel
+from hazmat.sandbox.docker_net import (
+    create_sentinel,
+    make_egress_network,
+    start_gateway,
+    start_sentinel,
+)
 from hazmat.sandbox.dockerstream import MuxStream as _MuxStream
 from hazmat.sandbox.image import build_service_image, docker_client, resolve_image
 from hazmat.sandbox.netwatch import NetworkSentinel
@@ -386,10 +391,9 @@ class DockerSandbox(Sandbox):
             self._api, image=str(self._image_id), internal=self._network, egress=egress,
             labels=self.labels, made=self._containers, allow=list(self.spec.allow_hosts))
 
-    async def _start_sentinel(self, box: str) -> None:
+    async def _start_sentinel(self, made: asyncio.Future[str]) -> None:
         self.sentinel = await start_sentinel(
-            self._api, image=str(self._image_id), box=box, labels=self.labels,
-            made=self._containers, allow=list(self.spec.allow_hosts), gateway=self._gateway_ip)
+            self._api, await made, allow=list(self.spec.allow_hosts), gateway=self._gateway_ip)
 
     async def network_events(self) -> list[dict[str, Any]] | None:
         """The sentinel's events since the previous call, plus the allowlist gateway's.
@@ -524,6 +528,21 @@ class DockerSandbox(Sandbox):
             spec.workdir, {**env, "HAZMAT_STATE_DIR": "/tmp/.hazmat"}, host_config, BOX_ALIAS,
             None, {"hazmat.role": "box"})
         self._box = cid
+        # The sentinel's container is made while the box starts (it joins the box's
+        # network namespace, so it starts after the box).
+        made = asyncio.ensure_future(asyncio.to_thread(
+            create_sentinel, self._api, image=str(self._image_id), box=cid, labels=self.labels,
+            made=self._containers)) if spec.sentinel else None
+        try:
+            await self._run_box(cid, early_tar, made, late)
+        except BaseException:
+            if made is not None:
+                with contextlib.suppress(BaseException):
+                    await made
+            raise
+
+    async def _run_box(self, cid: str, early_tar: bytes, made: asyncio.Future[str] | None,
+                       late: dict[str, FileSpec]) -> None:
         if early_tar:
             await asyncio.to_thread(self._api.put_archive, cid, "/", early_tar)
         raw = await asyncio.to_thread(
@@ -541,7 +560,7 @@ class DockerSandbox(Sandbox):
         self._box_channel = (channel, stream)
         # The sentinel starts alongside file placement and setup; the agent's first
         # command comes after both.
-        watch = asyncio.ensure_future(self._start_sentinel(cid)) if spec.sentinel else None
+        watch = asyncio.ensure_future(self._start_sentinel(made)) if made is not None else None
         try:
             await self._place_and_setup(cid, channel, late)
         except BaseException:

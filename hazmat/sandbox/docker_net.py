@@ -29,8 +29,8 @@ from hazmat.errors import SandboxStartError
 from hazmat.sandbox.dockerstream import MuxStream
 from hazmat.sandbox.netwatch import NetworkSentinel
 
-__all__ = ["EGRESS_ENV", "GATEWAY_CAPS", "SENTINEL_CAPS", "SENTINEL_IN_IMAGE", "start_gateway",
-           "start_sentinel"]
+__all__ = ["EGRESS_ENV", "GATEWAY_CAPS", "SENTINEL_CAPS", "SENTINEL_IN_IMAGE", "create_sentinel",
+           "make_egress_network", "start_gateway", "start_sentinel"]
 
 SENTINEL_IN_IMAGE = "/opt/hazmat/sentinel.py"
 SENTINEL_CAPS = ("NET_ADMIN", "NET_RAW", "NET_BIND_SERVICE", "SETUID", "SETGID")
@@ -68,18 +68,33 @@ async def _run(api: Any, image: str, labels: dict[str, str], host_config: dict[s
     return NetworkSentinel(stream.send, stream.stdout, name=name, closer=stream.close)
 
 
-async def start_sentinel(api: Any, *, image: str, box: str, labels: dict[str, str],
-                         made: list[str], allow: list[str], gateway: str | None,
+def create_sentinel(api: Any, *, image: str, box: str, labels: dict[str, str],
+                    made: list[str]) -> str:
+    """Create (not start) the sentinel sidecar for container ``box``, which need not be
+    running yet; returns its id (also appended to ``made``)."""
+    host_config = _host_config(api, SENTINEL_CAPS, f"container:{box}")
+    cid = str(api.create_container(
+        image, command=["python3", "-I", "-S", "-u", SENTINEL_IN_IMAGE], user="0:0",
+        labels={**labels, "hazmat.role": "sentinel"}, stdin_open=True, tty=False,
+        host_config=host_config)["Id"])
+    made.append(cid)
+    return cid
+
+
+async def start_sentinel(api: Any, cid: str, *, allow: list[str], gateway: str | None,
                          ) -> NetworkSentinel:
-    """Start the sentinel sidecar in the network namespace of container ``box``.
+    """Start the sidecar made by :func:`create_sentinel` (its box must be running) and set
+    it up.
 
     Raises:
         SandboxStartError: it did not start or could not set up (message says why).
     """
-    host_config = _host_config(api, SENTINEL_CAPS, f"container:{box}")
-    sentinel = await _run(api, image, {**labels, "hazmat.role": "sentinel"}, host_config,
-                          "sentinel", made)
+    raw = await asyncio.to_thread(api.attach_socket, cid,
+                                  {"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+    stream = MuxStream(raw, f"sentinel {cid[:12]}")
+    sentinel = NetworkSentinel(stream.send, stream.stdout, name="sentinel", closer=stream.close)
     try:
+        await asyncio.to_thread(api.start, cid)
         await sentinel.start(mode="netns", allow=allow, gateway=gateway)
     except Exception as exc:
         await sentinel.close()
