@@ -392,8 +392,11 @@ class DockerSandbox(Sandbox):
             labels=self.labels, made=self._containers, allow=list(self.spec.allow_hosts))
 
     async def _start_sentinel(self, made: asyncio.Future[str]) -> None:
+        # shielded: a cancelled start must still let the creation finish, so the
+        # container it makes is known and removed
+        cid = await asyncio.shield(made)
         self.sentinel = await start_sentinel(
-            self._api, await made, allow=list(self.spec.allow_hosts), gateway=self._gateway_ip)
+            self._api, cid, allow=list(self.spec.allow_hosts), gateway=self._gateway_ip)
 
     async def network_events(self) -> list[dict[str, Any]] | None:
         """The sentinel's events since the previous call, plus the allowlist gateway's.

@@ -11,3 +11,11 @@ import pytest
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def sandbox_image() -> str:
+    """The sandbox image, built once (skipped when current)."""
+    from hazmat.sandbox.image import build_image
+
+    return build_image().tag

@@ -30,19 +30,6 @@ pytestmark = [pytest.mark.docker, pytest.mark.anyio, pytest.mark.timeout(60)]
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(scope="session")
-def sandbox_image() -> str:
-    """The sandbox image, built once (skipped when current)."""
-    from hazmat.sandbox.image import build_image
-
-    return build_image().tag
-
-
-@pytest.fixture
 def run_id(sandbox_image: str) -> Iterator[str]:
     """A unique run id; after the test nothing labelled with it may remain."""
     import docker

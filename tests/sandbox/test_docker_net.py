@@ -31,19 +31,6 @@ UDP_SEND = ("import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM)"
             ".sendto(b'ping', ('192.0.2.5', 9999))")
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(scope="session")
-def sandbox_image() -> str:
-    """The sandbox image, built once (skipped when current)."""
-    from hazmat.sandbox.image import build_image
-
-    return build_image().tag
-
-
 def leftovers(label: str) -> dict[str, list[str]]:
     """Containers, networks and volumes carrying ``label`` (``key=value``)."""
     import docker
