@@ -409,7 +409,7 @@ class DockerSandbox(Sandbox):
         events = await self.sentinel.drain()
         if self._gateway is not None:
             extra = await self._gateway.drain()
-            self.sentinel.history += extra
+            self.sentinel.keep(extra)
             events += extra
         return events
 

@@ -53,32 +53,38 @@ def _host_config(api: Any, caps: tuple[str, ...], network_mode: str) -> dict[str
     ))
 
 
-async def _run(api: Any, image: str, labels: dict[str, str], host_config: dict[str, Any],
-               name: str, made: list[str], networking: Any = None) -> NetworkSentinel:
-    """Create, attach and start one sentinel container; ``made`` gets its id at once."""
-    cid = str((await asyncio.to_thread(
-        api.create_container, image, command=["python3", "-I", "-S", "-u", SENTINEL_IN_IMAGE],
-        user="0:0", labels=labels, stdin_open=True, tty=False, host_config=host_config,
-        networking_config=networking))["Id"])
+def _create(api: Any, image: str, labels: dict[str, str], host_config: dict[str, Any],
+            made: list[str], networking: Any = None) -> str:
+    """Create (not start) one container running the sentinel program; its id goes to
+    ``made`` at once, so a failed start still removes it."""
+    cid = str(api.create_container(
+        image, command=["python3", "-I", "-S", "-u", SENTINEL_IN_IMAGE], user="0:0",
+        labels=labels, stdin_open=True, tty=False, host_config=host_config,
+        networking_config=networking)["Id"])
     made.append(cid)
+    return cid
+
+
+async def _launch(api: Any, cid: str, name: str) -> NetworkSentinel:
+    """Attach to container ``cid`` (before it starts, so no line is lost) and start it."""
     raw = await asyncio.to_thread(api.attach_socket, cid,
                                   {"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
     stream = MuxStream(raw, f"{name} {cid[:12]}")
-    await asyncio.to_thread(api.start, cid)
-    return NetworkSentinel(stream.send, stream.stdout, name=name, closer=stream.close)
+    sentinel = NetworkSentinel(stream.send, stream.stdout, name=name, closer=stream.close)
+    try:
+        await asyncio.to_thread(api.start, cid)
+    except Exception:
+        await sentinel.close()
+        raise
+    return sentinel
 
 
 def create_sentinel(api: Any, *, image: str, box: str, labels: dict[str, str],
                     made: list[str]) -> str:
     """Create (not start) the sentinel sidecar for container ``box``, which need not be
     running yet; returns its id (also appended to ``made``)."""
-    host_config = _host_config(api, SENTINEL_CAPS, f"container:{box}")
-    cid = str(api.create_container(
-        image, command=["python3", "-I", "-S", "-u", SENTINEL_IN_IMAGE], user="0:0",
-        labels={**labels, "hazmat.role": "sentinel"}, stdin_open=True, tty=False,
-        host_config=host_config)["Id"])
-    made.append(cid)
-    return cid
+    return _create(api, image, {**labels, "hazmat.role": "sentinel"},
+                   _host_config(api, SENTINEL_CAPS, f"container:{box}"), made)
 
 
 async def start_sentinel(api: Any, cid: str, *, allow: list[str], gateway: str | None,
@@ -89,12 +95,11 @@ async def start_sentinel(api: Any, cid: str, *, allow: list[str], gateway: str |
     Raises:
         SandboxStartError: it did not start or could not set up (message says why).
     """
-    raw = await asyncio.to_thread(api.attach_socket, cid,
-                                  {"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
-    stream = MuxStream(raw, f"sentinel {cid[:12]}")
-    sentinel = NetworkSentinel(stream.send, stream.stdout, name="sentinel", closer=stream.close)
     try:
-        await asyncio.to_thread(api.start, cid)
+        sentinel = await _launch(api, cid, "sentinel")
+    except Exception as exc:
+        raise SandboxStartError(f"the network sentinel did not start: {exc}") from None
+    try:
         await sentinel.start(mode="netns", allow=allow, gateway=gateway)
     except Exception as exc:
         await sentinel.close()
@@ -138,10 +143,12 @@ async def start_gateway(api: Any, *, image: str, internal: str, egress: str,
 
     networking = docker.types.NetworkingConfig(
         {internal: docker.types.EndpointConfig(api._version, aliases=["hazmat-gateway"])})
-    host_config = _host_config(api, GATEWAY_CAPS, internal)
-    gateway = await _run(api, image, {**labels, "hazmat.role": "gateway"}, host_config,
-                         "gateway", made, networking)
-    cid = made[-1]
+    cid = await asyncio.to_thread(_create, api, image, {**labels, "hazmat.role": "gateway"},
+                                  _host_config(api, GATEWAY_CAPS, internal), made, networking)
+    try:
+        gateway = await _launch(api, cid, "gateway")
+    except Exception as exc:
+        raise SandboxStartError(f"the allowlist gateway did not start: {exc}") from None
     try:
         await asyncio.to_thread(api.connect_container_to_network, cid, egress)
         await gateway.start(mode="gateway", allow=allow, ports=[80, 443])

@@ -92,10 +92,15 @@ class NetworkSentinel:
         if dropped:
             events.append({"type": "network", "proto": "overflow", "host": "", "count": dropped,
                            "seen_by": "sentinel"})
-        room = HISTORY_CAP - len(self.history)
-        self.history += events[:max(room, 0)]
-        self.overflow += max(len(events) - max(room, 0), 0)
+        self.keep(events)
         return events
+
+    def keep(self, events: list[dict[str, Any]]) -> None:
+        """Add ``events`` to :attr:`history` (up to :data:`HISTORY_CAP`; the rest are
+        counted in :attr:`overflow`)."""
+        room = max(HISTORY_CAP - len(self.history), 0)
+        self.history += events[:room]
+        self.overflow += max(len(events) - room, 0)
 
     def write_log(self, path: Path) -> int:
         """Write :attr:`history` as JSON lines to ``path``; returns the number of lines."""

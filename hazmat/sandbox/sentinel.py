@@ -256,7 +256,8 @@ FORBIDDEN = (b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nConnection:
 
 
 class Sentinel:
-    """The event loop: the control channel, DNS, the sniffer and the sinkhole."""
+    """The event loop: the control channel, DNS, the sniffer and the sinkhole. Everything
+    but the gateway's forwarding threads (which touch no shared state) runs on it."""
 
     def __init__(self) -> None:
         self.sel = selectors.DefaultSelector()
@@ -275,36 +276,32 @@ class Sentinel:
         self.sniffer: socket.socket | None = None
         self.dns_udp: list[socket.socket] = []
         self.conns: dict[int, tuple[socket.socket, bytearray, float, tuple[Any, ...]]] = {}
-        self.out_lock = threading.Lock()
         self.inbuf = b""
         self.started = False
-        self.lock = threading.Lock()
 
     # events
     def emit(self, event: dict[str, Any]) -> None:
         event.setdefault("t", now())
         event["seen_by"] = "sentinel"
-        with self.lock:
-            if event["type"] == "connection":
-                key = (event["proto"], event["remote"], event.get("port"))
-                known = self.counts.get(key)
-                if known is not None:
-                    known["count"] += 1
-                    return
-                event["count"] = 1
-                self.counts[key] = event
-            kind = event["type"]
-            if self.per_type.get(kind, 0) >= MAX_EVENTS:
-                self.dropped += 1
+        if event["type"] == "connection":
+            key = (event["proto"], event["remote"], event.get("port"))
+            known = self.counts.get(key)
+            if known is not None:
+                known["count"] += 1
                 return
-            self.per_type[kind] = self.per_type.get(kind, 0) + 1
-            self.events.append(event)
+            event["count"] = 1
+            self.counts[key] = event
+        kind = event["type"]
+        if self.per_type.get(kind, 0) >= MAX_EVENTS:
+            self.dropped += 1
+            return
+        self.per_type[kind] = self.per_type.get(kind, 0) + 1
+        self.events.append(event)
 
     def drain(self) -> dict[str, Any]:
         self.pump()
-        with self.lock:
-            events, dropped = self.events, self.dropped
-            self.events, self.counts, self.dropped, self.per_type = [], {}, 0, {}
+        events, dropped = self.events, self.dropped
+        self.events, self.counts, self.dropped, self.per_type = [], {}, 0, {}
         return {"events": events, "dropped": dropped}
 
     def pump(self) -> None:
@@ -629,9 +626,8 @@ class Sentinel:
     # control channel
     def write(self, msg: dict[str, Any]) -> None:
         data = (json.dumps(msg, separators=(",", ":")) + "\n").encode()
-        with self.out_lock:
-            sys.stdout.buffer.write(data)
-            sys.stdout.buffer.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
 
     def on_control(self) -> bool:
         try:
