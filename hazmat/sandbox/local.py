@@ -476,11 +476,7 @@ class LocalSandbox(Sandbox):
         If it cannot start, the sandbox still has no network; the reason is logged and
         shown in ``info()["sentinel"]``.
         """
-        for _ in range(200):
-            self._read_info()
-            if self._child_pid is not None:
-                break
-            await asyncio.sleep(0.01)
+        self._read_info()  # bwrap wrote it before the supervisor could say it was ready
         if self._child_pid is None:
             self._sentinel_problem = "no sandbox pid"
             self._log.warning("sentinel_unavailable", why=self._sentinel_problem)
