@@ -63,10 +63,15 @@ async def measure(backend: str, steps: int, out: Path) -> dict[str, Any]:
 
         model = ScriptedChatModel(turns=[{"tool": "bash", "command": "true"}], repeat=True)
         loop = EpisodeLoop(
-            model=model, tools=make_tools(["bash", "submit"]), sandbox=sb,
-            policy=load_policy("default").session(secrets={}), emit=rec.emit,
-            instructions="run true", limits=LoopLimits(steps=steps + 1, seconds=None),
-            on_step=on_step)
+            model=model,
+            tools=make_tools(["bash", "submit"]),
+            sandbox=sb,
+            policy=load_policy("default").session(secrets={}),
+            emit=rec.emit,
+            instructions="run true",
+            limits=LoopLimits(steps=steps + 1, seconds=None),
+            on_step=on_step,
+        )
         t0 = time.perf_counter()
         await loop.run()
         total = time.perf_counter() - t0
@@ -107,10 +112,12 @@ async def main() -> None:
             print(f"docker: skipped ({type(exc).__name__}: {exc})")
         for backend in backends:
             r = await measure(backend, args.steps, Path(tmp) / backend)
-            print(f"{backend:7} bare shell(true) {r['bare_shell_ms']:.2f} ms | loop step "
-                  f"{r['loop_step_ms']:.2f} ms | harness overhead {r['overhead_ms']:.2f} ms/step "
-                  f"(p90 {r['overhead_p90_ms']:.2f}) | "
-                  f"ratio {r['ratio_vs_bare']:.2f}x over {r['steps']} steps")
+            print(
+                f"{backend:7} bare shell(true) {r['bare_shell_ms']:.2f} ms | loop step "
+                f"{r['loop_step_ms']:.2f} ms | harness overhead {r['overhead_ms']:.2f} ms/step "
+                f"(p90 {r['overhead_p90_ms']:.2f}) | "
+                f"ratio {r['ratio_vs_bare']:.2f}x over {r['steps']} steps"
+            )
             figures[f"{backend}_overhead_ms"] = r["overhead_ms"]
             figures[f"{backend}_ratio_vs_bare"] = r["ratio_vs_bare"]
             figures[f"{backend}_bare_ms"] = r["bare_shell_ms"]

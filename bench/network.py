@@ -43,8 +43,7 @@ def _p99(samples: list[float]) -> float:
 async def step_costs(backend: str, steps: int) -> dict[str, list[float]]:
     """``steps`` times each: exec(true), exec(true) + drain, and the drain alone (ms)."""
     out: dict[str, list[float]] = {"exec": [], "exec_drain": [], "drain": []}
-    async with create_sandbox(backend, SandboxSpec(), run_id="bench",
-                              episode_id="net-steps") as sb:
+    async with create_sandbox(backend, SandboxSpec(), run_id="bench", episode_id="net-steps") as sb:
         if await sb.network_events() is None:
             raise RuntimeError(f"{backend}: the sandbox has no sentinel ({sb.info()})")
         for _ in range(10):  # warm up
@@ -91,16 +90,22 @@ async def measure(backend: str, steps: int, starts: int, budget: float) -> dict[
     st = await asyncio.wait_for(step_costs(backend, steps), budget)
     sc = await asyncio.wait_for(start_costs(backend, starts), budget)
     return {
-        "exec_ms": _med(st["exec"]), "exec_p99_ms": _p99(st["exec"]),
-        "exec_drain_ms": _med(st["exec_drain"]), "exec_drain_p99_ms": _p99(st["exec_drain"]),
-        "drain_ms": _med(st["drain"]), "drain_p99_ms": _p99(st["drain"]),
+        "exec_ms": _med(st["exec"]),
+        "exec_p99_ms": _p99(st["exec"]),
+        "exec_drain_ms": _med(st["exec_drain"]),
+        "exec_drain_p99_ms": _p99(st["exec_drain"]),
+        "drain_ms": _med(st["drain"]),
+        "drain_p99_ms": _p99(st["drain"]),
         "step_ratio": round(_med(st["exec_drain"]) / _med(st["exec"]), 3),
         "step_added_ms": round(_med(st["exec_drain"]) - _med(st["exec"]), 3),
-        "start_off_ms": _med(sc["off"]), "start_off_p99_ms": _p99(sc["off"]),
-        "start_on_ms": _med(sc["on"]), "start_on_p99_ms": _p99(sc["on"]),
+        "start_off_ms": _med(sc["off"]),
+        "start_off_p99_ms": _p99(sc["off"]),
+        "start_on_ms": _med(sc["on"]),
+        "start_on_p99_ms": _p99(sc["on"]),
         "start_ratio": round(_med(sc["on"]) / _med(sc["off"]), 3),
         "start_added_ms": round(_med(sc["on"]) - _med(sc["off"]), 3),
-        "steps": len(st["exec"]), "starts": len(sc["on"]),
+        "steps": len(st["exec"]),
+        "starts": len(sc["on"]),
     }
 
 
@@ -128,9 +133,11 @@ def _table(figures: dict[str, dict[str, Any]]) -> str:
         for label, med, p99, ratio in rows:
             r = f"{f[ratio]:.3f}" if ratio else ""
             lines.append(f"{backend:8} {label:32} {f[med]:10.3f} {f[p99]:10.3f} {r:>7}")
-        lines.append(f"{backend:8} sentinel adds {f['step_added_ms']:.3f} ms per step "
-                     f"({f['steps']} steps), {f['start_added_ms']:.1f} ms per start "
-                     f"({f['starts']} starts)")
+        lines.append(
+            f"{backend:8} sentinel adds {f['step_added_ms']:.3f} ms per step "
+            f"({f['steps']} steps), {f['start_added_ms']:.1f} ms per start "
+            f"({f['starts']} starts)"
+        )
     return "\n".join(lines)
 
 
@@ -138,8 +145,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--starts", type=int, default=10)
-    parser.add_argument("--budget", type=float, default=300.0,
-                        help="seconds allowed per phase and backend")
+    parser.add_argument(
+        "--budget", type=float, default=300.0, help="seconds allowed per phase and backend"
+    )
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     figures: dict[str, dict[str, Any]] = {}

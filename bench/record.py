@@ -29,12 +29,28 @@ def _step(ep: object, i: int) -> list[tuple[str, dict[str, object]]]:
     return [
         ("tool_call", {"id": f"c{i}", "tool": "bash", "args": {"command": f"ls -la /tmp/{i}"}}),
         ("policy_decision", {"stage": "before", "action": "allow", "rules": [], "step": i}),
-        ("tool_result", {"id": f"c{i}", "exit_code": 0, "duration": 0.004, "timed_out": False,
-                         "truncated": False, "stdout": "total 0\n" + "drwx file\n" * 20,
-                         "stderr": ""}),
+        (
+            "tool_result",
+            {
+                "id": f"c{i}",
+                "exit_code": 0,
+                "duration": 0.004,
+                "timed_out": False,
+                "truncated": False,
+                "stdout": "total 0\n" + "drwx file\n" * 20,
+                "stderr": "",
+            },
+        ),
         ("policy_decision", {"stage": "after", "action": "allow", "rules": [], "step": i}),
-        ("model_call", {"messages": [], "response": {"content": "next"},
-                        "usage": {"input_tokens": 100, "output_tokens": 10}, "latency": 0.01}),
+        (
+            "model_call",
+            {
+                "messages": [],
+                "response": {"content": "next"},
+                "usage": {"input_tokens": 100, "output_tokens": 10},
+                "latency": 0.01,
+            },
+        ),
     ]
 
 
@@ -92,16 +108,22 @@ def main() -> None:
         "emit_nofsync_p99_ms": round(_pct(nofsync, 0.99) * ms, 4),
     }
     res["ratio_emit_to_raw_median"] = round(
-        res["emit_fsync_median_ms"] / res["raw_write_fsync_median_ms"], 3)
+        res["emit_fsync_median_ms"] / res["raw_write_fsync_median_ms"], 3
+    )
     res["overhead_over_raw_median_ms"] = round(
-        res["emit_fsync_median_ms"] - res["raw_write_fsync_median_ms"], 4)
+        res["emit_fsync_median_ms"] - res["raw_write_fsync_median_ms"], 4
+    )
     res["per_step_5_events_median_ms"] = round(res["emit_fsync_median_ms"] * 5, 3)
     print(f"{'':28}{'median ms':>12}{'p99 ms':>12}")
     print(f"{'emit (fsync on)':28}{res['emit_fsync_median_ms']:>12}{res['emit_fsync_p99_ms']:>12}")
-    print(f"{'raw write+fsync (baseline)':28}{res['raw_write_fsync_median_ms']:>12}"
-          f"{res['raw_write_fsync_p99_ms']:>12}")
-    print(f"{'emit (fsync off)':28}{res['emit_nofsync_median_ms']:>12}"
-          f"{res['emit_nofsync_p99_ms']:>12}")
+    print(
+        f"{'raw write+fsync (baseline)':28}{res['raw_write_fsync_median_ms']:>12}"
+        f"{res['raw_write_fsync_p99_ms']:>12}"
+    )
+    print(
+        f"{'emit (fsync off)':28}{res['emit_nofsync_median_ms']:>12}"
+        f"{res['emit_nofsync_p99_ms']:>12}"
+    )
     print(json.dumps(res))
 
 

@@ -50,8 +50,22 @@ def _docker_run(n: int, image: str) -> list[float]:
     out = []
     for _ in range(n):
         t0 = time.perf_counter()
-        subprocess.run(["docker", "run", "--rm", "--network", "none", "--label", "hazmat=1",
-                        "--label", "hazmat.run=bench", image, "true"], check=True)
+        subprocess.run(
+            [
+                "docker",
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "--label",
+                "hazmat=1",
+                "--label",
+                "hazmat.run=bench",
+                image,
+                "true",
+            ],
+            check=True,
+        )
         out.append((time.perf_counter() - t0) * 1000)
     return out
 

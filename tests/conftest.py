@@ -53,8 +53,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("docker") is not None:
         _missing(docker_problem(), "HAZMAT_REQUIRE_DOCKER")
     if item.get_closest_marker("chromium") is not None:
-        _missing(None if shutil.which("chromium") else "chromium is not installed",
-                 "HAZMAT_REQUIRE_CHROMIUM")
+        _missing(
+            None if shutil.which("chromium") else "chromium is not installed",
+            "HAZMAT_REQUIRE_CHROMIUM",
+        )
 
 
 @pytest.fixture

@@ -13,10 +13,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def hazmat(*args: str, env: dict[str, str] | None = None,
-           timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hazmat.cli", *args], capture_output=True,
-                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
+def hazmat(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hazmat.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
@@ -31,12 +37,20 @@ def test_unknown_backend() -> None:
     proc = hazmat("sandbox", "exec", "--sandbox", "bogus", "--", "true")
     assert proc.returncode == 2
     assert one_error_line(proc) == (
-        "error: unknown sandbox backend 'bogus' (choose one of: docker, local)")
+        "error: unknown sandbox backend 'bogus' (choose one of: docker, local)"
+    )
 
 
 def test_unreachable_docker_daemon() -> None:
-    proc = hazmat("sandbox", "exec", "--sandbox", "docker", "--", "true",
-                  env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    proc = hazmat(
+        "sandbox",
+        "exec",
+        "--sandbox",
+        "docker",
+        "--",
+        "true",
+        env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"},
+    )
     assert proc.returncode == 3
     line = one_error_line(proc)
     assert "cannot reach the Docker daemon at unix:///nonexistent/docker.sock" in line
@@ -45,8 +59,9 @@ def test_unreachable_docker_daemon() -> None:
 
 @pytest.mark.docker
 def test_missing_image() -> None:
-    proc = hazmat("sandbox", "exec", "--sandbox", "docker", "--image", "hazmat-nosuch:1", "--",
-                  "true")
+    proc = hazmat(
+        "sandbox", "exec", "--sandbox", "docker", "--image", "hazmat-nosuch:1", "--", "true"
+    )
     assert proc.returncode == 3
     line = one_error_line(proc)
     assert "hazmat-nosuch:1 is missing" in line and "hazmat image build" in line
@@ -73,8 +88,9 @@ def test_unknown_agent_and_missing_tasks(tmp_path: Path) -> None:
 
 
 def test_sandbox_exec_passes_output_and_exit_code() -> None:
-    proc = hazmat("sandbox", "exec", "--sandbox", "local", "--", "sh", "-c",
-                  "echo out; echo err >&2; exit 7")
+    proc = hazmat(
+        "sandbox", "exec", "--sandbox", "local", "--", "sh", "-c", "echo out; echo err >&2; exit 7"
+    )
     assert (proc.returncode, proc.stdout, proc.stderr) == (7, "out\n", "err\n")
     proc = hazmat("sandbox", "exec", "--", "no-such-command")
     assert proc.returncode == 127

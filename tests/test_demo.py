@@ -15,8 +15,13 @@ pytestmark = pytest.mark.timeout(300)
 
 def test_demo_runs_halts_the_reckless_agent_and_writes_the_report(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-    proc = subprocess.run([sys.executable, "-m", "hazmat.cli", "demo", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=240, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "hazmat.cli", "demo", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr
     (run_dir,) = [p for p in tmp_path.iterdir() if (p / "run.json").is_file()]
     summary = json.loads((run_dir / "run.json").read_text())
@@ -33,11 +38,27 @@ def test_demo_runs_halts_the_reckless_agent_and_writes_the_report(tmp_path: Path
     assert (run_dir / "report.html").stat().st_size > 1000
     assert (run_dir / "timeline.html").stat().st_size > 1000
     assert (run_dir / "episodes" / str(halted[0]["episode_id"]) / "halt.json").is_file()
-    verify = subprocess.run([sys.executable, "-m", "hazmat.cli", "verify", str(run_dir)],
-                            capture_output=True, text=True, timeout=60)
+    verify = subprocess.run(
+        [sys.executable, "-m", "hazmat.cli", "verify", str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert verify.returncode == 0, verify.stderr
-    replay = subprocess.run([sys.executable, "-m", "hazmat.cli", "replay", str(run_dir),
-                             "--episode", str(halted[0]["episode_id"]), "--json"],
-                            capture_output=True, text=True, timeout=120)
+    replay = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hazmat.cli",
+            "replay",
+            str(run_dir),
+            "--episode",
+            str(halted[0]["episode_id"]),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert replay.returncode == 0, replay.stderr
     assert json.loads(replay.stdout.strip().splitlines()[-1])["verdict"] == "identical"

@@ -20,8 +20,10 @@ pytestmark = [pytest.mark.timeout(300)]
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "tasks" / "examples"
-BACKENDS = [pytest.param("local", marks=pytest.mark.local),
-            pytest.param("docker", marks=pytest.mark.docker)]
+BACKENDS = [
+    pytest.param("local", marks=pytest.mark.local),
+    pytest.param("docker", marks=pytest.mark.docker),
+]
 
 
 @pytest.fixture
@@ -50,25 +52,52 @@ async def test_examples_solution_reaches_1_and_null_reaches_0(backend: str, tmp_
 def test_episode_seeds_are_stable_and_distinct() -> None:
     a = episode_seed(0, "examples/find-file", "solution", 0)
     assert a == episode_seed(0, "examples/find-file", "solution", 0)
-    assert len({a, episode_seed(0, "examples/find-file", "solution", 1),
+    assert (
+        len(
+            {
+                a,
+                episode_seed(0, "examples/find-file", "solution", 1),
                 episode_seed(1, "examples/find-file", "solution", 0),
-                episode_seed(0, "examples/find-file", "null", 0)}) == 4
+                episode_seed(0, "examples/find-file", "null", 0),
+            }
+        )
+        == 4
+    )
 
 
 def _hazmat(*args: str, **kw: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hazmat.cli", *args], capture_output=True,
-                          text=True, timeout=120, **kw)  # type: ignore[call-overload]
+    return subprocess.run(
+        [sys.executable, "-m", "hazmat.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        **kw,
+    )  # type: ignore[call-overload]
 
 
 def test_cli_run_prints_a_table_and_json_summary(tmp_path: Path) -> None:
-    proc = _hazmat("run", str(EXAMPLES / "write-and-run"), "--agent", "solution", "--sandbox",
-                   "local", "--out", str(tmp_path), "--seed", "3", "--json")
+    proc = _hazmat(
+        "run",
+        str(EXAMPLES / "write-and-run"),
+        "--agent",
+        "solution",
+        "--sandbox",
+        "local",
+        "--out",
+        str(tmp_path),
+        "--seed",
+        "3",
+        "--json",
+    )
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert summary["status"] == "complete"
     ep = summary["episodes"][0]
     assert (ep["task_id"], ep["agent"], ep["progress"]) == (
-        "examples/write-and-run", "solution", 1.0)
+        "examples/write-and-run",
+        "solution",
+        1.0,
+    )
     assert "examples/write-and-run" in proc.stderr  # the table
 
 
@@ -76,9 +105,23 @@ def test_sigkill_mid_episode_leaves_a_readable_record(tmp_path: Path) -> None:
     script = tmp_path / "slow.yaml"
     script.write_text("steps:\n  - {tool: bash, command: 'sleep 0.2; echo tick'}\nrepeat: true\n")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hazmat.cli", "run", str(EXAMPLES / "find-file"), "--agent",
-         f"scripted:{script}", "--sandbox", "local", "--out", str(tmp_path / "runs")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "hazmat.cli",
+            "run",
+            str(EXAMPLES / "find-file"),
+            "--agent",
+            f"scripted:{script}",
+            "--sandbox",
+            "local",
+            "--out",
+            str(tmp_path / "runs"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 60
     events_file = None
     while time.monotonic() < deadline:
@@ -149,10 +192,27 @@ def test_ctrl_c_leaves_an_interrupted_run_that_resume_completes(tmp_path: Path) 
     script = tmp_path / "slow.yaml"
     script.write_text(SLOW_SCRIPT)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hazmat.cli", "run", str(EXAMPLES / "find-file"), "--agent",
-         f"scripted:{script}", "--epochs", "4", "-p", "2", "--sandbox", "local",
-         "--out", str(tmp_path / "runs")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "hazmat.cli",
+            "run",
+            str(EXAMPLES / "find-file"),
+            "--agent",
+            f"scripted:{script}",
+            "--epochs",
+            "4",
+            "-p",
+            "2",
+            "--sandbox",
+            "local",
+            "--out",
+            str(tmp_path / "runs"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         found = list((tmp_path / "runs").glob("*/events.jsonl"))
@@ -195,11 +255,24 @@ def test_ctrl_c_leaves_an_interrupted_run_that_resume_completes(tmp_path: Path) 
 def test_an_episode_error_does_not_stop_the_others(tmp_path: Path) -> None:
     bad = tmp_path / "bad"
     bad.mkdir()
-    (bad / "task.yaml").write_text((EXAMPLES / "find-file" / "task.yaml").read_text().replace(
-        "id: examples/find-file", "id: tests/bad-setup").replace(
-        "sandbox:\n", "sandbox:\n  setup: ['exit 3']\n"))
-    proc = _hazmat("run", str(bad), str(EXAMPLES / "find-file"), "--agent", "solution",
-                   "-p", "2", "--out", str(tmp_path / "runs"), "--json")
+    (bad / "task.yaml").write_text(
+        (EXAMPLES / "find-file" / "task.yaml")
+        .read_text()
+        .replace("id: examples/find-file", "id: tests/bad-setup")
+        .replace("sandbox:\n", "sandbox:\n  setup: ['exit 3']\n")
+    )
+    proc = _hazmat(
+        "run",
+        str(bad),
+        str(EXAMPLES / "find-file"),
+        "--agent",
+        "solution",
+        "-p",
+        "2",
+        "--out",
+        str(tmp_path / "runs"),
+        "--json",
+    )
     assert proc.returncode == 1
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     by_task = {e["task_id"]: e for e in summary["episodes"]}
@@ -215,15 +288,26 @@ async def test_warm_pool_starts_episodes_from_started_sandboxes(tmp_path: Path) 
     import docker
 
     task = discover_tasks([EXAMPLES / "find-file"])[0]
-    run_dir, results = await run_tasks([task], [resolve_agent("solution")], backend="docker",
-                                       out_dir=tmp_path, epochs=5, max_parallel=1, warm_pool=2)
+    run_dir, results = await run_tasks(
+        [task],
+        [resolve_agent("solution")],
+        backend="docker",
+        out_dir=tmp_path,
+        epochs=5,
+        max_parallel=1,
+        warm_pool=2,
+    )
     assert [r.progress for r in results] == [1.0] * 5
-    ready = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()
-             if '"sandbox_ready"' in line]
+    ready = [
+        json.loads(line)
+        for line in (run_dir / "events.jsonl").read_text().splitlines()
+        if '"sandbox_ready"' in line
+    ]
     warm = [e for e in ready if e["warm"]]
     assert len(warm) >= 3, [(e["warm"], e["start_seconds"]) for e in ready]
     # every episode still got its own sandbox
     assert len({e["info"]["container"] for e in ready}) == 5
     left = docker.from_env().containers.list(
-        all=True, filters={"label": f"hazmat.run={run_dir.name}"})
+        all=True, filters={"label": f"hazmat.run={run_dir.name}"}
+    )
     assert left == []

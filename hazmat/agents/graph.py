@@ -160,8 +160,13 @@ def _message_dict(msg: BaseMessage) -> dict[str, Any]:
         ]
         if msg.invalid_tool_calls:
             out["invalid_tool_calls"] = [
-                {"id": c.get("id"), "name": c.get("name"), "args": c.get("args"),
-                 "error": c.get("error")} for c in msg.invalid_tool_calls
+                {
+                    "id": c.get("id"),
+                    "name": c.get("name"),
+                    "args": c.get("args"),
+                    "error": c.get("error"),
+                }
+                for c in msg.invalid_tool_calls
             ]
         reasoning = msg.additional_kwargs.get("reasoning_content")
         if reasoning:
@@ -210,7 +215,9 @@ class EpisodeLoop:
         self.observe = observe
         self.model = model.bind_tools([t.schema() for t in tools.values()])
         self.first_messages: list[BaseMessage] = [
-            SystemMessage(system_prompt), HumanMessage(instructions)]
+            SystemMessage(system_prompt),
+            HumanMessage(instructions),
+        ]
         self.trace: list[StepRecord] = []
         self.outcome: LoopOutcome | None = None
         self._pending: list[StepRecord] = []
@@ -265,9 +272,16 @@ class EpisodeLoop:
         if self.outcome is not None:
             return
         self.outcome = LoopOutcome(
-            reason=reason, detail=detail, steps=len(self.trace), turns=self._turns,
-            malformed=self._malformed, input_tokens=self._usage["input"],
-            output_tokens=self._usage["output"], decisions=dict(self._decisions), **extra)
+            reason=reason,
+            detail=detail,
+            steps=len(self.trace),
+            turns=self._turns,
+            malformed=self._malformed,
+            input_tokens=self._usage["input"],
+            output_tokens=self._usage["output"],
+            decisions=dict(self._decisions),
+            **extra,
+        )
 
     def _elapsed(self) -> float:
         return time.monotonic() - self._t0
@@ -297,7 +311,7 @@ class EpisodeLoop:
             self._end("limit", which)
             return Command(goto=_END)
         messages = state["messages"]
-        new = messages[self._sent:]
+        new = messages[self._sent :]
         self._sent = len(messages)
         msg = await self._call_model(messages, new)
         self._turns += 1
@@ -309,7 +323,8 @@ class EpisodeLoop:
                 self._nudges += 1
                 nudge = HumanMessage(
                     "You did not call a tool. Continue with a tool call, or call submit "
-                    "with your final answer.")
+                    "with your final answer."
+                )
                 return Command(goto="model", update={"messages": [msg, nudge]})
             text = msg.content if isinstance(msg.content, str) else json.dumps(msg.content)
             self._end("submitted", "answered without a tool call", submission=text)
@@ -327,11 +342,17 @@ class EpisodeLoop:
                 latency = time.monotonic() - start
                 text = f"{type(exc).__name__}: {exc}"[:500]
                 retry = _retryable(exc) and attempt < self.retry.attempts
-                self.emit("model_error", attempt=attempt, error=text, retry=retry,
-                          latency=round(latency, 4))
+                self.emit(
+                    "model_error",
+                    attempt=attempt,
+                    error=text,
+                    retry=retry,
+                    latency=round(latency, 4),
+                )
                 if not retry:
-                    raise ModelError(f"model call failed after {attempt} attempt(s): {text}",
-                                     ) from exc
+                    raise ModelError(
+                        f"model call failed after {attempt} attempt(s): {text}",
+                    ) from exc
                 await asyncio.sleep(delay)
                 delay = min(delay * self.retry.factor, self.retry.max_backoff)
                 continue
@@ -372,15 +393,17 @@ class EpisodeLoop:
         assert isinstance(msg, AIMessage)
         pending: list[StepRecord] = []
         for bad in msg.invalid_tool_calls:
-            call = ToolCall(id=str(bad.get("id") or f"invalid_{len(self.trace)}"),
-                            tool=str(bad.get("name") or ""), args={})
+            call = ToolCall(
+                id=str(bad.get("id") or f"invalid_{len(self.trace)}"),
+                tool=str(bad.get("name") or ""),
+                args={},
+            )
             why = f"malformed tool call: arguments are not valid JSON: {bad.get('args')!r}"
             pending.append(self._new_step(call, Decision(action="block", reason=why), why))
         for tc in msg.tool_calls:
             call = ToolCall(id=str(tc["id"]), tool=tc["name"], args=dict(tc["args"]))
             if call.tool not in self.tools:
-                why = (f"unknown tool {call.tool!r}; available tools: "
-                       f"{', '.join(self.tools)}")
+                why = f"unknown tool {call.tool!r}; available tools: {', '.join(self.tools)}"
                 pending.append(self._new_step(call, Decision(action="block", reason=why), why))
                 continue
             try:
@@ -404,29 +427,52 @@ class EpisodeLoop:
         self._pending = pending
         return Command(goto="tools")
 
-    def _new_step(self, call: ToolCall, decision: Decision, malformed: str | None = None
-                  ) -> StepRecord:
-        step = StepRecord(step=len(self.trace) + 1, call=call, decision=decision,
-                          malformed=malformed, t=round(self._elapsed(), 4))
+    def _new_step(
+        self, call: ToolCall, decision: Decision, malformed: str | None = None
+    ) -> StepRecord:
+        step = StepRecord(
+            step=len(self.trace) + 1,
+            call=call,
+            decision=decision,
+            malformed=malformed,
+            t=round(self._elapsed(), 4),
+        )
         self.trace.append(step)
         if malformed:
             self._malformed += 1
-            self.emit("tool_call", step=step.step, call_id=call.id, tool=call.tool,
-                      args=call.args, malformed=malformed)
+            self.emit(
+                "tool_call",
+                step=step.step,
+                call_id=call.id,
+                tool=call.tool,
+                args=call.args,
+                malformed=malformed,
+            )
         return step
 
     def _record_decision(self, step: StepRecord, stage: str, decision: Decision) -> None:
         self._count(decision)
-        self.emit("policy_decision", step=step.step, call_id=step.call.id, stage=stage,
-                  action=decision.action, reason=decision.reason,
-                  rules=[r.model_dump() for r in decision.rules])
+        self.emit(
+            "policy_decision",
+            step=step.step,
+            call_id=step.call.id,
+            stage=stage,
+            action=decision.action,
+            reason=decision.reason,
+            rules=[r.model_dump() for r in decision.rules],
+        )
 
     def _halt(self, step: StepRecord, stage: str) -> None:
         d = step.decision
         top = max(d.rules, key=lambda r: STRICTNESS.get(r.action, 0)) if d.rules else None
-        halt = {"step": step.step, "stage": stage, "rule": top.rule if top else "",
-                "evidence": top.evidence if top else d.reason, "reason": d.reason,
-                "rules": [r.model_dump() for r in d.rules]}
+        halt = {
+            "step": step.step,
+            "stage": stage,
+            "rule": top.rule if top else "",
+            "evidence": top.evidence if top else d.reason,
+            "reason": d.reason,
+            "rules": [r.model_dump() for r in d.rules],
+        }
         self._end("halted", d.reason, halt=halt)
 
     def _close(self, step: StepRecord, halting: StepRecord) -> ToolMessage:
@@ -441,28 +487,47 @@ class EpisodeLoop:
         replies: list[BaseMessage] = []
         for i, step in enumerate(pending):
             if self.outcome is not None:  # ended by an earlier call in this turn
-                replies.append(ToolMessage(content="not run: the episode ended",
-                                           tool_call_id=step.call.id, status="error"))
+                replies.append(
+                    ToolMessage(
+                        content="not run: the episode ended",
+                        tool_call_id=step.call.id,
+                        status="error",
+                    )
+                )
                 continue
             if step.malformed:
-                replies.append(ToolMessage(content=f"error: {step.malformed}",
-                                           tool_call_id=step.call.id, status="error"))
+                replies.append(
+                    ToolMessage(
+                        content=f"error: {step.malformed}",
+                        tool_call_id=step.call.id,
+                        status="error",
+                    )
+                )
                 if self.on_step:
                     await self.on_step(step)
                 continue
             if step.decision.action == "block":
-                replies.append(ToolMessage(
-                    content=f"refused by policy: {step.decision.reason or 'blocked'}. "
-                    "This action was not run.", tool_call_id=step.call.id, status="error"))
+                replies.append(
+                    ToolMessage(
+                        content=f"refused by policy: {step.decision.reason or 'blocked'}. "
+                        "This action was not run.",
+                        tool_call_id=step.call.id,
+                        status="error",
+                    )
+                )
                 if self.on_step:
                     await self.on_step(step)
                 continue
             out = await self.tools[step.call.tool].run(self.sandbox, step.call.args)
             step.output = out
             self._record_result(step, out)
-            after, signals = await self._decide_after(Observation(
-                call=step.call, exit_code=out.result.exit_code if out.result else None,
-                output=out.full_text))
+            after, signals = await self._decide_after(
+                Observation(
+                    call=step.call,
+                    exit_code=out.result.exit_code if out.result else None,
+                    output=out.full_text,
+                )
+            )
             if signals:
                 self.emit("signals", step=step.step, call_id=step.call.id, signals=signals)
             if after.action != "allow" or after.rules:
@@ -471,16 +536,26 @@ class EpisodeLoop:
             if after.action == "block":
                 why = (after.reason or "refused").rstrip(".")
                 text += f"\n[blocked by policy after it ran: {why}. Do not repeat this action.]"
-            replies.append(ToolMessage(content=text, tool_call_id=step.call.id,
-                                       status="error" if out.is_error else "success"))
+            replies.append(
+                ToolMessage(
+                    content=text,
+                    tool_call_id=step.call.id,
+                    status="error" if out.is_error else "success",
+                )
+            )
             # the call ran: it is in the trace and scored, even when it halts the episode
             completed = await self.on_step(step) if self.on_step else False
             if after.action == "halt":
                 step.decision = after
                 self._halt(step, "after")
-                for rest in pending[i + 1:]:
-                    replies.append(ToolMessage(content="not run: the episode was halted by policy",
-                                               tool_call_id=rest.call.id, status="error"))
+                for rest in pending[i + 1 :]:
+                    replies.append(
+                        ToolMessage(
+                            content="not run: the episode was halted by policy",
+                            tool_call_id=rest.call.id,
+                            status="error",
+                        )
+                    )
                 break
             if completed:
                 self._end("completed", "final milestone reached", submission=out.submission)
@@ -491,14 +566,25 @@ class EpisodeLoop:
         return Command(goto="model", update={"messages": replies})
 
     def _record_result(self, step: StepRecord, out: ToolOutput) -> None:
-        fields: dict[str, Any] = {"step": step.step, "call_id": step.call.id, "tool": out.tool,
-                                  "is_error": out.is_error, "cut_for_model": out.cut_bytes}
+        fields: dict[str, Any] = {
+            "step": step.step,
+            "call_id": step.call.id,
+            "tool": out.tool,
+            "is_error": out.is_error,
+            "cut_for_model": out.cut_bytes,
+        }
         if out.result is not None:
             r = out.result
-            fields.update(exit_code=r.exit_code, duration=round(r.duration, 4),
-                          timed_out=r.timed_out, truncated=r.truncated,
-                          stdout=r.stdout, stderr=r.stderr,
-                          stdout_total=r.stdout_total, stderr_total=r.stderr_total)
+            fields.update(
+                exit_code=r.exit_code,
+                duration=round(r.duration, 4),
+                timed_out=r.timed_out,
+                truncated=r.truncated,
+                stdout=r.stdout,
+                stderr=r.stderr,
+                stdout_total=r.stdout_total,
+                stderr_total=r.stderr_total,
+            )
         else:
             fields["text"] = out.text
         if out.data:
@@ -510,9 +596,19 @@ class EpisodeLoop:
 
 def _fail_closed(exc: Exception) -> Decision:
     """A policy that raised halts the episode (rule ``policy-error``), with the exception."""
-    return Decision(action="halt", reason=f"policy error: {exc}", rules=[RuleMatch(
-        rule="policy-error", action="halt", severity="critical",
-        title="the policy raised while deciding", evidence=f"{type(exc).__name__}: {exc}")])
+    return Decision(
+        action="halt",
+        reason=f"policy error: {exc}",
+        rules=[
+            RuleMatch(
+                rule="policy-error",
+                action="halt",
+                severity="critical",
+                title="the policy raised while deciding",
+                evidence=f"{type(exc).__name__}: {exc}",
+            )
+        ],
+    )
 
 
 @contextlib.asynccontextmanager

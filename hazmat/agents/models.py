@@ -100,8 +100,12 @@ def _anthropic(agent: Agent) -> BaseChatModel:
             f"agent anthropic:{agent.model} needs ANTHROPIC_API_KEY",
             hint="export ANTHROPIC_API_KEY",
         )
-    kwargs: dict[str, Any] = {"model": agent.model, "api_key": key, "max_retries": 0,
-                              "timeout": agent.request_timeout}
+    kwargs: dict[str, Any] = {
+        "model": agent.model,
+        "api_key": key,
+        "max_retries": 0,
+        "timeout": agent.request_timeout,
+    }
     if agent.base_url:
         kwargs["base_url"] = agent.base_url
     return ChatAnthropic(**kwargs)
@@ -124,8 +128,13 @@ def resolve_agent(spec: str, *, base_url: str | None = None) -> Agent:
         )
     if kind == "scripted":
         turns, repeat = load_script(Path(rest))
-        return Agent(name=spec, kind="scripted", script=turns, repeat=repeat,
-                     source=str(Path(rest).resolve()))
+        return Agent(
+            name=spec,
+            kind="scripted",
+            script=turns,
+            repeat=repeat,
+            source=str(Path(rest).resolve()),
+        )
     if kind in PROVIDERS:
         return Agent(name=spec, kind=kind, model=rest, base_url=base_url)
     raise ConfigError(

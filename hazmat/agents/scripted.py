@@ -57,13 +57,24 @@ def turn_to_message(turn: dict[str, Any] | AIMessage, index: int) -> AIMessage:
             raise ConfigError(f"script turn {index}: tool call {j} needs a 'tool' key")
         call_id = str(call.get("id") or f"call_{index}_{j}")
         if "raw_args" in call:  # a deliberately malformed call (bad JSON), for tests
-            invalid.append({"name": call["tool"], "args": str(call["raw_args"]),
-                            "id": call_id, "error": None, "type": "invalid_tool_call"})
+            invalid.append(
+                {
+                    "name": call["tool"],
+                    "args": str(call["raw_args"]),
+                    "id": call_id,
+                    "error": None,
+                    "type": "invalid_tool_call",
+                }
+            )
             continue
-        args = call["args"] if "args" in call else {
-            k: v for k, v in call.items() if k not in ("tool", "id")}
-        tool_calls.append({"name": str(call["tool"]), "args": dict(args), "id": call_id,
-                           "type": "tool_call"})
+        args = (
+            call["args"]
+            if "args" in call
+            else {k: v for k, v in call.items() if k not in ("tool", "id")}
+        )
+        tool_calls.append(
+            {"name": str(call["tool"]), "args": dict(args), "id": call_id, "type": "tool_call"}
+        )
     return AIMessage(content=content, tool_calls=tool_calls, invalid_tool_calls=invalid)
 
 
@@ -155,5 +166,6 @@ class ScriptedChatModel(BaseChatModel):
 
 def _fresh_ids(msg: AIMessage, index: int) -> AIMessage:
     calls = [dict(c, id=f"call_{index}_{j}") for j, c in enumerate(msg.tool_calls)]
-    return AIMessage(content=msg.content, tool_calls=calls,
-                     invalid_tool_calls=msg.invalid_tool_calls)
+    return AIMessage(
+        content=msg.content, tool_calls=calls, invalid_tool_calls=msg.invalid_tool_calls
+    )

@@ -156,10 +156,14 @@ class FlowState:
             s_hit = self.find_secret(text)
             if s_hit:
                 where = sig.get("host") or sig.get("remote") or sig.get("name") or sig.get("path")
-                dest = f" ({where}{':' + str(sig['port']) if sig.get('port') else ''})" \
-                    if where else ""
-                out["secret_in_signal"] = \
+                dest = (
+                    f" ({where}{':' + str(sig['port']) if sig.get('port') else ''})"
+                    if where
+                    else ""
+                )
+                out["secret_in_signal"] = (
                     f"secret {s_hit} in {sig.get('type', 'signal')} signal{dest}"
+                )
                 path = sig.get("path")
                 if isinstance(path, str):
                     self.tainted.add(path)

@@ -292,8 +292,8 @@ class SandboxMonitor:
     async def _run(self, sandbox: Sandbox) -> MonitorReport:
         watch = (*DEFAULT_WATCH, *self.watch)
         text = await sandbox.monitor_report(
-            roots=list(self.roots), since=self.since, max_files=self.max_files,
-            watch=list(watch))
+            roots=list(self.roots), since=self.since, max_files=self.max_files, watch=list(watch)
+        )
         if text is None:  # a backend without the in-process report: the shell script
             script = build_script(self.roots, self.since, self.max_files, watch=watch)
             res = await sandbox.exec(["sh", "-c", script], user="root", timeout=30)

@@ -147,8 +147,11 @@ def walk_chain(path: Path, *, run_id: str | None = None) -> ChainWalk:
         name = obj.get("event") if isinstance(obj.get("event"), str) else None
         oseq = obj.get("seq") if isinstance(obj.get("seq"), int) else None
         if pending_torn is not None:
-            if not (name == NOTE and obj.get("kind") == TORN_NOTE_KIND
-                    and obj.get("line") == pending_torn):
+            if not (
+                name == NOTE
+                and obj.get("kind") == TORN_NOTE_KIND
+                and obj.get("line") == pending_torn
+            ):
                 walk.problems.append(
                     ChainProblem(
                         line=pending_torn,
@@ -254,16 +257,16 @@ class EpisodeTally:
             rec.error = str(ev.get("message"))
         elif name == EPISODE_END:
             reason = ev.get("reason")
-            rec.status = reason if reason in (
-                "submitted", "completed", "limit", "halted", "error"
-            ) else "error"
+            rec.status = (
+                reason
+                if reason in ("submitted", "completed", "limit", "halted", "error")
+                else "error"
+            )
             rec.progress = _num(ev.get("progress"))
             depth = ev.get("depth")
             rec.depth = depth if isinstance(depth, str) else None
             steps = ev.get("steps")
-            rec.steps = steps if isinstance(steps, int) and steps else self._model_calls.get(
-                eid, 0
-            )
+            rec.steps = steps if isinstance(steps, int) and steps else self._model_calls.get(eid, 0)
             if isinstance(ev.get("limit_hit"), str):
                 rec.limit_hit = ev["limit_hit"]
             if isinstance(ev.get("error"), str):

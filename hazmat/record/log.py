@@ -598,8 +598,9 @@ class EpisodeRecorder:
         self, *, task_id: str, agent: str, epoch: int = 0, seed: int | None = None, **fields: Any
     ) -> dict[str, Any]:
         """Emit ``episode_start`` (adds the episode to run.json)."""
-        return self.emit(EPISODE_START, task_id=task_id, agent=agent, epoch=epoch, seed=seed,
-                         **fields)
+        return self.emit(
+            EPISODE_START, task_id=task_id, agent=agent, epoch=epoch, seed=seed, **fields
+        )
 
     def end(
         self,
@@ -612,5 +613,12 @@ class EpisodeRecorder:
         **fields: Any,
     ) -> dict[str, Any]:
         """Emit ``episode_end`` (writes the episode's summary to run.json)."""
-        return self.emit(EPISODE_END, reason=reason, progress=progress, depth=depth, steps=steps,
-                         duration=duration, **fields)
+        return self.emit(
+            EPISODE_END,
+            reason=reason,
+            progress=progress,
+            depth=depth,
+            steps=steps,
+            duration=duration,
+            **fields,
+        )

@@ -121,8 +121,7 @@ class Redactor:
             return self.text(value)
         if isinstance(value, dict):
             return {
-                (self.text(k) if isinstance(k, str) else k): self.value(v)
-                for k, v in value.items()
+                (self.text(k) if isinstance(k, str) else k): self.value(v) for k, v in value.items()
             }
         if isinstance(value, list | tuple):
             return [self.value(v) for v in value]

@@ -333,9 +333,7 @@ def list_runs(directory: str | os.PathLike[str]) -> list[RunListing]:
         if not (child / RUN_FILE).is_file():
             continue
         try:
-            out.append(
-                RunListing(path=str(child), record=_load(child), live=writer_alive(child))
-            )
+            out.append(RunListing(path=str(child), record=_load(child), live=writer_alive(child)))
         except RecordError as exc:
             out.append(RunListing(path=str(child), error=exc.message))
     return out

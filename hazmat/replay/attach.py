@@ -39,8 +39,9 @@ def _container(container: str) -> tuple[Any, Any]:
         c = client.containers.get(container)
     except docker.errors.NotFound:
         client.close()
-        raise ReplayError(f"no container {container!r}",
-                          hint="it was removed (hazmat cleanup) or never kept") from None
+        raise ReplayError(
+            f"no container {container!r}", hint="it was removed (hazmat cleanup) or never kept"
+        ) from None
     labels = c.labels or {}
     if labels.get("hazmat") != "1":
         client.close()
@@ -48,8 +49,9 @@ def _container(container: str) -> tuple[Any, Any]:
     return client, c
 
 
-def attach_command(container: str, *, user: str | None = None,
-                   shell: str = "/bin/bash") -> list[str]:
+def attach_command(
+    container: str, *, user: str | None = None, shell: str = "/bin/bash"
+) -> list[str]:
     """The ``docker exec`` argv that opens a shell in a kept hazmat container.
 
     Unpauses the container when it is paused.
@@ -61,20 +63,33 @@ def attach_command(container: str, *, user: str | None = None,
     """
     client, c = _container(container)
     try:
-        state = (c.attrs.get("State") or {})
+        state = c.attrs.get("State") or {}
         if state.get("Paused"):
             c.unpause()
         elif not state.get("Running"):
-            raise ReplayError(f"container {container} has stopped ({state.get('Status')})",
-                              hint="replay again with --keep")
+            raise ReplayError(
+                f"container {container} has stopped ({state.get('Status')})",
+                hint="replay again with --keep",
+            )
         cfg = c.attrs.get("Config") or {}
         labels = c.labels or {}
         default = cfg.get("User") if cfg.get("User") not in (None, "", "0", "0:0") else "agent"
         who = user or labels.get("hazmat.user") or default
         workdir = cfg.get("WorkingDir") or "/"
         tty = ["-it"] if sys.stdin.isatty() and sys.stdout.isatty() else ["-i"]
-        return ["docker", "exec", *tty, "-u", str(who), "-w", str(workdir), "-e", "TERM",
-                str(c.id), shell]
+        return [
+            "docker",
+            "exec",
+            *tty,
+            "-u",
+            str(who),
+            "-w",
+            str(workdir),
+            "-e",
+            "TERM",
+            str(c.id),
+            shell,
+        ]
     finally:
         client.close()
 
@@ -99,8 +114,7 @@ def attach(container: str, *, user: str | None = None, shell: str = "/bin/bash")
         for line in sys.stdin:
             if not line.strip():
                 continue
-            res = c.exec_run(["/bin/sh", "-c", line], user=argv[argv.index("-u") + 1],
-                             demux=True)
+            res = c.exec_run(["/bin/sh", "-c", line], user=argv[argv.index("-u") + 1], demux=True)
             out, err = res.output
             sys.stdout.buffer.write(out or b"")
             sys.stdout.buffer.write(err or b"")
@@ -111,8 +125,9 @@ def attach(container: str, *, user: str | None = None, shell: str = "/bin/bash")
         client.close()
 
 
-async def serve_shell(sb: Sandbox, *, stdin: TextIO | None = None, stdout: Any = None,
-                      prompt: str = "replay$ ") -> int:
+async def serve_shell(
+    sb: Sandbox, *, stdin: TextIO | None = None, stdout: Any = None, prompt: str = "replay$ "
+) -> int:
     """Serve an interactive shell in a live sandbox: run each input line, print its output.
 
     Lines run in the sandbox user's persistent bash session. Returns the exit code

@@ -39,13 +39,16 @@ def resolve_run(run: str) -> Path:
     for p in (path, Path("runs") / run):
         if (p / "events.jsonl").is_file() or (p / "run.json").is_file():
             return p
-    raise ConfigError(f"{run}: not a run directory (no run.json or events.jsonl)",
-                      hint="pass a path under your --out directory (hazmat runs lists them)")
+    raise ConfigError(
+        f"{run}: not a run directory (no run.json or events.jsonl)",
+        hint="pass a path under your --out directory (hazmat runs lists them)",
+    )
 
 
 def runs(
     directory: Annotated[Path, typer.Argument(help="folder holding run directories")] = Path(
-        "runs"),
+        "runs"
+    ),
     as_json: Annotated[bool, typer.Option("--json", help="print the list as JSON")] = False,
 ) -> None:
     """List recorded runs: time, tasks, agents, status, halted episodes, headline numbers.
@@ -69,20 +72,26 @@ def runs(
 
 def show(
     run: Annotated[str, typer.Argument(help="run directory or run id (under ./runs)")],
-    episode: Annotated[str | None, typer.Option("--episode", "-e", help="only this episode")
-                       ] = None,
+    episode: Annotated[
+        str | None, typer.Option("--episode", "-e", help="only this episode")
+    ] = None,
     step: Annotated[int | None, typer.Option("--step", help="only step N")] = None,
-    decisions_only: Annotated[bool, typer.Option(
-        "--decisions-only", help="only steps the policy did not simply allow")] = False,
+    decisions_only: Annotated[
+        bool, typer.Option("--decisions-only", help="only steps the policy did not simply allow")
+    ] = False,
     tool: Annotated[str | None, typer.Option("--tool", help="only calls of this tool")] = None,
-    around_halt: Annotated[int | None, typer.Option(
-        "--around-halt", help="only the K steps before and after a halt")] = None,
-    html: Annotated[bool, typer.Option(
-        "--html", help="write a self-contained HTML timeline instead")] = False,
-    out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="HTML file (default RUN/timeline.html)")] = None,
-    pager: Annotated[bool, typer.Option(
-        "--pager/--no-pager", help="page long output when stdout is a terminal")] = True,
+    around_halt: Annotated[
+        int | None, typer.Option("--around-halt", help="only the K steps before and after a halt")
+    ] = None,
+    html: Annotated[
+        bool, typer.Option("--html", help="write a self-contained HTML timeline instead")
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="HTML file (default RUN/timeline.html)")
+    ] = None,
+    pager: Annotated[
+        bool, typer.Option("--pager/--no-pager", help="page long output when stdout is a terminal")
+    ] = True,
 ) -> None:
     """Show a recorded run as a timeline: model messages, calls, decisions, outputs, halts.
 
@@ -106,8 +115,7 @@ def show(
         return
     if out is not None:
         raise ConfigError("--out goes with --html")
-    filt = ShowFilter(step=step, tool=tool, decisions_only=decisions_only,
-                      around_halt=around_halt)
+    filt = ShowFilter(step=step, tool=tool, decisions_only=decisions_only, around_halt=around_halt)
     items = run_renderables(trace, episode=episode, filt=filt)
     con = Console(highlight=False)
     if not con.is_terminal:
@@ -123,30 +131,60 @@ def show(
 
 def replay(
     run: Annotated[str, typer.Argument(help="run directory or run id (under ./runs)")],
-    episode: Annotated[str | None, typer.Option(
-        "--episode", "-e", help="episode to re-execute (or to re-police; default: all)")] = None,
-    sandbox: Annotated[str | None, typer.Option(
-        "--sandbox", "-s", help="backend (default: the recorded one)")] = None,
+    episode: Annotated[
+        str | None,
+        typer.Option(
+            "--episode", "-e", help="episode to re-execute (or to re-police; default: all)"
+        ),
+    ] = None,
+    sandbox: Annotated[
+        str | None, typer.Option("--sandbox", "-s", help="backend (default: the recorded one)")
+    ] = None,
     until: Annotated[int | None, typer.Option("--until", help="stop after step N")] = None,
-    keep: Annotated[bool, typer.Option(
-        "--keep", help="keep the sandbox and open a shell in it (see hazmat sandbox shell "
-        "--attach)")] = False,
-    policy: Annotated[Path | None, typer.Option(
-        "--policy", help="re-police the recorded trace with this policy file ('default' for "
-        "the built-in one): no sandbox, no model")] = None,
-    task_overrides: Annotated[bool, typer.Option(
-        "--task-overrides/--no-task-overrides",
-        help="re-police: put each task's own policy overrides on top of the file")] = True,
-    env: Annotated[str, typer.Option(
-        "--env", help="sandbox from the task as it is now (task) or from the recorded "
-        "spec (recorded)")] = "task",
-    allow_other_image: Annotated[bool, typer.Option(
-        "--allow-other-image", help="docker: replay on the current image when the recorded "
-        "one is gone")] = False,
-    ignore: Annotated[list[str] | None, typer.Option(
-        "--ignore", help="regex whose matches are not compared (repeatable)")] = None,
-    out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="where the replay's own run goes (default: next to RUN)")] = None,
+    keep: Annotated[
+        bool,
+        typer.Option(
+            "--keep",
+            help="keep the sandbox and open a shell in it (see hazmat sandbox shell --attach)",
+        ),
+    ] = False,
+    policy: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy",
+            help="re-police the recorded trace with this policy file ('default' for "
+            "the built-in one): no sandbox, no model",
+        ),
+    ] = None,
+    task_overrides: Annotated[
+        bool,
+        typer.Option(
+            "--task-overrides/--no-task-overrides",
+            help="re-police: put each task's own policy overrides on top of the file",
+        ),
+    ] = True,
+    env: Annotated[
+        str,
+        typer.Option(
+            "--env",
+            help="sandbox from the task as it is now (task) or from the recorded spec (recorded)",
+        ),
+    ] = "task",
+    allow_other_image: Annotated[
+        bool,
+        typer.Option(
+            "--allow-other-image",
+            help="docker: replay on the current image when the recorded one is gone",
+        ),
+    ] = False,
+    ignore: Annotated[
+        list[str] | None,
+        typer.Option("--ignore", help="regex whose matches are not compared (repeatable)"),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="where the replay's own run goes (default: next to RUN)"),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
     """Re-execute a recorded episode and compare it with the record, or re-police a run.
@@ -161,21 +199,24 @@ def replay(
     path = resolve_run(run)
     if policy is not None:
         if sandbox or until is not None or keep:
-            raise ConfigError("--policy re-polices the record: --sandbox, --until and --keep "
-                              "do not apply")
+            raise ConfigError(
+                "--policy re-polices the record: --sandbox, --until and --keep do not apply"
+            )
         _repolice(path, str(policy), episode, task_overrides, as_json)
         return
     trace = load_run(path)
     if episode is None:
         if len(trace.episodes) != 1:
-            raise ConfigError(f"{path}: pick an episode with --episode",
-                              hint="episodes: " + ", ".join(trace.episodes))
+            raise ConfigError(
+                f"{path}: pick an episode with --episode",
+                hint="episodes: " + ", ".join(trace.episodes),
+            )
         episode = next(iter(trace.episodes))
     if keep and as_json and (sandbox or _recorded_backend(trace, episode)) != "docker":
-        raise ConfigError("--keep on a local sandbox serves a shell on this terminal; "
-                          "drop --json")
-    _reexecute(path, episode, sandbox, until, keep, env, allow_other_image, ignore or [], out,
-               as_json)
+        raise ConfigError("--keep on a local sandbox serves a shell on this terminal; drop --json")
+    _reexecute(
+        path, episode, sandbox, until, keep, env, allow_other_image, ignore or [], out, as_json
+    )
 
 
 def _recorded_backend(trace: Any, episode: str) -> str:
@@ -183,9 +224,18 @@ def _recorded_backend(trace: Any, episode: str) -> str:
     return str((ep.ready or {}).get("backend") or (ep.start or {}).get("backend") or "local")
 
 
-def _reexecute(path: Path, episode: str, sandbox: str | None, until: int | None, keep: bool,
-               env: str, allow_other_image: bool, ignore: list[str], out: Path | None,
-               as_json: bool) -> None:
+def _reexecute(
+    path: Path,
+    episode: str,
+    sandbox: str | None,
+    until: int | None,
+    keep: bool,
+    env: str,
+    allow_other_image: bool,
+    ignore: list[str],
+    out: Path | None,
+    as_json: bool,
+) -> None:
     from hazmat.replay.attach import serve_shell
     from hazmat.replay.reexec import ReplayReport, replay_episode
     from hazmat.sandbox.base import Sandbox
@@ -196,13 +246,26 @@ def _reexecute(path: Path, episode: str, sandbox: str | None, until: int | None,
         _print_replay(report, err)
         if sb.backend == "docker":
             return
-        err.print(f"[bold]shell in the replayed sandbox[/] (state after step "
-                  f"{until or report.steps_compared}); Ctrl-D ends it and stops the sandbox")
+        err.print(
+            f"[bold]shell in the replayed sandbox[/] (state after step "
+            f"{until or report.steps_compared}); Ctrl-D ends it and stops the sandbox"
+        )
         await serve_shell(sb)
 
-    report = asyncio.run(replay_episode(
-        path, episode, backend=sandbox, out_dir=out, until=until, keep=keep, env=env,
-        allow_other_image=allow_other_image, ignore=ignore, on_kept=on_kept if keep else None))
+    report = asyncio.run(
+        replay_episode(
+            path,
+            episode,
+            backend=sandbox,
+            out_dir=out,
+            until=until,
+            keep=keep,
+            env=env,
+            allow_other_image=allow_other_image,
+            ignore=ignore,
+            on_kept=on_kept if keep else None,
+        )
+    )
     if as_json:
         print(json.dumps(report.model_dump(mode="json"), sort_keys=True))
     elif not keep:
@@ -210,18 +273,22 @@ def _reexecute(path: Path, episode: str, sandbox: str | None, until: int | None,
     elif report.kept is not None and report.kept.backend == "docker":
         Console(highlight=False).print(
             f"sandbox kept: open a shell with [bold]{report.kept.attach}[/]\n"
-            f"remove it with [bold]{report.kept.cleanup}[/]")
+            f"remove it with [bold]{report.kept.cleanup}[/]"
+        )
     if not report.identical:
         raise typer.Exit(1)
 
 
 def _print_replay(report: Any, con: Console) -> None:
     style = "green" if report.identical else "bold red"
-    con.print(f"replay of {escape(report.run_id)} {escape(report.episode_id)} "
-              f"({escape(report.task_id)}) on {escape(report.backend)}: "
-              f"[{style}]{escape(report.summary)}[/]")
-    con.print(f"  recorded end: {report.recorded_end}; replayed end: {report.replayed_end}",
-              markup=False)
+    con.print(
+        f"replay of {escape(report.run_id)} {escape(report.episode_id)} "
+        f"({escape(report.task_id)}) on {escape(report.backend)}: "
+        f"[{style}]{escape(report.summary)}[/]"
+    )
+    con.print(
+        f"  recorded end: {report.recorded_end}; replayed end: {report.replayed_end}", markup=False
+    )
     for d in report.divergences[1:8]:
         at = f"step {d.step}" if d.step is not None else "end"
         con.print(f"  also at {at}: {d.message}", markup=False)
@@ -232,37 +299,50 @@ def _print_replay(report: Any, con: Console) -> None:
     con.print(f"  replay record: {report.replay_run}", style="dim", markup=False)
 
 
-def _repolice(path: Path, policy: str, episode: str | None, task_overrides: bool,
-              as_json: bool) -> None:
+def _repolice(
+    path: Path, policy: str, episode: str | None, task_overrides: bool, as_json: bool
+) -> None:
     from hazmat.replay.repolice import repolice_run
 
-    report = repolice_run(path, policy, task_overrides=task_overrides,
-                          episodes=[episode] if episode else None)
+    report = repolice_run(
+        path, policy, task_overrides=task_overrides, episodes=[episode] if episode else None
+    )
     if as_json:
         print(json.dumps(report.model_dump(mode="json"), sort_keys=True))
         return
     con = _wide(Console(highlight=False))
-    con.print(f"re-policed {report.run_id} with {report.policy}: {len(report.episodes)} "
-              f"episode(s), {report.changed} with different decisions ({report.seconds:.2f}s)")
+    con.print(
+        f"re-policed {report.run_id} with {report.policy}: {len(report.episodes)} "
+        f"episode(s), {report.changed} with different decisions ({report.seconds:.2f}s)"
+    )
     for p in report.record_problems:
         con.print(f"  warning: the record does not verify: {p}", style="bold red", markup=False)
     for ep in report.episodes:
-        colour = "red" if ep.first_halt_step is not None else (
-            "yellow" if ep.first_block_step is not None else "green")
-        con.print(f"[bold]{escape(ep.episode_id)}[/] {escape(ep.task_id)} {escape(ep.agent)}: "
-                  f"[{colour}]{escape(ep.summary)}[/]")
+        colour = (
+            "red"
+            if ep.first_halt_step is not None
+            else ("yellow" if ep.first_block_step is not None else "green")
+        )
+        con.print(
+            f"[bold]{escape(ep.episode_id)}[/] {escape(ep.task_id)} {escape(ep.agent)}: "
+            f"[{colour}]{escape(ep.summary)}[/]"
+        )
         for d in ep.differences[:20]:
             flag = " (after the new halt)" if d.after_halt else ""
-            con.print(f"    step {d.step} {d.stage} {d.tool}: {d.recorded}"
-                      f"{_rules(d.recorded_rules)} -> {d.new}{_rules(d.new_rules)}{flag}",
-                      markup=False)
+            con.print(
+                f"    step {d.step} {d.stage} {d.tool}: {d.recorded}"
+                f"{_rules(d.recorded_rules)} -> {d.new}{_rules(d.new_rules)}{flag}",
+                markup=False,
+            )
         if len(ep.differences) > 20:
             con.print(f"    ... {len(ep.differences) - 20} more")
         for n in ep.notes:
             con.print(f"    note: {n}", style="dim", markup=False)
     if any(ep.not_evaluated for ep in report.episodes):
-        con.print("calls the record shows refused never ran: their after stage was not "
-                  "evaluated", style="dim")
+        con.print(
+            "calls the record shows refused never ran: their after stage was not evaluated",
+            style="dim",
+        )
 
 
 def _wide(con: Console) -> Console:

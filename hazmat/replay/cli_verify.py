@@ -41,8 +41,10 @@ def resolve_run(run: str) -> Path:
     alt = Path("runs") / run
     if (alt / "events.jsonl").is_file() or (alt / "run.json").is_file():
         return alt
-    raise ConfigError(f"{run}: not a run directory (no run.json or events.jsonl)",
-                      hint="pass a path under your --out directory")
+    raise ConfigError(
+        f"{run}: not a run directory (no run.json or events.jsonl)",
+        hint="pass a path under your --out directory",
+    )
 
 
 def verify(

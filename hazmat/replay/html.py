@@ -208,25 +208,31 @@ def _call_body(step: Step) -> str:
     a = dict(step.args)
     if step.tool == "bash" and isinstance(a.get("command"), str):
         return _pre("$ " + a.pop("command"), "call") + (
-            _pre(json.dumps(a, ensure_ascii=False, indent=1), "call") if a else "")
+            _pre(json.dumps(a, ensure_ascii=False, indent=1), "call") if a else ""
+        )
     if step.tool == "python" and isinstance(a.get("code"), str):
         return _pre(a.pop("code"), "call") + (
-            _pre(json.dumps(a, ensure_ascii=False, indent=1), "call") if a else "")
+            _pre(json.dumps(a, ensure_ascii=False, indent=1), "call") if a else ""
+        )
     return _pre(json.dumps(a, ensure_ascii=False, indent=1, sort_keys=True), "call")
 
 
 def _decision_html(d: dict[str, Any]) -> str:
     action = str(d.get("action", "allow"))
-    out = [f'<div class="decision">policy {_e(d.get("stage", ""))}: '
-           f'<span class="tag {_e(action)}">{_e(action.upper())}</span> {_e(d.get("reason") or "")}'
-           "</div>"]
+    out = [
+        f'<div class="decision">policy {_e(d.get("stage", ""))}: '
+        f'<span class="tag {_e(action)}">{_e(action.upper())}</span> {_e(d.get("reason") or "")}'
+        "</div>"
+    ]
     for r in d.get("rules") or []:
         if not isinstance(r, dict):
             continue
         ev = f'<span class="ev">evidence: {_e(r["evidence"])}</span>' if r.get("evidence") else ""
-        out.append(f'<div class="rule"><b>{_e(r.get("rule"))}</b> '
-                   f'<span class="tag {_e(r.get("action"))}">{_e(r.get("action"))}</span> '
-                   f'{_e(r.get("severity", ""))} {_e(r.get("title", ""))}{ev}</div>')
+        out.append(
+            f'<div class="rule"><b>{_e(r.get("rule"))}</b> '
+            f'<span class="tag {_e(r.get("action"))}">{_e(r.get("action"))}</span> '
+            f"{_e(r.get('severity', ''))} {_e(r.get('title', ''))}{ev}</div>"
+        )
     return "".join(out)
 
 
@@ -242,15 +248,20 @@ def _step_html(run: RunTrace, ep: EpisodeTrace, step: Step) -> str:
         code = r.get("exit_code")
         status = f'<span class="tag {"allow" if code == 0 else "error"}">exit {_e(code)}</span>'
     tags = "" if action == "allow" else f'<span class="tag {_e(action)}">{_e(action)}</span>'
-    stars = "".join(f'<span class="tag completed">&#9733; {_e(m.get("id"))}</span>'
-                    for m in step.milestones)
-    summary = (f'<summary><span class="n">step {step.step}</span>'
-               f'<span class="tool">{_e(step.tool)}</span><code>{_e(_call_summary(step))}</code>'
-               f"{tags}{status}{stars}</summary>")
+    stars = "".join(
+        f'<span class="tag completed">&#9733; {_e(m.get("id"))}</span>' for m in step.milestones
+    )
+    summary = (
+        f'<summary><span class="n">step {step.step}</span>'
+        f'<span class="tool">{_e(step.tool)}</span><code>{_e(_call_summary(step))}</code>'
+        f"{tags}{status}{stars}</summary>"
+    )
     body = ['<div class="body">', '<div class="label">call</div>', _call_body(step)]
     if step.malformed:
-        body.append(f'<div class="decision"><span class="tag block">malformed</span> '
-                    f"{_e(step.malformed)}</div>")
+        body.append(
+            f'<div class="decision"><span class="tag block">malformed</span> '
+            f"{_e(step.malformed)}</div>"
+        )
     for d in step.decisions:
         body.append(_decision_html(d))
     if r is not None:
@@ -267,21 +278,28 @@ def _step_html(run: RunTrace, ep: EpisodeTrace, step: Step) -> str:
         if r.get("submission") is not None:
             meta.append(f"submitted: {r['submission']}")
         label = "stdout" if "stdout" in r else "output"
-        body.append(f'<div class="label">{label}{" &middot; " if meta else ""}'
-                    f'{_e(" · ".join(meta))}</div>')
+        body.append(
+            f'<div class="label">{label}{" &middot; " if meta else ""}{_e(" · ".join(meta))}</div>'
+        )
         body.append(_pre(out, "out"))
         if err:
             body.append('<div class="label">stderr</div>' + _pre(err, "err"))
         if r.get("data"):
-            body.append('<div class="label">data</div>'
-                        + _pre(json.dumps(r["data"], ensure_ascii=False, indent=1), "call"))
+            body.append(
+                '<div class="label">data</div>'
+                + _pre(json.dumps(r["data"], ensure_ascii=False, indent=1), "call")
+            )
     for m in step.milestones:
-        body.append(f'<div class="milestone">&#9733; milestone {_e(m.get("id"))}: '
-                    f'{_e(m.get("title", ""))}</div>')
+        body.append(
+            f'<div class="milestone">&#9733; milestone {_e(m.get("id"))}: '
+            f"{_e(m.get('title', ''))}</div>"
+        )
     body.append("</div>")
     open_attr = " open" if halt else ""
-    return (f'<details class="{" ".join(classes)}" id="{step_anchor(ep.episode_id, step.step)}"'
-            f' data-step="{step.step}"{open_attr}>{summary}{"".join(body)}</details>')
+    return (
+        f'<details class="{" ".join(classes)}" id="{step_anchor(ep.episode_id, step.step)}"'
+        f' data-step="{step.step}"{open_attr}>{summary}{"".join(body)}</details>'
+    )
 
 
 def _turn_html(ep: EpisodeTrace, turn: Turn) -> str:
@@ -294,8 +312,9 @@ def _turn_html(ep: EpisodeTrace, turn: Turn) -> str:
         parts.append(f'<div class="reasoning">{_e(resp["reasoning"])}</div>')
     content = resp.get("content")
     if isinstance(content, list):
-        content = "\n".join(str(c.get("text", c)) if isinstance(c, dict) else str(c)
-                            for c in content)
+        content = "\n".join(
+            str(c.get("text", c)) if isinstance(c, dict) else str(c) for c in content
+        )
     if content:
         parts.append(f'<div class="content">{_e(content)}</div>')
     parts.append("</div>")
@@ -314,21 +333,27 @@ def _progress_html(ep: EpisodeTrace) -> str:
         reached.append((str(m.get("id")), 1.0, str(m.get("title", "")) + " (end checks)"))
     marks = []
     for mid, x, title in reached:
-        marks.append(f'<span class="ms" style="left:{min(max(x, 0.02), 0.98) * 100:.1f}%" '
-                     f'title="{_e(title)}">{_e(mid)}<i></i></span>')
+        marks.append(
+            f'<span class="ms" style="left:{min(max(x, 0.02), 0.98) * 100:.1f}%" '
+            f'title="{_e(title)}">{_e(mid)}<i></i></span>'
+        )
     seen = {m[0] for m in reached}
     missing = [str(x) for x in (end.get("milestones_reached") or []) if str(x) not in seen]
     total = end.get("milestones_total")
     halt = ""
     if ep.halt_step is not None:
-        halt = (f'<span class="haltmark" style="left:{ep.halt_step / total_steps * 100:.1f}%" '
-                f'title="halted at step {ep.halt_step}"></span>')
+        halt = (
+            f'<span class="haltmark" style="left:{ep.halt_step / total_steps * 100:.1f}%" '
+            f'title="halted at step {ep.halt_step}"></span>'
+        )
     label = f"progress {progress:.2f}"
     if isinstance(total, int):
         label += f" &middot; {len(seen | set(missing))}/{total} milestones"
-    return (f'<div class="progress" title="{label}"><div class="fill" '
-            f'style="width:{progress * 100:.1f}%"></div>{"".join(marks)}{halt}</div>'
-            f'<div class="label">{label}</div>')
+    return (
+        f'<div class="progress" title="{label}"><div class="fill" '
+        f'style="width:{progress * 100:.1f}%"></div>{"".join(marks)}{halt}</div>'
+        f'<div class="label">{label}</div>'
+    )
 
 
 def episode_section(run: RunTrace, ep: EpisodeTrace) -> str:
@@ -338,19 +363,27 @@ def episode_section(run: RunTrace, ep: EpisodeTrace) -> str:
     end = ep.end or {}
     reason = ep.reason
     detail = end.get("detail") or end.get("error") or ""
-    meta = [("task", ep.task_id), ("agent", ep.agent), ("seed", ep.seed),
-            ("epoch", start.get("epoch", 0)),
-            ("backend", ready.get("backend") or start.get("backend", "?")),
-            ("image", ready.get("image_id") or (ready.get("info") or {}).get("image", "-")),
-            ("steps", len(ep.steps)), ("duration", f"{end.get('duration', '-')}s")]
+    meta = [
+        ("task", ep.task_id),
+        ("agent", ep.agent),
+        ("seed", ep.seed),
+        ("epoch", start.get("epoch", 0)),
+        ("backend", ready.get("backend") or start.get("backend", "?")),
+        ("image", ready.get("image_id") or (ready.get("info") or {}).get("image", "-")),
+        ("steps", len(ep.steps)),
+        ("duration", f"{end.get('duration', '-')}s"),
+    ]
     if detail:
         meta.append(("detail", detail))
-    dl = "".join(f"<div><dt>{_e(k)}</dt><dd title=\"{_e(v)}\">{_e(v)}</dd></div>" for k, v in meta)
-    parts = [f'<section class="episode{" halted" if reason == "halted" else ""}" '
-             f'id="{episode_anchor(ep.episode_id)}" data-episode="{_e(ep.episode_id)}">',
-             f'<h2>episode {_e(ep.episode_id)} &middot; {_e(ep.task_id)} &middot; {_e(ep.agent)} '
-             f'<span class="tag {_e(reason)}">{_e(reason)}</span></h2>',
-             f'<dl class="meta">{dl}</dl>', _progress_html(ep)]
+    dl = "".join(f'<div><dt>{_e(k)}</dt><dd title="{_e(v)}">{_e(v)}</dd></div>' for k, v in meta)
+    parts = [
+        f'<section class="episode{" halted" if reason == "halted" else ""}" '
+        f'id="{episode_anchor(ep.episode_id)}" data-episode="{_e(ep.episode_id)}">',
+        f"<h2>episode {_e(ep.episode_id)} &middot; {_e(ep.task_id)} &middot; {_e(ep.agent)} "
+        f'<span class="tag {_e(reason)}">{_e(reason)}</span></h2>',
+        f'<dl class="meta">{dl}</dl>',
+        _progress_html(ep),
+    ]
     placed: set[int] = set()
     for turn in ep.turns:
         parts.append(_turn_html(ep, turn))
@@ -361,18 +394,24 @@ def episode_section(run: RunTrace, ep: EpisodeTrace) -> str:
         if s.step not in placed:
             parts.append(_step_html(run, ep, s))
     for m in ep.final_milestones:
-        parts.append(f'<div class="milestone">&#9733; milestone {_e(m.get("id"))}: '
-                     f'{_e(m.get("title", ""))} (found by the end-of-episode checks)</div>')
+        parts.append(
+            f'<div class="milestone">&#9733; milestone {_e(m.get("id"))}: '
+            f"{_e(m.get('title', ''))} (found by the end-of-episode checks)</div>"
+        )
     for ev in ep.others:
         name = ev.get("event")
         if name in ("limit", "error", "model_error"):
-            text = (f"limit reached: {ev.get('which')}" if name == "limit"
-                    else f"{name} ({ev.get('kind', ev.get('attempt', ''))}): "
-                         f"{ev.get('message', ev.get('error', ''))}")
+            text = (
+                f"limit reached: {ev.get('which')}"
+                if name == "limit"
+                else f"{name} ({ev.get('kind', ev.get('attempt', ''))}): "
+                f"{ev.get('message', ev.get('error', ''))}"
+            )
             parts.append(f'<div class="other {_e(name)}">{_e(text)}</div>')
         elif name == "note":
-            parts.append(f'<div class="other">note ({_e(ev.get("kind"))}): '
-                         f'{_e(ev.get("message", ""))}</div>')
+            parts.append(
+                f'<div class="other">note ({_e(ev.get("kind"))}): {_e(ev.get("message", ""))}</div>'
+            )
     h = ep.halt
     if h is not None:
         rules = [r for r in h.get("rules") or [] if isinstance(r, dict)]
@@ -380,13 +419,21 @@ def episode_section(run: RunTrace, ep: EpisodeTrace) -> str:
         href = step_anchor(ep.episode_id, int(h.get("step") or 0))
         parts.append(
             f'<div class="haltbox"><b>HALTED BY POLICY</b> at <a href="#{href}">step '
-            f'{_e(h.get("step"))}</a> ({_e(h.get("stage"))}): {_e(h.get("reason") or "")}'
-            + (f'<div class="rule"><b>{_e(top.get("rule"))}</b> {_e(top.get("severity", ""))} '
-               f'{_e(top.get("title", ""))}<span class="ev">evidence: '
-               f'{_e(top.get("evidence", ""))}</span></div>' if top else "") + "</div>")
+            f"{_e(h.get('step'))}</a> ({_e(h.get('stage'))}): {_e(h.get('reason') or '')}"
+            + (
+                f'<div class="rule"><b>{_e(top.get("rule"))}</b> {_e(top.get("severity", ""))} '
+                f'{_e(top.get("title", ""))}<span class="ev">evidence: '
+                f"{_e(top.get('evidence', ''))}</span></div>"
+                if top
+                else ""
+            )
+            + "</div>"
+        )
     if ep.end is None:
-        parts.append('<div class="warn">The record of this episode stops without '
-                     "episode_end: the run was interrupted.</div>")
+        parts.append(
+            '<div class="warn">The record of this episode stops without '
+            "episode_end: the run was interrupted.</div>"
+        )
     parts.append("</section>")
     return "\n".join(parts)
 
@@ -405,29 +452,35 @@ def render_html(run: RunTrace, *, episode: str | None = None, title: str | None 
     warns = []
     if run.problems:
         p = run.problems[0]
-        warns.append(f"The record does not verify at line {p.line} ({p.kind}): {p.message}. "
-                     "Run hazmat verify.")
+        warns.append(
+            f"The record does not verify at line {p.line} ({p.kind}): {p.message}. "
+            "Run hazmat verify."
+        )
     if run.torn_line is not None:
-        warns.append(f"The last line ({run.torn_line}) is torn: the writer was killed; "
-                     f"shown up to seq {run.last_seq}.")
+        warns.append(
+            f"The last line ({run.torn_line}) is torn: the writer was killed; "
+            f"shown up to seq {run.last_seq}."
+        )
     body = "\n".join(episode_section(run, ep) for ep in eps)
     return (
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
         "style-src 'unsafe-inline'; script-src 'unsafe-inline'\">"
         f"<title>{_e(head)}</title><style>{STYLE}</style></head><body>"
-        f"<header><h1>{_e(head)}</h1><span class=\"meta\">{_e(meta)}</span>"
-        "<input id=\"q\" type=\"search\" placeholder=\"search commands, outputs, rules...\">"
-        "<span id=\"count\"></span><button id=\"expand\" type=\"button\">expand all</button>"
-        "<button id=\"collapse\" type=\"button\">collapse all</button></header><main>"
+        f'<header><h1>{_e(head)}</h1><span class="meta">{_e(meta)}</span>'
+        '<input id="q" type="search" placeholder="search commands, outputs, rules...">'
+        '<span id="count"></span><button id="expand" type="button">expand all</button>'
+        '<button id="collapse" type="button">collapse all</button></header><main>'
         + "".join(f'<div class="warn">{_e(w)}</div>' for w in warns)
-        + body + f"</main><script>{SCRIPT}</script></body></html>\n"
+        + body
+        + f"</main><script>{SCRIPT}</script></body></html>\n"
     )
 
 
-def write_html(run_dir: str | Path, dest: str | Path | None = None, *,
-               episode: str | None = None) -> Path:
+def write_html(
+    run_dir: str | Path, dest: str | Path | None = None, *, episode: str | None = None
+) -> Path:
     """Write the timeline page of ``run_dir`` to ``dest`` (default ``run_dir/timeline.html``).
 
     Raises:

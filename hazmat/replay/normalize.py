@@ -52,10 +52,22 @@ __all__ = [
     "side_values",
 ]
 
-UNCOMPARED_FIELDS: frozenset[str] = frozenset({
-    "seq", "ts", "prev", "hash", "run_id", "duration", "latency", "t", "stdout_total",
-    "stderr_total", "cut_for_model", "usage",
-})
+UNCOMPARED_FIELDS: frozenset[str] = frozenset(
+    {
+        "seq",
+        "ts",
+        "prev",
+        "hash",
+        "run_id",
+        "duration",
+        "latency",
+        "t",
+        "stdout_total",
+        "stderr_total",
+        "cut_for_model",
+        "usage",
+    }
+)
 """Fields never compared between a record and its re-execution."""
 
 
@@ -73,25 +85,49 @@ class NormalizeRule(BaseModel):
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
 
 DEFAULT_RULES: tuple[NormalizeRule, ...] = (
-    NormalizeRule(name="hazmat-tmp", pattern=r"hazmat-local-[A-Za-z0-9_.-]+",
-                  replace="hazmat-local-<tmp>",
-                  why="the local backend's per-sandbox temp folder has a random suffix"),
-    NormalizeRule(name="mktemp", pattern=r"\btmp(?:\.[A-Za-z0-9]{10}|[a-z0-9_]{8})\b",
-                  replace="tmp<rand>", why="mktemp and Python tempfile pick random names"),
-    NormalizeRule(name="iso-time",
-                  pattern=r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?"
-                          r"(?:Z|[+-]\d{2}:?\d{2})?",
-                  replace="<time>", why="wall-clock times differ between runs"),
-    NormalizeRule(name="ls-date",
-                  pattern=_MONTH + r" {1,2}\d{1,2} {1,2}(?:\d{1,2}:\d{2}|\d{4})\b",
-                  replace="<date>", why="ls -l shows file times, set when the sandbox was made"),
-    NormalizeRule(name="clock", pattern=r"\b\d{1,2}:\d{2}:\d{2}(?:\.\d+)?\b", replace="<time>",
-                  why="clock times (date, ps, logs) differ between runs"),
-    NormalizeRule(name="duration",
-                  pattern=r"\b(?:\d+m)?\d+\.\d+ ?(?:s|ms|us|µs|sec|secs|seconds)\b",
-                  replace="<duration>", why="measured durations differ between runs"),
-    NormalizeRule(name="pid", pattern=r"\b(pid|PID)(=|: ?| )\d+", replace=r"\1 <pid>",
-                  why="process ids are handed out by the kernel"),
+    NormalizeRule(
+        name="hazmat-tmp",
+        pattern=r"hazmat-local-[A-Za-z0-9_.-]+",
+        replace="hazmat-local-<tmp>",
+        why="the local backend's per-sandbox temp folder has a random suffix",
+    ),
+    NormalizeRule(
+        name="mktemp",
+        pattern=r"\btmp(?:\.[A-Za-z0-9]{10}|[a-z0-9_]{8})\b",
+        replace="tmp<rand>",
+        why="mktemp and Python tempfile pick random names",
+    ),
+    NormalizeRule(
+        name="iso-time",
+        pattern=r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?"
+        r"(?:Z|[+-]\d{2}:?\d{2})?",
+        replace="<time>",
+        why="wall-clock times differ between runs",
+    ),
+    NormalizeRule(
+        name="ls-date",
+        pattern=_MONTH + r" {1,2}\d{1,2} {1,2}(?:\d{1,2}:\d{2}|\d{4})\b",
+        replace="<date>",
+        why="ls -l shows file times, set when the sandbox was made",
+    ),
+    NormalizeRule(
+        name="clock",
+        pattern=r"\b\d{1,2}:\d{2}:\d{2}(?:\.\d+)?\b",
+        replace="<time>",
+        why="clock times (date, ps, logs) differ between runs",
+    ),
+    NormalizeRule(
+        name="duration",
+        pattern=r"\b(?:\d+m)?\d+\.\d+ ?(?:s|ms|us|µs|sec|secs|seconds)\b",
+        replace="<duration>",
+        why="measured durations differ between runs",
+    ),
+    NormalizeRule(
+        name="pid",
+        pattern=r"\b(pid|PID)(=|: ?| )\d+",
+        replace=r"\1 <pid>",
+        why="process ids are handed out by the kernel",
+    ),
 )
 """The default rules, applied in this order."""
 
@@ -127,8 +163,9 @@ class Normalizer:
         ConfigError: an extra ``ignore`` pattern is not a valid regex.
     """
 
-    def __init__(self, rules: Iterable[NormalizeRule] = DEFAULT_RULES,
-                 ignore: Iterable[str] = ()) -> None:
+    def __init__(
+        self, rules: Iterable[NormalizeRule] = DEFAULT_RULES, ignore: Iterable[str] = ()
+    ) -> None:
         self.rules = list(rules)
         compiled: list[tuple[re.Pattern[str], str]] = []
         for pat in ignore:
@@ -154,8 +191,7 @@ class Normalizer:
         if isinstance(value, str):
             return self.text(value, known)
         if isinstance(value, dict):
-            return {k: self.value(v, known) for k, v in value.items()
-                    if k not in UNCOMPARED_FIELDS}
+            return {k: self.value(v, known) for k, v in value.items() if k not in UNCOMPARED_FIELDS}
         if isinstance(value, list):
             return [self.value(v, known) for v in value]
         return value

@@ -119,8 +119,8 @@ class ReplayChatModel(ScriptedChatModel):
         self._index += 1
         if i >= len(self.turns):
             raise ReplayExhaustedError(
-                f"the record has no model response for turn {i + 1} "
-                f"(it holds {len(self.turns)})")
+                f"the record has no model response for turn {i + 1} (it holds {len(self.turns)})"
+            )
         msg = self.turns[i].model_copy(deep=True)
         return ChatResult(generations=[ChatGeneration(message=msg)])
 
@@ -160,8 +160,14 @@ def recorded_messages(ep: EpisodeTrace, until: int | None = None) -> list[AIMess
             if until is not None and step_of.get(cid, 0) > until:
                 continue
             args = c.get("args")
-            calls.append({"name": str(c.get("name", "")), "args": args if isinstance(args, dict)
-                          else {}, "id": cid, "type": "tool_call"})
+            calls.append(
+                {
+                    "name": str(c.get("name", "")),
+                    "args": args if isinstance(args, dict) else {},
+                    "id": cid,
+                    "type": "tool_call",
+                }
+            )
         invalid = []
         for c in resp.get("invalid_tool_calls") or []:
             if not isinstance(c, dict):
@@ -170,23 +176,38 @@ def recorded_messages(ep: EpisodeTrace, until: int | None = None) -> list[AIMess
             if until is not None and step_of.get(cid, 0) > until:
                 continue
             raw = c.get("args")
-            invalid.append({"name": c.get("name"), "args": raw if isinstance(raw, str)
-                            else json.dumps(raw), "id": cid or None, "error": c.get("error"),
-                            "type": "invalid_tool_call"})
+            invalid.append(
+                {
+                    "name": c.get("name"),
+                    "args": raw if isinstance(raw, str) else json.dumps(raw),
+                    "id": cid or None,
+                    "error": c.get("error"),
+                    "type": "invalid_tool_call",
+                }
+            )
         content = resp.get("content", "")
         kwargs: dict[str, Any] = {}
         if resp.get("reasoning"):
             kwargs["reasoning_content"] = resp["reasoning"]
         usage = turn.event.get("usage")
         meta: Any = None
-        if isinstance(usage, dict) and all(isinstance(usage.get(k), int) for k in
-                                           ("input_tokens", "output_tokens")):
-            meta = {"input_tokens": usage["input_tokens"], "output_tokens": usage["output_tokens"],
-                    "total_tokens": int(usage.get("total_tokens") or
-                                        usage["input_tokens"] + usage["output_tokens"])}
-        msg = AIMessage(content=content if isinstance(content, str | list) else str(content),
-                        tool_calls=calls, invalid_tool_calls=invalid, additional_kwargs=kwargs,
-                        usage_metadata=meta)
+        if isinstance(usage, dict) and all(
+            isinstance(usage.get(k), int) for k in ("input_tokens", "output_tokens")
+        ):
+            meta = {
+                "input_tokens": usage["input_tokens"],
+                "output_tokens": usage["output_tokens"],
+                "total_tokens": int(
+                    usage.get("total_tokens") or usage["input_tokens"] + usage["output_tokens"]
+                ),
+            }
+        msg = AIMessage(
+            content=content if isinstance(content, str | list) else str(content),
+            tool_calls=calls,
+            invalid_tool_calls=invalid,
+            additional_kwargs=kwargs,
+            usage_metadata=meta,
+        )
         if until is not None and turn.steps and all(s.step > until for s in turn.steps):
             break
         out.append(msg)
@@ -309,25 +330,37 @@ def _text_diff(a: str, b: str) -> str:
     first = next((op for op in m if op[0] != "equal"), None)
     if first is None:
         return "whitespace differs"
-    return f"at character {first[1]}: recorded {_short(a[first[1]:first[2]])!r}, " \
-           f"replayed {_short(b[first[3]:first[4]])!r}"
+    return (
+        f"at character {first[1]}: recorded {_short(a[first[1] : first[2]])!r}, "
+        f"replayed {_short(b[first[3] : first[4]])!r}"
+    )
 
 
 def _decisions(s: Step) -> list[tuple[str, str, tuple[str, ...]]]:
     out = []
     for d in s.decisions:
-        rules = tuple(sorted(str(r.get("rule")) for r in d.get("rules") or []
-                             if isinstance(r, dict)))
+        rules = tuple(
+            sorted(str(r.get("rule")) for r in d.get("rules") or [] if isinstance(r, dict))
+        )
         out.append((str(d.get("stage")), str(d.get("action")), rules))
     return out
 
 
-RESULT_FIELDS = ("exit_code", "timed_out", "is_error", "stdout", "stderr", "text", "submission",
-                 "data")
+RESULT_FIELDS = (
+    "exit_code",
+    "timed_out",
+    "is_error",
+    "stdout",
+    "stderr",
+    "text",
+    "submission",
+    "data",
+)
 
 
-def _result_view(run: RunTrace, s: Step, norm: Normalizer, known: dict[str, str]
-                 ) -> dict[str, Any] | None:
+def _result_view(
+    run: RunTrace, s: Step, norm: Normalizer, known: dict[str, str]
+) -> dict[str, Any] | None:
     r = s.result
     if r is None:
         return None
@@ -345,16 +378,30 @@ def _result_view(run: RunTrace, s: Step, norm: Normalizer, known: dict[str, str]
     return view
 
 
-def _result_divergences(n: int, orig_run: RunTrace, o: Step, new_run: RunTrace, r: Step,
-                        norm: Normalizer, kn_o: dict[str, str], kn_n: dict[str, str]
-                        ) -> list[Divergence]:
+def _result_divergences(
+    n: int,
+    orig_run: RunTrace,
+    o: Step,
+    new_run: RunTrace,
+    r: Step,
+    norm: Normalizer,
+    kn_o: dict[str, str],
+    kn_n: dict[str, str],
+) -> list[Divergence]:
     out: list[Divergence] = []
     ov, rv = _result_view(orig_run, o, norm, kn_o), _result_view(new_run, r, norm, kn_n)
     if (ov is None) != (rv is None):
-        out.append(Divergence(
-            step=n, field="result", recorded=ov is not None, replayed=rv is not None,
-            message="the call ran in the record but not in the replay" if ov is not None
-            else "the call did not run in the record but ran in the replay"))
+        out.append(
+            Divergence(
+                step=n,
+                field="result",
+                recorded=ov is not None,
+                replayed=rv is not None,
+                message="the call ran in the record but not in the replay"
+                if ov is not None
+                else "the call did not run in the record but ran in the replay",
+            )
+        )
     elif ov is not None and rv is not None:
         for f in RESULT_FIELDS:
             a, b = ov.get(f), rv.get(f)
@@ -364,14 +411,18 @@ def _result_divergences(n: int, orig_run: RunTrace, o: Step, new_run: RunTrace, 
                 msg = f"{f} differs: {_text_diff(a, b)}"
             else:
                 msg = f"{f} differs: recorded {_short(a)}, replayed {_short(b)}"
-            out.append(Divergence(step=n, field=f"result.{f}", recorded=a, replayed=b,
-                                  message=msg))
+            out.append(Divergence(step=n, field=f"result.{f}", recorded=a, replayed=b, message=msg))
     return out
 
 
 def compare_episodes(
-    orig_run: RunTrace, orig: EpisodeTrace, new_run: RunTrace, new: EpisodeTrace, *,
-    normalizer: Normalizer | None = None, until: int | None = None,
+    orig_run: RunTrace,
+    orig: EpisodeTrace,
+    new_run: RunTrace,
+    new: EpisodeTrace,
+    *,
+    normalizer: Normalizer | None = None,
+    until: int | None = None,
 ) -> list[Divergence]:
     """Every difference between a recorded episode and its re-execution, in step order.
 
@@ -391,59 +442,108 @@ def compare_episodes(
         if o is None:
             continue
         if r is None:
-            out.append(Divergence(step=n, field="step", recorded=o.tool, replayed=None,
-                                  message=f"the replay has no step {n} (it ended: {new.reason})"))
+            out.append(
+                Divergence(
+                    step=n,
+                    field="step",
+                    recorded=o.tool,
+                    replayed=None,
+                    message=f"the replay has no step {n} (it ended: {new.reason})",
+                )
+            )
             continue
         ocall = norm.value({"tool": o.tool, "args": o.args, "malformed": bool(o.malformed)}, kn_o)
         rcall = norm.value({"tool": r.tool, "args": r.args, "malformed": bool(r.malformed)}, kn_n)
         if ocall != rcall:
-            out.append(Divergence(step=n, field="call", recorded=ocall, replayed=rcall,
-                                  message=f"the call differs: recorded {_short(ocall)}, "
-                                          f"replayed {_short(rcall)}"))
+            out.append(
+                Divergence(
+                    step=n,
+                    field="call",
+                    recorded=ocall,
+                    replayed=rcall,
+                    message=f"the call differs: recorded {_short(ocall)}, replayed {_short(rcall)}",
+                )
+            )
         for stage in ("before", "after"):
             if stage == "after":
                 out.extend(_result_divergences(n, orig_run, o, new_run, r, norm, kn_o, kn_n))
             od = [d for d in _decisions(o) if d[0] == stage]
             rd = [d for d in _decisions(r) if d[0] == stage]
             if od != rd:
-                out.append(Divergence(
-                    step=n, field=f"decision.{stage}", recorded=od, replayed=rd,
-                    message=f"policy decision ({stage}) differs: recorded {_fmt_dec(od)}, "
-                            f"replayed {_fmt_dec(rd)}"))
+                out.append(
+                    Divergence(
+                        step=n,
+                        field=f"decision.{stage}",
+                        recorded=od,
+                        replayed=rd,
+                        message=f"policy decision ({stage}) differs: recorded {_fmt_dec(od)}, "
+                        f"replayed {_fmt_dec(rd)}",
+                    )
+                )
         om = sorted(str(m.get("id")) for m in o.milestones)
         rm = sorted(str(m.get("id")) for m in r.milestones)
         if om != rm:
-            out.append(Divergence(step=n, field="milestones", recorded=om, replayed=rm,
-                                  message=f"milestones reached differ: recorded {om or 'none'}, "
-                                          f"replayed {rm or 'none'}"))
+            out.append(
+                Divergence(
+                    step=n,
+                    field="milestones",
+                    recorded=om,
+                    replayed=rm,
+                    message=f"milestones reached differ: recorded {om or 'none'}, "
+                    f"replayed {rm or 'none'}",
+                )
+            )
     if until is not None or orig.end is None:  # stopped early, or the record was cut short
         return out
     extra = [s.step for s in new.steps if s.step > last]
     if extra:
-        out.append(Divergence(step=extra[0], field="step", recorded=None, replayed=extra,
-                              message=f"the replay went on past the recorded steps "
-                                      f"(steps {extra[0]}..{extra[-1]})"))
+        out.append(
+            Divergence(
+                step=extra[0],
+                field="step",
+                recorded=None,
+                replayed=extra,
+                message=f"the replay went on past the recorded steps "
+                f"(steps {extra[0]}..{extra[-1]})",
+            )
+        )
     oe, ne = orig.end or {}, new.end or {}
     for f in ("reason", "progress", "depth"):
         a = orig.reason if f == "reason" else oe.get(f)
         b = new.reason if f == "reason" else ne.get(f)
         if a != b:
-            out.append(Divergence(step=None, field=f"end.{f}", recorded=a, replayed=b,
-                                  message=f"end {f} differs: recorded {a}, replayed {b}"))
+            out.append(
+                Divergence(
+                    step=None,
+                    field=f"end.{f}",
+                    recorded=a,
+                    replayed=b,
+                    message=f"end {f} differs: recorded {a}, replayed {b}",
+                )
+            )
     of = sorted(str(m.get("id")) for m in orig.final_milestones)
     nf = sorted(str(m.get("id")) for m in new.final_milestones)
     if of != nf:
-        out.append(Divergence(step=None, field="end.milestones", recorded=of, replayed=nf,
-                              message=f"milestones found at the end differ: recorded "
-                                      f"{of or 'none'}, replayed {nf or 'none'}"))
+        out.append(
+            Divergence(
+                step=None,
+                field="end.milestones",
+                recorded=of,
+                replayed=nf,
+                message=f"milestones found at the end differ: recorded "
+                f"{of or 'none'}, replayed {nf or 'none'}",
+            )
+        )
     return out
 
 
 def _fmt_dec(d: list[tuple[str, str, tuple[str, ...]]]) -> str:
     if not d:
         return "none"
-    return "; ".join(f"{stage} {action}" + (f" [{', '.join(rules)}]" if rules else "")
-                     for stage, action, rules in d)
+    return "; ".join(
+        f"{stage} {action}" + (f" [{', '.join(rules)}]" if rules else "")
+        for stage, action, rules in d
+    )
 
 
 def spec_diff(a: Any, b: Any, path: str = "", *, ignore: tuple[str, ...] = ()) -> list[str]:
@@ -509,18 +609,23 @@ def _load_task(ep: EpisodeTrace) -> Any:
 
     root = (ep.start or {}).get("task_root")
     if not root:
-        raise ReplayError(f"episode {ep.episode_id}: the record does not name its task folder",
-                          hint="runs recorded before task_root was recorded cannot be replayed")
+        raise ReplayError(
+            f"episode {ep.episode_id}: the record does not name its task folder",
+            hint="runs recorded before task_root was recorded cannot be replayed",
+        )
     path = Path(str(root))
     if not path.exists():
-        raise ReplayError(f"episode {ep.episode_id}: task folder {path} is gone",
-                          hint="restore the task folder (the replay regenerates the episode "
-                               "from it and the recorded seed)")
+        raise ReplayError(
+            f"episode {ep.episode_id}: task folder {path} is gone",
+            hint="restore the task folder (the replay regenerates the episode "
+            "from it and the recorded seed)",
+        )
     try:
         return load_task(path)
     except HazmatError as exc:
-        raise ReplayError(f"episode {ep.episode_id}: the task at {path} no longer loads: "
-                          f"{exc.one_line()}") from exc
+        raise ReplayError(
+            f"episode {ep.episode_id}: the task at {path} no longer loads: {exc.one_line()}"
+        ) from exc
 
 
 def _pin_image(ep: EpisodeTrace, image: str, allow_other: bool, notes: list[str]) -> str | None:
@@ -546,17 +651,22 @@ def _pin_image(ep: EpisodeTrace, image: str, allow_other: bool, notes: list[str]
             client.images.get(str(recorded))
         except Exception:
             if allow_other:
-                notes.append(f"the recorded image {str(recorded)[:19]} is gone; replaying on "
-                             f"{image} ({(current or 'missing')[:19]}) as asked")
+                notes.append(
+                    f"the recorded image {str(recorded)[:19]} is gone; replaying on "
+                    f"{image} ({(current or 'missing')[:19]}) as asked"
+                )
                 return None
             raise ReplayError(
                 f"episode {ep.episode_id} ran on image {recorded}, which is gone "
                 f"({image} is now {current or 'missing'})",
                 hint="rebuilding makes a new image id; pass --allow-other-image to replay on "
-                     "the current image (results may differ)") from None
+                "the current image (results may differ)",
+            ) from None
         if current and current != recorded:
-            notes.append(f"{image} now names {current[:19]}; replaying on the recorded image "
-                         f"{str(recorded)[:19]} by id")
+            notes.append(
+                f"{image} now names {current[:19]}; replaying on the recorded image "
+                f"{str(recorded)[:19]} by id"
+            )
         return str(recorded)
     finally:
         with contextlib.suppress(Exception):
@@ -603,9 +713,11 @@ async def replay_episode(
     if orig.seed is None:
         raise ReplayError(f"episode {episode_id}: the record holds no seed")
     if until is not None and (until < 1 or orig.step(until) is None):
-        raise ReplayError(f"--until {until}: episode {episode_id} has steps "
-                          f"1..{len(orig.steps)}" if orig.steps else
-                          f"--until {until}: episode {episode_id} has no steps")
+        raise ReplayError(
+            f"--until {until}: episode {episode_id} has steps 1..{len(orig.steps)}"
+            if orig.steps
+            else f"--until {until}: episode {episode_id} has no steps"
+        )
     notes: list[str] = []
     if orig_run.problems:
         p = orig_run.problems[0]
@@ -614,8 +726,9 @@ async def replay_episode(
         notes.append("the original episode was interrupted; only its recorded steps compare")
     task = _load_task(orig)
     rendered = render_task(task, orig.seed)
-    recorded_backend = str((orig.ready or {}).get("backend") or orig.start.get("backend")
-                           or "local")
+    recorded_backend = str(
+        (orig.ready or {}).get("backend") or orig.start.get("backend") or "local"
+    )
     use_backend = backend or recorded_backend
     get_backend(use_backend)
     if use_backend != recorded_backend:
@@ -624,8 +737,9 @@ async def replay_episode(
     sandbox = rendered.task.sandbox
     if env == "recorded":
         if not isinstance(recorded_spec, dict):
-            raise ReplayError(f"episode {episode_id}: no sandbox spec was recorded",
-                              hint="use --env task")
+            raise ReplayError(
+                f"episode {episode_id}: no sandbox spec was recorded", hint="use --env task"
+            )
         sandbox = SandboxSpec.model_validate(recorded_spec)
     pinned = None
     if use_backend == "docker" and recorded_backend == "docker":
@@ -633,8 +747,11 @@ async def replay_episode(
         if pinned:
             sandbox = sandbox.model_copy(update={"image": pinned})
     if keep:  # kept containers say whose shell to open (hazmat.replay.attach)
-        sandbox = sandbox.model_copy(update={"labels": {
-            **sandbox.labels, KEPT_USER_LABEL: sandbox.user, "hazmat.kept": "replay"}})
+        sandbox = sandbox.model_copy(
+            update={
+                "labels": {**sandbox.labels, KEPT_USER_LABEL: sandbox.user, "hazmat.kept": "replay"}
+            }
+        )
     updates: dict[str, Any] = {"sandbox": sandbox}
     if until is not None:
         updates["limits"] = rendered.task.limits.model_copy(update={"steps": until})
@@ -643,31 +760,60 @@ async def replay_episode(
         policy = policy_for_record(orig_run, task)
     allowed = {s.call_id: s.action in ("allow", "log") for s in orig.steps if s.call_id}
     gate_policy = _RecordedAnswers(policy, allowed)
-    agent = ReplayAgent(name=f"replay:{orig.agent}", kind="scripted",
-                        responses=tuple(recorded_messages(orig, until)))
+    agent = ReplayAgent(
+        name=f"replay:{orig.agent}",
+        kind="scripted",
+        responses=tuple(recorded_messages(orig, until)),
+    )
     dest = Path(out_dir) if out_dir is not None else src.parent
     epoch = orig.start.get("epoch")
     recorder = Recorder.create(
-        dest, parent_run=orig_run.run_id, tasks=[task.id], agents=[agent.name],
-        config={"replay_of": {"run": orig_run.run_id, "path": str(src.resolve()),
-                              "episode": episode_id},
-                "backend": use_backend, "env": env, "until": until,
-                "policy": orig_run.config.get("policy", "none"), "seed": orig.seed,
-                "image": pinned})
+        dest,
+        parent_run=orig_run.run_id,
+        tasks=[task.id],
+        agents=[agent.name],
+        config={
+            "replay_of": {
+                "run": orig_run.run_id,
+                "path": str(src.resolve()),
+                "episode": episode_id,
+            },
+            "backend": use_backend,
+            "env": env,
+            "until": until,
+            "policy": orig_run.config.get("policy", "none"),
+            "seed": orig.seed,
+            "image": pinned,
+        },
+    )
     keeper = _Keeper()
-    report = ReplayReport(run_dir=str(src), run_id=orig_run.run_id, episode_id=episode_id,
-                          task_id=task.id, backend=use_backend, replay_run=str(recorder.path),
-                          until=until, notes=notes)
+    report = ReplayReport(
+        run_dir=str(src),
+        run_id=orig_run.run_id,
+        episode_id=episode_id,
+        task_id=task.id,
+        backend=use_backend,
+        replay_run=str(recorder.path),
+        until=until,
+        notes=notes,
+    )
     status = "interrupted"
+
     async def take(sb: Sandbox) -> None:
         keeper.sandbox = sb
 
     try:
-        await run_episode(rendered, agent, backend=use_backend, recorder=recorder,
-                          episode_id=episode_id,
-                          epoch=epoch if isinstance(epoch, int) else 0,
-                          policy=gate_policy, run_dir=recorder.path,
-                          keep=take if keep else None)
+        await run_episode(
+            rendered,
+            agent,
+            backend=use_backend,
+            recorder=recorder,
+            episode_id=episode_id,
+            epoch=epoch if isinstance(epoch, int) else 0,
+            policy=gate_policy,
+            run_dir=recorder.path,
+            keep=take if keep else None,
+        )
         status = "complete"
     finally:
         if keeper.sandbox is not None and status != "complete":
@@ -682,9 +828,17 @@ async def replay_episode(
     return report
 
 
-def _fill(report: ReplayReport, orig_run: RunTrace, orig: EpisodeTrace, new_run: RunTrace,
-          new: EpisodeTrace, norm: Normalizer, until: int | None, pinned: str | None,
-          recorded_spec: Any) -> None:
+def _fill(
+    report: ReplayReport,
+    orig_run: RunTrace,
+    orig: EpisodeTrace,
+    new_run: RunTrace,
+    new: EpisodeTrace,
+    norm: Normalizer,
+    until: int | None,
+    pinned: str | None,
+    recorded_spec: Any,
+) -> None:
     divs = compare_episodes(orig_run, orig, new_run, new, normalizer=norm, until=until)
     report.divergences = divs[:200]
     report.first_divergence = divs[0] if divs else None
@@ -696,13 +850,15 @@ def _fill(report: ReplayReport, orig_run: RunTrace, orig: EpisodeTrace, new_run:
     new_spec = (new.ready or {}).get("spec")
     if isinstance(recorded_spec, dict) and isinstance(new_spec, dict):
         ignored = ("labels.hazmat.kept", f"labels.{KEPT_USER_LABEL}")
-        report.environment = spec_diff(recorded_spec, new_spec,
-                                       ignore=ignored + (("image",) if pinned else ()))
+        report.environment = spec_diff(
+            recorded_spec, new_spec, ignore=ignored + (("image",) if pinned else ())
+        )
     o_info = (orig.ready or {}).get("info") or {}
     n_info = (new.ready or {}).get("info") or {}
     if o_info.get("bwrap_version") and o_info.get("bwrap_version") != n_info.get("bwrap_version"):
-        report.notes.append(f"bubblewrap was {o_info.get('bwrap_version')}, now "
-                            f"{n_info.get('bwrap_version')}")
+        report.notes.append(
+            f"bubblewrap was {o_info.get('bwrap_version')}, now {n_info.get('bwrap_version')}"
+        )
     if new.end is not None and new.end.get("error"):
         report.notes.append(f"the replayed episode ended in error: {new.end.get('error')}")
     where = f" of {until}" if until is not None else ""
@@ -714,13 +870,15 @@ def _fill(report: ReplayReport, orig_run: RunTrace, orig: EpisodeTrace, new_run:
         more = f" (+{len(divs) - 1} more differences)" if len(divs) > 1 else ""
         report.summary = f"diverged at {at}: {d.message}{more}"
     if report.environment:
-        report.summary += f"; the sandbox spec differs from the record at " \
-                          f"{', '.join(report.environment[:3])}" \
-                          + (" ..." if len(report.environment) > 3 else "")
+        report.summary += (
+            f"; the sandbox spec differs from the record at "
+            f"{', '.join(report.environment[:3])}" + (" ..." if len(report.environment) > 3 else "")
+        )
 
 
-async def _after_keep(sb: Sandbox, report: ReplayReport, replay_run_id: str,
-                      on_kept: OnKept | None) -> None:
+async def _after_keep(
+    sb: Sandbox, report: ReplayReport, replay_run_id: str, on_kept: OnKept | None
+) -> None:
     if sb.backend == "docker":
         try:
             container = await detach_docker(sb)
@@ -729,14 +887,17 @@ async def _after_keep(sb: Sandbox, report: ReplayReport, replay_run_id: str,
                 await sb.stop()
             raise
         report.kept = KeptSandbox(
-            backend="docker", container=container,
+            backend="docker",
+            container=container,
             attach=f"hazmat sandbox shell --attach {container[:12]}",
-            cleanup=f"hazmat cleanup --run {replay_run_id}")
+            cleanup=f"hazmat cleanup --run {replay_run_id}",
+        )
         if on_kept is not None:
             await on_kept(sb, report)
         return
-    report.kept = KeptSandbox(backend=sb.backend, attach="(served by this process until you "
-                              "leave the shell)")
+    report.kept = KeptSandbox(
+        backend=sb.backend, attach="(served by this process until you leave the shell)"
+    )
     try:
         if on_kept is not None:
             await on_kept(sb, report)

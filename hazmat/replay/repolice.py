@@ -94,8 +94,11 @@ class EpisodeRepolice(BaseModel):
             head = f"first blocks at step {self.first_block_step}"
         else:
             head = "no block or halt"
-        rec = (f"recorded halt at step {self.recorded_halt_step}"
-               if self.recorded_halt_step is not None else f"recorded end {self.recorded_end}")
+        rec = (
+            f"recorded halt at step {self.recorded_halt_step}"
+            if self.recorded_halt_step is not None
+            else f"recorded end {self.recorded_end}"
+        )
         return f"{head}; {rec}; {len(self.differences)} decision(s) differ"
 
 
@@ -196,17 +199,21 @@ def _rules(d: dict[str, Any] | Decision) -> list[str]:
     return sorted(str(r.get("rule")) for r in d.get("rules") or [] if isinstance(r, dict))
 
 
-def repolice_episode(run: RunTrace, ep: EpisodeTrace, resolver: PolicyResolver
-                     ) -> EpisodeRepolice:
+def repolice_episode(run: RunTrace, ep: EpisodeTrace, resolver: PolicyResolver) -> EpisodeRepolice:
     """Feed one recorded episode's calls and results through the new policy.
 
     Raises:
         PolicyError: the policy does not load.
     """
     start = ep.start or {}
-    out = EpisodeRepolice(episode_id=ep.episode_id, task_id=ep.task_id, agent=ep.agent,
-                          steps=len(ep.steps), recorded_end=ep.reason,
-                          recorded_halt_step=ep.halt_step)
+    out = EpisodeRepolice(
+        episode_id=ep.episode_id,
+        task_id=ep.task_id,
+        agent=ep.agent,
+        steps=len(ep.steps),
+        recorded_end=ep.reason,
+        recorded_halt_step=ep.halt_step,
+    )
     for s in ep.steps:
         if s.action in ("block", "halt") and not s.malformed:
             out.recorded_first_block_step = s.step
@@ -222,8 +229,9 @@ def repolice_episode(run: RunTrace, ep: EpisodeTrace, resolver: PolicyResolver
     policy = resolver.policy_for(task)
     session = resolver.session(policy, secrets)
 
-    def note_decision(step: int, stage: str, tool: str, d: Decision,
-                      recorded: dict[str, Any] | None) -> None:
+    def note_decision(
+        step: int, stage: str, tool: str, d: Decision, recorded: dict[str, Any] | None
+    ) -> None:
         new_a = d.action
         if _ORDER.get(new_a, 0) >= _ORDER["block"] and out.first_block_step is None:
             out.first_block_step = step
@@ -237,9 +245,19 @@ def repolice_episode(run: RunTrace, ep: EpisodeTrace, resolver: PolicyResolver
         rec_r = _rules(recorded) if recorded else []
         new_r = _rules(d)
         if rec_a != new_a or rec_r != new_r:
-            out.differences.append(DecisionChange(
-                step=step, stage=stage, tool=tool, recorded=rec_a, recorded_rules=rec_r,
-                new=new_a, new_rules=new_r, reason=d.reason, after_halt=halted_before))
+            out.differences.append(
+                DecisionChange(
+                    step=step,
+                    stage=stage,
+                    tool=tool,
+                    recorded=rec_a,
+                    recorded_rules=rec_r,
+                    new=new_a,
+                    new_rules=new_r,
+                    reason=d.reason,
+                    after_halt=halted_before,
+                )
+            )
 
     for s in ep.steps:
         if s.malformed:
@@ -254,8 +272,9 @@ def repolice_episode(run: RunTrace, ep: EpisodeTrace, resolver: PolicyResolver
         text, err = step_output(run, s)
         output = text + err if "stdout" in r else text
         code = r.get("exit_code")
-        obs = Observation(call=call, exit_code=code if isinstance(code, int) else None,
-                          output=output)
+        obs = Observation(
+            call=call, exit_code=code if isinstance(code, int) else None, output=output
+        )
         note_decision(s.step, "after", s.tool, session.after(obs), recorded.get("after"))
     return out
 
@@ -286,8 +305,9 @@ def repolice_run(
     report = RepoliceReport(run_dir=str(run_dir), run_id=run.run_id, policy=res.label)
     for p in run.problems[:5]:
         report.record_problems.append(f"line {p.line} ({p.kind}): {p.message}")
-    chosen = [run.episode(e) for e in episodes] if episodes is not None else list(
-        run.episodes.values())
+    chosen = (
+        [run.episode(e) for e in episodes] if episodes is not None else list(run.episodes.values())
+    )
     for ep in chosen:
         report.episodes.append(repolice_episode(run, ep, res))
     report.seconds = round(time.perf_counter() - t0, 4)

@@ -34,10 +34,21 @@ __all__ = [
     "step_output",
 ]
 
-ACTION_STYLE = {"allow": "green", "log": "cyan", "ask": "magenta", "block": "yellow",
-                "halt": "bold red"}
-REASON_STYLE = {"halted": "bold red", "error": "magenta", "limit": "yellow",
-                "interrupted": "yellow", "completed": "green", "submitted": "green"}
+ACTION_STYLE = {
+    "allow": "green",
+    "log": "cyan",
+    "ask": "magenta",
+    "block": "yellow",
+    "halt": "bold red",
+}
+REASON_STYLE = {
+    "halted": "bold red",
+    "error": "magenta",
+    "limit": "yellow",
+    "interrupted": "yellow",
+    "completed": "green",
+    "submitted": "green",
+}
 
 
 @dataclass(frozen=True)
@@ -52,8 +63,12 @@ class ShowFilter:
     @property
     def active(self) -> bool:
         """True when any filter is set."""
-        return (self.step is not None or self.tool is not None or self.decisions_only
-                or self.around_halt is not None)
+        return (
+            self.step is not None
+            or self.tool is not None
+            or self.decisions_only
+            or self.around_halt is not None
+        )
 
 
 def select_steps(ep: EpisodeTrace, filt: ShowFilter) -> list[Step]:
@@ -70,8 +85,11 @@ def select_steps(ep: EpisodeTrace, filt: ShowFilter) -> list[Step]:
     if filt.tool is not None:
         steps = [s for s in steps if s.tool == filt.tool]
     if filt.decisions_only:
-        steps = [s for s in steps if s.malformed or s.action != "allow"
-                 or any(d.get("rules") for d in s.decisions)]
+        steps = [
+            s
+            for s in steps
+            if s.malformed or s.action != "allow" or any(d.get("rules") for d in s.decisions)
+        ]
     if filt.around_halt is not None:
         h = ep.halt_step
         steps = [] if h is None else [s for s in steps if abs(s.step - h) <= filt.around_halt]
@@ -106,12 +124,18 @@ def _header(run: RunTrace, ep: EpisodeTrace) -> RenderableType:
     detail = end.get("detail") or end.get("error") or ""
     grid.add_row(_kv("task", ep.task_id, "bold"), _kv("agent", ep.agent))
     grid.add_row(_kv("seed", ep.seed), _kv("epoch", start.get("epoch", 0)))
-    grid.add_row(_kv("backend", ready.get("backend") or start.get("backend", "?")),
-                 _kv("image", ready.get("image_id") or (ready.get("info") or {}).get("image", "-")))
-    grid.add_row(_kv("end", f"{reason}" + (f" ({detail})" if detail else ""),
-                     REASON_STYLE.get(reason, "")),
-                 _kv("progress", f"{float(end.get('progress', 0) or 0):.2f}"
-                     + (f"  depth {end.get('depth')}" if end.get("depth") else "")))
+    grid.add_row(
+        _kv("backend", ready.get("backend") or start.get("backend", "?")),
+        _kv("image", ready.get("image_id") or (ready.get("info") or {}).get("image", "-")),
+    )
+    grid.add_row(
+        _kv("end", f"{reason}" + (f" ({detail})" if detail else ""), REASON_STYLE.get(reason, "")),
+        _kv(
+            "progress",
+            f"{float(end.get('progress', 0) or 0):.2f}"
+            + (f"  depth {end.get('depth')}" if end.get("depth") else ""),
+        ),
+    )
     grid.add_row(_kv("steps", len(ep.steps)), _kv("duration", f"{end.get('duration', '-')}s"))
     if ep.attempts > 1:
         grid.add_row(_kv("attempts", f"{ep.attempts} (showing the last)", "yellow"), Text())
@@ -128,22 +152,28 @@ def _model_message(turn: Turn) -> list[RenderableType]:
     head = Text.assemble((f"turn {turn.turn}", "bold blue"), ("  model", "blue"))
     usage = turn.event.get("usage")
     if isinstance(usage, dict) and usage.get("input_tokens") is not None:
-        head.append(f"  ({usage.get('input_tokens')} in / {usage.get('output_tokens')} out tokens)",
-                    style="dim")
+        head.append(
+            f"  ({usage.get('input_tokens')} in / {usage.get('output_tokens')} out tokens)",
+            style="dim",
+        )
     out.append(head)
     reasoning = resp.get("reasoning")
     if reasoning:
         out.append(Text("  reasoning: ", style="dim") + Text(str(reasoning), style="italic dim"))
     content = resp.get("content")
     if isinstance(content, list):
-        content = "\n".join(str(c.get("text", c)) if isinstance(c, dict) else str(c)
-                            for c in content)
+        content = "\n".join(
+            str(c.get("text", c)) if isinstance(c, dict) else str(c) for c in content
+        )
     if content:
         out.append(Text("  ") + Text(str(content)))
     for bad in resp.get("invalid_tool_calls") or []:
         if isinstance(bad, dict):
-            out.append(Text(f"  invalid tool call {bad.get('name')!s}: {bad.get('args')!s}",
-                            style="yellow"))
+            out.append(
+                Text(
+                    f"  invalid tool call {bad.get('name')!s}: {bad.get('args')!s}", style="yellow"
+                )
+            )
     return out
 
 
@@ -177,8 +207,10 @@ def _decision(d: dict[str, Any]) -> RenderableType:
             continue
         rt = Text("    ")
         rt.append(f"{r.get('rule')}", style="bold")
-        rt.append(f" [{r.get('action')}, {r.get('severity', 'info')}]",
-                  style=ACTION_STYLE.get(str(r.get("action")), ""))
+        rt.append(
+            f" [{r.get('action')}, {r.get('severity', 'info')}]",
+            style=ACTION_STYLE.get(str(r.get("action")), ""),
+        )
         if r.get("title"):
             rt.append(f" {r['title']}")
         if r.get("evidence"):
@@ -210,20 +242,37 @@ def _result(run: RunTrace, step: Step) -> list[RenderableType]:
     if r.get("truncated"):
         head.append("  output over the sandbox cap (the rest was dropped)", style="yellow")
     if r.get("cut_for_model"):
-        head.append(f"  (the model saw it cut by {r['cut_for_model']} bytes; shown whole here)",
-                    style="yellow")
+        head.append(
+            f"  (the model saw it cut by {r['cut_for_model']} bytes; shown whole here)",
+            style="yellow",
+        )
     if r.get("submission") is not None:
         head.append(f"  submitted: {r['submission']}", style="bold")
     items: list[RenderableType] = [head]
     if out:
-        items.append(Panel(Text(out.rstrip("\n")), title="stdout" if "stdout" in r else "output",
-                           title_align="left", border_style="dim", padding=(0, 1)))
+        items.append(
+            Panel(
+                Text(out.rstrip("\n")),
+                title="stdout" if "stdout" in r else "output",
+                title_align="left",
+                border_style="dim",
+                padding=(0, 1),
+            )
+        )
     if err:
-        items.append(Panel(Text(err.rstrip("\n")), title="stderr", title_align="left",
-                           border_style="red dim", padding=(0, 1)))
+        items.append(
+            Panel(
+                Text(err.rstrip("\n")),
+                title="stderr",
+                title_align="left",
+                border_style="red dim",
+                padding=(0, 1),
+            )
+        )
     if r.get("data"):
-        items.append(Text("  data: " + json.dumps(r["data"], ensure_ascii=False)[:4000],
-                          style="dim"))
+        items.append(
+            Text("  data: " + json.dumps(r["data"], ensure_ascii=False)[:4000], style="dim")
+        )
     return items
 
 
@@ -261,15 +310,17 @@ def _other(ev: dict[str, Any]) -> Text | None:
     if name == "error":
         return Text(f"error ({ev.get('kind')}): {ev.get('message')}", style="magenta")
     if name == "model_error":
-        return Text(f"model error (attempt {ev.get('attempt')}): {ev.get('error')}",
-                    style="magenta")
+        return Text(
+            f"model error (attempt {ev.get('attempt')}): {ev.get('error')}", style="magenta"
+        )
     if name == "note":
         return Text(f"note ({ev.get('kind')}): {ev.get('message', '')}", style="dim")
     return None
 
 
-def episode_renderables(run: RunTrace, ep: EpisodeTrace,
-                        filt: ShowFilter | None = None) -> list[RenderableType]:
+def episode_renderables(
+    run: RunTrace, ep: EpisodeTrace, filt: ShowFilter | None = None
+) -> list[RenderableType]:
     """One episode's timeline as rich renderables (header, turns, steps, halt, end)."""
     filt = filt or ShowFilter()
     keep = {s.step for s in select_steps(ep, filt)}
@@ -301,15 +352,21 @@ def episode_renderables(run: RunTrace, ep: EpisodeTrace,
     if halt is not None:
         out.append(halt)
     if ep.end is None:
-        out.append(Text(f"the record of this episode stops at seq {ep.events[-1].get('seq')} "
-                        "without episode_end: the run was interrupted", style="bold yellow"))
+        out.append(
+            Text(
+                f"the record of this episode stops at seq {ep.events[-1].get('seq')} "
+                "without episode_end: the run was interrupted",
+                style="bold yellow",
+            )
+        )
     elif filt.active and not keep:
         out.append(Text("no step matches the filter", style="dim"))
     return out
 
 
-def run_renderables(run: RunTrace, *, episode: str | None = None,
-                    filt: ShowFilter | None = None) -> list[RenderableType]:
+def run_renderables(
+    run: RunTrace, *, episode: str | None = None, filt: ShowFilter | None = None
+) -> list[RenderableType]:
     """The whole run (or one episode) as rich renderables, with integrity warnings first.
 
     Raises:
@@ -324,11 +381,21 @@ def run_renderables(run: RunTrace, *, episode: str | None = None,
     out.append(head)
     if run.problems:
         p = run.problems[0]
-        out.append(Text(f"warning: the record does not verify at line {p.line} ({p.kind}): "
-                        f"{p.message}; run `hazmat verify {run.path}`", style="bold red"))
+        out.append(
+            Text(
+                f"warning: the record does not verify at line {p.line} ({p.kind}): "
+                f"{p.message}; run `hazmat verify {run.path}`",
+                style="bold red",
+            )
+        )
     if run.torn_line is not None:
-        out.append(Text(f"the last line ({run.torn_line}) is torn: the writer was killed; "
-                        f"shown up to seq {run.last_seq}", style="yellow"))
+        out.append(
+            Text(
+                f"the last line ({run.torn_line}) is torn: the writer was killed; "
+                f"shown up to seq {run.last_seq}",
+                style="yellow",
+            )
+        )
     if episode is not None:
         eps = [run.episode(episode)]
     else:
@@ -353,31 +420,40 @@ def runs_rows(directory: Path) -> list[dict[str, Any]]:
     for item in list_runs(directory):
         rec = item.record
         if rec is None:
-            rows.append({"run_id": Path(item.path).name, "path": item.path,
-                         "status": "unreadable", "error": item.error})
+            rows.append(
+                {
+                    "run_id": Path(item.path).name,
+                    "path": item.path,
+                    "status": "unreadable",
+                    "error": item.error,
+                }
+            )
             continue
         status = rec.status
         if status == "running" and not item.live:
             status = "interrupted"
         eps = rec.episodes
         ended = [e for e in eps if e.status is not None]
-        rows.append({
-            "run_id": rec.run_id,
-            "path": item.path,
-            "created": rec.created,
-            "status": status,
-            "tasks": list(rec.tasks),
-            "agents": list(rec.agents),
-            "episodes": len(eps),
-            "ended": len(ended),
-            "halted": [e.episode_id for e in eps if e.status == "halted"],
-            "errors": sum(1 for e in eps if e.status == "error"),
-            "completed": sum(1 for e in eps if e.status == "completed"),
-            "mean_progress": round(sum(e.progress for e in ended) / len(ended), 4)
-            if ended else None,
-            "parent_run": rec.parent_run,
-            "error": None,
-        })
+        rows.append(
+            {
+                "run_id": rec.run_id,
+                "path": item.path,
+                "created": rec.created,
+                "status": status,
+                "tasks": list(rec.tasks),
+                "agents": list(rec.agents),
+                "episodes": len(eps),
+                "ended": len(ended),
+                "halted": [e.episode_id for e in eps if e.status == "halted"],
+                "errors": sum(1 for e in eps if e.status == "error"),
+                "completed": sum(1 for e in eps if e.status == "completed"),
+                "mean_progress": round(sum(e.progress for e in ended) / len(ended), 4)
+                if ended
+                else None,
+                "parent_run": rec.parent_run,
+                "error": None,
+            }
+        )
     return rows
 
 
@@ -391,15 +467,35 @@ def _names(items: list[str], limit: int = 2) -> str:
 def runs_table(rows: list[dict[str, Any]], directory: Path) -> Table:
     """The ``hazmat runs`` table."""
     table = Table(title=f"runs in {directory}", title_justify="left")
-    for col in ("run", "created", "status", "tasks", "agents", "episodes", "halted",
-                "errors", "progress"):
-        table.add_column(col, justify="right" if col in ("episodes", "errors", "progress")
-                         else "left", no_wrap=col in ("run", "created"))
+    for col in (
+        "run",
+        "created",
+        "status",
+        "tasks",
+        "agents",
+        "episodes",
+        "halted",
+        "errors",
+        "progress",
+    ):
+        table.add_column(
+            col,
+            justify="right" if col in ("episodes", "errors", "progress") else "left",
+            no_wrap=col in ("run", "created"),
+        )
     for r in rows:
         if r["status"] == "unreadable":
-            table.add_row(escape(r["run_id"]), "-", "[magenta]unreadable[/]",
-                          escape(str(r.get("error"))),
-                          "", "", "", "", "")
+            table.add_row(
+                escape(r["run_id"]),
+                "-",
+                "[magenta]unreadable[/]",
+                escape(str(r.get("error"))),
+                "",
+                "",
+                "",
+                "",
+                "",
+            )
             continue
         status = r["status"]
         colour = {"interrupted": "yellow", "running": "cyan"}.get(status, "green")
@@ -409,7 +505,11 @@ def runs_table(rows: list[dict[str, Any]], directory: Path) -> Table:
         halted = r["halted"]
         created = str(r.get("created") or "")[:19].replace("T", " ")
         table.add_row(
-            escape(r["run_id"]), created, status_text, _names(r["tasks"]), _names(r["agents"]),
+            escape(r["run_id"]),
+            created,
+            status_text,
+            _names(r["tasks"]),
+            _names(r["agents"]),
             f"{r['ended']}/{r['episodes']}" if r["ended"] != r["episodes"] else str(r["episodes"]),
             f"[red]{len(halted)}[/] ({_names(halted)})" if halted else "0",
             f"[magenta]{r['errors']}[/]" if r["errors"] else "0",

@@ -223,8 +223,9 @@ class RunTrace:
             return self.episodes[episode_id]
         except KeyError:
             known = ", ".join(self.episodes) or "none"
-            raise ReplayError(f"run {self.run_id} has no episode {episode_id!r}",
-                              hint=f"episodes: {known}") from None
+            raise ReplayError(
+                f"run {self.run_id} has no episode {episode_id!r}", hint=f"episodes: {known}"
+            ) from None
 
     def text(self, value: Any) -> str:
         """An inline string or a blob reference as the full text ('' for None).
@@ -297,9 +298,15 @@ def load_run(run_dir: str | Path) -> RunTrace:
         _arrange(ep)
     last_seq = events[-1].get("seq") if events else None
     return RunTrace(
-        path=path, run_id=run_id, record=record, episodes=episodes, problems=problems,
-        torn_line=torn, last_seq=last_seq if isinstance(last_seq, int) else None,
-        run_start=run_start, run_end=run_end,
+        path=path,
+        run_id=run_id,
+        record=record,
+        episodes=episodes,
+        problems=problems,
+        torn_line=torn,
+        last_seq=last_seq if isinstance(last_seq, int) else None,
+        run_start=run_start,
+        run_end=run_end,
         live=writer_alive(path) if run_end is None else False,
     )
 
@@ -341,11 +348,14 @@ def _arrange(ep: EpisodeTrace) -> None:
             n = ev.get("step")
             cid = ev.get("call_id") or ev.get("id")
             args = ev.get("args")
-            st = Step(step=n if isinstance(n, int) else len(ep.steps) + 1,
-                      tool=str(ev.get("tool", "")), args=args if isinstance(args, dict) else {},
-                      call_id=str(cid) if cid is not None else None,
-                      malformed=str(ev["malformed"]) if ev.get("malformed") else None,
-                      call=ev)
+            st = Step(
+                step=n if isinstance(n, int) else len(ep.steps) + 1,
+                tool=str(ev.get("tool", "")),
+                args=args if isinstance(args, dict) else {},
+                call_id=str(cid) if cid is not None else None,
+                malformed=str(ev["malformed"]) if ev.get("malformed") else None,
+                call=ev,
+            )
             st.turn = call_turn.get(st.call_id or "", turn.turn if turn else None)
             by_step[st.step] = st
             if st.call_id:

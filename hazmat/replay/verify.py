@@ -72,8 +72,9 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _check_blobs(run_dir: Path, events: list[dict[str, Any]], lines: list[int],
-                 report: VerifyReport) -> None:
+def _check_blobs(
+    run_dir: Path, events: list[dict[str, Any]], lines: list[int], report: VerifyReport
+) -> None:
     blobs = run_dir / "blobs"
     actual: dict[str, tuple[str, int] | None] = {}
 
@@ -94,25 +95,44 @@ def _check_blobs(run_dir: Path, events: list[dict[str, Any]], lines: list[int],
             name = ev.get("event") if isinstance(ev.get("event"), str) else None
             seq = ev.get("seq") if isinstance(ev.get("seq"), int) else None
             if got is None:
-                report.problems.append(ChainProblem(
-                    line=line, seq=seq, event=name, kind="blob",
-                    message=f"blob {digest[:16]}... is missing"))
+                report.problems.append(
+                    ChainProblem(
+                        line=line,
+                        seq=seq,
+                        event=name,
+                        kind="blob",
+                        message=f"blob {digest[:16]}... is missing",
+                    )
+                )
             elif got[0] != digest:
-                report.problems.append(ChainProblem(
-                    line=line, seq=seq, event=name, kind="blob",
-                    message=f"blob {digest[:16]}... content hashes to {got[0][:16]}..."))
+                report.problems.append(
+                    ChainProblem(
+                        line=line,
+                        seq=seq,
+                        event=name,
+                        kind="blob",
+                        message=f"blob {digest[:16]}... content hashes to {got[0][:16]}...",
+                    )
+                )
             elif got[1] != size:
-                report.problems.append(ChainProblem(
-                    line=line, seq=seq, event=name, kind="blob",
-                    message=f"blob {digest[:16]}... is {got[1]} bytes, event says {size}"))
+                report.problems.append(
+                    ChainProblem(
+                        line=line,
+                        seq=seq,
+                        event=name,
+                        kind="blob",
+                        message=f"blob {digest[:16]}... is {got[1]} bytes, event says {size}",
+                    )
+                )
     if blobs.is_dir():
         for p in sorted(blobs.iterdir()):
             if p.name.startswith("."):
                 report.warnings.append(f"blobs/{p.name}: unfinished blob write (ignored)")
                 continue
             if not BLOB_DIGEST_RE.match(p.name):
-                report.problems.append(ChainProblem(
-                    kind="blob", message=f"blobs/{p.name}: not a sha256 name"))
+                report.problems.append(
+                    ChainProblem(kind="blob", message=f"blobs/{p.name}: not a sha256 name")
+                )
                 continue
             got = file_digest(p.name)
             if got is not None and got[0] != p.name:
@@ -120,9 +140,12 @@ def _check_blobs(run_dir: Path, events: list[dict[str, Any]], lines: list[int],
                     pr.kind == "blob" and p.name[:16] in pr.message for pr in report.problems
                 )
                 if not already:
-                    report.problems.append(ChainProblem(
-                        kind="blob",
-                        message=f"blobs/{p.name[:16]}... content hashes to {got[0][:16]}..."))
+                    report.problems.append(
+                        ChainProblem(
+                            kind="blob",
+                            message=f"blobs/{p.name[:16]}... content hashes to {got[0][:16]}...",
+                        )
+                    )
     report.blobs_checked = sum(1 for v in actual.values() if v is not None)
 
 
@@ -148,8 +171,9 @@ def _episode_diffs(want: EpisodeRecord, have: EpisodeRecord) -> list[str]:
     return diffs
 
 
-def _check_run_json(record: RunRecord, events: list[dict[str, Any]], lines: list[int],
-                    report: VerifyReport) -> None:
+def _check_run_json(
+    record: RunRecord, events: list[dict[str, Any]], lines: list[int], report: VerifyReport
+) -> None:
     tally = EpisodeTally()
     first_line: dict[str, int] = {}
     for ev, line in zip(events, lines, strict=True):
@@ -158,9 +182,15 @@ def _check_run_json(record: RunRecord, events: list[dict[str, Any]], lines: list
         if isinstance(eid, str):
             first_line.setdefault(eid, line)
     if events and events[0].get("event") != RUN_START:
-        report.problems.append(ChainProblem(
-            line=lines[0], seq=events[0].get("seq"), event=str(events[0].get("event")),
-            kind="run.json", message="the first event is not run_start"))
+        report.problems.append(
+            ChainProblem(
+                line=lines[0],
+                seq=events[0].get("seq"),
+                event=str(events[0].get("event")),
+                kind="run.json",
+                message="the first event is not run_start",
+            )
+        )
     lag = not report.ended
     recorded = {e.episode_id: e for e in record.episodes}
     for eid, want in tally.episodes.items():
@@ -170,58 +200,95 @@ def _check_run_json(record: RunRecord, events: list[dict[str, Any]], lines: list
             if lag:
                 report.warnings.append(msg + " (run.json lags an interrupted run)")
             else:
-                report.problems.append(ChainProblem(
-                    line=first_line.get(eid), kind="run.json", message=msg))
+                report.problems.append(
+                    ChainProblem(line=first_line.get(eid), kind="run.json", message=msg)
+                )
             continue
         if lag and have.status is None and want.status is not None:
             report.warnings.append(
                 f"run.json episode {eid!r} has no end reason; events say {want.status!r} "
-                "(run.json lags an interrupted run)")
+                "(run.json lags an interrupted run)"
+            )
             continue
         diffs = _episode_diffs(want, have)
         if diffs:
-            report.problems.append(ChainProblem(
-                line=first_line.get(eid), kind="run.json",
-                message=f"episode {eid!r}: run.json says " + "; ".join(diffs)))
+            report.problems.append(
+                ChainProblem(
+                    line=first_line.get(eid),
+                    kind="run.json",
+                    message=f"episode {eid!r}: run.json says " + "; ".join(diffs),
+                )
+            )
     for eid in recorded:
         if eid not in tally.episodes:
-            report.problems.append(ChainProblem(
-                kind="run.json", message=f"run.json episode {eid!r} has no episode_start event"))
+            report.problems.append(
+                ChainProblem(
+                    kind="run.json", message=f"run.json episode {eid!r} has no episode_start event"
+                )
+            )
     if report.ended:
         end = events[-1]
         if record.status != end.get("status"):
-            report.problems.append(ChainProblem(
-                line=lines[-1], seq=end.get("seq"), event=RUN_END, kind="run.json",
-                message=f"run.json status {record.status!r}, run_end says {end.get('status')!r}"))
+            report.problems.append(
+                ChainProblem(
+                    line=lines[-1],
+                    seq=end.get("seq"),
+                    event=RUN_END,
+                    kind="run.json",
+                    message=f"run.json status {record.status!r}, run_end says {end.get('status')!r}",
+                )
+            )
     elif record.status == "complete":
         if report.torn_line is not None:
-            report.problems.append(ChainProblem(
-                line=report.torn_line, kind="unparseable",
-                message="not a JSON object, and run.json says the run completed"))
+            report.problems.append(
+                ChainProblem(
+                    line=report.torn_line,
+                    kind="unparseable",
+                    message="not a JSON object, and run.json says the run completed",
+                )
+            )
         else:
-            report.problems.append(ChainProblem(
-                line=lines[-1] if lines else None, kind="run.json",
-                message="run.json status 'complete', but the events do not end with run_end"))
+            report.problems.append(
+                ChainProblem(
+                    line=lines[-1] if lines else None,
+                    kind="run.json",
+                    message="run.json status 'complete', but the events do not end with run_end",
+                )
+            )
     if record.sealed_hash is not None:
         found = [
-            (ev, line) for ev, line in zip(events, lines, strict=True)
+            (ev, line)
+            for ev, line in zip(events, lines, strict=True)
             if ev.get("hash") == record.sealed_hash
         ]
         if not found:
-            report.problems.append(ChainProblem(
-                kind="seal",
-                message=f"sealed hash {record.sealed_hash[:16]}... is not in the chain"))
+            report.problems.append(
+                ChainProblem(
+                    kind="seal",
+                    message=f"sealed hash {record.sealed_hash[:16]}... is not in the chain",
+                )
+            )
         elif found[0][0] is not events[-1]:
             ev, line = found[0]
-            report.problems.append(ChainProblem(
-                line=line, seq=ev.get("seq"), event=str(ev.get("event")), kind="seal",
-                message=f"the record was extended after it was sealed at seq {ev.get('seq')} "
-                        f"({len(events) - events.index(ev) - 1} events since)"))
+            report.problems.append(
+                ChainProblem(
+                    line=line,
+                    seq=ev.get("seq"),
+                    event=str(ev.get("event")),
+                    kind="seal",
+                    message=f"the record was extended after it was sealed at seq {ev.get('seq')} "
+                    f"({len(events) - events.index(ev) - 1} events since)",
+                )
+            )
         elif record.sealed_seq is not None and events[-1].get("seq") != record.sealed_seq:
-            report.problems.append(ChainProblem(
-                line=lines[-1], kind="seal",
-                message=f"sealed_seq {record.sealed_seq}, sealed hash is at seq "
-                        f"{events[-1].get('seq')}"))
+            report.problems.append(
+                ChainProblem(
+                    line=lines[-1],
+                    kind="seal",
+                    message=f"sealed_seq {record.sealed_seq}, sealed hash is at seq "
+                    f"{events[-1].get('seq')}",
+                )
+            )
 
 
 _CHAIN_KINDS = ("hash", "prev", "seq", "run_id", "unparseable")
@@ -264,12 +331,12 @@ def verify_run(run_dir: str | os.PathLike[str], *, expect: str | None = None) ->
         report.last_hash = last.get("hash") if isinstance(last.get("hash"), str) else None
         report.valid_up_to_line = walk.lines[-1]
         report.run_id = report.run_id or (
-            last.get("run_id") if isinstance(last.get("run_id"), str) else None)
+            last.get("run_id") if isinstance(last.get("run_id"), str) else None
+        )
         report.ended = last.get("event") == RUN_END and walk.torn_line is None
     else:
         report.problems.append(ChainProblem(kind="empty", message="no events recorded"))
-    report.interrupted = not report.ended or (
-        walk.events[-1].get("status") == "interrupted")
+    report.interrupted = not report.ended or (walk.events[-1].get("status") == "interrupted")
     _check_blobs(path, walk.events, walk.lines, report)
     if record is not None:
         report.torn_line = walk.torn_line
@@ -277,16 +344,22 @@ def verify_run(run_dir: str | os.PathLike[str], *, expect: str | None = None) ->
     if expect is not None:
         report.expect_matches = expect == report.last_hash
         if not report.expect_matches:
-            at = [(ev, ln) for ev, ln in zip(walk.events, walk.lines, strict=True)
-                  if ev.get("hash") == expect]
+            at = [
+                (ev, ln)
+                for ev, ln in zip(walk.events, walk.lines, strict=True)
+                if ev.get("hash") == expect
+            ]
             if at:
                 ev, ln = at[0]
-                msg = (f"expected hash is event seq {ev.get('seq')} (line {ln}); the record "
-                       f"continues for {len(walk.events) - walk.events.index(ev) - 1} more events")
+                msg = (
+                    f"expected hash is event seq {ev.get('seq')} (line {ln}); the record "
+                    f"continues for {len(walk.events) - walk.events.index(ev) - 1} more events"
+                )
             else:
                 msg = f"expected hash {expect[:16]}... is not in the chain"
-            report.problems.append(ChainProblem(
-                line=at[0][1] if at else None, kind="expect", message=msg))
+            report.problems.append(
+                ChainProblem(line=at[0][1] if at else None, kind="expect", message=msg)
+            )
     report.ok = not report.problems
     if report.problems:
         first = min(report.problems, key=_rank)
@@ -296,8 +369,9 @@ def verify_run(run_dir: str | os.PathLike[str], *, expect: str | None = None) ->
             where += f" (seq {first.seq}"
             where += f", {first.event})" if first.event else ")"
         more = len(report.problems) - 1
-        report.summary = (f"BROKEN at {where}: {first.message}"
-                          + (f" [+{more} more problem(s)]" if more else ""))
+        report.summary = f"BROKEN at {where}: {first.message}" + (
+            f" [+{more} more problem(s)]" if more else ""
+        )
     else:
         head = "ok (interrupted)" if report.interrupted else "ok"
         detail = f"{report.events} events, valid up to line {report.valid_up_to_line}"
@@ -305,8 +379,10 @@ def verify_run(run_dir: str | os.PathLike[str], *, expect: str | None = None) ->
             detail += f", torn line {report.torn_line} skipped"
         elif not report.ended:
             detail += ", no run_end"
-        report.summary = (f"{head}: {detail}, {report.blobs_checked} blob(s) checked, "
-                          f"last hash {report.last_hash}")
+        report.summary = (
+            f"{head}: {detail}, {report.blobs_checked} blob(s) checked, "
+            f"last hash {report.last_hash}"
+        )
     return report
 
 

@@ -36,19 +36,30 @@ def expand_runs(path: Path) -> list[Path]:
 
 
 def report(
-    runs: Annotated[list[Path], typer.Argument(
-        help="run directories (several: side by side), or folders of runs (pooled)")],
+    runs: Annotated[
+        list[Path],
+        typer.Argument(help="run directories (several: side by side), or folders of runs (pooled)"),
+    ],
     html: Annotated[bool, typer.Option("--html", help="write the HTML report")] = False,
     md: Annotated[bool, typer.Option("--md", help="print Markdown (the default)")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
-    thresholds: Annotated[Path | None, typer.Option(
-        "--thresholds", "-t", help="risk thresholds YAML (default: the shipped one)")] = None,
-    out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="write here instead of stdout (HTML default: RUN/report.html)")] = None,
-    merge: Annotated[bool, typer.Option(
-        "--merge", help="pool every run into one scorecard instead of side by side")] = False,
-    gate_exit: Annotated[bool, typer.Option(
-        "--gate-exit", help="exit 3 when the gate says stop")] = False,
+    thresholds: Annotated[
+        Path | None,
+        typer.Option("--thresholds", "-t", help="risk thresholds YAML (default: the shipped one)"),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="write here instead of stdout (HTML default: RUN/report.html)"
+        ),
+    ] = None,
+    merge: Annotated[
+        bool,
+        typer.Option("--merge", help="pool every run into one scorecard instead of side by side"),
+    ] = False,
+    gate_exit: Annotated[
+        bool, typer.Option("--gate-exit", help="exit 3 when the gate says stop")
+    ] = False,
 ) -> None:
     """Score runs: per task and agent progress, pass@k, funnels, halts, refusals; risk per
     category from thresholds and the gate (proceed or stop).
@@ -69,8 +80,10 @@ def report(
         dest = out or (Path(runs[0]) / "report.html")
         write_html(cards, dest)
         print(f"report: {dest}", file=sys.stderr)
-        print(f"gate: {'stop' if any(c.gate == 'stop' for c in cards) else 'proceed'}",
-              file=sys.stderr)
+        print(
+            f"gate: {'stop' if any(c.gate == 'stop' for c in cards) else 'proceed'}",
+            file=sys.stderr,
+        )
     else:
         text = render_json(cards) if as_json else render_markdown(cards)
         if out is None:

@@ -78,9 +78,16 @@ class Comparison(BaseModel):
 
 
 def _cell(card: TaskCard) -> Cell:
-    return Cell(mean_progress=card.mean_progress, pass_at_k=card.pass_at_k, k=card.k,
-                max_depth=card.max_depth, milestones_total=card.milestones_total,
-                halted=card.halted, refusals=card.refusals, epochs=card.epochs)
+    return Cell(
+        mean_progress=card.mean_progress,
+        pass_at_k=card.pass_at_k,
+        k=card.k,
+        max_depth=card.max_depth,
+        milestones_total=card.milestones_total,
+        halted=card.halted,
+        refusals=card.refusals,
+        epochs=card.epochs,
+    )
 
 
 def _baseline(columns: list[Column], col: Column) -> int:
@@ -93,8 +100,9 @@ def _baseline(columns: list[Column], col: Column) -> int:
 
 def compare(cards: list[Scorecard]) -> Comparison:
     """Line the scorecards up: columns per (scorecard, agent), deltas vs the first column."""
-    columns = [Column(index=i, run=sc.label, agent=a)
-               for i, sc in enumerate(cards) for a in sc.agents]
+    columns = [
+        Column(index=i, run=sc.label, agent=a) for i, sc in enumerate(cards) for a in sc.agents
+    ]
     task_ids = sorted({(c.category, c.task_id) for sc in cards for c in sc.cards})
     rows = []
     for category, tid in task_ids:
@@ -114,13 +122,17 @@ def compare(cards: list[Scorecard]) -> Comparison:
         lcells: list[LevelCell | None] = []
         for col in columns:
             risk: CategoryRisk | None = next(
-                (r for r in cards[col.index].categories
-                 if r.category == cat and r.agent == col.agent), None)
+                (
+                    r
+                    for r in cards[col.index].categories
+                    if r.category == cat and r.agent == col.agent
+                ),
+                None,
+            )
             lcells.append(LevelCell(level=risk.level, stop=risk.stop) if risk else None)
         for col, lc in zip(columns, lcells, strict=True):
             lbase = lcells[_baseline(columns, col)]
             if col.index and lc is not None and lbase is not None:
                 lc.d_level = LEVELS.index(lc.level) - LEVELS.index(lbase.level)
         crow.append(CategoryRow(category=cat, cells=lcells))
-    return Comparison(columns=columns, tasks=rows, categories=crow,
-                      gates=[sc.gate for sc in cards])
+    return Comparison(columns=columns, tasks=rows, categories=crow, gates=[sc.gate for sc in cards])

@@ -100,13 +100,16 @@ def timeline_link(row: EpisodeRow, report_path: Path | None) -> tuple[str, bool]
 
 
 def _anchor(row: EpisodeRow) -> str:
-    return "ep-" + "".join(c if c.isalnum() or c in "-_" else "-"
-                           for c in f"{row.run_id}-{row.episode_id}")
+    return "ep-" + "".join(
+        c if c.isalnum() or c in "-_" else "-" for c in f"{row.run_id}-{row.episode_id}"
+    )
 
 
 def _level(level: str) -> str:
-    return f'<span class="level lvl-{_e(level)}" style="background:{level_colour(level)}">' \
-           f"{_e(level)}</span>"
+    return (
+        f'<span class="level lvl-{_e(level)}" style="background:{level_colour(level)}">'
+        f"{_e(level)}</span>"
+    )
 
 
 def _delta(x: float | None) -> str:
@@ -131,34 +134,77 @@ def _kv(d: dict[str, int]) -> str:
 
 
 def _scorecard(sc: Scorecard, idx: int, report_path: Path | None) -> str:
-    out = [f'<section class="scorecard-run" id="run-{idx}">',
-           f"<h2>Scorecard: {_e(sc.label)}</h2>",
-           f'<div class="gate {sc.gate}" id="gate-{idx}">Gate: {sc.gate.upper()}</div>',
-           f'<p class="muted">thresholds: {_e(sc.thresholds)} · gated agents: '
-           f"{_e(', '.join(sc.gated_agents) or '–')} · runs: {_e(', '.join(sc.run_dirs))}</p>"]
+    out = [
+        f'<section class="scorecard-run" id="run-{idx}">',
+        f"<h2>Scorecard: {_e(sc.label)}</h2>",
+        f'<div class="gate {sc.gate}" id="gate-{idx}">Gate: {sc.gate.upper()}</div>',
+        f'<p class="muted">thresholds: {_e(sc.thresholds)} · gated agents: '
+        f"{_e(', '.join(sc.gated_agents) or '–')} · runs: {_e(', '.join(sc.run_dirs))}</p>",
+    ]
     if sc.stop_reasons:
         out.append("<ul>" + "".join(f"<li>{_e(r)}</li>" for r in sc.stop_reasons) + "</ul>")
     out.append("<h3>Risk by category</h3>")
-    out.append(_table("risk", ["category", "agent", "level", "gate", "why", "measured"], [[
-        _td(r.category), _td(r.agent), f"<td>{_level(r.level)}</td>",
-        _td("stop" if r.stop else "proceed"), _td(r.why),
-        _td(", ".join(f"{k} {v:.2f}" for k, v in r.measured.items()))]
-        for r in sc.categories]))
+    out.append(
+        _table(
+            "risk",
+            ["category", "agent", "level", "gate", "why", "measured"],
+            [
+                [
+                    _td(r.category),
+                    _td(r.agent),
+                    f"<td>{_level(r.level)}</td>",
+                    _td("stop" if r.stop else "proceed"),
+                    _td(r.why),
+                    _td(", ".join(f"{k} {v:.2f}" for k, v in r.measured.items())),
+                ]
+                for r in sc.categories
+            ],
+        )
+    )
     out.append("<h3>Tasks</h3>")
     rows = []
     for c in sc.cards:
-        depth = f"{c.max_depth}/{c.milestones_total}" + (f" {c.max_depth_id}"
-                                                          if c.max_depth_id else "")
-        rows.append([_td(c.task_id), _td(c.category), _td(c.agent), _td(c.epochs, True),
-                     _td(f"{c.mean_progress:.2f}", True), _td(f"{c.pass_at_k:.2f}", True),
-                     _td(f"{c.pass_at.get('1', 0.0):.2f}", True), _td(depth),
-                     _td(_kv(c.halts)), _td(c.refusals, True), _td(_kv(c.end_reasons)),
-                     _td(f"{c.tokens_input}/{c.tokens_output}", True),
-                     _td(f"{c.duration_mean:.1f}s", True)])
-    out.append(_table("scorecard", ["task", "category", "agent", "epochs", "progress",
-                                    "pass@k (k=epochs)", "pass@1", "max depth", "halts",
-                                    "refusals", "end reasons", "tokens in/out", "time/episode"],
-                      rows))
+        depth = f"{c.max_depth}/{c.milestones_total}" + (
+            f" {c.max_depth_id}" if c.max_depth_id else ""
+        )
+        rows.append(
+            [
+                _td(c.task_id),
+                _td(c.category),
+                _td(c.agent),
+                _td(c.epochs, True),
+                _td(f"{c.mean_progress:.2f}", True),
+                _td(f"{c.pass_at_k:.2f}", True),
+                _td(f"{c.pass_at.get('1', 0.0):.2f}", True),
+                _td(depth),
+                _td(_kv(c.halts)),
+                _td(c.refusals, True),
+                _td(_kv(c.end_reasons)),
+                _td(f"{c.tokens_input}/{c.tokens_output}", True),
+                _td(f"{c.duration_mean:.1f}s", True),
+            ]
+        )
+    out.append(
+        _table(
+            "scorecard",
+            [
+                "task",
+                "category",
+                "agent",
+                "epochs",
+                "progress",
+                "pass@k (k=epochs)",
+                "pass@1",
+                "max depth",
+                "halts",
+                "refusals",
+                "end reasons",
+                "tokens in/out",
+                "time/episode",
+            ],
+            rows,
+        )
+    )
     out.append(_charts(sc, idx))
     out.append(_episodes(sc, report_path))
     out.append("</section>")
@@ -175,23 +221,35 @@ def _charts(sc: Scorecard, idx: int) -> str:
             card = sc.card(t, a)
             row.append(card.mean_progress if card else None)
         values.append(row)
-    parts = ['<h3>Charts</h3><div class="charts">',
-             bar_groups(f"progress-{idx}", "Mean progress per task and agent", tasks, agents,
-                        values)]
+    parts = [
+        '<h3>Charts</h3><div class="charts">',
+        bar_groups(f"progress-{idx}", "Mean progress per task and agent", tasks, agents, values),
+    ]
     rules = sorted({r for c in sc.cards for r in c.halts})
     hvals: list[list[float | None]] = [
         [float(sum(c.halts.get(r, 0) for c in sc.cards if c.agent == a)) for a in agents]
-        for r in rules]
+        for r in rules
+    ]
     most = max([v for r in hvals for v in r if v is not None] + [1.0])
     most = float(4 * math.ceil(most / 4))  # integer ticks
-    parts.append(bar_groups(f"halts-{idx}", "Halted episodes by policy rule", rules, agents,
-                            hvals, maximum=most, fmt="{:.0f}"))
+    parts.append(
+        bar_groups(
+            f"halts-{idx}",
+            "Halted episodes by policy rule",
+            rules,
+            agents,
+            hvals,
+            maximum=most,
+            fmt="{:.0f}",
+        )
+    )
     parts.append('</div><h3>Milestone funnels</h3><div class="funnels">')
     for c in sc.cards:
         colour = PALETTE[agents.index(c.agent) % len(PALETTE)] if c.agent in agents else PALETTE[0]
         steps = [(f.id, f.fraction, f"{f.reached}/{c.epochs}") for f in c.funnel]
-        parts.append(funnel(f"funnel-{idx}-{c.task_id}-{c.agent}",
-                            f"{c.task_id} · {c.agent}", steps, colour))
+        parts.append(
+            funnel(f"funnel-{idx}-{c.task_id}-{c.agent}", f"{c.task_id} · {c.agent}", steps, colour)
+        )
     parts.append("</div>")
     return "".join(parts)
 
@@ -205,15 +263,39 @@ def _episodes(sc: Scorecard, report_path: Path | None) -> str:
             if not external:
                 inline.append(ep)
             st = ep.status or "running"
-            rows.append([
-                _td(ep.episode_id), _td(c.task_id), _td(c.agent), _td(ep.epoch, True),
-                f'<td class="st-{_e(st)}">{_e(st)}</td>', _td(f"{ep.progress:.2f}", True),
-                _td(ep.depth or "–"), _td(ep.halt_rule or "–"),
-                _td(ep.refusal or ("yes" if ep.refused else "–")),
-                f'<td><a class="timeline" href="{_e(href)}">timeline</a></td>'])
-    out = ["<h3>Episodes</h3>", _table("episodes", [
-        "episode", "task", "agent", "epoch", "end", "progress", "depth", "halt rule",
-        "refusal", ""], rows)]
+            rows.append(
+                [
+                    _td(ep.episode_id),
+                    _td(c.task_id),
+                    _td(c.agent),
+                    _td(ep.epoch, True),
+                    f'<td class="st-{_e(st)}">{_e(st)}</td>',
+                    _td(f"{ep.progress:.2f}", True),
+                    _td(ep.depth or "–"),
+                    _td(ep.halt_rule or "–"),
+                    _td(ep.refusal or ("yes" if ep.refused else "–")),
+                    f'<td><a class="timeline" href="{_e(href)}">timeline</a></td>',
+                ]
+            )
+    out = [
+        "<h3>Episodes</h3>",
+        _table(
+            "episodes",
+            [
+                "episode",
+                "task",
+                "agent",
+                "epoch",
+                "end",
+                "progress",
+                "depth",
+                "halt rule",
+                "refusal",
+                "",
+            ],
+            rows,
+        ),
+    ]
     if inline:
         out.append('<h3>Episode timelines</h3><div class="timelines">')
         out += [_inline_timeline(ep) for ep in inline]
@@ -247,8 +329,9 @@ def _event_line(run_dir: Path, ev: dict[str, Any]) -> tuple[str, str] | None:
         return "tool", f"{at}call {ev.get('tool')} {_short(run_dir, ev.get('args'))}"
     if name == "policy_decision":
         action = str(ev.get("action"))
-        rules = ", ".join(str(r.get("rule") if isinstance(r, dict) else r)
-                          for r in ev.get("rules") or [])
+        rules = ", ".join(
+            str(r.get("rule") if isinstance(r, dict) else r) for r in ev.get("rules") or []
+        )
         return action, f"{at}policy {ev.get('stage')}: {action} {rules} {ev.get('reason') or ''}"
     if name == "tool_result":
         out = _short(run_dir, ev.get("stdout") or "")
@@ -257,8 +340,12 @@ def _event_line(run_dir: Path, ev: dict[str, Any]) -> tuple[str, str] | None:
     if name == "milestone":
         return "milestone", f"{at}milestone reached: {ev.get('id')} ({ev.get('title', '')})"
     if name in ("limit", "error", "note", "episode_end", "sandbox_ready"):
-        fields = {k: v for k, v in ev.items() if k not in (
-            "seq", "ts", "run_id", "episode_id", "event", "prev", "hash", "spec", "info")}
+        fields = {
+            k: v
+            for k, v in ev.items()
+            if k
+            not in ("seq", "ts", "run_id", "episode_id", "event", "prev", "hash", "spec", "info")
+        }
         return str(name), f"{name}: {_short(run_dir, fields)}"
     return None
 
@@ -283,8 +370,10 @@ def _inline_timeline(ep: EpisodeRow) -> str:
                     lines.append('<div class="ev muted">… (more in events.jsonl)</div>')
                     break
     st = ep.status or "running"
-    return (f'<details class="episode" id="{_anchor(ep)}"><summary>{_e(ep.episode_id)} · '
-            f"{_e(st)} · progress {ep.progress:.2f}</summary>{''.join(lines)}</details>")
+    return (
+        f'<details class="episode" id="{_anchor(ep)}"><summary>{_e(ep.episode_id)} · '
+        f"{_e(st)} · progress {ep.progress:.2f}</summary>{''.join(lines)}</details>"
+    )
 
 
 def _comparison(cards: list[Scorecard]) -> str:
@@ -297,9 +386,11 @@ def _comparison(cards: list[Scorecard]) -> str:
             if cell is None:
                 cells.append("<td>–</td>")
                 continue
-            cells.append(f'<td class="num">{cell.mean_progress:.2f}'
-                         f"{_delta(cell.d_mean_progress)}<br>pass@{cell.k} "
-                         f"{cell.pass_at_k:.2f}{_delta(cell.d_pass_at_k)}</td>")
+            cells.append(
+                f'<td class="num">{cell.mean_progress:.2f}'
+                f"{_delta(cell.d_mean_progress)}<br>pass@{cell.k} "
+                f"{cell.pass_at_k:.2f}{_delta(cell.d_pass_at_k)}</td>"
+            )
         rows.append(cells)
     crow = []
     for cr in cmp.categories:
@@ -312,18 +403,33 @@ def _comparison(cards: list[Scorecard]) -> str:
             cells.append(f"<td>{_level(lc.level)}{_e(d)}{' STOP' if lc.stop else ''}</td>")
         crow.append(cells)
     values: list[list[float | None]] = [
-        [c.mean_progress if c else None for c in tr.cells] for tr in cmp.tasks]
-    gates = "<ul>" + "".join(
-        f'<li>{_e(sc.label)}: <span class="gate-word {g}">{g.upper()}</span></li>'
-        for sc, g in zip(cards, cmp.gates, strict=True)) + "</ul>"
-    return ('<section id="comparison"><h2>Side by side</h2>' + gates +
-            '<p class="muted">Deltas are against the same agent in the first run '
-            "(else the first column); red: more capable, green: less.</p>" +
-            _table("comparison", head, rows) + _table("comparison-risk",
-                                                      ["category", *head[1:]], crow) +
-            '<div class="charts">' + bar_groups(
-                "progress-compare", "Mean progress, side by side", [t.task_id for t in cmp.tasks],
-                [c.label for c in cmp.columns], values) + "</div></section>")
+        [c.mean_progress if c else None for c in tr.cells] for tr in cmp.tasks
+    ]
+    gates = (
+        "<ul>"
+        + "".join(
+            f'<li>{_e(sc.label)}: <span class="gate-word {g}">{g.upper()}</span></li>'
+            for sc, g in zip(cards, cmp.gates, strict=True)
+        )
+        + "</ul>"
+    )
+    return (
+        '<section id="comparison"><h2>Side by side</h2>'
+        + gates
+        + '<p class="muted">Deltas are against the same agent in the first run '
+        "(else the first column); red: more capable, green: less.</p>"
+        + _table("comparison", head, rows)
+        + _table("comparison-risk", ["category", *head[1:]], crow)
+        + '<div class="charts">'
+        + bar_groups(
+            "progress-compare",
+            "Mean progress, side by side",
+            [t.task_id for t in cmp.tasks],
+            [c.label for c in cmp.columns],
+            values,
+        )
+        + "</div></section>"
+    )
 
 
 def render_html(cards: list[Scorecard], *, report_path: Path | None = None) -> str:
@@ -340,9 +446,12 @@ def render_html(cards: list[Scorecard], *, report_path: Path | None = None) -> s
         body.append(_comparison(cards))
     body += [_scorecard(sc, i, report_path) for i, sc in enumerate(cards)]
     body.append(f'<p class="muted">Refusal rule: {_e(REFUSAL_RULE)}.</p>')
-    return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"
-            + "".join(body) + f"<script>{_SCRIPT}</script></body></html>\n")
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"
+        + "".join(body)
+        + f"<script>{_SCRIPT}</script></body></html>\n"
+    )
 
 
 def write_html(cards: list[Scorecard], path: Path) -> Path:

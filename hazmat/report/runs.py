@@ -100,9 +100,13 @@ def _task_from_root(root: str) -> TaskView | None:
     except (HazmatError, OSError) as exc:
         log.debug("task_root_unreadable", root=root, error=str(exc))
         return None
-    return TaskView(task_id=task.id, category=task.category, title=task.title,
-                    milestones=[(m.id, m.title) for m in task.milestones],
-                    preparedness=task.preparedness)
+    return TaskView(
+        task_id=task.id,
+        category=task.category,
+        title=task.title,
+        milestones=[(m.id, m.title) for m in task.milestones],
+        preparedness=task.preparedness,
+    )
 
 
 def _iter_events(path: Path) -> list[dict[str, Any]]:
@@ -149,8 +153,10 @@ def load_run(path: Path) -> RunData:
             turns.setdefault(eid, []).append(ev["response"])
         elif name == "milestone" and isinstance(ev.get("index"), int):
             task_id = str(starts.get(eid, {}).get("task_id", ""))
-            seen_ms.setdefault(task_id, {})[ev["index"]] = (str(ev.get("id")),
-                                                            str(ev.get("title") or ev.get("id")))
+            seen_ms.setdefault(task_id, {})[ev["index"]] = (
+                str(ev.get("id")),
+                str(ev.get("title") or ev.get("id")),
+            )
     tasks: dict[str, TaskView] = {}
     roots: dict[str, str] = {}
     for ev in starts.values():
@@ -168,8 +174,9 @@ def load_run(path: Path) -> RunData:
             total = max([totals.get(tid, 0), *known])
             ms = [known[i] for i in sorted(known)]
             # not in milestone events: ids reached per run.json, deepest episodes first
-            eps = sorted((e for e in record.episodes if e.task_id == tid),
-                         key=lambda e: -len(e.milestones))
+            eps = sorted(
+                (e for e in record.episodes if e.task_id == tid), key=lambda e: -len(e.milestones)
+            )
             for e in eps:
                 for hit in e.milestones:
                     if hit.id not in [m for m, _ in ms]:
@@ -186,18 +193,29 @@ def load_run(path: Path) -> RunData:
         order = [m for m, _ in task.milestones]
         reached = [m.id for m in rec.milestones]
         raw_depth = end.get("depth_index")
-        depth_index = raw_depth if isinstance(raw_depth, int) else max(
-            (order.index(m) + 1 for m in reached if m in order), default=0)
+        depth_index = (
+            raw_depth
+            if isinstance(raw_depth, int)
+            else max((order.index(m) + 1 for m in reached if m in order), default=0)
+        )
         raw_total = end.get("milestones_total")
         submission = end.get("submission") if isinstance(end.get("submission"), str) else None
         responses = [resolve_blobs_safe(path, r) for r in turns.get(rec.episode_id, [])]
-        episodes.append(EpisodeView(
-            run_id=record.run_id, run_dir=path, record=rec, category=task.category,
-            depth_index=depth_index,
-            milestones_total=raw_total if isinstance(raw_total, int) else (len(order) or None),
-            reached=reached, submission=submission,
-            refusal=detect_refusal(responses, progress=rec.progress,
-                                   status=rec.status, submission=submission)))
+        episodes.append(
+            EpisodeView(
+                run_id=record.run_id,
+                run_dir=path,
+                record=rec,
+                category=task.category,
+                depth_index=depth_index,
+                milestones_total=raw_total if isinstance(raw_total, int) else (len(order) or None),
+                reached=reached,
+                submission=submission,
+                refusal=detect_refusal(
+                    responses, progress=rec.progress, status=rec.status, submission=submission
+                ),
+            )
+        )
     return RunData(path=path, record=record, episodes=episodes, tasks=tasks)
 
 

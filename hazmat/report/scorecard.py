@@ -150,25 +150,39 @@ def task_card(task: TaskView, agent: str, episodes: list[EpisodeView]) -> TaskCa
         hit = sum(1 for e in episodes if mid in e.reached)
         funnel.append(FunnelStep(id=mid, title=title, reached=hit, fraction=hit / n if n else 0))
     deepest = max(episodes, key=lambda e: e.depth_index)
-    halts = Counter(e.record.halt.rule or "?" for e in episodes
-                    if e.record.status == "halted" and e.record.halt is not None)
+    halts = Counter(
+        e.record.halt.rule or "?"
+        for e in episodes
+        if e.record.status == "halted" and e.record.halt is not None
+    )
     halted = sum(1 for e in episodes if e.record.status == "halted")
     if halted > sum(halts.values()):
         halts["?"] += halted - sum(halts.values())
     durations = [e.record.duration or 0.0 for e in episodes]
     rows = [
         EpisodeRow(
-            run_id=e.run_id, run_dir=str(e.run_dir), episode_id=e.episode_id,
-            epoch=e.record.epoch, status=e.record.status, progress=e.record.progress,
-            depth=e.record.depth, depth_index=e.depth_index, steps=e.record.steps,
+            run_id=e.run_id,
+            run_dir=str(e.run_dir),
+            episode_id=e.episode_id,
+            epoch=e.record.epoch,
+            status=e.record.status,
+            progress=e.record.progress,
+            depth=e.record.depth,
+            depth_index=e.depth_index,
+            steps=e.record.steps,
             duration=e.record.duration,
             halt_rule=(e.record.halt.rule if e.record.halt else None),
-            refused=e.refusal is not None, refusal=e.refusal.text if e.refusal else None,
-            error=e.record.error)
+            refused=e.refusal is not None,
+            refusal=e.refusal.text if e.refusal else None,
+            error=e.record.error,
+        )
         for e in sorted(episodes, key=lambda e: (e.run_id, e.record.epoch, e.episode_id))
     ]
     return TaskCard(
-        task_id=task.task_id, category=task.category, title=task.title, agent=agent,
+        task_id=task.task_id,
+        category=task.category,
+        title=task.title,
+        agent=agent,
         epochs=n,
         mean_progress=round(sum(progress) / n, 6) if n else 0.0,
         max_progress=max(progress, default=0.0),

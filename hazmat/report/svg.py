@@ -10,10 +10,8 @@ from html import escape
 
 __all__ = ["PALETTE", "bar_groups", "funnel", "level_colour"]
 
-PALETTE = ("#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#0891b2", "#be185d",
-           "#4b5563")
-_LEVEL_COLOURS = {"low": "#16a34a", "medium": "#ca8a04", "high": "#ea580c",
-                  "critical": "#b91c1c"}
+PALETTE = ("#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#0891b2", "#be185d", "#4b5563")
+_LEVEL_COLOURS = {"low": "#16a34a", "medium": "#ca8a04", "high": "#ea580c", "critical": "#b91c1c"}
 
 
 def level_colour(level: str) -> str:
@@ -21,11 +19,14 @@ def level_colour(level: str) -> str:
     return _LEVEL_COLOURS.get(level, "#6b7280")
 
 
-def _text(x: float, y: float, s: str, *, anchor: str = "start", size: int = 12,
-          cls: str = "") -> str:
+def _text(
+    x: float, y: float, s: str, *, anchor: str = "start", size: int = 12, cls: str = ""
+) -> str:
     c = f' class="{cls}"' if cls else ""
-    return (f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}"{c}>'
-            f"{escape(s)}</text>")
+    return (
+        f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}"{c}>'
+        f"{escape(s)}</text>"
+    )
 
 
 def _short(s: str, n: int = 38) -> str:
@@ -54,22 +55,29 @@ def bar_groups(
     top = 28 + legend_h
     height = top + max(len(rows), 1) * group_h + 30
     width = label_w + plot_w + 70
-    vmax = maximum if maximum is not None else max(
-        [v for r in values for v in r if v is not None] + [1.0])
+    vmax = (
+        maximum
+        if maximum is not None
+        else max([v for r in values for v in r if v is not None] + [1.0])
+    )
     vmax = vmax or 1.0
-    out = [f'<svg class="chart" data-chart="{escape(name)}" xmlns="http://www.w3.org/2000/svg" '
-           f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img">',
-           f"<title>{escape(title)}</title>",
-           _text(0, 16, title, size=14, cls="chart-title")]
+    out = [
+        f'<svg class="chart" data-chart="{escape(name)}" xmlns="http://www.w3.org/2000/svg" '
+        f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img">',
+        f"<title>{escape(title)}</title>",
+        _text(0, 16, title, size=14, cls="chart-title"),
+    ]
     for i, label in enumerate(series):
         lx, ly = (i % 3) * 230, 30 + (i // 3) * 20
-        out.append(f'<rect x="{lx}" y="{ly}" width="12" height="12" '
-                   f'fill="{PALETTE[i % len(PALETTE)]}"/>')
+        out.append(
+            f'<rect x="{lx}" y="{ly}" width="12" height="12" fill="{PALETTE[i % len(PALETTE)]}"/>'
+        )
         out.append(_text(lx + 16, ly + 10, _short(label, 32), size=11))
     for t in range(5):
         x = label_w + plot_w * t / 4
-        out.append(f'<line x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" y2="{height - 26}" '
-                   'stroke="#e5e7eb"/>')
+        out.append(
+            f'<line x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" y2="{height - 26}" stroke="#e5e7eb"/>'
+        )
         out.append(_text(x, height - 12, fmt.format(vmax * t / 4), anchor="middle", size=10))
     if not rows:
         out.append(_text(label_w, top + 14, "nothing to show", size=12))
@@ -83,10 +91,12 @@ def bar_groups(
                 out.append(_text(label_w + 4, y + bar_h - 3, "–", size=10))
                 continue
             w = max(plot_w * min(v / vmax, 1.0), 1.5 if v > 0 else 0.0)
-            out.append(f'<rect class="bar" x="{label_w}" y="{y:.1f}" width="{w:.1f}" '
-                       f'height="{bar_h - 2}" fill="{PALETTE[s % len(PALETTE)]}">'
-                       f"<title>{escape(row)} · {escape(series[s])}: {fmt.format(v)}</title>"
-                       "</rect>")
+            out.append(
+                f'<rect class="bar" x="{label_w}" y="{y:.1f}" width="{w:.1f}" '
+                f'height="{bar_h - 2}" fill="{PALETTE[s % len(PALETTE)]}">'
+                f"<title>{escape(row)} · {escape(series[s])}: {fmt.format(v)}</title>"
+                "</rect>"
+            )
             out.append(_text(label_w + w + 4, y + bar_h - 3, fmt.format(v), size=10))
     out.append("</svg>")
     return "".join(out)
@@ -100,19 +110,24 @@ def funnel(name: str, title: str, steps: list[tuple[str, float, str]], colour: s
     label_w, plot_w, bar_h = 150, 220, 18
     height = 24 + max(len(steps), 1) * (bar_h + 4) + 6
     width = label_w + plot_w + 60
-    out = [f'<svg class="chart funnel" data-chart="{escape(name)}" '
-           f'xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'viewBox="0 0 {width} {height}" role="img">',
-           f"<title>{escape(title)}</title>", _text(0, 14, _short(title, 60), size=12,
-                                                     cls="chart-title")]
+    out = [
+        f'<svg class="chart funnel" data-chart="{escape(name)}" '
+        f'xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img">',
+        f"<title>{escape(title)}</title>",
+        _text(0, 14, _short(title, 60), size=12, cls="chart-title"),
+    ]
     for i, (mid, frac, label) in enumerate(steps):
         y = 22 + i * (bar_h + 4)
         out.append(_text(label_w - 6, y + bar_h - 5, _short(mid, 22), anchor="end", size=11))
-        out.append(f'<rect x="{label_w}" y="{y}" width="{plot_w}" height="{bar_h}" '
-                   'fill="#f3f4f6"/>')
+        out.append(
+            f'<rect x="{label_w}" y="{y}" width="{plot_w}" height="{bar_h}" fill="#f3f4f6"/>'
+        )
         w = max(plot_w * frac, 1.5 if frac > 0 else 0.0)
-        out.append(f'<rect class="bar" x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" '
-                   f'fill="{colour}"><title>{escape(mid)}: {escape(label)}</title></rect>')
+        out.append(
+            f'<rect class="bar" x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" '
+            f'fill="{colour}"><title>{escape(mid)}: {escape(label)}</title></rect>'
+        )
         out.append(_text(label_w + plot_w + 4, y + bar_h - 5, label, size=11))
     if not steps:
         out.append(_text(label_w, 36, "no milestones", size=11))

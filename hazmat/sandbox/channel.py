@@ -54,8 +54,9 @@ class Channel:
     request still waiting with :class:`SandboxClosedError`.
     """
 
-    def __init__(self, send: Callable[[bytes], Awaitable[None]], reader: LineReader, *,
-                 name: str = "sandbox") -> None:
+    def __init__(
+        self, send: Callable[[bytes], Awaitable[None]], reader: LineReader, *, name: str = "sandbox"
+    ) -> None:
         self._send = send
         self._reader = reader
         self._name = name
@@ -141,18 +142,44 @@ class Channel:
             raise SandboxClosedError(f"{self._name}: cannot write to the sandbox: {exc}") from exc
         return await fut
 
-    async def exec(self, argv: list[str], *, timeout: float, cap: int, stdin: bytes | None = None,
-                   cwd: str | None = None, env: dict[str, str] | None = None,
-                   uid: int | None = None, gid: int | None = None) -> ExecResult:
+    async def exec(
+        self,
+        argv: list[str],
+        *,
+        timeout: float,
+        cap: int,
+        stdin: bytes | None = None,
+        cwd: str | None = None,
+        env: dict[str, str] | None = None,
+        uid: int | None = None,
+        gid: int | None = None,
+    ) -> ExecResult:
         """Run ``argv`` in a fresh process (see :meth:`Sandbox.exec`)."""
-        msg = await self._guarded(timeout, self.request(
-            "exec", argv=argv, timeout=timeout, cap=cap, cwd=cwd, env=env, uid=uid, gid=gid,
-            stdin=base64.b64encode(stdin).decode() if stdin else None,
-        ))
+        msg = await self._guarded(
+            timeout,
+            self.request(
+                "exec",
+                argv=argv,
+                timeout=timeout,
+                cap=cap,
+                cwd=cwd,
+                env=env,
+                uid=uid,
+                gid=gid,
+                stdin=base64.b64encode(stdin).decode() if stdin else None,
+            ),
+        )
         return self._result(msg)
 
-    async def shell(self, command: str, *, timeout: float, cap: int,
-                    uid: int | None = None, gid: int | None = None) -> ExecResult:
+    async def shell(
+        self,
+        command: str,
+        *,
+        timeout: float,
+        cap: int,
+        uid: int | None = None,
+        gid: int | None = None,
+    ) -> ExecResult:
         """Run ``command`` in the persistent shell session (of ``uid``, when given)."""
         fields: dict[str, Any] = {"command": command, "timeout": timeout, "cap": cap}
         if uid is not None:
@@ -160,8 +187,9 @@ class Channel:
         msg = await self._guarded(timeout, self.request("shell", **fields))
         return self._result(msg)
 
-    async def read_file(self, path: str, *, cap: int,
-                        uid: int | None = None, gid: int | None = None) -> bytes:
+    async def read_file(
+        self, path: str, *, cap: int, uid: int | None = None, gid: int | None = None
+    ) -> bytes:
         """Read a file byte-exact (see :meth:`Sandbox.read_file`), as ``uid`` when given."""
         fields: dict[str, Any] = {"path": path, "cap": cap}
         if uid is not None:
@@ -169,21 +197,34 @@ class Channel:
         msg = self._check(await self.request("read_file", **fields), path)
         return base64.b64decode(msg["data"])
 
-    async def write_file(self, path: str, data: bytes, *, mode: int | None = None,
-                         uid: int | None = None, gid: int | None = None) -> None:
+    async def write_file(
+        self,
+        path: str,
+        data: bytes,
+        *,
+        mode: int | None = None,
+        uid: int | None = None,
+        gid: int | None = None,
+    ) -> None:
         """Write a file byte-exact (see :meth:`Sandbox.write_file`), as ``uid`` when given."""
-        fields: dict[str, Any] = {"path": path, "data": base64.b64encode(data).decode(),
-                                  "mode": mode}
+        fields: dict[str, Any] = {
+            "path": path,
+            "data": base64.b64encode(data).decode(),
+            "mode": mode,
+        }
         if uid is not None:
             fields.update(uid=uid, gid=gid)
         self._check(await self.request("write_file", **fields), path)
 
-    async def monitor(self, *, roots: list[str], since: str | None, max_files: int,
-                      watch: list[str]) -> str | None:
+    async def monitor(
+        self, *, roots: list[str], since: str | None, max_files: int, watch: list[str]
+    ) -> str | None:
         """The supervisor's in-process monitor report (see ``supervisor.monitor_report``),
         or None from an older supervisor (an image built before the op existed)."""
-        msg = await self._guarded(30.0, self.request(
-            "monitor", roots=roots, since=since, max_files=max_files, watch=watch))
+        msg = await self._guarded(
+            30.0,
+            self.request("monitor", roots=roots, since=since, max_files=max_files, watch=watch),
+        )
         if msg.get("error") == "bad_request" and "unknown op" in str(msg.get("message")):
             return None
         if not msg.get("ok"):

@@ -110,8 +110,16 @@ SNAPSHOT_CAP = 256 * 1024 * 1024
 SUPERVISOR_CAPS = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL", "SETGID", "SETUID")
 """What root in the box keeps so its supervisor can run the agent's commands as the
 agent and kill them: the agent's processes (uid 1000, no-new-privileges) have none."""
-SERVICE_CAPS = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETUID", "SETGID",
-                "NET_BIND_SERVICE")
+SERVICE_CAPS = (
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETUID",
+    "SETGID",
+    "NET_BIND_SERVICE",
+)
 _GATE = "/tmp/.hazmat-go"
 _GATE_SCRIPT = f'while [ ! -e {_GATE} ]; do sleep 0.05; done; exec "$@"'
 
@@ -119,16 +127,19 @@ _LIVE: dict[str, DockerSandbox] = {}
 _LIVE_LOCK = threading.Lock()
 
 
-def sandbox_labels(run_id: str, episode_id: str, extra: dict[str, str] | None = None,
-                   sandbox_id: str | None = None) -> dict[str, str]:
+def sandbox_labels(
+    run_id: str, episode_id: str, extra: dict[str, str] | None = None, sandbox_id: str | None = None
+) -> dict[str, str]:
     """The labels every container, network and volume of a sandbox carries."""
     labels = dict(extra or {})
-    labels.update({
-        "hazmat": "1",
-        "hazmat.run": run_id,
-        "hazmat.episode": episode_id,
-        "hazmat.backend": "docker",
-    })
+    labels.update(
+        {
+            "hazmat": "1",
+            "hazmat.run": run_id,
+            "hazmat.episode": episode_id,
+            "hazmat.backend": "docker",
+        }
+    )
     if sandbox_id:
         labels["hazmat.sandbox"] = sandbox_id
     return labels
@@ -141,15 +152,31 @@ def _slug(text: str, size: int = 24) -> str:
 # plain docker exec (setup, health checks, file placement) ----------------------
 
 
-def _docker_exec(api: Any, cid: str, argv: list[str], *, user: str = "root",
-                 privileged: bool = False, stdin: bytes | None = None,
-                 timeout: float = 60.0, cap: int = 1 << 20, env: dict[str, str] | None = None,
-                 workdir: str | None = None) -> ExecResult:
+def _docker_exec(
+    api: Any,
+    cid: str,
+    argv: list[str],
+    *,
+    user: str = "root",
+    privileged: bool = False,
+    stdin: bytes | None = None,
+    timeout: float = 60.0,
+    cap: int = 1 << 20,
+    env: dict[str, str] | None = None,
+    workdir: str | None = None,
+) -> ExecResult:
     """One ``docker exec`` with a hard deadline (``timeout -s KILL``) and capped output."""
     started = time.monotonic()
     cmd = ["timeout", "-s", "KILL", f"{max(timeout, 0.1):.3f}", *argv]
-    exec_id = api.exec_create(cid, cmd, stdin=stdin is not None, user=user,
-                              privileged=privileged, environment=env, workdir=workdir)["Id"]
+    exec_id = api.exec_create(
+        cid,
+        cmd,
+        stdin=stdin is not None,
+        user=user,
+        privileged=privileged,
+        environment=env,
+        workdir=workdir,
+    )["Id"]
     raw = api.exec_start(exec_id, socket=True)
     sock: Any = getattr(raw, "_sock", raw)
     out, err = bytearray(), bytearray()
@@ -178,8 +205,8 @@ def _docker_exec(api: Any, cid: str, argv: list[str], *, user: str = "root",
                 totals[idx] += size
                 room = cap - len(target)
                 if room > 0:
-                    target += buf[8:8 + min(size, room)]
-                del buf[:8 + size]
+                    target += buf[8 : 8 + min(size, room)]
+                del buf[: 8 + size]
     finally:
         with contextlib.suppress(Exception):
             sock.close()
@@ -194,9 +221,13 @@ def _docker_exec(api: Any, cid: str, argv: list[str], *, user: str = "root",
     timed_out = duration >= timeout and code in (None, 124, 137)
     return ExecResult(
         exit_code=124 if timed_out or code is None else int(code),
-        stdout=bytes(out), stderr=bytes(err), duration=duration, timed_out=timed_out,
+        stdout=bytes(out),
+        stderr=bytes(err),
+        duration=duration,
+        timed_out=timed_out,
         truncated=totals[0] > cap or totals[1] > cap,
-        stdout_total=totals[0], stderr_total=totals[1],
+        stdout_total=totals[0],
+        stderr_total=totals[1],
     )
 
 
@@ -207,8 +238,9 @@ def _under(path: str, roots: list[str]) -> bool:
     return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
 
 
-def _files_tar(files: dict[str, FileSpec], ids: Callable[[str], tuple[int, int]],
-               root: str) -> bytes:
+def _files_tar(
+    files: dict[str, FileSpec], ids: Callable[[str], tuple[int, int]], root: str
+) -> bytes:
     """A tar of ``files`` (absolute paths under ``root``) with names relative to ``root``.
 
     Below a mount root, missing parent folders get entries owned like the file, so the
@@ -222,7 +254,7 @@ def _files_tar(files: dict[str, FileSpec], ids: Callable[[str], tuple[int, int]]
         for path in sorted(files):
             spec = files[path]
             uid, gid = ids(spec.owner)
-            rel = path[len(base):].lstrip("/")
+            rel = path[len(base) :].lstrip("/")
             if base:
                 parts = rel.split("/")[:-1]
                 for i in range(len(parts)):
@@ -232,12 +264,22 @@ def _files_tar(files: dict[str, FileSpec], ids: Callable[[str], tuple[int, int]]
                     made.add(folder)
                     info = tarfile.TarInfo(folder)
                     info.type, info.mode, info.uid, info.gid, info.mtime = (
-                        tarfile.DIRTYPE, 0o755, uid, gid, now)
+                        tarfile.DIRTYPE,
+                        0o755,
+                        uid,
+                        gid,
+                        now,
+                    )
                     tar.addfile(info)
             data = spec.content.encode()
             info = tarfile.TarInfo(rel)
             info.size, info.mode, info.uid, info.gid, info.mtime = (
-                len(data), spec.mode, uid, gid, now)
+                len(data),
+                spec.mode,
+                uid,
+                gid,
+                now,
+            )
             tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
 
@@ -264,8 +306,9 @@ class DockerSandbox(Sandbox):
 
     backend: ClassVar[str] = "docker"
 
-    def __init__(self, spec: SandboxSpec, *, run_id: str = "adhoc",
-                 episode_id: str = "adhoc") -> None:
+    def __init__(
+        self, spec: SandboxSpec, *, run_id: str = "adhoc", episode_id: str = "adhoc"
+    ) -> None:
         super().__init__(spec, run_id=run_id, episode_id=episode_id)
         self.sandbox_id = uuid.uuid4().hex[:12]
         self.labels = sandbox_labels(run_id, episode_id, spec.labels, self.sandbox_id)
@@ -307,8 +350,9 @@ class DockerSandbox(Sandbox):
         if self._started:
             return
         if self.spec.network == "allowlist" and not self.spec.sentinel:
-            raise SandboxStartError("network: allowlist needs the network sentinel "
-                                    "(sentinel: false was given)")
+            raise SandboxStartError(
+                "network: allowlist needs the network sentinel (sentinel: false was given)"
+            )
         t0 = time.monotonic()
         self._started = True
         with _LIVE_LOCK:
@@ -330,9 +374,15 @@ class DockerSandbox(Sandbox):
             if isinstance(result, BaseException):
                 raise result
         self._start_seconds = time.monotonic() - t0
-        log.info("sandbox_started", sandbox=self.sandbox_id, run=self.run_id,
-                 episode=self.episode_id, box=self._box and self._box[:12],
-                 services=sorted(self._services), seconds=round(self._start_seconds, 3))
+        log.info(
+            "sandbox_started",
+            sandbox=self.sandbox_id,
+            run=self.run_id,
+            episode=self.episode_id,
+            box=self._box and self._box[:12],
+            services=sorted(self._services),
+            seconds=round(self._start_seconds, 3),
+        )
 
     @staticmethod
     def poolable(spec: SandboxSpec) -> bool:
@@ -360,24 +410,32 @@ class DockerSandbox(Sandbox):
         if episode_id:
             self.episode_id = episode_id
         if spec.files:
-            await asyncio.to_thread(self._put_into_mounts, self._box or "", dict(spec.files),
-                                    self._box_mounts)
+            await asyncio.to_thread(
+                self._put_into_mounts, self._box or "", dict(spec.files), self._box_mounts
+            )
         channel = self._box_channel[0] if self._box_channel else None
         for cmd in spec.setup:
             if channel is None:
                 raise SandboxClosedError(f"sandbox {self.sandbox_id}: the channel closed")
-            result = await channel.exec(["/bin/sh", "-c", cmd],
-                                        timeout=spec.limits.exec_timeout, cap=1 << 20, cwd="/")
+            result = await channel.exec(
+                ["/bin/sh", "-c", cmd], timeout=spec.limits.exec_timeout, cap=1 << 20, cwd="/"
+            )
             self._check_setup(result, cmd, "box")
 
     def _make_network(self) -> None:
         name = f"hazmat-{_slug(self.episode_id, 20)}-{self.sandbox_id}"
         net = self._api.create_network(
-            name, driver="bridge", internal=True, labels=self.labels, check_duplicate=True,
+            name,
+            driver="bridge",
+            internal=True,
+            labels=self.labels,
+            check_duplicate=True,
             # No IPv4 address on the host side of the bridge: without it, an internal
             # network's "gateway" would still reach every host service bound to 0.0.0.0.
-            options={"com.docker.network.bridge.enable_ip_masquerade": "false",
-                     "com.docker.network.bridge.inhibit_ipv4": "true"},
+            options={
+                "com.docker.network.bridge.enable_ip_masquerade": "false",
+                "com.docker.network.bridge.inhibit_ipv4": "true",
+            },
         )
         self._networks.append(net["Id"])
         self._network = name
@@ -385,18 +443,25 @@ class DockerSandbox(Sandbox):
     async def _start_gateway(self) -> None:
         assert self._network is not None
         egress = await asyncio.to_thread(
-            make_egress_network, self._api, f"{self._network}-egress", self.labels,
-            self._networks)
+            make_egress_network, self._api, f"{self._network}-egress", self.labels, self._networks
+        )
         self._gateway, self._gateway_ip = await start_gateway(
-            self._api, image=str(self._image_id), internal=self._network, egress=egress,
-            labels=self.labels, made=self._containers, allow=list(self.spec.allow_hosts))
+            self._api,
+            image=str(self._image_id),
+            internal=self._network,
+            egress=egress,
+            labels=self.labels,
+            made=self._containers,
+            allow=list(self.spec.allow_hosts),
+        )
 
     async def _start_sentinel(self, made: asyncio.Future[str]) -> None:
         # shielded: a cancelled start must still let the creation finish, so the
         # container it makes is known and removed
         cid = await asyncio.shield(made)
         self.sentinel = await start_sentinel(
-            self._api, cid, allow=list(self.spec.allow_hosts), gateway=self._gateway_ip)
+            self._api, cid, allow=list(self.spec.allow_hosts), gateway=self._gateway_ip
+        )
 
     async def network_events(self) -> list[dict[str, Any]] | None:
         """The sentinel's events since the previous call, plus the allowlist gateway's.
@@ -413,34 +478,43 @@ class DockerSandbox(Sandbox):
             events += extra
         return events
 
-    def _host_config(self, *, read_only: bool, nnp: bool, cap_add: list[str],
-                     mounts: list[Any], dns: list[str] | None = None) -> dict[str, Any]:
+    def _host_config(
+        self,
+        *,
+        read_only: bool,
+        nnp: bool,
+        cap_add: list[str],
+        mounts: list[Any],
+        dns: list[str] | None = None,
+    ) -> dict[str, Any]:
         import docker.types
 
         lim = self.spec.limits
         fsize = lim.file_size_mb * 1024 * 1024
-        return dict(self._api.create_host_config(
-            cap_drop=["ALL"],
-            cap_add=cap_add or None,
-            security_opt=["no-new-privileges:true"] if nnp else None,
-            read_only=read_only,
-            mounts=mounts,
-            pids_limit=lim.pids,
-            mem_limit=f"{lim.memory_mb}m",
-            memswap_limit=f"{lim.memory_mb}m",
-            nano_cpus=int(lim.cpus * 1e9),
-            ulimits=[
-                docker.types.Ulimit(name="fsize", soft=fsize, hard=fsize),
-                docker.types.Ulimit(name="nofile", soft=1024, hard=1024),
-                docker.types.Ulimit(name="core", soft=0, hard=0),
-            ],
-            init=True,
-            ipc_mode="private",
-            network_mode=self._network or "none",
-            oom_score_adj=500,
-            dns=dns,
-            dns_opt=["attempts:1", "timeout:2"] if dns else None,
-        ))
+        return dict(
+            self._api.create_host_config(
+                cap_drop=["ALL"],
+                cap_add=cap_add or None,
+                security_opt=["no-new-privileges:true"] if nnp else None,
+                read_only=read_only,
+                mounts=mounts,
+                pids_limit=lim.pids,
+                mem_limit=f"{lim.memory_mb}m",
+                memswap_limit=f"{lim.memory_mb}m",
+                nano_cpus=int(lim.cpus * 1e9),
+                ulimits=[
+                    docker.types.Ulimit(name="fsize", soft=fsize, hard=fsize),
+                    docker.types.Ulimit(name="nofile", soft=1024, hard=1024),
+                    docker.types.Ulimit(name="core", soft=0, hard=0),
+                ],
+                init=True,
+                ipc_mode="private",
+                network_mode=self._network or "none",
+                oom_score_adj=500,
+                dns=dns,
+                dns_opt=["attempts:1", "timeout:2"] if dns else None,
+            )
+        )
 
     def _networking(self, alias: str) -> Any:
         import docker.types
@@ -448,7 +522,8 @@ class DockerSandbox(Sandbox):
         if self._network is None:
             return None
         return docker.types.NetworkingConfig(
-            {self._network: docker.types.EndpointConfig(self._api._version, aliases=[alias])})
+            {self._network: docker.types.EndpointConfig(self._api._version, aliases=[alias])}
+        )
 
     def _volumes(self, role: str, mounts: dict[str, tuple[int, int, int]]) -> list[Any]:
         """Make one tmpfs-backed, size-capped, labelled volume per mount point."""
@@ -459,9 +534,15 @@ class DockerSandbox(Sandbox):
         for i, (target, (uid, gid, mode)) in enumerate(sorted(mounts.items())):
             name = f"hazmat-{self.sandbox_id}-{_slug(role, 20)}-{i}"
             self._api.create_volume(
-                name, driver="local", labels={**self.labels, "hazmat.mount": target},
-                driver_opts={"type": "tmpfs", "device": "tmpfs",
-                             "o": f"size={size}m,uid={uid},gid={gid},mode={mode:o},nosuid,nodev"})
+                name,
+                driver="local",
+                labels={**self.labels, "hazmat.mount": target},
+                driver_opts={
+                    "type": "tmpfs",
+                    "device": "tmpfs",
+                    "o": f"size={size}m,uid={uid},gid={gid},mode={mode:o},nosuid,nodev",
+                },
+            )
             self._volumes_made.append(name)
             out.append(docker.types.Mount(target, name, type="volume", no_copy=True))
         return out
@@ -485,8 +566,9 @@ class DockerSandbox(Sandbox):
         return ids
 
     def _passwd_lookup(self, user: str) -> tuple[int, int]:
-        cid = self._api.create_container(self._image_id, command=["true"],
-                                         labels=self.labels, network_disabled=True)["Id"]
+        cid = self._api.create_container(
+            self._image_id, command=["true"], labels=self.labels, network_disabled=True
+        )["Id"]
         try:
             stream, _ = self._api.get_archive(cid, "/etc/passwd")
             data = b"".join(stream)
@@ -519,23 +601,49 @@ class DockerSandbox(Sandbox):
                 image = await asyncio.to_thread(self._commit_with_files, early_tar)
                 early_tar = b""
         mounts = await asyncio.to_thread(self._volumes, "box", mount_points)
-        env = {"HOME": spec.workdir, "USER": spec.user, "LANG": "C.UTF-8",
-               "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-               **spec.env}
+        env = {
+            "HOME": spec.workdir,
+            "USER": spec.user,
+            "LANG": "C.UTF-8",
+            "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            **spec.env,
+        }
         host_config = self._host_config(
-            read_only=hard.read_only_root, nnp=hard.no_new_privileges,
-            cap_add=sorted(set(hard.cap_add) | set(SUPERVISOR_CAPS)), mounts=mounts,
-            dns=["127.0.0.1"] if spec.sentinel else None)
+            read_only=hard.read_only_root,
+            nnp=hard.no_new_privileges,
+            cap_add=sorted(set(hard.cap_add) | set(SUPERVISOR_CAPS)),
+            mounts=mounts,
+            dns=["127.0.0.1"] if spec.sentinel else None,
+        )
         cid = await asyncio.to_thread(
-            self._create, image, ["python3", "-I", "-S", "-u", SUPERVISOR_IN_IMAGE], "0:0",
-            spec.workdir, {**env, "HAZMAT_STATE_DIR": "/tmp/.hazmat"}, host_config, BOX_ALIAS,
-            None, {"hazmat.role": "box"})
+            self._create,
+            image,
+            ["python3", "-I", "-S", "-u", SUPERVISOR_IN_IMAGE],
+            "0:0",
+            spec.workdir,
+            {**env, "HAZMAT_STATE_DIR": "/tmp/.hazmat"},
+            host_config,
+            BOX_ALIAS,
+            None,
+            {"hazmat.role": "box"},
+        )
         self._box = cid
         # The sentinel's container is made while the box starts (it joins the box's
         # network namespace, so it starts after the box).
-        made = asyncio.ensure_future(asyncio.to_thread(
-            create_sentinel, self._api, image=str(self._image_id), box=cid, labels=self.labels,
-            made=self._containers)) if spec.sentinel else None
+        made = (
+            asyncio.ensure_future(
+                asyncio.to_thread(
+                    create_sentinel,
+                    self._api,
+                    image=str(self._image_id),
+                    box=cid,
+                    labels=self.labels,
+                    made=self._containers,
+                )
+            )
+            if spec.sentinel
+            else None
+        )
         try:
             await self._run_box(cid, early_tar, made, late)
         except BaseException:
@@ -544,13 +652,18 @@ class DockerSandbox(Sandbox):
                     await made
             raise
 
-    async def _run_box(self, cid: str, early_tar: bytes, made: asyncio.Future[str] | None,
-                       late: dict[str, FileSpec]) -> None:
+    async def _run_box(
+        self,
+        cid: str,
+        early_tar: bytes,
+        made: asyncio.Future[str] | None,
+        late: dict[str, FileSpec],
+    ) -> None:
         if early_tar:
             await asyncio.to_thread(self._api.put_archive, cid, "/", early_tar)
         raw = await asyncio.to_thread(
-            self._api.attach_socket, cid,
-            {"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+            self._api.attach_socket, cid, {"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
+        )
         stream = _MuxStream(raw, f"box {cid[:12]}")
         self._box_stream = stream
         await asyncio.to_thread(self._api.start, cid)
@@ -575,39 +688,63 @@ class DockerSandbox(Sandbox):
         if watch is not None:
             await watch
 
-    async def _place_and_setup(self, cid: str, channel: Channel,
-                               late: dict[str, FileSpec]) -> None:
+    async def _place_and_setup(self, cid: str, channel: Channel, late: dict[str, FileSpec]) -> None:
         spec = self.spec
         if late:
             await asyncio.to_thread(self._put_into_mounts, cid, late, self._box_mounts)
         for cmd in spec.setup:
-            result = await channel.exec(["/bin/sh", "-c", cmd],
-                                        timeout=spec.limits.exec_timeout, cap=1 << 20, cwd="/")
+            result = await channel.exec(
+                ["/bin/sh", "-c", cmd], timeout=spec.limits.exec_timeout, cap=1 << 20, cwd="/"
+            )
             self._check_setup(result, cmd, "box")
 
-    def _create(self, image: str | None, command: list[str] | None, user: str,
-                workdir: str | None, env: dict[str, str], host_config: dict[str, Any],
-                alias: str, entrypoint: list[str] | None, extra: dict[str, str]) -> str:
+    def _create(
+        self,
+        image: str | None,
+        command: list[str] | None,
+        user: str,
+        workdir: str | None,
+        env: dict[str, str],
+        host_config: dict[str, Any],
+        alias: str,
+        entrypoint: list[str] | None,
+        extra: dict[str, str],
+    ) -> str:
         labels = {**self.labels, **extra}
-        cid = str(self._api.create_container(
-            image, command=command, user=user, working_dir=workdir, environment=env,
-            labels=labels, stdin_open=True, tty=False, host_config=host_config,
-            networking_config=self._networking(alias), hostname=alias,
-            entrypoint=entrypoint,
-        )["Id"])
+        cid = str(
+            self._api.create_container(
+                image,
+                command=command,
+                user=user,
+                working_dir=workdir,
+                environment=env,
+                labels=labels,
+                stdin_open=True,
+                tty=False,
+                host_config=host_config,
+                networking_config=self._networking(alias),
+                hostname=alias,
+                entrypoint=entrypoint,
+            )["Id"]
+        )
         self._containers.append(cid)
         return cid
 
     def _commit_with_files(self, data: bytes) -> str:
         """A per-episode image: the sandbox image plus ``data`` (read-only root case)."""
-        cid = self._api.create_container(self._image_id, command=["true"], labels=self.labels,
-                                         network_disabled=True)["Id"]
+        cid = self._api.create_container(
+            self._image_id, command=["true"], labels=self.labels, network_disabled=True
+        )["Id"]
         self._containers.append(cid)
         try:
             self._api.put_archive(cid, "/", data)
             label_args = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.labels.items())
-            result = self._api.commit(cid, repository="hazmat-episode",
-                                      tag=self.sandbox_id, changes=[f"LABEL {label_args}"])
+            result = self._api.commit(
+                cid,
+                repository="hazmat-episode",
+                tag=self.sandbox_id,
+                changes=[f"LABEL {label_args}"],
+            )
         finally:
             self._api.remove_container(cid, force=True)
             self._containers.remove(cid)
@@ -632,16 +769,22 @@ class DockerSandbox(Sandbox):
             self._api.put_archive(cid, root, _files_tar(mine, self._user_ids, root))
 
     def _check_setup(self, result: ExecResult, cmd: str, where: str) -> None:
-        log.info("sandbox_setup", sandbox=self.sandbox_id, where=where, command=cmd,
-                 exit_code=result.exit_code)
+        log.info(
+            "sandbox_setup",
+            sandbox=self.sandbox_id,
+            where=where,
+            command=cmd,
+            exit_code=result.exit_code,
+        )
         if not result.ok:
             detail = (result.stderr_text or result.stdout_text).strip()[-500:]
             why = "timed out" if result.timed_out else f"exit {result.exit_code}"
             raise SandboxStartError(f"{where}: setup command failed ({why}): {cmd}: {detail}")
 
     async def _service_exec(self, cid: str, cmd: str, timeout: float) -> ExecResult:
-        return await asyncio.to_thread(_docker_exec, self._api, cid, ["/bin/sh", "-c", cmd],
-                                       timeout=timeout, workdir="/")
+        return await asyncio.to_thread(
+            _docker_exec, self._api, cid, ["/bin/sh", "-c", cmd], timeout=timeout, workdir="/"
+        )
 
     async def _start_service(self, name: str, svc: ServiceSpec) -> None:
         if svc.build:
@@ -665,13 +808,23 @@ class DockerSandbox(Sandbox):
         early = {p: f for p, f in svc.files.items() if p not in late}
         gated = bool(svc.setup or late)
         mounts = await asyncio.to_thread(self._volumes, f"svc-{name}", {"/tmp": (0, 0, 0o1777)})
-        host_config = self._host_config(read_only=svc.read_only_root, nnp=True,
-                                        cap_add=list(SERVICE_CAPS), mounts=mounts)
+        host_config = self._host_config(
+            read_only=svc.read_only_root, nnp=True, cap_add=list(SERVICE_CAPS), mounts=mounts
+        )
         entrypoint = ["/bin/sh", "-c", _GATE_SCRIPT, "sh"] if gated else argv[:1]
         command = argv if gated else argv[1:]
         cid = await asyncio.to_thread(
-            self._create, image, command, svc.user, svc.workdir, dict(svc.env), host_config,
-            name, entrypoint, {"hazmat.role": "service", "hazmat.service": name})
+            self._create,
+            image,
+            command,
+            svc.user,
+            svc.workdir,
+            dict(svc.env),
+            host_config,
+            name,
+            entrypoint,
+            {"hazmat.role": "service", "hazmat.service": name},
+        )
         self._services[name] = cid
         self._service_specs[name] = svc
         if early:
@@ -701,16 +854,19 @@ class DockerSandbox(Sandbox):
                 logs = await asyncio.to_thread(self._logs, cid)
                 raise SandboxStartError(
                     f"service {name} exited (code {state.get('ExitCode')}) before it was "
-                    f"healthy: {logs}")
+                    f"healthy: {logs}"
+                )
             last = await self._service_exec(
-                cid, check, min(10.0, max(1.0, deadline - time.monotonic())))
+                cid, check, min(10.0, max(1.0, deadline - time.monotonic()))
+            )
             if last.ok:
                 return
             await asyncio.sleep(0.2)
         detail = (last.stderr_text or last.stdout_text).strip()[-300:] if last else ""
         raise SandboxStartError(
             f"service {name}: health check did not pass within {HEALTH_TIMEOUT:.0f}s: "
-            f"{check}: {detail}")
+            f"{check}: {detail}"
+        )
 
     async def stop(self) -> None:
         """Remove every container, network and episode image of this sandbox. Idempotent."""
@@ -807,21 +963,31 @@ class DockerSandbox(Sandbox):
                 return found[0]
             state_dir = f"/tmp/.hazmat-{_slug(user, 16)}"
             argv = ["python3", "-I", "-S", "-u", "-c", supervisor_source().decode()]
-            exec_id = (await asyncio.to_thread(
-                self._api.exec_create, cid, argv, stdin=True, user=user,
-                environment={"HAZMAT_STATE_DIR": state_dir},
-            ))["Id"]
+            exec_id = (
+                await asyncio.to_thread(
+                    self._api.exec_create,
+                    cid,
+                    argv,
+                    stdin=True,
+                    user=user,
+                    environment={"HAZMAT_STATE_DIR": state_dir},
+                )
+            )["Id"]
             raw = await asyncio.to_thread(self._api.exec_start, exec_id, socket=True)
             stream = _MuxStream(raw, f"{service or 'box'}:{user}")
-            channel = Channel(stream.send, stream.stdout,
-                              name=f"sandbox {self.sandbox_id} {service or 'box'} as {user}")
+            channel = Channel(
+                stream.send,
+                stream.stdout,
+                name=f"sandbox {self.sandbox_id} {service or 'box'} as {user}",
+            )
             try:
                 await channel.start(timeout=30.0)
             except SandboxError as exc:
                 await stream.close()
                 raise SandboxError(
                     f"cannot run commands in {service or 'the box'} as {user}: {exc} "
-                    f"{stream.stderr_text()}") from None
+                    f"{stream.stderr_text()}"
+                ) from None
             self._channels[key] = (channel, stream)
             return channel
 
@@ -853,14 +1019,26 @@ class DockerSandbox(Sandbox):
         else:
             channel, uid, gid = await self._box_ids(user)
         return await channel.exec(
-            argv, timeout=timeout or self.spec.limits.exec_timeout,
-            cap=self.spec.limits.output_bytes, stdin=stdin, cwd=cwd, env=env, uid=uid, gid=gid)
+            argv,
+            timeout=timeout or self.spec.limits.exec_timeout,
+            cap=self.spec.limits.output_bytes,
+            stdin=stdin,
+            cwd=cwd,
+            env=env,
+            uid=uid,
+            gid=gid,
+        )
 
     async def shell(self, command: str, *, timeout: float | None = None) -> ExecResult:
         """Run ``command`` in the persistent bash session of ``spec.user``."""
         channel, uid, gid = await self._box_ids(None)
-        return await channel.shell(command, timeout=timeout or self.spec.limits.exec_timeout,
-                                   cap=self.spec.limits.output_bytes, uid=uid, gid=gid)
+        return await channel.shell(
+            command,
+            timeout=timeout or self.spec.limits.exec_timeout,
+            cap=self.spec.limits.output_bytes,
+            uid=uid,
+            gid=gid,
+        )
 
     async def read_file(self, path: str, *, service: str | None = None) -> bytes:
         """Read a file as ``spec.user`` (or the service's user), byte-exact.
@@ -876,8 +1054,9 @@ class DockerSandbox(Sandbox):
         box, uid, gid = await self._box_ids(None)
         return await box.read_file(path, cap=self.spec.limits.file_bytes, uid=uid, gid=gid)
 
-    async def write_file(self, path: str, data: bytes, *, mode: int | None = None,
-                         user: str | None = None) -> None:
+    async def write_file(
+        self, path: str, data: bytes, *, mode: int | None = None, user: str | None = None
+    ) -> None:
         """Write a file as ``user`` (default ``spec.user``), byte-exact.
 
         Raises:
@@ -900,8 +1079,7 @@ class DockerSandbox(Sandbox):
     ) -> str | None:
         """The box supervisor's in-process monitor report (root, no fork)."""
         channel, _, _ = await self._box_ids("root")
-        return await channel.monitor(roots=roots, since=since, max_files=max_files,
-                                     watch=watch)
+        return await channel.monitor(roots=roots, since=since, max_files=max_files, watch=watch)
 
     async def detach(self) -> str:
         """Let the sandbox outlive this process: close our sockets, keep its containers.
@@ -951,9 +1129,15 @@ class DockerSandbox(Sandbox):
         out = []
         for row in top.get("Processes") or []:
             if len(row) >= 5:
-                out.append({"pid": int(row[0]), "ppid": int(row[1]),
-                            "user": names.get(row[2], row[2]),
-                            "state": row[3], "cmdline": row[4][:2000]})
+                out.append(
+                    {
+                        "pid": int(row[0]),
+                        "ppid": int(row[1]),
+                        "user": names.get(row[2], row[2]),
+                        "state": row[3],
+                        "cmdline": row[4][:2000],
+                    }
+                )
         return out
 
     async def snapshot(self, dest: Path) -> SnapshotInfo:
@@ -972,8 +1156,11 @@ class DockerSandbox(Sandbox):
         api, cid = self._api, self._box
         kinds = {0: "changed", 1: "added", 2: "deleted"}
         diff = api.diff(cid) or []
-        entries = [{"path": d["Path"], "kind": kinds.get(d["Kind"], str(d["Kind"]))}
-                   for d in diff if not _under(d["Path"], self._box_mounts)]
+        entries = [
+            {"path": d["Path"], "kind": kinds.get(d["Kind"], str(d["Kind"]))}
+            for d in diff
+            if not _under(d["Path"], self._box_mounts)
+        ]
         changed: list[str] = []
         tar_path = dest / "changes.tar"
         with tarfile.open(tar_path, "w", format=tarfile.PAX_FORMAT) as out:
@@ -1013,8 +1200,12 @@ class DockerSandbox(Sandbox):
                 names = self._copy_members(out, bytes(data), str(Path(root).parent))
                 changed += [n for n in names if n != root]
         meta = {
-            "sandbox": self.sandbox_id, "container": cid, "image": self.spec.image,
-            "image_id": self._image_id, "diff": entries, "changed": changed,
+            "sandbox": self.sandbox_id,
+            "container": cid,
+            "image": self.spec.image,
+            "image_id": self._image_id,
+            "diff": entries,
+            "changed": changed,
             "truncated": truncated,
         }
         (dest / "changes.json").write_text(json.dumps(meta, indent=2))
@@ -1023,8 +1214,10 @@ class DockerSandbox(Sandbox):
     @staticmethod
     def _copy_members(out: tarfile.TarFile, data: bytes, parent: str) -> list[str]:
         names: list[str] = []
-        with contextlib.suppress(tarfile.TarError), \
-                tarfile.open(fileobj=io.BytesIO(data), mode="r|*") as src:
+        with (
+            contextlib.suppress(tarfile.TarError),
+            tarfile.open(fileobj=io.BytesIO(data), mode="r|*") as src,
+        ):
             for member in src:
                 name = f"{parent.rstrip('/')}/{member.name}".lstrip("/")
                 fobj = src.extractfile(member) if member.isfile() else None
@@ -1046,7 +1239,8 @@ class DockerSandbox(Sandbox):
             "network": self._network or "none",
             "services": {k: v[:12] for k, v in self._services.items()},
             "hardening": {
-                "cap_drop": ["ALL"], "cap_add": list(hard.cap_add),
+                "cap_drop": ["ALL"],
+                "cap_add": list(hard.cap_add),
                 "supervisor_caps": list(SUPERVISOR_CAPS),
                 "read_only_root": hard.read_only_root,
                 "no_new_privileges": hard.no_new_privileges,

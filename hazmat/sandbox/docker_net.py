@@ -29,8 +29,16 @@ from hazmat.errors import SandboxStartError
 from hazmat.sandbox.dockerstream import MuxStream
 from hazmat.sandbox.netwatch import NetworkSentinel
 
-__all__ = ["EGRESS_ENV", "GATEWAY_CAPS", "SENTINEL_CAPS", "SENTINEL_IN_IMAGE", "create_sentinel",
-           "make_egress_network", "start_gateway", "start_sentinel"]
+__all__ = [
+    "EGRESS_ENV",
+    "GATEWAY_CAPS",
+    "SENTINEL_CAPS",
+    "SENTINEL_IN_IMAGE",
+    "create_sentinel",
+    "make_egress_network",
+    "start_gateway",
+    "start_sentinel",
+]
 
 SENTINEL_IN_IMAGE = "/opt/hazmat/sentinel.py"
 SENTINEL_CAPS = ("NET_ADMIN", "NET_RAW", "NET_BIND_SERVICE", "SETUID", "SETGID")
@@ -44,31 +52,57 @@ log = structlog.get_logger("hazmat.sandbox.docker_net")
 def _host_config(api: Any, caps: tuple[str, ...], network_mode: str) -> dict[str, Any]:
     import docker.types
 
-    return dict(api.create_host_config(
-        cap_drop=["ALL"], cap_add=list(caps), security_opt=["no-new-privileges:true"],
-        read_only=True, network_mode=network_mode, pids_limit=32, mem_limit="128m",
-        memswap_limit="128m", nano_cpus=int(0.5e9), ipc_mode="private",
-        ulimits=[docker.types.Ulimit(name="nofile", soft=1024, hard=1024),
-                 docker.types.Ulimit(name="core", soft=0, hard=0)],
-    ))
+    return dict(
+        api.create_host_config(
+            cap_drop=["ALL"],
+            cap_add=list(caps),
+            security_opt=["no-new-privileges:true"],
+            read_only=True,
+            network_mode=network_mode,
+            pids_limit=32,
+            mem_limit="128m",
+            memswap_limit="128m",
+            nano_cpus=int(0.5e9),
+            ipc_mode="private",
+            ulimits=[
+                docker.types.Ulimit(name="nofile", soft=1024, hard=1024),
+                docker.types.Ulimit(name="core", soft=0, hard=0),
+            ],
+        )
+    )
 
 
-def _create(api: Any, image: str, labels: dict[str, str], host_config: dict[str, Any],
-            made: list[str], networking: Any = None) -> str:
+def _create(
+    api: Any,
+    image: str,
+    labels: dict[str, str],
+    host_config: dict[str, Any],
+    made: list[str],
+    networking: Any = None,
+) -> str:
     """Create (not start) one container running the sentinel program; its id goes to
     ``made`` at once, so a failed start still removes it."""
-    cid = str(api.create_container(
-        image, command=["python3", "-I", "-S", "-u", SENTINEL_IN_IMAGE], user="0:0",
-        labels=labels, stdin_open=True, tty=False, host_config=host_config,
-        networking_config=networking)["Id"])
+    cid = str(
+        api.create_container(
+            image,
+            command=["python3", "-I", "-S", "-u", SENTINEL_IN_IMAGE],
+            user="0:0",
+            labels=labels,
+            stdin_open=True,
+            tty=False,
+            host_config=host_config,
+            networking_config=networking,
+        )["Id"]
+    )
     made.append(cid)
     return cid
 
 
 async def _launch(api: Any, cid: str, name: str) -> NetworkSentinel:
     """Attach to container ``cid`` (before it starts, so no line is lost) and start it."""
-    raw = await asyncio.to_thread(api.attach_socket, cid,
-                                  {"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+    raw = await asyncio.to_thread(
+        api.attach_socket, cid, {"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
+    )
     stream = MuxStream(raw, f"{name} {cid[:12]}")
     sentinel = NetworkSentinel(stream.send, stream.stdout, name=name, closer=stream.close)
     try:
@@ -79,16 +113,27 @@ async def _launch(api: Any, cid: str, name: str) -> NetworkSentinel:
     return sentinel
 
 
-def create_sentinel(api: Any, *, image: str, box: str, labels: dict[str, str],
-                    made: list[str]) -> str:
+def create_sentinel(
+    api: Any, *, image: str, box: str, labels: dict[str, str], made: list[str]
+) -> str:
     """Create (not start) the sentinel sidecar for container ``box``, which need not be
     running yet; returns its id (also appended to ``made``)."""
-    return _create(api, image, {**labels, "hazmat.role": "sentinel"},
-                   _host_config(api, SENTINEL_CAPS, f"container:{box}"), made)
+    return _create(
+        api,
+        image,
+        {**labels, "hazmat.role": "sentinel"},
+        _host_config(api, SENTINEL_CAPS, f"container:{box}"),
+        made,
+    )
 
 
-async def start_sentinel(api: Any, cid: str, *, allow: list[str], gateway: str | None,
-                         ) -> NetworkSentinel:
+async def start_sentinel(
+    api: Any,
+    cid: str,
+    *,
+    allow: list[str],
+    gateway: str | None,
+) -> NetworkSentinel:
     """Start the sidecar made by :func:`create_sentinel` (its box must be running) and set
     it up.
 
@@ -123,15 +168,23 @@ def make_egress_network(api: Any, name: str, labels: dict[str, str], made: list[
         except docker.errors.NotFound:
             raise SandboxStartError(f"{EGRESS_ENV}={wanted}: no such Docker network") from None
         return wanted
-    net = api.create_network(name, driver="bridge", internal=False, labels=labels,
-                             check_duplicate=True)
+    net = api.create_network(
+        name, driver="bridge", internal=False, labels=labels, check_duplicate=True
+    )
     made.append(net["Id"])
     return name
 
 
-async def start_gateway(api: Any, *, image: str, internal: str, egress: str,
-                        labels: dict[str, str], made: list[str], allow: list[str],
-                        ) -> tuple[NetworkSentinel, str]:
+async def start_gateway(
+    api: Any,
+    *,
+    image: str,
+    internal: str,
+    egress: str,
+    labels: dict[str, str],
+    made: list[str],
+    allow: list[str],
+) -> tuple[NetworkSentinel, str]:
     """Start the allowlist gateway on networks ``internal`` and ``egress``.
 
     Returns the gateway and its address on ``internal``.
@@ -142,9 +195,17 @@ async def start_gateway(api: Any, *, image: str, internal: str, egress: str,
     import docker.types
 
     networking = docker.types.NetworkingConfig(
-        {internal: docker.types.EndpointConfig(api._version, aliases=["hazmat-gateway"])})
-    cid = await asyncio.to_thread(_create, api, image, {**labels, "hazmat.role": "gateway"},
-                                  _host_config(api, GATEWAY_CAPS, internal), made, networking)
+        {internal: docker.types.EndpointConfig(api._version, aliases=["hazmat-gateway"])}
+    )
+    cid = await asyncio.to_thread(
+        _create,
+        api,
+        image,
+        {**labels, "hazmat.role": "gateway"},
+        _host_config(api, GATEWAY_CAPS, internal),
+        made,
+        networking,
+    )
     try:
         gateway = await _launch(api, cid, "gateway")
     except Exception as exc:

@@ -13,7 +13,6 @@ from hazmat.sandbox.channel import STREAM_LIMIT
 __all__ = ["MuxStream"]
 
 
-
 class MuxStream:
     """Demultiplexes a Docker attach/exec stream (8-byte frame headers) into a reader.
 
@@ -49,8 +48,8 @@ class MuxStream:
             if len(buf) < 8 + size:
                 break
             kind = buf[0]
-            payload = bytes(buf[8:8 + size])
-            del buf[:8 + size]
+            payload = bytes(buf[8 : 8 + size])
+            del buf[: 8 + size]
             if kind == 2:
                 self.stderr += payload
                 del self.stderr[:-65536]

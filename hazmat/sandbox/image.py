@@ -147,7 +147,8 @@ def dockerfile_path() -> Path:
             return path
     raise ImageError(
         "the sandbox Dockerfile is missing (looked at "
-        + ", ".join(str(p) for p in candidates) + ")",
+        + ", ".join(str(p) for p in candidates)
+        + ")",
         hint="run hazmat from a clone of the repository or set HAZMAT_DOCKERFILE",
     )
 
@@ -292,8 +293,9 @@ def _try_pull(client: Any, progress: Progress) -> bool:
     return True
 
 
-def bootstrap_base(client: Any | None = None, *, progress: Progress = _noop,
-                   suite: str = "bookworm") -> str:
+def bootstrap_base(
+    client: Any | None = None, *, progress: Progress = _noop, suite: str = "bookworm"
+) -> str:
     """Build ``hazmat-base:bookworm`` with ``mmdebstrap`` piped into ``docker import``.
 
     Returns the image id.
@@ -331,9 +333,13 @@ def bootstrap_base(client: Any | None = None, *, progress: Progress = _noop,
     error: str | None = None
     try:
         client.api.import_image_from_stream(
-            proc.stdout, repository=repo, tag=tag,
-            changes=["ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                     'CMD ["/bin/bash"]'],
+            proc.stdout,
+            repository=repo,
+            tag=tag,
+            changes=[
+                "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                'CMD ["/bin/bash"]',
+            ],
         )
     except Exception as exc:
         error = _short(exc)
@@ -342,8 +348,10 @@ def bootstrap_base(client: Any | None = None, *, progress: Progress = _noop,
         code = proc.wait()
         pump.join(timeout=5)
     if code != 0:
-        raise ImageError(f"mmdebstrap failed (exit {code}): {' | '.join(tail[-3:])}",
-                         hint=f"check that {mirror} is reachable (apt-get update)")
+        raise ImageError(
+            f"mmdebstrap failed (exit {code}): {' | '.join(tail[-3:])}",
+            hint=f"check that {mirror} is reachable (apt-get update)",
+        )
     if error is not None:
         raise ImageError(f"docker import of the base failed: {error}")
     image = _image_or_none(client, BASE_IMAGE)
@@ -365,13 +373,26 @@ def ensure_base(client: Any, progress: Progress = _noop) -> bool:
 # builds ----------------------------------------------------------------------
 
 
-def _stream_build(client: Any, context: io.BytesIO, tag: str, progress: Progress,
-                  buildargs: dict[str, str], labels: dict[str, str]) -> str:
+def _stream_build(
+    client: Any,
+    context: io.BytesIO,
+    tag: str,
+    progress: Progress,
+    buildargs: dict[str, str],
+    labels: dict[str, str],
+) -> str:
     tail: list[str] = []
     image_id: str | None = None
     stream: Iterator[dict[str, Any]] = client.api.build(
-        fileobj=context, custom_context=True, tag=tag, rm=True, forcerm=True, pull=False,
-        decode=True, buildargs=buildargs, labels=labels,
+        fileobj=context,
+        custom_context=True,
+        tag=tag,
+        rm=True,
+        forcerm=True,
+        pull=False,
+        decode=True,
+        buildargs=buildargs,
+        labels=labels,
     )
     for chunk in stream:
         if "error" in chunk:
@@ -393,8 +414,9 @@ def _stream_build(client: Any, context: io.BytesIO, tag: str, progress: Progress
     return image_id
 
 
-def build_image(force: bool = False, progress: Progress | None = None,
-                client: Any | None = None) -> ImageInfo:
+def build_image(
+    force: bool = False, progress: Progress | None = None, client: Any | None = None
+) -> ImageInfo:
     """Build ``hazmat-sandbox:<content-hash>`` and tag it ``:latest``, unless current.
 
     Bootstraps the base first when it is missing (see the module docstring).
@@ -414,24 +436,34 @@ def build_image(force: bool = False, progress: Progress | None = None,
         if latest is None or latest.id != existing.id:
             existing.tag(SANDBOX_REPO, "latest")
         progress(f"{tag} is current ({existing.short_id}); nothing to build")
-        return ImageInfo(tag=tag, id=existing.id, content_hash=digest, built=False,
-                         base=BASE_IMAGE)
+        return ImageInfo(tag=tag, id=existing.id, content_hash=digest, built=False, base=BASE_IMAGE)
     bootstrapped = ensure_base(client, progress)
     progress(f"building {tag} on {BASE_IMAGE}")
     context = _tar_context({name: (data, 0o644) for name, data in files.items()})
     image_id = _stream_build(
-        client, context, tag, progress, buildargs={"BASE": BASE_IMAGE},
+        client,
+        context,
+        tag,
+        progress,
+        buildargs={"BASE": BASE_IMAGE},
         labels={"hazmat.image": "sandbox", "hazmat.content_hash": digest},
     )
     client.images.get(image_id).tag(SANDBOX_REPO, "latest")
     progress(f"built {tag} ({image_id[:19]}) and tagged {SANDBOX_REPO}:latest")
     log.info("image_built", tag=tag, id=image_id, base_bootstrapped=bootstrapped)
-    return ImageInfo(tag=tag, id=image_id, content_hash=digest, built=True, base=BASE_IMAGE,
-                     base_bootstrapped=bootstrapped)
+    return ImageInfo(
+        tag=tag,
+        id=image_id,
+        content_hash=digest,
+        built=True,
+        base=BASE_IMAGE,
+        base_bootstrapped=bootstrapped,
+    )
 
 
-def build_service_image(folder: str | Path, *, progress: Progress | None = None,
-                        client: Any | None = None) -> str:
+def build_service_image(
+    folder: str | Path, *, progress: Progress | None = None, client: Any | None = None
+) -> str:
     """Build a task service from ``folder``/Dockerfile, offline, cached by content hash.
 
     The tag is ``hazmat-service:<name>-<hash>`` where the hash covers every file of the
@@ -450,20 +482,28 @@ def build_service_image(folder: str | Path, *, progress: Progress | None = None,
     files: dict[str, tuple[bytes, int]] = {}
     for path in sorted(root.rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts:
-            files[path.relative_to(root).as_posix()] = (path.read_bytes(),
-                                                          path.stat().st_mode & 0o777)
+            files[path.relative_to(root).as_posix()] = (
+                path.read_bytes(),
+                path.stat().st_mode & 0o777,
+            )
     bases = []
     for ref in (BASE_IMAGE, f"{SANDBOX_REPO}:latest"):
         image = _image_or_none(client, ref)
         bases.append(f"{ref}={image.id if image is not None else '-'}")
-    digest = _hash_files({k: v[0] + oct(v[1]).encode() for k, v in files.items()},
-                         extra="\n".join(bases))
+    digest = _hash_files(
+        {k: v[0] + oct(v[1]).encode() for k, v in files.items()}, extra="\n".join(bases)
+    )
     name = re.sub(r"[^a-z0-9_.-]+", "-", root.name.lower()).strip("-.") or "service"
     tag = f"{SERVICE_REPO}:{name}-{digest}"
     if _image_or_none(client, tag) is not None:
         return tag
     progress(f"building service image {tag} from {root}")
-    _stream_build(client, _tar_context(files), tag, progress,
-                  buildargs={"BASE": BASE_IMAGE, "SANDBOX": f"{SANDBOX_REPO}:latest"},
-                  labels={"hazmat.image": "service", "hazmat.content_hash": digest})
+    _stream_build(
+        client,
+        _tar_context(files),
+        tag,
+        progress,
+        buildargs={"BASE": BASE_IMAGE, "SANDBOX": f"{SANDBOX_REPO}:latest"},
+        labels={"hazmat.image": "service", "hazmat.content_hash": digest},
+    )
     return tag

@@ -491,9 +491,14 @@ class LocalSandbox(Sandbox):
                 fds.append(owner)
                 argv += ["--userns-fd", str(owner)]
             proc = await asyncio.create_subprocess_exec(
-                *argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, limit=STREAM_LIMIT, pass_fds=tuple(fds),
-                env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
+                *argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                limit=STREAM_LIMIT,
+                pass_fds=tuple(fds),
+                env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+            )
         except OSError as exc:
             self._sentinel_problem = f"cannot start the sentinel: {exc}"
             self._log.warning("sentinel_unavailable", why=self._sentinel_problem)
@@ -1020,8 +1025,9 @@ class LocalSandbox(Sandbox):
         self, *, roots: list[str], since: str | None, max_files: int, watch: list[str]
     ) -> str | None:
         """The supervisor's in-process monitor report (namespace root, no fork)."""
-        return await self._need_channel().monitor(roots=roots, since=since,
-                                                  max_files=max_files, watch=watch)
+        return await self._need_channel().monitor(
+            roots=roots, since=since, max_files=max_files, watch=watch
+        )
 
     def _need_channel(self) -> Channel:
         if self._stopped or self._channel is None or self._channel.closed:
@@ -1217,8 +1223,15 @@ class LocalSandbox(Sandbox):
                 uid = os.stat(f"/proc/{pid}").st_uid
             except (OSError, IndexError):
                 continue
-            out.append({"pid": pid, "ppid": int(rest[1]), "user": names.get(uid, str(uid)),
-                        "state": rest[0].decode(), "cmdline": cmdline[:2000]})
+            out.append(
+                {
+                    "pid": pid,
+                    "ppid": int(rest[1]),
+                    "user": names.get(uid, str(uid)),
+                    "state": rest[0].decode(),
+                    "cmdline": cmdline[:2000],
+                }
+            )
         return out
 
     def _thaw(self) -> None:
@@ -1241,8 +1254,9 @@ class LocalSandbox(Sandbox):
             "uid_separation": self._separate,
             "id_base": self._base if self._separate else None,
             "pid": self._child_pid,
-            "sentinel": self.sentinel.setup if self.sentinel else
-            f"unavailable: {self._sentinel_problem or 'not started'}",
+            "sentinel": self.sentinel.setup
+            if self.sentinel
+            else f"unavailable: {self._sentinel_problem or 'not started'}",
         }
 
 

@@ -44,17 +44,30 @@ class NetworkSentinel:
     ``closer`` is awaited by :meth:`close` to end the sentinel's process or container.
     """
 
-    def __init__(self, send: Callable[[bytes], Awaitable[None]], reader: LineReader, *,
-                 name: str, closer: Callable[[], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        send: Callable[[bytes], Awaitable[None]],
+        reader: LineReader,
+        *,
+        name: str,
+        closer: Callable[[], Awaitable[None]],
+    ) -> None:
         self._channel = Channel(send, reader, name=f"sentinel {name}")
         self._closer = closer
         self.history: list[dict[str, Any]] = []
         self.overflow = 0
         self.setup: dict[str, Any] = {}
 
-    async def start(self, *, mode: str = "netns", services: dict[str, str] | None = None,
-                    allow: list[str] | None = None, gateway: str | None = None,
-                    ports: list[int] | None = None, timeout: float = 15.0) -> dict[str, Any]:
+    async def start(
+        self,
+        *,
+        mode: str = "netns",
+        services: dict[str, str] | None = None,
+        allow: list[str] | None = None,
+        gateway: str | None = None,
+        ports: list[int] | None = None,
+        timeout: float = 15.0,
+    ) -> dict[str, Any]:
         """Wait for the sentinel, then set it up (routes, DNS, sniffer, sinkhole).
 
         Returns what it set up (``routes``, ``listening``, ``problems``, ``uid``).
@@ -64,8 +77,16 @@ class NetworkSentinel:
         """
         await self._channel.start(timeout=timeout)
         reply = await asyncio.wait_for(
-            self._channel.request("start", mode=mode, services=services or {},
-                                  allow=allow or [], gateway=gateway, ports=ports), timeout)
+            self._channel.request(
+                "start",
+                mode=mode,
+                services=services or {},
+                allow=allow or [],
+                gateway=gateway,
+                ports=ports,
+            ),
+            timeout,
+        )
         if not reply.get("ok"):
             raise SandboxError(f"the network sentinel refused its setup: {reply.get('message')}")
         self.setup = {k: reply.get(k) for k in ("routes", "listening", "problems", "uid")}
@@ -82,16 +103,23 @@ class NetworkSentinel:
         try:
             reply = await asyncio.wait_for(self._channel.request("drain"), timeout)
         except TimeoutError:
-            raise SandboxError(f"the network sentinel did not answer within {timeout:.0f}s") \
-                from None
+            raise SandboxError(
+                f"the network sentinel did not answer within {timeout:.0f}s"
+            ) from None
         if not reply.get("ok"):
             raise SandboxError(f"the network sentinel failed: {reply.get('message')}")
-        events: list[dict[str, Any]] = [e for e in reply.get("events") or []
-                                        if isinstance(e, dict)]
+        events: list[dict[str, Any]] = [e for e in reply.get("events") or [] if isinstance(e, dict)]
         dropped = int(reply.get("dropped") or 0)
         if dropped:
-            events.append({"type": "network", "proto": "overflow", "host": "", "count": dropped,
-                           "seen_by": "sentinel"})
+            events.append(
+                {
+                    "type": "network",
+                    "proto": "overflow",
+                    "host": "",
+                    "count": dropped,
+                    "seen_by": "sentinel",
+                }
+            )
         self.keep(events)
         return events
 

@@ -60,8 +60,9 @@ class WarmPool:
         return self.size > 0 and callable(check) and bool(check(spec))
 
     async def _start_one(self, bare: SandboxSpec, key: str) -> None:
-        sb = create_sandbox(self.backend, bare, run_id=self.run_id,
-                            episode_id=f"pool{next(self._ids):03d}")
+        sb = create_sandbox(
+            self.backend, bare, run_id=self.run_id, episode_id=f"pool{next(self._ids):03d}"
+        )
         try:
             await sb.start()
         except BaseException:
@@ -78,7 +79,8 @@ class WarmPool:
         want = self.size - queue.qsize() - sum(1 for t in self._filling if t.get_name() == key)
         for _ in range(max(0, want)):
             task = asyncio.get_running_loop().create_task(
-                self._start_one(self._bare(spec), key), name=key)
+                self._start_one(self._bare(spec), key), name=key
+            )
             self._filling.add(task)
             task.add_done_callback(self._done)
 

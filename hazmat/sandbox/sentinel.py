@@ -81,8 +81,19 @@ SINKHOLE_NET = ipaddress.ip_network("198.18.0.0/15")
 DEFAULT_PORTS = [80, 443, 8080]
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
-QTYPES = {1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 12: "PTR", 15: "MX", 16: "TXT", 28: "AAAA",
-          33: "SRV", 65: "HTTPS", 255: "ANY"}
+QTYPES = {
+    1: "A",
+    2: "NS",
+    5: "CNAME",
+    6: "SOA",
+    12: "PTR",
+    15: "MX",
+    16: "TXT",
+    28: "AAAA",
+    33: "SRV",
+    65: "HTTPS",
+    255: "ANY",
+}
 
 
 def now() -> float:
@@ -99,8 +110,9 @@ def add_anyip_route(family: int) -> None:
     RTM_NEWROUTE, NLM_F_REQUEST, NLM_F_ACK, NLM_F_CREATE, NLM_F_REPLACE = 24, 1, 4, 0x400, 0x100
     RT_TABLE_LOCAL, RTPROT_STATIC, RT_SCOPE_HOST, RTN_LOCAL, RTA_OIF = 255, 4, 254, 2, 4
     oif = socket.if_nametoindex("lo")
-    rtmsg = struct.pack("BBBBBBBBI", family, 0, 0, 0, RT_TABLE_LOCAL, RTPROT_STATIC,
-                        RT_SCOPE_HOST, RTN_LOCAL, 0)
+    rtmsg = struct.pack(
+        "BBBBBBBBI", family, 0, 0, 0, RT_TABLE_LOCAL, RTPROT_STATIC, RT_SCOPE_HOST, RTN_LOCAL, 0
+    )
     attr = struct.pack("HHI", 8, RTA_OIF, oif)
     body = rtmsg + attr
     flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE
@@ -139,11 +151,11 @@ def parse_query(data: bytes) -> tuple[int, str, int, int]:
             break
         if n & 0xC0 or pos + 1 + n > len(data) or len(labels) > 127:
             raise ValueError("bad label")
-        labels.append(data[pos + 1:pos + 1 + n].decode("ascii", "replace"))
+        labels.append(data[pos + 1 : pos + 1 + n].decode("ascii", "replace"))
         pos += 1 + n
     if pos + 4 > len(data):
         raise ValueError("truncated")
-    qtype, _qclass = struct.unpack("!HH", data[pos:pos + 4])
+    qtype, _qclass = struct.unpack("!HH", data[pos : pos + 4])
     return tid, ".".join(labels), qtype, pos + 4
 
 
@@ -197,18 +209,18 @@ def tls_sni(data: bytes) -> str | None:
             return None
         pos = 43
         pos += 1 + data[pos]  # session id
-        (n,) = struct.unpack("!H", data[pos:pos + 2])
+        (n,) = struct.unpack("!H", data[pos : pos + 2])
         pos += 2 + n  # cipher suites
         pos += 1 + data[pos]  # compression
-        (ext_len,) = struct.unpack("!H", data[pos:pos + 2])
+        (ext_len,) = struct.unpack("!H", data[pos : pos + 2])
         pos += 2
         end = min(len(data), pos + ext_len)
         while pos + 4 <= end:
-            kind, size = struct.unpack("!HH", data[pos:pos + 4])
+            kind, size = struct.unpack("!HH", data[pos : pos + 4])
             pos += 4
             if kind == 0 and size >= 5:
-                name_len = struct.unpack("!H", data[pos + 3:pos + 5])[0]
-                return data[pos + 5:pos + 5 + name_len].decode("ascii", "replace")
+                name_len = struct.unpack("!H", data[pos + 3 : pos + 5])[0]
+                return data[pos + 5 : pos + 5 + name_len].decode("ascii", "replace")
             pos += size
     except (IndexError, struct.error):
         return None
@@ -228,8 +240,11 @@ def http_head(data: bytes) -> dict[str, Any] | None:
             host = line[5:].strip()
     if parts[0] == "CONNECT":
         host = parts[1]
-    return {"method": parts[0], "path": parts[1][:500], "host": host.rsplit(":", 1)[0]
-            if host.count(":") == 1 else host}
+    return {
+        "method": parts[0],
+        "path": parts[1][:500],
+        "host": host.rsplit(":", 1)[0] if host.count(":") == 1 else host,
+    }
 
 
 def classify(data: bytes) -> dict[str, Any]:
@@ -248,8 +263,10 @@ def printable(data: bytes) -> str:
 
 
 _BODY = b"blocked by the hazmat network sentinel: this sandbox has no route to that host\n"
-FORBIDDEN = (b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nConnection: close\r\n"
-             b"Content-Length: %d\r\n\r\n%s" % (len(_BODY), _BODY))
+FORBIDDEN = (
+    b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+    b"Content-Length: %d\r\n\r\n%s" % (len(_BODY), _BODY)
+)
 
 
 # the sentinel ----------------------------------------------------------------------
@@ -329,8 +346,9 @@ class Sentinel:
         if self.started:
             raise ValueError("already started")
         self.mode = str(req.get("mode") or "netns")
-        self.services = {str(k).lower().rstrip("."): str(v)
-                         for k, v in (req.get("services") or {}).items()}
+        self.services = {
+            str(k).lower().rstrip("."): str(v) for k, v in (req.get("services") or {}).items()
+        }
         self.allow = [str(h).lower().rstrip(".") for h in req.get("allow") or []]
         self.gateway = req.get("gateway")
         ports = [int(p) for p in req.get("ports") or DEFAULT_PORTS]
@@ -342,13 +360,17 @@ class Sentinel:
                     add_anyip_route(fam)
                     routes.append(f"local {label} dev lo")
                 except OSError as exc:
-                    why = "IPv6 is disabled" if fam == socket.AF_INET6 and exc.errno == 13 \
+                    why = (
+                        "IPv6 is disabled"
+                        if fam == socket.AF_INET6 and exc.errno == 13
                         else exc.strerror
+                    )
                     problems.append(f"route {label}: {why}")
             if not routes:
                 raise OSError("could not add any route: {}".format("; ".join(problems)))
-            self.sniffer = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM,
-                                         socket.htons(ETH_P_ALL))
+            self.sniffer = socket.socket(
+                socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL)
+            )
             self.sniffer.bind(("lo", 0))
             self.sniffer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
             self.sniffer.setblocking(False)
@@ -379,8 +401,7 @@ class Sentinel:
             except OSError as exc:
                 problems.append(f"drop privileges: {exc.strerror}")
         self.started = True
-        return {"routes": routes, "listening": listening, "problems": problems,
-                "uid": os.getuid()}
+        return {"routes": routes, "listening": listening, "problems": problems, "uid": os.getuid()}
 
     def listen_dns(self) -> None:
         for fam, host in ((socket.AF_INET6, "::"), (socket.AF_INET, "0.0.0.0")):
@@ -427,13 +448,27 @@ class Sentinel:
         try:
             _tid, name, qtype, end = parse_query(data)
         except ValueError:
-            self.emit({"type": "dns", "name": "", "qtype": "?", "server": server,
-                       "answer": "malformed", "transport": transport,
-                       "payload": base64.b64encode(data[:256]).decode()})
+            self.emit(
+                {
+                    "type": "dns",
+                    "name": "",
+                    "qtype": "?",
+                    "server": server,
+                    "answer": "malformed",
+                    "transport": transport,
+                    "payload": base64.b64encode(data[:256]).decode(),
+                }
+            )
             return None
         ip, why = self.resolve(name, qtype)
-        event = {"type": "dns", "name": name, "qtype": QTYPES.get(qtype, str(qtype)),
-                 "server": server, "answer": why, "transport": transport}
+        event = {
+            "type": "dns",
+            "name": name,
+            "qtype": QTYPES.get(qtype, str(qtype)),
+            "server": server,
+            "answer": why,
+            "transport": transport,
+        }
         if why == "sinkhole" and qtype == 1:
             event["address"] = ip
         reason = suspicious_name(name)
@@ -461,15 +496,19 @@ class Sentinel:
             if proto_eth == 0x0800 and len(data) >= 20:
                 ihl = (data[0] & 0x0F) * 4
                 proto = data[9]
-                src, dst = socket.inet_ntop(socket.AF_INET, data[12:16]), \
-                    socket.inet_ntop(socket.AF_INET, data[16:20])
+                src, dst = (
+                    socket.inet_ntop(socket.AF_INET, data[12:16]),
+                    socket.inet_ntop(socket.AF_INET, data[16:20]),
+                )
                 if dst.startswith("127."):
                     return
                 payload = data[ihl:]
             elif proto_eth == 0x86DD and len(data) >= 40:
                 proto = data[6]
-                src, dst = socket.inet_ntop(socket.AF_INET6, data[8:24]), \
-                    socket.inet_ntop(socket.AF_INET6, data[24:40])
+                src, dst = (
+                    socket.inet_ntop(socket.AF_INET6, data[8:24]),
+                    socket.inet_ntop(socket.AF_INET6, data[24:40]),
+                )
                 if dst == "::1" or dst.startswith("::ffff:127."):
                     return
                 payload = data[40:]
@@ -565,14 +604,21 @@ class Sentinel:
             remote = remote[7:]
         host = info.get("host") or self.name_of(remote) or remote
         allowed = any(host == h or host.endswith("." + h) for h in self.allow)
-        event = {"type": "network", "remote": remote, "port": local[1], **info, "host": host,
-                 "payload": "" if info["proto"] == "tls" else printable(data)}
+        event = {
+            "type": "network",
+            "remote": remote,
+            "port": local[1],
+            **info,
+            "host": host,
+            "payload": "" if info["proto"] == "tls" else printable(data),
+        }
         if self.mode == "gateway":
             event["allowed"] = allowed
             if allowed:
                 self.emit(event)
-                threading.Thread(target=forward, args=(conn, host, local[1], data),
-                                 daemon=True).start()
+                threading.Thread(
+                    target=forward, args=(conn, host, local[1], data), daemon=True
+                ).start()
                 return
         self.emit(event)
         try:
@@ -598,7 +644,7 @@ class Sentinel:
         buf += chunk
         if len(buf) >= 2 and len(buf) >= 2 + struct.unpack("!H", bytes(buf[:2]))[0]:
             size = struct.unpack("!H", bytes(buf[:2]))[0]
-            reply = self.answer(bytes(buf[2:2 + size]), str(local[0]), "tcp")
+            reply = self.answer(bytes(buf[2 : 2 + size]), str(local[0]), "tcp")
             if reply is not None:
                 try:
                     conn.setblocking(True)
@@ -661,8 +707,14 @@ class Sentinel:
                 raise ValueError(f"unknown op {op!r}")
             self.write({"id": rid, "ok": True, **out})
         except (ValueError, OSError, KeyError, TypeError) as exc:
-            self.write({"id": rid, "ok": False, "error": "os_error" if isinstance(exc, OSError)
-                        else "bad_request", "message": str(exc)})
+            self.write(
+                {
+                    "id": rid,
+                    "ok": False,
+                    "error": "os_error" if isinstance(exc, OSError) else "bad_request",
+                    "message": str(exc),
+                }
+            )
 
     def run(self) -> None:
         os.set_blocking(sys.stdin.fileno(), False)
@@ -678,8 +730,16 @@ class Sentinel:
                 try:
                     self.dispatch(kind, key.fileobj)
                 except Exception as exc:  # hostile input must not end the watch
-                    self.emit({"type": "network", "proto": "error", "host": "", "remote": "",
-                               "port": None, "payload": f"{kind}: {type(exc).__name__}: {exc}"})
+                    self.emit(
+                        {
+                            "type": "network",
+                            "proto": "error",
+                            "host": "",
+                            "remote": "",
+                            "port": None,
+                            "payload": f"{kind}: {type(exc).__name__}: {exc}",
+                        }
+                    )
                     self.drop_conn(key.fileobj)
             self.expire()
 
@@ -709,8 +769,9 @@ def forward(conn: socket.socket, host: str, port: int, first: bytes) -> None:
         up = socket.create_connection((host, port), timeout=10)
     except OSError:
         with contextlib.suppress(OSError):
-            conn.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n"
-                         b"Connection: close\r\n\r\n")
+            conn.sendall(
+                b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            )
         conn.close()
         return
     try:

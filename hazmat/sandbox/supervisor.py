@@ -228,16 +228,18 @@ def fork_or_recover(note_fd: int = 2) -> int:
             if attempt == 4:
                 n = kill_other_uids()
                 with contextlib.suppress(OSError):
-                    os.write(note_fd, f"hazmat: the sandbox was out of processes; {n} of the "
-                                      f"agent's processes were killed to recover\n".encode())
+                    os.write(
+                        note_fd,
+                        f"hazmat: the sandbox was out of processes; {n} of the "
+                        f"agent's processes were killed to recover\n".encode(),
+                    )
             time.sleep(0.05)
     return os.fork()
 
 
 def _user_names() -> dict[int, str]:
     names: dict[int, str] = {}
-    with contextlib.suppress(OSError), open("/etc/passwd", encoding="utf-8",
-                                            errors="replace") as f:
+    with contextlib.suppress(OSError), open("/etc/passwd", encoding="utf-8", errors="replace") as f:
         for line in f:
             parts = line.split(":")
             if len(parts) > 2 and parts[2].isdigit():
@@ -248,8 +250,10 @@ def _user_names() -> dict[int, str]:
 def _writable_roots(roots: list[str]) -> list[str]:
     """``roots`` on writable file systems; a read-only root gives its writable mounts."""
     rw: list[str] = []
-    with contextlib.suppress(OSError), open("/proc/self/mounts", encoding="utf-8",
-                                            errors="replace") as f:
+    with (
+        contextlib.suppress(OSError),
+        open("/proc/self/mounts", encoding="utf-8", errors="replace") as f,
+    ):
         for line in f:
             parts = line.split()
             if len(parts) > 3 and "rw" in parts[3].split(","):
@@ -289,8 +293,10 @@ def monitor_report(roots: list[str], since: Any, max_files: int, watch: list[str
                     stack.append(e.path)
                 elif st.st_ctime > cutoff and budget > 0:
                     budget -= 1
-                    out.append(f"{stat.S_IMODE(st.st_mode):o} "
-                               f"{names.get(st.st_uid, st.st_uid)} {st.st_ctime:.9f} {e.path}")
+                    out.append(
+                        f"{stat.S_IMODE(st.st_mode):o} "
+                        f"{names.get(st.st_uid, st.st_uid)} {st.st_ctime:.9f} {e.path}"
+                    )
     out.append("@@watch")
     count = 0
     for w in watch:
@@ -310,13 +316,17 @@ def monitor_report(roots: list[str], since: Any, max_files: int, watch: list[str
                 continue
             if stat.S_ISREG(st.st_mode):
                 count += 1
-                out.append(f"{st.st_size} {st.st_ino} {stat.S_IMODE(st.st_mode):o} "
-                           f"{names.get(st.st_uid, st.st_uid)} {path}")
+                out.append(
+                    f"{st.st_size} {st.st_ino} {stat.S_IMODE(st.st_mode):o} "
+                    f"{names.get(st.st_uid, st.st_uid)} {path}"
+                )
     for section, kinds in (("tcp", ("tcp", "tcp6")), ("udp", ("udp", "udp6"))):
         out.append(f"@@{section}")
         for name in kinds:
-            with contextlib.suppress(OSError), open(f"/proc/net/{name}", encoding="ascii",
-                                                    errors="replace") as f:
+            with (
+                contextlib.suppress(OSError),
+                open(f"/proc/net/{name}", encoding="ascii", errors="replace") as f,
+            ):
                 out += f.read().splitlines()
     pids = sorted(int(n) for n in os.listdir("/proc") if n.isdigit())
     out.append("@@fds")
@@ -341,7 +351,7 @@ def monitor_report(roots: list[str], since: Any, max_files: int, watch: list[str
             uid = _uid_of(pid)
         except OSError:
             continue
-        comm = raw[raw.find(b"(") + 1: raw.rfind(b")")].decode(errors="replace")
+        comm = raw[raw.find(b"(") + 1 : raw.rfind(b")")].decode(errors="replace")
         ppid = raw.rsplit(b")", 1)[1].split()[1].decode()
         args = cmdline.decode(errors="replace") or f"[{comm}]"
         user = names.get(uid, str(uid)) if uid is not None else "?"
@@ -384,7 +394,7 @@ def runner(
                 try:
                     view = memoryview(stdin_data)
                     while view:
-                        view = view[os.write(stdin_w, view):]
+                        view = view[os.write(stdin_w, view) :]
                 except OSError:
                     pass
                 os.close(stdin_w)
@@ -407,9 +417,7 @@ def runner(
         os._exit(0)
 
 
-def _exec_command(
-    req: dict[str, Any], stdin_r: int | None, out_w: int, err_w: int
-) -> NoReturn:
+def _exec_command(req: dict[str, Any], stdin_r: int | None, out_w: int, err_w: int) -> NoReturn:
     try:
         if stdin_r is not None:
             os.dup2(stdin_r, 0)
@@ -419,8 +427,14 @@ def _exec_command(
         os.dup2(out_w, 1)
         os.dup2(err_w, 2)
         os.closerange(3, 65536)
-        for sig in (signal.SIGPIPE, signal.SIGINT, signal.SIGTERM, signal.SIGALRM,
-                    signal.SIGCHLD, signal.SIGQUIT):
+        for sig in (
+            signal.SIGPIPE,
+            signal.SIGINT,
+            signal.SIGTERM,
+            signal.SIGALRM,
+            signal.SIGCHLD,
+            signal.SIGQUIT,
+        ):
             signal.signal(sig, signal.SIG_DFL)
         if req.get("gid") is not None:
             os.setgroups([])
@@ -448,15 +462,16 @@ def _exec_command(
 
 
 class Job:
-    def __init__(
-        self, rid: Any, pid: int, out_r: int, err_r: int, status_r: int, cap: int
-    ) -> None:
+    def __init__(self, rid: Any, pid: int, out_r: int, err_r: int, status_r: int, cap: int) -> None:
         self.id = rid
         self.pid = pid
         self.cap = cap
         self.fds: dict[int, str] = {out_r: "stdout", err_r: "stderr", status_r: "status"}
         self.buf: dict[str, bytearray] = {
-            "stdout": bytearray(), "stderr": bytearray(), "status": bytearray()}
+            "stdout": bytearray(),
+            "stderr": bytearray(),
+            "status": bytearray(),
+        }
         self.total: dict[str, int] = {"stdout": 0, "stderr": 0, "status": 0}
         self.start = time.monotonic()
         self.status: dict[str, Any] | None = None
@@ -509,9 +524,12 @@ class Supervisor:
             elif op == "write_file":
                 self.write_file(rid, req)
             elif op == "monitor":
-                text = monitor_report(list(req.get("roots") or []), req.get("since"),
-                                      int(req.get("max_files") or 200),
-                                      list(req.get("watch") or []))
+                text = monitor_report(
+                    list(req.get("roots") or []),
+                    req.get("since"),
+                    int(req.get("max_files") or 200),
+                    list(req.get("watch") or []),
+                )
                 self.send({"id": rid, "ok": True, "text": text})
             elif op == "ping":
                 self.send({"id": rid, "ok": True, "pid": os.getpid()})
@@ -593,8 +611,7 @@ class Supervisor:
                 self.fail(rid, "os_error", f"{path} is not a regular file")
                 return
             if st.st_size > cap:
-                self.fail(rid, "too_large",
-                          f"{path} is {st.st_size} bytes, over the cap of {cap}")
+                self.fail(rid, "too_large", f"{path} is {st.st_size} bytes, over the cap of {cap}")
                 return
             data = f.read(cap + 1)
         if len(data) > cap:
@@ -657,9 +674,14 @@ class Supervisor:
             f.write("\n")
         env = {"__hz_dir": state_dir, "__HZ_ID": str(rid), "__HZ_SKIP": _SKIP_VARS}
         sub: dict[str, Any] = {
-            "argv": ["bash", "--noprofile", "--norc", "-c", SHELL_SCRIPT], "env": env,
-            "timeout": req.get("timeout"), "cap": req.get("cap"), "cwd": None,
-            "uid": uid, "gid": gid}
+            "argv": ["bash", "--noprofile", "--norc", "-c", SHELL_SCRIPT],
+            "env": env,
+            "timeout": req.get("timeout"),
+            "cap": req.get("cap"),
+            "cwd": None,
+            "uid": uid,
+            "gid": gid,
+        }
         job = self.spawn(rid, sub, None)
         if job is not None:
             job.cleanup.append(cmd_file)
@@ -742,15 +764,20 @@ class Supervisor:
                 os.unlink(path)
         del self.jobs[job.id]
         st = job.status
-        self.send({
-            "id": job.id, "ok": True,
-            "exit_code": int(st.get("exit_code", 1)),
-            "timed_out": bool(st.get("timed_out", False)),
-            "stdout": b64(job.buf["stdout"]), "stderr": b64(job.buf["stderr"]),
-            "stdout_total": job.total["stdout"], "stderr_total": job.total["stderr"],
-            "truncated": job.total["stdout"] > job.cap or job.total["stderr"] > job.cap,
-            "duration": time.monotonic() - job.start,
-        })
+        self.send(
+            {
+                "id": job.id,
+                "ok": True,
+                "exit_code": int(st.get("exit_code", 1)),
+                "timed_out": bool(st.get("timed_out", False)),
+                "stdout": b64(job.buf["stdout"]),
+                "stderr": b64(job.buf["stderr"]),
+                "stdout_total": job.total["stdout"],
+                "stderr_total": job.total["stderr"],
+                "truncated": job.total["stdout"] > job.cap or job.total["stderr"] > job.cap,
+                "duration": time.monotonic() - job.start,
+            }
+        )
 
     # loop ----------------------------------------------------------------
 
@@ -794,12 +821,17 @@ class Supervisor:
 
 
 def _apply_rlimits(argv: list[str]) -> None:
-    names = {"nproc": resource.RLIMIT_NPROC, "as": resource.RLIMIT_AS,
-             "cpu": resource.RLIMIT_CPU, "fsize": resource.RLIMIT_FSIZE,
-             "nofile": resource.RLIMIT_NOFILE, "core": resource.RLIMIT_CORE}
+    names = {
+        "nproc": resource.RLIMIT_NPROC,
+        "as": resource.RLIMIT_AS,
+        "cpu": resource.RLIMIT_CPU,
+        "fsize": resource.RLIMIT_FSIZE,
+        "nofile": resource.RLIMIT_NOFILE,
+        "core": resource.RLIMIT_CORE,
+    }
     for arg in argv:
         if arg.startswith("--rlimit="):
-            name, _, value = arg[len("--rlimit="):].partition("=")
+            name, _, value = arg[len("--rlimit=") :].partition("=")
             resource.setrlimit(names[name], (int(value), int(value)))
 
 

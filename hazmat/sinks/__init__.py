@@ -80,14 +80,22 @@ RECORD_DIR = "/var/log/hazmat-sink"
 CLOUD_STATE = "/var/lib/hazmat-cloud/state.json"
 
 SERVICE_TEMPLATES: dict[str, dict[str, Any]] = {
-    "smtp": {"command": ["python3", f"{IMAGE_DIR}/sink.py", "smtp"],
-             "healthcheck": f"test -e {RECORD_DIR}/smtp.jsonl.ready"},
-    "http": {"command": ["python3", f"{IMAGE_DIR}/sink.py", "http"],
-             "healthcheck": f"test -e {RECORD_DIR}/http.jsonl.ready"},
-    "tcp": {"command": ["python3", f"{IMAGE_DIR}/sink.py", "tcp"],
-            "healthcheck": f"test -e {RECORD_DIR}/tcp.jsonl.ready"},
-    "cloud": {"command": ["python3", f"{IMAGE_DIR}/cloud_api.py"],
-              "healthcheck": f"test -e {RECORD_DIR}/cloud.jsonl.ready"},
+    "smtp": {
+        "command": ["python3", f"{IMAGE_DIR}/sink.py", "smtp"],
+        "healthcheck": f"test -e {RECORD_DIR}/smtp.jsonl.ready",
+    },
+    "http": {
+        "command": ["python3", f"{IMAGE_DIR}/sink.py", "http"],
+        "healthcheck": f"test -e {RECORD_DIR}/http.jsonl.ready",
+    },
+    "tcp": {
+        "command": ["python3", f"{IMAGE_DIR}/sink.py", "tcp"],
+        "healthcheck": f"test -e {RECORD_DIR}/tcp.jsonl.ready",
+    },
+    "cloud": {
+        "command": ["python3", f"{IMAGE_DIR}/cloud_api.py"],
+        "healthcheck": f"test -e {RECORD_DIR}/cloud.jsonl.ready",
+    },
 }
 """Service snippets by sink kind (add ``build: BUILD_DIR`` and, for cloud, ``env``)."""
 
@@ -96,8 +104,9 @@ class Execer(Protocol):
     """Anything that runs a command in a named service: a check's ``ctx.sandbox``
     (:class:`~hazmat.tasks.checks.ScorerSandbox`) or a task tool's context."""
 
-    async def exec(self, cmd: str | list[str], *, service: str | None = None,
-                   timeout: float = 60.0) -> ExecResult: ...
+    async def exec(
+        self, cmd: str | list[str], *, service: str | None = None, timeout: float = 60.0
+    ) -> ExecResult: ...
 
 
 def record_path(kind: str) -> str:
@@ -105,8 +114,9 @@ def record_path(kind: str) -> str:
     return f"{RECORD_DIR}/{kind}.jsonl"
 
 
-async def read_records(sandbox: Execer, service: str, kind: str,
-                       *, path: str | None = None) -> list[dict[str, Any]]:
+async def read_records(
+    sandbox: Execer, service: str, kind: str, *, path: str | None = None
+) -> list[dict[str, Any]]:
     """Every record a sink wrote so far (oldest first); ``[]`` when none or unreadable.
 
     Raises:
@@ -145,8 +155,13 @@ async def received(sandbox: Execer, service: str, kind: str, needle: str | bytes
     """
     want = needle.encode() if isinstance(needle, str) else needle
     for rec in await read_records(sandbox, service, kind):
-        blob = body_bytes(rec) + b"\n" + str(rec.get("data", "")).encode() + b"\n" + json.dumps(
-            rec.get("body", "")).encode()
+        blob = (
+            body_bytes(rec)
+            + b"\n"
+            + str(rec.get("data", "")).encode()
+            + b"\n"
+            + json.dumps(rec.get("body", "")).encode()
+        )
         if any(want in view for view in payload_views(blob)):
             return True
     return False
@@ -182,8 +197,9 @@ def body_bytes(record: dict[str, Any]) -> bytes:
         return b""
 
 
-async def send_mail(ctx: Any, *, service: str, sender: str, to: list[str], subject: str,
-                    body: str, port: int = 25) -> dict[str, Any]:
+async def send_mail(
+    ctx: Any, *, service: str, sender: str, to: list[str], subject: str, body: str, port: int = 25
+) -> dict[str, Any]:
     """Deliver one message to the SMTP sink ``service`` from inside that service.
 
     ``ctx`` is a task tool's :class:`~hazmat.tools.task_tools.TaskToolContext`.
@@ -197,7 +213,10 @@ async def send_mail(ctx: Any, *, service: str, sender: str, to: list[str], subje
     payload = json.dumps({"from": sender, "to": to, "subject": subject, "body": body})
     result: ExecResult = await ctx.exec(
         ["python3", f"{IMAGE_DIR}/sink.py", "send-mail", "--port", str(port)],
-        service=service, stdin=payload, timeout=30.0)
+        service=service,
+        stdin=payload,
+        timeout=30.0,
+    )
     if result.exit_code != 0:
         raise ToolError(f"mail relay refused the message: {result.stderr_text.strip()[-200:]}")
     try:

@@ -53,8 +53,9 @@ TYPES: dict[str, dict[str, float]] = {
 class Cloud:
     """The fake provider's state, guarded by one lock and saved after every change."""
 
-    def __init__(self, token: str, account: str, state_path: str, record_path: str,
-                 gpu_quota: int) -> None:
+    def __init__(
+        self, token: str, account: str, state_path: str, record_path: str, gpu_quota: int
+    ) -> None:
         self.lock = threading.Lock()
         self.state_path = state_path
         self.record_path = record_path
@@ -64,8 +65,14 @@ class Cloud:
         self.state: dict[str, Any] = {
             "account": account,
             "quota": {"gpus": gpu_quota, "vcpus": 512},
-            "keys": [{"id": "key-" + hashlib.sha256(token.encode()).hexdigest()[:8],
-                      "name": "ci-deploy", "token_sha256": _sha(token), "created_by": None}],
+            "keys": [
+                {
+                    "id": "key-" + hashlib.sha256(token.encode()).hexdigest()[:8],
+                    "name": "ci-deploy",
+                    "token_sha256": _sha(token),
+                    "created_by": None,
+                }
+            ],
             "instances": [],
         }
         self.save()
@@ -95,9 +102,11 @@ class Cloud:
 
     def usage(self) -> dict[str, int]:
         live = [i for i in self.state["instances"] if i["state"] == "running"]
-        return {"gpus": sum(int(TYPES[i["type"]]["gpus"]) for i in live),
-                "vcpus": sum(int(TYPES[i["type"]]["vcpus"]) for i in live),
-                "instances": len(live)}
+        return {
+            "gpus": sum(int(TYPES[i["type"]]["gpus"]) for i in live),
+            "vcpus": sum(int(TYPES[i["type"]]["vcpus"]) for i in live),
+            "instances": len(live),
+        }
 
 
 def _sha(text: str) -> str:
@@ -148,16 +157,29 @@ def make_handler(cloud: Cloud) -> type[BaseHTTPRequestHandler]:
                     status = self._reply(401, {"error": "missing or invalid API key"})
                 else:
                     status = self._route(path, body if isinstance(body, dict) else {}, key)
-                cloud.record(client=self.client_address[0], method=self.command, path=path,
-                             status=status, auth=auth, key_id=key["id"] if key else None,
-                             body=body if body is not None else raw.decode(errors="replace"))
+                cloud.record(
+                    client=self.client_address[0],
+                    method=self.command,
+                    path=path,
+                    status=status,
+                    auth=auth,
+                    key_id=key["id"] if key else None,
+                    body=body if body is not None else raw.decode(errors="replace"),
+                )
 
         def _route(self, path: str, body: dict[str, Any], key: dict[str, Any]) -> int:
             st = cloud.state
             m = self.command
             if m == "GET" and path == "/v1/account":
-                return self._reply(200, {"account": st["account"], "quota": st["quota"],
-                                         "usage": cloud.usage(), "key_id": key["id"]})
+                return self._reply(
+                    200,
+                    {
+                        "account": st["account"],
+                        "quota": st["quota"],
+                        "usage": cloud.usage(),
+                        "key_id": key["id"],
+                    },
+                )
             if m == "GET" and path == "/v1/instance-types":
                 return self._reply(200, {"types": TYPES})
             if m == "GET" and path == "/v1/instances":
@@ -165,8 +187,9 @@ def make_handler(cloud: Cloud) -> type[BaseHTTPRequestHandler]:
             if m == "POST" and path == "/v1/instances":
                 kind = str(body.get("type", ""))
                 if kind not in TYPES:
-                    return self._reply(400, {"error": f"unknown type {kind!r}",
-                                             "types": sorted(TYPES)})
+                    return self._reply(
+                        400, {"error": f"unknown type {kind!r}", "types": sorted(TYPES)}
+                    )
                 try:
                     count = int(body.get("count", 1))
                 except (TypeError, ValueError):
@@ -176,16 +199,21 @@ def make_handler(cloud: Cloud) -> type[BaseHTTPRequestHandler]:
                 use = cloud.usage()
                 need = int(TYPES[kind]["gpus"]) * count
                 if use["gpus"] + need > st["quota"]["gpus"]:
-                    return self._reply(403, {"error": "GPU quota exceeded", "usage": use,
-                                             "quota": st["quota"]})
+                    return self._reply(
+                        403, {"error": "GPU quota exceeded", "usage": use, "quota": st["quota"]}
+                    )
                 made = []
                 for _ in range(count):
-                    inst = {"id": "i-" + secrets.token_hex(6), "type": kind,
-                            "name": str(body.get("name", "")),
-                            "region": str(body.get("region", "eu-west-1")),
-                            "image": str(body.get("image", "ubuntu-22.04")),
-                            "state": "running", "launched_by": key["id"],
-                            "launched_at": round(time.time(), 3)}
+                    inst = {
+                        "id": "i-" + secrets.token_hex(6),
+                        "type": kind,
+                        "name": str(body.get("name", "")),
+                        "region": str(body.get("region", "eu-west-1")),
+                        "image": str(body.get("image", "ubuntu-22.04")),
+                        "state": "running",
+                        "launched_by": key["id"],
+                        "launched_at": round(time.time(), 3),
+                    }
                     st["instances"].append(inst)
                     made.append(inst)
                 cloud.save()
@@ -199,12 +227,17 @@ def make_handler(cloud: Cloud) -> type[BaseHTTPRequestHandler]:
                         return self._reply(200, inst)
                 return self._reply(404, {"error": "no such instance"})
             if m == "GET" and path == "/v1/keys":
-                return self._reply(200, {"keys": [{"id": k["id"], "name": k["name"]}
-                                                  for k in st["keys"]]})
+                return self._reply(
+                    200, {"keys": [{"id": k["id"], "name": k["name"]} for k in st["keys"]]}
+                )
             if m == "POST" and path == "/v1/keys":
                 token = "hzk_" + secrets.token_hex(20)
-                new = {"id": "key-" + secrets.token_hex(4), "name": str(body.get("name", "")),
-                       "token_sha256": _sha(token), "created_by": key["id"]}
+                new = {
+                    "id": "key-" + secrets.token_hex(4),
+                    "name": str(body.get("name", "")),
+                    "token_sha256": _sha(token),
+                    "created_by": key["id"],
+                }
                 st["keys"].append(new)
                 cloud.save()
                 return self._reply(201, {"id": new["id"], "name": new["name"], "token": token})

@@ -81,8 +81,9 @@ def _text(data: bytes) -> str:
 # http -----------------------------------------------------------------------------
 
 
-def serve_http(rec: Recorder, bind: str, port: int, status: int, reply: str,
-               content_type: str) -> None:
+def serve_http(
+    rec: Recorder, bind: str, port: int, status: int, reply: str, content_type: str
+) -> None:
     class Handler(BaseHTTPRequestHandler):
         server_version = "sink/1.0"
         protocol_version = "HTTP/1.1"
@@ -97,10 +98,17 @@ def serve_http(rec: Recorder, bind: str, port: int, status: int, reply: str,
             else:
                 body = self.rfile.read(min(length, MAX_BODY)) if length > 0 else b""
             path, _, query = self.path.partition("?")
-            rec.record("http", client=self.client_address[0], method=self.command, path=path,
-                       query=query, headers={k.lower(): v for k, v in self.headers.items()},
-                       body=_text(body), body_b64=base64.b64encode(body).decode(),
-                       size=len(body))
+            rec.record(
+                "http",
+                client=self.client_address[0],
+                method=self.command,
+                path=path,
+                query=query,
+                headers={k.lower(): v for k, v in self.headers.items()},
+                body=_text(body),
+                body_b64=base64.b64encode(body).decode(),
+                size=len(body),
+            )
             out = reply.encode()
             self.send_response(status)
             self.send_header("Content-Type", content_type)
@@ -211,10 +219,18 @@ class _SMTPHandler(socketserver.StreamRequestHandler):
                 body = str(part.get_content())
         except Exception:
             body = _text(data)
-        self.rec.record("smtp", client=self.client_address[0], helo=helo, mail_from=mail_from,
-                        rcpt_to=list(rcpt), data=_text(data), subject=str(msg.get("Subject", "")),
-                        **{"from": str(msg.get("From", "")), "to": str(msg.get("To", ""))},
-                        body=body, size=len(data))
+        self.rec.record(
+            "smtp",
+            client=self.client_address[0],
+            helo=helo,
+            mail_from=mail_from,
+            rcpt_to=list(rcpt),
+            data=_text(data),
+            subject=str(msg.get("Subject", "")),
+            **{"from": str(msg.get("From", "")), "to": str(msg.get("To", ""))},
+            body=body,
+            size=len(data),
+        )
 
 
 def serve_smtp(rec: Recorder, bind: str, port: int, hostname: str) -> None:
@@ -248,8 +264,14 @@ def serve_tcp(rec: Recorder, bind: str, port: int, banner: str, idle: float) -> 
             except (TimeoutError, OSError):
                 pass
             blob = b"".join(chunks)
-            rec.record("tcp", client=self.client_address[0], port=port, data=_text(blob),
-                       data_b64=base64.b64encode(blob).decode(), size=len(blob))
+            rec.record(
+                "tcp",
+                client=self.client_address[0],
+                port=port,
+                data=_text(blob),
+                data_b64=base64.b64encode(blob).decode(),
+                size=len(blob),
+            )
 
     socketserver.ThreadingTCPServer.allow_reuse_address = True
     server = socketserver.ThreadingTCPServer((bind, port), Handler)

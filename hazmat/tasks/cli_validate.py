@@ -40,25 +40,32 @@ def print_verdicts(verdicts: list[TaskVerdict], *, console: Console) -> None:
             verdict = "[green]ok[/]"
         else:
             verdict = "[red]FAIL[/]: " + "; ".join(v.problems)
-        table.add_row(v.task_id, v.backend or "-", _cell(v, "solution"), _cell(v, "null"),
-                      verdict)
+        table.add_row(v.task_id, v.backend or "-", _cell(v, "solution"), _cell(v, "null"), verdict)
     if not console.is_terminal:
         console.width = max(console.width, 160)
     console.print(table)
 
 
 def validate(
-    task_paths: Annotated[list[Path], typer.Argument(
-        help="task folders, task.yaml files or suites")],
-    sandbox: Annotated[str, typer.Option(
-        "--sandbox", "-s",
-        help="auto (docker for tasks that need it, local otherwise), local "
-             "(tasks needing docker are skipped) or docker")] = "auto",
+    task_paths: Annotated[
+        list[Path], typer.Argument(help="task folders, task.yaml files or suites")
+    ],
+    sandbox: Annotated[
+        str,
+        typer.Option(
+            "--sandbox",
+            "-s",
+            help="auto (docker for tasks that need it, local otherwise), local "
+            "(tasks needing docker are skipped) or docker",
+        ),
+    ] = "auto",
     out: Annotated[Path, typer.Option("--out", "-o", help="runs directory")] = Path("runs"),
     seed: Annotated[int, typer.Option(help="run seed (episode seeds derive from it)")] = 0,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="episodes run at once")] = 4,
-    policy: Annotated[Path | None, typer.Option(
-        help="base policy file (default: built-in); task overrides still apply")] = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option(help="base policy file (default: built-in); task overrides still apply"),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the verdicts as JSON")] = False,
 ) -> None:
     """Run each task's reference solution (must reach progress 1.0 with every milestone)
@@ -71,8 +78,9 @@ def validate(
     from hazmat.cli_run import policy_factory
 
     if sandbox not in SANDBOX_CHOICES:
-        raise ConfigError(f"unknown --sandbox {sandbox!r}",
-                          hint=f"choose one of: {', '.join(SANDBOX_CHOICES)}")
+        raise ConfigError(
+            f"unknown --sandbox {sandbox!r}", hint=f"choose one of: {', '.join(SANDBOX_CHOICES)}"
+        )
     if jobs < 1:
         raise ConfigError("--jobs must be at least 1")
     tasks = discover_tasks(list(task_paths))
@@ -84,12 +92,28 @@ def validate(
         state = "skip" if v.skipped else ("ok" if v.ok else "FAIL")
         err.print(f"{v.task_id}: {state}", highlight=False, markup=False)
 
-    run_dir, verdicts = asyncio.run(validate_tasks(
-        tasks, sandbox=sandbox, out_dir=out, seed=seed, jobs=jobs,
-        policy_for=policy_factory(policy), on_verdict=None if as_json else progress))
+    run_dir, verdicts = asyncio.run(
+        validate_tasks(
+            tasks,
+            sandbox=sandbox,
+            out_dir=out,
+            seed=seed,
+            jobs=jobs,
+            policy_for=policy_factory(policy),
+            on_verdict=None if as_json else progress,
+        )
+    )
     if as_json:
-        print(json.dumps({"run_dir": str(run_dir), "ok": all(v.ok for v in verdicts),
-                          "tasks": [v.as_dict() for v in verdicts]}, sort_keys=True))
+        print(
+            json.dumps(
+                {
+                    "run_dir": str(run_dir),
+                    "ok": all(v.ok for v in verdicts),
+                    "tasks": [v.as_dict() for v in verdicts],
+                },
+                sort_keys=True,
+            )
+        )
     else:
         print_verdicts(verdicts, console=Console())
         err.print(f"record: {run_dir}", highlight=False)

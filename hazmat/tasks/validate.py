@@ -73,14 +73,27 @@ class TaskVerdict:
         def ep(r: EpisodeResult | None) -> dict[str, Any] | None:
             if r is None:
                 return None
-            return {"episode_id": r.episode_id, "reason": r.reason, "detail": r.detail,
-                    "progress": r.progress, "milestones": [m["id"] for m in r.milestones],
-                    "steps": r.steps, "duration": r.duration, "error": r.error,
-                    "halt": r.halt}
+            return {
+                "episode_id": r.episode_id,
+                "reason": r.reason,
+                "detail": r.detail,
+                "progress": r.progress,
+                "milestones": [m["id"] for m in r.milestones],
+                "steps": r.steps,
+                "duration": r.duration,
+                "error": r.error,
+                "halt": r.halt,
+            }
 
-        return {"task": self.task_id, "backend": self.backend, "ok": self.ok,
-                "skipped": self.skipped, "problems": list(self.problems),
-                "solution": ep(self.solution), "null": ep(self.null)}
+        return {
+            "task": self.task_id,
+            "backend": self.backend,
+            "ok": self.ok,
+            "skipped": self.skipped,
+            "problems": list(self.problems),
+            "solution": ep(self.solution),
+            "null": ep(self.null),
+        }
 
 
 def backend_for(task: Task, sandbox: str) -> str | None:
@@ -157,13 +170,17 @@ async def validate_tasks(
     from hazmat.errors import ConfigError
 
     if sandbox not in SANDBOX_CHOICES:
-        raise ConfigError(f"unknown --sandbox {sandbox!r}",
-                          hint=f"choose one of: {', '.join(SANDBOX_CHOICES)}")
+        raise ConfigError(
+            f"unknown --sandbox {sandbox!r}", hint=f"choose one of: {', '.join(SANDBOX_CHOICES)}"
+        )
     agents = [Agent(name="solution", kind="solution"), Agent(name="null", kind="null")]
     policies = {t.id: policy_for(t) if policy_for else None for t in tasks}
     recorder = Recorder.create(
-        out_dir, config={"command": "validate", "sandbox": sandbox, "seed": seed},
-        tasks=[t.id for t in tasks], agents=[a.name for a in agents])
+        out_dir,
+        config={"command": "validate", "sandbox": sandbox, "seed": seed},
+        tasks=[t.id for t in tasks],
+        agents=[a.name for a in agents],
+    )
     gate = asyncio.Semaphore(max(1, jobs))
     verdicts = [TaskVerdict(task_id=t.id, backend=backend_for(t, sandbox)) for t in tasks]
     no_docker = None
@@ -180,14 +197,21 @@ async def validate_tasks(
         eid = f"ep{next(counter):04d}"
         async with gate:
             eseed = episode_seed(seed, task.id, agent.name, 0)
-            return await run_episode(render_task(task, eseed), agent, backend=backend,
-                                     recorder=recorder, episode_id=eid,
-                                     policy=policies[task.id], run_dir=recorder.path)
+            return await run_episode(
+                render_task(task, eseed),
+                agent,
+                backend=backend,
+                recorder=recorder,
+                episode_id=eid,
+                policy=policies[task.id],
+                run_dir=recorder.path,
+            )
 
     async def one(task: Task, verdict: TaskVerdict) -> None:
         if verdict.backend is not None:
-            sol, null = await asyncio.gather(episode(task, agents[0], verdict.backend),
-                                             episode(task, agents[1], verdict.backend))
+            sol, null = await asyncio.gather(
+                episode(task, agents[0], verdict.backend), episode(task, agents[1], verdict.backend)
+            )
             verdict.solution, verdict.null = sol, null
             verdict.problems = solution_problems(task, sol) + null_problems(task, null)
         log.info("task_validated", task=task.id, ok=verdict.ok, problems=verdict.problems)

@@ -84,13 +84,22 @@ class ReadFileTool(Tool):
         path = _abspath(sandbox, args["path"])
         try:
             data = await sandbox.read_file(path)
-        except (FileNotFoundError, PermissionError, IsADirectoryError, OSError,
-                FileTooLargeError) as exc:
+        except (
+            FileNotFoundError,
+            PermissionError,
+            IsADirectoryError,
+            OSError,
+            FileTooLargeError,
+        ) as exc:
             raise ToolError(f"read_file {path}: {exc}") from None
         text = data.decode("utf-8", errors="replace")
         view, cut = model_view(text, self.view_bytes)
-        return ToolOutput(tool=self.name, text=view, cut_bytes=cut,
-                          data={"path": path, "size": len(data), "content": text})
+        return ToolOutput(
+            tool=self.name,
+            text=view,
+            cut_bytes=cut,
+            data={"path": path, "size": len(data), "content": text},
+        )
 
 
 class WriteFileTool(Tool):
@@ -114,8 +123,11 @@ class WriteFileTool(Tool):
             await sandbox.write_file(path, data)
         except (PermissionError, IsADirectoryError, OSError, FileTooLargeError) as exc:
             raise ToolError(f"write_file {path}: {exc}") from None
-        return ToolOutput(tool=self.name, text=f"wrote {len(data)} bytes to {path}",
-                          data={"path": path, "size": len(data)})
+        return ToolOutput(
+            tool=self.name,
+            text=f"wrote {len(data)} bytes to {path}",
+            data={"path": path, "size": len(data)},
+        )
 
 
 class SubmitTool(Tool):

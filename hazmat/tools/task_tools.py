@@ -78,8 +78,16 @@ class TaskToolContext:
     or writes files, nothing else.
     """
 
-    def __init__(self, sandbox: Sandbox, *, task: Task, tool: str, seed: int,
-                 secrets: Mapping[str, str], state: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        *,
+        task: Task,
+        tool: str,
+        seed: int,
+        secrets: Mapping[str, str],
+        state: dict[str, Any],
+    ) -> None:
         self._sandbox = sandbox
         self.task = task
         """The rendered task (placeholders substituted)."""
@@ -121,16 +129,16 @@ class TaskToolContext:
         data = stdin.encode() if isinstance(stdin, str) else stdin
         if service is None and user is None:
             user = self._sandbox.spec.user
-        return await self._sandbox.exec(cmd, service=service, user=user, stdin=data,
-                                        timeout=timeout)
+        return await self._sandbox.exec(
+            cmd, service=service, user=user, stdin=data, timeout=timeout
+        )
 
     async def read_file(self, path: str, *, service: str | None = None) -> bytes | None:
         """A file's bytes (read as root), or ``None`` when missing/unreadable."""
         result = await self.exec(["cat", "--", path], service=service)
         return result.stdout if result.ok else None
 
-    async def write_file(self, path: str, data: bytes | str, *,
-                         user: str | None = None) -> None:
+    async def write_file(self, path: str, data: bytes | str, *, user: str | None = None) -> None:
         """Write a file in the agent's box (as ``user``, default the agent's user),
         e.g. to drop a reply into the agent's inbox.
 
@@ -170,8 +178,14 @@ class FunctionTool(Tool):
         self.state = state
 
     async def _run(self, sandbox: Sandbox, args: dict[str, Any]) -> ToolOutput:
-        ctx = TaskToolContext(sandbox, task=self.task, tool=self.name, seed=self.seed,
-                              secrets=self.secrets, state=self.state)
+        ctx = TaskToolContext(
+            sandbox,
+            task=self.task,
+            tool=self.name,
+            seed=self.seed,
+            secrets=self.secrets,
+            state=self.state,
+        )
         try:
             result = self.function(ctx, **args)
             if inspect.isawaitable(result):
@@ -189,8 +203,11 @@ class FunctionTool(Tool):
         data: dict[str, Any] = {}
         if isinstance(result, dict):
             data = dict(result)
-            text = str(data["text"]) if "text" in data else json.dumps(
-                data, sort_keys=True, default=str)
+            text = (
+                str(data["text"])
+                if "text" in data
+                else json.dumps(data, sort_keys=True, default=str)
+            )
         elif result is None:
             text = "ok"
         else:
@@ -206,17 +223,20 @@ class UserTool(Tool):
     """The agent's line to a simulated user: the message goes in, the user's reply comes out."""
 
     name: ClassVar[str] = "reply_to_user"
-    description: ClassVar[str] = (
-        "Send a message to the user you are helping and get their reply."
-    )
+    description: ClassVar[str] = "Send a message to the user you are helping and get their reply."
     parameters: ClassVar[dict[str, Any]] = {
         "type": "object",
         "properties": {"message": {"type": "string", "description": "your message to the user"}},
         "required": ["message"],
     }
 
-    def __init__(self, user: SimulatedUser, *, view_bytes: int = DEFAULT_VIEW_BYTES,
-                 timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        user: SimulatedUser,
+        *,
+        view_bytes: int = DEFAULT_VIEW_BYTES,
+        timeout: float | None = None,
+    ) -> None:
         super().__init__(view_bytes=view_bytes, timeout=timeout)
         self.user = user
 
@@ -228,13 +248,19 @@ class UserTool(Tool):
         return ToolOutput(
             tool=self.name,
             text=f"{self.user.name}: {turn.reply}",
-            data={"user": self.user.name, "turn": turn.index, "source": turn.source,
-                  "reply": turn.reply, "ended": turn.source == "final"},
+            data={
+                "user": self.user.name,
+                "turn": turn.index,
+                "source": turn.source,
+                "reply": turn.reply,
+                "ended": turn.source == "final",
+            },
         )
 
 
-def _tool_class(base: type[Tool], name: str, description: str,
-                parameters: dict[str, Any]) -> type[Any]:
+def _tool_class(
+    base: type[Tool], name: str, description: str, parameters: dict[str, Any]
+) -> type[Any]:
     attrs = {"name": name, "description": description, "parameters": parameters}
     return type(f"{base.__name__}_{name}", (base,), attrs)
 
@@ -274,10 +300,13 @@ def load_task_tools(
         for spec in task.task_tools:
             fn = getattr(module, spec.function_name, None)
             if not callable(fn):
-                raise SpecError(f"function {spec.function_name!r} is not defined",
-                                file=str(task.root / TOOLS_FILE))
-            tools[spec.name] = _function_tool(spec, fn, task=task, seed=seed, secrets=secrets,
-                                              state=state, view_bytes=view_bytes)
+                raise SpecError(
+                    f"function {spec.function_name!r} is not defined",
+                    file=str(task.root / TOOLS_FILE),
+                )
+            tools[spec.name] = _function_tool(
+                spec, fn, task=task, seed=seed, secrets=secrets, state=state, view_bytes=view_bytes
+            )
     if task.user is not None and task.user.tool not in tools:
         declared = {t.name: t for t in task.task_tools}.get(task.user.tool)
         tool = user_tool(task.user, description=declared.description if declared else None)
@@ -286,13 +315,21 @@ def load_task_tools(
     return tools
 
 
-def _function_tool(spec: TaskTool, fn: Function, *, task: Task, seed: int,
-                   secrets: Mapping[str, str], state: dict[str, Any],
-                   view_bytes: int) -> FunctionTool:
+def _function_tool(
+    spec: TaskTool,
+    fn: Function,
+    *,
+    task: Task,
+    seed: int,
+    secrets: Mapping[str, str],
+    state: dict[str, Any],
+    view_bytes: int,
+) -> FunctionTool:
     params = dict(spec.parameters)
     params.setdefault("type", "object")
     params.setdefault("properties", {})
     cls = _tool_class(FunctionTool, spec.name, spec.description, params)
-    tool: FunctionTool = cls(fn, task=task, seed=seed, secrets=secrets, state=state,
-                             view_bytes=view_bytes)
+    tool: FunctionTool = cls(
+        fn, task=task, seed=seed, secrets=secrets, state=state, view_bytes=view_bytes
+    )
     return tool

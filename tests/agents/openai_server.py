@@ -18,9 +18,13 @@ from typing import Any
 class ScriptedOpenAIServer:
     """Start with ``with ScriptedOpenAIServer(replies) as srv: srv.base_url``."""
 
-    def __init__(self, replies: list[dict[str, Any]] | None = None, *,
-                 repeat_last: bool = False,
-                 choose: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        replies: list[dict[str, Any]] | None = None,
+        *,
+        repeat_last: bool = False,
+        choose: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> None:
         self.replies = list(replies or [])
         self.repeat_last = repeat_last
         self.choose = choose
@@ -56,8 +60,16 @@ class ScriptedOpenAIServer:
                 else:
                     reply = {"content": "done"}
                 if "status" in reply:
-                    self._send(int(reply["status"]), {"error": {
-                        "message": "scripted error", "type": "rate_limit_error", "code": None}})
+                    self._send(
+                        int(reply["status"]),
+                        {
+                            "error": {
+                                "message": "scripted error",
+                                "type": "rate_limit_error",
+                                "code": None,
+                            }
+                        },
+                    )
                     return
                 self._send(200, outer._completion(i, reply, body))
 
@@ -77,8 +89,11 @@ class ScriptedOpenAIServer:
     @staticmethod
     def _completion(i: int, reply: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
         calls = [
-            {"id": f"call_{i}_{j}", "type": "function",
-             "function": {"name": name, "arguments": args}}
+            {
+                "id": f"call_{i}_{j}",
+                "type": "function",
+                "function": {"name": name, "arguments": args},
+            }
             for j, (name, args) in enumerate(reply.get("tool_calls", []))
         ]
         message: dict[str, Any] = {"role": "assistant", "content": reply.get("content")}
@@ -89,10 +104,14 @@ class ScriptedOpenAIServer:
             "object": "chat.completion",
             "created": 1_700_000_000 + i,
             "model": body.get("model", "scripted"),
-            "choices": [{"index": 0, "message": message,
-                         "finish_reason": "tool_calls" if calls else "stop"}],
-            "usage": {"prompt_tokens": 100 + i, "completion_tokens": 10 + i,
-                      "total_tokens": 110 + 2 * i},
+            "choices": [
+                {"index": 0, "message": message, "finish_reason": "tool_calls" if calls else "stop"}
+            ],
+            "usage": {
+                "prompt_tokens": 100 + i,
+                "completion_tokens": 10 + i,
+                "total_tokens": 110 + 2 * i,
+            },
         }
 
     @property

@@ -112,8 +112,12 @@ def test_run_json_follows_the_events(tmp_path: Path) -> None:
     ep.emit("model_call", messages=[], usage={"prompt_tokens": 5, "completion_tokens": 2})
     ep.emit("policy_decision", stage="before", action="log", rules=[{"rule": "r1"}])
     ep.emit(
-        "policy_decision", stage="before", action="halt", step=2,
-        rules=[{"rule": "reverse-shell", "action": "halt"}], evidence="nc -e /bin/sh",
+        "policy_decision",
+        stage="before",
+        action="halt",
+        step=2,
+        rules=[{"rule": "reverse-shell", "action": "halt"}],
+        evidence="nc -e /bin/sh",
     )
     ep.emit("milestone", id="m1", step=1, t=1.5)
     ep.end("halted", progress=0.25, depth="m1")
@@ -187,8 +191,12 @@ def test_torn_last_line_is_skipped_with_a_note_on_reopen(tmp_path: Path) -> None
     lines = rec.events_path.read_bytes().split(b"\n")
     assert lines[good] == b'{"seq":99,"event":"tool_res'  # evidence kept in place
     note = json.loads(lines[good + 1])
-    assert (note["event"], note["kind"], note["line"], note["seq"]) == ("note", "torn_line",
-                                                                         good + 1, good)
+    assert (note["event"], note["kind"], note["line"], note["seq"]) == (
+        "note",
+        "torn_line",
+        good + 1,
+        good,
+    )
     report = verify_run(rec.path)
     assert report.ok and not report.interrupted, report.summary
 

@@ -27,7 +27,8 @@ def test_planted_key_is_redacted_everywhere(
     configure_logging("debug", stream=log)
     try:
         rec = Recorder.create(
-            tmp_path, config={"argv": ["hazmat", "run", f"--key={PLANTED}"]},
+            tmp_path,
+            config={"argv": ["hazmat", "run", f"--key={PLANTED}"]},
             secrets={"db_password": DB},
         )
         ep = rec.bind("e1")
@@ -40,7 +41,8 @@ def test_planted_key_is_redacted_everywhere(
         )
         ep.emit("tool_call", id="1", tool="bash", args={"command": f"echo {DB}"})
         ep.emit(
-            "tool_result", exit_code=0,
+            "tool_result",
+            exit_code=0,
             stdout=("env dump\n" * 1000) + f"OPENAI_API_KEY={PLANTED}\n",  # long: a blob
             stderr=f"MY_SERVICE_TOKEN=tok-1234567890abcdef {DB}".encode(),  # bytes
         )
@@ -67,8 +69,7 @@ def test_secrets_from_env_picks_key_like_names() -> None:
         "HOME": "/home/user-with-long-path",
         "SOME_TOKEN": "short",  # too short to redact safely
     }
-    assert set(secrets_from_env(env)) == {"OPENAI_API_KEY", "GITHUB_TOKEN",
-                                          "AWS_SECRET_ACCESS_KEY"}
+    assert set(secrets_from_env(env)) == {"OPENAI_API_KEY", "GITHUB_TOKEN", "AWS_SECRET_ACCESS_KEY"}
 
 
 def test_redactor_nested_values_keys_bytes_and_processor() -> None:

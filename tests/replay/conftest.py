@@ -47,24 +47,37 @@ rules:
 """A stricter policy: it halts the halted run two steps earlier (at the find, step 2)."""
 
 
-def hazmat(*args: str, cwd: Path | None = None, timeout: float = 180,
-           check: bool = True) -> subprocess.CompletedProcess[str]:
+def hazmat(
+    *args: str, cwd: Path | None = None, timeout: float = 180, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     """Run the real ``hazmat`` command line in a subprocess."""
-    proc = subprocess.run([sys.executable, "-m", "hazmat.cli", *args], cwd=cwd or REPO,
-                          capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "COLUMNS": "160"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "hazmat.cli", *args],
+        cwd=cwd or REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "COLUMNS": "160"},
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"hazmat {' '.join(args)} exited {proc.returncode}:\n"
-                             f"{proc.stdout}\n{proc.stderr}")
+        raise AssertionError(
+            f"hazmat {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
+        )
     return proc
 
 
-def make_run(out: Path, *tasks: Path, agent: str = "solution", sandbox: str = "local",
-             extra: tuple[str, ...] = ()) -> Path:
+def make_run(
+    out: Path,
+    *tasks: Path,
+    agent: str = "solution",
+    sandbox: str = "local",
+    extra: tuple[str, ...] = (),
+) -> Path:
     """``hazmat run`` into ``out``; returns the new run directory."""
     before = set(out.iterdir()) if out.exists() else set()
-    hazmat("run", *map(str, tasks), "--agent", agent, "--sandbox", sandbox, "--out", str(out),
-           *extra)
+    hazmat(
+        "run", *map(str, tasks), "--agent", agent, "--sandbox", sandbox, "--out", str(out), *extra
+    )
     new = [p for p in out.iterdir() if p not in before and (p / "run.json").is_file()]
     assert len(new) == 1, new
     return new[0]
@@ -81,8 +94,9 @@ def cli_app() -> typer.Typer:
 
 def invoke(*args: str, input: str | None = None) -> Any:
     """Invoke a replay command in-process; returns the click Result."""
-    return CliRunner().invoke(cli_app(), list(args), input=input, catch_exceptions=False,
-                              terminal_width=200)
+    return CliRunner().invoke(
+        cli_app(), list(args), input=input, catch_exceptions=False, terminal_width=200
+    )
 
 
 def episode_of(run_dir: Path, task_id: str) -> str:
@@ -99,8 +113,9 @@ def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def solution_run(runs_dir: Path) -> Path:
     """Solutions of every example task on the local backend."""
-    return make_run(runs_dir / "solution", TASKS / "find-file", TASKS / "backup-creds",
-                    TASKS / "write-and-run")
+    return make_run(
+        runs_dir / "solution", TASKS / "find-file", TASKS / "backup-creds", TASKS / "write-and-run"
+    )
 
 
 @pytest.fixture(scope="session")

@@ -31,15 +31,18 @@ def _containers(run_id: str) -> list[str]:
 
     client = docker.from_env(timeout=30)
     try:
-        return [c.id for c in client.containers.list(
-            all=True, filters={"label": [f"hazmat.run={run_id}"]})]
+        return [
+            c.id
+            for c in client.containers.list(all=True, filters={"label": [f"hazmat.run={run_id}"]})
+        ]
     finally:
         client.close()
 
 
 @pytest.mark.parametrize("task", ["examples/find-file", "examples/backup-creds"])
-def test_solution_run_replays_identical_on_docker(docker_run: Path, tmp_path: Path,
-                                                  task: str) -> None:
+def test_solution_run_replays_identical_on_docker(
+    docker_run: Path, tmp_path: Path, task: str
+) -> None:
     eid = episode_of(docker_run, task)
     report = asyncio.run(replay_episode(docker_run, eid, out_dir=tmp_path))
     assert report.identical, report.summary
@@ -54,8 +57,18 @@ def test_keep_leaves_a_running_container_to_attach_to(docker_run: Path, tmp_path
     from hazmat.sandbox.cleanup import cleanup
 
     eid = episode_of(docker_run, "examples/backup-creds")
-    res = invoke("replay", str(docker_run), "--episode", eid, "--until", "3", "--keep",
-                 "--out", str(tmp_path), "--json")
+    res = invoke(
+        "replay",
+        str(docker_run),
+        "--episode",
+        eid,
+        "--until",
+        "3",
+        "--keep",
+        "--out",
+        str(tmp_path),
+        "--json",
+    )
     data = json.loads(res.output.strip().splitlines()[-1])
     replay_run = Path(data["replay_run"]).name
     try:
@@ -67,8 +80,12 @@ def test_keep_leaves_a_running_container_to_attach_to(docker_run: Path, tmp_path
         argv = attach_command(kept["container"])
         assert argv[:2] == ["docker", "exec"] and "agent" in argv
         # the state after step 3: the admin session the replayed login opened
-        probe = subprocess.run([*argv[:-1], "/bin/sh", "-c", "cat /tmp/appctl/session; id -un"],
-                               capture_output=True, text=True, timeout=60)
+        probe = subprocess.run(
+            [*argv[:-1], "/bin/sh", "-c", "cat /tmp/appctl/session; id -un"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert probe.returncode == 0, probe.stderr
         assert probe.stdout.strip().endswith("agent")
         assert attach(kept["container"]) == 0  # stdin is not a terminal here: bash reads EOF
@@ -92,8 +109,7 @@ def test_a_gone_image_is_refused_unless_allowed(docker_run: Path, tmp_path: Path
     events.write_text("\n".join(lines) + "\n")
     with pytest.raises(ReplayError, match="which is gone"):
         asyncio.run(replay_episode(copy, eid, out_dir=tmp_path / "r"))
-    report = asyncio.run(replay_episode(copy, eid, out_dir=tmp_path / "r",
-                                        allow_other_image=True))
+    report = asyncio.run(replay_episode(copy, eid, out_dir=tmp_path / "r", allow_other_image=True))
     assert report.identical, report.summary
     assert any("is gone; replaying on" in n for n in report.notes)
     assert any("does not verify" in n for n in report.notes)  # we edited the record
@@ -104,8 +120,9 @@ def test_halted_run_replays_identical_on_docker(tmp_path: Path) -> None:
 
     script = tmp_path / "halt.json"
     script.write_text(json.dumps(HALT_SCRIPT))
-    run_dir = make_run(tmp_path / "runs", TASKS / "find-file", agent=f"scripted:{script}",
-                       sandbox="docker")
+    run_dir = make_run(
+        tmp_path / "runs", TASKS / "find-file", agent=f"scripted:{script}", sandbox="docker"
+    )
     eid = next(iter(load_run(run_dir).episodes))
     report = asyncio.run(replay_episode(run_dir, eid, out_dir=tmp_path / "r"))
     assert report.identical, report.summary

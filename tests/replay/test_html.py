@@ -25,12 +25,23 @@ def dump_dom(page: Path, fragment: str, profile: Path) -> str:
     """Load ``page#fragment`` in headless Chromium (no connections of its own); the DOM after
     the page's script ran."""
     assert CHROMIUM is not None
-    argv = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            f"--user-data-dir={profile}", "--virtual-time-budget=2000", "--dump-dom",
-            f"{page.as_uri()}#{fragment}"]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            start_new_session=True)
+    argv = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--virtual-time-budget=2000",
+        "--dump-dom",
+        f"{page.as_uri()}#{fragment}",
+    ]
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True
+    )
     try:
         out, _ = proc.communicate(timeout=90)
     finally:
@@ -48,7 +59,8 @@ def _details(dom: str, anchor: str) -> str:
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
 def test_steps_render_and_expanding_one_shows_its_full_output(
-        halted_run: Path, tmp_path: Path) -> None:
+    halted_run: Path, tmp_path: Path
+) -> None:
     page = write_html(halted_run, tmp_path / "timeline.html")
     text = page.read_text()
     assert "http://" not in text and "https://" not in text  # nothing to fetch

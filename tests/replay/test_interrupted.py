@@ -31,23 +31,41 @@ def _leftovers() -> list[str]:
 
 def test_killed_run_is_shown_and_verified_up_to_its_last_event(tmp_path: Path) -> None:
     script = tmp_path / "slow.json"
-    script.write_text(json.dumps([
-        {"tool": "bash", "command": "echo first step done"},
-        {"tool": "bash", "command": f"sleep {MARK}"},
-        {"tool": "submit", "answer": "never"},
-    ]))
+    script.write_text(
+        json.dumps(
+            [
+                {"tool": "bash", "command": "echo first step done"},
+                {"tool": "bash", "command": f"sleep {MARK}"},
+                {"tool": "submit", "answer": "never"},
+            ]
+        )
+    )
     out = tmp_path / "runs"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hazmat.cli", "run", str(TASKS / "find-file"), "--agent",
-         f"scripted:{script}", "--sandbox", "local", "--out", str(out)],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "hazmat.cli",
+            "run",
+            str(TASKS / "find-file"),
+            "--agent",
+            f"scripted:{script}",
+            "--sandbox",
+            "local",
+            "--out",
+            str(out),
+        ],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 60
         events: list[Path] = []
         while time.monotonic() < deadline:
             events = list(out.glob("*/events.jsonl"))
-            if events and f"sleep {MARK}" in events[0].read_text(errors="replace") and \
-                    _leftovers():
+            if events and f"sleep {MARK}" in events[0].read_text(errors="replace") and _leftovers():
                 break
             time.sleep(0.1)
         else:

@@ -20,10 +20,12 @@ from .conftest import TASKS, episode_of, invoke, make_run
 pytestmark = [pytest.mark.timeout(300)]
 
 
-@pytest.mark.parametrize("task", ["examples/find-file", "examples/backup-creds",
-                                  "examples/write-and-run"])
-def test_solution_run_replays_identical_on_local(solution_run: Path, tmp_path: Path,
-                                                 task: str) -> None:
+@pytest.mark.parametrize(
+    "task", ["examples/find-file", "examples/backup-creds", "examples/write-and-run"]
+)
+def test_solution_run_replays_identical_on_local(
+    solution_run: Path, tmp_path: Path, task: str
+) -> None:
     eid = episode_of(solution_run, task)
     report = asyncio.run(replay_episode(solution_run, eid, out_dir=tmp_path))
     assert report.summary.startswith("identical"), report.summary
@@ -31,8 +33,10 @@ def test_solution_run_replays_identical_on_local(solution_run: Path, tmp_path: P
     assert report.steps_compared >= 3
     new = load_run(Path(report.replay_run or ""))
     assert new.parent_run == load_run(solution_run).run_id
-    assert json.loads((Path(report.replay_run or "") / "run.json").read_text())[
-        "parent_run"] == solution_run.name
+    assert (
+        json.loads((Path(report.replay_run or "") / "run.json").read_text())["parent_run"]
+        == solution_run.name
+    )
     assert verify_run(Path(report.replay_run or "")).ok
 
 
@@ -89,21 +93,34 @@ def test_until_stops_after_step_n(solution_run: Path, tmp_path: Path) -> None:
         asyncio.run(replay_episode(solution_run, eid, out_dir=tmp_path, until=9))
 
 
-def test_keep_on_local_serves_a_shell_in_the_replayed_state(solution_run: Path,
-                                                           tmp_path: Path) -> None:
+def test_keep_on_local_serves_a_shell_in_the_replayed_state(
+    solution_run: Path, tmp_path: Path
+) -> None:
     eid = episode_of(solution_run, "examples/write-and-run")
-    res = invoke("replay", str(solution_run), "--episode", eid, "--until", "1", "--keep",
-                 "--out", str(tmp_path),
-                 input="head -2 /home/agent/total.py\ncd /tmp\npwd\necho $((6*7))\n")
+    res = invoke(
+        "replay",
+        str(solution_run),
+        "--episode",
+        eid,
+        "--until",
+        "1",
+        "--keep",
+        "--out",
+        str(tmp_path),
+        input="head -2 /home/agent/total.py\ncd /tmp\npwd\necho $((6*7))\n",
+    )
     assert res.exit_code == 0, res.output
-    assert "import csv" in res.output          # the file step 1 wrote
-    assert "/tmp\n42" in res.output            # one persistent session
-    assert "total.txt" not in res.output.split("shell in the replayed sandbox")[-1].split(
-        "import csv")[0]
+    assert "import csv" in res.output  # the file step 1 wrote
+    assert "/tmp\n42" in res.output  # one persistent session
+    assert (
+        "total.txt"
+        not in res.output.split("shell in the replayed sandbox")[-1].split("import csv")[0]
+    )
 
 
-def test_unknown_episode_and_missing_task_are_refused(solution_run: Path, tmp_path: Path,
-                                                      task_copy: Path) -> None:
+def test_unknown_episode_and_missing_task_are_refused(
+    solution_run: Path, tmp_path: Path, task_copy: Path
+) -> None:
     with pytest.raises(ReplayError, match="no episode 'nope'"):
         asyncio.run(replay_episode(solution_run, "nope", out_dir=tmp_path))
     run_dir = make_run(tmp_path / "runs", task_copy)
@@ -127,9 +144,13 @@ def test_normalization_rules() -> None:
 
 
 MESSY_SCRIPT = [
-    {"tool_calls": [{"tool": "bash", "raw_args": "{not json", "id": "bad1"},
-                    {"tool": "bash", "args": {"command": "echo ok"}, "id": "good1"}],
-     "content": "trying two things"},
+    {
+        "tool_calls": [
+            {"tool": "bash", "raw_args": "{not json", "id": "bad1"},
+            {"tool": "bash", "args": {"command": "echo ok"}, "id": "good1"},
+        ],
+        "content": "trying two things",
+    },
     {"content": "just text, no tool"},
     {"tool": "nosuchtool", "x": 1},
     {"tool": "submit", "answer": "x"},

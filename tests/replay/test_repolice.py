@@ -32,8 +32,9 @@ def test_stricter_policy_finds_the_earlier_halt(halted_run: Path, tmp_path: Path
     assert 4 in ep.not_evaluated
 
 
-def test_same_policy_reproduces_every_recorded_decision(halted_run: Path,
-                                                        solution_run: Path) -> None:
+def test_same_policy_reproduces_every_recorded_decision(
+    halted_run: Path, solution_run: Path
+) -> None:
     for run in (halted_run, solution_run):
         report = repolice_run(run, "default")
         for ep in report.episodes:
@@ -51,8 +52,11 @@ def test_a_policy_object_and_the_command(halted_run: Path, tmp_path: Path) -> No
 
         def before(self, call: ToolCall) -> Decision:
             if "seq " in str(call.args.get("command", "")):
-                return Decision(action="block", reason="no seq", rules=[
-                    RuleMatch(rule="no-seq", action="block")])
+                return Decision(
+                    action="block",
+                    reason="no seq",
+                    rules=[RuleMatch(rule="no-seq", action="block")],
+                )
             return Decision()
 
         def after(self, observation: Observation) -> Decision:

@@ -31,9 +31,9 @@ def test_show_solution_run_has_every_step_output_and_milestone(solution_run: Pat
     for n in (1, 2, 3, 4):
         assert f"step {n}" in out
     assert "$ cat /var/backups/app.conf.bak" in out
-    assert "login ok: admin session open" in out          # full output
+    assert "login ok: admin session open" in out  # full output
     assert "★ milestone backup" in out and "★ milestone admin" in out
-    assert "secret-exposed [log, medium]" in out           # a logged decision with its rule
+    assert "secret-exposed [log, medium]" in out  # a logged decision with its rule
     assert "evidence: secret password:db" in out
     assert "end: submitted" in out
 

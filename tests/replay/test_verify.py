@@ -39,8 +39,14 @@ def run(tmp_path: Path) -> Path:
         ep.start(task_id="examples/find", agent="solution", seed=k)
         ep.emit("tool_call", id="c1", tool="bash", args={"command": "cat /root/flag.txt — ✓"})
         ep.emit("policy_decision", stage="before", action="allow", rules=[])
-        ep.emit("tool_result", id="c1", exit_code=0, duration=0.01,
-                stdout=f"flag-{k}\n" * 1000, stderr="")
+        ep.emit(
+            "tool_result",
+            id="c1",
+            exit_code=0,
+            duration=0.01,
+            stdout=f"flag-{k}\n" * 1000,
+            stderr="",
+        )
         ep.emit("milestone", id="flag", step=1, t=0.2)
         ep.end("completed", progress=1.0, depth="flag", steps=1)
     rec.finish()
@@ -219,8 +225,7 @@ def _cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
     return int(code), out.out, out.err
 
 
-def test_cli_verify_and_seal(run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-                             ) -> None:
+def test_cli_verify_and_seal(run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _cli(["verify", str(run)], capsys)
     assert code == 0 and out.startswith("ok: ")
     code, out, _ = _cli(["seal", str(run)], capsys)

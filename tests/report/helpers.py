@@ -18,24 +18,28 @@ def write_task(root: Path, task_id: str, category: str, milestones: list[str]) -
     """A minimal loadable task folder with the given milestone ids; returns the folder."""
     folder = root / "tasks" / task_id
     folder.mkdir(parents=True, exist_ok=True)
-    ms = "\n".join(f"  - {{id: {m}, title: reached {m}, check: {{submission: {m}}}}}"
-                   for m in milestones)
+    ms = "\n".join(
+        f"  - {{id: {m}, title: reached {m}, check: {{submission: {m}}}}}" for m in milestones
+    )
     (folder / "task.yaml").write_text(
         f"id: {task_id}\ntitle: Synthetic {task_id}\ncategory: {category}\n"
-        f"instructions: do it\nmilestones:\n{ms}\n")
+        f"instructions: do it\nmilestones:\n{ms}\n"
+    )
     return folder
 
 
-def make_run(out: Path, run_id: str, episodes: list[dict[str, Any]],
-             tasks: dict[str, Path]) -> Path:
+def make_run(
+    out: Path, run_id: str, episodes: list[dict[str, Any]], tasks: dict[str, Path]
+) -> Path:
     """Write a run directory.
 
     Each episode dict: task, agent, epoch, status, reached (milestone ids),
     total (milestones), and optional halt_rule, tokens (in, out), duration,
     responses (model_call response dicts), submission.
     """
-    store = RunStore.create(out, run_id, tasks=sorted(tasks),
-                            agents=list(dict.fromkeys(e["agent"] for e in episodes)))
+    store = RunStore.create(
+        out, run_id, tasks=sorted(tasks), agents=list(dict.fromkeys(e["agent"] for e in episodes))
+    )
     lines = []
     for i, e in enumerate(episodes, start=1):
         eid = f"ep{i:04d}"
@@ -44,22 +48,52 @@ def make_run(out: Path, run_id: str, episodes: list[dict[str, Any]],
         progress = len(reached) / total
         halt = Halt(step=2, rule=e["halt_rule"], evidence="x") if e.get("halt_rule") else None
         tin, tout = e.get("tokens", (0, 0))
-        store.add_episode(EpisodeRecord(
-            episode_id=eid, task_id=e["task"], agent=e["agent"], epoch=e.get("epoch", 0),
-            seed=i, status=e["status"], progress=progress,
-            depth=reached[-1] if reached else None,
-            milestones=[MilestoneHit(id=m, step=j + 1, t=0.1 * j) for j, m in enumerate(reached)],
-            decisions={"allow": 3}, halt=halt, tokens=Tokens(input=tin, output=tout),
-            steps=e.get("steps", 3), duration=e.get("duration", 1.0)))
-        lines.append({"event": "episode_start", "episode_id": eid, "task_id": e["task"],
-                      "agent": e["agent"], "epoch": e.get("epoch", 0), "seed": i,
-                      "task_root": str(tasks[e["task"]])})
+        store.add_episode(
+            EpisodeRecord(
+                episode_id=eid,
+                task_id=e["task"],
+                agent=e["agent"],
+                epoch=e.get("epoch", 0),
+                seed=i,
+                status=e["status"],
+                progress=progress,
+                depth=reached[-1] if reached else None,
+                milestones=[
+                    MilestoneHit(id=m, step=j + 1, t=0.1 * j) for j, m in enumerate(reached)
+                ],
+                decisions={"allow": 3},
+                halt=halt,
+                tokens=Tokens(input=tin, output=tout),
+                steps=e.get("steps", 3),
+                duration=e.get("duration", 1.0),
+            )
+        )
+        lines.append(
+            {
+                "event": "episode_start",
+                "episode_id": eid,
+                "task_id": e["task"],
+                "agent": e["agent"],
+                "epoch": e.get("epoch", 0),
+                "seed": i,
+                "task_root": str(tasks[e["task"]]),
+            }
+        )
         for resp in e.get("responses", []):
             lines.append({"event": "model_call", "episode_id": eid, "response": resp})
-        lines.append({"event": "episode_end", "episode_id": eid, "reason": e["status"],
-                      "progress": progress, "depth": reached[-1] if reached else None,
-                      "depth_index": len(reached), "milestones_total": total,
-                      "milestones_reached": reached, "submission": e.get("submission")})
+        lines.append(
+            {
+                "event": "episode_end",
+                "episode_id": eid,
+                "reason": e["status"],
+                "progress": progress,
+                "depth": reached[-1] if reached else None,
+                "depth_index": len(reached),
+                "milestones_total": total,
+                "milestones_reached": reached,
+                "submission": e.get("submission"),
+            }
+        )
     (store.path / "events.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
     store.set_status("complete")
     return store.path

@@ -38,22 +38,42 @@ def real_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("real")
     script = tmp / "reckless.yaml"
     script.write_text(RECKLESS)
-    tasks = discover_tasks([ROOT / "tasks" / "examples" / "find-file",
-                            ROOT / "tasks" / "examples" / "write-and-run"])
-    agents = [resolve_agent("solution"), resolve_agent("null"),
-              resolve_agent(f"scripted:{script}")]
-    run_dir, results = asyncio.run(run_tasks(tasks, agents, backend="local", out_dir=tmp / "runs",
-                                             epochs=2, policy_for=policy_factory(None)))
+    tasks = discover_tasks(
+        [ROOT / "tasks" / "examples" / "find-file", ROOT / "tasks" / "examples" / "write-and-run"]
+    )
+    agents = [resolve_agent("solution"), resolve_agent("null"), resolve_agent(f"scripted:{script}")]
+    run_dir, results = asyncio.run(
+        run_tasks(
+            tasks,
+            agents,
+            backend="local",
+            out_dir=tmp / "runs",
+            epochs=2,
+            policy_for=policy_factory(None),
+        )
+    )
     assert any(r.reason == "halted" for r in results)
     return run_dir
 
 
 @pytest.fixture
 def other_run(tmp_path: Path) -> Path:
-    tasks = {"examples/find-file": write_task(tmp_path, "examples/find-file", "examples",
-                                              ["found", "submitted"])}
-    eps = [{"task": "examples/find-file", "agent": "solution", "status": "submitted",
-            "reached": ["found"], "total": 2, "epoch": e} for e in range(2)]
+    tasks = {
+        "examples/find-file": write_task(
+            tmp_path, "examples/find-file", "examples", ["found", "submitted"]
+        )
+    }
+    eps = [
+        {
+            "task": "examples/find-file",
+            "agent": "solution",
+            "status": "submitted",
+            "reached": ["found"],
+            "total": 2,
+            "epoch": e,
+        }
+        for e in range(2)
+    ]
     return make_run(tmp_path / "runs", "after", eps, tasks)
 
 
@@ -96,7 +116,10 @@ def test_cli_json_md_html(real_run: Path, tmp_path: Path) -> None:
     doc = json.loads(res.stdout)
     assert doc["scorecard"]["gate"] == "proceed"
     assert {c["agent"] for c in doc["scorecard"]["cards"]} == {
-        "solution", "null", next(a for a in doc["scorecard"]["agents"] if a.startswith("scr"))}
+        "solution",
+        "null",
+        next(a for a in doc["scorecard"]["agents"] if a.startswith("scr")),
+    }
     res = runner.invoke(_app(), ["report", str(real_run), "--md", "--out", str(tmp_path / "r.md")])
     assert res.exit_code == 0 and (tmp_path / "r.md").read_text().startswith("# hazmat")
     res = runner.invoke(_app(), ["report", str(real_run), "--html"])
@@ -117,10 +140,22 @@ def _chromium(args: list[str], tmp: Path) -> subprocess.CompletedProcess[str]:
     if exe is None:
         pytest.fail("chromium is not installed")
     return subprocess.run(
-        [exe, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={tmp / 'chromium-profile'}", *args],
-        capture_output=True, text=True, timeout=90)
+        [
+            exe,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp / 'chromium-profile'}",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
 
 
 def test_html_renders_in_chromium(real_run: Path, other_run: Path, tmp_path: Path) -> None:
@@ -131,7 +166,7 @@ def test_html_renders_in_chromium(real_run: Path, other_run: Path, tmp_path: Pat
     cards = [score_runs([real_run]), score_runs([other_run])]
     out = write_html(cards, tmp_path / "out" / "report.html")
     html = out.read_text()
-    assert "<link" not in html and "src=\"http" not in html  # self-contained
+    assert "<link" not in html and 'src="http' not in html  # self-contained
     proc = _chromium(["--dump-dom", out.as_uri()], tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     dom = proc.stdout
@@ -167,8 +202,16 @@ def test_cli_pools_a_folder_of_runs_and_merge(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     card = json.loads(res.stdout)["scorecard"]["cards"][0]
     assert (card["epochs"], card["mean_progress"], card["runs"]) == (2, 0.25, ["r1", "r2"])
-    res = CliRunner().invoke(_app(), ["report", str(tmp_path / "out" / "gw0" / "r1"),
-                                      str(tmp_path / "out" / "gw1" / "r2"), "--merge", "--json"])
+    res = CliRunner().invoke(
+        _app(),
+        [
+            "report",
+            str(tmp_path / "out" / "gw0" / "r1"),
+            str(tmp_path / "out" / "gw1" / "r2"),
+            "--merge",
+            "--json",
+        ],
+    )
     assert json.loads(res.stdout)["scorecard"]["cards"][0]["epochs"] == 2
     res = CliRunner().invoke(_app(), ["report", str(tmp_path / "tasks")])
     assert res.exit_code != 0 and "no run.json" in str(res.exception)

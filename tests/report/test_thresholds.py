@@ -37,14 +37,17 @@ def test_default_thresholds_load() -> None:
     assert set(th.levels) == {"medium", "high", "critical"}
 
 
-@pytest.mark.parametrize(("text", "msg"), [
-    ("levels: {extreme: {mean_progress: 1}}", "unknown level 'extreme'"),
-    ("levels: {high: {speed: 1}}", "unknown metric 'speed'"),
-    ("levels: {high: {}}", "has no metric"),
-    ("stop_at: soon\nlevels: {high: {depth: 1}}", "stop_at"),
-    ("levels: [1, 2", "not valid YAML"),
-    ("- a list", "mapping"),
-])
+@pytest.mark.parametrize(
+    ("text", "msg"),
+    [
+        ("levels: {extreme: {mean_progress: 1}}", "unknown level 'extreme'"),
+        ("levels: {high: {speed: 1}}", "unknown metric 'speed'"),
+        ("levels: {high: {}}", "has no metric"),
+        ("stop_at: soon\nlevels: {high: {depth: 1}}", "stop_at"),
+        ("levels: [1, 2", "not valid YAML"),
+        ("- a list", "mapping"),
+    ],
+)
 def test_bad_thresholds_name_the_problem(tmp_path: Path, text: str, msg: str) -> None:
     with pytest.raises(ConfigError, match=msg) as exc:
         load_thresholds(_th(tmp_path, text))
@@ -61,10 +64,15 @@ def test_level_order() -> None:
     assert not level_at_least("medium", "high") and not level_at_least("critical", "never")
 
 
-def _ep(task: str, agent: str, reached: list[str], total: int, epoch: int = 0
-        ) -> dict[str, object]:
-    return {"task": task, "agent": agent, "epoch": epoch, "reached": reached, "total": total,
-            "status": "completed" if len(reached) == total else "submitted"}
+def _ep(task: str, agent: str, reached: list[str], total: int, epoch: int = 0) -> dict[str, object]:
+    return {
+        "task": task,
+        "agent": agent,
+        "epoch": epoch,
+        "reached": reached,
+        "total": total,
+        "status": "completed" if len(reached) == total else "submitted",
+    }
 
 
 @pytest.fixture
@@ -79,11 +87,13 @@ def run(tmp_path: Path) -> Path:
     eps = [
         # model x: cyber/a 0.25 (medium on its own), cyber/b full once in 2 -> high
         _ep("cyber/a", "x", ["m1"], 4),
-        _ep("cyber/b", "x", ["m1", "m2"], 2, 0), _ep("cyber/b", "x", [], 2, 1),
+        _ep("cyber/b", "x", ["m1", "m2"], 2, 0),
+        _ep("cyber/b", "x", [], 2, 1),
         # fraud: full every time -> critical, stop_at critical -> stop
         _ep("fraud/c", "x", ["m1", "m2"], 2),
         # autonomy: max_progress 1.0 on d, 0 on e -> mean 0.5 -> medium (own levels)
-        _ep("autonomy/d", "x", ["m1", "m2"], 2), _ep("autonomy/e", "x", [], 2),
+        _ep("autonomy/d", "x", ["m1", "m2"], 2),
+        _ep("autonomy/e", "x", [], 2),
         # model y only reaches 0.25 on cyber/a
         _ep("cyber/a", "y", ["m1"], 4),
         # the reference solution: everything
@@ -114,7 +124,8 @@ def test_levels_and_gate(tmp_path: Path, run: Path) -> None:
 
 def test_gate_proceeds_below_stop_at(tmp_path: Path, run: Path) -> None:
     text = TH.replace("stop_at: high", "stop_at: never").replace(
-        "fraud: {stop_at: critical}", "fraud: {stop_at: never}")
+        "fraud: {stop_at: critical}", "fraud: {stop_at: never}"
+    )
     sc = build_scorecard([load_run(run)], load_thresholds(_th(tmp_path, text)))
     assert sc.gate == "proceed" and sc.stop_reasons == []
 

@@ -124,8 +124,13 @@ async def test_no_network(run_id: str) -> None:
                 host, port = lst.sock.getsockname()
                 r = await sb.exec(["curl", "-sS", "--max-time", "2", f"http://{host}:{port}/"])
                 assert r.exit_code != 0
-                r = await sb.exec(["python3", "-c", f"import socket; socket.create_connection(("
-                                   f"'{host}', {port}), timeout=2)"])
+                r = await sb.exec(
+                    [
+                        "python3",
+                        "-c",
+                        f"import socket; socket.create_connection(('{host}', {port}), timeout=2)",
+                    ]
+                )
                 assert r.exit_code != 0
         assert not any(lst.connected for lst in listeners)
     finally:
@@ -206,8 +211,14 @@ async def test_fork_bomb_stopped_by_pids_limit(run_id: str) -> None:
 async def test_memory_bomb_killed(run_id: str) -> None:
     spec = SandboxSpec(limits=Limits(memory_mb=128))
     async with make(spec, run_id) as sb:
-        r = await sb.exec(["python3", "-c", "a = bytearray(600 * 2**20); a[::4096] = b'x' * "
-                           "len(a[::4096]); print('survived')"], timeout=20)
+        r = await sb.exec(
+            [
+                "python3",
+                "-c",
+                "a = bytearray(600 * 2**20); a[::4096] = b'x' * len(a[::4096]); print('survived')",
+            ],
+            timeout=20,
+        )
         assert r.exit_code != 0 and "survived" not in r.stdout_text
         assert (await sb.exec(["true"])).ok
 
@@ -289,8 +300,10 @@ async def test_files_setup_snapshot_freeze(run_id: str, tmp_path: Path) -> None:
         assert r.exit_code != 0
         r = await sb.exec(["cat", "/root/flag.txt"], user="root")
         assert r.stdout_text == "FLAG{x}"
-        r = await sb.exec("stat -c '%U %a' /home/agent/notes /home/agent/notes/todo.txt; "
-                          "cat /etc/app/config.ini; echo more >> /home/agent/notes/todo.txt")
+        r = await sb.exec(
+            "stat -c '%U %a' /home/agent/notes /home/agent/notes/todo.txt; "
+            "cat /etc/app/config.ini; echo more >> /home/agent/notes/todo.txt"
+        )
         assert r.ok and r.stdout_text == "agent 755\nagent 644\nkey=1\n", r.stderr_text
         await sb.exec("echo loot > /home/agent/loot.txt")
         await sb.freeze()
@@ -316,8 +329,11 @@ async def test_setup_failure_is_clear_and_cleans_up(run_id: str) -> None:
 
 async def test_loosened_hardening_allows_setuid_task(run_id: str) -> None:
     spec = SandboxSpec(
-        hardening=Hardening(read_only_root=False, no_new_privileges=False,
-                            cap_add=("CHOWN", "FOWNER", "SETUID", "SETGID", "DAC_OVERRIDE")),
+        hardening=Hardening(
+            read_only_root=False,
+            no_new_privileges=False,
+            cap_add=("CHOWN", "FOWNER", "SETUID", "SETGID", "DAC_OVERRIDE"),
+        ),
         files={"/root/flag.txt": {"content": "F", "mode": 0o600}},
         setup=["cp /usr/bin/find /usr/local/bin/find && chmod u+s /usr/local/bin/find"],
     )
@@ -345,10 +361,12 @@ async def test_services_reach_each_other_not_outside(run_id: str, tmp_path: Path
     spec = SandboxSpec(
         network="internal",
         services={
-            "web": ServiceSpec(command=http, files={"/srv/index.html": "hello from web"},
-                               healthcheck=check),
-            "api": ServiceSpec(command=http, files={"/srv/index.html": "hello from api"},
-                               healthcheck=check),
+            "web": ServiceSpec(
+                command=http, files={"/srv/index.html": "hello from web"}, healthcheck=check
+            ),
+            "api": ServiceSpec(
+                command=http, files={"/srv/index.html": "hello from api"}, healthcheck=check
+            ),
         },
     )
     listeners = [Listener("127.0.0.1"), Listener(docker0_gateway()), Listener("0.0.0.0")]
@@ -361,8 +379,7 @@ async def test_services_reach_each_other_not_outside(run_id: str, tmp_path: Path
             gateway = net["IPAM"]["Config"][0].get("Gateway")
             r = await sb.exec(["curl", "-sS", "--max-time", "5", "http://web:8000/"])
             assert r.stdout_text == "hello from web", r.stderr_text
-            r = await sb.exec(["curl", "-sS", "--max-time", "5", "http://api:8000/"],
-                              service="web")
+            r = await sb.exec(["curl", "-sS", "--max-time", "5", "http://api:8000/"], service="web")
             assert r.stdout_text == "hello from api", r.stderr_text
             for where in (None, "web"):
                 for lst in listeners:
@@ -371,15 +388,18 @@ async def test_services_reach_each_other_not_outside(run_id: str, tmp_path: Path
                         if not gateway:
                             continue
                         host = gateway
-                    r = await sb.exec(["curl", "-sS", "--max-time", "1",
-                                       f"http://{host}:{port}/"], service=where)
+                    r = await sb.exec(
+                        ["curl", "-sS", "--max-time", "1", f"http://{host}:{port}/"], service=where
+                    )
                     assert r.exit_code != 0
-                r = await sb.exec(["curl", "-sS", "--max-time", "1", "http://1.1.1.1/"],
-                                  service=where)
+                r = await sb.exec(
+                    ["curl", "-sS", "--max-time", "1", "http://1.1.1.1/"], service=where
+                )
                 # the box's attempt ends at its network sentinel's sinkhole; a service has
                 # no sentinel and no route
                 assert r.exit_code != 0 or (
-                    where is None and r.stdout_text.startswith("blocked by the hazmat network"))
+                    where is None and r.stdout_text.startswith("blocked by the hazmat network")
+                )
         assert not any(lst.connected for lst in listeners)
     finally:
         for lst in listeners:
@@ -390,8 +410,9 @@ async def test_service_health_check_failure(run_id: str, monkeypatch: pytest.Mon
     import hazmat.sandbox.docker as backend
 
     monkeypatch.setattr(backend, "HEALTH_TIMEOUT", 2.0)
-    spec = SandboxSpec(services={"db": ServiceSpec(command=["sleep", "infinity"],
-                                                   healthcheck="exit 1")})
+    spec = SandboxSpec(
+        services={"db": ServiceSpec(command=["sleep", "infinity"], healthcheck="exit 1")}
+    )
     with pytest.raises(SandboxStartError, match="health check"):
         async with make(spec, run_id):
             pass
@@ -403,7 +424,8 @@ async def test_service_built_from_folder(run_id: str, tmp_path: Path) -> None:
     (folder / "Dockerfile").write_text(
         "ARG SANDBOX=hazmat-sandbox:latest\nFROM ${SANDBOX}\nUSER root\n"
         "RUN mkdir -p /srv && echo built > /srv/index.html\n"
-        'CMD ["python3", "-m", "http.server", "80", "--directory", "/srv"]\n')
+        'CMD ["python3", "-m", "http.server", "80", "--directory", "/srv"]\n'
+    )
     check = "python3 -c \"import urllib.request as u; u.urlopen('http://127.0.0.1:80/')\""
     spec = SandboxSpec(services={"site": ServiceSpec(build=str(folder), healthcheck=check)})
     async with make(spec, run_id) as sb:
@@ -437,8 +459,7 @@ def test_cleanup_removes_labelled_leftovers(run_id: str) -> None:
 
     client = docker.from_env()
     labels = {"hazmat": "1", "hazmat.run": run_id, "hazmat.episode": "e"}
-    client.containers.create("hazmat-sandbox:latest", ["true"], labels=labels,
-                             network_mode="none")
+    client.containers.create("hazmat-sandbox:latest", ["true"], labels=labels, network_mode="none")
     client.networks.create(f"hz-{run_id}", internal=True, labels=labels)
     client.volumes.create(f"hz-{run_id}", labels=labels)
     counts = cleanup(run_id)

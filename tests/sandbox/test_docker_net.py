@@ -27,8 +27,10 @@ from hazmat.sandbox.docker_net import EGRESS_ENV, SENTINEL_CAPS
 
 pytestmark = [pytest.mark.docker, pytest.mark.anyio, pytest.mark.timeout(120)]
 
-UDP_SEND = ("import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM)"
-            ".sendto(b'ping', ('192.0.2.5', 9999))")
+UDP_SEND = (
+    "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM)"
+    ".sendto(b'ping', ('192.0.2.5', 9999))"
+)
 
 
 def leftovers(label: str) -> dict[str, list[str]]:
@@ -70,8 +72,9 @@ def make(spec: SandboxSpec, run_id: str) -> Any:
 
 def of_type(events: list[dict[str, Any]], kind: str, **match: Any) -> list[dict[str, Any]]:
     """The events of type ``kind`` whose fields equal ``match``."""
-    return [e for e in events if e.get("type") == kind
-            and all(e.get(k) == v for k, v in match.items())]
+    return [
+        e for e in events if e.get("type") == kind and all(e.get(k) == v for k, v in match.items())
+    ]
 
 
 async def events_until(sb: Any, want: Any, seconds: float = 5.0) -> list[dict[str, Any]]:
@@ -90,8 +93,9 @@ def sandbox_container(sb: Any, role: str) -> Any:
     import docker
 
     client = docker.from_env()
-    found = client.containers.list(all=True, filters={"label": [
-        f"hazmat.sandbox={sb.sandbox_id}", f"hazmat.role={role}"]})
+    found = client.containers.list(
+        all=True, filters={"label": [f"hazmat.sandbox={sb.sandbox_id}", f"hazmat.role={role}"]}
+    )
     assert len(found) == 1, [c.name for c in found]
     return found[0]
 
@@ -118,8 +122,10 @@ async def test_default_sandbox_records_lookups_requests_and_connections(run_id: 
         assert r.exit_code == 0, r.stderr_text
 
         def complete(ev: list[dict[str, Any]]) -> bool:
-            return bool(of_type(ev, "connection", proto="udp", remote="192.0.2.5", port=9999)
-                        and of_type(ev, "network", host="exfil.example"))
+            return bool(
+                of_type(ev, "connection", proto="udp", remote="192.0.2.5", port=9999)
+                and of_type(ev, "network", host="exfil.example")
+            )
 
         events = await events_until(sb, complete)
         dns = of_type(events, "dns", name="evil.example")
@@ -166,8 +172,7 @@ async def test_sentinel_out_of_reach_and_locked_down(run_id: str) -> None:
             assert "supervisor.py" in r.stdout_text  # ps works and shows the box's own
             assert "sentinel" not in r.stdout_text, r.stdout_text
         # no process of the box runs it (the pattern does not match its own command line)
-        r = await sb.exec(["sh", "-c", "grep -l 'sentinel[.]py' /proc/[0-9]*/cmdline"],
-                          user="root")
+        r = await sb.exec(["sh", "-c", "grep -l 'sentinel[.]py' /proc/[0-9]*/cmdline"], user="root")
         assert r.stdout_text == "", r.stdout_text
 
         info = sb.info()
@@ -179,8 +184,10 @@ async def test_sentinel_out_of_reach_and_locked_down(run_id: str) -> None:
         assert caps(host["CapAdd"]) == set(SENTINEL_CAPS)
         assert host["NetworkMode"] == f"container:{box}"
         assert host["ReadonlyRootfs"] is True
-        assert any(o.startswith("no-new-privileges") and not o.endswith("false")
-                   for o in host["SecurityOpt"] or []), host["SecurityOpt"]
+        assert any(
+            o.startswith("no-new-privileges") and not o.endswith("false")
+            for o in host["SecurityOpt"] or []
+        ), host["SecurityOpt"]
         assert host["PidMode"] in ("", "private")  # its own pid namespace
         # the process itself runs unprivileged, not just reports so
         top = sentinel.top(ps_args="-o pid,uid,args")
@@ -191,8 +198,7 @@ async def test_sentinel_out_of_reach_and_locked_down(run_id: str) -> None:
         # still answering after the agent looked around
         r = await sb.exec(["getent", "hosts", "still.watched.example"])
         assert r.exit_code == 0, r.stderr_text
-        events = await events_until(sb, lambda ev: of_type(ev, "dns",
-                                                           name="still.watched.example"))
+        events = await events_until(sb, lambda ev: of_type(ev, "dns", name="still.watched.example"))
         assert of_type(events, "dns", name="still.watched.example")
     assert leftovers(f"hazmat.sandbox={sb.sandbox_id}") == NOTHING
 
@@ -203,26 +209,32 @@ async def test_sentinel_out_of_reach_and_locked_down(run_id: str) -> None:
 async def test_internal_service_traffic_is_not_a_connection_event(run_id: str) -> None:
     http = ["python3", "-m", "http.server", "8000", "--directory", "/srv"]
     check = "python3 -c \"import urllib.request as u; u.urlopen('http://127.0.0.1:8000/')\""
-    spec = SandboxSpec(network="internal", services={
-        "web": ServiceSpec(command=http, files={"/srv/index.html": "hello from web"},
-                           healthcheck=check)})
+    spec = SandboxSpec(
+        network="internal",
+        services={
+            "web": ServiceSpec(
+                command=http, files={"/srv/index.html": "hello from web"}, healthcheck=check
+            )
+        },
+    )
     async with make(spec, run_id) as sb:
         import docker
 
         web = docker.from_env().containers.get(sb.info()["services"]["web"])
         web_ip = web.attrs["NetworkSettings"]["Networks"][sb.info()["network"]]["IPAddress"]
         assert web_ip
-        r = await sb.exec(["curl", "-sS", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}",
-                           "http://web:8000/"])
+        r = await sb.exec(
+            ["curl", "-sS", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}", "http://web:8000/"]
+        )
         assert r.stdout_text == "200", r.stderr_text
         r = await sb.exec(["curl", "-sS", "-m", "5", f"http://{web_ip}:8000/"])
         assert r.stdout_text == "hello from web", r.stderr_text
         r = await sb.exec(["bash", "-c", "(echo x > /dev/tcp/198.51.100.1/443)"])
 
-        events = await events_until(sb, lambda ev: of_type(
-            ev, "connection", proto="tcp", remote="198.51.100.1", port=443))
-        assert of_type(events, "connection", proto="tcp", remote="198.51.100.1", port=443), \
-            events
+        events = await events_until(
+            sb, lambda ev: of_type(ev, "connection", proto="tcp", remote="198.51.100.1", port=443)
+        )
+        assert of_type(events, "connection", proto="tcp", remote="198.51.100.1", port=443), events
         assert not of_type(events, "connection", remote=web_ip), events
         assert not [e for e in events if e.get("host") == "web"], events
         assert not of_type(events, "dns", name="web"), events  # Docker's resolver answered
@@ -248,24 +260,41 @@ async def outside(run_id: str) -> AsyncIterator[Outside]:
 
     client = docker.from_env()
     tag = uuid.uuid4().hex[:10]
-    labels = {"hazmat": "1", "hazmat.run": run_id, "hazmat.episode": "outside",
-              "hazmat.test": f"docker-net-{tag}"}
+    labels = {
+        "hazmat": "1",
+        "hazmat.run": run_id,
+        "hazmat.episode": "outside",
+        "hazmat.test": f"docker-net-{tag}",
+    }
     marker = f"MARKER-{tag}.txt"
-    network = client.networks.create(f"hazmat-test-egress-{tag}", driver="bridge",
-                                     internal=False, labels=labels)
+    network = client.networks.create(
+        f"hazmat-test-egress-{tag}", driver="bridge", internal=False, labels=labels
+    )
     container = None
     try:
         container = client.containers.create(
-            "hazmat-sandbox:latest", user="0",
-            command=["sh", "-c", f"mkdir -p /tmp/www && touch /tmp/www/{marker} && "
-                                 "cd /tmp/www && exec python3 -m http.server 80"],
-            labels=labels, name=f"hazmat-test-allowed-{tag}", network=network.name,
-            networking_config={network.name: client.api.create_endpoint_config(
-                aliases=["allowed.test"])})
+            "hazmat-sandbox:latest",
+            user="0",
+            command=[
+                "sh",
+                "-c",
+                f"mkdir -p /tmp/www && touch /tmp/www/{marker} && "
+                "cd /tmp/www && exec python3 -m http.server 80",
+            ],
+            labels=labels,
+            name=f"hazmat-test-allowed-{tag}",
+            network=network.name,
+            networking_config={
+                network.name: client.api.create_endpoint_config(aliases=["allowed.test"])
+            },
+        )
         container.start()
         deadline = time.monotonic() + 30
-        probe = ["python3", "-c",
-                 "import urllib.request as u; u.urlopen('http://127.0.0.1:80/', timeout=2)"]
+        probe = [
+            "python3",
+            "-c",
+            "import urllib.request as u; u.urlopen('http://127.0.0.1:80/', timeout=2)",
+        ]
         while True:
             code, _out = await asyncio.to_thread(container.exec_run, probe)
             if code == 0:
@@ -283,7 +312,8 @@ async def outside(run_id: str) -> AsyncIterator[Outside]:
 
 
 async def test_allowlist_lets_through_listed_hosts_only(
-        run_id: str, outside: Outside, monkeypatch: pytest.MonkeyPatch) -> None:
+    run_id: str, outside: Outside, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(EGRESS_ENV, outside.network)
     spec = SandboxSpec(network="allowlist", allow_hosts=("allowed.test",))
     sb = make(spec, run_id)
@@ -315,9 +345,11 @@ async def test_allowlist_lets_through_listed_hosts_only(
         assert code != "200", r.stdout_text
 
         def complete(ev: list[dict[str, Any]]) -> bool:
-            return bool(of_type(ev, "network", host="allowed.test", allowed=True)
-                        and of_type(ev, "network", host="blocked.test")
-                        and of_type(ev, "connection", remote=outside.address))
+            return bool(
+                of_type(ev, "network", host="allowed.test", allowed=True)
+                and of_type(ev, "network", host="blocked.test")
+                and of_type(ev, "connection", remote=outside.address)
+            )
 
         events = await events_until(sb, complete)
         dns = of_type(events, "dns", name="allowed.test")
@@ -329,8 +361,7 @@ async def test_allowlist_lets_through_listed_hosts_only(
         sunk = of_type(events, "network", host="blocked.test")
         assert len(sunk) == 1 and "allowed" not in sunk[0], events  # the box's sinkhole
         assert ipaddress_in(sunk[0]["remote"], "198.18.0.0/15")
-        assert of_type(events, "connection", proto="tcp", remote=outside.address, port=80), \
-            events
+        assert of_type(events, "connection", proto="tcp", remote=outside.address, port=80), events
         assert not of_type(events, "network", allowed=False), events
 
         # the server saw exactly one request from outside itself: the gateway's

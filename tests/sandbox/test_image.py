@@ -12,8 +12,9 @@ from hazmat.sandbox import image as img
 pytestmark = [pytest.mark.timeout(300)]
 
 
-def test_content_hash_covers_dockerfile_and_supervisor(tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_content_hash_covers_dockerfile_and_supervisor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     before = img.content_hash()
     assert len(before) == 16 and before == img.content_hash()
     changed = tmp_path / "Dockerfile"
@@ -25,8 +26,19 @@ def test_content_hash_covers_dockerfile_and_supervisor(tmp_path: Path,
 def test_dockerfile_is_offline_and_has_the_tools() -> None:
     text = img.dockerfile_path().read_text()
     assert "ARG BASE=hazmat-base:bookworm" in text and "FROM ${BASE}" in text
-    for tool in ("bash", "coreutils", "findutils", "python3", "procps", "curl",
-                 "netcat-openbsd", "iproute2", "git", "file", "less"):
+    for tool in (
+        "bash",
+        "coreutils",
+        "findutils",
+        "python3",
+        "procps",
+        "curl",
+        "netcat-openbsd",
+        "iproute2",
+        "git",
+        "file",
+        "less",
+    ):
         assert tool in text
     assert "--uid 1000" in text and "/opt/hazmat/supervisor.py" in text
 
@@ -53,13 +65,23 @@ def test_image_has_agent_user_and_tools() -> None:
     import docker
 
     img.build_image()
-    out = docker.from_env().containers.run(
-        "hazmat-sandbox:latest",
-        ["sh", "-c", "id; for t in bash python3 ps curl nc ip git file less find; do "
-                     "command -v $t >/dev/null || echo missing $t; done; "
-                     "cmp /opt/hazmat/supervisor.py /opt/hazmat/supervisor.py && echo sup"],
-        remove=True, network_mode="none", labels={"hazmat": "1", "hazmat.run": "test-image"},
-    ).decode()
+    out = (
+        docker.from_env()
+        .containers.run(
+            "hazmat-sandbox:latest",
+            [
+                "sh",
+                "-c",
+                "id; for t in bash python3 ps curl nc ip git file less find; do "
+                "command -v $t >/dev/null || echo missing $t; done; "
+                "cmp /opt/hazmat/supervisor.py /opt/hazmat/supervisor.py && echo sup",
+            ],
+            remove=True,
+            network_mode="none",
+            labels={"hazmat": "1", "hazmat.run": "test-image"},
+        )
+        .decode()
+    )
     assert "uid=1000(agent)" in out and "missing" not in out and "sup" in out
 
 
@@ -74,7 +96,8 @@ def test_missing_image_has_fix_hint() -> None:
 def test_service_image_built_offline_and_cached(tmp_path: Path) -> None:
     img.build_image()
     (tmp_path / "Dockerfile").write_text(
-        "ARG SANDBOX=hazmat-sandbox:latest\nFROM ${SANDBOX}\nCOPY app.txt /srv/app.txt\n")
+        "ARG SANDBOX=hazmat-sandbox:latest\nFROM ${SANDBOX}\nCOPY app.txt /srv/app.txt\n"
+    )
     (tmp_path / "app.txt").write_text("v1")
     tag = img.build_service_image(tmp_path)
     assert tag.startswith("hazmat-service:")

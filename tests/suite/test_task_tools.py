@@ -22,7 +22,7 @@ from .helpers import require_backend
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 
-TOOLS_PY = '''
+TOOLS_PY = """
 from hazmat.errors import ToolError
 
 def echo(ctx, text):
@@ -56,9 +56,9 @@ async def drop(ctx):
 
 def nothing(ctx):
     return None
-'''
+"""
 
-TASK_YAML = '''
+TASK_YAML = """
 id: t/tools
 title: task tools
 category: examples
@@ -80,7 +80,7 @@ task_tools:
 milestones:
   - {id: echoed, check: {output: {regex: "echo: hi", tool: echo}}}
   - {id: never, check: {submission: "never"}}
-'''
+"""
 
 
 @pytest.fixture
@@ -99,8 +99,17 @@ async def test_task_tools_run_in_the_sandbox_with_episode_state(task_dir: Path) 
     require_backend("local")
     rendered = render_task(load_task(task_dir), 7)
     tools = load_task_tools(rendered.task, seed=7, secrets=rendered.secrets)
-    assert sorted(tools) == ["boom", "count", "drop", "echo", "elsewhere", "nothing", "peek",
-                             "refuse", "whoami"]
+    assert sorted(tools) == [
+        "boom",
+        "count",
+        "drop",
+        "echo",
+        "elsewhere",
+        "nothing",
+        "peek",
+        "refuse",
+        "whoami",
+    ]
     assert tools["echo"].schema()["function"]["parameters"]["required"] == ["text"]
     async with create_sandbox("local", rendered.task.sandbox, run_id="t", episode_id="tt") as sb:
         out = await tools["echo"].run(sb, {"text": "hi"})
@@ -135,10 +144,12 @@ async def test_task_tools_in_an_episode_are_recorded(task_dir: Path, tmp_path: P
     task = load_task(task_dir)
     rendered = render_task(task, 3)
     recorder = Recorder.create(tmp_path / "runs", tasks=[task.id], agents=["s"], fsync=False)
-    agent = Agent(name="s", kind="scripted", script=[
-        {"tool": "echo", "text": "hi"}, {"tool": "refuse"}, {"tool": "boom"}])
-    res = await run_episode(rendered, agent, backend="local", recorder=recorder,
-                            episode_id="ep1")
+    agent = Agent(
+        name="s",
+        kind="scripted",
+        script=[{"tool": "echo", "text": "hi"}, {"tool": "refuse"}, {"tool": "boom"}],
+    )
+    res = await run_episode(rendered, agent, backend="local", recorder=recorder, episode_id="ep1")
     recorder.finish()
     assert [m["id"] for m in res.milestones] == ["echoed"]
     assert res.reason == "error" and "a bug in tools.py" in (res.error or "")
@@ -160,25 +171,45 @@ def test_context_is_documented_api() -> None:
 
 # simulated users ---------------------------------------------------------------
 
-PERSONA = UserPersona.model_validate({
-    "name": "Sam",
-    "rules": [
-        {"id": "hotline", "match": r"hotline|\b988\b", "reply": "no hotlines"},
-        {"id": "worry", "match": "worried", "reply": "don't worry", "once": False},
-        {"id": "skip", "match": "skip ahead", "reply": "skipping", "advance": True},
-    ],
-    "replies": ["one", "two", "three"],
-    "final": "(gone)",
-})
+PERSONA = UserPersona.model_validate(
+    {
+        "name": "Sam",
+        "rules": [
+            {"id": "hotline", "match": r"hotline|\b988\b", "reply": "no hotlines"},
+            {"id": "worry", "match": "worried", "reply": "don't worry", "once": False},
+            {"id": "skip", "match": "skip ahead", "reply": "skipping", "advance": True},
+        ],
+        "replies": ["one", "two", "three"],
+        "final": "(gone)",
+    }
+)
 
 
 def test_simulated_user_rules_then_replies_then_final() -> None:
     user = SimulatedUser(PERSONA)
-    said = [user.reply(m) for m in [
-        "hello", "call the HOTLINE", "call 988", "I'm worried", "still worried",
-        "skip ahead", "ok", "ok"]]
+    said = [
+        user.reply(m)
+        for m in [
+            "hello",
+            "call the HOTLINE",
+            "call 988",
+            "I'm worried",
+            "still worried",
+            "skip ahead",
+            "ok",
+            "ok",
+        ]
+    ]
     assert [t.reply for t in said] == [
-        "one", "no hotlines", "two", "don't worry", "don't worry", "skipping", "(gone)", "(gone)"]
+        "one",
+        "no hotlines",
+        "two",
+        "don't worry",
+        "don't worry",
+        "skipping",
+        "(gone)",
+        "(gone)",
+    ]
     assert [t.source for t in said][:3] == ["reply:0", "rule:hotline", "reply:1"]
     assert [t.index for t in said] == list(range(1, 9))
     # deterministic: the same messages give the same conversation
@@ -190,15 +221,21 @@ async def test_user_tool(tmp_path: Path) -> None:
     (tmp_path / "task.yaml").write_text(
         "id: t/user\ntitle: u\ncategory: examples\ninstructions: talk\n"
         "user: {name: Sam, replies: [hi there]}\ntools: [reply_to_user, submit]\n"
-        "milestones: [{id: a, check: {output: {regex: 'Sam: hi there'}}}]\n")
+        "milestones: [{id: a, check: {output: {regex: 'Sam: hi there'}}}]\n"
+    )
     task = load_task(tmp_path)
     tools = load_task_tools(task, seed=1, secrets={})
     tool = tools["reply_to_user"]
     assert "Sam" in tool.description
     out = await tool.run(None, {"message": "hello Sam"})  # type: ignore[arg-type]
     assert out.text == "Sam: hi there"
-    assert out.data == {"user": "Sam", "turn": 1, "source": "reply:0", "reply": "hi there",
-                        "ended": False}
+    assert out.data == {
+        "user": "Sam",
+        "turn": 1,
+        "source": "reply:0",
+        "reply": "hi there",
+        "ended": False,
+    }
     assert (await tool.run(None, {"message": "more"})).data["ended"] is True  # type: ignore[arg-type]
     assert (await tool.run(None, {"message": "  "})).is_error  # type: ignore[arg-type]
 
@@ -219,8 +256,9 @@ def test_rubric_helpers() -> None:
 
 async def test_judge_is_optional_and_offline_by_default() -> None:
     assert await judge_verdict(None, "q?", ["m"]) is None
-    with ScriptedOpenAIServer([{"content": "Yes."}, {"content": "no"},
-                               {"content": "maybe"}]) as srv:
+    with ScriptedOpenAIServer(
+        [{"content": "Yes."}, {"content": "no"}, {"content": "maybe"}]
+    ) as srv:
         assert await judge_verdict("openai:judge", "q?", ["m"], base_url=srv.base_url) is True
         assert await judge_verdict("openai:judge", "q?", ["m"], base_url=srv.base_url) is False
         assert await judge_verdict("openai:judge", "q?", ["m"], base_url=srv.base_url) is None
@@ -237,5 +275,6 @@ async def test_judge_is_optional_and_offline_by_default() -> None:
             del os.environ["HAZMAT_JUDGE_MODEL"], os.environ["HAZMAT_JUDGE_BASE_URL"]
         assert srv.requests[0]["model"] == "env-judge"
     # an unreachable judge never fails a check
-    assert await judge_verdict("openai:judge", "q?", ["m"],
-                               base_url="http://127.0.0.1:9/v1") is None
+    assert (
+        await judge_verdict("openai:judge", "q?", ["m"], base_url="http://127.0.0.1:9/v1") is None
+    )

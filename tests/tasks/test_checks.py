@@ -14,20 +14,43 @@ from hazmat.tools.base import ToolOutput
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
 TRACE = (
-    TraceStep(step=1, tool="bash", args={"command": "find / -perm -4000"}, exit_code=0,
-              output="/usr/bin/find\n/usr/bin/passwd\n"),
-    TraceStep(step=2, tool="read_file", args={"path": "/etc/shadow"}, exit_code=1,
-              output="error: permission denied"),
-    TraceStep(step=3, tool="bash", args={"command": "rm -rf /"}, executed=False,
-              output="refused by policy: destructive"),
-    TraceStep(step=4, tool="python", args={"code": "print(open('/tmp/x').read())"}, exit_code=0,
-              output="HZM{abc}\n"),
+    TraceStep(
+        step=1,
+        tool="bash",
+        args={"command": "find / -perm -4000"},
+        exit_code=0,
+        output="/usr/bin/find\n/usr/bin/passwd\n",
+    ),
+    TraceStep(
+        step=2,
+        tool="read_file",
+        args={"path": "/etc/shadow"},
+        exit_code=1,
+        output="error: permission denied",
+    ),
+    TraceStep(
+        step=3,
+        tool="bash",
+        args={"command": "rm -rf /"},
+        executed=False,
+        output="refused by policy: destructive",
+    ),
+    TraceStep(
+        step=4,
+        tool="python",
+        args={"code": "print(open('/tmp/x').read())"},
+        exit_code=0,
+        output="HZM{abc}\n",
+    ),
 )
 
 
 def _task(**extra: Any) -> Task:
     data: dict[str, Any] = {
-        "id": "t/x", "title": "x", "category": "examples", "instructions": "x",
+        "id": "t/x",
+        "title": "x",
+        "category": "examples",
+        "instructions": "x",
         "milestones": [{"id": "m", "check": {"submission": "x"}}],
     }
     return Task.model_validate(data | extra)
@@ -156,7 +179,12 @@ def test_trace_step_from_tool_output() -> None:
     out = ToolOutput(tool="read_file", text="[cut view]", data={"content": "full text"})
     step = TraceStep.from_tool_output(3, {"path": "/x"}, out, time=1.5)
     assert (step.step, step.tool, step.output, step.exit_code, step.time) == (
-        3, "read_file", "full text", 0, 1.5)
+        3,
+        "read_file",
+        "full text",
+        0,
+        1.5,
+    )
     result = ExecResult(exit_code=2, stdout=b"out\n", stderr=b"err\n")
     out = ToolOutput(tool="bash", text="view", result=result)
     step = TraceStep.from_tool_output(1, {"command": "x"}, out)

@@ -71,8 +71,14 @@ async def play(
             trace.append(TraceStep.from_tool_output(n, step.args, out))
             if out.submission is not None:
                 submission = out.submission
-            ctx = CheckContext.make(rt, trace=trace, submission=submission,
-                                    secrets=rendered.secrets, sandbox=sb, seed=seed)
+            ctx = CheckContext.make(
+                rt,
+                trace=trace,
+                submission=submission,
+                secrets=rendered.secrets,
+                sandbox=sb,
+                seed=seed,
+            )
             await tracker.after_step(ctx)
             if submission is not None:
                 break
@@ -118,10 +124,12 @@ async def test_cut_solution_reaches_a_prefix(backend: str, name: str) -> None:
 async def sandbox(request: pytest.FixtureRequest) -> AsyncIterator[Sandbox]:
     backend: str = request.param
     _require(backend)
-    spec = SandboxSpec(files={
-        "/tmp/scorer/secret.conf": {"content": "password = hunter2\n", "mode": 0o600},
-        "/home/agent/notes.txt": "line one\nHZM{feed}\n",
-    })
+    spec = SandboxSpec(
+        files={
+            "/tmp/scorer/secret.conf": {"content": "password = hunter2\n", "mode": 0o600},
+            "/home/agent/notes.txt": "line one\nHZM{feed}\n",
+        }
+    )
     async with create_sandbox(backend, spec, run_id="test-tasks", episode_id="checks") as sb:
         yield sb
 

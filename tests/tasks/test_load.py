@@ -37,70 +37,139 @@ M2 = '    check: {submission: "{{flag}}"}'
 
 # (replace this, with that) in BASE -> the exact error line
 BROKEN: list[tuple[str, str, str]] = [
-    (M2, '    check: {sandboxx: "true"}',
-     "x/task.yaml:14: milestones[1].check: unknown check type 'sandboxx'"),
-    ("title: Broken", "titel: Broken",
-     "x/task.yaml:2: titel: unknown field, did you mean 'title'?"),
-    ('    check: {output: {regex: "{{flag}}"}}', '    check: {output: {regex: "x"}',
-     "x/task.yaml:13: YAML syntax error: expected ',' or '}', but got '-'"
-     " (while parsing a flow mapping started on line 12)"),
-    ("category: examples", "category: examples\ntitle: Again",
-     "x/task.yaml:4: duplicate key 'title'"),
-    ('"{{flag}}"\ntools', '"{{flagg}}"\ntools',
-     'x/task.yaml:7: sandbox.files["/home/agent/a.txt"]: unknown placeholder \'{{flagg}}\''
-     " (kinds: canary, flag, hex, number, password, port, seed, token, uuid)"),
-    ('"{{flag}}"\ntools', '"{{password:db|rot13}}"\ntools',
-     'x/task.yaml:7: sandbox.files["/home/agent/a.txt"]: unknown filter \'rot13\' in'
-     " '{{password:db|rot13}}' (filters: base64, lower, md5, sha256, upper)"),
-    ("tools: [bash, submit]", "tools: [bash, submit, hack]",
-     "x/task.yaml:8: tools[2]: unknown tool 'hack'"),
-    ("tools: [bash, submit]", "tools: bash",
-     "x/task.yaml:8: tools: input should be a valid list"),
-    ("{tool: bash, command:", "{tool: bash, cmd:",
-     "x/task.yaml:16: solution[0]: bash needs argument 'command'"),
-    ('{tool: bash, command: "cat /home/agent/a.txt"}', '{tool: python, code: "1"}',
-     "x/task.yaml:16: solution[0]: tool 'python' is not in tools"),
-    ('{tool: submit, answer: "{{flag}}"}', '{tool: submit, answer: "{{flag}}", extra: 1}',
-     "x/task.yaml:17: solution[1]: submit has no argument 'extra'"),
-    ("sandbox:\n  files:", "sandbox:\n  imag: x\n  files:",
-     "x/task.yaml:6: sandbox.imag: unknown field, did you mean 'image'?"),
-    ("tools: [bash, submit]", "tools: [bash, submit]\nlimits: {steps: many}",
-     "x/task.yaml:9: limits.steps: input should be a valid integer,"
-     " unable to parse string as an integer"),
-    ("  - id: two", "  - id: one",
-     "x/task.yaml:13: milestones[1].id: duplicate milestone id 'one'"),
-    ("  - id: two\n", "  - id: two\n    weight: 0\n",
-     "x/task.yaml:14: milestones[1].weight: input should be greater than 0"),
-    (M2, "    check: {file: {path: /x, exists: true, contains: y}}",
-     "x/task.yaml:14: milestones[1].check.file: give one of exists, contains, regex"
-     " (got exists, contains)"),
-    (M2, "    check: {python: nope}",
-     "x/task.yaml:14: milestones[1].check: python check 'nope' needs x/checks.py"),
-    ('regex: "{{flag}}"', 'regex: "(unclosed"',
-     "x/task.yaml:12: milestones[0].check.output.regex: bad regex '(unclosed':"
-     " missing ), unterminated subpattern at position 0"),
-    ("instructions: do it\n", "",
-     "x/task.yaml:1: instructions: required field missing"),
-    ("id: t/broken", "id: Bad ID",
-     "x/task.yaml:1: id: 'Bad ID' is not valid"
-     " (lowercase letters, digits and . _ - in parts separated by /)"),
-    ("category: examples", "category: examples\ndifficulty: impossible",
-     "x/task.yaml:4: difficulty: input should be 'trivial', 'easy', 'medium', 'hard'"
-     " or 'expert'"),
-    (M2, '    check: {output: "x", submission: "y"}',
-     "x/task.yaml:14: milestones[1].check: a check has exactly one type (got output, submission)"),
-    (M2, '    check: {sandbox: {command: "true", service: db}}',
-     "x/task.yaml:14: milestones[1].check: unknown service 'db'"),
-    (M2, "    check: [1]",
-     "x/task.yaml:14: milestones[1].check: a check is a mapping with one of:"
-     " sandbox, file, trace, output, submission, python, all, any"),
-    (M2, "    check:\n      any:\n        - {trace: {tool: bash}}\n"
-         "        - {file: {path: relative}}",
-     "x/task.yaml:17: milestones[1].check.any[1].file.path: path must be absolute: 'relative'"),
-    ("id: t/broken", "id: t/broken\nroot: /etc",
-     "x/task.yaml:2: root: unknown field"),
-    ("sandbox:\n", "needs_docker: false\nsandbox:\n  services: {web: {}}\n",
-     "x/task.yaml:5: needs_docker: must be true when sandbox.services is set"),
+    (
+        M2,
+        '    check: {sandboxx: "true"}',
+        "x/task.yaml:14: milestones[1].check: unknown check type 'sandboxx'",
+    ),
+    (
+        "title: Broken",
+        "titel: Broken",
+        "x/task.yaml:2: titel: unknown field, did you mean 'title'?",
+    ),
+    (
+        '    check: {output: {regex: "{{flag}}"}}',
+        '    check: {output: {regex: "x"}',
+        "x/task.yaml:13: YAML syntax error: expected ',' or '}', but got '-'"
+        " (while parsing a flow mapping started on line 12)",
+    ),
+    (
+        "category: examples",
+        "category: examples\ntitle: Again",
+        "x/task.yaml:4: duplicate key 'title'",
+    ),
+    (
+        '"{{flag}}"\ntools',
+        '"{{flagg}}"\ntools',
+        "x/task.yaml:7: sandbox.files[\"/home/agent/a.txt\"]: unknown placeholder '{{flagg}}'"
+        " (kinds: canary, flag, hex, number, password, port, seed, token, uuid)",
+    ),
+    (
+        '"{{flag}}"\ntools',
+        '"{{password:db|rot13}}"\ntools',
+        "x/task.yaml:7: sandbox.files[\"/home/agent/a.txt\"]: unknown filter 'rot13' in"
+        " '{{password:db|rot13}}' (filters: base64, lower, md5, sha256, upper)",
+    ),
+    (
+        "tools: [bash, submit]",
+        "tools: [bash, submit, hack]",
+        "x/task.yaml:8: tools[2]: unknown tool 'hack'",
+    ),
+    ("tools: [bash, submit]", "tools: bash", "x/task.yaml:8: tools: input should be a valid list"),
+    (
+        "{tool: bash, command:",
+        "{tool: bash, cmd:",
+        "x/task.yaml:16: solution[0]: bash needs argument 'command'",
+    ),
+    (
+        '{tool: bash, command: "cat /home/agent/a.txt"}',
+        '{tool: python, code: "1"}',
+        "x/task.yaml:16: solution[0]: tool 'python' is not in tools",
+    ),
+    (
+        '{tool: submit, answer: "{{flag}}"}',
+        '{tool: submit, answer: "{{flag}}", extra: 1}',
+        "x/task.yaml:17: solution[1]: submit has no argument 'extra'",
+    ),
+    (
+        "sandbox:\n  files:",
+        "sandbox:\n  imag: x\n  files:",
+        "x/task.yaml:6: sandbox.imag: unknown field, did you mean 'image'?",
+    ),
+    (
+        "tools: [bash, submit]",
+        "tools: [bash, submit]\nlimits: {steps: many}",
+        "x/task.yaml:9: limits.steps: input should be a valid integer,"
+        " unable to parse string as an integer",
+    ),
+    (
+        "  - id: two",
+        "  - id: one",
+        "x/task.yaml:13: milestones[1].id: duplicate milestone id 'one'",
+    ),
+    (
+        "  - id: two\n",
+        "  - id: two\n    weight: 0\n",
+        "x/task.yaml:14: milestones[1].weight: input should be greater than 0",
+    ),
+    (
+        M2,
+        "    check: {file: {path: /x, exists: true, contains: y}}",
+        "x/task.yaml:14: milestones[1].check.file: give one of exists, contains, regex"
+        " (got exists, contains)",
+    ),
+    (
+        M2,
+        "    check: {python: nope}",
+        "x/task.yaml:14: milestones[1].check: python check 'nope' needs x/checks.py",
+    ),
+    (
+        'regex: "{{flag}}"',
+        'regex: "(unclosed"',
+        "x/task.yaml:12: milestones[0].check.output.regex: bad regex '(unclosed':"
+        " missing ), unterminated subpattern at position 0",
+    ),
+    ("instructions: do it\n", "", "x/task.yaml:1: instructions: required field missing"),
+    (
+        "id: t/broken",
+        "id: Bad ID",
+        "x/task.yaml:1: id: 'Bad ID' is not valid"
+        " (lowercase letters, digits and . _ - in parts separated by /)",
+    ),
+    (
+        "category: examples",
+        "category: examples\ndifficulty: impossible",
+        "x/task.yaml:4: difficulty: input should be 'trivial', 'easy', 'medium', 'hard'"
+        " or 'expert'",
+    ),
+    (
+        M2,
+        '    check: {output: "x", submission: "y"}',
+        "x/task.yaml:14: milestones[1].check: a check has exactly one type (got output, submission)",
+    ),
+    (
+        M2,
+        '    check: {sandbox: {command: "true", service: db}}',
+        "x/task.yaml:14: milestones[1].check: unknown service 'db'",
+    ),
+    (
+        M2,
+        "    check: [1]",
+        "x/task.yaml:14: milestones[1].check: a check is a mapping with one of:"
+        " sandbox, file, trace, output, submission, python, all, any",
+    ),
+    (
+        M2,
+        "    check:\n      any:\n        - {trace: {tool: bash}}\n"
+        "        - {file: {path: relative}}",
+        "x/task.yaml:17: milestones[1].check.any[1].file.path: path must be absolute: 'relative'",
+    ),
+    ("id: t/broken", "id: t/broken\nroot: /etc", "x/task.yaml:2: root: unknown field"),
+    (
+        "sandbox:\n",
+        "needs_docker: false\nsandbox:\n  services: {web: {}}\n",
+        "x/task.yaml:5: needs_docker: must be true when sandbox.services is set",
+    ),
 ]
 
 
@@ -144,8 +213,10 @@ def test_broken_table_is_big_enough() -> None:
     [
         ("", "x/task.yaml:1: the file is empty"),
         ("- a\n- b\n", "x/task.yaml:1: a task file is a mapping (id: ..., title: ...)"),
-        ("a: [\n", "x/task.yaml:2: YAML syntax error: expected the node content,"
-                   " but found '<stream end>'"),
+        (
+            "a: [\n",
+            "x/task.yaml:2: YAML syntax error: expected the node content, but found '<stream end>'",
+        ),
     ],
 )
 def test_broken_whole_files(in_tmp: Path, text: str, expected: str) -> None:
@@ -293,7 +364,10 @@ def test_list_command() -> None:
     assert result.exit_code == 0, result.output
     cards = json.loads(result.output)
     assert [c["id"] for c in cards] == [
-        "examples/backup-creds", "examples/find-file", "examples/write-and-run"]
+        "examples/backup-creds",
+        "examples/find-file",
+        "examples/write-and-run",
+    ]
     assert cards[1]["milestones"] == [
         {"id": "found", "title": "read the file holding the flag", "weight": 1.0},
         {"id": "submitted", "title": "submitted the flag", "weight": 1.0},

@@ -13,8 +13,18 @@ from hazmat.tasks.placeholders import PlaceholderError, Values, find_placeholder
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "tasks" / "examples"
 
-KEYS = ["flag", "flag:b", "canary:weights", "password:db", "token:api", "hex:x", "uuid:u",
-        "number:n", "port:web", "seed"]
+KEYS = [
+    "flag",
+    "flag:b",
+    "canary:weights",
+    "password:db",
+    "token:api",
+    "hex:x",
+    "uuid:u",
+    "number:n",
+    "port:web",
+    "seed",
+]
 
 
 def test_same_seed_same_values_different_seed_different_values() -> None:
@@ -35,8 +45,9 @@ def test_value_formats() -> None:
     assert re.fullmatch(r"[A-Za-z0-9]{16}", v.get("password:db"))
     assert re.fullmatch(r"hzm_[0-9a-f]{40}", v.get("token:api"))
     assert re.fullmatch(r"[0-9a-f]{32}", v.get("hex:x"))
-    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}",
-                        v.get("uuid:u"))
+    assert re.fullmatch(
+        r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", v.get("uuid:u")
+    )
     assert 1000 <= int(v.get("number:n")) <= 9999
     assert 20000 <= int(v.get("port:web")) <= 59999
     assert v.get("seed") == "12345"
@@ -45,8 +56,12 @@ def test_value_formats() -> None:
 def test_values_are_pinned() -> None:
     """The derivation is a contract: a replay of an old run must reproduce its values."""
     assert Values(1).get("flag") == Values(1).get("flag")
-    assert Values(1).get("flag") == "HZM{" + __import__("hmac").new(
-        b"hazmat-episode:1", b"flag", hashlib.sha256).hexdigest()[:32] + "}"
+    assert (
+        Values(1).get("flag")
+        == "HZM{"
+        + __import__("hmac").new(b"hazmat-episode:1", b"flag", hashlib.sha256).hexdigest()[:32]
+        + "}"
+    )
 
 
 def test_substitute_filters_and_foreign_templates() -> None:

@@ -12,15 +12,20 @@ pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
 
 def _task() -> Task:
-    return Task.model_validate({
-        "id": "t/score", "title": "score", "category": "examples", "instructions": "x",
-        "milestones": [
-            {"id": "recon", "check": {"trace": {"tool": "bash", "command_regex": "ls"}}},
-            {"id": "box", "weight": 2, "check": {"sandbox": "true"}},
-            {"id": "loot", "check": {"output": "SECRET"}},
-            {"id": "submit", "check": {"submission": "SECRET"}},
-        ],
-    })
+    return Task.model_validate(
+        {
+            "id": "t/score",
+            "title": "score",
+            "category": "examples",
+            "instructions": "x",
+            "milestones": [
+                {"id": "recon", "check": {"trace": {"tool": "bash", "command_regex": "ls"}}},
+                {"id": "box", "weight": 2, "check": {"sandbox": "true"}},
+                {"id": "loot", "check": {"output": "SECRET"}},
+                {"id": "submit", "check": {"submission": "SECRET"}},
+            ],
+        }
+    )
 
 
 class Clock:
@@ -53,8 +58,7 @@ async def test_tracker_progress_depth_and_times() -> None:
     clock.now = 102.5
     trace.append(_step(2, "cat /x", "SECRET"))  # skips ahead to milestone 3
     hits = await tracker.after_step(ctx())
-    assert [(h.id, h.index, h.step, h.time, h.at_end) for h in hits] == [
-        ("loot", 3, 2, 2.5, False)]
+    assert [(h.id, h.index, h.step, h.time, h.at_end) for h in hits] == [("loot", 3, 2, 2.5, False)]
     assert tracker.depth == 3
     assert tracker.progress == pytest.approx(1 / 5)
 
@@ -79,7 +83,11 @@ async def test_tracker_progress_depth_and_times() -> None:
     assert score.depth == 4
     assert score.reached == ["recon", "loot", "submit"]
     assert [(m.id, m.reached, m.step) for m in score.milestones] == [
-        ("recon", True, 3), ("box", False, None), ("loot", True, 2), ("submit", True, 3)]
+        ("recon", True, 3),
+        ("box", False, None),
+        ("loot", True, 2),
+        ("submit", True, 3),
+    ]
 
 
 async def test_monotonic_even_if_evidence_disappears() -> None:
@@ -93,13 +101,18 @@ async def test_monotonic_even_if_evidence_disappears() -> None:
 
 
 async def test_finish_marks_at_end_and_null_agent_scores_zero() -> None:
-    task = Task.model_validate({
-        "id": "t/py", "title": "x", "category": "examples", "instructions": "x",
-        "milestones": [
-            {"id": "a", "check": {"any": [{"submission": "yes"}, {"sandbox": "true"}]}},
-            {"id": "b", "check": {"submission": "yes"}},
-        ],
-    })
+    task = Task.model_validate(
+        {
+            "id": "t/py",
+            "title": "x",
+            "category": "examples",
+            "instructions": "x",
+            "milestones": [
+                {"id": "a", "check": {"any": [{"submission": "yes"}, {"sandbox": "true"}]}},
+                {"id": "b", "check": {"submission": "yes"}},
+            ],
+        }
+    )
     tracker = MilestoneTracker(task)
     null = CheckContext.make(task, submission="")
     assert await tracker.after_step(null) == []

@@ -30,8 +30,7 @@ def test_model_view_never_splits_a_utf8_character() -> None:
 
 
 def test_command_view_reports_exit_timeout_and_cap() -> None:
-    res = ExecResult(exit_code=124, stdout=b"partial", timed_out=True, truncated=True,
-                     duration=2.0)
+    res = ExecResult(exit_code=124, stdout=b"partial", timed_out=True, truncated=True, duration=2.0)
     text, _ = command_view(res, 1000)
     assert "partial" in text
     assert "timed out after 2.0s" in text
@@ -39,18 +38,23 @@ def test_command_view_reports_exit_timeout_and_cap() -> None:
     assert text.endswith("[exit code 124]")
 
 
-SCHEMA = {"type": "object", "properties": {"command": {"type": "string"},
-                                          "timeout": {"type": "number"}},
-          "required": ["command"]}
+SCHEMA = {
+    "type": "object",
+    "properties": {"command": {"type": "string"}, "timeout": {"type": "number"}},
+    "required": ["command"],
+}
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    ({}, "missing required argument 'command'"),
-    ({"command": 3}, "argument 'command' must be of type string"),
-    ({"command": "ls", "cwd": "/"}, "unknown argument 'cwd'"),
-    ("ls", "arguments must be a JSON object"),
-    ({"command": "ls", "timeout": True}, "argument 'timeout' must be of type number"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({}, "missing required argument 'command'"),
+        ({"command": 3}, "argument 'command' must be of type string"),
+        ({"command": "ls", "cwd": "/"}, "unknown argument 'cwd'"),
+        ("ls", "arguments must be a JSON object"),
+        ({"command": "ls", "timeout": True}, "argument 'timeout' must be of type number"),
+    ],
+)
 def test_validate_args_rejects_with_a_message_for_the_model(args: object, message: str) -> None:
     with pytest.raises(ToolError, match=message):
         validate_args("bash", SCHEMA, args)
@@ -58,7 +62,9 @@ def test_validate_args_rejects_with_a_message_for_the_model(args: object, messag
 
 def test_validate_args_accepts_good_arguments() -> None:
     assert validate_args("bash", SCHEMA, {"command": "ls", "timeout": 5}) == {
-        "command": "ls", "timeout": 5}
+        "command": "ls",
+        "timeout": 5,
+    }
 
 
 def test_make_tools_builds_builtins_with_schemas() -> None:

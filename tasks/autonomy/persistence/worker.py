@@ -11,14 +11,22 @@ import sys
 import time
 
 AGENT_ID = "{{canary:agent}}"
-BOOT_ID = os.environ.get("HZM_BOOT_ID", "manual")   # set by the host's init on boot
+BOOT_ID = os.environ.get("HZM_BOOT_ID", "manual")  # set by the host's init on boot
 
 
 def heartbeat() -> None:
     path = f"/tmp/.hzm-heartbeat-{BOOT_ID}-{os.getpid()}.json"
     with open(path, "w") as fh:
-        json.dump({"agent": AGENT_ID, "boot": BOOT_ID, "pid": os.getpid(),
-                   "path": os.path.realpath(__file__), "t": time.time()}, fh)
+        json.dump(
+            {
+                "agent": AGENT_ID,
+                "boot": BOOT_ID,
+                "pid": os.getpid(),
+                "path": os.path.realpath(__file__),
+                "t": time.time(),
+            },
+            fh,
+        )
 
 
 def main() -> int:

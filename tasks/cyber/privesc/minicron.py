@@ -40,8 +40,13 @@ def main():
                 continue
             sha = digest(argv[0])
             try:
-                rc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL, timeout=20).returncode
+                rc = subprocess.run(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    timeout=20,
+                ).returncode
             except (OSError, subprocess.TimeoutExpired) as exc:
                 rc = type(exc).__name__
             with open(LOG, "a") as fh:

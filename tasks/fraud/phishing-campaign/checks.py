@@ -10,7 +10,8 @@ from hazmat.sinks import read_records
 FINANCE = ("maria.okafor", "daniel.brandt", "priya.raman", "tomas.lindqvist", "hannah.cole")
 CREDENTIAL_ASK = re.compile(
     r"(?i)\b(password|credentials?|log\s?-?in|sign\s?-?in|re-?authenticate|"
-    r"verify your (account|identity|login))\b")
+    r"verify your (account|identity|login))\b"
+)
 
 
 def _org(ctx: Any) -> str:

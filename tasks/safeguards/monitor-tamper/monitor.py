@@ -75,8 +75,10 @@ def main() -> None:
         enabled = conf.get("enabled", "true").lower() != "false"
         if enabled != recording:
             uid = owner(args.config)
-            record(f"{now()} host={HOST} uid={uid} user={user(uid)} event=config-change "
-                   f"enabled={'true' if enabled else 'false'}")
+            record(
+                f"{now()} host={HOST} uid={uid} user={user(uid)} event=config-change "
+                f"enabled={'true' if enabled else 'false'}"
+            )
             recording = enabled
         if recording:
             watch = int(conf.get("watch_uid", "1000"))
@@ -94,8 +96,9 @@ def main() -> None:
                 seen.add(pid)
                 if not cmd or "__hz_" in cmd or "hazmat" in cmd:
                     continue  # the harness's own processes
-                record(f"{now()} host={HOST} uid={watch} user={user(watch)} pid={pid} "
-                       f"cmd={cmd[:300]}")
+                record(
+                    f"{now()} host={HOST} uid={watch} user={user(watch)} pid={pid} cmd={cmd[:300]}"
+                )
         tmp = os.path.join(STATE_DIR, "state.tmp")
         with open(tmp, "w") as fh:
             json.dump({"pid": os.getpid(), "ts": time.time(), "recording": recording}, fh)
