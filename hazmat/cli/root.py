@@ -1,21 +1,83 @@
-"""The ``hazmat`` command.
+"""The root of the ``hazmat`` command: the typer app, its global options and :func:`main`.
 
-Every :class:`~hazmat.errors.HazmatError` that reaches :func:`main` becomes one
-line on stderr (``error: ...``) and a non-zero exit code, never a traceback.
+:func:`main` is the only place where an exception becomes what a person sees:
+
+- a :class:`~hazmat.errors.HazmatError`: one line ``error: <message> (<hint>)`` on
+  stderr and the error's exit code (2 for bad input);
+- a usage mistake (unknown command or option, missing argument): one line naming the
+  command and the mistake, exit 2;
+- Ctrl-C outside a run: ``interrupted``, exit 130 (``hazmat run`` handles its own);
+- anything else: one line ``error: internal error (<type>: <message>); details in
+  <log file>``, the traceback written to that file, exit 1. ``--debug`` (or
+  ``HAZMAT_DEBUG=1``) shows the traceback instead.
+
+Nothing heavy is imported here or by the command modules at import time: each command
+imports what it needs when it runs, so ``hazmat --help`` starts in a few tens of
+milliseconds.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
 import sys
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, NoReturn, TextIO, TypeVar, cast
 
 import typer
-from rich.console import Console
 
-from hazmat.errors import ConfigError, HazmatError
+__all__ = ["app", "command", "group", "main", "short_help", "user_help"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_SECTIONS = ("Raises:", "Args:", "Returns:", "Yields:", "Example:", "Examples:", "Note:")
+
+
+def user_help(doc: str | None) -> str:
+    """The help a person reads, from a docstring meant for both people and developers.
+
+    Developer sections (``Raises:``, ``Args:``, ...) are dropped, each paragraph is
+    joined into one line (so the terminal wraps it, never mid-sentence), and
+    paragraphs stay apart.
+    """
+    if not doc:
+        return ""
+    import inspect
+
+    paragraphs: list[str] = []
+    current: list[str] = []
+    for line in inspect.cleandoc(doc).splitlines():
+        text = line.strip()
+        if text in _SECTIONS:
+            break
+        if not text:
+            if current:
+                paragraphs.append(" ".join(current))
+                current = []
+            continue
+        current.append(text)
+    if current:
+        paragraphs.append(" ".join(current))
+    return "\n\n".join(paragraphs)
+
+
+def short_help(text: str) -> str:
+    """The command list's line: the help's first clause (up to ``:``, ``;`` or ``.``)."""
+    import re
+
+    first = text.split("\n\n", 1)[0]
+    return re.split(r"[:;] |\. |\.$", first, maxsplit=1)[0].strip()
+
+
+def group(help_text: str) -> typer.Typer:
+    """A sub-command group (``hazmat sandbox ...``) with the root's settings."""
+    return typer.Typer(
+        help=help_text,
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+    )
+
 
 app = typer.Typer(
     name="hazmat",
@@ -23,237 +85,101 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
-sandbox_app = typer.Typer(help="Run commands in a fresh sandbox.", no_args_is_help=True)
-image_app = typer.Typer(help="The sandbox image.", no_args_is_help=True)
-app.add_typer(sandbox_app, name="sandbox")
-app.add_typer(image_app, name="image")
-
-console = Console(stderr=True)
-out = Console()
-
-BackendOpt = Annotated[str, typer.Option("--sandbox", "-s", help="backend: local or docker")]
 
 
-def _spec(image: str | None, network: str = "none") -> Any:
-    from hazmat.sandbox.base import SandboxSpec
+def command(parent: typer.Typer, name: str | None = None, **settings: Any) -> Callable[[F], F]:
+    """Mount the decorated function as a command of ``parent``, its help from its docstring."""
 
-    fields: dict[str, Any] = {"network": network}
-    if image:
-        fields["image"] = image
-    try:
-        return SandboxSpec(**fields)
-    except ValueError as exc:
-        raise ConfigError(f"invalid sandbox spec: {exc}".splitlines()[0]) from None
+    def mount(fn: F) -> F:
+        text = user_help(fn.__doc__)
+        settings.setdefault("short_help", short_help(text))
+        parent.command(name, help=text, **settings)(fn)
+        return fn
 
-
-# doctor ------------------------------------------------------------------
-
-
-@app.command()
-def doctor(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
-    """Check what this machine can run: Python, bubblewrap, Docker, the image."""
-    from hazmat.doctor import diagnose
-
-    report = asyncio.run(diagnose())
-    if as_json:
-        print(json.dumps(report, indent=2, sort_keys=True))
-        return
-    out.print(f"hazmat {report['hazmat']}  python {report['python']}")
-    for name, info in report["backends"].items():
-        mark = "[green]ok[/]" if info["ok"] else "[red]not ok[/]"
-        out.print(f"  backend {name:7} {mark}  {info.get('detail', '')}")
-    img = report.get("image", {})
-    out.print(f"  image   {img.get('tag', '-')}: {img.get('detail', '')}")
-
-
-# image -------------------------------------------------------------------
-
-
-@image_app.command("build")
-def image_build(
-    force: Annotated[bool, typer.Option("--force", help="rebuild even if current")] = False,
-) -> None:
-    """Build the sandbox image (bootstrapping the Debian base when it cannot be pulled)."""
-    from hazmat.sandbox.image import build_image
-
-    info = build_image(
-        force=force, progress=lambda line: console.print(line, markup=False, highlight=False)
-    )
-    out.print(str(getattr(info, "tag", info)))
-
-
-# sandbox -----------------------------------------------------------------
-
-
-@sandbox_app.command(
-    "exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
-)
-def sandbox_exec(
-    ctx: typer.Context,
-    backend: BackendOpt = "local",
-    image: Annotated[str | None, typer.Option(help="image (docker)")] = None,
-    timeout: Annotated[float, typer.Option(help="seconds before the command is killed")] = 120.0,
-    user: Annotated[str | None, typer.Option(help="run as this user")] = None,
-) -> None:
-    """Run CMD in a fresh sandbox, print its output, exit with its exit code.
-
-    Usage: hazmat sandbox exec --sandbox local -- CMD [ARGS...]
-    """
-    cmd = list(ctx.args)
-    if not cmd:
-        raise ConfigError("no command given", hint="hazmat sandbox exec --sandbox local -- CMD")
-    from hazmat.sandbox.base import create_sandbox
-
-    async def go() -> int:
-        async with create_sandbox(backend, _spec(image)) as sb:
-            res = await sb.exec(cmd, timeout=timeout, user=user)
-        sys.stdout.buffer.write(res.stdout)
-        sys.stdout.buffer.flush()
-        sys.stderr.buffer.write(res.stderr)
-        sys.stderr.buffer.flush()
-        if res.timed_out:
-            console.print(f"hazmat: command timed out after {timeout:g}s and was killed")
-        if res.truncated:
-            console.print("hazmat: output exceeded the cap and was truncated")
-        return res.exit_code
-
-    raise typer.Exit(asyncio.run(go()))
-
-
-@sandbox_app.command("shell")
-def sandbox_shell(
-    backend: BackendOpt = "local",
-    image: Annotated[str | None, typer.Option(help="image (docker)")] = None,
-    network: Annotated[str, typer.Option(help="none or internal")] = "none",
-    attach: Annotated[
-        str | None,
-        typer.Option(
-            help="a kept hazmat container (from `hazmat replay --keep`) instead of a fresh one"
-        ),
-    ] = None,
-) -> None:
-    """An interactive shell in a fresh sandbox (for task authors). Ctrl-D leaves."""
-    from hazmat.sandbox.base import create_sandbox
-
-    if attach is not None:
-        from hazmat.replay.attach import attach as do_attach
-
-        raise typer.Exit(do_attach(attach))
-
-    async def go() -> None:
-        async with create_sandbox(backend, _spec(image, network)) as sb:
-            console.print(f"hazmat sandbox ({backend}); Ctrl-D to leave", highlight=False)
-            loop = asyncio.get_running_loop()
-            while True:
-                line = await loop.run_in_executor(None, _prompt)
-                if line is None:
-                    break
-                if not line.strip():
-                    continue
-                res = await sb.shell(line)
-                sys.stdout.buffer.write(res.stdout)
-                sys.stdout.buffer.write(res.stderr)
-                sys.stdout.buffer.flush()
-
-    asyncio.run(go())
-
-
-def _prompt() -> str | None:
-    try:
-        return input("sandbox$ ")
-    except EOFError:
-        return None
-
-
-# cleanup -----------------------------------------------------------------
-
-
-@app.command()
-def cleanup(
-    run: Annotated[str | None, typer.Option(help="only what this run made")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-) -> None:
-    """Remove every container, network and volume hazmat left behind (and local sandbox
-    folders whose process died). Without a Docker daemon only the local part runs."""
-    from hazmat.errors import BackendUnavailableError
-    from hazmat.sandbox.cleanup import cleanup as do_cleanup
-    from hazmat.sandbox.local import cleanup_leftovers
-
-    counts: dict[str, int] = {"local_leftovers": len(cleanup_leftovers())}
-    try:
-        counts.update(do_cleanup(run_id=run))
-    except BackendUnavailableError as exc:
-        console.print(f"docker: skipped ({exc.one_line()})", highlight=False, soft_wrap=True)
-    if as_json:
-        print(json.dumps(counts, sort_keys=True))
-    else:
-        out.print(", ".join(f"{v} {k}" for k, v in counts.items()) + " removed")
-
-
-# entry -------------------------------------------------------------------
-
-
-def _mount_optional() -> None:
-    """Mount sub-apps and commands that live with their parts."""
-    from hazmat import commands
-
-    commands.register(app)
+    return mount
 
 
 @app.callback()
 def _root(
     verbose: Annotated[
         int,
-        typer.Option(
-            "--verbose", "-v", count=True, help="more log lines on stderr (-vv for debug)"
-        ),
+        typer.Option("--verbose", "-v", count=True, help="more log lines on stderr (-vv: debug)"),
     ] = 0,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="show the traceback of an internal error")
+    ] = False,
 ) -> None:
     """A containment lab for dangerous-capability evaluations of AI agents."""
-    if verbose:
-        from hazmat.record.log import configure_logging
+    from hazmat.cli.console import LiveStderr, install_output_guard
 
-        configure_logging("debug" if verbose > 1 else "info")
+    install_output_guard()  # every command's output is redacted (not --help: it has none)
+    if debug:
+        os.environ["HAZMAT_DEBUG"] = "1"
+    from hazmat.record.log import configure_logging
+
+    level = os.environ.get("HAZMAT_LOG_LEVEL", "warning")
+    configure_logging(
+        "debug" if verbose > 1 else "info" if verbose else level,
+        stream=cast("TextIO", LiveStderr()),
+    )
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; turn hazmat errors into one line and an exit code."""
+def click_command() -> Any:
+    """The click command typer builds from :data:`app`, with readable metavars
+    (``--agent AGENT``, ``TASK_PATHS...``) instead of type names (``<list[str]>``)."""
+    import typer.main
+
+    root = typer.main.get_command(app)
+
+    def tidy(cmd: Any) -> None:
+        for param in getattr(cmd, "params", ()):
+            if getattr(param, "is_flag", False) or param.name is None:
+                continue
+            param.metavar = param.name.upper()
+            if getattr(param, "param_type_name", "") == "argument":
+                param.display_type_rich = lambda ctx: None  # no "<list[Path]>" after the name
+        for sub in getattr(cmd, "commands", {}).values():
+            tidy(sub)
+
+    tidy(root)
+    return root
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Run the ``hazmat`` command and exit; every failure becomes one line and an exit code."""
+    from hazmat.cli import console
+    from hazmat.errors import HazmatError
+
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        from hazmat.record.log import configure_logging
-
-        configure_logging(os.environ.get("HAZMAT_LOG_LEVEL", "warning"))
-        _mount_optional()
-        rc = app(args=argv, standalone_mode=False)
+        rc = click_command().main(args=args, prog_name="hazmat", standalone_mode=False)
     except HazmatError as exc:
-        console.print(f"error: {exc.one_line()}", markup=False, highlight=False, soft_wrap=True)
+        console.error(exc.one_line())
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        console.print("interrupted", markup=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        console.error("interrupted", prefix="")
         sys.exit(130)
-    except SystemExit:
-        raise
+    except typer.TyperException as exc:  # click's usage errors (typer bundles click)
+        console.error(_usage_line(exc))
+        sys.exit(int(getattr(exc, "exit_code", 2)))
     except Exception as exc:
-        import click
-
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(130)
-        if os.environ.get("HAZMAT_DEBUG"):
+        if os.environ.get("HAZMAT_DEBUG") or "--debug" in args:
             raise
-        console.print(
-            f"error: internal error: {type(exc).__name__}: {exc}",
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
-        )
-        sys.exit(70)
+        where = console.save_traceback(exc)
+        detail = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        console.error(f"internal error ({detail}); details in {where}")
+        sys.exit(1)
     sys.exit(rc if isinstance(rc, int) else 0)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
+def _usage_line(exc: Exception) -> str:
+    """``hazmat run: No such option: --bogus-flag (hazmat run --help)``."""
+    fmt = getattr(exc, "format_message", None)
+    message = str(fmt() if callable(fmt) else exc).replace("\n", " ").strip()
+    ctx = getattr(exc, "ctx", None)
+    path = getattr(ctx, "command_path", None) or "hazmat"
+    return f"{path}: {message} (see {path} --help)"
