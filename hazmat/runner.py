@@ -75,6 +75,8 @@ class EpisodeResult:
     output_tokens: int = 0
     duration: float = 0.0
     error: str | None = None
+    refused: list[dict[str, Any]] = field(default_factory=list)
+    """Calls the policy blocked before they ran: ``{"step", "tool", "action", "rules"}``."""
 
 
 def episode_seed(base_seed: int, task_id: str, agent: str, epoch: int) -> int:
@@ -306,6 +308,17 @@ async def _play(
         )
 
     async def on_step(step: StepRecord) -> bool:
+        if step.output is None and step.decision.action in ("block", "halt"):
+            result.refused.append(
+                {
+                    "step": step.step,
+                    "tool": step.call.tool,
+                    "action": step.decision.action,
+                    "rules": [
+                        m.rule for m in step.decision.rules if m.action == step.decision.action
+                    ],
+                }
+            )
         if step.output is None:  # refused or malformed: in the trace, marked not executed
             trace.append(
                 TraceStep(
