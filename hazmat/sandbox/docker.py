@@ -271,7 +271,7 @@ def _files_tar(
                         now,
                     )
                     tar.addfile(info)
-            data = spec.content.encode()
+            data = spec.data()
             info = tarfile.TarInfo(rel)
             info.size, info.mode, info.uid, info.gid, info.mtime = (
                 len(data),

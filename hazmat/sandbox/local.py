@@ -654,7 +654,7 @@ class LocalSandbox(Sandbox):
         for path, fspec in spec.files.items():
             owner = self._host_id(self._uid_of(fspec.owner))
             target = self._backing_path(os.path.normpath(path))
-            target.write_text(fspec.content)
+            target.write_bytes(fspec.data())
             os.chmod(target, fspec.mode)
             if self._separate:
                 os.chown(target, owner, owner)
