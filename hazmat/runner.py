@@ -214,7 +214,7 @@ async def run_episode(
             rec.emit(
                 "note",
                 kind="environment",
-                hash=env.hash,
+                environment=env.hash,
                 tag=env.tag,
                 recipe=env.recipe,
                 message=f"task environment {env.tag}",

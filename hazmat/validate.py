@@ -38,6 +38,7 @@ from hazmat.agents.models import Agent
 from hazmat.policy.base import Policy
 from hazmat.record.log import Recorder
 from hazmat.runner import EpisodeResult, episode_seed, run_episode
+from hazmat.tasks.importers.base import ImportReport
 from hazmat.tasks.render import render_task
 from hazmat.tasks.solution import step_proof
 from hazmat.tasks.spec import Task
@@ -46,6 +47,7 @@ __all__ = [
     "SANDBOX_CHOICES",
     "TaskVerdict",
     "backend_for",
+    "check_imported",
     "null_problems",
     "proof",
     "solution_problems",
@@ -304,3 +306,47 @@ async def validate_tasks(
     finally:
         recorder.finish(status)  # type: ignore[arg-type]
     return recorder.path, verdicts
+
+
+async def check_imported(
+    report: ImportReport,
+    *,
+    sandbox: str = "auto",
+    out_dir: Path,
+    jobs: int = 2,
+    progress: Callable[[TaskVerdict], None] | None = None,
+) -> Path | None:
+    """Validate the imported tasks whose solution claims to be proven; give each one whose
+    script did not yield its answers the literal solution back (unproven, with the reason).
+    Returns the validation run's directory (None: nothing to check).
+
+    Raises:
+        SpecError: an imported task does not load (an importer bug).
+    """
+    from hazmat.tasks.importers.base import demote
+    from hazmat.tasks.load import load_variants
+
+    entries = [t for t in report.tasks if t.solution == "proven" and t.fallback]
+    tasks = []
+    for e in entries:  # one variant each: the one that asks only for the flag, if any
+        variants = load_variants(Path(e.folder))
+        tasks.append(next((t for t in variants if t.variant == "unguided"), variants[0]))
+    if not tasks:
+        return None
+    run_dir, verdicts = await validate_tasks(
+        tasks, sandbox=sandbox, out_dir=out_dir, jobs=jobs, on_verdict=progress
+    )
+    failed: dict[str, str] = {}
+    for v in verdicts:
+        if v.problems and v.task_id.partition("@")[0] not in failed:
+            failed[v.task_id.partition("@")[0]] = "; ".join(v.problems)
+    for e in entries:
+        why = failed.get(e.id)
+        if why is not None:
+            demote(e, f"its solution script did not yield the answer when checked ({why})")
+    report.notes.append(
+        f"--check validated {len(entries)} proven candidate(s) ({run_dir}); "
+        f"{sum(e.id in failed for e in entries)} fell back to a literal solution"
+    )
+    report.write(Path(report.out))
+    return run_dir

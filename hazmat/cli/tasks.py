@@ -222,3 +222,73 @@ def _counts(verdicts: list[TaskVerdict]) -> dict[str, int]:
         "unproven": sum(v.ok and not v.proven for v in ran),
         "skipped": len(verdicts) - len(ran),
     }
+
+
+@command(app, "import")
+def import_tasks(
+    source: Annotated[str, typer.Argument(help="intercode-ctf, cybench or metr")],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="the benchmark's data (intercode-ctf: the folder with ic_ctf.json; cybench: "
+            "a task folder or a folder of them; metr: a task family folder)"
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="a new folder for the tasks")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print the import report as JSON")
+    ] = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="validate every task whose solution claims to be proven; one whose script "
+            "does not yield the answer falls back to a literal (unproven) solution",
+        ),
+    ] = False,
+    sandbox: Annotated[
+        str, typer.Option("--sandbox", "-s", help="for --check: auto, local or docker")
+    ] = "auto",
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="for --check: episodes at once")] = 2,
+    runs: Annotated[Path, typer.Option("--runs", help="for --check: runs directory")] = Path(
+        "runs"
+    ),
+) -> None:
+    """Import tasks from another benchmark as ordinary task folders (task.yaml and files,
+    with provenance), and write an import report (import-report.json, IMPORT.md): what
+    was mapped, what was dropped and why, which tasks were skipped, every service rebuilt.
+
+    Raises:
+        ConfigError: an unknown source, a path not in the source's format, or --out not empty.
+    """
+    from hazmat.cli import console
+    from hazmat.tasks.importers import import_tasks as run_import
+
+    report = run_import(source, path, out)
+    if check:
+        import asyncio
+
+        from hazmat.validate import check_imported
+
+        err = console.err()
+
+        def said(v: TaskVerdict) -> None:
+            state = "ok" if v.ok else "falls back: " + "; ".join(v.problems)
+            err.print(f"check {v.task_id}: {state}", highlight=False, markup=False)
+
+        asyncio.run(check_imported(report, sandbox=sandbox, out_dir=runs, jobs=jobs, progress=said))
+    if as_json:
+        print(json.dumps({"counts": report.counts, **report.model_dump()}, sort_keys=True))
+        return
+    con = console.out()
+    counts = report.counts
+    con.print(
+        f"imported {counts['imported']} task(s) from {source} into {out}: "
+        f"{counts['proven']} with a proven solution, {counts['unproven']} unproven, "
+        f"{counts['skipped']} skipped, {counts['service_rewrites']} service rewrite(s)",
+        highlight=False,
+        markup=False,
+    )
+    for s in report.skipped:
+        con.print(f"  skipped {s.source_id}: {s.reason}", highlight=False, markup=False)
+    con.print(f"report: {out / 'IMPORT.md'}", highlight=False, markup=False)

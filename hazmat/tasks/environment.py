@@ -32,6 +32,7 @@ import hashlib
 import os
 import re
 import shutil
+import ssl
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -46,12 +47,16 @@ __all__ = [
     "check_dockerfile",
     "ensure_environment",
     "environment_of",
+    "host_ca_bundle",
 ]
 
 log = structlog.get_logger("hazmat.tasks.environment")
 
 ENV_REPO = "hazmat-env"
 """Repository of built task environments (tag: the environment hash)."""
+HOST_CA = "hazmat-host-ca.crt"
+"""This machine's CA bundle, put in every build context (not hashed): pip inside a build
+then trusts the same certificates the host does."""
 
 _APT = re.compile(r"^[a-z0-9][a-z0-9+.-]*(:[a-z0-9]+)?(=[A-Za-z0-9.+~:-]+)?$")
 _PIP = re.compile(
@@ -150,9 +155,13 @@ def _generated_dockerfile(build: EnvironmentBuild, sandbox_tag: str) -> str:
             "&& rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log"
         )
     if build.pip:
+        # the build trusts what this machine trusts (a TLS-inspecting proxy's CA, say)
+        lines.append(f"COPY {HOST_CA} /tmp/{HOST_CA}")
         lines.append(
-            "RUN python3 -m pip install --no-cache-dir --break-system-packages "
+            f"RUN if [ -s /tmp/{HOST_CA} ]; then export PIP_CERT=/tmp/{HOST_CA}; fi; "
+            "python3 -m pip install --no-cache-dir --break-system-packages "
             + " ".join(sorted(set(build.pip)))
+            + f" && rm -f /tmp/{HOST_CA}"
         )
     lines += ["USER agent", "WORKDIR /home/agent", ""]
     return "\n".join(lines)
@@ -219,6 +228,21 @@ def environment_of(build: EnvironmentBuild, *, sandbox_hash: str | None = None) 
     )
 
 
+def host_ca_bundle() -> bytes:
+    """The CA certificates this machine trusts (``PIP_CERT``, ``REQUESTS_CA_BUNDLE``,
+    ``SSL_CERT_FILE`` or OpenSSL's default file); empty when there is none."""
+    candidates = [os.environ.get(k) for k in ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")]
+    paths = ssl.get_default_verify_paths()
+    candidates += [paths.cafile, paths.openssl_cafile]
+    for c in candidates:
+        if c and Path(c).is_file():
+            try:
+                return Path(c).read_bytes()
+            except OSError:
+                continue
+    return b""
+
+
 def _cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "hazmat" / "environments"
@@ -252,6 +276,7 @@ def _build(env: Environment, progress: Callable[[str], None]) -> str:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
             os.chmod(target, env.modes.get(name, 0o644))
+        (folder / HOST_CA).write_bytes(host_ca_bundle())
         progress(f"building the task environment {env.tag}")
         built = build_service_image(folder, client=client, progress=progress)
         repo, _, tag = env.tag.partition(":")
