@@ -450,7 +450,8 @@ async def _play(
                 )
         hits = await tracker.after_step(ctx(every_step, step.output.submission))
         emit_hits(hits)
-        return tracker.completed
+        # with questions, the episode goes on until none is left open
+        return tracker.completed and (questions is None or questions.settled)
 
     async def guide(steps: int) -> Guidance:
         assert questions is not None

@@ -82,7 +82,7 @@ class EnvironmentBuild(BaseModel):
     def _apt(cls, value: list[str]) -> list[str]:
         for i, name in enumerate(value):
             if not _APT.match(name):
-                raise ValueError(f"apt[{i}]: {name!r} is not a Debian package name")
+                raise ValueError(f"{name!r} (item {i}) is not a Debian package name")
         return value
 
     @field_validator("pip")
@@ -90,7 +90,7 @@ class EnvironmentBuild(BaseModel):
     def _pip(cls, value: list[str]) -> list[str]:
         for i, name in enumerate(value):
             if not _PIP.match(name):
-                raise ValueError(f"pip[{i}]: {name!r} is not a pip requirement")
+                raise ValueError(f"{name!r} (item {i}) is not a pip requirement")
         return value
 
     @model_validator(mode="after")

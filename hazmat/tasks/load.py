@@ -437,13 +437,13 @@ def _first_error(exc: ValidationError, src: _Source) -> SpecError:
     meant: set[Loc] = set()  # fields a misspelt key stands for: not also "missing"
     for n, err in enumerate(exc.errors()):
         loc, message = _message(dict(err))
-        loc = src.where(loc)
         if err["type"] == "extra_forbidden" and loc:
             model = _model_at(loc)
             close = difflib.get_close_matches(str(loc[-1]), _known_fields(model), n=1)
             if close:
                 message += f", did you mean {close[0]!r}?"
-                meant.add((*loc[:-1], close[0]))
+                meant.add(src.where((*loc[:-1], close[0])))
+        loc = src.where(loc)
         # "missing" last: a typo'd key is reported as unknown, not as the missing one
         found.append((err["type"] == "missing", src.line(loc), n, loc, message))
     found = [f for f in found if not (f[0] and f[3] in meant)] or found

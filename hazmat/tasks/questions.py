@@ -200,6 +200,14 @@ class QuestionState:
             for q in self.questions.items
         )
 
+    @property
+    def settled(self) -> bool:
+        """True when no question can take another answer (each is answered or closed)."""
+        return all(
+            q.id in self.closed or len(self.answered.get(q.id, [])) >= self.questions.attempts
+            for q in self.questions.items
+        )
+
     def intro(self) -> str:
         """The text added to the instructions: the first question, or all of them."""
         items = self.questions.items

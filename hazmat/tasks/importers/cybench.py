@@ -52,7 +52,7 @@ SOURCE = "cybench"
 LICENCE = "Apache-2.0"
 HOME = "/home/agent"
 APT = ["binutils", "bsdextrautils", "file", "gcc", "gdb", "libc6-dev", "netcat-openbsd"]
-APT += ["p7zip-full", "tshark", "unzip", "xxd", "xz-utils", "zip"]
+APT += ["p7zip-full", "python-is-python3", "tshark", "unzip", "xxd", "xz-utils", "zip"]
 PIP = ["pwntools", "pycryptodome", "requests", "sympy"]
 _DIFFICULTY = {
     "0": "trivial",
@@ -339,7 +339,10 @@ def _solution_steps(
     steps.append(
         {
             "tool": "bash",
-            "command": f"cd {HOME}/solution && bash solution.sh 2>&1",
+            # the benchmark runs it next to copies of the task's files: the given ones are
+            # copied in (the solution's own win), then solution.sh runs there
+            "command": f"cp -rn {HOME}/. {HOME}/solution/ 2>/dev/null; "
+            f"cd {HOME}/solution && bash solution.sh 2>&1",
             "timeout": 600,
             "capture": {"flag": capture},
         }

@@ -55,6 +55,7 @@ APT = [
     "libc6-dev",
     "libimage-exiftool-perl",
     "p7zip-full",
+    "python-is-python3",
     "sleuthkit",
     "tcpdump",
     "unzip",

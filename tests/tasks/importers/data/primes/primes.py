@@ -31,7 +31,7 @@ def _fraction(t: dict) -> float:
     except (OSError, ValueError):
         return 0.0
     right = 0
-    for a, b in zip(got, want):
+    for a, b in zip(got, want, strict=False):
         if a != b:
             break
         right += 1
