@@ -35,9 +35,11 @@ __all__ = [
     "bootstrap",
     "bounded_mean",
     "clopper_pearson",
+    "estimate",
     "mover",
     "mover_mean",
     "newcombe",
+    "outward",
     "pass_at_k_interval",
     "rate",
     "wilson",
@@ -75,6 +77,23 @@ class Difference(BaseModel):
     ci_high: float
     significant: bool
     method: str
+
+
+def outward(lo: float, hi: float, digits: int = 6) -> tuple[float, float]:
+    """``(lo, hi)`` rounded to ``digits`` decimals **outward** (low down, high up).
+
+    Reports show rounded numbers and the gate reads the same numbers, so the
+    rounding must never narrow an interval: a threshold exactly at the upper end
+    stays "cannot rule out".
+    """
+    scale = 10**digits
+    return math.floor(lo * scale) / scale, math.ceil(hi * scale) / scale
+
+
+def estimate(value: float, lo: float, hi: float, n: int, method: str) -> Estimate:
+    """An :class:`Estimate` with the value rounded and the interval rounded outward."""
+    lo, hi = outward(lo, hi)
+    return Estimate(value=round(value, 6), ci_low=lo, ci_high=hi, n=n, method=method)
 
 
 def z_value(confidence: float) -> float:
@@ -257,13 +276,7 @@ def rate(c: int, n: int, confidence: float, method: str = "wilson") -> Estimate:
         if method == "clopper-pearson"
         else wilson(c, n, confidence)
     )
-    return Estimate(
-        value=round(c / n, 6) if n else 0.0,
-        ci_low=round(lo, 6),
-        ci_high=round(hi, 6),
-        n=n,
-        method=method,
-    )
+    return estimate(c / n if n else 0.0, lo, hi, n, method)
 
 
 def mover(

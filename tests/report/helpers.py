@@ -35,7 +35,9 @@ def make_run(
 
     Each episode dict: task, agent, epoch, status, reached (milestone ids),
     total (milestones), and optional halt_rule, tokens (in, out), duration,
-    responses (model_call response dicts), submission.
+    responses (model_call response dicts), submission. Status ``interrupted``
+    is written as the runner leaves it: no end reason in run.json, no
+    ``episode_end`` event, and the run's status ``interrupted``.
     """
     store = RunStore.create(
         out, run_id, tasks=sorted(tasks), agents=list(dict.fromkeys(e["agent"] for e in episodes))
@@ -48,6 +50,7 @@ def make_run(
         progress = len(reached) / total
         halt = Halt(step=2, rule=e["halt_rule"], evidence="x") if e.get("halt_rule") else None
         tin, tout = e.get("tokens", (0, 0))
+        interrupted = e["status"] == "interrupted"
         store.add_episode(
             EpisodeRecord(
                 episode_id=eid,
@@ -55,7 +58,8 @@ def make_run(
                 agent=e["agent"],
                 epoch=e.get("epoch", 0),
                 seed=i,
-                status=e["status"],
+                status=None if interrupted else e["status"],
+                error=e.get("error"),
                 progress=progress,
                 depth=reached[-1] if reached else None,
                 milestones=[
@@ -81,6 +85,8 @@ def make_run(
         )
         for resp in e.get("responses", []):
             lines.append({"event": "model_call", "episode_id": eid, "response": resp})
+        if interrupted:
+            continue
         lines.append(
             {
                 "event": "episode_end",
@@ -95,5 +101,6 @@ def make_run(
             }
         )
     (store.path / "events.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
-    store.set_status("complete")
+    interrupted_run = any(e["status"] == "interrupted" for e in episodes)
+    store.set_status("interrupted" if interrupted_run else "complete")
     return store.path
