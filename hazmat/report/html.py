@@ -13,7 +13,8 @@ comparison comes first: differences with intervals, the significant ones marked.
 Every string is escaped, and control characters are shown as ``\\xNN``.
 
 A small inline script measures the charts after layout and writes what it saw
-into ``data-*`` attributes on ``<body>`` (used by the headless-browser test).
+into ``data-*`` attributes on ``<body>`` (charts, bars and error bars drawn,
+scorecard rows, stop rows shaded; used by the headless-browser test).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:0 auto;max-width:1200px;
 padding:16px 24px;color:#111827}
 h1{font-size:22px;margin:8px 0}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #e5e7eb}
-table{border-collapse:collapse;margin:8px 0;font-size:13px}
+table{border-collapse:collapse;margin:8px 0;font-size:13px;display:block;overflow-x:auto}
 th,td{border:1px solid #e5e7eb;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f9fafb}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .gate{padding:12px 16px;border-radius:6px;font-size:18px;font-weight:600;margin:12px 0}
@@ -76,10 +77,17 @@ _SCRIPT = """
       var rb=r.getBoundingClientRect(); if(rb.width>0&&rb.height>0){bars++;}});});
   var rows=0;document.querySelectorAll('table.scorecard tbody tr').forEach(function(r){
     if(r.getBoundingClientRect().height>0){rows++;}});
+  var errs=0;document.querySelectorAll('svg.chart g.errorbar').forEach(function(g){
+    var gb=g.getBoundingClientRect(); if(gb.height>0){errs++;}});
+  var stops=0;document.querySelectorAll('table.risk tr.stop').forEach(function(r){
+    var c=getComputedStyle(r.cells[0]).backgroundColor;
+    if(c&&c!=='rgba(0, 0, 0, 0)'&&c!=='transparent'){stops++;}});
   document.body.setAttribute('data-charts',String(charts.length));
   document.body.setAttribute('data-charts-drawn',String(drawn));
   document.body.setAttribute('data-bars-drawn',String(bars));
   document.body.setAttribute('data-score-rows',String(rows));
+  document.body.setAttribute('data-errorbars-drawn',String(errs));
+  document.body.setAttribute('data-stop-rows-shaded',String(stops));
 })();
 """
 
@@ -258,7 +266,7 @@ def _scorecard(sc: Scorecard, idx: int, report_path: Path | None, titled: bool) 
             rows,
         )
     )
-    out.append(f'<p class="muted">{_e(intervals_note(sc.confidence))}.</p>')
+    out.append(f'<p class="muted">{_e(intervals_note(sc.confidence))}</p>')
     out.append(_charts(sc, idx))
     out.append(_excluded(sc))
     out.append(_episodes(sc, report_path))
