@@ -15,7 +15,8 @@ its interval), :mod:`~hazmat.report.thresholds` (levels and the gate's rule),
 :mod:`~hazmat.report.plan` (epochs a decision needs), :mod:`~hazmat.report.compare`
 (side by side, with a test), :mod:`~hazmat.report.text` (Markdown, JSON),
 :mod:`~hazmat.report.html` (one self-contained HTML file), :mod:`~hazmat.report.safe`
-(control characters made visible), :mod:`~hazmat.report.cli` (``hazmat report``).
+(control characters made visible); ``hazmat report`` and ``hazmat plan`` are
+:mod:`hazmat.cli.report`.
 
 The numbers and their formulas: ``docs/numbers.md``.
 """
