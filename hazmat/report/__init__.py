@@ -14,18 +14,18 @@ Modules: :mod:`~hazmat.report.runs` (reading a run directory),
 its interval), :mod:`~hazmat.report.thresholds` (levels and the gate's rule),
 :mod:`~hazmat.report.plan` (epochs a decision needs), :mod:`~hazmat.report.compare`
 (side by side, with a test), :mod:`~hazmat.report.text` (Markdown, JSON),
-:mod:`~hazmat.report.html` (one self-contained HTML file), :mod:`~hazmat.report.safe`
-(control characters made visible); ``hazmat report`` and ``hazmat plan`` are
-:mod:`hazmat.cli.report`.
+:mod:`~hazmat.report.html` (one self-contained HTML file); ``hazmat report`` and
+``hazmat plan`` are :mod:`hazmat.cli.report`. Agent-produced text reaches a terminal
+through :func:`hazmat.record.redact.visible` (control characters shown as escapes).
 
 The numbers and their formulas: ``docs/numbers.md``.
 """
 
+from hazmat.record.redact import visible
 from hazmat.report.compare import Comparison, compare
 from hazmat.report.plan import PlanRow, epochs_to_decide, plan
 from hazmat.report.refusals import REFUSAL_PATTERNS, Refusal, detect_refusal, is_refusal_text
 from hazmat.report.runs import EpisodeView, RunData, TaskView, load_run
-from hazmat.report.safe import visible
 from hazmat.report.scorecard import (
     REFERENCE_AGENTS,
     Scorecard,

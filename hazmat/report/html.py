@@ -29,8 +29,8 @@ from typing import Any
 from hazmat.errors import ConfigError
 from hazmat.record.chain import load_blob
 from hazmat.record.events import is_blob_ref
+from hazmat.record.redact import visible
 from hazmat.report.compare import compare
-from hazmat.report.safe import visible
 from hazmat.report.scorecard import EpisodeRow, Scorecard
 from hazmat.report.stats import Difference, Estimate
 from hazmat.report.svg import PALETTE, bar_groups, funnel, level_colour

@@ -5,7 +5,7 @@ the pytest plugin prints as its session summary: GitHub-flavoured tables that
 read fine as plain text. Every number that is a rate or a mean carries its
 interval (``0.60 [0.15, 0.95]``), the gate's rule is printed above the risk
 table, and agent-produced text reaches the terminal with its control characters
-made visible (:func:`hazmat.report.safe.visible`).
+made visible (:func:`hazmat.record.redact.visible`).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from hazmat.record.redact import visible
 from hazmat.report.compare import compare
-from hazmat.report.safe import visible
 from hazmat.report.scorecard import Scorecard, TaskCard
 from hazmat.report.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, Difference, Estimate
 from hazmat.report.thresholds import CategoryRisk

@@ -12,9 +12,9 @@ import scipy.stats as scipy_stats  # the reference computation (a test dependenc
 import typer
 from typer.testing import CliRunner
 
+from hazmat.cli.report import report
 from hazmat.errors import ConfigError
 from hazmat.report import build_scorecard, load_run, load_thresholds
-from hazmat.report.cli import report
 from hazmat.report.scorecard import Scorecard
 from hazmat.report.thresholds import CategoryRisk
 from tests.report.helpers import make_run, write_task

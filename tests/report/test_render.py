@@ -258,7 +258,7 @@ def test_markdown_renders_control_characters_visibly(tmp_path: Path) -> None:
     )
     text = render_markdown([score_runs([run])])
     assert not any(ch in text for ch in "\x1b\x07\x9b\r")
-    assert "boom \\x1b[2J\\x1b]0;pwned\\x07 \\x9b31m\\x0d" in text
+    assert "boom \\x1b[2J\\x1b]0;pwned\\x07 \\x9b31m\\r" in text
     assert "m\\x1b[31m" in text  # the agent name too
     assert "## Excluded episodes: 1 (error 1)" in text
 
