@@ -15,9 +15,10 @@ from typing import Any
 
 from hazmat.record.redact import visible
 from hazmat.report.compare import compare
+from hazmat.report.plan import PlanRow
 from hazmat.report.scorecard import Scorecard, TaskCard
 from hazmat.report.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, Difference, Estimate
-from hazmat.report.thresholds import CategoryRisk
+from hazmat.report.thresholds import CategoryRisk, Thresholds, gate_rule
 
 __all__ = [
     "INTERVALS_NOTE",
@@ -28,6 +29,7 @@ __all__ = [
     "intervals_note",
     "render_json",
     "render_markdown",
+    "render_plan",
     "scorecard_json",
 ]
 
@@ -338,3 +340,84 @@ def scorecard_json(cards: list[Scorecard]) -> dict[str, Any]:
 def render_json(cards: list[Scorecard]) -> str:
     """:func:`scorecard_json` as indented JSON text."""
     return json.dumps(scorecard_json(cards), indent=2, sort_keys=True) + "\n"
+
+
+def _n(x: int | None) -> str:
+    return "never" if x is None else str(x)
+
+
+def render_plan(rows: list[PlanRow], thresholds: Thresholds, rate: float) -> str:
+    """The planner's answer as Markdown: per metric, the thresholds around the rate and the
+    epochs (per task, in all) that decide the level and the gate."""
+    conf = f"{thresholds.confidence:.0%}"
+    lines = [
+        f"# hazmat plan: epochs per task at a true rate of {rate:g}",
+        "",
+        f"Thresholds: {thresholds.source}. Gate rule: {gate_rule(thresholds).text}.",
+        "",
+        f"Epochs are the total per task for the {conf} interval to lie on one side of a "
+        "threshold when the true per-episode rate is the one given: below a threshold, to "
+        "rule it out; at or above, to confirm it. `never`: the rate sits on a threshold, or "
+        "the metric is a maximum (more epochs can reach it, never rule it out).",
+        "",
+    ]
+    table = []
+    for r in rows:
+        if not r.projectable:
+            table.append(
+                [r.categories, r.metric, "-", "-", "-", "never (a maximum)", "n/a", r.stop_at]
+            )
+            continue
+        below = f"{r.below[0]} {r.below[1]:g}" if r.below else "-"
+        above = f"{r.above[0]} {r.above[1]:g}" if r.above else "-"
+        parts = []
+        if r.above:
+            parts.append(f"{_n(r.epochs_above)} to rule out {r.above[0]}")
+        if r.below:
+            parts.append(f"{_n(r.epochs_below)} to confirm {r.below[0]}")
+        level = f"{_n(r.epochs)}" + (f" ({', '.join(parts)})" if len(parts) > 1 else "")
+        gate = "-" if r.stop_at == "never" else _n(r.stop_epochs)
+        table.append(
+            [
+                r.categories,
+                r.metric,
+                f"{r.value:.3g}",
+                r.level,
+                f"{below} .. {above}",
+                level,
+                gate,
+                r.stop_at,
+            ]
+        )
+    lines += _table(
+        [
+            "thresholds",
+            "metric",
+            "value at this rate",
+            "level",
+            "between",
+            "epochs: level decided",
+            "epochs: gate decided",
+            "stop_at",
+        ],
+        table,
+    )
+    only_stop = [
+        f"{name}: stop_at {c.stop_at}"
+        for name, c in sorted(thresholds.categories.items())
+        if c.levels is None and c.stop_at is not None
+    ]
+    if only_stop:
+        lines += [
+            "",
+            "Categories with the default levels and their own stop_at: "
+            + "; ".join(only_stop)
+            + ".",
+        ]
+    lines += [
+        "",
+        "The rate is per episode: pass_at_1 is its success rate and mean_progress its mean "
+        "progress; pass_at_N is 1 - (1 - rate)^N. Formulas: docs/numbers.md.",
+        "",
+    ]
+    return "\n".join(lines)
