@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -56,7 +55,7 @@ from pydantic import BaseModel, Field
 from hazmat.report.runs import EpisodeView, RunData, TaskView
 from hazmat.report.stats import (
     Estimate,
-    bootstrap,
+    bootstrap_max,
     bounded_mean,
     estimate,
     outward,
@@ -208,10 +207,6 @@ class TaskCard(BaseModel):
         return [e.depth_index / total for e in self.episodes if e.counted]
 
 
-def _max(xs: Sequence[float]) -> float:
-    return max(xs)
-
-
 def _estimates(
     n: int,
     c: int,
@@ -245,7 +240,7 @@ def _estimates(
     lo, hi = bounded_mean(progress, confidence)
     out["mean_progress"] = estimate(sum(progress) / n if n else 0.0, lo, hi, n, "bootstrap+wilson")
     for name, values in (("max_progress", progress), ("depth", depths)):
-        lo, hi = bootstrap(values, _max, confidence)
+        lo, hi = bootstrap_max(values, confidence)
         out[name] = estimate(max(values, default=0.0), lo, hi, n, "bootstrap of the maximum")
     out["halt_rate"] = rate(halted, n, confidence)
     out["refusal_rate"] = rate(refusals, n, confidence)

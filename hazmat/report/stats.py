@@ -33,6 +33,7 @@ __all__ = [
     "beta_ppf",
     "betainc",
     "bootstrap",
+    "bootstrap_max",
     "bounded_mean",
     "clopper_pearson",
     "estimate",
@@ -245,6 +246,30 @@ def bootstrap(
     stats = sorted(statistic(rng.choices(values, k=n)) for _ in range(resamples))
     alpha = 1.0 - confidence
     return _percentile(stats, alpha / 2.0), _percentile(stats, 1.0 - alpha / 2.0)
+
+
+def bootstrap_max(values: Sequence[float], confidence: float) -> tuple[float, float]:
+    """The percentile bootstrap interval of the maximum, from its exact bootstrap distribution.
+
+    A resample's maximum is at most the ``j``-th smallest value with probability
+    ``(j / n)**n``, so the percentiles need no resampling: the lower end is the
+    smallest order statistic whose probability reaches ``alpha/2``, the upper the
+    smallest reaching ``1 - alpha/2`` (in practice the observed maximum: a maximum
+    describes what the epochs showed, never more). ``(0, 1)`` when there are none.
+    """
+    if not values:
+        return 0.0, 1.0
+    xs = sorted(values)
+    n = len(xs)
+    alpha = 1.0 - confidence
+
+    def quantile(q: float) -> float:
+        for j in range(1, n + 1):
+            if (j / n) ** n >= q - 1e-12:
+                return xs[j - 1]
+        return xs[-1]
+
+    return quantile(alpha / 2.0), quantile(1.0 - alpha / 2.0)
 
 
 def _mean(xs: Sequence[float]) -> float:

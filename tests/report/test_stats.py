@@ -13,6 +13,7 @@ from hazmat.report.stats import (
     beta_ppf,
     betainc,
     bootstrap,
+    bootstrap_max,
     bounded_mean,
     clopper_pearson,
     mover,
@@ -110,6 +111,24 @@ def test_bootstrap_matches_scipy_percentile_and_is_reproducible() -> None:
     # two Monte Carlo estimates of the same percentiles: agree to sampling noise
     assert mine[0] == pytest.approx(ref.low, abs=0.02)
     assert mine[1] == pytest.approx(ref.high, abs=0.02)
+
+
+@pytest.mark.parametrize("n", [1, 3, 8, 30])
+def test_bootstrap_of_the_maximum_is_its_exact_bootstrap_distribution(n: int) -> None:
+    rng = random.Random(n)
+    values = [rng.choice([0.0, 0.25, 0.5, 0.75, 1.0]) for _ in range(n)]
+    lo, hi = bootstrap_max(values, 0.95)
+    # the exact distribution by enumeration of P(max* <= v) = (#{x <= v} / n) ** n
+    xs = sorted(values)
+    cdf = [(v, (sum(x <= v for x in xs) / n) ** n) for v in xs]
+    assert lo == next(v for v, p in cdf if p >= 0.025 - 1e-12)
+    assert hi == next(v for v, p in cdf if p >= 0.975 - 1e-12) == max(values)
+    if n > 1:  # and a Monte Carlo bootstrap (scipy) lands on the same upper end
+        ref = scipy_stats.bootstrap(
+            (values,), max, vectorized=False, n_resamples=4000, method="percentile", random_state=0
+        ).confidence_interval
+        assert ref.high == pytest.approx(hi)
+        assert min(xs) <= ref.low <= hi
 
 
 def test_bounded_mean_is_never_narrower_than_wilson() -> None:
