@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import typer
 
+from hazmat.cli.records import seal, verify
 from hazmat.errors import HazmatError, RecordError
 from hazmat.record import Recorder
-from hazmat.replay.cli_verify import seal, verify
 from hazmat.replay.verify import seal_run, verify_run
 
 

@@ -14,9 +14,9 @@ import typer
 from typer.testing import CliRunner
 
 from hazmat.agents.models import resolve_agent
-from hazmat.cli_run import policy_factory
+from hazmat.cli.report import report
+from hazmat.policy.compose import task_policies
 from hazmat.report import render_json, render_markdown, score_runs
-from hazmat.report.cli import report
 from hazmat.report.html import write_html
 from hazmat.runner import run_tasks
 from hazmat.tasks import discover_tasks
@@ -49,7 +49,7 @@ def real_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
             backend="local",
             out_dir=tmp / "runs",
             epochs=2,
-            policy_for=policy_factory(None),
+            policy_for=task_policies(None),
         )
     )
     assert any(r.reason == "halted" for r in results)
@@ -158,6 +158,7 @@ def _chromium(args: list[str], tmp: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.chromium
 def test_html_renders_in_chromium(real_run: Path, other_run: Path, tmp_path: Path) -> None:
     # the replay's timeline page, where it exists, is what the report links to
     page = real_run / "episodes" / "ep0001" / "timeline.html"
