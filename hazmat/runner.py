@@ -102,6 +102,13 @@ def _solution_turns(rendered: RenderedTask) -> list[dict[str, Any]]:
     return turns
 
 
+def chat_model(spec: str, base_url: str | None) -> Any:
+    """A chat model from ``PROVIDER:MODEL`` (the factory judge checks get)."""
+    from hazmat.agents.models import resolve_agent
+
+    return resolve_agent(spec, base_url=base_url).make_model()
+
+
 def _task_tools(rendered: RenderedTask) -> dict[str, Tool]:
     """Task-specific tools (``tools.py`` in the task folder, simulated users)."""
     task = rendered.task
@@ -300,6 +307,7 @@ async def _play(
     def ctx(with_sandbox: bool, submission: str | None = None) -> CheckContext:
         return CheckContext.make(
             task,
+            make_model=chat_model,
             trace=trace,
             submission=submission,
             secrets=rendered.secrets,
@@ -331,9 +339,7 @@ async def _play(
                 )
             )
             return False
-        trace.append(
-            TraceStep.from_tool_output(step.step, step.call.args, step.output, time=step.t)
-        )
+        trace.append(step.output.trace_step(step.step, step.call.args, time=step.t))
         hits = await tracker.after_step(ctx(False, step.output.submission))
         for h in hits:
             rec.emit("milestone", id=h.id, step=h.step, t=h.time, title=h.title, index=h.index)
