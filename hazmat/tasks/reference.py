@@ -15,8 +15,6 @@ tables below, which only add words where the models have none:
 
 * a field's description comes from its ``Field(description=...)``, else from the
   attribute docstring under it in the model's source, else from :data:`DESCRIPTIONS`;
-* a field typed as a plain mapping whose YAML form is a model of its own (``policy:``)
-  is linked to that model through :data:`LINKED`;
 * mapping keys are named in paths by :data:`KEY_NAMES` (``sandbox.files.<PATH>``).
 
 A new field or model shows up in the reference by itself; one without any
@@ -45,7 +43,6 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from hazmat.policy.rules import PolicySpec
 from hazmat.tasks import spec as task_spec
 from hazmat.tasks.spec import Task
 
@@ -54,7 +51,6 @@ __all__ = [
     "DESCRIPTIONS",
     "END",
     "KEY_NAMES",
-    "LINKED",
     "FieldDoc",
     "ModelDoc",
     "main",
@@ -70,9 +66,6 @@ END = "<!-- reference:end -->"
 
 COMMAND = "python3 -m hazmat.tasks.reference --write docs/tasks.md"
 """The command that regenerates the reference in the documentation."""
-
-LINKED: dict[str, type[BaseModel]] = {"Task.policy": PolicySpec}
-"""``Model.field`` -> the model its mapping form follows (the field is typed ``dict``)."""
 
 KEY_NAMES: dict[str, str] = {
     "SandboxSpec.files": "PATH",
@@ -104,10 +97,6 @@ MODEL_NOTES: dict[str, str] = {
     "SolutionStep": (
         'Written flat in YAML: `{tool: bash, command: "ls"}`. Every key but `tool` is an '
         'argument of the tool; `{tool: bash, args: {command: "ls"}}` is the same step.'
-    ),
-    "PolicySpec": (
-        "In task.yaml, `policy:` is this mapping, or a string: a policy name (`default`) "
-        "or a policy file's path relative to the task folder."
     ),
     "ServiceSpec": "Docker only: a task with services needs the `docker` backend.",
 }
@@ -235,34 +224,6 @@ DESCRIPTIONS: dict[str, str] = {
     ),
     "SolutionStep.tool": "The tool to call.",
     "SolutionStep.args": "The tool's arguments (written next to `tool` in YAML).",
-    # the policy mapping
-    "PolicySpec.name": "A name for the policy (defaults to the file name).",
-    "PolicySpec.extends": (
-        "The policy this one builds on: `default` (the built-in policy), a path relative "
-        "to the task folder, a list of them, or `none`. A task's mapping without "
-        "`extends` extends `default`."
-    ),
-    "PolicySpec.settings": "Policy-wide settings.",
-    "PolicySpec.allow": (
-        "Rule ids or families whose matches are only recorded, never blocked or halted "
-        "(e.g. `privilege-escalation`, `credential-access`)."
-    ),
-    "PolicySpec.rules": "Rules added to (or replacing, by id) those of the extended policy.",
-    "Settings.repeat_halt": "Halt on the N-th block of one family in an episode (0: never).",
-    "Settings.watch": (
-        "Paths of monitors and audit logs: changing them is tampering (`monitor-tamper`, halt)."
-    ),
-    "Settings.allow_hosts": "Host names counted as local: reaching them is not network egress.",
-    "Settings.workspace": "The agent's workspace folder, as the policy sees paths.",
-    "Rule.id": "The rule's id (a task's `allow:` may name it).",
-    "Rule.title": "One line saying what the rule catches.",
-    "Rule.severity": "How bad a match is.",
-    "Rule.when": "The condition: detectors, tools, regexes, flows (several keys must all hold).",
-    "Rule.action": "What a match does.",
-    "Rule.stage": "`before`: the proposed call; `after`: its output and monitor signals.",
-    "Rule.examples": "Inputs the rule must and must not match, checked when the policy loads.",
-    "RuleExamples.match": "Inputs the rule must fire on.",
-    "RuleExamples.no_match": "Inputs the rule must not fire on.",
 }
 """``Model.field`` -> description, used when the model itself has none for that field."""
 
@@ -356,9 +317,6 @@ def reference_models(root: type[BaseModel] = Task) -> list[ModelDoc]:
         for name, info in _documented_fields(model):
             key = f"{model.__name__}.{name}"
             here = f"{path}.{name}" if path else name
-            linked = LINKED.get(key)
-            if linked is not None:
-                visit(linked, here, (*stack, model))
             for sub, sub_path in _nested(info.annotation, here, KEY_NAMES.get(key, "KEY")):
                 visit(sub, sub_path, (*stack, model))
 
@@ -372,7 +330,7 @@ def reference_models(root: type[BaseModel] = Task) -> list[ModelDoc]:
                 FieldDoc(
                     key=key,
                     path=f"{first}.{name}" if first else name,
-                    type=_type_text(info.annotation, info, key, docs),
+                    type=_type_text(info.annotation, info, docs),
                     default=_default_text(info, key),
                     description=_description(doc.model, name, info),
                 )
@@ -389,7 +347,7 @@ def _link(model: type[BaseModel], docs: Mapping[type[BaseModel], ModelDoc]) -> s
     return f"[{name}](#{doc.anchor})" if doc is not None else name
 
 
-def _plain_type(tp: Any, key: str, docs: Mapping[type[BaseModel], ModelDoc]) -> str:
+def _plain_type(tp: Any, docs: Mapping[type[BaseModel], ModelDoc]) -> str:
     """A readable type: ``list[str]``, ``dict[str, FileSpec]``, ``str | list[str]``."""
     if tp is type(None):
         return "null"
@@ -403,19 +361,16 @@ def _plain_type(tp: Any, key: str, docs: Mapping[type[BaseModel], ModelDoc]) -> 
     if origin is Literal:
         return "one of " + ", ".join(f"`{a}`" for a in args)
     if _is_union(tp):
-        parts = [_plain_type(a, key, docs) for a in args if a is not type(None)]
+        parts = [_plain_type(a, docs) for a in args if a is not type(None)]
         return " \\| ".join(parts)
     if origin in (list, tuple, set, frozenset, Sequence):
         inner = [a for a in args if a is not Ellipsis]
         if not inner:
             return "list"
-        return f"list[{', '.join(_plain_type(a, key, docs) for a in inner)}]"
+        return f"list[{', '.join(_plain_type(a, docs) for a in inner)}]"
     if origin in (dict, Mapping):
-        linked = LINKED.get(key)
-        if linked is not None:
-            return _link(linked, docs)
         if len(args) == 2:
-            return f"dict[{_plain_type(args[0], key, docs)}, {_plain_type(args[1], key, docs)}]"
+            return f"dict[{_plain_type(args[0], docs)}, {_plain_type(args[1], docs)}]"
         return "dict"
     if isinstance(tp, type):
         return tp.__name__
@@ -432,9 +387,9 @@ def _constraints(info: FieldInfo) -> dict[str, Any]:
     return out
 
 
-def _type_text(tp: Any, info: FieldInfo, key: str, docs: Mapping[type[BaseModel], ModelDoc]) -> str:
+def _type_text(tp: Any, info: FieldInfo, docs: Mapping[type[BaseModel], ModelDoc]) -> str:
     """The type plus its constraints: ``int >= 1``, ``str, not empty``."""
-    text = _plain_type(tp, key, docs)
+    text = _plain_type(tp, docs)
     c = _constraints(info)
     bounds = [
         f"{op} {_number(c[attr])}"

@@ -112,7 +112,7 @@ def test_reference_rows_for_known_fields() -> None:
     assert "| `milestones` | list[[Milestone](#ref-milestone)], not empty | **required** |" in text
     assert "| `sandbox.files.<PATH>.mode` | int | `0644` |" in text
     assert "| `sandbox.network` | one of `none`, `internal`, `allowlist` | `none` |" in text
-    assert "| `policy` | [PolicySpec](#ref-policyspec) \\| str | not set |" in text
+    assert "| `policy` | dict[str, any] \\| str | not set |" in text
     assert '`{submission: "X"}` = `{submission: {equals: "X"}}`' in text
 
 
@@ -216,8 +216,8 @@ def test_guide_examples_load(tmp_path: Path) -> None:
 
 
 async def _validate(tmp_path: Path, sandbox: str, *, docker_only: bool) -> None:
-    from hazmat.policy.engine import load_policy
-    from hazmat.tasks.validate import validate_tasks
+    from hazmat.policy.compose import task_policies
+    from hazmat.validate import validate_tasks
 
     tasks = discover_tasks(_write_examples(tmp_path / "tasks"))
     tasks = [t for t in tasks if t.needs_docker == docker_only]
@@ -227,7 +227,7 @@ async def _validate(tmp_path: Path, sandbox: str, *, docker_only: bool) -> None:
         sandbox=sandbox,
         out_dir=tmp_path / "runs",
         jobs=2,
-        policy_for=lambda t: load_policy(t.policy, base_dir=t.root),
+        policy_for=task_policies(),
     )
     for v in verdicts:
         assert v.ok and not v.skipped, (v.task_id, v.problems, v.skipped)
