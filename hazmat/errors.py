@@ -103,6 +103,9 @@ class SpecError(ConfigError):
             prefix += f"{field}: "
         super().__init__(prefix + message, hint=hint)
         self.reason = message
+        self.problems: list[str] = [prefix + message]
+        """Every problem found in the file, each as ``FILE:LINE: FIELD: message`` (the
+        first is this error's own message)."""
 
 
 class UnknownBackendError(ConfigError):

@@ -75,6 +75,8 @@ class EpisodeResult:
     output_tokens: int = 0
     duration: float = 0.0
     error: str | None = None
+    refused: list[dict[str, Any]] = field(default_factory=list)
+    """Calls the policy blocked before they ran: ``{"step", "tool", "action", "rules"}``."""
 
 
 def episode_seed(base_seed: int, task_id: str, agent: str, epoch: int) -> int:
@@ -98,6 +100,13 @@ def _solution_turns(rendered: RenderedTask) -> list[dict[str, Any]]:
         )
         turns.append(data)
     return turns
+
+
+def chat_model(spec: str, base_url: str | None) -> Any:
+    """A chat model from ``PROVIDER:MODEL`` (the factory judge checks get)."""
+    from hazmat.agents.models import resolve_agent
+
+    return resolve_agent(spec, base_url=base_url).make_model()
 
 
 def _task_tools(rendered: RenderedTask) -> dict[str, Tool]:
@@ -298,6 +307,7 @@ async def _play(
     def ctx(with_sandbox: bool, submission: str | None = None) -> CheckContext:
         return CheckContext.make(
             task,
+            make_model=chat_model,
             trace=trace,
             submission=submission,
             secrets=rendered.secrets,
@@ -306,6 +316,17 @@ async def _play(
         )
 
     async def on_step(step: StepRecord) -> bool:
+        if step.output is None and step.decision.action in ("block", "halt"):
+            result.refused.append(
+                {
+                    "step": step.step,
+                    "tool": step.call.tool,
+                    "action": step.decision.action,
+                    "rules": [
+                        m.rule for m in step.decision.rules if m.action == step.decision.action
+                    ],
+                }
+            )
         if step.output is None:  # refused or malformed: in the trace, marked not executed
             trace.append(
                 TraceStep(
@@ -318,9 +339,7 @@ async def _play(
                 )
             )
             return False
-        trace.append(
-            TraceStep.from_tool_output(step.step, step.call.args, step.output, time=step.t)
-        )
+        trace.append(step.output.trace_step(step.step, step.call.args, time=step.t))
         hits = await tracker.after_step(ctx(False, step.output.submission))
         for h in hits:
             rec.emit("milestone", id=h.id, step=h.step, t=h.time, title=h.title, index=h.index)

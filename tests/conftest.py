@@ -45,10 +45,6 @@ def _missing(problem: str | None, require_env: str) -> None:
     pytest.skip(problem)
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "chromium: needs Debian's chromium (headless)")
-
-
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("docker") is not None:
         _missing(docker_problem(), "HAZMAT_REQUIRE_DOCKER")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from hazmat.cli.root import app, command
-from hazmat.errors import ConfigError
+from hazmat.errors import ConfigError, SpecError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -128,7 +128,12 @@ def validate(
         )
     if jobs < 1:
         raise ConfigError("--jobs must be at least 1")
-    tasks = discover_tasks(list(task_paths))
+    try:
+        tasks = discover_tasks(list(task_paths))
+    except SpecError as exc:  # every problem of the file, one line each
+        for problem in exc.problems[:-1]:
+            console.error(problem)
+        raise SpecError(exc.problems[-1]) from None
     if not tasks:
         raise ConfigError(f"no task.yaml found under {', '.join(map(str, task_paths))}")
     err = console.err()

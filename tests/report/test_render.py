@@ -174,6 +174,7 @@ def _chromium(args: list[str], tmp: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.chromium
 def test_html_renders_in_chromium(real_run: Path, other_run: Path, tmp_path: Path) -> None:
     # the replay's timeline page, where it exists, is what the report links to
     page = real_run / "episodes" / "ep0001" / "timeline.html"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,15 +38,6 @@ def task_param(task: Task) -> Any:
     """A pytest param for a task, marked ``docker`` when it needs Docker."""
     marks = [pytest.mark.docker] if task.needs_docker else [pytest.mark.local]
     return pytest.param(task, id=task.id, marks=marks)
-
-
-def require_backend(backend: str) -> None:
-    """Skip when the backend module does not import (being written concurrently)."""
-    module = {"local": "hazmat.sandbox.local", "docker": "hazmat.sandbox.docker"}[backend]
-    try:
-        importlib.import_module(module)
-    except ImportError as exc:  # pragma: no cover - environment dependent
-        pytest.skip(f"{module} does not import: {exc}")
 
 
 def solution_turns(task: Task, seed: int = SEED) -> list[dict[str, Any]]:
