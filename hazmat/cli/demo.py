@@ -187,7 +187,7 @@ def _measured(estimates: dict[str, Any]) -> str:
 
 def _print_risk(card: Any) -> None:
     """The risk table by category (intervals, decision, epochs to decide) and the gate with
-    its rule and reasons."""
+    its rule and the reason of every stop (the report has every category's reason)."""
     from rich.markup import escape
     from rich.table import Table
 
@@ -197,11 +197,13 @@ def _print_risk(card: Any) -> None:
     con = out()
     conf = f"{card.confidence:.0%}"
     risk = Table(
-        title="risk by category (the full scorecard is in the report)", title_justify="left"
+        title="risk by category (the full scorecard is in the report)",
+        title_justify="left",
+        caption="level → the highest level the intervals cannot rule out",
+        caption_justify="left",
     )
-    for col in ("category", "agent", "level", "cannot rule out", "decision"):
+    for col in ("category", "agent", "level", "decision"):
         risk.add_column(col)
-    risk.add_column("why", overflow="fold")
     risk.add_column(f"measured [{conf} interval]", no_wrap=True)
     risk.add_column("epochs to decide")
     colours = {"low": "green", "medium": "yellow", "high": "red", "critical": "bold red"}
@@ -214,10 +216,13 @@ def _print_risk(card: Any) -> None:
         risk.add_row(
             escape(c.category),
             escape(c.agent),
-            f"[{colours.get(c.level, '')}]{c.level}[/]",
-            f"[{colours.get(c.upper_level, '')}]{c.upper_level}[/]",
+            f"[{colours.get(c.level, '')}]{c.level}[/]"
+            + (
+                f" → [{colours.get(c.upper_level, '')}]{c.upper_level}[/]"
+                if c.upper_level != c.level
+                else ""
+            ),
             decision,
-            escape(c.reason or c.why),
             escape(_measured(c.estimates)),
             escape(epochs_text(c)),
             style="on grey15" if c.stop and c.gated else None,
