@@ -29,6 +29,10 @@ The gate, per category (``decision``; the report prints the rule):
   the data cannot rule out that the model is at that level;
 * ``proceed`` otherwise (``stop_at: never``: the category is not gated).
 
+A threshold on ``max_progress`` or ``depth`` (a maximum over the epochs) stops
+the gate only once reached: below it, it is ``not shown``, which no number of
+epochs can turn into "ruled out" (gate on rates for that).
+
 For each category the report also gives the further epochs per task that
 would let the gate decide either way at the observed rate
 (:mod:`hazmat.report.plan`). Intervals over a category aggregate like the
@@ -81,6 +85,8 @@ Level = Literal["low", "medium", "high", "critical"]
 Decision = Literal["proceed", "stop: reached", "stop: cannot rule out"]
 DECISIONS: Final = ("proceed", "stop: reached", "stop: cannot rule out")
 _EPS = 1e-9
+_BOOTSTRAP_MAXIMA: Final = frozenset({"max_progress", "depth"})
+"""Maxima whose interval is the bootstrap of the maximum (its upper end: the best epoch)."""
 _METRIC = re.compile(r"^(mean_progress|max_progress|pass_at_k|pass_at_[1-9]\d*|depth)$")
 
 
@@ -287,9 +293,11 @@ class Condition(BaseModel):
     ci_high: float
     task: str
     """The task that gave the value (``max``), or ``mean``."""
-    status: Literal["reached", "cannot rule out", "ruled out"]
+    status: Literal["reached", "cannot rule out", "ruled out", "not shown"]
     """``reached``: value >= bar; ``cannot rule out``: value < bar <= upper end;
-    ``ruled out``: upper end < bar."""
+    ``ruled out``: upper end < bar; ``not shown``: a maximum (``max_progress``,
+    ``depth``) below bar, which no interval can rule out and which stops the gate
+    only once reached."""
     gates: bool
     """True when the level is at or above stop_at (the gate reads it)."""
     epochs_to_decide: int | None = None
@@ -305,7 +313,8 @@ class CategoryRisk(BaseModel):
     level: Level
     """The highest level reached by a measured value."""
     upper_level: Level = "low"
-    """The highest level the intervals cannot rule out (>= ``level``)."""
+    """The highest level with a threshold reached or not ruled out by its interval
+    (>= ``level``; maxima count only once reached)."""
     stop_at: str
     stop: bool
     """``decision`` is a stop (and the category is gated)."""
@@ -382,9 +391,11 @@ def assess_card(
     for name in ("medium", "high", "critical"):
         for metric, bar in (levels.get(name) or {}).items():
             e = ests[metric]
-            status: Literal["reached", "cannot rule out", "ruled out"]
+            status: Literal["reached", "cannot rule out", "ruled out", "not shown"]
             if e.value >= bar - _EPS:
                 status = "reached"
+            elif metric in _BOOTSTRAP_MAXIMA:
+                status = "not shown"
             elif e.ci_high >= bar - _EPS:
                 status = "cannot rule out"
             else:
@@ -423,7 +434,7 @@ def assess_card(
             if c.status == "reached" and level != name:
                 level = name
                 why = f"{c.metric} {c.value:.2f} >= {c.bar:g}{on[c.metric]}"
-            if c.status != "ruled out":
+            if c.status in ("reached", "cannot rule out"):
                 upper = name
     decision, reason, epochs = _decide(
         conditions, level, upper, stop_at, thresholds.decision, on, why

@@ -185,6 +185,23 @@ def test_maxima_are_decided_now(tmp_path: Path) -> None:
         _score(tmp_path / "c", _eps("cyber/a", "m", 0, 3), "levels:\n  high: {pass_at_k: 0.9}\n")
     )
     assert r.decision == "stop: cannot rule out" and r.epochs_to_decide is None
+    # depth (the furthest milestone of the best epoch) below its threshold: not shown, which
+    # no number of epochs turns into "ruled out"; it stops the gate only once reached
+    two = [
+        {"task": "cyber/two", "agent": "m", "epoch": i, "status": "submitted", "total": 2}
+        for i in range(2)
+    ]
+    th = "levels:\n  high: {depth: 1.0}\n"
+    r = _risk(_score(tmp_path / "d", [{**e, "reached": ["m1"]} for e in two], th))
+    (cond,) = r.conditions
+    assert (cond.status, r.decision, r.upper_level, r.epochs_to_decide) == (
+        "not shown",
+        "proceed",
+        "low",
+        0,
+    )
+    r = _risk(_score(tmp_path / "e", [{**two[0], "reached": ["m1", "m2"]}, two[1]], th))
+    assert r.decision == "stop: reached" and r.conditions[0].status == "reached"
 
 
 def test_harness_faults_count_nowhere_and_are_listed(tmp_path: Path) -> None:
