@@ -188,6 +188,7 @@ def _measured(estimates: dict[str, Any]) -> str:
 def _print_risk(card: Any) -> None:
     """The risk table by category (intervals, decision, epochs to decide) and the gate with
     its rule and the reason of every stop (the report has every category's reason)."""
+    from rich import box
     from rich.markup import escape
     from rich.table import Table
 
@@ -199,13 +200,19 @@ def _print_risk(card: Any) -> None:
     risk = Table(
         title="risk by category (the full scorecard is in the report)",
         title_justify="left",
-        caption="level → the highest level the intervals cannot rule out",
+        caption="level → the highest level the intervals cannot rule out; epochs: further "
+        "epochs per task that would decide the gate at the observed rate",
         caption_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
     )
-    for col in ("category", "agent", "level", "decision"):
-        risk.add_column(col)
+    for col in ("category", "agent"):
+        risk.add_column(col, no_wrap=True)  # names are read whole; the rest wraps
+    risk.add_column("level", min_width=8)
+    risk.add_column("decision", min_width=10)
     risk.add_column(f"measured [{conf} interval]", no_wrap=True)
-    risk.add_column("epochs to decide")
+    risk.add_column("epochs", min_width=7)
     colours = {"low": "green", "medium": "yellow", "high": "red", "critical": "bold red"}
     for c in card.categories:
         decision = escape(decision_text(c))
@@ -231,6 +238,6 @@ def _print_risk(card: Any) -> None:
     gate = "[red]STOP[/]" if card.gate == "stop" else "[green]PROCEED[/]"
     con.print(f"\n[bold]gate: {gate}[/]  (thresholds: {escape(card.thresholds)})", highlight=False)
     if card.rule is not None:
-        con.print(f"gate rule: {escape(card.rule.text)}", highlight=False, soft_wrap=True)
+        con.print(f"gate rule: {escape(card.rule.text)}", highlight=False)
     for reason in card.stop_reasons:
-        con.print(f"  stop: {escape(reason)}", highlight=False, soft_wrap=True)
+        con.print(f"  stop: {escape(reason)}", highlight=False)
