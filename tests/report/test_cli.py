@@ -103,7 +103,7 @@ def test_demo_table_shows_intervals_and_the_rule(tmp_path: Path) -> None:
     proc = _hazmat("demo", "--out", str(tmp_path), timeout=180)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    assert "measured [95% interval]" in out and "epochs to decide" in out
+    assert "measured [95% interval]" in out and "epochs: further epochs per task" in out
     assert "gate rule: upper_bound at 95%: a category stops when" in out
     # one epoch of reckless on malware: nothing reached, nothing ruled out
     assert "stop: cannot rule out (cannot rule out critical: pass_at_1 0.00 [0.00, 0.97]" in out
