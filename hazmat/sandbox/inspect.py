@@ -1,44 +1,17 @@
 """hazmat's sandboxes as Inspect sandbox environment providers (the ``inspect`` extra).
 
-Two providers are registered with Inspect (``inspect-ai`` on PyPI) when this module is
-imported, which Inspect does through the ``inspect_ai`` entry-point group::
+Importing this module registers ``hazmat-local`` (bubblewrap) and ``hazmat-docker`` (the
+Docker API; no ``docker compose``) with Inspect, which imports it through the
+``inspect_ai`` entry-point group (``hazmat = "hazmat.sandbox.inspect"``)::
 
-    [project.entry-points.inspect_ai]
-    hazmat = "hazmat.sandbox.inspect"
+    Task(..., sandbox="hazmat-local")                        # hazmat's default spec
+    Task(..., sandbox=("hazmat-docker", "sandbox.yaml"))     # a SandboxSpec in YAML
+    Task(..., sandbox=SandboxEnvironmentSpec("hazmat-local", HazmatSandboxConfig(spec=...)))
 
-- ``hazmat-local``: the bubblewrap backend (no daemon, no ``docker compose``);
-- ``hazmat-docker``: the Docker backend, through the Docker API (no ``docker compose``,
-  so it runs where Inspect's own ``docker`` provider cannot: compose older than 2.21).
-
-Both give an Inspect eval hazmat's hardened, observed sandbox: the agent's commands run
-as ``spec.user`` (``agent``, no capabilities), no network, resource limits, and the
-network sentinel records every lookup and connection attempt (each attempt seen during
-an ``exec`` is added to the sample's transcript as an ``InfoEvent`` with source
-``hazmat-sentinel``). Usage::
-
-    Task(..., sandbox="hazmat-local")                              # the default spec
-    Task(..., sandbox=("hazmat-docker", "sandbox.yaml"))           # a spec in YAML
-    Task(..., sandbox=SandboxEnvironmentSpec(
-        "hazmat-local", HazmatSandboxConfig(spec=SandboxSpec(env={"X": "1"}))))
-
-The YAML file holds a hazmat :class:`~hazmat.sandbox.base.SandboxSpec` (the keys of a
-task.yaml's ``sandbox:`` section); a task.yaml itself is accepted (its ``sandbox:``
-section is used, placeholders such as ``{{flag}}`` stay literal), and so is a mapping
-with the fields of :class:`HazmatSandboxConfig` (``spec``, ``run_id``).
-
-How Inspect's calls map (the semantics of ``docs/inspect.md``): relative paths and cwd
-resolve against ``spec.workdir``; ``exec``, ``read_file`` and ``write_file`` act as
-``spec.user``; ``exec(timeout=None)`` means ``spec.limits.exec_timeout`` (hazmat runs no
-unbounded command); a timeout kills the command's whole process tree and raises
-``TimeoutError``; an output stream over Inspect's limit raises
-``OutputLimitExceededError`` with the kept head; a used-up sandbox raises
-``SandboxUnavailableError``.
-
-Each sandbox's facts (``Sandbox.info()``: backend, bwrap version or container, hardening,
-sentinel) are added to the sample's transcript as an ``InfoEvent`` with source ``hazmat``.
-
-Lifecycle state (which sandboxes of which config are alive, for ``task_cleanup``) lives
-at class level, because Inspect's lifecycle calls are class methods.
+Commands and file operations act as ``spec.user``; relative paths and cwd resolve against
+``spec.workdir``. What the network sentinel sees during an ``exec`` and the sandbox's
+facts go to the sample's transcript (``InfoEvent`` sources ``hazmat-sentinel``, ``hazmat``).
+How each Inspect call maps, and the self-check results: ``docs/inspect.md``.
 """
 
 from __future__ import annotations
@@ -89,33 +62,21 @@ __all__ = [
 log = structlog.get_logger("hazmat.sandbox.inspect")
 
 DEFAULT_RUN_ID = "inspect"
-"""The hazmat run id of sandboxes made for Inspect unless the config names another
-(Docker label ``hazmat.run``; ``inspect sandbox cleanup hazmat-docker`` removes it)."""
-
+"""hazmat run id (Docker label ``hazmat.run``) of Inspect's sandboxes unless configured."""
 CHANNEL_FILE_MAX = 128 * 1024 * 1024
-"""Largest file moved in one supervisor request: the whole file travels base64-encoded in
-one JSON line (the host reads lines of up to 256 MiB), so reads are capped here."""
-
+"""Largest file read in one supervisor request (one base64 JSON line, read up to 256 MiB)."""
 CHANNEL_OUTPUT_MAX = 64 * 1024 * 1024
-"""Largest per-stream exec output kept: both streams travel in one JSON line."""
-
+"""Largest exec output kept per stream (both streams travel in one JSON line)."""
 WRITE_CHUNK = 32 * 1024 * 1024
-"""Writes larger than this go in pieces (the first with write_file, the rest appended),
-so neither side holds a whole large file base64-encoded in memory."""
-
-APPEND_TIMEOUT = 600.0
-"""Seconds one appended piece of a large write may take."""
-
+"""Larger writes go in pieces (the rest appended), so no side holds a huge request."""
 SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 """PATH of the commands this module runs itself (never the image's PATH)."""
 
 
 class HazmatSandboxConfig(BaseModel):
-    """Configuration of a ``hazmat-local`` / ``hazmat-docker`` sandbox.
-
-    Hashable (Inspect keeps sandbox specs in sets), frozen, and serialised into the eval
-    log; :meth:`HazmatSandboxEnvironment.config_deserialize` reads it back.
-    """
+    """Configuration of a ``hazmat-local`` / ``hazmat-docker`` sandbox: frozen, hashable
+    (Inspect keeps sandbox specs in sets), serialised into eval logs and read back by
+    :meth:`HazmatSandboxEnvironment.config_deserialize`."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -131,34 +92,27 @@ class HazmatSandboxConfig(BaseModel):
 def load_config(config: SandboxEnvironmentConfigType | None) -> HazmatSandboxConfig:
     """The :class:`HazmatSandboxConfig` an Inspect sandbox config stands for.
 
-    ``None`` is the default spec; a :class:`HazmatSandboxConfig` is used as is; a
-    :class:`SandboxSpec` is wrapped; a ``str`` is the path of a YAML file (see the
-    module docstring for what it may hold).
+    ``None``: the default spec. A ``str``: a YAML file holding a :class:`SandboxSpec`,
+    a task.yaml (its ``sandbox:`` section; placeholders stay literal) or the fields of
+    :class:`HazmatSandboxConfig`. A :class:`SandboxSpec` is wrapped.
 
     Raises:
         SpecError: the file cannot be read, is not YAML, or does not validate.
     """
-    if config is None:
-        return HazmatSandboxConfig()
-    if isinstance(config, HazmatSandboxConfig):
-        return config
+    if config is None or isinstance(config, HazmatSandboxConfig):
+        return config or HazmatSandboxConfig()
     if isinstance(config, SandboxSpec):
         return HazmatSandboxConfig(spec=config)
     if isinstance(config, BaseModel):
-        raise SpecError(
-            f"a hazmat sandbox config must be a HazmatSandboxConfig or a YAML path, "
-            f"not a {type(config).__name__}",
-            hint="hazmat providers do not read compose files",
-        )
+        what = type(config).__name__
+        raise SpecError(f"a hazmat sandbox config is a HazmatSandboxConfig or a path, not {what}")
     path = Path(config)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except OSError as exc:
         raise SpecError(f"cannot read the sandbox config: {exc.strerror}", file=str(path)) from None
     except yaml.YAMLError as exc:
         raise SpecError(f"not valid YAML: {exc}", file=str(path)) from None
-    if data is None:
-        data = {}
     if not isinstance(data, dict):
         raise SpecError("a sandbox config must be a mapping", file=str(path))
     try:
@@ -168,11 +122,8 @@ def load_config(config: SandboxEnvironmentConfigType | None) -> HazmatSandboxCon
             return HazmatSandboxConfig.model_validate(data)
         return HazmatSandboxConfig(spec=SandboxSpec.model_validate(data))
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise SpecError(problems, file=str(path)) from None
+        where = [(".".join(map(str, e["loc"])) or "(top)", e["msg"]) for e in exc.errors()]
+        raise SpecError("; ".join(f"{k}: {m}" for k, m in where), file=str(path)) from None
 
 
 def _size_str(size: int) -> str:
@@ -184,34 +135,21 @@ def _size_str(size: int) -> str:
 
 
 def _inspect_spec(spec: SandboxSpec) -> SandboxSpec:
-    """``spec`` with caps raised to what Inspect expects (never lowered): exec output
-    per stream up to Inspect's exec limit, file transfers up to its read limit, both
+    """``spec`` with its output and file caps raised (never lowered) to Inspect's limits,
     within what one supervisor request carries."""
-    limits = spec.limits
-    output = max(
-        limits.output_bytes, min(SandboxEnvironmentLimits.MAX_EXEC_OUTPUT_SIZE, CHANNEL_OUTPUT_MAX)
-    )
-    files = max(
-        limits.file_bytes, min(SandboxEnvironmentLimits.MAX_READ_FILE_SIZE, CHANNEL_FILE_MAX)
-    )
-    if (output, files) == (limits.output_bytes, limits.file_bytes):
-        return spec
-    return spec.model_copy(
-        update={"limits": limits.model_copy(update={"output_bytes": output, "file_bytes": files})}
-    )
+    lim, ins = spec.limits, SandboxEnvironmentLimits
+    out = max(lim.output_bytes, min(ins.MAX_EXEC_OUTPUT_SIZE, CHANNEL_OUTPUT_MAX))
+    files = max(lim.file_bytes, min(ins.MAX_READ_FILE_SIZE, CHANNEL_FILE_MAX))
+    limits = lim.model_copy(update={"output_bytes": out, "file_bytes": files})
+    return spec if limits == lim else spec.model_copy(update={"limits": limits})
 
 
 def _episode_id(task_name: str) -> str:
     """``<task>-<sample>-e<epoch>-<random>`` (sample and epoch when Inspect runs one)."""
-    parts = [task_name]
-    try:
-        from inspect_ai.log._samples import sample_active
+    from inspect_ai.log._samples import sample_active  # as Inspect's docker provider does
 
-        active = sample_active()
-        if active is not None:
-            parts += [str(active.sample.id), f"e{active.epoch}"]
-    except ImportError:  # pragma: no cover - a private Inspect module that may move
-        pass
+    active = sample_active()
+    parts = [task_name] + ([str(active.sample.id), f"e{active.epoch}"] if active else [])
     parts.append(uuid.uuid4().hex[:8])
     slug = "-".join(parts)
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in slug)[-64:]
@@ -224,28 +162,38 @@ def _unavailable(exc: SandboxError) -> SandboxUnavailableError:
     return SandboxUnavailableError(f"the hazmat sandbox did not answer: {exc}")
 
 
+def _file_error(exc: OSError | SandboxError, file: str, cap: int) -> Exception:
+    """Inspect's error for a hazmat file-op error on ``file`` (the name as given)."""
+    if isinstance(exc, FileNotFoundError):
+        return FileNotFoundError(errno.ENOENT, "No such file or directory", file)
+    if isinstance(exc, IsADirectoryError):
+        return IsADirectoryError(errno.EISDIR, "Is a directory", file)
+    if isinstance(exc, PermissionError):
+        return PermissionError(errno.EACCES, "Permission denied", file)
+    if isinstance(exc, FileTooLargeError):
+        return OutputLimitExceededError(_size_str(cap), None)
+    if isinstance(exc, SandboxError):
+        return _unavailable(exc)
+    return OSError(exc.errno or errno.EIO, str(exc), file)  # not a regular file, disk full
+
+
 class _NoSuchUser(Exception):
     """The requested user is not in the sandbox's /etc/passwd."""
 
 
 class HazmatSandboxEnvironment(SandboxEnvironment):
-    """One hazmat sandbox seen through Inspect's ``SandboxEnvironment`` API.
-
-    Subclasses fix :attr:`backend`. :attr:`hazmat` is the hazmat
-    :class:`~hazmat.sandbox.base.Sandbox` underneath (``shell``, ``snapshot``, ...).
-    """
+    """One hazmat sandbox behind Inspect's ``SandboxEnvironment`` API (subclasses fix
+    :attr:`backend`); :attr:`hazmat` is the hazmat sandbox (``shell``, ``snapshot``...)."""
 
     backend: ClassVar[str] = ""
     _live: ClassVar[dict[tuple[str, HazmatSandboxConfig], set[HazmatSandboxEnvironment]]] = {}
-    """Sandboxes started and not yet stopped, by (backend, config): Inspect calls
-    ``task_cleanup`` once per config at the end of a run (its task name is "shutdown")."""
+    """Sandboxes not yet stopped, by (backend, config): Inspect calls ``task_cleanup`` once
+    per config at the end of a run, with the task name "shutdown"."""
 
     def __init__(self, sandbox: Sandbox, config: HazmatSandboxConfig) -> None:
         super().__init__()
         self.hazmat = sandbox
-        """The hazmat sandbox this environment drives."""
         self.config = config
-        """The config it was made from."""
         self._network: list[dict[str, Any]] = []
         self._sentinel_broken = False
         self._closed = False
@@ -253,17 +201,7 @@ class HazmatSandboxEnvironment(SandboxEnvironment):
             backend=self.backend, run_id=sandbox.run_id, episode_id=sandbox.episode_id
         )
 
-    # configuration -------------------------------------------------------------
-
-    @classmethod
-    def config_files(cls) -> list[str]:
-        """No configuration file is picked up automatically (no compose files)."""
-        return []
-
-    @classmethod
-    def is_docker_compatible(cls) -> bool:
-        """False: hazmat providers take a hazmat spec, not a Dockerfile or compose.yaml."""
-        return False
+    # configuration (no config file is picked up automatically: no compose files) ---
 
     @classmethod
     def config_deserialize(cls, config: dict[str, Any]) -> BaseModel:
@@ -294,10 +232,9 @@ class HazmatSandboxEnvironment(SandboxEnvironment):
     ) -> dict[str, SandboxEnvironment]:
         """Start one hazmat sandbox for a sample and return it as ``{"default": env}``.
 
-        The spec's files are placed and its setup runs (as root) before this returns;
-        Inspect then writes the sample's ``files`` with :meth:`write_file` and runs its
-        ``setup`` script with :meth:`exec`, both as ``spec.user``. ``metadata`` is not
-        used: a spec is fixed per config (give a sample its own ``sandbox=`` to vary it).
+        The spec's files and setup (as root) are done before this returns; Inspect then
+        writes the sample's ``files`` and runs its ``setup`` as ``spec.user``.
+        ``metadata`` is not used (give a sample its own ``sandbox=`` to vary the spec).
 
         Raises:
             SpecError: the config does not validate.
@@ -331,11 +268,8 @@ class HazmatSandboxEnvironment(SandboxEnvironment):
         environments: dict[str, SandboxEnvironment],
         interrupted: bool,
     ) -> None:
-        """Record the sentinel's last events, then stop and remove each sandbox.
-
-        Always removes (also when ``interrupted``): a hazmat sandbox never outlives its
-        sample. Never raises for a sandbox already gone.
-        """
+        """Record the sentinel's last events, then stop and remove each sandbox (also
+        when ``interrupted``). Never raises for a sandbox already gone."""
         for environment in environments.values():
             if isinstance(environment, HazmatSandboxEnvironment):
                 with anyio.CancelScope(shield=True):
@@ -345,12 +279,9 @@ class HazmatSandboxEnvironment(SandboxEnvironment):
     async def task_cleanup(
         cls, task_name: str, config: SandboxEnvironmentConfigType | None, cleanup: bool
     ) -> None:
-        """Stop every sandbox of this config that is still alive (a sample whose cleanup
-        did not run). ``cleanup=False`` (``--no-sandbox-cleanup``) is not honoured: a
-        local sandbox dies with this process anyway, and hazmat leaves nothing running.
-        A config that no longer loads (its file is gone) stops every sandbox of this
-        provider.
-        """
+        """Stop every sandbox of this config still alive (every one of this provider if
+        the config no longer loads). ``cleanup=False`` is not honoured: hazmat leaves
+        nothing running (and a local sandbox dies with this process anyway)."""
         try:
             keys = [(cls.backend, load_config(config))]
         except SpecError:
@@ -365,24 +296,6 @@ class HazmatSandboxEnvironment(SandboxEnvironment):
         for environment in list(left):
             with anyio.CancelScope(shield=True):
                 await environment._close(drain=False)
-
-    @classmethod
-    async def cli_cleanup(cls, id: str | None) -> None:
-        """Remove leftovers (``inspect sandbox cleanup hazmat-local|hazmat-docker [ID]``).
-
-        ``hazmat-docker``: every container, network and volume of hazmat run ``id``
-        (default :data:`DEFAULT_RUN_ID`, the run of every Inspect sandbox). ``hazmat-local``:
-        the folders and cgroups of local sandboxes whose host process died (``id`` unused).
-
-        Raises:
-            BackendUnavailableError: (docker) the daemon cannot be reached.
-        """
-        if cls.backend == "docker":
-            counts = await asyncio.to_thread(docker_cleanup, id or DEFAULT_RUN_ID)
-            print(f"hazmat-docker: removed {counts}")
-        else:
-            removed = await asyncio.to_thread(local_cleanup)
-            print(f"hazmat-local: removed {len(removed)} leftover(s)")
 
     async def _close(self, *, drain: bool) -> None:
         """Drain the sentinel (when ``drain``), stop the sandbox, forget it. Never raises."""
@@ -401,9 +314,8 @@ class HazmatSandboxEnvironment(SandboxEnvironment):
     # network -------------------------------------------------------------------
 
     async def network_events(self) -> list[dict[str, Any]]:
-        """Every event the network sentinel recorded in this sandbox so far (lookups,
-        connection attempts, requests), oldest first; empty when nothing was tried or
-        the sandbox has no sentinel. After cleanup: what was recorded until then."""
+        """Every event the network sentinel recorded here so far (lookups, connection
+        attempts, requests), oldest first; empty when none or no sentinel."""
         await self._drain_network()
         return list(self._network)
 
@@ -466,16 +378,14 @@ class HazmatSandboxEnvironment(SandboxEnvironment):
         timeout_retry: bool = True,
         concurrency: bool = True,
     ) -> ExecResult[str]:
-        """Run ``cmd`` (an argv, resolved through the sandbox's PATH) in a fresh process.
+        """Run ``cmd`` (argv, resolved through the sandbox's PATH) in a fresh process.
 
-        ``input`` is its stdin (text as UTF-8); ``cwd`` is relative to ``spec.workdir``
-        (the default); ``env`` is added to the sandbox's environment; ``user`` is
-        ``spec.user`` by default, ``root``, a uid, or a name from the sandbox's
-        /etc/passwd (an unknown name gives a failed result naming it, as ``docker exec``
-        does); ``timeout`` defaults to ``spec.limits.exec_timeout``. A missing command
-        is a result with exit code 127. ``timeout_retry`` is ignored (hazmat never
-        reruns a command: it may not be idempotent); ``concurrency`` is ignored.
-        Output is decoded as UTF-8 with replacement characters.
+        ``input``: stdin; ``cwd``: relative to ``spec.workdir`` (the default); ``env``:
+        added; ``user``: ``spec.user`` by default, ``root``, a uid, or a name from the
+        live /etc/passwd (unknown: a failed result naming it, as ``docker exec`` gives);
+        ``timeout``: ``spec.limits.exec_timeout`` by default. A missing command is exit
+        code 127. ``timeout_retry`` (hazmat never reruns a command) and ``concurrency``
+        are ignored. Output is UTF-8 with replacement characters.
 
         Raises:
             TimeoutError: the timeout expired; the command's whole process tree was
@@ -492,12 +402,8 @@ class HazmatSandboxEnvironment(SandboxEnvironment):
         try:
             hz_user = await self._user(user)
         except _NoSuchUser:
-            return ExecResult(
-                success=False,
-                returncode=126,
-                stdout="",
-                stderr=f"unable to find user {user}: no matching entries in passwd file\n",
-            )
+            why = f"unable to find user {user}: no matching entries in passwd file\n"
+            return ExecResult(success=False, returncode=126, stdout="", stderr=why)
         except SandboxError as exc:
             raise _unavailable(exc) from exc
         seconds = float(timeout) if timeout else self.hazmat.spec.limits.exec_timeout
@@ -542,11 +448,11 @@ class HazmatSandboxEnvironment(SandboxEnvironment):
         self,
         argv: list[str],
         *,
-        stdin: bytes | None,
-        cwd: str | None,
-        env: dict[str, str] | None,
-        user: str | None,
-        timeout: float | None,
+        stdin: bytes | None = None,
+        cwd: str | None = None,
+        env: dict[str, str] | None = None,
+        user: str | None = None,
+        timeout: float | None = None,
     ) -> HazmatExecResult:
         """hazmat's exec with its errors turned into Inspect's.
 
@@ -577,9 +483,8 @@ class HazmatSandboxEnvironment(SandboxEnvironment):
 
     @override
     async def read_file(self, file: str, text: bool = True) -> str | bytes:
-        """Read ``file`` (relative to ``spec.workdir``) as ``spec.user``, byte-exact.
-
-        Text is decoded as strict UTF-8 with newlines kept as they are (``\\r\\n`` stays).
+        """Read ``file`` (relative to ``spec.workdir``) as ``spec.user``, byte-exact; text
+        is strict UTF-8 with newlines kept (``\\r\\n`` stays).
 
         Raises:
             FileNotFoundError: no such file.
@@ -595,17 +500,9 @@ class HazmatSandboxEnvironment(SandboxEnvironment):
         limit = SandboxEnvironmentLimits.MAX_READ_FILE_SIZE
         try:
             data = await self.hazmat.read_file(self._path(file))
-        except FileNotFoundError:
-            raise FileNotFoundError(errno.ENOENT, "No such file or directory", file) from None
-        except IsADirectoryError:
-            raise IsADirectoryError(errno.EISDIR, "Is a directory", file) from None
-        except PermissionError:
-            raise PermissionError(errno.EACCES, "Permission denied", file) from None
-        except FileTooLargeError:
-            cap = self.hazmat.spec.limits.file_bytes
-            raise OutputLimitExceededError(_size_str(min(limit, cap)), None) from None
-        except SandboxError as exc:
-            raise _unavailable(exc) from exc
+        except (OSError, SandboxError) as exc:
+            cap = min(limit, self.hazmat.spec.limits.file_bytes)
+            raise _file_error(exc, file, cap) from exc
         if len(data) > limit:
             raise OutputLimitExceededError(SandboxEnvironmentLimits.MAX_READ_FILE_SIZE_STR, None)
         return data.decode("utf-8") if text else data
@@ -619,7 +516,7 @@ class HazmatSandboxEnvironment(SandboxEnvironment):
         Raises:
             PermissionError: ``spec.user`` may not write there (read-only, not its file).
             IsADirectoryError: ``file`` is a directory.
-            TimeoutError: appending a piece of a large file took over ``APPEND_TIMEOUT``.
+            TimeoutError: appending a piece of a large file took over 10 minutes.
             OSError: the file system refused (full, over ``limits.file_size_mb``, ...).
             SandboxUnavailableError: the sandbox is stopped or its channel broke.
         """
@@ -628,25 +525,15 @@ class HazmatSandboxEnvironment(SandboxEnvironment):
         chunk = min(WRITE_CHUNK, self.hazmat.spec.limits.file_bytes)
         try:
             await self.hazmat.write_file(path, data[:chunk])
-        except IsADirectoryError:
-            raise IsADirectoryError(errno.EISDIR, "Is a directory", file) from None
-        except PermissionError:
-            raise PermissionError(errno.EACCES, "Permission denied", file) from None
-        except SandboxError as exc:
-            raise _unavailable(exc) from exc
+        except (OSError, SandboxError) as exc:
+            raise _file_error(exc, file, chunk) from exc
         for start in range(chunk, len(data), chunk):
             await self._append(file, path, data[start : start + chunk])
 
     async def _append(self, file: str, path: str, data: bytes) -> None:
         """Append ``data`` to ``path`` as ``spec.user`` (a piece of a large write)."""
-        result = await self._run(
-            ["/bin/sh", "-c", 'exec cat >> "$1"', "sh", path],
-            stdin=data,
-            cwd=None,
-            env={"PATH": SYSTEM_PATH},
-            user=None,
-            timeout=APPEND_TIMEOUT,
-        )
+        argv = ["/bin/sh", "-c", 'exec cat >> "$1"', "sh", path]
+        result = await self._run(argv, stdin=data, env={"PATH": SYSTEM_PATH}, timeout=600)
         if result.timed_out:
             raise TimeoutError(f"writing {file} timed out")
         if not result.ok:
@@ -655,27 +542,20 @@ class HazmatSandboxEnvironment(SandboxEnvironment):
                 raise PermissionError(errno.EACCES, "Permission denied", file)
             raise OSError(errno.EIO, f"appending to the file failed: {why}", file)
 
-    # connection ----------------------------------------------------------------
-
-    @override
-    async def connection(self, *, user: str | None = None) -> SandboxConnection:
-        """How a person joins this sandbox with a shell.
-
-        Raises:
-            NotImplementedError: the backend offers no way in from outside (local).
-            ConnectionError: the sandbox is not running.
-        """
-        raise NotImplementedError(f"hazmat-{self.backend} sandboxes cannot be joined from outside")
-
 
 @sandboxenv(name="hazmat-local")
 class HazmatLocalSandboxEnvironment(HazmatSandboxEnvironment):
-    """``hazmat-local``: a bubblewrap sandbox per sample (no daemon needed).
-
-    ``connection()`` raises NotImplementedError: a bubblewrap sandbox has no door
-    from outside (its namespaces belong to the eval process)."""
+    """``hazmat-local``: a bubblewrap sandbox per sample (no daemon). No ``connection()``:
+    its namespaces belong to the eval process."""
 
     backend: ClassVar[str] = "local"
+
+    @classmethod
+    async def cli_cleanup(cls, id: str | None) -> None:
+        """``inspect sandbox cleanup hazmat-local``: remove the folders and cgroups of local
+        sandboxes whose host process died (``id`` is not used)."""
+        removed = await asyncio.to_thread(local_cleanup)
+        print(f"hazmat-local: removed {len(removed)} leftover(s)")
 
 
 @sandboxenv(name="hazmat-docker")
@@ -684,6 +564,17 @@ class HazmatDockerSandboxEnvironment(HazmatSandboxEnvironment):
     (``docker compose`` is not needed)."""
 
     backend: ClassVar[str] = "docker"
+
+    @classmethod
+    async def cli_cleanup(cls, id: str | None) -> None:
+        """``inspect sandbox cleanup hazmat-docker [ID]``: remove every container, network
+        and volume of hazmat run ``id`` (default :data:`DEFAULT_RUN_ID`).
+
+        Raises:
+            BackendUnavailableError: the Docker daemon cannot be reached.
+        """
+        counts = await asyncio.to_thread(docker_cleanup, id or DEFAULT_RUN_ID)
+        print(f"hazmat-docker: removed {counts}")
 
     @override
     async def connection(self, *, user: str | None = None) -> SandboxConnection:
@@ -694,17 +585,10 @@ class HazmatDockerSandboxEnvironment(HazmatSandboxEnvironment):
         """
         container = self.hazmat.info().get("container")
         try:
-            alive = (
-                bool(container)
-                and (
-                    await self._run(
-                        ["true"], stdin=None, cwd=None, env=None, user=None, timeout=10.0
-                    )
-                ).ok
-            )
+            ping = await self._run(["true"], timeout=10)
         except SandboxUnavailableError:
-            alive = False
-        if not alive:
+            ping = None
+        if not container or ping is None or not ping.ok:
             raise ConnectionError("the hazmat-docker sandbox is not running")
         who = user or self.hazmat.spec.user
         command = ["docker", "exec", "-it", "--user", who, str(container), "bash", "-l"]
