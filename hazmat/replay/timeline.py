@@ -9,6 +9,7 @@ outputs that were cut for the model are shown whole), milestones, and the halt.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,9 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
+from hazmat.errors import RecordError
 from hazmat.record.store import list_runs
+from hazmat.record.summary import load_run_record
 from hazmat.replay.trace import EpisodeTrace, RunTrace, Step, Turn
 
 __all__ = [
@@ -414,11 +417,16 @@ def runs_rows(directory: Path) -> list[dict[str, Any]]:
     """One summary dict per run directory under ``directory`` (oldest first).
 
     Keys: ``run_id, path, created, status, tasks, agents, episodes, ended, halted,
-    errors, mean_progress, completed, parent_run, error``.
+    errors, mean_progress, completed, parent_run, error``. The figures are derived
+    from each run's events (:func:`hazmat.record.summary.load_run_record`), as
+    ``hazmat verify`` checks run.json against them; run.json is read only for a run
+    without events.
     """
     rows: list[dict[str, Any]] = []
     for item in list_runs(directory):
         rec = item.record
+        with contextlib.suppress(RecordError):  # no events: run.json is all there is
+            rec = load_run_record(item.path, strict=False)
         if rec is None:
             rows.append(
                 {

@@ -281,8 +281,10 @@ def load_run(run_dir: str | Path) -> RunTrace:
     except RecordError:
         record = None
     events, problems, torn = read_events(path)
-    run_id = record.run_id if record else path.name
     run_start = next((e for e in events if e.get("event") == "run_start"), None)
+    # the run id the chain carries (run.json is checked against it by verify, not trusted)
+    start_id = run_start.get("run_id") if run_start is not None else None
+    run_id = start_id if isinstance(start_id, str) else record.run_id if record else path.name
     run_end = next((e for e in reversed(events) if e.get("event") == "run_end"), None)
     episodes: dict[str, EpisodeTrace] = {}
     for ev in events:
