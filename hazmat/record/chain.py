@@ -26,8 +26,10 @@ from pydantic import BaseModel, Field
 from hazmat.errors import RecordError
 from hazmat.record.events import (
     GENESIS_HASH,
+    LITERAL_KEY,
     NOTE,
     is_blob_ref,
+    is_literal,
 )
 
 __all__ = [
@@ -186,13 +188,28 @@ def load_blob(run_dir: Path, digest: str) -> bytes:
         raise RecordError(f"{run_dir}: blob {digest[:16]}... missing: {exc.strerror}") from exc
 
 
-def resolve_blobs(run_dir: Path, value: Any) -> Any:
+def resolve_blobs(run_dir: Path, value: Any, *, missing: list[str] | None = None) -> Any:
     """A copy of ``value`` with every blob reference replaced by the blob's text
-    (UTF-8, undecodable bytes replaced). For show/replay readers."""
+    (UTF-8, undecodable bytes replaced) and every ``{"$literal": ...}`` wrapper
+    unwrapped (see :mod:`hazmat.record.events`). For show/replay/report readers.
+
+    Raises :class:`RecordError` when a blob is missing, unless ``missing`` is a
+    list: then the digest is appended to it and a marker text stands in.
+    """
+    if is_literal(value):
+        return {
+            k: resolve_blobs(run_dir, v, missing=missing) for k, v in value[LITERAL_KEY].items()
+        }
     if is_blob_ref(value):
-        return load_blob(run_dir, value["blob"]).decode("utf-8", "replace")
+        try:
+            return load_blob(run_dir, value["blob"]).decode("utf-8", "replace")
+        except RecordError:
+            if missing is None:
+                raise
+            missing.append(value["blob"])
+            return f"[blob {value['blob'][:16]}... is missing from the record]"
     if isinstance(value, dict):
-        return {k: resolve_blobs(run_dir, v) for k, v in value.items()}
+        return {k: resolve_blobs(run_dir, v, missing=missing) for k, v in value.items()}
     if isinstance(value, list):
-        return [resolve_blobs(run_dir, v) for v in value]
+        return [resolve_blobs(run_dir, v, missing=missing) for v in value]
     return value

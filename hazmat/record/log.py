@@ -62,12 +62,14 @@ from hazmat.record.events import (
     ERROR,
     INLINE_LIMIT,
     LIMIT,
+    LITERAL_KEY,
     MILESTONE,
     NOTE,
     POLICY_DECISION,
     RUN_END,
     RUN_START,
     blob_ref,
+    needs_literal,
     validate_fields,
 )
 from hazmat.record.redact import Redactor, redact_processor
@@ -219,12 +221,14 @@ def _offload_processor(rec: Recorder, event: str, fields: dict[str, Any]) -> dic
                     pass
             return blob_ref(rec._store_blob(v), len(v))
         if isinstance(v, dict):
-            return {k: walk(x) for k, x in v.items()}
+            inner = {k: walk(x) for k, x in v.items()}
+            # data that looks like a blob reference is wrapped, never read as one
+            return {LITERAL_KEY: inner} if needs_literal(v) else inner
         if isinstance(v, list):
             return [walk(x) for x in v]
         return v
 
-    out: dict[str, Any] = walk(fields)
+    out: dict[str, Any] = {k: walk(x) for k, x in fields.items()}
     return out
 
 

@@ -2,8 +2,8 @@
 
 :func:`select_steps` applies the filters (one step, one tool, decisions only, the
 steps around a halt); :func:`episode_renderables` turns one episode into rich
-renderables: each turn's model message (and reasoning), each step's tool call,
-policy decisions with their rules and evidence, the full output (blobs resolved;
+renderables: each turn's model message (and reasoning), each step's tool call with
+its arguments whole (blobs resolved by :mod:`hazmat.replay.trace`), policy decisions with their rules and evidence, the full output (blobs resolved;
 outputs that were cut for the model are shown whole), milestones, and the halt.
 """
 
@@ -191,9 +191,16 @@ def _call_text(step: Step) -> Text:
         t.append("\n  ")
         t.append(prompt, style="dim")
         t.append(body.replace("\n", "\n    "))
-    if args:
+    # arguments are shown whole (blobs resolved): a payload after padding stays visible
+    blocks = {k: v for k, v in args.items() if isinstance(v, str) and ("\n" in v or len(v) > 200)}
+    rest = {k: v for k, v in args.items() if k not in blocks}
+    if rest:
         t.append("\n  ")
-        t.append(json.dumps(args, ensure_ascii=False, sort_keys=True)[:4000], style="dim")
+        t.append(json.dumps(rest, ensure_ascii=False, sort_keys=True), style="dim")
+    for key, text in sorted(blocks.items()):
+        t.append(f"\n  {key}: ", style="dim")
+        t.append(f"({len(text.encode())} bytes)", style="dim")
+        t.append("\n    " + text.replace("\n", "\n    "))
     return t
 
 
