@@ -236,3 +236,28 @@ def test_arguments_that_look_like_a_blob_reference_stay_what_they_were(tmp_path:
     assert verify_run(run_dir).ok
     report = asyncio.run(replay_episode(run_dir, ep.episode_id, out_dir=tmp_path / "r"))
     assert report.identical, report.summary
+
+
+def test_a_turn_over_the_step_limit_replays_identical(tmp_path: Path) -> None:
+    """Issue 13, item 12, through the real command line: find-file allows 15 steps and
+    the agent proposes 20 calls in one turn. 15 run, 5 are recorded as not run, and the
+    re-execution makes the same cut."""
+    calls = [
+        {"tool": "bash", "command": f"echo {i} >> /tmp/ran; wc -l < /tmp/ran"} for i in range(20)
+    ]
+    script = tmp_path / "greedy.json"
+    script.write_text(json.dumps([{"tool_calls": calls}]))
+    run_dir = make_run(tmp_path / "runs", TASKS / "find-file", agent=f"scripted:{script}")
+    ep = next(iter(load_run(run_dir).episodes.values()))
+    assert (ep.reason, len(ep.steps), [s.step for s in ep.steps if s.executed]) == (
+        "limit",
+        15,
+        list(range(1, 16)),
+    )
+    assert load_run(run_dir).text(ep.steps[-1].result["stdout"]) == "15\n"  # type: ignore[index]
+    (note,) = [e for e in ep.others if e.get("kind") == "not_run"]
+    assert len(note["calls"]) == 5
+    shown = invoke("show", str(run_dir)).output
+    assert "5 of 20 calls proposed in one turn were not run" in " ".join(shown.split())
+    report = asyncio.run(replay_episode(run_dir, ep.episode_id, out_dir=tmp_path / "r"))
+    assert report.identical and report.replayed_end == "limit", report.summary
