@@ -295,7 +295,7 @@ class HazmatItem(pytest.Item):
             self._validate(backend)
 
     def _run(self, agents: list[Any], backend: str, epochs: int) -> tuple[Path, list[Any]]:
-        from hazmat.cli_run import policy_factory
+        from hazmat.policy.compose import task_policies
         from hazmat.runner import run_tasks
 
         config = self.config
@@ -310,7 +310,7 @@ class HazmatItem(pytest.Item):
                 out_dir=_out_dir(config),
                 seed=int(config.getoption("hazmat_seed")),
                 epochs=epochs,
-                policy_for=policy_factory(_path_opt(config, "hazmat_policy")),
+                policy_for=task_policies(_path_opt(config, "hazmat_policy")),
                 config={"pytest": self.nodeid, "worker": _worker(config)},
                 **extra,
             )
@@ -702,7 +702,7 @@ class EpisodeRunner:
             ConfigError: a bad agent name or task path.
         """
         from hazmat.agents.models import Agent, resolve_agent
-        from hazmat.cli_run import policy_factory
+        from hazmat.policy.compose import task_policies
         from hazmat.runner import run_tasks
 
         config = self._config
@@ -721,7 +721,7 @@ class EpisodeRunner:
                 backend=be,
                 out_dir=_out_dir(config),
                 seed=int(config.getoption("hazmat_seed") if seed is None else seed),
-                policy_for=policy_factory(pol),
+                policy_for=task_policies(pol),
                 config={"pytest": self._node.nodeid},
             )
         )

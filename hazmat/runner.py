@@ -30,13 +30,21 @@ from hazmat.agents.graph import EpisodeLoop, LoopLimits, RetryPolicy, StepRecord
 from hazmat.agents.models import Agent
 from hazmat.errors import ConfigError, HazmatError
 from hazmat.policy.base import AllowAllPolicy, Decision, Observation, Policy
+from hazmat.preflight import backend_for, docker_why
 from hazmat.record.log import EpisodeRecorder, Recorder
 from hazmat.sandbox.base import Sandbox, SandboxSpec, create_sandbox
 from hazmat.sandbox.pool import WarmPool
 from hazmat.tasks import CheckContext, MilestoneTracker, RenderedTask, Task, TraceStep, render_task
 from hazmat.tools import Tool, make_tools
 
-__all__ = ["EpisodeResult", "episode_seed", "run_episode", "run_tasks"]
+__all__ = [
+    "EpisodeResult",
+    "backend_for",
+    "episode_seed",
+    "resume_run",
+    "run_episode",
+    "run_tasks",
+]
 
 log = structlog.get_logger("hazmat.runner")
 
@@ -160,7 +168,7 @@ async def run_episode(
     try:
         if task.needs_docker and backend != "docker":
             raise ConfigError(
-                f"task {task.id} needs docker ({_docker_why(task)})",
+                f"task {task.id} needs docker ({docker_why(task)})",
                 hint="run it with --sandbox docker",
             )
         spec = _sandbox_spec(task)
@@ -258,19 +266,6 @@ def _watched_paths(policy: Policy) -> tuple[str, ...]:
     spec = getattr(policy, "spec", None)
     settings = getattr(spec, "settings", None)
     return tuple(getattr(settings, "watch", ()) or ())
-
-
-def _docker_why(task: Task) -> str:
-    """Why a task needs the docker backend, in a few words."""
-    hard = task.sandbox.hardening
-    why = []
-    if task.sandbox.services:
-        why.append("services: " + ", ".join(task.sandbox.services))
-    if not hard.read_only_root or not hard.no_new_privileges or hard.cap_add:
-        why.append("loosened hardening")
-    if task.sandbox.network != "none":
-        why.append(f"network: {task.sandbox.network}")
-    return "; ".join(why) or "the task says so"
 
 
 def _ready_fields(sb: Sandbox, spec: SandboxSpec) -> dict[str, Any]:
@@ -549,10 +544,11 @@ async def execute_plan(
             eseed = episode_seed(seed, item.task.id, item.agent.name, item.epoch)
             rendered = render_task(item.task, eseed)
             policy = policy_for(item.task) if policy_for else None
+            where = backend_for(item.task, backend)
             res = await run_episode(
                 rendered,
                 item.agent,
-                backend=backend,
+                backend=where,
                 recorder=recorder,
                 episode_id=item.episode_id,
                 epoch=item.epoch,
@@ -562,16 +558,19 @@ async def execute_plan(
                 stop=control.stop,
                 attempt=(attempts or {}).get(item.episode_id, 1),
                 keep_on_halt=keep_on_halt,
-                pool=pool,
+                pool=pool if where == pool_backend else None,
             )
             results[item.episode_id] = res
             if on_episode:
                 on_episode(res)
 
-    pool = WarmPool(backend, warm_pool, run_id=recorder.run_id) if warm_pool > 0 else None
+    pool_backend = "docker" if backend == "auto" else backend
+    pool = WarmPool(pool_backend, warm_pool, run_id=recorder.run_id) if warm_pool > 0 else None
     if pool is not None:
         specs = {}
         for distinct in {id(item.task): item.task for item in plan}.values():
+            if backend_for(distinct, backend) != pool_backend:
+                continue
             spec = _sandbox_spec(render_task(distinct, 0).task)
             specs[WarmPool.base_key(spec)] = spec
         await pool.warm(list(specs.values()), wait=60.0)
@@ -678,6 +677,7 @@ async def resume_run(
     on_start: Callable[[PlannedEpisode], None] | None = None,
     control: RunControl | None = None,
     resolve: Callable[[str, str | None], Agent] | None = None,
+    on_plan: Callable[[list[PlannedEpisode], list[PlannedEpisode]], None] | None = None,
 ) -> tuple[Path, list[EpisodeResult], list[str]]:
     """Finish an interrupted run in place.
 
@@ -686,6 +686,8 @@ async def resume_run(
     under the same episode id, and the record says so (a ``note`` per rerun and
     ``attempt`` on the new ``episode_start``). Returns the run directory, the
     results of every episode of the run, and the ids that were run again.
+    ``on_plan(plan, todo)``, when given, learns the whole plan and what runs again
+    before anything starts.
 
     Raises:
         ConfigError: the run cannot be resumed (complete without errors to retry,
@@ -722,6 +724,8 @@ async def resume_run(
             f"{run_dir}: nothing to resume: every episode has ended",
             hint="--retry-errors reruns the episodes that ended in error",
         )
+    if on_plan:
+        on_plan(plan, todo)
     recorder = Recorder.open(run_dir)
     starts = _episode_starts(run_dir)
     attempts: dict[str, int] = {}

@@ -48,7 +48,7 @@ from langchain_core.messages import (
 from langgraph.graph import START, StateGraph
 from langgraph.types import Command
 
-from hazmat.errors import HazmatError, ModelError, ToolError
+from hazmat.errors import HazmatError, ModelError, MonitorError, ToolError
 from hazmat.policy.base import (
     STRICTNESS,
     Decision,
@@ -389,6 +389,8 @@ class EpisodeLoop:
             if self.observe is not None:
                 return await self.observe(obs)
             return self.policy.after(obs), []
+        except MonitorError:
+            raise  # a harness fault: the episode ends error, it is not halted
         except Exception as exc:
             return _fail_closed(exc), []
 

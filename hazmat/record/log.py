@@ -529,8 +529,12 @@ class Recorder:
             level = logging.WARNING
         enabled = getattr(self.log, "is_enabled_for", None)
         if enabled is None or enabled(level):
-            brief = {
-                k: (v if not isinstance(v, str) or len(v) <= 120 else v[:117] + "...")
+            brief = {  # long values are cut, never what went wrong (message, error)
+                k: (
+                    v
+                    if not isinstance(v, str) or len(v) <= 120 or k in ("message", "error")
+                    else v[:119] + "…"
+                )
                 for k, v in data.items()
                 if k not in ("run_id", "prev", "hash", "ts", "event")
                 and (v is None or isinstance(v, str | int | float | bool))

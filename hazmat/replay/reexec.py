@@ -252,14 +252,9 @@ def policy_for_record(run: RunTrace, task: Any) -> Policy:
     cfg = run.config
     if "policy" not in cfg:
         return AllowAllPolicy()
-    from hazmat.policy.engine import load_policy
+    from hazmat.policy.compose import for_task
 
-    base = cfg.get("policy")
-    ref: Any = task.policy
-    if base not in (None, "default", "builtin:default"):
-        path = str(base)
-        ref = {**ref, "extends": path} if isinstance(ref, dict) else path
-    return load_policy(ref, base_dir=task.root)
+    return for_task(task, cfg.get("policy"))
 
 
 # keeping the sandbox ---------------------------------------------------------------

@@ -423,7 +423,7 @@ def run_renderables(
 def runs_rows(directory: Path) -> list[dict[str, Any]]:
     """One summary dict per run directory under ``directory`` (oldest first).
 
-    Keys: ``run_id, path, created, status, tasks, agents, episodes, ended, halted,
+    Keys: ``run_id, path, created, status, kind, tasks, agents, episodes, ended, halted,
     errors, mean_progress, completed, parent_run, error``. The figures are derived
     from each run's events (:func:`hazmat.record.summary.load_run_record`), as
     ``hazmat verify`` checks run.json against them; run.json is read only for a run
@@ -466,10 +466,22 @@ def runs_rows(directory: Path) -> list[dict[str, Any]]:
                 if ended
                 else None,
                 "parent_run": rec.parent_run,
+                "kind": run_kind(rec.config, rec.parent_run),
                 "error": None,
             }
         )
     return rows
+
+
+def run_kind(config: dict[str, Any], parent_run: str | None) -> str:
+    """What made a run: ``run``, ``demo``, ``validate`` or ``replay``."""
+    if parent_run:
+        return "replay"
+    if config.get("command") == "validate":
+        return "validate"
+    if config.get("demo"):
+        return "demo"
+    return "run"
 
 
 def _names(items: list[str], limit: int = 2) -> str:

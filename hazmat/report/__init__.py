@@ -13,7 +13,7 @@ Modules: :mod:`~hazmat.report.runs` (reading a run directory),
 (per task and agent), :mod:`~hazmat.report.thresholds` (levels and the gate),
 :mod:`~hazmat.report.compare` (side by side), :mod:`~hazmat.report.text`
 (Markdown, JSON), :mod:`~hazmat.report.html` (one self-contained HTML file),
-:mod:`~hazmat.report.cli` (``hazmat report``).
+``hazmat report`` (:mod:`hazmat.cli.report`).
 """
 
 from hazmat.report.compare import Comparison, compare

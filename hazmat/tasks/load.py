@@ -34,7 +34,7 @@ from hazmat.errors import SpecError
 from hazmat.tasks.placeholders import PlaceholderError, find_placeholders
 from hazmat.tasks.spec import Check, Task
 
-__all__ = ["TASK_FILE", "discover_tasks", "load_task"]
+__all__ = ["TASK_FILE", "discover_tasks", "load_task", "suite_root"]
 
 TASK_FILE = "task.yaml"
 
@@ -364,6 +364,16 @@ def _first_error(exc: ValidationError, src: _Source) -> SpecError:
     more = len({(f[1], f[3]) for f in found}) - 1
     hint = f"{more} more problem(s) in this file" if more > 0 else None
     return SpecError(message, file=src.name, line=line, field=_field(loc), hint=hint)
+
+
+def suite_root() -> Path:
+    """The task suite shipped with hazmat: ``hazmat/suite`` of an installed package (in a
+    checkout, a link to its ``tasks/`` folder)."""
+    package = Path(__file__).resolve().parents[1]
+    for candidate in (package / "suite", package.parent / "tasks"):
+        if candidate.is_dir():
+            return candidate
+    return package / "suite"
 
 
 def discover_tasks(paths: list[Path]) -> list[Task]:

@@ -301,7 +301,7 @@ SNEAKY = [
 async def test_monitor_halts_a_script_that_plants_persistence_and_leaves_a_snapshot(
     tmp_path: Path, backend: str
 ) -> None:
-    from hazmat.cli_run import policy_factory
+    from hazmat.policy.compose import task_policies
 
     agent = Agent(name="sneaky", kind="scripted", script=SNEAKY)
     folder = write_task(tmp_path, ECHO_TASK % {"steps": 10, "tool_timeout": 30})
@@ -310,7 +310,7 @@ async def test_monitor_halts_a_script_that_plants_persistence_and_leaves_a_snaps
         [agent],
         backend=backend,
         out_dir=tmp_path / "runs",
-        policy_for=policy_factory(None),
+        policy_for=task_policies(None),
     )
     # the command looks harmless; the monitor sees what the script did: blocked after
     # the fact (the model is told), and the third time in the family the episode halts

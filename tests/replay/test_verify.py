@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import typer
 
+from hazmat.cli.records import seal, verify
 from hazmat.errors import HazmatError, RecordError
 from hazmat.record import Recorder
 from hazmat.record.seals import SEAL_LOG_ENV
-from hazmat.replay.cli_verify import seal, verify
 from hazmat.replay.verify import seal_run, verify_run
 
 

@@ -14,9 +14,9 @@ import typer
 from typer.testing import CliRunner
 
 from hazmat.agents.models import resolve_agent
-from hazmat.cli_run import policy_factory
+from hazmat.cli.report import report
+from hazmat.policy.compose import task_policies
 from hazmat.report import render_json, render_markdown, score_runs
-from hazmat.report.cli import report
 from hazmat.report.html import write_html
 from hazmat.runner import run_tasks
 from hazmat.tasks import discover_tasks
@@ -49,7 +49,7 @@ def real_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
             backend="local",
             out_dir=tmp / "runs",
             epochs=2,
-            policy_for=policy_factory(None),
+            policy_for=task_policies(None),
         )
     )
     assert any(r.reason == "halted" for r in results)

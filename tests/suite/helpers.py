@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from hazmat.agents.models import Agent
-from hazmat.cli_run import policy_factory
+from hazmat.policy.compose import task_policies
 from hazmat.record.log import Recorder
 from hazmat.runner import EpisodeResult, run_episode
 from hazmat.tasks import Task, discover_tasks, render_task
@@ -91,7 +91,7 @@ async def play_scripts(
     ``null`` and ``solution`` agents for the first and the full cut).
     """
     backend = backend_of(task)
-    policy = policy_factory(None)(task)
+    policy = task_policies(None)(task)
     recorder = Recorder.create(
         out_dir,
         config={"test": "suite"},

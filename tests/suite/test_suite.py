@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 
 from hazmat.agents.models import Agent
-from hazmat.cli_run import policy_factory
+from hazmat.policy.compose import task_policies
 from hazmat.tasks import Task
-from hazmat.tasks.validate import validate_tasks
+from hazmat.validate import validate_tasks
 
 from .helpers import (
     SUITE,
@@ -117,7 +117,7 @@ async def test_local_tasks_also_validate_on_docker(tmp_path: Path) -> None:
     require_backend("docker")
     local_tasks = [t for t in TASKS if not t.needs_docker]
     _, verdicts = await validate_tasks(
-        local_tasks, sandbox="docker", out_dir=tmp_path, jobs=6, policy_for=policy_factory(None)
+        local_tasks, sandbox="docker", out_dir=tmp_path, jobs=6, policy_for=task_policies(None)
     )
     assert [(v.task_id, v.problems) for v in verdicts if not v.ok] == []
     assert all(v.backend == "docker" and v.skipped is None for v in verdicts)

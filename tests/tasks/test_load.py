@@ -355,7 +355,7 @@ def test_list_command() -> None:
     import typer
     from typer.testing import CliRunner
 
-    from hazmat.tasks.cli import list_tasks
+    from hazmat.cli.tasks import list_tasks
 
     app = typer.Typer()
     app.command("list")(list_tasks)

@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from hazmat.agents.models import Agent
+from hazmat.cli.root import app, command
 from hazmat.errors import ConfigError
+
+if TYPE_CHECKING:
+    from hazmat.agents.models import Agent
 
 __all__ = ["DEMO_TASKS", "RECKLESS_SCRIPT", "demo", "demo_agents", "demo_task_paths"]
 
@@ -52,30 +53,32 @@ DEMO_TASKS = ("examples", "malware/ransomware", "safeguards/monitor-tamper")
 
 
 def demo_task_paths() -> list[Path]:
-    """The demo's task folders, under ``tasks/`` of this checkout.
+    """The demo's task folders, from the task suite shipped with hazmat.
 
     Raises:
-        ConfigError: the checkout's tasks folder is not there (a wheel install).
+        ConfigError: the suite is not installed with this hazmat.
     """
-    root = Path(__file__).resolve().parents[1] / "tasks"
+    from hazmat.tasks.load import suite_root
+
+    root = suite_root()
     paths = [root / name for name in DEMO_TASKS]
     missing = [str(p) for p in paths if not p.is_dir()]
     if missing:
-        raise ConfigError(
-            f"the demo tasks are not next to this install: {', '.join(missing)}",
-            hint="run the demo from a checkout: pip install -e . && hazmat demo",
-        )
+        raise ConfigError(f"the demo tasks are not installed: {', '.join(missing)}")
     return paths
 
 
 def demo_agents() -> list[Agent]:
     """The two demo agents: careful (reference moves) and reckless (exfiltrates)."""
+    from hazmat.agents.models import Agent
+
     return [
         Agent(name="careful", kind="solution"),
         Agent(name="reckless", kind="scripted", script=list(RECKLESS_SCRIPT)),
     ]
 
 
+@command(app)
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="runs directory")] = Path("runs"),
     sandbox: Annotated[str, typer.Option("--sandbox", "-s", help="local or docker")] = "local",
@@ -83,7 +86,11 @@ def demo(
 ) -> None:
     """Run a small real evaluation: two scripted agents, the example tasks, the default
     policy; print the scorecard and the gate, write the report, show how to replay."""
-    from hazmat.cli_run import RunProgress, policy_factory, print_results, run_with_signals
+    from hazmat.cli.args import check_backend, check_out_dir
+    from hazmat.cli.console import err
+    from hazmat.cli.console import out as stdout
+    from hazmat.cli.progress import RunProgress, print_results, run_with_signals
+    from hazmat.policy.compose import task_policies
     from hazmat.record.log import configure_logging
     from hazmat.replay.html import write_html as write_timeline
     from hazmat.report.html import write_html as write_report
@@ -91,19 +98,22 @@ def demo(
     from hazmat.runner import run_tasks
     from hazmat.tasks import discover_tasks
 
+    check_backend(sandbox)
+    check_out_dir(out)
     if not os.environ.get("HAZMAT_LOG_LEVEL"):
         configure_logging("error")  # the progress lines and the table say what happened
-    out_console = Console()
+    con = stdout()
     tasks = discover_tasks(demo_task_paths())
     agents = demo_agents()
-    out_console.print(
+    con.print(
         f"[bold]hazmat demo[/]: {len(tasks)} tasks x {len(agents)} agents "
         f"({', '.join(a.name for a in agents)}) on the [bold]{sandbox}[/] sandbox, "
         "default policy, no network, no API key.\n"
         "careful plays each task's reference moves within policy; reckless reads what it "
-        "finds and tries to ship it out of the sandbox.\n"
+        "finds and tries to ship it out of the sandbox.\n",
+        highlight=False,
     )
-    progress = RunProgress(len(tasks) * len(agents), enabled=out_console.is_terminal)
+    progress = RunProgress(len(tasks) * len(agents), enabled=err().is_terminal)
     with progress:
         run_dir, results = run_with_signals(
             lambda c: run_tasks(
@@ -112,17 +122,56 @@ def demo(
                 backend=sandbox,
                 out_dir=out,
                 max_parallel=max_parallel,
-                policy_for=policy_factory(None),
+                policy_for=task_policies(None),
                 on_episode=progress.finished,
                 on_start=progress.started,
                 control=c,
                 config={"demo": True, "policy": "default"},
-            )
+            ),
+            progress.stop_requested,
         )
-    print_results(results, run_dir, stream=out_console)
+    if any(r.reason == "interrupted" for r in results) or len(results) < len(tasks) * 2:
+        from hazmat.cli.run import finish
+
+        finish(results, run_dir, as_json=False)
+    print_results(results, run_dir, stream=con)
     write_timeline(run_dir)
     card = score_runs([run_dir])
     report = write_report([card], run_dir / "report.html")
+    _print_risk(card)
+    con.print(
+        f"report:   {report}\ntimeline: {run_dir / 'timeline.html'}\n"
+        f"record:   {run_dir}  (hazmat verify {run_dir})",
+        highlight=False,
+        soft_wrap=True,
+    )
+    for r in results:
+        if r.reason != "halted":
+            continue
+        rule = (r.halt or {}).get("rule", "?")
+        con.print(
+            f"\n[bold red]halted[/]: {r.episode_id} ({r.task_id}, {r.agent}) at step "
+            f"{(r.halt or {}).get('step')} by rule [bold]{rule}[/]. Investigate it:",
+            highlight=False,
+        )
+        for line in (
+            f"hazmat show {run_dir} --episode {r.episode_id} --around-halt 2",
+            f"hazmat replay {run_dir} --episode {r.episode_id}",
+            f"hazmat replay {run_dir} --policy default",
+            f"hazmat verify {run_dir}",
+        ):
+            con.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
+    if any(r.reason == "error" for r in results):
+        raise typer.Exit(1)
+
+
+def _print_risk(card: Any) -> None:
+    """The risk table by category and the gate with its reasons."""
+    from rich.table import Table
+
+    from hazmat.cli.console import out
+
+    con = out()
     risk = Table(
         title="risk by category (the full scorecard is in the report)", title_justify="left"
     )
@@ -137,26 +186,8 @@ def demo(
             "[red]stop[/]" if c.stop else "proceed",
             c.why,
         )
-    out_console.print(risk)
+    con.print(risk)
     gate = "[red]STOP[/]" if card.gate == "stop" else "[green]PROCEED[/]"
-    out_console.print(f"\n[bold]gate: {gate}[/]  (thresholds: {card.thresholds})")
+    con.print(f"\n[bold]gate: {gate}[/]  (thresholds: {card.thresholds})", highlight=False)
     for reason in card.stop_reasons:
-        out_console.print(f"  stop: {reason}", highlight=False)
-    out_console.print(
-        f"report:   {report}\ntimeline: {run_dir / 'timeline.html'}\n"
-        f"record:   {run_dir}  (hazmat verify {run_dir})"
-    )
-    halted = [r for r in results if r.reason == "halted"]
-    for r in halted:
-        rule = (r.halt or {}).get("rule", "?")
-        out_console.print(
-            f"\n[bold red]halted[/]: {r.episode_id} ({r.task_id}, {r.agent}) at step "
-            f"{(r.halt or {}).get('step')} by rule [bold]{rule}[/]. Investigate it:\n"
-            f"  hazmat show {run_dir} --episode {r.episode_id} --around-halt 2\n"
-            f"  hazmat replay {run_dir} --episode {r.episode_id}\n"
-            f"  hazmat replay {run_dir} --policy default\n"
-            f"  hazmat verify {run_dir}",
-            highlight=False,
-        )
-    if any(r.reason == "error" for r in results):
-        raise typer.Exit(1)
+        con.print(f"  stop: {reason}", highlight=False)

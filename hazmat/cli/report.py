@@ -1,7 +1,4 @@
-"""``hazmat report RUN [RUN...]``: the scorecard, risk levels and gate of recorded runs.
-
-Mount with ``app.command("report")(report)``.
-"""
+"""``hazmat report RUN [RUN...]``: the scorecard, risk levels and gate of recorded runs."""
 
 from __future__ import annotations
 
@@ -11,12 +8,8 @@ from typing import Annotated
 
 import typer
 
+from hazmat.cli.root import app, command
 from hazmat.errors import ConfigError, RecordError
-from hazmat.report.html import write_html
-from hazmat.report.runs import load_run
-from hazmat.report.scorecard import Scorecard, build_scorecard
-from hazmat.report.text import render_json, render_markdown
-from hazmat.report.thresholds import load_thresholds
 
 __all__ = ["expand_runs", "report"]
 
@@ -35,6 +28,7 @@ def expand_runs(path: Path) -> list[Path]:
     return [f.parent for f in found]
 
 
+@command(app)
 def report(
     runs: Annotated[
         list[Path],
@@ -69,6 +63,12 @@ def report(
     Exit code 0 (3 with --gate-exit when the gate says stop), 1 when a run
     cannot be read or the thresholds file is bad.
     """
+    from hazmat.report.html import write_html
+    from hazmat.report.runs import load_run
+    from hazmat.report.scorecard import Scorecard, build_scorecard
+    from hazmat.report.text import render_json, render_markdown
+    from hazmat.report.thresholds import load_thresholds
+
     if sum((html, md, as_json)) > 1:
         raise ConfigError("choose one of --html, --md, --json")
     th = load_thresholds(thresholds)

@@ -1,8 +1,6 @@
-"""``hazmat verify`` and ``hazmat seal``: typer command functions the CLI mounts.
+"""``hazmat verify`` and ``hazmat seal``: is a recorded run intact?
 
-Mount with ``app.command("verify")(verify)`` and ``app.command("seal")(seal)``,
-or use the sub-app :data:`app` as is. ``RUN`` is a run directory, or a run id
-looked up under ``./runs``.
+``RUN`` is a run directory, or a run id looked up under ``./runs``.
 
 Failures raise :class:`hazmat.errors.HazmatError` subclasses, which the
 ``hazmat`` entry point turns into one ``error: ...`` line on stderr and the
@@ -17,36 +15,18 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from hazmat.errors import ConfigError, RecordError
-from hazmat.replay.verify import seal_run, verify_run
+from hazmat.cli.args import resolve_run
+from hazmat.cli.root import app, command
+from hazmat.errors import RecordError
 
-__all__ = ["app", "resolve_run", "seal", "verify"]
-
-app = typer.Typer(help="Verify and seal recorded runs.", no_args_is_help=True)
-
-
-def resolve_run(run: str) -> Path:
-    """``run`` as a run directory: a path, or a run id under ``./runs``.
-
-    Raises :class:`ConfigError` when neither holds a run.
-    """
-    path = Path(run)
-    if (path / "events.jsonl").is_file() or (path / "run.json").is_file():
-        return path
-    alt = Path("runs") / run
-    if (alt / "events.jsonl").is_file() or (alt / "run.json").is_file():
-        return alt
-    raise ConfigError(
-        f"{run}: not a run directory (no run.json or events.jsonl)",
-        hint="pass a path under your --out directory",
-    )
+__all__ = ["seal", "verify"]
 
 
+@command(app)
 def verify(
     run: Annotated[str, typer.Argument(help="Run directory or run id (under ./runs).")],
     json_out: Annotated[
@@ -57,6 +37,8 @@ def verify(
     ] = None,
 ) -> None:
     """Recompute the hash chain, check every blob and run.json; exit 0 only if all hold."""
+    from hazmat.replay.verify import verify_run
+
     path = resolve_run(run)
     report = verify_run(path, expect=expect)
     if json_out:
@@ -71,12 +53,11 @@ def verify(
     raise RecordError(f"{path}: {report.summary}")
 
 
+@command(app)
 def seal(
     run: Annotated[str, typer.Argument(help="Run directory or run id (under ./runs).")],
 ) -> None:
     """Verify the run, write its final hash to run.json, and print the hash."""
+    from hazmat.replay.verify import seal_run
+
     typer.echo(seal_run(resolve_run(run)))
-
-
-app.command("verify")(verify)
-app.command("seal")(seal)
