@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import shutil
 import sys
@@ -303,3 +304,37 @@ def test_a_run_json_from_before_derivation_is_checked_except_its_own_times(run: 
     (run / "run.json").write_text(json.dumps(data))
     report = verify_run(run)
     assert not report.ok and "agent: run.json says 'null'" in report.summary
+
+
+def test_keys_seal_and_verify_on_the_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real `hazmat` command: keys init, a run sealed (signed) when it finishes,
+    verify saying so, and a run the seal log does not know said plainly."""
+    from hazmat.record.seals import SEAL_KEY_ENV
+
+    from .conftest import hazmat
+
+    key = tmp_path / "keys" / "seal.key"
+    monkeypatch.setenv(SEAL_KEY_ENV, str(key))
+    shown = hazmat("keys", "show", check=False)
+    assert shown.returncode == 1 and "no signing key" in shown.stderr
+    made = hazmat("keys", "init")
+    public = made.stdout.strip()
+    assert len(bytes.fromhex(public)) == 32 and str(key) in made.stderr
+    again = hazmat("keys", "init", check=False)
+    assert again.returncode == 2 and "exists already" in again.stderr
+    assert f"public key: {public}" in hazmat("keys", "show").stdout
+    rec = Recorder.create(tmp_path / "runs", run_id="signed-cli")
+    rec.finish()
+    out = hazmat("verify", str(rec.path)).stdout
+    assert f"sealed at seq 1 (signed by {public[:16]}...)" in out
+    assert f"seal log: {os.environ[SEAL_LOG_ENV]}" in out
+    sealed = hazmat("seal", str(rec.path))
+    assert sealed.stdout.strip() == rec.last_hash and f"signed by {public}" in sealed.stderr
+    bare = Recorder.create(tmp_path / "runs", run_id="never-sealed", seal_log=False)
+    bare.finish()
+    plain = hazmat("verify", str(bare.path))
+    assert plain.returncode == 0 and "; not sealed (no entry for this run in" in plain.stdout
+    strict = hazmat("verify", str(bare.path), "--sealed", check=False)
+    assert strict.returncode == 5 and "BROKEN at seal: not sealed" in strict.stderr
