@@ -58,6 +58,7 @@ __all__ = [
     "data_dir",
     "init_key",
     "key_path",
+    "latest_seal",
     "load_signing_key",
     "seal_log_path",
     "trusted_public_key",
@@ -347,6 +348,16 @@ class SealLog:
             out.entries.append(entry)
             out.lines.append(i + 1)
         return out
+
+
+def latest_seal(run_id: str, *, log: SealLog | None = None) -> SealEntry | None:
+    """The newest ``seal`` entry of ``run_id`` in the seal log, or None (e.g. to print
+    after a run: ``hazmat run`` can say where and how its run was sealed).
+
+    Raises :class:`RecordError` when the log exists but cannot be read.
+    """
+    entries = (log or SealLog()).read().entries
+    return next((e for e in reversed(entries) if e.run_id == run_id and e.kind == "seal"), None)
 
 
 def _parse(raw: bytes) -> SealEntry | None:

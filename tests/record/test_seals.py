@@ -17,6 +17,7 @@ from hazmat.record.seals import (
     data_dir,
     init_key,
     key_path,
+    latest_seal,
     load_signing_key,
     seal_log_path,
     trusted_public_key,
@@ -100,6 +101,7 @@ def test_every_finished_run_is_sealed_and_signed_with_a_key(
     rec.bind("e").start(task_id="t", agent="a")
     rec.finish()
     assert rec.seal is not None and rec.seal.key == public and rec.seal.sig
+    assert latest_seal("signed") == rec.seal and latest_seal("other") is None
     entries = [json.loads(line) for line in seal_log_path().read_text().splitlines()]
     assert [(e["kind"], e["seq"], e["ended"]) for e in entries] == [
         ("open", 0, False),
