@@ -54,6 +54,7 @@ __all__ = [
     "RUN_END",
     "RUN_START",
     "SANDBOX_READY",
+    "SNAPSHOT_FILES",
     "TOOL_CALL",
     "TOOL_RESULT",
     "BlobRef",
@@ -92,6 +93,8 @@ MILESTONE: Final = "milestone"
 LIMIT: Final = "limit"
 ERROR: Final = "error"
 NOTE: Final = "note"
+SNAPSHOT_FILES: Final = "snapshot_files"
+"""``note`` kind listing a halt snapshot's files and their sha256 (checked by verify)."""
 
 ENVELOPE_KEYS: Final[tuple[str, ...]] = (
     "seq",

@@ -37,7 +37,14 @@ from pydantic import BaseModel, Field, ValidationError
 
 from hazmat.errors import RecordError
 from hazmat.record.chain import EVENTS_FILE, ChainProblem, walk_chain
-from hazmat.record.events import BLOB_DIGEST_RE, RUN_END, RUN_START, iter_blob_refs
+from hazmat.record.events import (
+    BLOB_DIGEST_RE,
+    NOTE,
+    RUN_END,
+    RUN_START,
+    SNAPSHOT_FILES,
+    iter_blob_refs,
+)
 from hazmat.record.seals import SealCheck, SealEntry, SealLog, check_run_seals
 from hazmat.record.store import RUN_FILE, RunRecord, RunStore
 from hazmat.record.summary import (
@@ -89,6 +96,37 @@ def _sha256_file(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _check_snapshot_files(
+    run_dir: Path, events: list[dict[str, Any]], lines: list[int], report: VerifyReport
+) -> None:
+    """Halt snapshots live outside the chain; their digests are in it (``snapshot_files``)."""
+    for ev, line in zip(events, lines, strict=True):
+        if ev.get("event") != NOTE or ev.get("kind") != SNAPSHOT_FILES:
+            continue
+        files = ev.get("files")
+        for rel, want in files.items() if isinstance(files, dict) else ():
+            target = (run_dir / str(rel)).resolve()
+            if not target.is_relative_to(run_dir.resolve()):
+                got = "outside the run directory"
+            else:
+                try:
+                    got = _sha256_file(target)
+                except OSError:
+                    got = "missing"
+            if got != want:
+                seq = ev.get("seq") if isinstance(ev.get("seq"), int) else None
+                what = got if got in ("missing", "outside the run directory") else "changed"
+                report.problems.append(
+                    ChainProblem(
+                        line=line,
+                        seq=seq,
+                        event=NOTE,
+                        kind="snapshot",
+                        message=f"halt snapshot file {rel} is {what} since it was recorded",
+                    )
+                )
 
 
 def _check_blobs(
@@ -430,6 +468,7 @@ def verify_run(
         report.problems.append(ChainProblem(kind="empty", message="no events recorded"))
     report.interrupted = not report.ended or (walk.events[-1].get("status") == "interrupted")
     _check_blobs(path, walk.events, walk.lines, report)
+    _check_snapshot_files(path, walk.events, walk.lines, report)
     _check_seal_log(walk.events, report, seal_log, trusted_key, require_seal)
     if data is not None and record is not None:
         _check_run_json(data, record, walk.events, walk.lines, report)

@@ -25,7 +25,8 @@ import structlog
 
 from hazmat.errors import HazmatError, RecordError
 from hazmat.record.chain import resolve_blobs
-from hazmat.record.store import EpisodeRecord, RunRecord, RunStore
+from hazmat.record.store import EpisodeRecord, RunRecord
+from hazmat.record.summary import load_run_record
 from hazmat.report.refusals import Refusal, detect_refusal
 
 __all__ = ["EpisodeView", "RunData", "TaskView", "load_run"]
@@ -140,12 +141,13 @@ def load_run(path: Path) -> RunData:
     in no rate.
 
     Raises:
-        RecordError: ``path`` is not a run directory or its run.json does not load.
+        RecordError: ``path`` is not a run directory, or its events do not verify (the
+            scorecard reads what ``hazmat verify`` checks, never run.json on its own).
     """
     path = Path(path)
     if path.is_file() and path.name == "run.json":
         path = path.parent
-    record = RunStore.open(path).record
+    record = load_run_record(path)  # what verify checks, never a forgeable run.json
     starts: dict[str, dict[str, Any]] = {}
     ends: dict[str, dict[str, Any]] = {}
     turns: dict[str, list[dict[str, Any]]] = {}

@@ -12,15 +12,12 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import typer
 from typer.testing import CliRunner
-
-from hazmat.record.seals import SEAL_KEY_ENV, SEAL_LOG_ENV
 
 REPO = Path(__file__).resolve().parents[2]
 TASKS = REPO / "tasks" / "examples"
@@ -48,22 +45,6 @@ rules:
       no_match: ["ls /tmp"]
 """
 """A stricter policy: it halts the halted run two steps earlier (at the find, step 2)."""
-
-
-@pytest.fixture(scope="session", autouse=True)
-def private_seal_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The seal log and key path of every replay test (and of the ``hazmat`` commands it
-    runs) are in a session temp folder, never the user's data directory (no key)."""
-    base = tmp_path_factory.mktemp("seals")
-    saved = {k: os.environ.get(k) for k in (SEAL_LOG_ENV, SEAL_KEY_ENV)}
-    os.environ[SEAL_LOG_ENV] = str(base / "seals.jsonl")
-    os.environ[SEAL_KEY_ENV] = str(base / "no-key" / "seal.key")
-    yield base
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
 
 
 def hazmat(

@@ -92,6 +92,7 @@ def _halt_to_allow(events: list[dict[str, Any]]) -> None:
 
 def test_full_rehash_with_a_rewritten_seal_fails_plain_verify(run: Path) -> None:
     events = read_events(run)
+    sealed = events[-1]["seq"]  # run_end, the sealed event
     _halt_to_allow(events)
     write_chain(run, events)
     write_run_json(run, seal=True)  # run.json agrees with the forged events, seal included
@@ -99,7 +100,7 @@ def test_full_rehash_with_a_rewritten_seal_fails_plain_verify(run: Path) -> None
     assert not report.ok
     assert report.first_broken is not None and report.first_broken.kind == "seal"
     assert "the record was rewritten" in report.summary
-    assert "(seal at seq 23): the event there hashes to" in report.summary
+    assert f"(seal at seq {sealed}): the event there hashes to" in report.summary
 
 
 def test_a_rewrite_from_the_first_event_is_not_passed_off_as_unsealed(run: Path) -> None:
@@ -115,7 +116,7 @@ def test_a_rewrite_from_the_first_event_is_not_passed_off_as_unsealed(run: Path)
 
 def test_forged_append_with_a_cleared_seal_fails_plain_verify(run: Path) -> None:
     events = read_events(run)
-    end = events[-1]  # run_end, sealed at seq 23
+    end = events[-1]  # run_end, the sealed event
     forged = {k: v for k, v in end.items() if k not in ("status", "episodes")}
     forged.update(
         event="note", kind="operator", message="halt reviewed: false positive, episode valid"
@@ -125,29 +126,31 @@ def test_forged_append_with_a_cleared_seal_fails_plain_verify(run: Path) -> None
     write_run_json(run, seal=False)
     report = verify_run(run)
     assert not report.ok
-    assert "extended after it was sealed at seq 23 (2 events since" in report.summary
+    assert f"extended after it was sealed at seq {end['seq']} (2 events since" in report.summary
 
 
 def test_cut_tail_with_status_running_fails_plain_verify(run: Path) -> None:
     events = read_events(run)
     cut = [e for e in events if e["event"] not in ("episode_end", "run_end")]
+    last = cut[-1]["seq"]
     write_chain(run, cut)
     data = write_run_json(run, seal=False)
     assert data["status"] == "running"  # looks like a run killed mid-episode
     report = verify_run(run)
     assert not report.ok
-    assert "the record stops at seq 21 (its tail was cut)" in report.summary
+    assert f"the record stops at seq {last} (its tail was cut)" in report.summary
 
 
 def test_torn_tail_after_a_seal_is_not_an_interruption(run: Path) -> None:
     events = read_events(run)
-    write_chain(run, events[:-1], tail=b'{"seq":23,"event":"run_e')
+    sealed = events[-1]["seq"]
+    write_chain(run, events[:-1], tail=b'{"seq":%d,"event":"run_e' % sealed)
     write_run_json(run, seal=False)
     report = verify_run(run)
     assert not report.ok
     messages = " | ".join(p.message for p in report.problems)
     assert "its tail was cut" in messages
-    assert "is torn, but the seal log says the run was sealed at seq 23" in messages
+    assert f"is torn, but the seal log says the run was sealed at seq {sealed}" in messages
 
 
 def test_a_run_the_log_does_not_know_is_plainly_not_sealed(run: Path, tmp_path: Path) -> None:
@@ -247,3 +250,18 @@ def test_show_and_runs_read_the_events_not_a_forged_run_json(run: Path) -> None:
     assert row["halted"] == ["ep0001"] and row["run_id"] == run.name
     trace = load_run(run)
     assert trace.run_id == run.name and trace.episode("ep0001").reason == "halted"
+
+
+def test_an_edited_halt_snapshot_file_fails_verify(run: Path) -> None:
+    """The halt snapshot lives outside the chain; the chain holds its digests."""
+    (episode,) = [p for p in (run / "episodes").iterdir() if p.is_dir()]
+    halt = episode / "halt.json"
+    assert halt.is_file()
+    data = json.loads(halt.read_text())
+    data["rule"] = "benign-probe"
+    halt.write_text(json.dumps(data))
+    report = verify_run(run)
+    assert not report.ok
+    assert f"halt snapshot file episodes/{episode.name}/halt.json is changed" in report.summary
+    halt.unlink()
+    assert "halt.json is missing" in verify_run(run).summary
