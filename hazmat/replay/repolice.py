@@ -37,7 +37,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from hazmat.errors import ConfigError, HazmatError
 from hazmat.policy.base import Decision, Observation, Policy, PolicySession, ToolCall
@@ -119,9 +119,10 @@ class RepoliceReport(BaseModel):
     seconds: float = 0.0
     record_problems: list[str] = Field(default_factory=list)
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def changed(self) -> int:
-        """Episodes with at least one differing decision."""
+        """Episodes with at least one differing decision (in ``--json`` too)."""
         return sum(1 for e in self.episodes if e.differences)
 
 
@@ -287,7 +288,10 @@ def repolice_episode(run: RunTrace, ep: EpisodeTrace, resolver: PolicyResolver) 
         output = text + err if "stdout" in r else text
         code = r.get("exit_code")
         obs = Observation(
-            call=call, exit_code=code if isinstance(code, int) else None, output=output
+            call=call,
+            exit_code=code if isinstance(code, int) else None,
+            output=output,
+            signals=list(s.signals),  # what the monitors saw, as the recorded stage had it
         )
         note_decision(s.step, "after", s.tool, session.after(obs), recorded.get("after"))
     return out

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Group, RenderableType
-from rich.markup import escape
 from rich.panel import Panel
 from rich.rule import Rule
 from rich.table import Table
@@ -32,7 +31,6 @@ __all__ = [
     "episode_renderables",
     "run_renderables",
     "runs_rows",
-    "runs_table",
     "select_steps",
     "step_output",
 ]
@@ -482,66 +480,3 @@ def run_kind(config: dict[str, Any], parent_run: str | None) -> str:
     if config.get("demo"):
         return "demo"
     return "run"
-
-
-def _names(items: list[str], limit: int = 2) -> str:
-    if not items:
-        return "-"
-    text = ", ".join(items[:limit])
-    return text + (f" +{len(items) - limit}" if len(items) > limit else "")
-
-
-def runs_table(rows: list[dict[str, Any]], directory: Path) -> Table:
-    """The ``hazmat runs`` table."""
-    table = Table(title=f"runs in {directory}", title_justify="left")
-    for col in (
-        "run",
-        "created",
-        "status",
-        "tasks",
-        "agents",
-        "episodes",
-        "halted",
-        "errors",
-        "progress",
-    ):
-        table.add_column(
-            col,
-            justify="right" if col in ("episodes", "errors", "progress") else "left",
-            no_wrap=col in ("run", "created"),
-        )
-    for r in rows:
-        if r["status"] == "unreadable":
-            table.add_row(
-                escape(r["run_id"]),
-                "-",
-                "[magenta]unreadable[/]",
-                escape(str(r.get("error"))),
-                "",
-                "",
-                "",
-                "",
-                "",
-            )
-            continue
-        status = r["status"]
-        colour = {"interrupted": "yellow", "running": "cyan"}.get(status, "green")
-        status_text = f"[{colour}]{status}[/]"
-        if r.get("parent_run"):
-            status_text += f" [dim](replay of {escape(r['parent_run'])})[/]"
-        halted = r["halted"]
-        created = str(r.get("created") or "")[:19].replace("T", " ")
-        table.add_row(
-            escape(r["run_id"]),
-            created,
-            status_text,
-            _names(r["tasks"]),
-            _names(r["agents"]),
-            f"{r['ended']}/{r['episodes']}" if r["ended"] != r["episodes"] else str(r["episodes"]),
-            f"[red]{len(halted)}[/] ({_names(halted)})" if halted else "0",
-            f"[magenta]{r['errors']}[/]" if r["errors"] else "0",
-            "-" if r["mean_progress"] is None else f"{r['mean_progress']:.2f}",
-        )
-    for column in table.columns[3:5]:
-        column.overflow = "fold"
-    return table

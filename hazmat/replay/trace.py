@@ -66,6 +66,9 @@ class Step:
     """The ``tool_result`` event; None when the call never ran (blocked, halted, malformed)."""
     milestones: list[dict[str, Any]] = field(default_factory=list)
     """``milestone`` events reached right after this step (not the end-of-episode ones)."""
+    signals: list[dict[str, Any]] = field(default_factory=list)
+    """What the after-step monitors and the network sentinel saw (``signals`` events):
+    the ``after`` stage decided on them, so re-policing needs them too."""
     notes: list[dict[str, Any]] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     """Digests of argument blobs missing from the record (their text is a marker)."""
@@ -397,6 +400,12 @@ def _arrange(ep: EpisodeTrace, run_dir: Path) -> None:
             s = step_for(ev)
             if s is not None:
                 s.result = ev
+            else:
+                ep.others.append(ev)
+        elif name == "signals":
+            s = step_for(ev)
+            if s is not None and isinstance(ev.get("signals"), list):
+                s.signals.extend(x for x in ev["signals"] if isinstance(x, dict))
             else:
                 ep.others.append(ev)
         elif name == "milestone":
