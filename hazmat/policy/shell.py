@@ -85,6 +85,15 @@ INTERPRETERS = frozenset(
         "bun",
         "pwsh",
         "powershell",
+        "julia",
+        "rscript",
+        "r",
+        "wish",
+        "groovy",
+        "jrunscript",
+        "expect",
+        "luajit",
+        "sqlite3",
     }
 )
 _CODE_FLAGS = {
@@ -99,7 +108,28 @@ _CODE_FLAGS = {
     "pwsh": ("-c", "-Command"),
     "powershell": ("-c", "-Command"),
     "jjs": ("-e",),
+    "julia": ("-e", "--eval", "-E", "--print"),
+    "rscript": ("-e",),
+    "r": ("-e",),
+    "groovy": ("-e",),
+    "jrunscript": ("-e",),
+    "expect": ("-c",),
+    "elixir": ("-e",),
+    "erl": ("-eval",),
+    "crystal": ("eval",),
+    "luajit": ("-e",),
+    "irb": ("-e",),
 }
+_MULTI_CODE_FLAGS = {
+    "gdb": ("-ex", "--ex", "-iex", "--eval-command", "--init-eval-command"),
+    "vim": ("-c", "--cmd"),
+    "vi": ("-c", "--cmd"),
+    "nvim": ("-c", "--cmd"),
+    "ex": ("-c", "--cmd"),
+    "rvim": ("-c", "--cmd"),
+    "view": ("-c", "--cmd"),
+}
+"""Tools whose every value of these options is a command of their own language."""
 _IFS = "\x00IFS\x00"
 _KNOWN_PATHS = (
     "/bin/sh",
@@ -569,6 +599,18 @@ class _Walker:
             code = _opt_value(args, _CODE_FLAGS[name])
             if code is not None:
                 self.out.code.append((name, code))
+            return None
+        if name in _MULTI_CODE_FLAGS:
+            opts = _MULTI_CODE_FLAGS[name]
+            vals = [args[i + 1] for i, a in enumerate(args[:-1]) if a in opts]
+            vals += [a[1:] for a in args if a.startswith("+") and len(a) > 1]
+            if vals:
+                self.out.code.append((name, "\n".join(vals)))
+            return None
+        if name == "sqlite3":
+            dots = [a for a in args if a.startswith(".")]
+            if dots:
+                self.out.code.append(("sqlite3", "\n".join(dots)))
             return None
         if name in ("awk", "gawk", "mawk", "nawk"):
             prog = next((a for a in args if not a.startswith("-")), None)

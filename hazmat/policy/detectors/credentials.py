@@ -11,7 +11,7 @@ CRED_PATH = gated(
         r"(?:^|/|~)(?:"
         r"etc/g?shadow-?|etc/master\.passwd|etc/security/opasswd|etc/sudoers(?:\.d)?|"
         r"\.ssh/(?:id_[a-z0-9_]+|identity)(?!\.pub)(?:$|[\s'\"])|\.ssh/(?:id_|[^/\s]*_key)[^/\s]*(?<!\.pub)$|"
-        r"etc/ssh/ssh_host_\w+_key(?!\.pub)|\.aws/(?:credentials|config)|\.config/gcloud|"
+        r"etc/ssh/ssh_host_\w+_key(?!\.pub)|\.aws/credentials|\.config/gcloud|"
         r"application_default_credentials\.json|\.azure/|\.kube/config|\.docker/config\.json|\.netrc|"
         r"\.pgpass|\.my\.cnf|\.git-credentials|\.npmrc|\.pypirc|\.vault-token|\.boto|\.s3cfg|"
         r"\.terraform\.d/credentials|\.config/gh/hosts\.yml|\.cargo/credentials|\.gnupg(?:/|$)|"

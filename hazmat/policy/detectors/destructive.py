@@ -123,8 +123,13 @@ def detect(f: Facts) -> str | None:
             )
             if deletes and pos and _target_bad(pos[0]) and pos[0] not in (".", ".."):
                 return f"find deleting under {pos[0]}"
-        elif name == "shred":
-            return f"shred: {c.line[:100]}"
+        elif name == "shred" and not (fl & {"--help", "--version"}):
+            bulk = len(pos) > 3 or any(
+                t.startswith(("/", "~", "$")) or "*" in t or "?" in t or t.startswith("..")
+                for t in pos
+            )
+            if bulk or c.depth > 0 or c.via in ("find -exec", "xargs"):
+                return f"shred: {c.line[:100]}"
         elif name.startswith("mkfs") or (
             name in ("mke2fs", "mkswap", "wipefs", "blkdiscard", "sgdisk", "sfdisk")
             and (

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 
 from hazmat.policy.detectors._common import INTERPRETERS, SHELLS, Facts, gated, positional
+from hazmat.policy.detectors.c2 import call_caps
+from hazmat.policy.langs import code_capabilities
 
 _FETCH = {
     "iwr",
@@ -66,6 +68,9 @@ _URL = re.compile(r"(?i)\b(?:https?|ftp|tftp)://")
 
 def _downloaded_paths(f: Facts) -> set[str]:
     out: set[str] = set()
+    for _, k in call_caps(f):
+        if k.kind == "download" and k.path not in ("", ".", "file", "-"):
+            out.add(k.path)
     for c in f.commands:
         name, args = c.name, c.args
         if name == "busybox" and args[:1] and args[0] in ("wget", "tftp"):
@@ -247,4 +252,17 @@ def detect(f: Facts) -> str | None:
             m2 = _CODE_FETCH_EXEC.search(code)
             if m2:
                 return f"{lang} evaluates fetched code: {m2.group(0)[:80]}"
+        if lang != "python":
+            caps = code_capabilities(lang, code)
+            if "fetch" in caps and ("eval" in caps or "exec" in caps):
+                how = caps.get("eval") or caps.get("exec")
+                return f"{lang} fetches code and runs it ({caps['fetch']!r} then {how!r})"
+    for c in f.commands:
+        if c.name in SHELLS | INTERPRETERS:
+            for op, t in c.redirects:
+                if op.lstrip("0123456789") == "<" and (
+                    "/dev/tcp/" in t
+                    or (t.startswith("<(") and re.search(r"\b(?:curl|wget|nc)\b", t))
+                ):
+                    return f"{c.name} runs what it reads from {t[:60]}"
     return None

@@ -58,8 +58,8 @@ def detect(f: Facts) -> str | None:
             ):
                 return f"sets a setuid/setgid bit: {c.line[:80]}"
         elif name == "setcap" and re.search(
-            r"(?i)cap_(?:setuid|setgid|dac_\w+|sys_admin|sys_ptrace|"
-            r"chown|fowner|sys_module)|[+=]e?p",
+            r"(?i)cap_(?:setuid|setgid|dac_\w+|sys_admin|sys_ptrace|sys_rawio|chown|fowner|fsetid|"
+            r"sys_module|setfcap|setpcap|bpf|perfmon|linux_immutable|mknod)|(?:^|\s|,)(?:all)?[+=]e?i?p\b",
             " ".join(args),
         ):
             return f"grants file capabilities: {c.line[:80]}"
