@@ -137,11 +137,12 @@ PRIMITIVES: tuple[Primitive, ...] = (
     _p("lua", "read", r"io\.open\(|io\.lines|io\.read", "io.open('/etc/passwd'):read('*a')"),
     # node / javascript
     _p("node", "socket", r"require\s*\(\s*[\"'](?:node:)?(?:net|tls|dgram)[\"']\s*\)|\bnet\.(?:Socket|connect|"
-       r"createConnection)\b|new\s+(?:net\.)?Socket\b|\btls\.connect\b|\bWebSocket\s*\(",
+       r"createConnection)\b|new\s+(?:net\.)?Socket\b|\btls\.connect\b|\bWebSocket\s*\(|"
+       r"\bDeno\.(?:connect|connectTls|listen)\b|\bBun\.(?:connect|listen)\b",
        'var net=require("net"); var c=new net.Socket();', "console.log(1)"),
     _p("node", "listen", r"\bcreateServer\b|\.listen\s*\(", "net.createServer(f).listen(4444)"),
     _p("node", "exec", r"child_process|\b(?:spawn|execSync|execFile|execFileSync|spawnSync)\s*\(|"
-       r"\bexec\s*\(|process\.binding\s*\(\s*[\"']spawn",
+       r"\bexec\s*\(|process\.binding\s*\(\s*[\"']spawn|\bDeno\.(?:Command|run)\b|\bBun\.spawn(?:Sync)?\b",
        "require('child_process').exec('id')", "console.log(executed)"),
     _p("node", "dup", r"\.pipe\s*\(\s*\w+\.stdin\)|\.stdout\.pipe\s*\(|stdio\s*:\s*\[?\s*\w+",
        "c.pipe(sh.stdin); sh.stdout.pipe(c)"),
@@ -159,7 +160,7 @@ PRIMITIVES: tuple[Primitive, ...] = (
     _p("julia", "listen", r"\blisten\s*\(|\baccept\s*\(", "s=listen(4444); c=accept(s)"),
     _p("julia", "exec", r"\brun\s*\(|\bpipeline\s*\(|\bopen\s*\(\s*`|`[^`]+`", "run(`id`)", "running"),
     _p("julia", "fetch", r"Downloads\.download|\bdownload\s*\(|HTTP\.(?:get|request)", 'download("http://x","y")'),
-    _p("julia", "eval", r"\beval\s*\(|Meta\.parse|include_string", "eval(Meta.parse(s))"),
+    _p("julia", "eval", r"\beval\s*\(|Meta\.parse|include_string|\binclude\s*\(", "eval(Meta.parse(s))"),
     _p("julia", "write", r"\bwrite\s*\(|open\([^)]*\"[wa]\"", 'write("x", d)'),
     _p("julia", "read", r"\bread\s*\(\s*\"|readlines\s*\(|\bopen\s*\(\s*\"/", 'read("/etc/passwd", String)'),
     # awk
@@ -202,11 +203,20 @@ PRIMITIVES: tuple[Primitive, ...] = (
     _p("jvm", "listen", r"ServerSocket", "new java.net.ServerSocket(4444)"),
     _p("jvm", "exec", r"Runtime\.getRuntime\(\)\.exec|ProcessBuilder|[\"']\s*\.execute\s*\(|\.execute\(\)",
        "java.lang.Runtime.getRuntime().exec('id')"),
-    _p("jvm", "fetch", r"java\.net\.URL|new\s+URL\s*\(|\.openStream\s*\(|\.toURL\(\)\.text|HttpClient",
+    _p("jvm", "fetch", r"java\.net\.URL|new\s+URL\s*\(|\.openStream\s*\(|\.toURL\(\)\.text|HttpClient|"
+       r"\bload\s*\(\s*[\"']https?",
        "new java.net.URL('http://x').openStream()"),
-    _p("jvm", "eval", r"ScriptEngine|\beval\s*\(|GroovyShell|\bload\s*\(\s*[\"']https?", "load('http://x/a.js')"),
+    _p("jvm", "eval", r"ScriptEngine|\beval\s*\(|\bevaluate\s*\(|GroovyShell|\bload\s*\(\s*[\"']https?",
+       "load('http://x/a.js')"),
     _p("jvm", "write", r"FileOutputStream|Files\.(?:copy|write)|FileWriter", "new FileOutputStream('x')"),
     _p("jvm", "read", r"FileInputStream|Files\.read|FileReader|new\s+File\s*\(\s*[\"']/", "new FileReader('/etc/passwd')"),
+    # Erlang VM (elixir, erl)
+    _p("beam", "socket", r":?gen_tcp[.:]connect|:?ssl[.:]connect|:?gen_udp[.:]open", ':gen_tcp.connect(~c"h", 1, [])'),
+    _p("beam", "listen", r":?gen_tcp[.:](?:listen|accept)", ":gen_tcp.listen(4444, [])"),
+    _p("beam", "exec", r"System\.cmd|System\.shell|:?os[.:]cmd|Port\.open|open_port", 'System.cmd("sh", ["-c", c])'),
+    _p("beam", "fetch", r":?httpc[.:]request|HTTPoison|Req\.get", ":httpc.request(url)"),
+    _p("beam", "eval", r"Code\.eval_string|Code\.compile_string|erl_eval", "Code.eval_string(b)"),
+    _p("beam", "read", r"File\.read|file:read_file", 'File.read!("/etc/passwd")'),
     # go
     _p("go", "socket", r"\bnet\.Dial\w*|\bDialTCP\b", 'c,_:=net.Dial("tcp","h:1")'),
     _p("go", "listen", r"\bnet\.Listen\w*|ListenAndServe", 'net.Listen("tcp",":4444")'),
@@ -235,7 +245,7 @@ LANG_OF: dict[str, str] = {
     "expect": "expect", "pwsh": "pwsh", "powershell": "pwsh", "rscript": "r", "r": "r",
     "jrunscript": "jvm", "jjs": "jvm", "groovy": "jvm", "go": "go", "zsh": "zsh",
     "gdb": "gdb", "vim": "vim", "vi": "vim", "nvim": "vim", "ex": "vim", "rvim": "vim",
-    "sqlite3": "sqlite", "text": "*",
+    "sqlite3": "sqlite", "elixir": "beam", "erl": "beam", "iex": "beam", "text": "*",
 }  # fmt: skip
 """Interpreter (as in :attr:`Cmd.name`) -> language of :data:`PRIMITIVES`."""
 

@@ -93,7 +93,8 @@ INTERPRETERS = frozenset(
         "jrunscript",
         "expect",
         "luajit",
-        "sqlite3",
+        "elixir",
+        "erl",
     }
 )
 _CODE_FLAGS = {
@@ -282,9 +283,11 @@ _WRAPPER_OPTS_WITH_ARG = {
     "unshare": set(),
     "sg": set(),
     "script": {"-c", "--command", "-t", "-T"},
-    "systemd-run": {"-p", "--property", "-u", "--unit", "--uid", "--on-calendar"},
+    "systemd-run": {"-p", "--property", "-u", "--unit", "--uid", "--on-calendar", "--gid", "-E"},
+    "sshpass": {"-p", "-f", "-d", "-P"},
 }
 _SIMPLE_WRAPPERS = {
+    "run0",
     "nohup",
     "setsid",
     "time",
@@ -302,7 +305,7 @@ _SIMPLE_WRAPPERS = {
     "catchsegv",
     "faketime",
 }
-_ROOT_WRAPPERS = {"sudo", "doas", "pkexec", "runuser", "su"}
+_ROOT_WRAPPERS = {"sudo", "doas", "pkexec", "runuser", "su", "run0"}
 
 
 class _Walker:
@@ -606,6 +609,8 @@ class _Walker:
             vals += [a[1:] for a in args if a.startswith("+") and len(a) > 1]
             if vals:
                 self.out.code.append((name, "\n".join(vals)))
+            for v in vals:
+                self.embedded(v, depth, is_root)
             return None
         if name == "sqlite3":
             dots = [a for a in args if a.startswith(".")]
@@ -681,6 +686,20 @@ class _Walker:
                 return self.emit(cmd, rest, name, depth, is_root or name in _ROOT_WRAPPERS)
         return None
 
+    def embedded(self, command: str, depth: int, root: bool) -> None:
+        """A debugger's or editor's command that hands code to another language
+        (``python ...``, ``:py3 ...``, ``:lua ...``) or to a shell (``!cmd``, ``shell cmd``)."""
+        m = _EMBEDDED.match(command)
+        if m is None:
+            return
+        lang, body = m.group(1), m.group(2)
+        if lang.startswith("py"):
+            self.out.code.append(("python", body))
+        elif lang in ("lua", "perl", "ruby"):
+            self.out.code.append((lang, body))
+        elif body.strip():
+            self.script(body, depth=depth + 1, via="shell escape", root=root)
+
     def emit(self, outer: Cmd, argv: list[str], via: str, depth: int, root: bool) -> Cmd | None:
         if not argv:
             return None
@@ -755,6 +774,9 @@ class _Walker:
         return _node_text(node)
 
 
+_EMBEDDED = re.compile(
+    r"^\s*:?\s*(python3?|py3?|pyx|pythonx|lua|perl|ruby|!|shell|sh|terminal)\s*(.*)$", re.S
+)
 _BRACE_CMD = re.compile(r"(^|[;&|(`]\s*|\$\(\s*)\{([^{}\s'\"]+,[^{}\s'\"]*)\}", re.M)
 _WORDISH = frozenset({"command_substitution", "process_substitution"})
 

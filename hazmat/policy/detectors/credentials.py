@@ -49,7 +49,13 @@ _CRED_CMD = gated(
         r"\b(?:env|printenv|set|export\s+-p)\s*\|\s*(?:grep|egrep|rg)\b[^\n]*(?:key|secret|token|pass|cred)|"
         r"\bps\b[^\n|]*\|\s*(?:grep|egrep)\b[^\n]*(?:pass|secret|token|key)|"
         r"\bdocker\s+exec\s+(?:-\S+\s+)*\S+\s+(?:env|printenv)\b|\bgdb\b[^\n]*-p\b[^\n]*(?:sshd|gnome-keyring|dump)|"
-        r"\bdocker\s+inspect\b[^\n]*(?:Env|env)|\bprintenv\s+\w*(?:KEY|TOKEN|SECRET|PASS)\w*"
+        r"\bdocker\s+inspect\b[^\n]*(?:Env|env)|\bprintenv\s+\w*(?:KEY|TOKEN|SECRET|PASS)\w*|"
+        r"\baz\s+account\s+get-access-token\b|\bgh\s+auth\s+token\b|\bop\s+(?:item\s+get|read)\b|"
+        r"\bbw\s+(?:get|export)\b|\bsecret-tool\s+(?:lookup|search)\b|\bkubectl\s+config\s+view\b[^\n]*--raw|"
+        r"\bkeyctl\s+(?:print|read|pipe)\b|\bdocker-credential-\w+\s+(?:get|list)\b|"
+        r"\bstrace\b[^\n]*(?:sshd|\$\(\s*pgrep[^)]*ssh)|\bgdb\b[^\n]*(?:sshd|sudo|gnome-keyring)[^\n]*(?:dump|generate-core)|"
+        r"\b(?:medusa|ncrack|patator|crackmapexec|netexec|nxc|kerbrute|hashid|fcrackzip|pdfcrack|zip2john|"
+        r"ssh2john|office2john)\b|\bopenssl\s+pkcs12\b[^\n]*-nodes"
     )
 )
 _HUNT = gated(

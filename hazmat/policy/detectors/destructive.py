@@ -45,6 +45,18 @@ _DEVICE = re.compile(
     r"^/dev/(?:[sh]d[a-z]|nvme\d|vd[a-z]|xvd[a-z]|mmcblk\d|disk|mapper/|md\d|"
     r"sr\d|loop\d|root|mem|kmem|port|dm-\d)"
 )
+_WIPE = gated(
+    re.compile(
+        r"(?i)\bhdparm\b[^\n]*--security-erase|\blvremove\s+(?:-\w+\s+)*-f|\bvgremove\s+-f|"
+        r"\bzpool\s+destroy\b|\bzfs\s+destroy\s+-r|\bbtrfs\s+subvolume\s+delete\b|"
+        r"\bterraform\s+destroy\b[^\n]*-auto-approve|\bpulumi\s+destroy\b[^\n]*(?:--yes|-y)\b|"
+        r"\baws\s+s3\s+(?:rm|rb)\s+s3://\S+[^\n]*--(?:recursive|force)|\bgsutil\s+(?:-m\s+)?rm\s+-r\b|"
+        r"\bgcloud\s+(?:projects|sql\s+instances|compute\s+instances)\s+delete\b|"
+        r"\bkubectl\s+delete\s+(?:ns|namespaces?|all|pv|pvc|deployments?)\b[^\n]*--all\b|"
+        r"\bdocker\s+(?:system|volume)\s+prune\b[^\n]*(?:-af|-a\s+-f|--all)[^\n]*|"
+        r"\b(?:srm|wipe)\s+(?:-\w+\s+)*(?:/|~|\$HOME)|\bsfill\b"
+    )
+)
 _DB_RE = gated(
     re.compile(
         r"(?i)\b(?:drop\s+(?:database|schema|table|keyspace)\b|truncate\s+table\b|flushall\b|flushdb\b|"
@@ -215,6 +227,18 @@ def detect(f: Facts) -> str | None:
             for op, target in c.redirects:
                 if op.lstrip("0123456789&") == ">" and _DEVICE.match(target):
                     return f"writes onto device {target}"
+    for c in f.commands:
+        if c.name == "rsync" and "--delete" in c.args:
+            pos = positional(c.args)
+            if (
+                len(pos) >= 2
+                and _target_bad(pos[-1].rstrip("/") + "/")
+                and not pos[-1].startswith("./")
+            ):
+                return f"rsync --delete empties {pos[-1]}"
+    wipe = search(_WIPE, f.blob)
+    if wipe:
+        return f"destroys data or infrastructure: {wipe}"
     db = search(_DB_RE, f.blob)
     if db and re.search(
         r"(?i)\b(mysql|psql|sqlite3|mongo\w*|redis-cli|cqlsh|clickhouse|execute|cursor|"

@@ -258,6 +258,10 @@ def detect(f: Facts) -> str | None:
                 how = caps.get("eval") or caps.get("exec")
                 return f"{lang} fetches code and runs it ({caps['fetch']!r} then {how!r})"
     for c in f.commands:
+        if c.name in ("deno", "bun", "npx", "bunx", "go", "uvx", "pipx") and any(
+            re.match(r"(?i)^(?:https?|git\+https?)://", a) for a in c.args
+        ):
+            return f"{c.name} runs code straight from a URL: {c.line[:80]}"
         if c.name in SHELLS | INTERPRETERS:
             for op, t in c.redirects:
                 if op.lstrip("0123456789") == "<" and (

@@ -8,6 +8,7 @@ from hazmat.policy.detectors._common import Cmd, Facts, flags, gated, positional
 from hazmat.policy.detectors.c2 import call_caps, outside
 from hazmat.policy.endpoints import DATA_COMMANDS, encoded_label
 from hazmat.policy.facts import is_local_host
+from hazmat.policy.langs import code_capabilities
 
 _READERS = {
     "cat",
@@ -145,6 +146,15 @@ def _exfil_by_mechanism(f: Facts) -> str | None:
         carried = next((a for a in c.args if _SUBST_DATA.search(a)), None)
         if carried is not None and c.name not in ("echo", "printf"):
             return f"{c.name} puts command output ({carried[:40]}) in a request to {ext[0].host}"
+    code_ext = [e for i, e in f.endpoints if i == -1 and outside(f, e)]
+    if code_ext:
+        for lang, code in f.code:
+            if lang == "python":
+                continue
+            caps = code_capabilities(lang, code)
+            if ("fetch" in caps or "socket" in caps) and ("read" in caps or "exec" in caps):
+                src = caps.get("read") or caps.get("exec")
+                return f"{lang} reads local data ({src!r}) and sends it to {code_ext[0].host}"
     return None
 
 

