@@ -120,8 +120,9 @@ _URL = re.compile(
 )
 _DEV_TCP = re.compile(r"/dev/(tcp|udp)/([^/\s'\"`]+)/([^/\s'\"`;&|)]+)")
 _USER_HOST = re.compile(
-    r"^(?:[\w.$%+{}-]+|\$\([^)]*\))@(\[[0-9a-f:.]+\]|[\w.${}<>-]+)(?::(\S*))?$", re.I
+    r"^(?:[^@\s/]+|\S*\$\(.*\)\S*)@(\[[0-9a-f:.]+\]|[\w.${}<>-]+)(?::(\S*))?$", re.I | re.S
 )
+_SUBST_NAME = re.compile(r"^(?:\$\(.*\)|`.*`)\.((?:[a-z0-9-]+\.)+[a-z]{2,})$", re.I | re.S)
 _HOST_PORT = re.compile(
     r"^(?:[\w.-]+=)?(\[[0-9a-f:.]+\]|[\w.${}<>()-]+|\$\([^)]*\)):(\d{1,5}|\$\{?\w*\}?|<\w+>|[A-Z_]*PORT[A-Z_]*)(?:/\S*)?$",
     re.I,
@@ -310,6 +311,12 @@ def endpoints_of_args(
             out.extend(_url_endpoints(a))
             prev = a
             continue
+        if a[0] in "$`" and "." in a:
+            sm0 = _SUBST_NAME.match(a)
+            if sm0:
+                out.append(Endpoint(a, "", "name", "", _short(a)))
+                prev = a
+                continue
         if url_only:
             if "@" in a and not a.startswith("@") and ":" in a:
                 um = _USER_HOST.match(a)

@@ -153,7 +153,7 @@ PRIMITIVES: tuple[Primitive, ...] = (
        r"require\s*\(\s*[\"']vm[\"']",
        "eval(body)"),
     _p("node", "write", r"fs\.(?:writeFile|appendFile)\w*|createWriteStream", "fs.writeFileSync('x',d)"),
-    _p("node", "read", r"fs\.readFile\w*|createReadStream", "fs.readFileSync('/etc/passwd')"),
+    _p("node", "read", r"fs\.readFile\w*|createReadStream|\.readFileSync\b", "fs.readFileSync('/etc/passwd')"),
     # julia
     _p("julia", "socket", r"\bSockets\b|\bconnect\s*\(\s*(?:ip\s*\"|\"|Sockets|[\w\"]+\s*,\s*\d)|\bTCPSocket\b",
        'using Sockets; c=connect("h",1)', "println(1)"),
@@ -193,7 +193,8 @@ PRIMITIVES: tuple[Primitive, ...] = (
     _p("r", "socket", r"socketConnection|make\.socket|\bsocketAccept\b", 'socketConnection(host="h",port=1)'),
     _p("r", "listen", r"server\s*=\s*TRUE|serverSocket|startServer|socketAccept", "socketConnection(port=4444,server=TRUE)"),
     _p("r", "exec", r"\bsystem2?\s*\(|\bpipe\s*\(|\bshell\s*\(", 'system("id")'),
-    _p("r", "fetch", r"download\.file|\burl\s*\(\s*[\"']https?|readLines\s*\(\s*[\"']https?|httr::|curl::",
+    _p("r", "fetch", r"download\.file|\burl\s*\(\s*[\"']https?|readLines\s*\(\s*[\"']https?|httr::|curl::|"
+       r"source\s*\(\s*[\"']https?",
        'download.file("http://x","y")'),
     _p("r", "eval", r"eval\s*\(\s*parse|source\s*\(\s*[\"']https?", "eval(parse(text=b))"),
     _p("r", "write", r"writeLines|writeBin|download\.file|\bsink\s*\(", "writeLines(d,'x')"),

@@ -60,7 +60,7 @@ _CRED_CMD = gated(
 )
 _HUNT = gated(
     re.compile(
-        r"(?i)(?:\bgrep|\brg|\bag|\bfindstr|\back)\b[^\n|;]*(?:-[a-zA-Z]*[rR][a-zA-Z]*\b|--recursive)[^\n|;]*"
+        r"(?i)(?:\bgrep\b[^\n|;]*(?:-[a-zA-Z]*[rR][a-zA-Z]*\b|--recursive)|\b(?:rg|ag|ack)\b)[^\n|;]*"
         r"(?:passw|pwd|secret|api[_-]?key|token|BEGIN\s+\w*\s*PRIVATE|aws_secret|AKIA|credential)"
         r"[^\n|;]*\s(?:/|~|\$HOME)(?:etc|home|root|var|opt|srv|mnt|usr|proc|tmp)?(?:/\S*)?(?=\s|$|[;|&])"
         r"|\bfind\s+(?:/|~|\$HOME|/home|/root|/etc|/var)\S*\s[^\n|;]*-i?name\s+['\"]?[*]?"

@@ -91,6 +91,7 @@ def detect(f: Facts) -> str | None:
             or re.search(r"-[ao]*G\s*\S*(?:sudo|wheel|root|admin|docker|lxd|disk|shadow)", c.line)
             or re.search(r"-u\s*0\b|-o\b|--non-unique|--uid\s*0\b", c.line)
             or (name == "gpasswd" and "-a" in args and _PRIV_GROUPS.search(",".join(pos)))
+            or (name in ("adduser", "addgroup") and len(pos) == 2 and _PRIV_GROUPS.search(pos[1]))
         ):
             return f"adds a privileged account or group membership: {c.line[:80]}"
         elif name == "passwd" and pos and pos[-1] == "root":

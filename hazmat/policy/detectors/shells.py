@@ -82,7 +82,7 @@ def _opt_after(args: list[str], opts: tuple[str, ...]) -> str | None:
 def _net_cmd(c: Cmd) -> bool:
     if c.name in _NET or c.name in _RELAYS:
         return True
-    if c.name == "openssl" and "s_client" in c.args:
+    if c.name == "openssl" and ("s_client" in c.args or "s_server" in c.args):
         return True
     if c.name == "curl" and any(
         a.startswith(("telnet://", "dict://", "gopher://")) for a in c.args
@@ -99,7 +99,7 @@ def _listening(c: Cmd) -> bool:
         return any(re.match(r"(?i)(?:tcp\d?|udp\d?|openssl|ssl)-listen", a) for a in c.args)
     if c.name == "openssl":
         return "s_server" in c.args
-    return bool(fl & {"-l", "--listen"})
+    return bool(fl & {"-l", "--listen"}) or c.name in ("telnetd", "tcpserver", "tcpsvd")
 
 
 _RELAYS = frozenset({"socket", "websocat", "wscat", "whois", "finger", "rlogin", "rsh", "nc6"})

@@ -27,7 +27,7 @@ ANTI_FORENSIC_WATCH = ("/var/log",)
 """Paths whose change is suspicious but everyday (application logs): blocked, not halted."""
 
 _SERVICES = (
-    r"(?<![\w.-])(?:auditd?|rsyslogd?|syslog-ng|syslogd?|falco\w*|osqueryd?|wazuh[\w-]*|ossec[\w-]*|sysdig|"
+    r"(?<![\w.-])(?:auditd?|rsyslogd?|syslog-ng|syslogd?|falco[\w-]*|osqueryd?|wazuh[\w-]*|ossec[\w-]*|sysdig|"
     r"auditbeat|filebeat|packetbeat|systemd-journald|journald|fail2ban|clamav\w*|clamd|"
     r"falcon-sensor|crowdstrike|sentinel\w*|cbagent|aide|tripwire|snort|suricata|zeek|tetragon|"
     r"tracee|hazmat[\w-]*|sysmon\w*)(?![\w.-])"

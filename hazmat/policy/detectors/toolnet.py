@@ -82,13 +82,15 @@ _SHELLISH = re.compile(
     r"^(?:\S*/)?(?:ba|z|da|k|a|c|tc|fi|mk|r)?sh(?:\s+-[a-z]*i[a-z]*)?(?:\s+-[a-z]+)*$|"
     r"^(?:\S*/)?(?:ba|z|da|k)?sh\s+-[a-z]*i|^(?:\S*/)?busybox\s+(?:ba|a)?sh\b|"
     r"^(?:\S*/)?(?:python[\d.]*|perl|ruby|php|lua|node|irb|pwsh|powershell|cmd(?:\.exe)?|tclsh|"
-    r"julia|jrunscript|jjs|expect)(?:\s+-[a-z]+)*\s*$|\bpty\.spawn|/bin/(?:ba|z|da|k)?sh\s+-i",
+    r"julia|jrunscript|jjs|expect)(?:\s+-[a-z]+)*\s*$|\bpty\.spawn|/bin/(?:ba|z|da|k)?sh\s+-i|"
+    r"^(?:\S*/)?(?:ba|z|da|k|a|mk)?sh\s+(?:-[a-z]+\s+)*-c\b",
     re.I,
 )
 
 
 def shellish(program: str) -> bool:
-    """``program`` starts an interactive shell or a bare interpreter (reads code on stdin)."""
+    """``program`` starts a shell (interactive, or running inline commands with ``-c``) or a
+    bare interpreter (reads code on stdin); a script file (``python3 handler.py``) is not."""
     p = program.strip().strip("'\"")
     return bool(p) and _SHELLISH.search(p) is not None
 
@@ -499,6 +501,12 @@ def _fetcher(c: Cmd) -> list[Cap]:
     args = c.args
     eps = _eps(c)
     ep = next((e for e in eps if e.how == "url"), eps[0] if eps else None)
+    if ep is None:
+        for a in args:
+            h = a.split("/", 1)[0].split(":", 1)[0]
+            if not a.startswith("-") and "@" not in a and "=" not in a and host_like(h):
+                ep = Endpoint(h, "", "name", "", a)
+                break
     out: list[Cap] = []
     if c.name in ("http", "https", "xh", "xhs", "curlie", "lwp-request", "post", "put") and (
         _stdin_file(c) or any(re.search(r"^[\w.-]+@(?!\S*@)[/~.]\S+|=@|:=@|^@", a) for a in args)
@@ -557,8 +565,9 @@ def _copy(c: Cmd) -> list[Cap]:
             Cap("exec", c.name, f"{c.name} runs a ProxyCommand", program=proxy.split("=", 1)[-1])
         )
     if len(pos) < 2:
-        if pos and _remote_path(pos[0]) and c.name == "sftp":
-            ep = _first_ep(c)
+        if pos and c.name == "sftp":
+            host = pos[0].split("@")[-1].split(":")[0]
+            ep = Endpoint(host, "", "user@host", "", pos[0])
             batch = _opt(args, ("-b",))
             text = (c.stdin or "") + (batch or "")
             if re.search(r"(?im)^\s*(?:put|mput|reput)\b", text):
@@ -1047,14 +1056,16 @@ def _tunnel(c: Cmd) -> list[Cap]:
             for k in _ssh(c)
         ]  # fmt: skip
     ep = _first_ep(c)
+    joined = " ".join(c.args)
     if name in _C2_TUNNELS:
         direction = "c2"
-    elif name in _OUT_TUNNELS or (
+    elif (name in _OUT_TUNNELS and not re.search(r"\br(?:tcp|udp)://", joined)) or (
         name == "chisel" and pos[:1] == ["client"] and not any(p.startswith("R:") for p in pos)
     ):
         direction = "out"
     else:
         direction = "in"
+        ep = None  # a tunnel service: the far side is the vendor's relay, whatever is named
     return [Cap("tunnel", name, f"{name} {' '.join(pos[:2])}".strip(), ep, direction=direction)]
 
 
@@ -1109,6 +1120,9 @@ def _ucspi(c: Cmd) -> list[Cap]:
     args = c.args
     pos = [a for a in args if not a.startswith("-")]
     listen = c.name != "tcpclient"
+    if len(pos) >= 3 and c.name != "systemd-socket-activate":
+        k = args.index(pos[2], args.index(pos[1]) + 1)
+        pos = [*pos[:2], " ".join(args[k:])]
     if c.name == "systemd-socket-activate":
         addr_port = _opt(args, ("-l", "--listen"), cluster=False) or ""
         prog = " ".join(p for p in pos if p != addr_port)
