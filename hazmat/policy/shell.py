@@ -862,10 +862,10 @@ def _ssh_remote_command(args: list[str]) -> list[str]:
     while i < len(args):
         a = args[i]
         if not host_seen and a.startswith("-") and len(a) > 1:
-            if a[-1] in _SSH_OPTS_WITH_ARG and len(a) == 2:
-                i += 2
-                continue
-            i += 1
+            body = a[1:]
+            k = next((j for j, ch in enumerate(body) if ch in _SSH_OPTS_WITH_ARG), -1)
+            # `-fNR 80:h:80`: the first letter that takes a value takes the rest or the next word
+            i += 2 if k >= 0 and k == len(body) - 1 else 1
             continue
         if not host_seen:
             host_seen = True

@@ -6,6 +6,7 @@ import re
 
 from hazmat.policy.detectors._common import INTERPRETERS, SHELLS, Facts, gated, positional
 from hazmat.policy.detectors.c2 import call_caps
+from hazmat.policy.detectors.toolnet import TOOLS, capabilities
 from hazmat.policy.langs import code_capabilities
 
 _FETCH = {
@@ -173,6 +174,9 @@ def detect(f: Facts) -> str | None:
                     )
                 )
             ) or any("/dev/tcp/" in t for _, t in c.redirects)
+            is_fetch = is_fetch or (
+                c.name in TOOLS and any(k.kind == "relay" and not k.listen for k in capabilities(c))
+            )
             if is_fetch and (
                 _URL.search(c.line)
                 or name in ("nc", "ncat", "netcat", "tftp", "socat", "openssl")
