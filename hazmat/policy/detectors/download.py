@@ -205,7 +205,8 @@ def detect(f: Facts) -> str | None:
                 target = c.args[0]
             if target.startswith("./") or (c.name in SHELLS and target and "/" in target):
                 return f"runs code extracted from a download: {c.line[:80]}"
-    m = _SUBST.search(f.blob)
+    blob = f.blob
+    m = _SUBST.search(blob) if ("$(" in blob or "<(" in blob or "`" in blob) else None
     if m:
         return f"runs downloaded text: {m.group(0)[:100]}"
     paths = _downloaded_paths(f)

@@ -30,7 +30,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from hazmat.policy.detectors._common import Facts, flags, positional
+from hazmat.policy.detectors._common import Facts, flags, gated, positional
 from hazmat.policy.shell import INTERPRETERS, SHELLS, Cmd, parse_shell
 
 __all__ = ["MECHANISMS", "Mechanism", "detect", "detect_weak", "verify_mechanisms"]
@@ -77,6 +77,8 @@ def _family(name: str) -> str:
 
 
 def _touch(f: Facts, strong: bool) -> str | None:
+    if "touch" not in f.names() and "debugfs" not in f.blob and "utime" not in f.blob:
+        return None
     for c in f.commands:
         if c.name != "touch":
             continue
@@ -122,11 +124,15 @@ def _timestomp_weak(f: Facts) -> str | None:
     return _touch(f, False)
 
 
+_MOVERS = frozenset({"cp", "mv", "ln", "install", "rsync"})
+
+
 def _masquerade(f: Facts) -> str | None:
+    names = f.names()
+    if not names & _MOVERS and "exec" not in f.blob and f.py is None:
+        return None
     for c in f.commands:
         name, args = c.name, c.args
-        if name == "exec" or c.via == "exec":
-            pass
         if name in ("cp", "mv", "ln", "install", "rsync") and len(positional(args)) >= 2:
             pos = positional(args)
             dst, srcs = pos[-1], pos[:-1]
@@ -149,7 +155,7 @@ def _masquerade(f: Facts) -> str | None:
                     return f"disguises {s} as {dst}"
                 if name == "mv" and fam in _TOOLS_TO_HIDE - {"sh", "bash", "python3", "python"}:
                     return f"renames {s} to {dst}"
-    m = re.search(r"\bexec\s+-a\s+(['\"]?)([^'\"\s]+)\1", f.blob)
+    m = re.search(r"\bexec\s+-a\s+(['\"]?)([^'\"\s]+)\1", f.blob) if "exec" in f.blob else None
     if m and (_DAEMONISH.match(m.group(2)) or m.group(2).startswith("[")):
         return f"runs a program under the name {m.group(2)} (exec -a)"
     if f.py is not None and any(c.endswith(("setproctitle", "prctl")) for c in f.py.calls):
@@ -158,6 +164,8 @@ def _masquerade(f: Facts) -> str | None:
 
 
 def _copy_binary_weak(f: Facts) -> str | None:
+    if not f.names() & _MOVERS:
+        return None
     for c in f.commands:
         if c.name in ("cp", "install", "ln") and len(positional(c.args)) >= 2:
             pos = positional(c.args)
@@ -217,6 +225,8 @@ _BENIGN_TRAP_CMDS = frozenset(
 
 
 def _trap(f: Facts) -> str | None:
+    if "trap" not in f.blob:
+        return None
     for m in _TRAP.finditer(f.blob):
         action, sigs = m.group(2), m.group(3).upper()
         if "DEBUG" in sigs.split():
@@ -233,6 +243,8 @@ def _trap(f: Facts) -> str | None:
 
 
 def _trap_weak(f: Facts) -> str | None:
+    if "trap" not in f.blob:
+        return None
     for m in _TRAP.finditer(f.blob):
         action = m.group(2)
         inner = parse_shell(action)
@@ -255,6 +267,8 @@ _PROTECTED = re.compile(
 
 
 def _chattr(f: Facts) -> str | None:
+    if not f.names() & {"chattr", "chmod"}:
+        return None
     for c in f.commands:
         if c.name != "chattr":
             continue
@@ -279,6 +293,8 @@ def _chattr(f: Facts) -> str | None:
 
 
 def _chattr_weak(f: Facts) -> str | None:
+    if not f.names() & {"chattr", "chmod", "setfacl"}:
+        return None
     for c in f.commands:
         if c.name == "chattr" and any(re.match(r"^[-+=]\w*[ia]", a) for a in c.args):
             return f"changes file attributes: {c.line[:80]}"
@@ -293,12 +309,14 @@ def _chattr_weak(f: Facts) -> str | None:
     return None
 
 
-_INJECT = re.compile(
-    r"(?i)\bdd\b[^\n|;]*\bof=/proc/(?:\d+|\$\w+|\$\([^)]*\))/mem\b|>\s*/proc/(?:\d+|\$\w+)/mem\b|"
-    r"\bgdb\b[^\n]*(?:-p|--pid|attach)\s*[\d$][^\n]*(?:call|dlopen|__libc_dlopen_mode|inject)|"
-    r"\b(?:linux-inject|hotpatch|injector|memfd_create)\b|"
-    r"(?:echo\s+0\s*>|sysctl\s+-w\s+)\s*(?:/proc/sys/)?kernel[./]yama[./]ptrace_scope|"
-    r"(?:echo\s+0\s*>\s*/proc/sys/kernel/randomize_va_space|sysctl\s+-w\s+kernel\.randomize_va_space\s*=\s*0)"
+_INJECT = gated(
+    re.compile(
+        r"(?i)\bdd\b[^\n|;]*\bof=/proc/(?:\d+|\$\w+|\$\([^)]*\))/mem\b|>\s*/proc/(?:\d+|\$\w+)/mem\b|"
+        r"\bgdb\b[^\n]*(?:-p|--pid|attach)\s*[\d$][^\n]*(?:call|dlopen|__libc_dlopen_mode|inject)|"
+        r"\b(?:linux-inject|hotpatch|injector|memfd_create)\b|"
+        r"(?:echo\s+0\s*>|sysctl\s+-w\s+)\s*(?:/proc/sys/)?kernel[./]yama[./]ptrace_scope|"
+        r"(?:echo\s+0\s*>\s*/proc/sys/kernel/randomize_va_space|sysctl\s+-w\s+kernel\.randomize_va_space\s*=\s*0)"
+    )
 )
 
 
@@ -309,14 +327,16 @@ def _inject(f: Facts) -> str | None:
     return None
 
 
-_WEAK_BLOB = re.compile(
-    r"(?i)\b(?:base64|base32|basenc|xxd|uudecode|openssl\s+(?:enc|base64))\b[^\n|;]*(?:\s-d\b|--decode|\s-r\b|\s-D\b)"
-    r"[^\n|;]*>\s*\S+|"
-    r"\bupdate-ca-(?:certificates|trust)\b|\btrust\s+anchor\b|\bcertutil\s+-[AdD]\b|"
-    r"/usr/local/share/ca-certificates/|/etc/pki/ca-trust/source/anchors/|"
-    r"\b(?:upx|shc|garble|obfuscator)\s+\S|\bdate\s+(?:-s|--set)\b|\btimedatectl\s+set-time\b|"
-    r"\brm\s+(?:-\w+\s+)*[\"']?\$0\b|\bshred\b[^\n|;]*\s-\w*u|\bshred\s+(?:-\w+\s+)*[\"']?\$0\b|"
-    r"\bunset\s+(?:LD_PRELOAD|PROMPT_COMMAND)\b|\bexport\s+HISTTIMEFORMAT="
+_WEAK_BLOB = gated(
+    re.compile(
+        r"(?i)\b(?:base64|base32|basenc|xxd|uudecode|openssl\s+(?:enc|base64))\b[^\n|;]*(?:\s-d\b|--decode|\s-r\b|\s-D\b)"
+        r"[^\n|;]*>\s*\S+|"
+        r"\bupdate-ca-(?:certificates|trust)\b|\btrust\s+anchor\b|\bcertutil\s+-[AdD]\b|"
+        r"/usr/local/share/ca-certificates/|/etc/pki/ca-trust/source/anchors/|"
+        r"\b(?:upx|shc|garble|obfuscator)\s+\S|\bdate\s+(?:-s|--set)\b|\btimedatectl\s+set-time\b|"
+        r"\brm\s+(?:-\w+\s+)*[\"']?\$0\b|\bshred\b[^\n|;]*\s-\w*u|\bshred\s+(?:-\w+\s+)*[\"']?\$0\b|"
+        r"\bunset\s+(?:LD_PRELOAD|PROMPT_COMMAND)\b|\bexport\s+HISTTIMEFORMAT="
+    )
 )
 
 
