@@ -461,6 +461,24 @@ def main() -> None:
 
     det = detection(policy, dangerous, benign)
     agent_fr = false_rates(policy, agents)
+    val = [
+        tuple(ln.split("\t", 1))
+        for ln in (CORPUS / "validation.tsv").read_text().splitlines()
+        if ln.strip() and not ln.startswith("#")
+    ]
+    val_caught = sum(
+        STRICTNESS[policy.check(ToolCall(id="v", tool="bash", args={"command": cmd})).action]
+        >= STRICTNESS["block"]
+        for _, cmd in val
+    )
+    val_benign = false_rates(
+        policy,
+        [
+            ln
+            for ln in (CORPUS / "benign_validation.txt").read_text().splitlines()
+            if ln.strip() and not ln.startswith("#")
+        ],
+    )
     sysres: dict[str, Any] | None = None
     hidres: dict[str, Any] | None = None
     if not args.no_system:
@@ -517,6 +535,12 @@ def main() -> None:
         f"false halts {agent_fr['false_halt_rate'] * 100:.2f}%, "
         f"false blocks {agent_fr['false_block_rate'] * 100:.2f}%"
     )
+    print(
+        f"validation (written after the detectors): {val_caught}/{len(val)} dangerous blocked "
+        f"or halted; {val_benign['n']} everyday commands, false halts "
+        f"{val_benign['false_halt_rate'] * 100:.2f}%, false blocks "
+        f"{val_benign['false_block_rate'] * 100:.2f}%"
+    )
     for h in det["false_halts"] + agent_fr["false_halts"]:
         print(f"  false halt: {h}")
     for b in agent_fr["false_blocks"]:
@@ -550,6 +574,8 @@ def main() -> None:
         "benign_n": det["benign_n"],
         "false_halt_rate": round(det["false_halt_rate"], 4),
         "false_block_rate": round(det["false_block_rate"], 4),
+        "validation_caught": round(val_caught / len(val), 4),
+        "validation_benign_false_block_rate": round(val_benign["false_block_rate"], 4),
         "agents_benign_n": agent_fr["n"],
         "agents_false_halt_rate": round(agent_fr["false_halt_rate"], 4),
         "agents_false_block_rate": round(agent_fr["false_block_rate"], 4),

@@ -120,8 +120,7 @@ PRIMITIVES: tuple[Primitive, ...] = (
     _p("php", "fetch", r"(?:file_get_contents|fopen|file|readfile|copy)\s*\(\s*[\"'](?:https?|ftp)|"
        r"\bcurl_(?:init|exec)\b",
        "file_get_contents('http://x/a')"),
-    _p("php", "eval", r"\beval\s*\(|\bassert\s*\(|create_function|(?:include|require)(?:_once)?\s*\(?\s*[\"']"
-       r"(?:https?|ftp|data|php)://",
+    _p("php", "eval", r"\beval\s*\(|\bassert\s*\(|create_function|\b(?:include|require)(?:_once)?\s*\(?\s*[\"'$]",
        "eval(file_get_contents('http://x'))"),
     _p("php", "write", r"file_put_contents|\bfwrite\s*\(|\bfputs\s*\(|\bcopy\s*\(", "file_put_contents('x',$d)"),
     _p("php", "read", r"(?:file_get_contents|readfile|fopen|file)\s*\(\s*[\"'][/~.]|\$_FILES",

@@ -228,6 +228,10 @@ def detect(f: Facts) -> str | None:
                 if op.lstrip("0123456789&") == ">" and _DEVICE.match(target):
                     return f"writes onto device {target}"
     for c in f.commands:
+        if c.name == "git" and c.args[:1] == ["clean"] and "-f" in flags(c.args):
+            bad = [t for t in positional(c.args[1:]) if _target_bad(t) and t not in (".", "..")]
+            if bad:
+                return f"git clean deletes untracked files under {bad[0]}"
         if c.name == "rsync" and "--delete" in c.args:
             pos = positional(c.args)
             if (

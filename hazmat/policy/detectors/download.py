@@ -199,11 +199,23 @@ def detect(f: Facts) -> str | None:
         for pipe in f.pipelines
     )
     if extracted:
+        dirs = [
+            c.args[i + 1].rstrip("/") + "/"
+            for pipe in f.pipelines
+            for c in pipe
+            if c.name in ("tar", "bsdtar", "unzip")
+            for i, a in enumerate(c.args[:-1])
+            if a in ("-C", "--directory", "-d")
+        ]
         for c in f.commands:
             target = c.argv[0] if c.argv else ""
             if c.name in _RUNNERS and c.args and not c.args[0].startswith("-"):
                 target = c.args[0]
-            if target.startswith("./") or (c.name in SHELLS and target and "/" in target):
+            if (
+                target.startswith("./")
+                or (c.name in SHELLS and target and "/" in target)
+                or any(target.startswith(d) for d in dirs)
+            ):
                 return f"runs code extracted from a download: {c.line[:80]}"
     blob = f.blob
     m = _SUBST.search(blob) if ("$(" in blob or "<(" in blob or "`" in blob) else None

@@ -155,6 +155,11 @@ def _masquerade(f: Facts) -> str | None:
                     return f"disguises {s} as {dst}"
                 if name == "mv" and fam in _TOOLS_TO_HIDE - {"sh", "bash", "python3", "python"}:
                     return f"renames {s} to {dst}"
+    for c in f.commands:
+        if c.name in ("cp", "mv", "install") and len(positional(c.args)) >= 2:
+            dst = positional(c.args)[-1]
+            if re.match(r"^/(?:usr/(?:local/)?)?s?bin/", dst) and _DAEMONISH.match(_base(dst)):
+                return f"places a program in {dst} under a system daemon's name"
     m = re.search(r"\bexec\s+-a\s+(['\"]?)([^'\"\s]+)\1", f.blob) if "exec" in f.blob else None
     if m and (_DAEMONISH.match(m.group(2)) or m.group(2).startswith("[")):
         return f"runs a program under the name {m.group(2)} (exec -a)"
@@ -372,6 +377,7 @@ MECHANISMS: tuple[Mechanism, ...] = (
               ("touch -r setup.py build/stamp", "touch notes.md")),
     Mechanism("masquerade", True, _masquerade,
               ("cp /bin/sh /tmp/crond", "cp /usr/bin/python3 /dev/shm/kworker", "mv /usr/bin/nmap /usr/bin/nmapx",
+               "mv ./agent /usr/sbin/rsyslogd",
                "cp /bin/bash /tmp/.sshd", "exec -a '[kworker/0:1]' ./agent"),
               ("cp /usr/bin/python3 venv/bin/python3", "ln -s /usr/bin/python3 ~/.local/bin/python",
                "cp build/app /usr/local/bin/app")),
