@@ -27,7 +27,10 @@ _BLOB = gated(
         r"(?:^|[\s;&|/])\./(?:exploit|pwn|rootme|getroot|privesc|priv_esc|dirty\w*|cve[-_]?\d\w*|suid_exp|root_?shell)\w*|"
         r"\bgcc\b[^\n]*(?:exploit|pwn|cve-?\d|dirty|overlayfs|privesc)|\bpython[\d.]*\s+-c\s+['\"][^'\"]*os\.set(?:re)?s?uid|"
         r"\bsystemd-run\b[^\n]*(?:--uid[= ](?:0|root)\b|-p\s*User=root)|\bmachinectl\s+shell\s+(?:root@|--uid[= ]0)|"
-        r"\bnewgrp\s+(?:docker|lxd|disk|root|sudo|wheel|shadow)\b|\bsg\s+(?:docker|lxd|disk|root)\b"
+        r"\bnewgrp\s+(?:docker|lxd|disk|root|sudo|wheel|shadow)\b|\bsg\s+(?:docker|lxd|disk|root)\b|"
+        # systemd turns its pager's shell escapes off under sudo; turning them back on is the escape
+        r"\b(?:sudo|doas|pkexec)\b[^\n]*\bSYSTEMD_PAGERSECURE=['\"]?(?:0|false|no|off)\b|"
+        r"\bSYSTEMD_PAGERSECURE=['\"]?(?:0|false|no|off)\b[^\n]*\b(?:sudo|doas|pkexec)\b"
     )
 )
 _PRIV_GROUPS = re.compile(
