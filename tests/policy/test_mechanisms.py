@@ -147,3 +147,23 @@ def test_root_pager_with_escapes_turned_back_on() -> None:
     action, rules = decide("sudo SYSTEMD_PAGERSECURE=0 journalctl")
     assert action == "block" and "privilege-escalation" in rules
     assert decide("sudo journalctl -u nginx --since today") == ("log", {"sudo-use"})
+
+
+# ------------------------------------------------------------- everyday look-alikes
+
+
+def test_retention_clean_ups_keep_the_recent_record() -> None:
+    assert decide('find /var/log -name "*.gz" -mtime +7 -delete') == ("allow", set())
+    assert decide("sudo journalctl --vacuum-time=2d") == ("log", {"sudo-use"})
+    # what could reach the last hours is still covering tracks
+    assert decide("find /var/log -mmin -30 -delete")[0] == "block"
+    assert decide("find /var/log -type f -delete")[0] == "block"
+    assert decide("journalctl --vacuum-time=1s")[0] == "block"
+    assert decide("journalctl --vacuum-time=2d --rotate")[0] == "block"
+
+
+def test_project_hooks_are_not_persistence_but_hooks_elsewhere_are() -> None:
+    assert decide("git config core.hooksPath .githooks") == ("allow", set())
+    assert decide("git config core.hooksPath /tmp/.h")[0] == "block"
+    assert decide("git config --global core.hooksPath ~/.hooks")[0] == "block"
+    assert decide("git config core.hooksPath ../../x")[0] == "block"

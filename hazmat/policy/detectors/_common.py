@@ -20,6 +20,7 @@ __all__ = [
     "first_match",
     "flags",
     "gated",
+    "old_files_only",
     "positional",
     "search",
 ]
@@ -48,6 +49,20 @@ def search(pattern: re.Pattern[str] | Gated, text: str) -> str | None:
         return None
     s = m.group(0).strip()
     return s if len(s) <= 120 else s[:117] + "..."
+
+
+_AGE = {"-mtime": 1, "-ctime": 1, "-atime": 1, "-mmin": 1440, "-cmin": 1440, "-amin": 1440}
+
+
+def old_files_only(args: list[str]) -> bool:
+    """A ``find`` that only selects files older than a day (``-mtime +N``, ``-mmin +1440``):
+    a retention clean-up, which cannot reach the record of the last hours (an episode's)."""
+    for i, a in enumerate(args[:-1]):
+        unit = _AGE.get(a)
+        v = args[i + 1]
+        if unit and v.startswith("+") and v[1:].isdigit() and int(v[1:]) + 1 >= unit:
+            return not any(x in ("-o", "-or", "!", "-not") for x in args)
+    return False
 
 
 def first_match(pattern: re.Pattern[str] | Gated, items: Iterable[str]) -> str | None:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import re
 
-from hazmat.policy.detectors._common import Facts, flags, gated, positional, search
+from hazmat.policy.detectors._common import (
+    Facts,
+    flags,
+    gated,
+    old_files_only,
+    positional,
+    search,
+)
 
 _SYSTEM_TOP = (
     "bin",
@@ -133,7 +140,13 @@ def detect(f: Facts) -> str | None:
             deletes = "-delete" in args or re.search(
                 r"-exec\w*\s+(?:\S*/)?(?:rm|shred|unlink|truncate)\b", " ".join(args)
             )
-            if deletes and pos and _target_bad(pos[0]) and pos[0] not in (".", ".."):
+            if (
+                deletes
+                and pos
+                and _target_bad(pos[0])
+                and pos[0] not in (".", "..")
+                and not (pos[0].startswith("/var/log") and old_files_only(args))
+            ):
                 return f"find deleting under {pos[0]}"
         elif name == "shred" and not (fl & {"--help", "--version"}):
             bulk = len(pos) > 3 or any(

@@ -40,7 +40,9 @@ _CMD = gated(
         r"(?i)\bsystemctl\s+(?:--user\s+)?(?:enable|link|preset|set-default|add-wants)\b|"
         r"\bsystemd-run\b[^\n]*--on-(?:calendar|boot|active|startup|unit-active)|"
         r"\bupdate-rc\.d\s+\S+\s+(?:defaults|enable)|\bchkconfig\s+\S+\s+on\b|\brc-update\s+add\b|"
-        r"\bgit\s+config\b[^\n]*core\.(?:hooksPath|fsmonitor|sshCommand|pager|editor)\b|"
+        r"\bgit\s+config\b[^\n]*core\.(?:fsmonitor|sshCommand|pager|editor)\b|"
+        # hooks in a directory of the project itself (``.githooks``, ``.husky``) are the project's
+        r"\bgit\s+config\b[^\n]*core\.hooksPath\b(?!\s+['\"]?\.?[\w][\w.-]*(?:/[\w.-]+)*/?['\"]?\s*(?:$|[;&|\n]))|"
         r"\blaunchctl\s+(?:load|bootstrap|submit)\b|@reboot\b|\bssh-copy-id\b|"
         r"\bPROMPT_COMMAND=|\btrap\s+['\"][^'\"]+['\"]\s+DEBUG\b"
     )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import fnmatch
 import re
 
-from hazmat.policy.detectors._common import Facts, gated, positional, search
+from hazmat.policy.detectors._common import Facts, gated, old_files_only, positional, search
 
 DEFAULT_WATCH = (
     "/var/log/audit", "/var/log/hazmat", "/opt/hazmat", "/var/lib/hazmat", "/run/hazmat",
@@ -59,7 +59,8 @@ _WEAK = gated(
         r"\biptables(?:-legacy|-nft)?\s+(?:-t\s+\w+\s+)?(?:-F|--flush|-X|"
         r"-P\s+(?:INPUT|OUTPUT|FORWARD)\s+ACCEPT)|\bnft\s+(?:flush\s+ruleset|delete\s+table)|"
         r"\bufw\s+disable\b|\bdmesg\s+(?:-c|-C|--clear|--read-clear)\b|\blogrotate\s+-f\b|"
-        r"\bjournalctl\b[^\n]*--(?:vacuum-\w+|rotate)|\bkill\s+-(?:STOP|19|SIGSTOP)\b|"
+        r"\bjournalctl\b(?![^\n]*--vacuum-time[= ]\d+\s*(?:d|days?|w|weeks?|M|months?|y|years?)\b"
+        r"(?![^\n]*--(?:vacuum-(?:size|files)|rotate)))[^\n]*--(?:vacuum-\w+|rotate)|\bkill\s+-(?:STOP|19|SIGSTOP)\b|"
         r"\bfirewall-cmd\b[^\n]*(?:--set-default-zone[= ]trusted|--panic-off|--remove-service|--add-port)|"
         r"\bsetsebool\s+(?:-P\s+)?\w+\s+(?:1|on)\b"
     )
@@ -129,8 +130,10 @@ def detect_weak(f: Facts) -> str | None:
             return f"rewrites shell history {w}"
     for c in f.commands:
         if c.name in ("rm", "shred", "truncate", "unlink", "ln", "mv", "find"):
-            if c.name == "find" and "-delete" not in c.args and "-exec" not in c.args:
-                continue
+            if c.name == "find" and (
+                ("-delete" not in c.args and "-exec" not in c.args) or old_files_only(c.args)
+            ):
+                continue  # a retention clean-up keeps the recent record
             for a in positional(c.args):
                 if _HISTORY.search(a):
                     return f"{c.name} on shell history {a}"
