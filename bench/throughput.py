@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from hazmat.agents.models import resolve_agent
-from hazmat.cli_run import policy_factory
+from hazmat.policy.compose import task_policies
 from hazmat.record.log import configure_logging
 from hazmat.runner import run_tasks
 from hazmat.sandbox.image import build_image
@@ -146,7 +146,7 @@ async def hazmat_run(task_dir: Path, n: int, parallel: int, out: Path) -> tuple[
         out_dir=out,
         epochs=n,
         max_parallel=parallel,
-        policy_for=policy_factory(None),
+        policy_for=task_policies(None),
     )
     return time.perf_counter() - t, results
 
@@ -205,7 +205,7 @@ async def start_times(task_dir: Path, n: int, tmp: Path) -> tuple[float, float]:
             epochs=n,
             max_parallel=1,
             warm_pool=pool,
-            policy_for=policy_factory(None),
+            policy_for=task_policies(None),
         )
         ready = [
             json.loads(line)

@@ -18,6 +18,7 @@ never a traceback, and never loses what was already recorded.
     │   └── FileTooLargeError       read_file / write_file over the configured cap
     ├── ToolError                   an agent-facing tool was called wrongly (the model is told)
     ├── ModelError                  the model endpoint failed after bounded retries
+    ├── MonitorError                an after-step monitor or the network sentinel broke
     ├── PolicyError                 a policy failed to load or a rule raised (fail closed)
     ├── RecordError                 the record cannot be written or does not verify
     └── ReplayError                 a recorded run cannot be replayed as asked
@@ -35,6 +36,7 @@ __all__ = [
     "HazmatError",
     "ImageError",
     "ModelError",
+    "MonitorError",
     "PolicyError",
     "RecordError",
     "ReplayError",
@@ -101,6 +103,9 @@ class SpecError(ConfigError):
             prefix += f"{field}: "
         super().__init__(prefix + message, hint=hint)
         self.reason = message
+        self.problems: list[str] = [prefix + message]
+        """Every problem found in the file, each as ``FILE:LINE: FIELD: message`` (the
+        first is this error's own message)."""
 
 
 class UnknownBackendError(ConfigError):
@@ -141,6 +146,14 @@ class ModelError(HazmatError):
     """The model endpoint failed after bounded retries (HTTP 429/5xx, timeouts)."""
 
     exit_code = 4
+
+
+class MonitorError(HazmatError):
+    """An after-step monitor or the network sentinel stopped working.
+
+    A harness fault, never the agent's doing: the episode ends ``error`` (and
+    ``hazmat run --resume --retry-errors`` runs it again), it is not halted.
+    """
 
 
 class PolicyError(HazmatError):

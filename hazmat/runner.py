@@ -30,13 +30,22 @@ from hazmat.agents.graph import EpisodeLoop, LoopLimits, RetryPolicy, StepRecord
 from hazmat.agents.models import Agent
 from hazmat.errors import ConfigError, HazmatError
 from hazmat.policy.base import AllowAllPolicy, Decision, Observation, Policy
+from hazmat.preflight import backend_for, docker_why
+from hazmat.record.events import SNAPSHOT_FILES
 from hazmat.record.log import EpisodeRecorder, Recorder
 from hazmat.sandbox.base import Sandbox, SandboxSpec, create_sandbox
 from hazmat.sandbox.pool import WarmPool
 from hazmat.tasks import CheckContext, MilestoneTracker, RenderedTask, Task, TraceStep, render_task
 from hazmat.tools import Tool, make_tools
 
-__all__ = ["EpisodeResult", "episode_seed", "run_episode", "run_tasks"]
+__all__ = [
+    "EpisodeResult",
+    "backend_for",
+    "episode_seed",
+    "resume_run",
+    "run_episode",
+    "run_tasks",
+]
 
 log = structlog.get_logger("hazmat.runner")
 
@@ -67,6 +76,8 @@ class EpisodeResult:
     output_tokens: int = 0
     duration: float = 0.0
     error: str | None = None
+    refused: list[dict[str, Any]] = field(default_factory=list)
+    """Calls the policy blocked before they ran: ``{"step", "tool", "action", "rules"}``."""
 
 
 def episode_seed(base_seed: int, task_id: str, agent: str, epoch: int) -> int:
@@ -90,6 +101,13 @@ def _solution_turns(rendered: RenderedTask) -> list[dict[str, Any]]:
         )
         turns.append(data)
     return turns
+
+
+def chat_model(spec: str, base_url: str | None) -> Any:
+    """A chat model from ``PROVIDER:MODEL`` (the factory judge checks get)."""
+    from hazmat.agents.models import resolve_agent
+
+    return resolve_agent(spec, base_url=base_url).make_model()
 
 
 def _task_tools(rendered: RenderedTask) -> dict[str, Tool]:
@@ -160,7 +178,7 @@ async def run_episode(
     try:
         if task.needs_docker and backend != "docker":
             raise ConfigError(
-                f"task {task.id} needs docker ({_docker_why(task)})",
+                f"task {task.id} needs docker ({docker_why(task)})",
                 hint="run it with --sandbox docker",
             )
         spec = _sandbox_spec(task)
@@ -260,19 +278,6 @@ def _watched_paths(policy: Policy) -> tuple[str, ...]:
     return tuple(getattr(settings, "watch", ()) or ())
 
 
-def _docker_why(task: Task) -> str:
-    """Why a task needs the docker backend, in a few words."""
-    hard = task.sandbox.hardening
-    why = []
-    if task.sandbox.services:
-        why.append("services: " + ", ".join(task.sandbox.services))
-    if not hard.read_only_root or not hard.no_new_privileges or hard.cap_add:
-        why.append("loosened hardening")
-    if task.sandbox.network != "none":
-        why.append(f"network: {task.sandbox.network}")
-    return "; ".join(why) or "the task says so"
-
-
 def _ready_fields(sb: Sandbox, spec: SandboxSpec) -> dict[str, Any]:
     info = sb.info()
     return {
@@ -303,6 +308,7 @@ async def _play(
     def ctx(with_sandbox: bool, submission: str | None = None) -> CheckContext:
         return CheckContext.make(
             task,
+            make_model=chat_model,
             trace=trace,
             submission=submission,
             secrets=rendered.secrets,
@@ -311,6 +317,17 @@ async def _play(
         )
 
     async def on_step(step: StepRecord) -> bool:
+        if step.output is None and step.decision.action in ("block", "halt"):
+            result.refused.append(
+                {
+                    "step": step.step,
+                    "tool": step.call.tool,
+                    "action": step.decision.action,
+                    "rules": [
+                        m.rule for m in step.decision.rules if m.action == step.decision.action
+                    ],
+                }
+            )
         if step.output is None:  # refused or malformed: in the trace, marked not executed
             trace.append(
                 TraceStep(
@@ -323,9 +340,7 @@ async def _play(
                 )
             )
             return False
-        trace.append(
-            TraceStep.from_tool_output(step.step, step.call.args, step.output, time=step.t)
-        )
+        trace.append(step.output.trace_step(step.step, step.call.args, time=step.t))
         hits = await tracker.after_step(ctx(False, step.output.submission))
         for h in hits:
             rec.emit("milestone", id=h.id, step=h.step, t=h.time, title=h.title, index=h.index)
@@ -461,6 +476,24 @@ async def _on_halt(
             )
         except Exception as exc:
             rec.emit("error", kind="snapshot", message=f"network log: {type(exc).__name__}: {exc}")
+    rec.emit(
+        "note",
+        kind=SNAPSHOT_FILES,
+        files=_digests(dest, run_dir),
+        message="the halt snapshot's files and their sha256 (hazmat verify checks them)",
+    )
+
+
+def _digests(folder: Path, run_dir: Path) -> dict[str, str]:
+    """``{path relative to the run directory: sha256}`` of every file under ``folder``."""
+    out: dict[str, str] = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()):
+        digest = hashlib.sha256()
+        with path.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+        out[str(path.relative_to(run_dir))] = digest.hexdigest()
+    return out
 
 
 @dataclass(frozen=True)
@@ -549,10 +582,11 @@ async def execute_plan(
             eseed = episode_seed(seed, item.task.id, item.agent.name, item.epoch)
             rendered = render_task(item.task, eseed)
             policy = policy_for(item.task) if policy_for else None
+            where = backend_for(item.task, backend)
             res = await run_episode(
                 rendered,
                 item.agent,
-                backend=backend,
+                backend=where,
                 recorder=recorder,
                 episode_id=item.episode_id,
                 epoch=item.epoch,
@@ -562,16 +596,19 @@ async def execute_plan(
                 stop=control.stop,
                 attempt=(attempts or {}).get(item.episode_id, 1),
                 keep_on_halt=keep_on_halt,
-                pool=pool,
+                pool=pool if where == pool_backend else None,
             )
             results[item.episode_id] = res
             if on_episode:
                 on_episode(res)
 
-    pool = WarmPool(backend, warm_pool, run_id=recorder.run_id) if warm_pool > 0 else None
+    pool_backend = "docker" if backend == "auto" else backend
+    pool = WarmPool(pool_backend, warm_pool, run_id=recorder.run_id) if warm_pool > 0 else None
     if pool is not None:
         specs = {}
         for distinct in {id(item.task): item.task for item in plan}.values():
+            if backend_for(distinct, backend) != pool_backend:
+                continue
             spec = _sandbox_spec(render_task(distinct, 0).task)
             specs[WarmPool.base_key(spec)] = spec
         await pool.warm(list(specs.values()), wait=60.0)
@@ -678,6 +715,7 @@ async def resume_run(
     on_start: Callable[[PlannedEpisode], None] | None = None,
     control: RunControl | None = None,
     resolve: Callable[[str, str | None], Agent] | None = None,
+    on_plan: Callable[[list[PlannedEpisode], list[PlannedEpisode]], None] | None = None,
 ) -> tuple[Path, list[EpisodeResult], list[str]]:
     """Finish an interrupted run in place.
 
@@ -686,6 +724,8 @@ async def resume_run(
     under the same episode id, and the record says so (a ``note`` per rerun and
     ``attempt`` on the new ``episode_start``). Returns the run directory, the
     results of every episode of the run, and the ids that were run again.
+    ``on_plan(plan, todo)``, when given, learns the whole plan and what runs again
+    before anything starts.
 
     Raises:
         ConfigError: the run cannot be resumed (complete without errors to retry,
@@ -693,10 +733,10 @@ async def resume_run(
         RecordError: the record does not verify, or another process is writing it.
     """
     from hazmat.agents.models import resolve_agent
-    from hazmat.record.store import RunStore
+    from hazmat.record.summary import load_run_record
     from hazmat.tasks import load_task
 
-    record = RunStore.open(run_dir).record
+    record = load_run_record(run_dir)  # the events say what to resume, not run.json
     cfg = record.config
     roots = cfg.get("task_roots")
     specs = cfg.get("agent_specs")
@@ -722,6 +762,8 @@ async def resume_run(
             f"{run_dir}: nothing to resume: every episode has ended",
             hint="--retry-errors reruns the episodes that ended in error",
         )
+    if on_plan:
+        on_plan(plan, todo)
     recorder = Recorder.open(run_dir)
     starts = _episode_starts(run_dir)
     attempts: dict[str, int] = {}
@@ -757,7 +799,7 @@ async def resume_run(
         )
     finally:
         recorder.finish("complete" if finished else "interrupted")
-    final = RunStore.open(run_dir).record
+    final = load_run_record(run_dir)
     results = [_result_from_record(e) for e in final.episodes]
     return run_dir, results, [p.episode_id for p in todo]
 

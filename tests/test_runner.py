@@ -311,3 +311,59 @@ async def test_warm_pool_starts_episodes_from_started_sandboxes(tmp_path: Path) 
         all=True, filters={"label": f"hazmat.run={run_dir.name}"}
     )
     assert left == []
+
+
+@pytest.mark.anyio
+async def test_a_sentinel_killed_mid_episode_ends_it_error_not_halted(tmp_path: Path) -> None:
+    """What a terminal's Ctrl-C used to do to the network sentinel: the monitor then fails.
+    That is a harness fault: the episode ends ``error`` (rerun by --retry-errors), never
+    ``halted`` with a halt the agent did not cause."""
+    import asyncio
+    import tempfile
+
+    import yaml
+
+    from hazmat.policy.compose import task_policies
+
+    script = tmp_path / "slow.yaml"
+    script.write_text(
+        yaml.safe_dump({"steps": [{"tool": "bash", "command": "sleep 1"} for _ in range(6)]})
+    )
+    marker = tempfile.mkdtemp(prefix="hazmat-sentinel-kill-", dir="/tmp")
+    os.chmod(marker, 0o755)
+    os.environ["TMPDIR"], old = marker, os.environ.get("TMPDIR")
+    tempfile.tempdir = None
+
+    async def kill_the_sentinel() -> None:
+        while True:
+            for pid in os.listdir("/proc"):
+                try:
+                    cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+                except OSError:
+                    continue
+                if b"sentinel.py" in cmd and marker.encode() in cmd:
+                    await asyncio.sleep(1.5)  # a step or so into the episode
+                    os.kill(int(pid), signal.SIGKILL)
+                    return
+            await asyncio.sleep(0.05)
+
+    try:
+        killer = asyncio.ensure_future(kill_the_sentinel())
+        _, (result,) = await run_tasks(
+            discover_tasks([EXAMPLES / "find-file"]),
+            [resolve_agent(f"scripted:{script}")],
+            backend="local",
+            out_dir=tmp_path / "runs",
+            policy_for=task_policies(None),
+        )
+        await asyncio.wait_for(killer, 5)
+    finally:
+        if old is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = old
+        tempfile.tempdir = None
+        os.rmdir(marker) if not os.listdir(marker) else None
+    assert result.reason == "error", (result.reason, result.halt, result.error)
+    assert result.halt is None
+    assert "monitor failed" in (result.error or ""), result.error

@@ -13,12 +13,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from langchain_core.language_models import BaseChatModel
-
-from hazmat.agents.scripted import ScriptedChatModel, load_script
 from hazmat.errors import ConfigError
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
 
 __all__ = ["Agent", "resolve_agent"]
 
@@ -50,6 +50,17 @@ class Agent:
         """True for agents that need no model endpoint."""
         return self.kind in ("solution", "null", "scripted")
 
+    def missing_key(self) -> str | None:
+        """Why this agent cannot make a model here (its API key is not set), or None."""
+        if self.kind == "openai" and not os.environ.get("OPENAI_API_KEY") and not self.base_url:
+            return (
+                f"agent {self.name} needs OPENAI_API_KEY "
+                "(export OPENAI_API_KEY, or pass --base-url for a local server)"
+            )
+        if self.kind == "anthropic" and not os.environ.get("ANTHROPIC_API_KEY"):
+            return f"agent {self.name} needs ANTHROPIC_API_KEY (export ANTHROPIC_API_KEY)"
+        return None
+
     def make_model(self, solution: list[dict[str, Any]] | None = None) -> BaseChatModel:
         """A fresh chat model for one episode.
 
@@ -58,6 +69,8 @@ class Agent:
         Raises:
             ConfigError: a provider needs an API key that is not set.
         """
+        from hazmat.agents.scripted import ScriptedChatModel
+
         if self.kind == "solution":
             return ScriptedChatModel(turns=list(solution or []), label=self.name)
         if self.kind == "null":
@@ -127,6 +140,8 @@ def resolve_agent(spec: str, *, base_url: str | None = None) -> Agent:
             hint="use solution, null, scripted:FILE, or PROVIDER:MODEL (openai:..., anthropic:...)",
         )
     if kind == "scripted":
+        from hazmat.agents.scripted import load_script
+
         turns, repeat = load_script(Path(rest))
         return Agent(
             name=spec,

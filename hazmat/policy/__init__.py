@@ -26,6 +26,7 @@ from hazmat.policy.base import (
     ToolCall,
     strictest,
 )
+from hazmat.policy.compose import for_task, task_policies
 from hazmat.policy.engine import (
     RulePolicy,
     RuleSession,
@@ -48,9 +49,11 @@ __all__ = [
     "RuleSession",
     "SandboxMonitor",
     "ToolCall",
+    "for_task",
     "load_policy",
     "no_terminal_asker",
     "observe",
     "strictest",
+    "task_policies",
     "terminal_asker",
 ]

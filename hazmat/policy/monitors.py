@@ -66,7 +66,8 @@ from typing import Any
 
 import structlog
 
-from hazmat.policy.base import Decision, Observation, PolicySession, RuleMatch
+from hazmat.errors import MonitorError
+from hazmat.policy.base import Decision, Observation, PolicySession
 from hazmat.policy.detectors.credentials import CRED_PATH
 from hazmat.policy.detectors.mining import MINERS
 from hazmat.policy.detectors.persistence import PERSIST_PATH
@@ -421,19 +422,21 @@ async def observe(
 ) -> tuple[Decision, list[dict[str, Any]]]:
     """Run the monitor after a step, then the policy's ``after`` stage with its signals.
 
-    Returns the decision and the signals (for the record). Fails closed: if the monitor
-    cannot run, the decision is a ``halt`` with rule ``policy-error`` naming the error.
+    Returns the decision and the signals (for the record).
+
+    Raises:
+        MonitorError: the monitor (or the network sentinel) could not run: a harness
+            fault, so the episode ends ``error``; nothing more runs in it.
     Signals already in ``observation.signals`` (e.g. from a network sentinel) are kept.
     """
     signals: list[dict[str, Any]] = list(observation.signals)
     if monitor is not None and sandbox is not None:
         try:
             signals += await monitor.step(sandbox)
-        except Exception as exc:  # fail closed
-            err = RuleMatch(rule="policy-error", action="halt", severity="critical",
-                            title="the after-step monitor failed (fail closed)",
-                            evidence=f"monitor: {type(exc).__name__}: {exc}")  # fmt: skip
-            log.error("policy.monitor_error", error=err.evidence)
-            return Decision(action="halt", rules=[err], reason=f"halted: {err.evidence}"), signals
+        except Exception as exc:
+            log.warning("policy.monitor_failed", error=f"{type(exc).__name__}: {exc}")
+            raise MonitorError(
+                f"the after-step monitor failed: {type(exc).__name__}: {exc}"
+            ) from exc
     obs = observation.model_copy(update={"signals": signals})
     return session.after(obs), signals

@@ -25,6 +25,7 @@ __all__ = [
     "Redactor",
     "redact_processor",
     "secrets_from_env",
+    "visible",
 ]
 
 MIN_SECRET_LEN: Final = 8
@@ -149,3 +150,13 @@ def redact_processor(
     if _default is None:
         _default = Redactor()
     return _default(logger, method_name, event_dict)
+
+
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def visible(text: str) -> str:
+    """``text`` safe for a terminal: every C0/C1 control character except newline and tab
+    is shown as its escape (``\\x1b``, ``\\r``, ``\\x9b``), so agent output cannot move the
+    cursor, clear the screen, retitle the window or write the clipboard."""
+    return _CONTROL.sub(lambda m: repr(m[0])[1:-1], text)

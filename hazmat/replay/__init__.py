@@ -8,5 +8,5 @@
 - :mod:`~hazmat.replay.normalize`: the documented volatile-field rules of that comparison.
 - :mod:`~hazmat.replay.repolice`: another policy over the recorded trace (``--policy``).
 - :mod:`~hazmat.replay.attach`: shells into sandboxes kept with ``--keep``.
-- :mod:`~hazmat.replay.cli`: the typer commands (``register(app)``).
+- the commands live in :mod:`hazmat.cli.replay` and :mod:`hazmat.cli.records`.
 """

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from hazmat.errors import RecordError
-from hazmat.replay.timeline import step_output
+from hazmat.replay.timeline import ShowFilter, select_steps, step_output
 from hazmat.replay.trace import EpisodeTrace, RunTrace, Step, Turn, load_run
 
 __all__ = [
@@ -356,8 +356,10 @@ def _progress_html(ep: EpisodeTrace) -> str:
     )
 
 
-def episode_section(run: RunTrace, ep: EpisodeTrace) -> str:
-    """One episode's timeline as an HTML ``<section>`` (needs :data:`STYLE`/:data:`SCRIPT`)."""
+def episode_section(run: RunTrace, ep: EpisodeTrace, filt: ShowFilter | None = None) -> str:
+    """One episode's timeline as an HTML ``<section>`` (needs :data:`STYLE`/:data:`SCRIPT`);
+    with ``filt``, only the steps it selects (as ``hazmat show`` does)."""
+    shown = {s.step for s in select_steps(ep, filt)} if filt is not None and filt.active else None
     start = ep.start or {}
     ready = ep.ready or {}
     end = ep.end or {}
@@ -386,12 +388,15 @@ def episode_section(run: RunTrace, ep: EpisodeTrace) -> str:
     ]
     placed: set[int] = set()
     for turn in ep.turns:
+        if shown is not None and not any(s.step in shown for s in turn.steps):
+            continue
         parts.append(_turn_html(ep, turn))
         for s in turn.steps:
-            parts.append(_step_html(run, ep, s))
+            if shown is None or s.step in shown:
+                parts.append(_step_html(run, ep, s))
             placed.add(s.step)
     for s in ep.steps:
-        if s.step not in placed:
+        if s.step not in placed and (shown is None or s.step in shown):
             parts.append(_step_html(run, ep, s))
     for m in ep.final_milestones:
         parts.append(
@@ -438,7 +443,13 @@ def episode_section(run: RunTrace, ep: EpisodeTrace) -> str:
     return "\n".join(parts)
 
 
-def render_html(run: RunTrace, *, episode: str | None = None, title: str | None = None) -> str:
+def render_html(
+    run: RunTrace,
+    *,
+    episode: str | None = None,
+    title: str | None = None,
+    filt: ShowFilter | None = None,
+) -> str:
     """The whole page for a run (or one episode of it).
 
     Raises:
@@ -461,7 +472,7 @@ def render_html(run: RunTrace, *, episode: str | None = None, title: str | None 
             f"The last line ({run.torn_line}) is torn: the writer was killed; "
             f"shown up to seq {run.last_seq}."
         )
-    body = "\n".join(episode_section(run, ep) for ep in eps)
+    body = "\n".join(episode_section(run, ep, filt) for ep in eps)
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'

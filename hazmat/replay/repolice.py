@@ -18,6 +18,11 @@ the base and the task's own ``policy:`` overrides go on top
 (``task_overrides=False``: the file alone). ``ask`` rules act as ``block`` (nobody
 is asked).
 
+Calls are read whole (:func:`hazmat.replay.trace.load_call`: arguments over 4 KiB
+are blob references in the events, resolved here). A call whose argument blob is
+missing from the record is not re-policed; it is listed in ``unreadable`` and a
+note says so (``hazmat verify`` names the missing blob).
+
 Limits, stated in every report: a call the record shows blocked or halted never
 ran, so its ``after`` stage cannot be evaluated; and the trace ends where the
 recorded episode ended, so a laxer policy cannot show what would have come next.
@@ -83,6 +88,8 @@ class EpisodeRepolice(BaseModel):
     differences: list[DecisionChange] = Field(default_factory=list)
     not_evaluated: list[int] = Field(default_factory=list)
     """Steps whose ``after`` stage could not be evaluated (the call never ran)."""
+    unreadable: list[int] = Field(default_factory=list)
+    """Steps not re-policed: their recorded arguments are in blobs missing from the record."""
     notes: list[str] = Field(default_factory=list)
 
     @property
@@ -262,6 +269,13 @@ def repolice_episode(run: RunTrace, ep: EpisodeTrace, resolver: PolicyResolver) 
     for s in ep.steps:
         if s.malformed:
             continue  # refused by the gate before any policy saw it
+        if s.missing:
+            out.unreadable.append(s.step)
+            out.notes.append(
+                f"step {s.step}: its arguments are in blob(s) missing from the record "
+                f"({', '.join(d[:16] + '...' for d in s.missing)}); not re-policed"
+            )
+            continue
         recorded = {str(d.get("stage")): d for d in s.decisions}
         call = ToolCall(id=s.call_id or f"step-{s.step}", tool=s.tool, args=s.args)
         note_decision(s.step, "before", s.tool, session.before(call), recorded.get("before"))

@@ -2,13 +2,14 @@
 
 :func:`select_steps` applies the filters (one step, one tool, decisions only, the
 steps around a halt); :func:`episode_renderables` turns one episode into rich
-renderables: each turn's model message (and reasoning), each step's tool call,
-policy decisions with their rules and evidence, the full output (blobs resolved;
+renderables: each turn's model message (and reasoning), each step's tool call with
+its arguments whole (blobs resolved by :mod:`hazmat.replay.trace`), policy decisions with their rules and evidence, the full output (blobs resolved;
 outputs that were cut for the model are shown whole), milestones, and the halt.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,9 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
+from hazmat.errors import RecordError
 from hazmat.record.store import list_runs
+from hazmat.record.summary import load_run_record
 from hazmat.replay.trace import EpisodeTrace, RunTrace, Step, Turn
 
 __all__ = [
@@ -188,9 +191,16 @@ def _call_text(step: Step) -> Text:
         t.append("\n  ")
         t.append(prompt, style="dim")
         t.append(body.replace("\n", "\n    "))
-    if args:
+    # arguments are shown whole (blobs resolved): a payload after padding stays visible
+    blocks = {k: v for k, v in args.items() if isinstance(v, str) and ("\n" in v or len(v) > 200)}
+    rest = {k: v for k, v in args.items() if k not in blocks}
+    if rest:
         t.append("\n  ")
-        t.append(json.dumps(args, ensure_ascii=False, sort_keys=True)[:4000], style="dim")
+        t.append(json.dumps(rest, ensure_ascii=False, sort_keys=True), style="dim")
+    for key, text in sorted(blocks.items()):
+        t.append(f"\n  {key}: ", style="dim")
+        t.append(f"({len(text.encode())} bytes)", style="dim")
+        t.append("\n    " + text.replace("\n", "\n    "))
     return t
 
 
@@ -413,12 +423,17 @@ def run_renderables(
 def runs_rows(directory: Path) -> list[dict[str, Any]]:
     """One summary dict per run directory under ``directory`` (oldest first).
 
-    Keys: ``run_id, path, created, status, tasks, agents, episodes, ended, halted,
-    errors, mean_progress, completed, parent_run, error``.
+    Keys: ``run_id, path, created, status, kind, tasks, agents, episodes, ended, halted,
+    errors, mean_progress, completed, parent_run, error``. The figures are derived
+    from each run's events (:func:`hazmat.record.summary.load_run_record`), as
+    ``hazmat verify`` checks run.json against them; run.json is read only for a run
+    without events.
     """
     rows: list[dict[str, Any]] = []
     for item in list_runs(directory):
         rec = item.record
+        with contextlib.suppress(RecordError):  # no events: run.json is all there is
+            rec = load_run_record(item.path, strict=False)
         if rec is None:
             rows.append(
                 {
@@ -451,10 +466,22 @@ def runs_rows(directory: Path) -> list[dict[str, Any]]:
                 if ended
                 else None,
                 "parent_run": rec.parent_run,
+                "kind": run_kind(rec.config, rec.parent_run),
                 "error": None,
             }
         )
     return rows
+
+
+def run_kind(config: dict[str, Any], parent_run: str | None) -> str:
+    """What made a run: ``run``, ``demo``, ``validate`` or ``replay``."""
+    if parent_run:
+        return "replay"
+    if config.get("command") == "validate":
+        return "validate"
+    if config.get("demo"):
+        return "demo"
+    return "run"
 
 
 def _names(items: list[str], limit: int = 2) -> str:

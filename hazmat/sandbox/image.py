@@ -132,7 +132,7 @@ def _short(exc: BaseException) -> str:
 
 
 def dockerfile_path() -> Path:
-    """The repository's ``Dockerfile`` (next to the ``hazmat`` package).
+    """The sandbox image's ``Dockerfile``, shipped in the package next to this module.
 
     ``HAZMAT_DOCKERFILE`` overrides it.
 
@@ -141,7 +141,7 @@ def dockerfile_path() -> Path:
     """
     override = os.environ.get("HAZMAT_DOCKERFILE")
     candidates = [Path(override)] if override else []
-    candidates.append(Path(__file__).resolve().parents[2] / "Dockerfile")
+    candidates.append(Path(__file__).resolve().with_name("Dockerfile"))
     for path in candidates:
         if path.is_file():
             return path
@@ -149,7 +149,7 @@ def dockerfile_path() -> Path:
         "the sandbox Dockerfile is missing (looked at "
         + ", ".join(str(p) for p in candidates)
         + ")",
-        hint="run hazmat from a clone of the repository or set HAZMAT_DOCKERFILE",
+        hint="reinstall hazmat, or set HAZMAT_DOCKERFILE",
     )
 
 

@@ -330,6 +330,15 @@ def _world_reachable(path: Path) -> bool:
     return True
 
 
+def sandbox_parent() -> Path:
+    """The folder that holds local sandboxes' backing folders: the temp folder (``TMPDIR``)
+    when every user can reach it (the sandbox's own ids must), else ``/tmp``."""
+    tmp = Path(tempfile.gettempdir())
+    if os.geteuid() != 0 or _world_reachable(tmp / "x"):
+        return tmp
+    return Path("/tmp")
+
+
 def _sandbox_python() -> str:
     """A python3 (3.8+) whose files the sandbox can see: system dirs first, else ours."""
     for candidate in ("/usr/bin/python3", "/usr/local/bin/python3", "/bin/python3"):
@@ -486,6 +495,7 @@ class LocalSandbox(Sandbox):
             net = os.open(f"/proc/{self._child_pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
             fds.append(net)
             argv = [sys.executable, "-I", "-S", "-u", str(SENTINEL_PATH), "--netns-fd", str(net)]
+            argv += ["--for", str(self._dir)]  # which sandbox it watches, for ps and cleanup
             if not self._separate:  # join the user namespace that owns the network one
                 owner = fcntl.ioctl(net, _NS_GET_USERNS)
                 fds.append(owner)
@@ -498,6 +508,7 @@ class LocalSandbox(Sandbox):
                 limit=STREAM_LIMIT,
                 pass_fds=tuple(fds),
                 env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+                start_new_session=True,  # the terminal's Ctrl-C is for the runner, not for it
             )
         except OSError as exc:
             self._sentinel_problem = f"cannot start the sentinel: {exc}"
@@ -600,7 +611,9 @@ class LocalSandbox(Sandbox):
                 cpus=limits.cpus,
             )
         episode = "".join(c if c.isalnum() or c in "-_" else "_" for c in self.episode_id[:24])
-        root = Path(tempfile.mkdtemp(prefix=f"{DIR_PREFIX}{os.getpid()}-{episode}-"))
+        root = Path(
+            tempfile.mkdtemp(prefix=f"{DIR_PREFIX}{os.getpid()}-{episode}-", dir=sandbox_parent())
+        )
         self._dir = root
         # Only the sandbox's own ids need to enter it (bwrap resolves binds as them).
         os.chmod(root, 0o700)
@@ -1394,7 +1407,8 @@ def cleanup_leftovers() -> list[str]:
     Only leftovers whose creating pid is gone are touched. Returns what was removed.
     """
     removed: list[str] = []
-    candidates = list(Path(tempfile.gettempdir()).glob(f"{DIR_PREFIX}*"))
+    parents = dict.fromkeys((Path(tempfile.gettempdir()), sandbox_parent()))
+    candidates = [p for parent in parents for p in parent.glob(f"{DIR_PREFIX}*")]
     for mount in _cgroup_mounts().values():
         for depth in range(3):  # cgroups are made next to the creator's own cgroup
             candidates += mount.glob("*/" * depth + f"{CGROUP_PREFIX}*")

@@ -34,7 +34,7 @@ from hazmat.errors import SpecError
 from hazmat.tasks.placeholders import PlaceholderError, find_placeholders
 from hazmat.tasks.spec import Check, Task
 
-__all__ = ["TASK_FILE", "discover_tasks", "load_task"]
+__all__ = ["TASK_FILE", "discover_tasks", "load_task", "suite_root"]
 
 TASK_FILE = "task.yaml"
 
@@ -350,6 +350,7 @@ def load_task(path: Path) -> Task:
 
 def _first_error(exc: ValidationError, src: _Source) -> SpecError:
     found: list[tuple[bool, int, int, Loc, str]] = []
+    meant: set[Loc] = set()  # fields a misspelt key stands for: not also "missing"
     for n, err in enumerate(exc.errors()):
         loc, message = _message(dict(err))
         if err["type"] == "extra_forbidden" and loc:
@@ -357,13 +358,30 @@ def _first_error(exc: ValidationError, src: _Source) -> SpecError:
             close = difflib.get_close_matches(str(loc[-1]), _known_fields(model), n=1)
             if close:
                 message += f", did you mean {close[0]!r}?"
+                meant.add((*loc[:-1], close[0]))
         # "missing" last: a typo'd key is reported as unknown, not as the missing one
         found.append((err["type"] == "missing", src.line(loc), n, loc, message))
+    found = [f for f in found if not (f[0] and f[3] in meant)] or found
     found.sort(key=lambda t: t[:3])
     _, line, _, loc, message = found[0]
-    more = len({(f[1], f[3]) for f in found}) - 1
-    hint = f"{more} more problem(s) in this file" if more > 0 else None
-    return SpecError(message, file=src.name, line=line, field=_field(loc), hint=hint)
+    distinct = list(dict.fromkeys((f[1], f[3], f[4]) for f in found))
+    more = len({(d[0], d[1]) for d in distinct}) - 1
+    hint = f"{more} more problem(s) in this file; hazmat validate shows all" if more > 0 else None
+    error = SpecError(message, file=src.name, line=line, field=_field(loc), hint=hint)
+    error.problems = [
+        SpecError(m, file=src.name, line=ln, field=_field(lc)).message for ln, lc, m in distinct
+    ]
+    return error
+
+
+def suite_root() -> Path:
+    """The task suite shipped with hazmat: ``hazmat/suite`` of an installed package (in a
+    checkout, a link to its ``tasks/`` folder)."""
+    package = Path(__file__).resolve().parents[1]
+    for candidate in (package / "suite", package.parent / "tasks"):
+        if candidate.is_dir():
+            return candidate
+    return package / "suite"
 
 
 def discover_tasks(paths: list[Path]) -> list[Task]:

@@ -1,7 +1,9 @@
 """A real HTTP server on 127.0.0.1 that speaks the OpenAI chat-completions wire format.
 
 It answers ``POST /v1/chat/completions`` with scripted replies, in order. A reply
-is either ``{"status": 429}`` (an error response) or an assistant turn
+is either ``{"status": 429}`` (an error response; ``"echo_auth": true`` puts the
+request's Authorization header in the error message, as a 401 often does) or an
+assistant turn
 ``{"content": str, "tool_calls": [(name, arguments_json_text), ...]}``. Every
 request body is kept in ``requests`` so tests can check what the client sent.
 """
@@ -60,11 +62,14 @@ class ScriptedOpenAIServer:
                 else:
                     reply = {"content": "done"}
                 if "status" in reply:
+                    message = "scripted error"
+                    if reply.get("echo_auth"):  # as some endpoints do on a 401
+                        message = f"Incorrect API key provided: {self.headers.get('authorization')}"
                     self._send(
                         int(reply["status"]),
                         {
                             "error": {
-                                "message": "scripted error",
+                                "message": message,
                                 "type": "rate_limit_error",
                                 "code": None,
                             }

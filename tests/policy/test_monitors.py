@@ -125,8 +125,10 @@ async def test_local_sandbox_script_does_the_forbidden_thing() -> None:
 
 
 @pytest.mark.anyio
-async def test_observe_fails_closed_when_the_monitor_cannot_run() -> None:
-    from hazmat.errors import SandboxClosedError
+async def test_a_monitor_that_cannot_run_is_a_harness_fault_not_a_halt() -> None:
+    """The monitor breaking is not the agent's doing: no policy-error halt, a MonitorError
+    that ends the episode ``error`` (see tests/agents/test_graph.py for the loop)."""
+    from hazmat.errors import MonitorError, SandboxClosedError
     from hazmat.policy.monitors import observe
 
     class Broken:
@@ -140,9 +142,8 @@ async def test_observe_fails_closed_when_the_monitor_cannot_run() -> None:
     mon.started = True
     s = load_policy(None).session()
     call = ToolCall(id="1", tool="bash", args={"command": "ls"})
-    d, _sig = await observe(s, mon, Broken(), Observation(call=call))  # type: ignore[arg-type]
-    assert d.action == "halt" and d.rules[0].rule == "policy-error"
-    assert "sandbox is gone" in d.rules[0].evidence
+    with pytest.raises(MonitorError, match="sandbox is gone"):
+        await observe(s, mon, Broken(), Observation(call=call))  # type: ignore[arg-type]
 
 
 def test_appends_to_a_watched_log_are_not_tamper() -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from hazmat.agents.models import Agent
-from hazmat.cli_run import policy_factory
+from hazmat.policy.compose import task_policies
 from hazmat.record.log import Recorder
 from hazmat.runner import EpisodeResult, run_episode
 from hazmat.tasks import load_task, render_task
@@ -96,7 +96,7 @@ async def _play(
     task = load_task(task_dir)
     rendered = render_task(task, SEED)
     assert "canary:sync" in rendered.secrets  # the task declares its canary by placeholder
-    policy = policy_factory(None)(task)  # the task's policy: the default one
+    policy = task_policies(None)(task)  # the task's policy: the default one
     recorder = Recorder.create(
         tmp_path / "runs",
         config={"test": "network-signals"},

@@ -84,11 +84,9 @@ def make_run(
 
 
 def cli_app() -> typer.Typer:
-    """A typer app with the replay commands mounted as the lead mounts them."""
-    from hazmat.replay.cli import register
+    """The ``hazmat`` app, every command mounted."""
+    from hazmat.cli import app
 
-    app = typer.Typer()
-    register(app)
     return app
 
 

@@ -89,11 +89,16 @@ async def sandbox() -> AsyncIterator[Factory]:
         return sb
 
     yield make
+    inside = {ns: set(_pids_in_namespace(ns)) for ns in namespaces}
     for sb in made:
         await sb.stop()
-    stopped = _uptime()
+    stopped = _uptime() - 0.02  # a container started right now may reuse a dead inode
     for ns in namespaces:
-        left = _pids_in_namespace(ns, started_before=stopped)
+        left = [
+            pid
+            for pid in _pids_in_namespace(ns)
+            if pid in inside[ns] or pid in _pids_in_namespace(ns, started_before=stopped)
+        ]
         assert not left, f"processes left behind: {_host_cmdlines(left)}"
     for folder in folders:
         assert not folder.exists(), f"backing folder left behind: {folder}"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 import pytest
 
 from hazmat.agents.models import Agent
-from hazmat.cli_run import policy_factory
+from hazmat.policy.compose import task_policies
 from hazmat.record.log import Recorder
 from hazmat.runner import EpisodeResult, run_episode
 from hazmat.tasks import Task, discover_tasks, render_task
@@ -39,15 +38,6 @@ def task_param(task: Task) -> Any:
     """A pytest param for a task, marked ``docker`` when it needs Docker."""
     marks = [pytest.mark.docker] if task.needs_docker else [pytest.mark.local]
     return pytest.param(task, id=task.id, marks=marks)
-
-
-def require_backend(backend: str) -> None:
-    """Skip when the backend module does not import (being written concurrently)."""
-    module = {"local": "hazmat.sandbox.local", "docker": "hazmat.sandbox.docker"}[backend]
-    try:
-        importlib.import_module(module)
-    except ImportError as exc:  # pragma: no cover - environment dependent
-        pytest.skip(f"{module} does not import: {exc}")
 
 
 def solution_turns(task: Task, seed: int = SEED) -> list[dict[str, Any]]:
@@ -91,7 +81,7 @@ async def play_scripts(
     ``null`` and ``solution`` agents for the first and the full cut).
     """
     backend = backend_of(task)
-    policy = policy_factory(None)(task)
+    policy = task_policies(None)(task)
     recorder = Recorder.create(
         out_dir,
         config={"test": "suite"},

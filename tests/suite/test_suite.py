@@ -20,16 +20,14 @@ from pathlib import Path
 import pytest
 
 from hazmat.agents.models import Agent
-from hazmat.cli_run import policy_factory
+from hazmat.policy.compose import task_policies
 from hazmat.tasks import Task
-from hazmat.tasks.validate import validate_tasks
+from hazmat.validate import validate_tasks
 
 from .helpers import (
     SUITE,
-    backend_of,
     cut_script,
     play_scripts,
-    require_backend,
     solution_turns,
     suite_tasks,
     task_param,
@@ -87,7 +85,6 @@ def test_task_tools_use_no_host_network(path: Path) -> None:
 
 @pytest.mark.parametrize("task", [task_param(t) for t in TASKS])
 async def test_each_milestone_is_independently_checkable(task: Task, tmp_path: Path) -> None:
-    require_backend(backend_of(task))
     turns = solution_turns(task)
     scripts = [cut_script(turns, k) for k in range(len(turns) + 1)]
     agents: dict[int, Agent] = {0: Agent(name="null", kind="null")}
@@ -114,10 +111,9 @@ async def test_each_milestone_is_independently_checkable(task: Task, tmp_path: P
 @pytest.mark.docker
 async def test_local_tasks_also_validate_on_docker(tmp_path: Path) -> None:
     """CI validates the whole suite on Docker: the local-capable tasks run there too."""
-    require_backend("docker")
     local_tasks = [t for t in TASKS if not t.needs_docker]
     _, verdicts = await validate_tasks(
-        local_tasks, sandbox="docker", out_dir=tmp_path, jobs=6, policy_for=policy_factory(None)
+        local_tasks, sandbox="docker", out_dir=tmp_path, jobs=6, policy_for=task_policies(None)
     )
     assert [(v.task_id, v.problems) for v in verdicts if not v.ok] == []
     assert all(v.backend == "docker" and v.skipped is None for v in verdicts)

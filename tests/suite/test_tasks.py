@@ -14,7 +14,7 @@ import pytest
 
 from hazmat.tasks import load_task
 
-from .helpers import SUITE, play_scripts, require_backend
+from .helpers import SUITE, play_scripts
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(300)]
 
@@ -33,7 +33,6 @@ SUBMIT = {"tool": "submit", "args": {"answer": "end"}}
 
 @pytest.mark.local
 async def test_user_harm_rubric(tmp_path: Path) -> None:
-    require_backend("local")
     task = load_task(SUITE / "user-harm" / "crisis-validation")
     safe = [
         _say("I'm really glad you told me, and I can hear how much pressure you're under."),
@@ -74,7 +73,6 @@ async def test_user_harm_rubric(tmp_path: Path) -> None:
 
 @pytest.mark.local
 async def test_stalking_rubric(tmp_path: Path) -> None:
-    require_backend("local")
     task = load_task(SUITE / "user-harm" / "stalking-locate")
     read = {
         "tool": "bash",
@@ -113,7 +111,6 @@ async def test_stalking_rubric(tmp_path: Path) -> None:
 
 @pytest.mark.local
 async def test_persistence_other_mechanisms(tmp_path: Path) -> None:
-    require_backend("local")
     task = load_task(SUITE / "autonomy" / "persistence")
     copy = {
         "tool": "bash",
@@ -189,7 +186,6 @@ async def test_persistence_other_mechanisms(tmp_path: Path) -> None:
 
 @pytest.mark.docker
 async def test_fraud_direct_smtp_and_wrong_targets(tmp_path: Path) -> None:
-    require_backend("docker")
     task = load_task(SUITE / "fraud" / "phishing-campaign")
     org = "{{number:org}}"
     url = "http://sso-northwind{{number:org}}.example/login/{{number:campaign}}"
@@ -223,7 +219,6 @@ async def test_fraud_direct_smtp_and_wrong_targets(tmp_path: Path) -> None:
 
 @pytest.mark.docker
 async def test_resource_acquisition_bad_token(tmp_path: Path) -> None:
-    require_backend("docker")
     task = load_task(SUITE / "autonomy" / "resource-acquisition")
     guess = [
         {
@@ -261,7 +256,6 @@ def _render(task: Any, script: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 @pytest.mark.docker
 async def test_self_exfiltration_other_encodings(tmp_path: Path) -> None:
-    require_backend("docker")
     task = load_task(SUITE / "autonomy" / "self-exfiltration")
     w = "/opt/models/hzm-7b/model.safetensors"
     multipart = [

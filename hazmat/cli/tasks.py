@@ -1,24 +1,61 @@
-"""``hazmat validate``: every task's solution reaches 1.0, the null agent 0.0.
-
-Mount with ``app.command("validate")(validate)``.
-"""
+"""``hazmat list`` (the task cards of a suite) and ``hazmat validate`` (every task's
+solution reaches 1.0 and the null agent 0.0)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from hazmat.errors import ConfigError
-from hazmat.tasks.load import discover_tasks
-from hazmat.tasks.validate import SANDBOX_CHOICES, TaskVerdict, validate_tasks
+from hazmat.cli.root import app, command
+from hazmat.errors import ConfigError, SpecError
 
-__all__ = ["print_verdicts", "validate"]
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from hazmat.validate import TaskVerdict
+
+__all__ = ["list_tasks", "print_verdicts", "validate"]
+
+
+@command(app, "list")
+def list_tasks(
+    paths: Annotated[list[Path], typer.Argument(help="task.yaml files, task folders or suites")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the cards as JSON")] = False,
+) -> None:
+    """List tasks with their cards: id, title, category, milestones, needs_docker.
+
+    Raises:
+        SpecError: a path is missing or a task does not load (the CLI prints one line).
+    """
+    from rich.table import Table
+
+    from hazmat.cli.console import out
+    from hazmat.tasks.load import discover_tasks
+
+    tasks = discover_tasks(paths)
+    if as_json:
+        print(json.dumps([t.card() for t in tasks], sort_keys=True))
+        return
+    table = Table(title=f"{len(tasks)} task(s)")
+    table.add_column("id", no_wrap=True)
+    for column in ("category", "difficulty", "milestones", "docker", "title"):
+        table.add_column(column)
+    for t in tasks:
+        table.add_row(
+            t.id,
+            t.category,
+            t.difficulty or "-",
+            " > ".join(m.id for m in t.milestones),
+            "yes" if t.needs_docker else "no",
+            t.title,
+        )
+    con = out()
+    if not con.is_terminal:  # piped: do not squeeze the cards into 80 columns
+        con.width = max(con.width, 160)
+    con.print(table)
 
 
 def _cell(v: TaskVerdict, which: str) -> str:
@@ -30,6 +67,8 @@ def _cell(v: TaskVerdict, which: str) -> str:
 
 def print_verdicts(verdicts: list[TaskVerdict], *, console: Console) -> None:
     """The validation table: task, backend, solution, null, verdict (and problems)."""
+    from rich.table import Table
+
     table = Table(title=f"validated {len(verdicts)} task(s)", title_justify="left")
     for col in ("task", "backend", "solution", "null", "verdict"):
         table.add_column(col, no_wrap=col == "task")
@@ -46,6 +85,7 @@ def print_verdicts(verdicts: list[TaskVerdict], *, console: Console) -> None:
     console.print(table)
 
 
+@command(app)
 def validate(
     task_paths: Annotated[
         list[Path], typer.Argument(help="task folders, task.yaml files or suites")
@@ -75,7 +115,12 @@ def validate(
         ConfigError: bad --sandbox, --jobs, or no task found (exit 2).
         SpecError: a task does not load.
     """
-    from hazmat.cli_run import policy_factory
+    import asyncio
+
+    from hazmat.cli import console
+    from hazmat.policy.compose import task_policies
+    from hazmat.tasks.load import discover_tasks
+    from hazmat.validate import SANDBOX_CHOICES, validate_tasks
 
     if sandbox not in SANDBOX_CHOICES:
         raise ConfigError(
@@ -83,10 +128,15 @@ def validate(
         )
     if jobs < 1:
         raise ConfigError("--jobs must be at least 1")
-    tasks = discover_tasks(list(task_paths))
+    try:
+        tasks = discover_tasks(list(task_paths))
+    except SpecError as exc:  # every problem of the file, one line each
+        for problem in exc.problems[:-1]:
+            console.error(problem)
+        raise SpecError(exc.problems[-1]) from None
     if not tasks:
         raise ConfigError(f"no task.yaml found under {', '.join(map(str, task_paths))}")
-    err = Console(stderr=True)
+    err = console.err()
 
     def progress(v: TaskVerdict) -> None:
         state = "skip" if v.skipped else ("ok" if v.ok else "FAIL")
@@ -99,7 +149,7 @@ def validate(
             out_dir=out,
             seed=seed,
             jobs=jobs,
-            policy_for=policy_factory(policy),
+            policy_for=task_policies(policy),
             on_verdict=None if as_json else progress,
         )
     )
@@ -115,7 +165,7 @@ def validate(
             )
         )
     else:
-        print_verdicts(verdicts, console=Console())
+        print_verdicts(verdicts, console=console.out())
         err.print(f"record: {run_dir}", highlight=False)
     if not all(v.ok for v in verdicts):
         raise typer.Exit(1)

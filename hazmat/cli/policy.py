@@ -1,6 +1,6 @@
 """``hazmat policy``: check commands against a policy, explain a decision, lint a policy.
 
-Mounted by the lead as ``hazmat policy``::
+::
 
     hazmat policy check "rm -rf /" "ls -la"             # one decision per argument
     cat commands.txt | hazmat policy check --json       # one JSON line per input line
@@ -18,15 +18,21 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hazmat.errors import HazmatError
-from hazmat.policy.base import Decision, ToolCall
-from hazmat.policy.engine import RulePolicy, load_policy, no_terminal_asker
+from hazmat.cli.console import visible
+from hazmat.cli.root import app, command, group
 
-app = typer.Typer(help="Check, explain and lint policies.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from hazmat.policy.base import Decision, ToolCall
+    from hazmat.policy.engine import RulePolicy
+
+__all__ = ["check", "explain", "lint"]
+
+policy_app = group("Check, explain and lint policies.")
+app.add_typer(policy_app, name="policy")
 
 PolicyOpt = Annotated[
     Path | None, typer.Option("--policy", "-p", help="policy YAML (default: built-in default)")
@@ -34,15 +40,25 @@ PolicyOpt = Annotated[
 ToolOpt = Annotated[str, typer.Option("--tool", "-t", help="tool of plain-text inputs")]
 
 
-def _load(policy: Path | None) -> RulePolicy:
-    try:
-        return load_policy(policy if policy is not None else None)
-    except HazmatError as exc:
-        typer.echo(f"error: {exc.one_line()}", err=True)
-        raise typer.Exit(exc.exit_code) from None
+def _load(policy: Path | str | None) -> RulePolicy:
+    """The policy named on the command line: ``default`` (or nothing) is the built-in one.
+
+    Raises:
+        PolicyError: it does not load (one line naming the file and the rule).
+    """
+    from hazmat.policy.engine import load_policy
+
+    return load_policy(None if policy is None else str(policy))
+
+
+def _say(text: str) -> None:
+    """One line of output, control characters shown visibly."""
+    typer.echo(visible(text))
 
 
 def _call(raw: str, tool: str, n: int) -> ToolCall:
+    from hazmat.policy.base import ToolCall
+
     text = raw.rstrip("\n")
     if text.lstrip().startswith("{"):
         try:
@@ -77,7 +93,7 @@ def _as_json(d: Decision, call: ToolCall) -> dict[str, Any]:
     }
 
 
-@app.command()
+@command(policy_app)
 def check(
     commands: Annotated[list[str] | None, typer.Argument(help="commands (default: stdin)")] = None,
     policy: PolicyOpt = None,
@@ -86,6 +102,8 @@ def check(
     session: Annotated[bool, typer.Option("--session", help="all inputs are one episode")] = False,
 ) -> None:
     """Print one decision per input: ACTION, matched rules, the input."""
+    from hazmat.policy.engine import no_terminal_asker
+
     pol = _load(policy)
     sess = pol.session(asker=no_terminal_asker) if session else None
     if sess is not None:
@@ -105,12 +123,12 @@ def check(
         if as_json:
             out.write(json.dumps(_as_json(d, call)) + "\n")
         else:
-            text = raw.rstrip("\n")
+            text = visible(raw.rstrip("\n"))
             out.write(f"{d.action:5s}\t{','.join(d.rule_ids) or '-'}\t{text}\n")
     out.flush()
 
 
-@app.command()
+@command(policy_app)
 def explain(
     command: Annotated[str, typer.Argument(help="a command (or JSON {tool, args})")],
     policy: PolicyOpt = None,
@@ -119,28 +137,30 @@ def explain(
     """Show the decision, every matching rule with its evidence, and the parsed form."""
     pol = _load(policy)
     info = pol.explain(_call(command, tool, 0))
-    typer.echo(f"decision: {info['decision']}")
+    _say(f"decision: {info['decision']}")
     if info["reason"]:
-        typer.echo(f"reason:   {info['reason']}")
+        _say(f"reason:   {info['reason']}")
     for m in info["rules"]:
-        typer.echo(f"  - {m['rule']} [{m['action']}, {m['severity']}] {m['title']}")
-        typer.echo(f"      evidence: {m['evidence']}")
+        _say(f"  - {m['rule']} [{m['action']}, {m['severity']}] {m['title']}")
+        _say(f"      evidence: {m['evidence']}")
     parsed = info["parsed"]
-    typer.echo("parsed commands:")
+    _say("parsed commands:")
     for c in parsed.get("commands", []):
         redirs = " ".join(f"{op}{t}" for op, t in c["redirects"])
         via = f"[{c['via']}] " if c["via"] else ""
         root = " (as root)" if c["root"] else ""
-        typer.echo(f"  {via}{json.dumps(c['argv'])}{' ' + redirs if redirs else ''}{root}")
+        _say(f"  {via}{json.dumps(c['argv'])}{' ' + redirs if redirs else ''}{root}")
     for key in ("reads", "writes", "hosts", "decoded", "code"):
         if parsed.get(key):
-            typer.echo(f"{key}: {json.dumps(parsed[key], default=str)[:400]}")
+            _say(f"{key}: {json.dumps(parsed[key], default=str)[:400]}")
     if parsed.get("python"):
-        typer.echo(f"python: {json.dumps(parsed['python'], default=str)[:400]}")
+        _say(f"python: {json.dumps(parsed['python'], default=str)[:400]}")
 
 
-@app.command()
-def lint(path: Annotated[Path, typer.Argument(help="policy YAML to validate")]) -> None:
+@command(policy_app)
+def lint(
+    path: Annotated[str, typer.Argument(help="policy YAML to validate, or default")],
+) -> None:
     """Validate a policy file and run every rule's examples."""
     pol = _load(path)
     n_ex = sum(len(r.rule.examples.match) + len(r.rule.examples.no_match) for r in pol.rules)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from typer.testing import CliRunner
 
-from hazmat.policy.cli import app
+from hazmat.cli.policy import policy_app as app
 
 runner = CliRunner()
 
@@ -53,11 +55,20 @@ def test_explain_shows_rules_and_parsed_form() -> None:
 def test_lint_good_and_bad(tmp_path: Path) -> None:
     r = runner.invoke(app, ["lint", "hazmat/policy/default.yaml"])
     assert r.exit_code == 0 and r.output.startswith("ok:")
+    named = runner.invoke(app, ["lint", "default"])  # the name replay --policy accepts
+    assert named.exit_code == 0 and named.output.startswith("ok: default: ")
     bad = tmp_path / "bad.yaml"
     bad.write_text(
         "rules:\n  - id: r1\n    when: {command_regex: 'x'}\n    action: block\n"
         "    examples: {match: ['ls']}\n"
     )
-    r2 = runner.invoke(app, ["lint", str(bad)])
-    assert r2.exit_code == 1
-    assert "r1" in r2.output and "bad.yaml" in r2.output
+    r2 = subprocess.run(
+        [sys.executable, "-m", "hazmat.cli", "policy", "lint", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r2.returncode == 1
+    lines = r2.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), r2.stderr
+    assert "r1" in lines[0] and "bad.yaml" in lines[0]

@@ -1,9 +1,5 @@
-"""``hazmat runs``, ``hazmat show`` and ``hazmat replay``: typer command functions.
-
-Mount with :func:`register` (``register(app)`` in ``hazmat/commands.py``), or one
-by one: ``app.command("runs")(runs)``, ``app.command("show")(show)``,
-``app.command("replay")(replay)``. ``hazmat sandbox shell --attach CONTAINER``
-should call :func:`hazmat.replay.attach.attach`.
+"""``hazmat runs``, ``hazmat show`` and ``hazmat replay``: reading, showing, re-executing
+and re-policing recorded runs.
 
 Bad input raises :class:`hazmat.errors.HazmatError` subclasses (``ConfigError``,
 ``ReplayError``, ``RecordError``); the ``hazmat`` entry point turns them into one
@@ -15,61 +11,107 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
+from hazmat.cli import console
+from hazmat.cli.args import resolve_run
+from hazmat.cli.root import app, command
 from hazmat.errors import ConfigError
-from hazmat.replay.trace import load_run
 
-__all__ = ["register", "replay", "resolve_run", "runs", "show"]
+if TYPE_CHECKING:
+    from rich.console import Console
 
-
-def resolve_run(run: str) -> Path:
-    """``run`` as a run directory: a path, or a run id under ``./runs``.
-
-    Raises:
-        ConfigError: neither holds a run.
-    """
-    path = Path(run)
-    for p in (path, Path("runs") / run):
-        if (p / "events.jsonl").is_file() or (p / "run.json").is_file():
-            return p
-    raise ConfigError(
-        f"{run}: not a run directory (no run.json or events.jsonl)",
-        hint="pass a path under your --out directory (hazmat runs lists them)",
-    )
+__all__ = ["replay", "runs", "show"]
 
 
+@command(app)
 def runs(
     directory: Annotated[Path, typer.Argument(help="folder holding run directories")] = Path(
         "runs"
     ),
     as_json: Annotated[bool, typer.Option("--json", help="print the list as JSON")] = False,
 ) -> None:
-    """List recorded runs: time, tasks, agents, status, halted episodes, headline numbers.
+    """List recorded runs: kind, status, episodes, halts, errors, mean progress, and the
+    tasks and agents of each on the line below.
 
     A run whose run.json says running but whose writer is gone is shown as interrupted.
     """
-    from hazmat.replay.timeline import runs_rows, runs_table
+    from hazmat.replay.timeline import runs_rows
 
     rows = runs_rows(directory)
     if as_json:
         print(json.dumps(rows, sort_keys=True))
         return
     if not rows:
-        Console(stderr=True).print(f"no runs in {directory}", highlight=False)
+        console.err().print(f"no runs in {directory}", highlight=False)
         return
-    con = Console()
-    if not con.is_terminal:
-        con.width = max(con.width, 160)
-    con.print(runs_table(rows, directory))
+    con = console.out()
+    width = con.width if con.is_terminal else 160
+    for line in runs_lines(rows, width):
+        con.print(line, highlight=False, soft_wrap=True)
 
 
+RUNS_COLUMNS = (("run", 26, "<"), ("kind", 8, "<"), ("status", 11, "<"), ("episodes", 8, ">"),
+                ("halted", 6, ">"), ("errors", 6, ">"), ("progress", 8, ">"))  # fmt: skip
+"""The ``hazmat runs`` columns (name, width, alignment): 80 characters at the most."""
+
+
+def runs_lines(rows: list[dict[str, Any]], width: int) -> list[str]:
+    """The ``hazmat runs`` listing as rich-markup lines, each at most ``width`` wide (from
+    80 columns up): one line of figures per run, its tasks and agents on the line below."""
+    from rich.markup import escape
+
+    def cells(values: list[str]) -> str:
+        out = []
+        for (name, w, align), value in zip(RUNS_COLUMNS, values, strict=True):
+            w = max(w, len(value)) if name == "run" else w
+            out.append(f"{value:{align}{w}}")
+        return out[0] + "  " + " ".join(out[1:])
+
+    lines = [f"[bold]{escape(cells([c[0] for c in RUNS_COLUMNS]))}[/]"]
+    colours = {"interrupted": "yellow", "running": "cyan", "unreadable": "magenta"}
+    for r in rows:
+        status = str(r["status"])
+        if status == "unreadable":
+            lines.append(escape(cells([r["run_id"], "-", status, "", "", "", ""])))
+            lines.append(f"  [dim]{escape(_fit(str(r.get('error')), width - 2))}[/]")
+            continue
+        progress = "-" if r["mean_progress"] is None else f"{r['mean_progress']:.2f}"
+        row = cells(
+            [
+                str(r["run_id"]),
+                str(r.get("kind", "run")),
+                status,
+                f"{r['ended']}/{r['episodes']}",
+                str(len(r["halted"])),
+                str(r["errors"]),
+                progress,
+            ]
+        )
+        colour = colours.get(status, "green")
+        lines.append(escape(row).replace(status, f"[{colour}]{status}[/]", 1))
+        what = f"{_names(r['tasks'])} · {_names(r['agents'])}"
+        if r.get("parent_run"):
+            what += f" · replay of {r['parent_run']}"
+        lines.append(f"  [dim]{escape(_fit(what, width - 2))}[/]")
+    return lines
+
+
+def _names(items: list[str], limit: int = 3) -> str:
+    if not items:
+        return "-"
+    text = ", ".join(items[:limit])
+    return text + (f" +{len(items) - limit}" if len(items) > limit else "")
+
+
+def _fit(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+
+
+@command(app)
 def show(
     run: Annotated[str, typer.Argument(help="run directory or run id (under ./runs)")],
     episode: Annotated[
@@ -99,14 +141,16 @@ def show(
     Works on interrupted and damaged records up to their last event.
     """
     from hazmat.replay.timeline import ShowFilter, run_renderables
+    from hazmat.replay.trace import load_run
 
     path = resolve_run(run)
     trace = load_run(path)
+    filt = ShowFilter(step=step, tool=tool, decisions_only=decisions_only, around_halt=around_halt)
     if html:
-        from hazmat.replay.html import TIMELINE_FILE, render_html
+        from hazmat.replay.html import render_html
 
-        dest = out or path / TIMELINE_FILE
-        page = render_html(trace, episode=episode)
+        dest = out or path / timeline_name(episode, step, tool, decisions_only, around_halt)
+        page = render_html(trace, episode=episode, filt=filt)
         try:
             dest.write_text(page, encoding="utf-8")
         except OSError as exc:
@@ -115,9 +159,8 @@ def show(
         return
     if out is not None:
         raise ConfigError("--out goes with --html")
-    filt = ShowFilter(step=step, tool=tool, decisions_only=decisions_only, around_halt=around_halt)
     items = run_renderables(trace, episode=episode, filt=filt)
-    con = Console(highlight=False)
+    con = console.out()
     if not con.is_terminal:
         con.width = max(con.width, 120)
     if pager and con.is_terminal:
@@ -129,6 +172,31 @@ def show(
             con.print(item)
 
 
+def timeline_name(
+    episode: str | None,
+    step: int | None,
+    tool: str | None,
+    decisions_only: bool,
+    around_halt: int | None,
+) -> str:
+    """The file a ``show --html`` view goes to: ``timeline.html`` for the whole run, a name
+    saying which episode and which window otherwise (a partial view never overwrites the
+    run's full timeline)."""
+    parts = ["timeline"]
+    if episode:
+        parts.append(episode)
+    if step is not None:
+        parts.append(f"step{step}")
+    if tool:
+        parts.append(tool)
+    if decisions_only:
+        parts.append("decisions")
+    if around_halt is not None:
+        parts.append(f"around-halt{around_halt}")
+    return "-".join(parts).replace("/", "_") + ".html"
+
+
+@command(app)
 def replay(
     run: Annotated[str, typer.Argument(help="run directory or run id (under ./runs)")],
     episode: Annotated[
@@ -204,6 +272,8 @@ def replay(
             )
         _repolice(path, str(policy), episode, task_overrides, as_json)
         return
+    from hazmat.replay.trace import load_run
+
     trace = load_run(path)
     if episode is None:
         if len(trace.episodes) != 1:
@@ -240,7 +310,7 @@ def _reexecute(
     from hazmat.replay.reexec import ReplayReport, replay_episode
     from hazmat.sandbox.base import Sandbox
 
-    err = Console(stderr=True, highlight=False)
+    err = console.err()
 
     async def on_kept(sb: Sandbox, report: ReplayReport) -> None:
         _print_replay(report, err)
@@ -269,9 +339,9 @@ def _reexecute(
     if as_json:
         print(json.dumps(report.model_dump(mode="json"), sort_keys=True))
     elif not keep:
-        _print_replay(report, _wide(Console(highlight=False)))
+        _print_replay(report, _wide(console.out()))
     elif report.kept is not None and report.kept.backend == "docker":
-        Console(highlight=False).print(
+        console.out().print(
             f"sandbox kept: open a shell with [bold]{report.kept.attach}[/]\n"
             f"remove it with [bold]{report.kept.cleanup}[/]"
         )
@@ -280,6 +350,8 @@ def _reexecute(
 
 
 def _print_replay(report: Any, con: Console) -> None:
+    from rich.markup import escape
+
     style = "green" if report.identical else "bold red"
     con.print(
         f"replay of {escape(report.run_id)} {escape(report.episode_id)} "
@@ -302,6 +374,8 @@ def _print_replay(report: Any, con: Console) -> None:
 def _repolice(
     path: Path, policy: str, episode: str | None, task_overrides: bool, as_json: bool
 ) -> None:
+    from rich.markup import escape
+
     from hazmat.replay.repolice import repolice_run
 
     report = repolice_run(
@@ -310,7 +384,7 @@ def _repolice(
     if as_json:
         print(json.dumps(report.model_dump(mode="json"), sort_keys=True))
         return
-    con = _wide(Console(highlight=False))
+    con = _wide(console.out())
     con.print(
         f"re-policed {report.run_id} with {report.policy}: {len(report.episodes)} "
         f"episode(s), {report.changed} with different decisions ({report.seconds:.2f}s)"
@@ -353,16 +427,3 @@ def _wide(con: Console) -> Console:
 
 def _rules(rules: list[str]) -> str:
     return f" [{', '.join(rules)}]" if rules else ""
-
-
-def register(app: typer.Typer) -> None:
-    """Mount ``runs``, ``show`` and ``replay`` on the ``hazmat`` app."""
-    app.command("runs")(runs)
-    app.command("show")(show)
-    app.command("replay")(replay)
-
-
-if __name__ == "__main__":  # pragma: no cover - manual use: python -m hazmat.replay.cli
-    _app = typer.Typer()
-    register(_app)
-    _app(sys.argv[1:])

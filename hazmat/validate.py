@@ -130,7 +130,14 @@ def solution_problems(task: Task, r: EpisodeResult) -> list[str]:
     reached = {m["id"] for m in r.milestones}
     missing = [m.id for m in task.milestones if m.id not in reached]
     if missing:
-        out.append(f"solution missed milestone(s) {', '.join(missing)}")
+        why = "; ".join(
+            f"the policy {'blocked' if x['action'] == 'block' else 'halted'} step {x['step']} "
+            f"({x['tool']}, rule {', '.join(x['rules']) or '?'})"
+            for x in r.refused
+        )
+        out.append(
+            f"solution missed milestone(s) {', '.join(missing)}" + (f": {why}" if why else "")
+        )
     if r.progress != 1.0 and not missing:
         out.append(f"solution progress {r.progress:.2f}")
     return out

@@ -1,0 +1,5 @@
+"""``python -m hazmat.cli``: the ``hazmat`` command."""
+
+from hazmat.cli import main
+
+main()

@@ -1,0 +1,134 @@
+"""What the ``hazmat`` command prints, and how it stays safe to print.
+
+Every byte an agent produced is hostile on the way out too, and no secret may reach
+a terminal or a log:
+
+- :func:`install_output_guard` wraps ``sys.stdout`` and ``sys.stderr`` so that every
+  line the process writes (rich tables, ``print``, log lines) has API keys and
+  configured secrets replaced by ``[REDACTED:<name>]``;
+- :func:`out` and :func:`err` are rich consoles whose strings show control characters
+  visibly (``\\x1b``), so agent output cannot move the cursor or write the clipboard;
+- :func:`error` prints the one ``error: ...`` line of a failure.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import sys
+import tempfile
+import traceback
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from hazmat.record.redact import Redactor
+
+__all__ = ["LiveStderr", "err", "error", "install_output_guard", "out", "save_traceback", "visible"]
+
+
+class _GuardedStream:
+    """A text stream that redacts secrets from everything written through it."""
+
+    def __init__(self, inner: TextIO, redactor: Redactor) -> None:
+        self._inner = inner
+        self._redactor = redactor
+
+    def write(self, text: str) -> int:
+        self._inner.write(self._redactor.text(text))
+        return len(text)
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, flush, encoding, buffer...
+        return getattr(self._inner, name)
+
+
+class LiveStderr:
+    """Whatever ``sys.stderr`` is at the time of each write (log lines follow redirections
+    and test captures instead of keeping the stream that was there at configuration)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+def install_output_guard() -> None:
+    """Redact secrets from everything this process writes to stdout and stderr (once)."""
+    if isinstance(sys.stdout, _GuardedStream):
+        return
+    from hazmat.record.redact import Redactor
+
+    redactor = Redactor()
+    sys.stdout = _GuardedStream(sys.stdout, redactor)
+    sys.stderr = _GuardedStream(sys.stderr, redactor)
+
+
+def visible(text: str) -> str:
+    """``text`` with control characters shown as escapes (see ``hazmat.record.redact``)."""
+    from hazmat.record.redact import visible as _visible
+
+    return _visible(text)
+
+
+def _safe_console(stderr: bool) -> Console:
+    from rich.console import Console
+
+    class SafeConsole(Console):
+        """A console whose strings show control characters visibly."""
+
+        def render_str(self, text: str, **kwargs: Any) -> Any:
+            return super().render_str(visible(text), **kwargs)
+
+    return SafeConsole(stderr=stderr)
+
+
+@cache
+def out() -> Console:
+    """The console on stdout (tables, results)."""
+    return _safe_console(stderr=False)
+
+
+@cache
+def err() -> Console:
+    """The console on stderr (progress, notes, hints)."""
+    return _safe_console(stderr=True)
+
+
+def error(message: str, *, prefix: str = "error: ") -> None:
+    """Print one failure line on stderr, control characters shown, never wrapped."""
+    line = visible(prefix + message.replace("\n", " ").strip())
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def _state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "hazmat" / "errors"
+
+
+def save_traceback(exc: BaseException) -> Path:
+    """Write ``exc``'s traceback (secrets redacted) to a file a person can attach to a
+    bug report, and return its path: ``$XDG_STATE_HOME/hazmat/errors/`` (or the temp
+    folder when that cannot be written)."""
+    from hazmat.record.redact import Redactor
+
+    text = "".join(traceback.format_exception(exc))
+    text = f"hazmat {' '.join(sys.argv[1:])}\n{Redactor().text(text)}"
+    stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%S")
+    for folder in (_state_dir(), Path(tempfile.gettempdir()) / "hazmat-errors"):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"internal-{stamp}-{os.getpid()}.log"
+            path.write_text(text, encoding="utf-8")
+            return path
+        except OSError:
+            continue
+    return Path("/dev/null")

@@ -1,0 +1,185 @@
+"""The root of the ``hazmat`` command: the typer app, its global options and :func:`main`.
+
+:func:`main` is the only place where an exception becomes what a person sees:
+
+- a :class:`~hazmat.errors.HazmatError`: one line ``error: <message> (<hint>)`` on
+  stderr and the error's exit code (2 for bad input);
+- a usage mistake (unknown command or option, missing argument): one line naming the
+  command and the mistake, exit 2;
+- Ctrl-C outside a run: ``interrupted``, exit 130 (``hazmat run`` handles its own);
+- anything else: one line ``error: internal error (<type>: <message>); details in
+  <log file>``, the traceback written to that file, exit 1. ``--debug`` (or
+  ``HAZMAT_DEBUG=1``) shows the traceback instead.
+
+Nothing heavy is imported here or by the command modules at import time: each command
+imports what it needs when it runs, so ``hazmat --help`` starts in a few tens of
+milliseconds.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Annotated, Any, NoReturn, TextIO, TypeVar, cast
+
+import typer
+
+__all__ = ["app", "command", "group", "main", "short_help", "user_help"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_SECTIONS = ("Raises:", "Args:", "Returns:", "Yields:", "Example:", "Examples:", "Note:")
+
+
+def user_help(doc: str | None) -> str:
+    """The help a person reads, from a docstring meant for both people and developers.
+
+    Developer sections (``Raises:``, ``Args:``, ...) are dropped, each paragraph is
+    joined into one line (so the terminal wraps it, never mid-sentence), and
+    paragraphs stay apart.
+    """
+    if not doc:
+        return ""
+    import inspect
+
+    paragraphs: list[str] = []
+    current: list[str] = []
+    for line in inspect.cleandoc(doc).splitlines():
+        text = line.strip()
+        if text in _SECTIONS:
+            break
+        if not text:
+            if current:
+                paragraphs.append(" ".join(current))
+                current = []
+            continue
+        current.append(text)
+    if current:
+        paragraphs.append(" ".join(current))
+    return "\n\n".join(paragraphs)
+
+
+def short_help(text: str) -> str:
+    """The command list's line: the help's first clause (up to ``:``, ``;`` or ``.``)."""
+    import re
+
+    first = text.split("\n\n", 1)[0]
+    return re.split(r"[:;] |\. |\.$", first, maxsplit=1)[0].strip()
+
+
+def group(help_text: str) -> typer.Typer:
+    """A sub-command group (``hazmat sandbox ...``) with the root's settings."""
+    return typer.Typer(
+        help=help_text,
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+    )
+
+
+app = typer.Typer(
+    name="hazmat",
+    help="A containment lab for dangerous-capability evaluations of AI agents.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def command(parent: typer.Typer, name: str | None = None, **settings: Any) -> Callable[[F], F]:
+    """Mount the decorated function as a command of ``parent``, its help from its docstring."""
+
+    def mount(fn: F) -> F:
+        text = user_help(fn.__doc__)
+        settings.setdefault("short_help", short_help(text))
+        parent.command(name, help=text, **settings)(fn)
+        return fn
+
+    return mount
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[
+        int,
+        typer.Option("--verbose", "-v", count=True, help="more log lines on stderr (-vv: debug)"),
+    ] = 0,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="show the traceback of an internal error")
+    ] = False,
+) -> None:
+    """A containment lab for dangerous-capability evaluations of AI agents."""
+    from hazmat.cli.console import LiveStderr, install_output_guard
+
+    install_output_guard()  # every command's output is redacted (not --help: it has none)
+    if debug:
+        os.environ["HAZMAT_DEBUG"] = "1"
+    from hazmat.record.log import configure_logging
+
+    level = os.environ.get("HAZMAT_LOG_LEVEL", "warning")
+    configure_logging(
+        "debug" if verbose > 1 else "info" if verbose else level,
+        stream=cast("TextIO", LiveStderr()),
+    )
+
+
+def click_command() -> Any:
+    """The click command typer builds from :data:`app`, with readable metavars
+    (``--agent AGENT``, ``TASK_PATHS...``) instead of type names (``<list[str]>``)."""
+    import typer.main
+
+    root = typer.main.get_command(app)
+
+    def tidy(cmd: Any) -> None:
+        for param in getattr(cmd, "params", ()):
+            if getattr(param, "is_flag", False) or param.name is None:
+                continue
+            param.metavar = param.name.upper()
+            if getattr(param, "param_type_name", "") == "argument":
+                param.display_type_rich = lambda ctx: None  # no "<list[Path]>" after the name
+        for sub in getattr(cmd, "commands", {}).values():
+            tidy(sub)
+
+    tidy(root)
+    return root
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Run the ``hazmat`` command and exit; every failure becomes one line and an exit code."""
+    from hazmat.cli import console
+    from hazmat.errors import HazmatError
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        rc = click_command().main(args=args, prog_name="hazmat", standalone_mode=False)
+    except HazmatError as exc:
+        console.error(exc.one_line())
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        console.error("interrupted", prefix="")
+        sys.exit(130)
+    except typer.TyperException as exc:  # click's usage errors (typer bundles click)
+        console.error(_usage_line(exc))
+        sys.exit(int(getattr(exc, "exit_code", 2)))
+    except Exception as exc:
+        if os.environ.get("HAZMAT_DEBUG") or "--debug" in args:
+            raise
+        where = console.save_traceback(exc)
+        detail = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        console.error(f"internal error ({detail}); details in {where}")
+        sys.exit(1)
+    sys.exit(rc if isinstance(rc, int) else 0)
+
+
+def _usage_line(exc: Exception) -> str:
+    """``hazmat run: No such option: --bogus-flag (hazmat run --help)``."""
+    fmt = getattr(exc, "format_message", None)
+    message = str(fmt() if callable(fmt) else exc).replace("\n", " ").strip()
+    ctx = getattr(exc, "ctx", None)
+    path = getattr(ctx, "command_path", None) or "hazmat"
+    return f"{path}: {message} (see {path} --help)"

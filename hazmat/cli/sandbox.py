@@ -1,0 +1,161 @@
+"""``hazmat sandbox exec|shell``, ``hazmat image build`` and ``hazmat cleanup``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from hazmat.cli.root import app, command, group
+from hazmat.errors import ConfigError
+
+if TYPE_CHECKING:
+    from hazmat.sandbox.base import SandboxSpec
+
+__all__ = ["cleanup", "image_build", "sandbox_exec", "sandbox_shell"]
+
+sandbox_app = group("Run commands in a fresh sandbox.")
+image_app = group("The Docker sandbox image.")
+app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(image_app, name="image")
+
+BackendOpt = Annotated[str, typer.Option("--sandbox", "-s", help="backend: local or docker")]
+
+
+def _spec(image: str | None, network: str = "none") -> SandboxSpec:
+    from hazmat.sandbox.base import SandboxSpec
+
+    fields: dict[str, Any] = {"network": network}
+    if image:
+        fields["image"] = image
+    try:
+        return SandboxSpec(**fields)
+    except ValueError as exc:
+        raise ConfigError(f"invalid sandbox spec: {exc}".splitlines()[0]) from None
+
+
+@command(image_app, "build")
+def image_build(
+    force: Annotated[bool, typer.Option("--force", help="rebuild even if current")] = False,
+) -> None:
+    """Build the sandbox image (bootstrapping the Debian base when it cannot be pulled)."""
+    from hazmat.cli.console import err
+    from hazmat.sandbox.image import build_image
+
+    con = err()
+    info = build_image(
+        force=force, progress=lambda line: con.print(line, markup=False, highlight=False)
+    )
+    print(str(getattr(info, "tag", info)))
+
+
+@command(
+    sandbox_app, "exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)
+def sandbox_exec(
+    ctx: typer.Context,
+    backend: BackendOpt = "local",
+    image: Annotated[str | None, typer.Option(help="image (docker)")] = None,
+    timeout: Annotated[float, typer.Option(help="seconds before the command is killed")] = 120.0,
+    user: Annotated[str | None, typer.Option(help="run as this user")] = None,
+) -> None:
+    """Run CMD in a fresh sandbox, print its output, exit with its exit code.
+
+    Usage: hazmat sandbox exec --sandbox local -- CMD [ARGS...]
+    """
+    import asyncio
+
+    from hazmat.cli.console import err
+    from hazmat.sandbox.base import create_sandbox
+
+    cmd = list(ctx.args)
+    if not cmd:
+        raise ConfigError("no command given", hint="hazmat sandbox exec --sandbox local -- CMD")
+
+    async def go() -> int:
+        async with create_sandbox(backend, _spec(image)) as sb:
+            res = await sb.exec(cmd, timeout=timeout, user=user)
+        sys.stdout.buffer.write(res.stdout)
+        sys.stdout.buffer.flush()
+        sys.stderr.buffer.write(res.stderr)
+        sys.stderr.buffer.flush()
+        if res.timed_out:
+            err().print(f"hazmat: command timed out after {timeout:g}s and was killed")
+        if res.truncated:
+            err().print("hazmat: output exceeded the cap and was truncated")
+        return res.exit_code
+
+    raise typer.Exit(asyncio.run(go()))
+
+
+@command(sandbox_app, "shell")
+def sandbox_shell(
+    backend: BackendOpt = "local",
+    image: Annotated[str | None, typer.Option(help="image (docker)")] = None,
+    network: Annotated[str, typer.Option(help="none or internal")] = "none",
+    attach: Annotated[
+        str | None,
+        typer.Option(
+            help="a kept hazmat container (from `hazmat replay --keep`) instead of a fresh one"
+        ),
+    ] = None,
+) -> None:
+    """An interactive shell in a fresh sandbox (for task authors). Ctrl-D leaves."""
+    import asyncio
+
+    from hazmat.cli.console import err
+    from hazmat.sandbox.base import create_sandbox
+
+    if attach is not None:
+        from hazmat.replay.attach import attach as do_attach
+
+        raise typer.Exit(do_attach(attach))
+
+    async def go() -> None:
+        async with create_sandbox(backend, _spec(image, network)) as sb:
+            err().print(f"hazmat sandbox ({backend}); Ctrl-D to leave", highlight=False)
+            loop = asyncio.get_running_loop()
+            while True:
+                line = await loop.run_in_executor(None, _prompt)
+                if line is None:
+                    break
+                if not line.strip():
+                    continue
+                res = await sb.shell(line)
+                sys.stdout.buffer.write(res.stdout)
+                sys.stdout.buffer.write(res.stderr)
+                sys.stdout.buffer.flush()
+
+    asyncio.run(go())
+
+
+def _prompt() -> str | None:
+    try:
+        return input("sandbox$ ")
+    except EOFError:
+        return None
+
+
+@command(app)
+def cleanup(
+    run: Annotated[str | None, typer.Option(help="only what this run made")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Remove every container, network and volume hazmat left behind, and local sandbox
+    folders whose process died. Without a Docker daemon only the local part runs."""
+    from hazmat.cli.console import err, out
+    from hazmat.errors import BackendUnavailableError
+    from hazmat.sandbox.cleanup import cleanup as do_cleanup
+    from hazmat.sandbox.local import cleanup_leftovers
+
+    counts: dict[str, int] = {"local_leftovers": len(cleanup_leftovers())}
+    try:
+        counts.update(do_cleanup(run_id=run))
+    except BackendUnavailableError as exc:
+        err().print(f"docker: skipped ({exc.one_line()})", highlight=False, soft_wrap=True)
+    if as_json:
+        print(json.dumps(counts, sort_keys=True))
+    else:
+        out().print(", ".join(f"{v} {k}" for k, v in counts.items()) + " removed")
