@@ -31,6 +31,7 @@ from hazmat.agents.models import Agent
 from hazmat.errors import ConfigError, HazmatError
 from hazmat.policy.base import AllowAllPolicy, Decision, Observation, Policy
 from hazmat.preflight import backend_for, docker_why
+from hazmat.record.events import SNAPSHOT_FILES
 from hazmat.record.log import EpisodeRecorder, Recorder
 from hazmat.sandbox.base import Sandbox, SandboxSpec, create_sandbox
 from hazmat.sandbox.pool import WarmPool
@@ -587,6 +588,24 @@ async def _on_halt(
             )
         except Exception as exc:
             rec.emit("error", kind="snapshot", message=f"network log: {type(exc).__name__}: {exc}")
+    rec.emit(
+        "note",
+        kind=SNAPSHOT_FILES,
+        files=_digests(dest, run_dir),
+        message="the halt snapshot's files and their sha256 (hazmat verify checks them)",
+    )
+
+
+def _digests(folder: Path, run_dir: Path) -> dict[str, str]:
+    """``{path relative to the run directory: sha256}`` of every file under ``folder``."""
+    out: dict[str, str] = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()):
+        digest = hashlib.sha256()
+        with path.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+        out[str(path.relative_to(run_dir))] = digest.hexdigest()
+    return out
 
 
 @dataclass(frozen=True)
@@ -826,10 +845,10 @@ async def resume_run(
         RecordError: the record does not verify, or another process is writing it.
     """
     from hazmat.agents.models import resolve_agent
-    from hazmat.record.store import RunStore
+    from hazmat.record.summary import load_run_record
     from hazmat.tasks import load_task
 
-    record = RunStore.open(run_dir).record
+    record = load_run_record(run_dir)  # the events say what to resume, not run.json
     cfg = record.config
     roots = cfg.get("task_roots")
     specs = cfg.get("agent_specs")
@@ -899,7 +918,7 @@ async def resume_run(
         )
     finally:
         recorder.finish("complete" if finished else "interrupted")
-    final = RunStore.open(run_dir).record
+    final = load_run_record(run_dir)
     results = [_result_from_record(e) for e in final.episodes]
     return run_dir, results, [p.episode_id for p in todo]
 
