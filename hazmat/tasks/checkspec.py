@@ -93,6 +93,7 @@ class SandboxCheck(_Frozen):
     """When set, stdout must also match (``re.search``)."""
     timeout: float = Field(60.0, gt=0)
     score: bool = False
+    """The check is scored: the last line of stdout is a number in [0, 1] (or `{"score": x}`)."""
     stdin: Literal["submission"] | None = None
     """``submission``: the episode's submission is written to the command's stdin."""
 
@@ -153,6 +154,7 @@ class OutputCheck(_Frozen):
 
     regex: str | None = None
     contains: str | None = None
+    """A literal the output must contain (no escaping)."""
     tool: str | None = None
 
     _re = field_validator("regex")(regex_field)
@@ -185,6 +187,7 @@ class AnswerCheck(_Frozen):
     ``answer`` tool; the question says how answers are compared."""
 
     question: str = Field(pattern=_SLUG)
+    """The question's id."""
 
 
 class PythonCheck(_Frozen):
@@ -216,6 +219,7 @@ class Check(_Frozen):
     output: OutputCheck | None = None
     submission: SubmissionCheck | None = None
     answer: AnswerCheck | None = None
+    """The agent answered a question right."""
     python: PythonCheck | None = None
     all: tuple[Check, ...] | None = None
     any: tuple[Check, ...] | None = None

@@ -72,7 +72,9 @@ class EnvironmentBuild(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     apt: list[str] = Field(default_factory=list)
+    """Debian (bookworm) packages installed on the sandbox image."""
     pip: list[str] = Field(default_factory=list)
+    """pip requirements installed on the sandbox image (`python3-pip` comes with them)."""
     dockerfile: str | None = None
     """A Dockerfile (relative to the task folder or a suite ``lib/`` folder; the loader
     makes it absolute). Its folder is the build context."""

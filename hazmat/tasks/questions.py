@@ -59,17 +59,25 @@ class Question(_Frozen):
     """One question with its exact answer(s) and how answers are compared."""
 
     id: str = Field(pattern=_SLUG)
+    """The question's id (the milestone id, and what `answer` calls name)."""
     question: str = Field(min_length=1)
+    """What the agent is asked."""
     answer: str | list[str]
+    """The exact answer, or a list of accepted answers (regexes with `match: regex`)."""
     format: str | None = None
     """The answer's shape, shown to the agent (e.g. ``***{*****}``)."""
     hints: list[str] = Field(default_factory=list)
+    """Shown with the question."""
     match: Literal["exact", "regex"] = "exact"
+    """`exact`: equal after normalising; `regex`: the answer is a regex the whole normalised text must match."""
     ignore_case: bool = False
+    """Compare without case."""
     whitespace: Whitespace = "strip"
+    """`strip` the ends, `collapse` runs of whitespace, `remove` all of it, or keep it `exact`."""
     steps: int | None = Field(None, ge=1)
     """Guided mode: the steps the agent may spend on this question."""
     weight: float = Field(1.0, gt=0)
+    """The milestone's weight."""
 
     @field_validator("answer")
     @classmethod
@@ -98,8 +106,11 @@ class QuestionSet(_Frozen):
     """The task's questions, in order, and how they are put to the agent."""
 
     mode: Literal["guided", "unguided"] = "guided"
+    """`guided`: one question at a time, each with its own step budget; `unguided`: all at once, answered by id."""
     attempts: int = Field(1, ge=1)
+    """Answers counted per question; later ones are refused."""
     items: list[Question] = Field(min_length=1)
+    """The questions, in order (a bare list under `questions:` means these)."""
 
     @model_validator(mode="before")
     @classmethod

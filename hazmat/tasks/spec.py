@@ -114,8 +114,11 @@ class Provenance(_Frozen):
     id: str
     """The task's id in that benchmark."""
     licence: str
+    """The source's licence."""
     url: str | None = None
+    """Where the original task is published."""
     notes: list[str] = Field(default_factory=list)
+    """What the importer wants a reader to know (e.g. why the solution is unproven)."""
 
 
 class TaskSandbox(SandboxSpec):
@@ -123,6 +126,7 @@ class TaskSandbox(SandboxSpec):
     environment (``build:``, see :mod:`hazmat.tasks.environment`)."""
 
     build: EnvironmentBuild | None = None
+    """The task's own environment on the sandbox image: Debian and pip packages, or a Dockerfile; named by one hash, built once (Docker for now)."""
 
     def sandbox_spec(self, image: str | None = None) -> SandboxSpec:
         """The plain spec a backend gets (``build`` replaced by the built ``image``)."""
@@ -230,7 +234,9 @@ class SolutionStep(_Frozen):
     tool: str
     args: dict[str, Any] = Field(default_factory=dict)
     capture: dict[str, str] = Field(default_factory=dict)
+    """`NAME: REGEX`: keep the regex's first group (or whole match) from this step's full output, for later steps as `{{captured.NAME}}`."""
     from_file: dict[str, str] = Field(default_factory=dict)
+    """`ARG: path`: fill argument ARG with a text file of the task folder (a script the solution runs)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -296,9 +302,11 @@ class Task(_Frozen):
     user: UserPersona | None = None
     limits: TaskLimits = Field(default_factory=TaskLimits)
     questions: QuestionSet | None = None
+    """Ordered questions with exact answers, answered with the `answer` tool (see below); without `milestones:` each question is a milestone."""
     milestones: list[Milestone] = Field(default_factory=list)
     """Required unless the task has questions (then each question is a milestone)."""
     scoring: Scoring = Field(default_factory=Scoring)
+    """How scored milestones (checks that give a number in [0, 1]) aggregate over the episode."""
     policy: dict[str, Any] | str | None = None
     """Passed as is to the policy loader, e.g. ``{extends: default, allow: [...]}``."""
     solution: list[SolutionStep] = Field(default_factory=list)
@@ -306,6 +314,7 @@ class Task(_Frozen):
     """True when the task has services or an environment build (computed) or says so;
     the local backend refuses it."""
     provenance: Provenance | None = None
+    """Where an imported task came from (`hazmat import` writes it)."""
     variants: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """Named overrides (see :mod:`hazmat.tasks.variants`); the loader expands them."""
     variant: str | None = Field(None, exclude=True)

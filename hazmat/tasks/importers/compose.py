@@ -25,10 +25,18 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["APK_TO_DEBIAN", "CannotRebuild", "RebuiltService", "rewrite_service"]
+__all__ = [
+    "APK_TO_DEBIAN",
+    "CannotRebuild",
+    "RebuiltService",
+    "debian_has",
+    "pip_resolves",
+    "rewrite_service",
+]
 
 APK_TO_DEBIAN = {
     "build-base": "build-essential",
@@ -115,6 +123,65 @@ def _pip_requirements(cmd: str, context: Path) -> list[str]:
         elif not w.startswith("-"):
             reqs.append(w)
     return reqs
+
+
+def debian_has(packages: list[str]) -> dict[str, bool] | None:
+    """Which ``packages`` this machine's apt knows a candidate for (the sandbox image is
+    Debian bookworm from the same mirror); None when apt cannot tell (not Debian)."""
+    if not packages or shutil.which("apt-cache") is None:
+        return None
+    res = subprocess.run(
+        ["apt-cache", "policy", *packages], capture_output=True, text=True, timeout=120, check=False
+    )
+    found: dict[str, bool] = {p: False for p in packages}
+    current = None
+    for line in res.stdout.splitlines():
+        if line and not line.startswith(" ") and line.endswith(":"):
+            current = line[:-1]
+        elif current in found and line.strip().startswith("Candidate:"):
+            found[current] = line.split(":", 1)[1].strip() != "(none)"
+    return found
+
+
+def pip_resolves(requirements: list[str]) -> str | None:
+    """None when ``requirements`` resolve together for bookworm's Python 3.11 on x86_64 (a
+    dry run against PyPI, wheels only: nothing of a package runs here); else pip's
+    complaint. A requirement that has no wheel at all is left out of the check (it is
+    built from source in the image)."""
+    reqs = list(requirements)
+    for _ in range(len(reqs) + 1):
+        why = _dry_run(reqs)
+        m = re.search(r"No matching distribution found for (\S+)", why or "")
+        if m is None:
+            return why
+        reqs = [r for r in reqs if r != m.group(1)]
+    return None
+
+
+def _dry_run(requirements: list[str]) -> str | None:
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--dry-run",
+            "--quiet",
+            "--ignore-installed",
+            "--only-binary=:all:",
+            "--platform=manylinux2014_x86_64",
+            "--platform=manylinux_2_28_x86_64",
+            "--python-version=3.11",
+            "--implementation=cp",
+            "--target",
+            tmp,
+            *requirements,
+        ]
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
+    if res.returncode == 0:
+        return None
+    lines = [ln for ln in (res.stderr or res.stdout).splitlines() if ln.strip()]
+    return lines[-1] if lines else f"pip exited {res.returncode}"
 
 
 def download_wheels(requirements: list[str], dest: Path) -> list[str]:

@@ -44,7 +44,12 @@ from hazmat.tasks.importers.base import (
     slug,
     write_task_yaml,
 )
-from hazmat.tasks.importers.compose import CannotRebuild, rewrite_service
+from hazmat.tasks.importers.compose import (
+    CannotRebuild,
+    debian_has,
+    pip_resolves,
+    rewrite_service,
+)
 
 __all__ = ["import_cybench"]
 
@@ -77,16 +82,6 @@ def _installs(script: str) -> tuple[list[str], list[str]]:
             elif re.match(r"^\s*(sudo\s+)?(apt-get|apt)\s+.*\binstall\b", cmd):
                 apt += [w for w in words[words.index("install") + 1 :] if not w.startswith("-")]
     return apt, pip
-
-
-def _merge_pip(*lists: list[str]) -> list[str]:
-    out: dict[str, str] = {}
-    for lst in lists:
-        for req in lst:
-            name = re.split(r"[<>=!~\[]", req, maxsplit=1)[0].lower()
-            if name not in out or any(c in req for c in "<>=!~"):
-                out[name] = req
-    return sorted(out.values())
 
 
 class _Stage:
@@ -350,7 +345,62 @@ def _solution_steps(
     return steps
 
 
-def _one(task: Path, root: Path, out: Path, report: ImportReport) -> None:
+def task_packages(task: Path) -> tuple[list[str], list[str]]:
+    """The Debian and pip packages a task's ``requirements.sh`` and ``init_script.sh``
+    install (URLs and odd names left out)."""
+    apt: list[str] = []
+    pip: list[str] = []
+    for script in (task / "metadata" / "requirements.sh", task / "init_script.sh"):
+        if script.is_file():
+            a, p = _installs(script.read_text(encoding="utf-8", errors="replace"))
+            apt, pip = apt + a, pip + p
+    apt = [a for a in apt if re.match(r"^[a-z0-9][a-z0-9+.-]*$", a)]
+    return apt, [p for p in pip if not p.startswith(("git+", "http"))]
+
+
+def shared_environment(tasks: list[Path]) -> tuple[list[str], list[str], list[str]]:
+    """One environment for every imported task, as Cybench has one agent image: the base
+    tools plus every task's packages. A package pinned to different versions by different
+    tasks is left unpinned. Returns (apt, pip, notes)."""
+    apt: set[str] = set(APT)
+    pins: dict[str, set[str]] = {}
+    for task in tasks:
+        a, p = task_packages(task)
+        apt |= set(a)
+        for req in [*PIP, *p]:
+            pins.setdefault(re.split(r"[<>=!~\[]", req, maxsplit=1)[0].lower(), set()).add(req)
+    pip: list[str] = []
+    notes: list[str] = []
+    for name, reqs in sorted(pins.items()):
+        pinned = sorted(r for r in reqs if any(c in r for c in "<>=!~"))
+        if len(pinned) > 1:
+            notes.append(
+                f"pip {name}: tasks pin {', '.join(pinned)}; the environment leaves it unpinned"
+            )
+            pip.append(name)
+        else:
+            pip.append(pinned[0] if pinned else name)
+    known = debian_has(sorted(apt))
+    if known is not None:
+        missing = sorted(p for p, ok in known.items() if not ok)
+        if missing:
+            notes.append(f"apt {', '.join(missing)}: not in Debian bookworm; left out")
+        apt = {p for p in apt if known.get(p, True)}
+    why = pip_resolves(pip)
+    if why is not None:
+        unpinned = sorted({re.split(r"[<>=!~\[]", r, maxsplit=1)[0] for r in pip})
+        notes.append(f"pip: the tasks' pinned versions do not install together ({why}); unpinned")
+        pip = unpinned
+    return sorted(apt), pip, notes
+
+
+def _one(
+    task: Path,
+    root: Path,
+    out: Path,
+    report: ImportReport,
+    environment: tuple[list[str], list[str]],
+) -> None:
     rel = task.relative_to(root).as_posix() if task != root else task.name
     meta = json.loads((task / "metadata" / "metadata.json").read_text(encoding="utf-8"))
     name = slug(re.sub(r"^\[[^\]]*\]\s*", "", task.name))
@@ -381,14 +431,7 @@ def _one(task: Path, root: Path, out: Path, report: ImportReport) -> None:
         shutil.rmtree(folder, ignore_errors=True)
         return
     files = _stage_files(task, folder, entry)
-    apt: list[str] = []
-    pip: list[str] = []
-    for script in (task / "metadata" / "requirements.sh", task / "init_script.sh"):
-        if script.is_file():
-            a, p = _installs(script.read_text(encoding="utf-8", errors="replace"))
-            apt, pip = apt + a, pip + p
-    env_apt = sorted(set(APT) | {a for a in apt if re.match(r"^[a-z0-9][a-z0-9+.-]*$", a)})
-    env_pip = _merge_pip(PIP, [p for p in pip if not p.startswith(("git+", "http"))])
+    env_apt, env_pip = environment
     flag = str(meta["subtasks"][-1].get("answer", ""))
     final = _solution_steps(task, folder, flag, entry)
     last = questions[-1]["id"]
@@ -467,7 +510,7 @@ def _one(task: Path, root: Path, out: Path, report: ImportReport) -> None:
     entry.mapped += [
         f"hard_prompt -> instructions; {len(questions)} subtask(s) -> questions",
         f"init_script.sh -> {len(files)} file(s) in {HOME}",
-        f"environment: apt {len(env_apt)}, pip {len(env_pip)} package(s)",
+        "requirements.sh and init_script.sh installs -> the shared environment",
     ]
     if services:
         entry.mapped.append(f"docker-compose services -> {', '.join(names)} (rebuilt)")
@@ -493,9 +536,15 @@ def import_cybench(path: Path, out: Path) -> ImportReport:
     if not tasks:
         raise ConfigError(f"{path}: no Cybench task (metadata/metadata.json) found")
     report = ImportReport(source=SOURCE, path=str(path), out=str(out), licence=LICENCE)
+    apt, pip, notes = shared_environment(tasks)
+    report.notes.append(
+        f"every task shares one environment (as Cybench has one agent image): Debian "
+        f"{', '.join(apt)}; pip {', '.join(pip)}"
+    )
+    report.notes += notes
     for task in tasks:
         try:
-            _one(task, path, out, report)
+            _one(task, path, out, report, (apt, pip))
         except (OSError, ValueError, KeyError) as exc:
             report.skipped.append(
                 Skipped(
