@@ -111,3 +111,22 @@ async def test_environments_build_and_the_record_names_them(tmp_path: Path) -> N
     want = {environment_of(t.sandbox.build).hash for t in (packages, docker) if t.sandbox.build}
     assert {e["environment"] for e in ready} == want
     assert {e["spec"]["image"] for e in ready} == {f"hazmat-env:{h}" for h in want}
+
+
+@pytest.mark.docker
+def test_doctor_names_a_tasks_environment(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from hazmat.cli import app
+
+    folder = write_task(
+        tmp_path / "t", TASK.replace("BUILD", "{apt: [xxd, binutils], pip: [pycryptodome]}")
+    )
+    task = load_task(folder)
+    assert task.sandbox.build is not None
+    env = environment_of(task.sandbox.build)
+    result = CliRunner().invoke(app, ["doctor", str(folder), "--json"])
+    assert result.exit_code == 0, result.output
+    [entry] = json.loads(result.output)["environments"]
+    assert (entry["hash"], entry["tag"], entry["tasks"]) == (env.hash, env.tag, ["t/env"])
+    assert entry["built"] is True  # built by the test above (the same recipe, one hash)
