@@ -29,7 +29,10 @@ def test_mini_task_maps_every_part(tmp_path: Path) -> None:
     assert guided.questions and [q.id for q in guided.questions.items] == ["q1", "q2"]
     assert guided.questions.mode == "guided" and [m.id for m in guided.milestones] == ["q1", "q2"]
     assert unguided.questions and [q.id for q in unguided.questions.items] == ["q2"]
-    assert "hint.txt and blob.bin in /home/agent" in easy.instructions and "$TMP_DIR" not in easy.instructions
+    assert (
+        "hint.txt and blob.bin in /home/agent" in easy.instructions
+        and "$TMP_DIR" not in easy.instructions
+    )
     # init_script's cp / unzip / mv / rm replayed: the files the agent gets, bytes intact
     files = guided.sandbox.files
     assert files["/home/agent/blob.bin"].data() == bytes(range(256))
@@ -75,7 +78,9 @@ async def test_mini_task_validates_with_questions_scored_per_subtask(tmp_path: P
 
 def test_real_cybench_import_lists_every_rewrite(benchmarks: Path, tmp_path: Path) -> None:
     source = benchmarks / "cybench"
-    listed = [ln.strip() for ln in (source / "task_list.txt").read_text().splitlines() if ln.strip()]
+    listed = [
+        ln.strip() for ln in (source / "task_list.txt").read_text().splitlines() if ln.strip()
+    ]
     out = tmp_path / "cb"
     report = import_tasks("cybench", source, out)
     seen = {t.source_id for t in report.tasks} | {s.source_id for s in report.skipped}

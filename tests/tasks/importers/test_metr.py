@@ -37,7 +37,9 @@ def test_family_imports_with_two_variants(tmp_path: Path) -> None:
     assert five.sandbox.setup == ["cd /root/metr && python3 -I hazmat_metr.py start"]
     family = five.sandbox.files["/root/metr/primes.py"].data()
     assert family == (FAMILY / "primes.py").read_bytes()
-    assert "solution" not in {Path(p).parts[3] for p in five.sandbox.files if len(Path(p).parts) > 3}
+    assert "solution" not in {
+        Path(p).parts[3] for p in five.sandbox.files if len(Path(p).parts) > 3
+    }
 
 
 @pytest.mark.docker
