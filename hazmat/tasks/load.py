@@ -295,8 +295,9 @@ def _preprocess(data: dict[str, Any], root: Path, src: _Source, at: Loc = ()) ->
                     loc: Loc = ("sandbox", "services", name)
                     if "files" in svc:
                         svc["files"] = expand_files(svc["files"], root, (*loc, "files"), fail)
-                    if "build" in svc:
-                        svc["build"] = _absolute(svc["build"], root, src, (*at, *loc, "build"))
+                    build_dir = svc.get("build")
+                    if isinstance(build_dir, str) and not os.path.isabs(build_dir):
+                        svc["build"] = str((root / build_dir).resolve())
                 new[name] = svc
             sandbox["services"] = new
         data["sandbox"] = sandbox
