@@ -27,6 +27,7 @@ Unproven solutions pass unless ``strict``.
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -323,30 +324,40 @@ async def check_imported(
     Raises:
         SpecError: an imported task does not load (an importer bug).
     """
-    from hazmat.tasks.importers.base import demote
+    from hazmat.tasks.importers.base import Skipped, demote
     from hazmat.tasks.load import load_variants
 
     entries = [t for t in report.tasks if t.solution == "proven" and t.fallback]
     tasks = []
-    for e in entries:  # one variant each: the one that asks only for the flag, if any
+    for e in entries:  # one variant each: the guided one (every question), if any
         variants = load_variants(Path(e.folder))
-        tasks.append(next((t for t in variants if t.variant == "unguided"), variants[0]))
+        tasks.append(next((t for t in variants if t.variant == "guided"), variants[0]))
     if not tasks:
         return None
     run_dir, verdicts = await validate_tasks(
         tasks, sandbox=sandbox, out_dir=out_dir, jobs=jobs, on_verdict=progress
     )
     failed: dict[str, str] = {}
+    broken: dict[str, str] = {}
     for v in verdicts:
-        if v.problems and v.task_id.partition("@")[0] not in failed:
-            failed[v.task_id.partition("@")[0]] = "; ".join(v.problems)
+        name = v.task_id.partition("@")[0]
+        if v.solution is not None and v.solution.reason == "error":
+            broken[name] = v.solution.error or v.solution.detail or "error"
+        elif v.problems:
+            failed[name] = "; ".join(v.problems)
     for e in entries:
-        why = failed.get(e.id)
-        if why is not None:
-            demote(e, f"its solution script did not yield the answer when checked ({why})")
+        if e.id in broken:  # the task does not even start here: not a task to keep
+            shutil.rmtree(e.folder, ignore_errors=True)
+            report.tasks.remove(e)
+            report.skipped.append(
+                Skipped(source_id=e.source_id, reason=f"it does not run here: {broken[e.id]}")
+            )
+        elif e.id in failed:
+            demote(e, f"its solution script did not yield the answer when checked ({failed[e.id]})")
     report.notes.append(
         f"--check validated {len(entries)} proven candidate(s) ({run_dir}); "
-        f"{sum(e.id in failed for e in entries)} fell back to a literal solution"
+        f"{len(failed)} fell back to a literal solution, {len(broken)} did not run and were "
+        "skipped"
     )
     report.write(Path(report.out))
     return run_dir

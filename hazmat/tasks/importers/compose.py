@@ -285,6 +285,8 @@ def rewrite_service(context: Path, dockerfile: Path, out: Path) -> RebuiltServic
                 changes.append(f"dropped: {cmd[:80]} (bookworm's own sources are used)")
             elif _PIP.match(cmd):
                 pip += _pip_requirements(cmd, context)
+            elif re.search(r"\bpip3?\s+install\b|--pip\s+install\b", cmd):
+                raise CannotRebuild(f"a pip install the rewrite cannot make offline: {cmd[:80]}")
             elif re.match(r"^python3?\s+-m\s+venv\b", cmd):
                 changes.append(f"dropped: {cmd} (packages go to the system Python)")
             else:
