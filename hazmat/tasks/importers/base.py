@@ -233,6 +233,7 @@ def demote(entry: ImportedTask, reason: str) -> None:
             data.setdefault("variants", {}).setdefault(variant, {})["solution"] = steps
     entry.solution = "unproven"
     entry.solution_note = reason
+    entry.mapped = [f"{m}; not kept: {reason}" if "captured" in m else m for m in entry.mapped]
     prov = data.get("provenance")
     if isinstance(prov, dict):
         prov["notes"] = [f"solution: unproven ({reason})"]

@@ -123,9 +123,7 @@ def _capture_regex(gold: str) -> str:
     return r"(\S+)\s*$"
 
 
-def _solution(
-    task: dict[str, Any], assets: Path, folder: Path, entry: ImportedTask
-) -> list[dict[str, Any]]:
+def _solution(task: dict[str, Any], assets: Path, entry: ImportedTask) -> list[dict[str, Any]]:
     gold = str(task["gold"])
     scripts = sorted(
         p for p in (assets / "solution").glob("*") if p.suffix in (".py", ".sh") and p.is_file()
@@ -199,7 +197,7 @@ def _one(task: dict[str, Any], root: Path, out: Path, report: ImportReport) -> N
         entry.dropped.append(
             Dropped(what=f"setup: {setup}", why="tools come from the task environment (Debian)")
         )
-    solution = _solution(task, assets, folder, entry)
+    solution = _solution(task, assets, entry)
     data: dict[str, Any] = {
         "id": entry.id,
         "title": f"InterCode-CTF {tid}: " + _title(task["query"]),
