@@ -281,6 +281,8 @@ def import_tasks(
         print(json.dumps({"counts": report.counts, **report.model_dump()}, sort_keys=True))
         return
     con = console.out()
+    if not con.is_terminal:  # piped: one line per finding, not wrapped at 80 columns
+        con.width = max(con.width, 200)
     counts = report.counts
     con.print(
         f"imported {counts['imported']} task(s) from {source} into {out}: "
