@@ -30,6 +30,7 @@ from hazmat.agents.graph import EpisodeLoop, Guidance, LoopLimits, RetryPolicy, 
 from hazmat.agents.models import Agent
 from hazmat.errors import ConfigError, HazmatError
 from hazmat.policy.base import AllowAllPolicy, Decision, Observation, Policy
+from hazmat.policy.compose import declared_hosts
 from hazmat.preflight import backend_for, docker_why
 from hazmat.record.events import SNAPSHOT_FILES
 from hazmat.record.log import EpisodeRecorder, Recorder
@@ -472,7 +473,7 @@ async def _play(
             return Guidance(end=("submitted", "every question was answered"))
         return Guidance(message=text)
 
-    session = policy.session(secrets=rendered.secrets)
+    session = policy.session(secrets=rendered.secrets, hosts=declared_hosts(rendered.task))
     observe = None
     if monitors:
         from hazmat.policy.monitors import SandboxMonitor

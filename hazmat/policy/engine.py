@@ -160,9 +160,10 @@ class RulePolicy:
         s.quiet = True
         return s.before(call)
 
-    def explain(self, call: ToolCall) -> dict[str, Any]:
-        """The decision for ``call`` plus the parsed form the rules saw."""
-        s = self.session(asker=no_terminal_asker)
+    def explain(self, call: ToolCall, *, hosts: Iterable[str] | None = None) -> dict[str, Any]:
+        """The decision for ``call`` plus the parsed form the rules saw (``hosts``: the
+        task's declared hosts, as in :meth:`session`)."""
+        s = self.session(asker=no_terminal_asker, hosts=hosts)
         s.quiet = True
         d = s.before(call)
         f = s.last_facts
