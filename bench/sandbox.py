@@ -36,7 +36,7 @@ import structlog
 
 from hazmat.sandbox.base import SandboxSpec
 from hazmat.sandbox.docker import DockerSandbox
-from hazmat.sandbox.image import build_image, docker_client
+from hazmat.sandbox.docker.image import build_image, docker_client
 
 sys.path.insert(0, str(Path(__file__).parent))
 from sandbox_local import bench_local, start_to_result_ms

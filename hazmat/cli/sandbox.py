@@ -42,7 +42,7 @@ def image_build(
 ) -> None:
     """Build the sandbox image (bootstrapping the Debian base when it cannot be pulled)."""
     from hazmat.cli.console import err
-    from hazmat.sandbox.image import build_image
+    from hazmat.sandbox.docker.image import build_image
 
     con = err()
     info = build_image(
@@ -147,7 +147,7 @@ def cleanup(
     folders whose process died. Without a Docker daemon only the local part runs."""
     from hazmat.cli.console import err, out
     from hazmat.errors import BackendUnavailableError
-    from hazmat.sandbox.cleanup import cleanup as do_cleanup
+    from hazmat.sandbox.docker.ledger import cleanup as do_cleanup
     from hazmat.sandbox.local import cleanup_leftovers
 
     counts: dict[str, int] = {"local_leftovers": len(cleanup_leftovers())}

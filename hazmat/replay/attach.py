@@ -30,7 +30,7 @@ __all__ = ["attach", "attach_command", "serve_shell"]
 
 
 def _container(container: str) -> tuple[Any, Any]:
-    from hazmat.sandbox.image import docker_client
+    from hazmat.sandbox.docker.image import docker_client
 
     client = docker_client(timeout=30)
     import docker.errors

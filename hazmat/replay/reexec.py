@@ -631,7 +631,7 @@ def _pin_image(ep: EpisodeTrace, image: str, allow_other: bool, notes: list[str]
     """
     ready = ep.ready or {}
     recorded = ready.get("image_id")
-    from hazmat.sandbox.image import docker_client
+    from hazmat.sandbox.docker.image import docker_client
 
     client = docker_client(timeout=30)
     try:

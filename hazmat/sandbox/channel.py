@@ -14,18 +14,16 @@ import contextlib
 import itertools
 import json
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any, Protocol
 
 import structlog
 
 from hazmat.errors import FileTooLargeError, SandboxClosedError, SandboxError
 from hazmat.sandbox.base import ExecResult
+from hazmat.sandbox.guest import SUPERVISOR_PATH
 
 __all__ = ["SUPERVISOR_PATH", "Channel", "LineReader", "supervisor_source"]
 
-SUPERVISOR_PATH = Path(__file__).with_name("supervisor.py")
-"""The supervisor program, copied or bound into every sandbox."""
 
 STREAM_LIMIT = 256 * 1024 * 1024
 """Largest response line accepted (two 10 MiB streams base64-encoded fit easily)."""

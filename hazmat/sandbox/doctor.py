@@ -75,7 +75,7 @@ async def diagnose() -> dict[str, Any]:
     report["docker_cli"] = shutil.which("docker")
     report["backends"]["local"] = await _probe("local")
     try:
-        from hazmat.sandbox.image import image_status
+        from hazmat.sandbox.docker.image import image_status
 
         status = image_status()
         report["image"] = status if isinstance(status, dict) else status.model_dump(mode="json")

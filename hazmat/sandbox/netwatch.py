@@ -21,11 +21,9 @@ import structlog
 
 from hazmat.errors import SandboxError
 from hazmat.sandbox.channel import Channel, LineReader
+from hazmat.sandbox.guest import SENTINEL_PATH
 
 __all__ = ["HISTORY_CAP", "SENTINEL_PATH", "NetworkSentinel", "sentinel_source"]
-
-SENTINEL_PATH = Path(__file__).with_name("sentinel.py")
-"""The sentinel program (standard library only), run next to every sandbox."""
 
 HISTORY_CAP = 10_000
 """Events kept per sandbox for the halt snapshot; later ones are counted, not kept."""

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from hazmat.sandbox import sentinel as sn
 from hazmat.sandbox.base import SandboxSpec
+from hazmat.sandbox.guest import sentinel as sn
 from hazmat.sandbox.local import LocalSandbox
 from hazmat.sandbox.netwatch import SENTINEL_PATH
 

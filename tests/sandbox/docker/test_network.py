@@ -23,7 +23,7 @@ import pytest
 
 from hazmat.errors import SandboxStartError
 from hazmat.sandbox.base import SandboxSpec, ServiceSpec
-from hazmat.sandbox.docker_net import EGRESS_ENV, SENTINEL_CAPS
+from hazmat.sandbox.docker.network import EGRESS_ENV, SENTINEL_CAPS
 
 pytestmark = [pytest.mark.docker, pytest.mark.anyio, pytest.mark.timeout(120)]
 
@@ -58,7 +58,7 @@ def run_id(sandbox_image: str) -> Iterator[str]:
     rid = f"test-{uuid.uuid4().hex[:10]}"
     yield rid
     left = leftovers(f"hazmat.run={rid}")
-    from hazmat.sandbox.cleanup import cleanup
+    from hazmat.sandbox.docker.ledger import cleanup
 
     cleanup(rid)
     assert left == NOTHING

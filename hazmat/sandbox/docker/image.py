@@ -53,7 +53,7 @@ __all__ = [
     "resolve_image",
 ]
 
-log = structlog.get_logger("hazmat.sandbox.image")
+log = structlog.get_logger("hazmat.sandbox.docker.image")
 
 SANDBOX_REPO = "hazmat-sandbox"
 """Repository name of the sandbox image (tags: ``<content-hash>`` and ``latest``)."""

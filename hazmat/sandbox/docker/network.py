@@ -26,7 +26,7 @@ from typing import Any
 import structlog
 
 from hazmat.errors import SandboxStartError
-from hazmat.sandbox.dockerstream import MuxStream
+from hazmat.sandbox.docker.stream import MuxStream
 from hazmat.sandbox.netwatch import NetworkSentinel
 
 __all__ = [
@@ -46,7 +46,7 @@ GATEWAY_CAPS = ("NET_BIND_SERVICE", "SETUID", "SETGID")
 EGRESS_ENV = "HAZMAT_EGRESS_NETWORK"
 """Name of an existing Docker network the allowlist gateway uses to reach allowed hosts."""
 
-log = structlog.get_logger("hazmat.sandbox.docker_net")
+log = structlog.get_logger("hazmat.sandbox.docker.network")
 
 
 def _host_config(api: Any, caps: tuple[str, ...], network_mode: str) -> dict[str, Any]:

@@ -12,11 +12,11 @@ from typing import Any
 
 import structlog
 
-from hazmat.sandbox.image import docker_client
+from hazmat.sandbox.docker.image import docker_client
 
 __all__ = ["cleanup"]
 
-log = structlog.get_logger("hazmat.sandbox.cleanup")
+log = structlog.get_logger("hazmat.sandbox.docker.ledger")
 
 
 def cleanup(run_id: str | None = None, *, client: Any | None = None) -> dict[str, int]:

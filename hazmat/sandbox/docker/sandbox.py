@@ -15,7 +15,7 @@ What a sandbox is made of (everything labelled ``hazmat=1``, ``hazmat.run``,
   ``put_archive``/``get_archive`` even while paused), pids/memory (swap equal)/CPU
   limits, ``fsize``/``nofile``/``core`` ulimits, ``init``, private IPC, no Docker
   socket, ``network_mode=none`` watched by the network sentinel (a sidecar in the
-  box's network namespace, see :mod:`hazmat.sandbox.docker_net`). ``spec.hardening``
+  box's network namespace, see :mod:`hazmat.sandbox.docker.network`). ``spec.hardening``
   may loosen the root file system, no-new-privileges and add capabilities;
   :meth:`DockerSandbox.info` records it.
 - with ``network: internal`` or any ``services``: a per-sandbox ``internal`` bridge
@@ -23,7 +23,7 @@ What a sandbox is made of (everything labelled ``hazmat=1``, ``hazmat.run``,
   not even the host's own services are reachable through it; the box is ``agent``
   on it and each service is reachable by its name.
 - with ``network: allowlist``: that internal network plus the allowlist gateway
-  (:mod:`hazmat.sandbox.docker_net`), the only way out, for ``spec.allow_hosts`` only.
+  (:mod:`hazmat.sandbox.docker.network`), the only way out, for ``spec.allow_hosts`` only.
 - services: one container each (hardened the same way, except that root in a service
   keeps a server's capabilities: CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, SETUID,
   SETGID, NET_BIND_SERVICE; and the root stays writable unless asked), from the
@@ -88,14 +88,14 @@ from hazmat.sandbox.base import (
     SnapshotInfo,
 )
 from hazmat.sandbox.channel import Channel, supervisor_source
-from hazmat.sandbox.docker_net import (
+from hazmat.sandbox.docker.image import build_service_image, docker_client, resolve_image
+from hazmat.sandbox.docker.network import (
     create_sentinel,
     make_egress_network,
     start_gateway,
     start_sentinel,
 )
-from hazmat.sandbox.dockerstream import MuxStream as _MuxStream
-from hazmat.sandbox.image import build_service_image, docker_client, resolve_image
+from hazmat.sandbox.docker.stream import MuxStream as _MuxStream
 from hazmat.sandbox.netwatch import NetworkSentinel
 
 __all__ = ["DockerSandbox", "sandbox_labels"]
