@@ -26,7 +26,7 @@ from typing import Any
 
 import structlog
 
-from hazmat.sandbox.base import SandboxSpec, create_sandbox
+from hazmat.sandbox import SandboxSpec, create_sandbox
 from hazmat.sandbox.local import LocalSandbox, bwrap_binary
 
 

@@ -74,20 +74,22 @@ from typing import Any, ClassVar
 import structlog
 
 from hazmat.errors import (
-    FileTooLargeError,
     SandboxClosedError,
     SandboxError,
     SandboxStartError,
 )
 from hazmat.sandbox.base import (
+    Attachable,
+    Detachable,
     ExecResult,
     FileSpec,
-    Sandbox,
+    Freezable,
+    Poolable,
     SandboxSpec,
     ServiceSpec,
     SnapshotInfo,
 )
-from hazmat.sandbox.channel import Channel, supervisor_source
+from hazmat.sandbox.channel import Channel, ChannelSandbox, Route, supervisor_source
 from hazmat.sandbox.docker.image import build_service_image, docker_client, resolve_image
 from hazmat.sandbox.docker.network import (
     create_sentinel,
@@ -295,7 +297,7 @@ def _command_argv(command: list[str] | str | None) -> list[str] | None:
 # the backend -------------------------------------------------------------------
 
 
-class DockerSandbox(Sandbox):
+class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable):
     """A sandbox made of hardened Docker containers (see the module docstring).
 
     ``start`` raises :class:`~hazmat.errors.BackendUnavailableError` (no daemon),
@@ -384,8 +386,8 @@ class DockerSandbox(Sandbox):
             seconds=round(self._start_seconds, 3),
         )
 
-    @staticmethod
-    def poolable(spec: SandboxSpec) -> bool:
+    @classmethod
+    def poolable(cls, spec: SandboxSpec) -> bool:
         """True when a sandbox started from ``spec`` minus files and setup can take ``spec``
         with :meth:`adopt` (no services, every file under /tmp or the workspace)."""
         roots = ["/tmp", spec.workdir] if spec.workdir else ["/tmp"]
@@ -931,16 +933,6 @@ class DockerSandbox(Sandbox):
         if self._stopped or not self._started or self._box is None:
             raise SandboxClosedError(f"sandbox {self.sandbox_id} is not running")
 
-    async def _box_ids(self, user: str | None) -> tuple[Channel, int | None, int | None]:
-        """The box channel and the uid/gid a request of ``user`` runs as (None: root)."""
-        self._check_open()
-        if self._box_channel is None or self._box_channel[0].closed:
-            raise SandboxClosedError(f"sandbox {self.sandbox_id}: the channel closed")
-        uid, gid = await asyncio.to_thread(self._user_ids, user or self.spec.user)
-        if uid == 0:
-            return self._box_channel[0], None, None
-        return self._box_channel[0], uid, gid
-
     async def _channel(self, service: str | None, user: str | None) -> Channel:
         """The supervisor channel for (service, user), starting one lazily via docker exec."""
         self._check_open()
@@ -993,93 +985,23 @@ class DockerSandbox(Sandbox):
 
     # commands ------------------------------------------------------------------
 
-    async def exec(
-        self,
-        cmd: str | list[str],
-        *,
-        timeout: float | None = None,
-        stdin: bytes | None = None,
-        cwd: str | None = None,
-        env: dict[str, str] | None = None,
-        user: str | None = None,
-        service: str | None = None,
-    ) -> ExecResult:
-        """Run one command (see :meth:`Sandbox.exec`); the agent's goes over the attach socket.
+    async def _route(self, user: str | None, service: str | None) -> Route:
+        """The agent's box goes over the attach socket (dropping to the user's ids); a
+        service over its own supervisor per user, started on first use.
 
         Raises:
             SandboxClosedError: the sandbox is not running.
-            SandboxError: the channel into the sandbox broke.
-        """
-        argv = ["/bin/sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
-        if not argv:
-            raise SandboxError("exec needs a non-empty command")
-        uid = gid = None
-        if service:
-            channel = await self._channel(service, user)
-        else:
-            channel, uid, gid = await self._box_ids(user)
-        return await channel.exec(
-            argv,
-            timeout=timeout or self.spec.limits.exec_timeout,
-            cap=self.spec.limits.output_bytes,
-            stdin=stdin,
-            cwd=cwd,
-            env=env,
-            uid=uid,
-            gid=gid,
-        )
-
-    async def shell(self, command: str, *, timeout: float | None = None) -> ExecResult:
-        """Run ``command`` in the persistent bash session of ``spec.user``."""
-        channel, uid, gid = await self._box_ids(None)
-        return await channel.shell(
-            command,
-            timeout=timeout or self.spec.limits.exec_timeout,
-            cap=self.spec.limits.output_bytes,
-            uid=uid,
-            gid=gid,
-        )
-
-    async def read_file(self, path: str, *, service: str | None = None) -> bytes:
-        """Read a file as ``spec.user`` (or the service's user), byte-exact.
-
-        Raises:
-            FileNotFoundError: no such file.
-            PermissionError: the user may not read it.
-            FileTooLargeError: over ``limits.file_bytes``.
+            SandboxError: no such service.
         """
         if service:
-            channel = await self._channel(service, None)
-            return await channel.read_file(path, cap=self.spec.limits.file_bytes)
-        box, uid, gid = await self._box_ids(None)
-        return await box.read_file(path, cap=self.spec.limits.file_bytes, uid=uid, gid=gid)
-
-    async def write_file(
-        self, path: str, data: bytes, *, mode: int | None = None, user: str | None = None
-    ) -> None:
-        """Write a file as ``user`` (default ``spec.user``), byte-exact.
-
-        Raises:
-            PermissionError: the user may not write there (read-only root, ...).
-            FileTooLargeError: ``data`` is over ``limits.file_bytes``.
-        """
-        cap = self.spec.limits.file_bytes
-        if len(data) > cap:
-            raise FileTooLargeError(f"{path}: {len(data)} bytes is over the cap of {cap} bytes")
-        channel, uid, gid = await self._box_ids(user)
-        try:
-            await channel.write_file(path, data, mode=mode, uid=uid, gid=gid)
-        except OSError as exc:
-            if "Read-only file system" in str(exc):
-                raise PermissionError(f"{path}: read-only file system in the sandbox") from None
-            raise
-
-    async def monitor_report(
-        self, *, roots: list[str], since: str | None, max_files: int, watch: list[str]
-    ) -> str | None:
-        """The box supervisor's in-process monitor report (root, no fork)."""
-        channel, _, _ = await self._box_ids("root")
-        return await channel.monitor(roots=roots, since=since, max_files=max_files, watch=watch)
+            return Route(await self._channel(service, user))
+        self._check_open()
+        if self._box_channel is None or self._box_channel[0].closed:
+            raise SandboxClosedError(f"sandbox {self.sandbox_id}: the channel closed")
+        uid, gid = await asyncio.to_thread(self._user_ids, user or self.spec.user)
+        if uid == 0:
+            return Route(self._box_channel[0])
+        return Route(self._box_channel[0], uid, gid)
 
     async def detach(self) -> str:
         """Let the sandbox outlive this process: close our sockets, keep its containers.
@@ -1226,6 +1148,26 @@ class DockerSandbox(Sandbox):
                 if not member.isdir():
                     names.append("/" + name)
         return names
+
+    @classmethod
+    def cleanup(cls, run_id: str | None = None) -> dict[str, int]:
+        """Remove every container, network, volume and episode image labelled ``hazmat=1``
+        (of ``run_id`` only, when given); see :func:`hazmat.sandbox.docker.ledger.cleanup`.
+
+        Raises:
+            BackendUnavailableError: the Docker daemon cannot be reached.
+        """
+        from hazmat.sandbox.docker.ledger import cleanup
+
+        return cleanup(run_id)
+
+    @classmethod
+    def attach(cls, handle: str, *, user: str | None = None) -> int:
+        """Open an interactive shell in a kept box container (``docker exec``); see
+        :func:`hazmat.sandbox.docker.attach.attach`."""
+        from hazmat.sandbox.docker.attach import attach
+
+        return attach(handle, user=user)
 
     def info(self) -> dict[str, Any]:
         """Facts for the ``sandbox_ready`` event: ids, image, hardening, network, services."""

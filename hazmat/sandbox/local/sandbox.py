@@ -82,13 +82,12 @@ import structlog
 
 from hazmat.errors import (
     BackendUnavailableError,
-    FileTooLargeError,
     SandboxClosedError,
     SandboxError,
     SandboxStartError,
 )
-from hazmat.sandbox.base import ExecResult, Sandbox, SandboxSpec, SnapshotInfo
-from hazmat.sandbox.channel import STREAM_LIMIT, SUPERVISOR_PATH, Channel
+from hazmat.sandbox.base import Freezable, SandboxSpec, SnapshotInfo
+from hazmat.sandbox.channel import STREAM_LIMIT, SUPERVISOR_PATH, Channel, ChannelSandbox, Route
 from hazmat.sandbox.netwatch import SENTINEL_PATH, NetworkSentinel
 
 __all__ = [
@@ -362,7 +361,7 @@ def _under(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
-class LocalSandbox(Sandbox):
+class LocalSandbox(ChannelSandbox, Freezable):
     """A bubblewrap sandbox with a persistent supervisor channel (see the module doc)."""
 
     backend: ClassVar[str] = "local"
@@ -967,10 +966,9 @@ class LocalSandbox(Sandbox):
             self._kill_now()
         finally:
             if self._channel is not None:
-                self._channel._fail_pending("the sandbox was stopped")
-            for task in (self._stderr_task, getattr(self._channel, "_task", None)):
-                if task is not None:
-                    task.cancel()
+                self._channel.abort("the sandbox was stopped")
+            if self._stderr_task is not None:
+                self._stderr_task.cancel()
             if self._info_r is not None:
                 with contextlib.suppress(OSError):
                     os.close(self._info_r)
@@ -1034,14 +1032,6 @@ class LocalSandbox(Sandbox):
             ):
                 await asyncio.sleep(0.01)
 
-    async def monitor_report(
-        self, *, roots: list[str], since: str | None, max_files: int, watch: list[str]
-    ) -> str | None:
-        """The supervisor's in-process monitor report (namespace root, no fork)."""
-        return await self._need_channel().monitor(
-            roots=roots, since=since, max_files=max_files, watch=watch
-        )
-
     def _need_channel(self) -> Channel:
         if self._stopped or self._channel is None or self._channel.closed:
             raise SandboxClosedError("the local sandbox is not running")
@@ -1049,89 +1039,24 @@ class LocalSandbox(Sandbox):
 
     # commands ------------------------------------------------------------
 
-    async def exec(
-        self,
-        cmd: str | list[str],
-        *,
-        timeout: float | None = None,
-        stdin: bytes | None = None,
-        cwd: str | None = None,
-        env: dict[str, str] | None = None,
-        user: str | None = None,
-        service: str | None = None,
-    ) -> ExecResult:
-        """Run one command (see :meth:`Sandbox.exec`); ``user="root"`` is the namespace's root.
+    async def _route(self, user: str | None, service: str | None) -> Route:
+        """The one channel; agent requests drop to the agent's uid (``"root"`` is the
+        namespace's root).
 
         Raises:
             SandboxClosedError: the sandbox is not running.
-            SandboxError: ``service`` was given (no services here), or the channel broke.
+            SandboxError: ``service`` was given (no services here), or an unknown user.
         """
         channel = self._need_channel()
         if service is not None:
             raise SandboxError(
                 f"the local sandbox has no service {service!r}", hint="use --sandbox docker"
             )
-        argv = ["/bin/sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
         uid, gid = self._ids(user)
-        return await channel.exec(
-            argv,
-            timeout=timeout or self.spec.limits.exec_timeout,
-            cap=self.spec.limits.output_bytes,
-            stdin=stdin,
-            cwd=cwd,
-            env=self._env(user, env),
-            uid=uid,
-            gid=gid,
-        )
+        return Route(channel, uid, gid)
 
-    async def shell(self, command: str, *, timeout: float | None = None) -> ExecResult:
-        """Run ``command`` in the persistent bash session of ``spec.user``."""
-        channel = self._need_channel()
-        uid, gid = self._ids(None)
-        return await channel.shell(
-            command,
-            timeout=timeout or self.spec.limits.exec_timeout,
-            cap=self.spec.limits.output_bytes,
-            uid=uid,
-            gid=gid,
-        )
-
-    async def read_file(
-        self, path: str, *, service: str | None = None, user: str | None = None
-    ) -> bytes:
-        """Read a file as ``user`` (default ``spec.user``; ``"root"`` for scorers), byte-exact.
-
-        Raises:
-            FileNotFoundError, PermissionError, IsADirectoryError: as the OS says.
-            FileTooLargeError: over ``limits.file_bytes``.
-        """
-        channel = self._need_channel()
-        if service is not None:
-            raise SandboxError(f"the local sandbox has no service {service!r}")
-        uid, gid = self._ids(user)
-        return await channel.read_file(path, cap=self.spec.limits.file_bytes, uid=uid, gid=gid)
-
-    async def write_file(
-        self, path: str, data: bytes, *, mode: int | None = None, user: str | None = None
-    ) -> None:
-        """Write a file as ``user`` (default ``spec.user``), byte-exact, making parents.
-
-        Raises:
-            PermissionError: the user may not write there (read-only root, ...).
-            FileTooLargeError: ``data`` is over ``limits.file_bytes``.
-        """
-        channel = self._need_channel()
-        if len(data) > self.spec.limits.file_bytes:
-            raise FileTooLargeError(
-                f"{path}: {len(data)} bytes is over the cap of {self.spec.limits.file_bytes}"
-            )
-        uid, gid = self._ids(user)
-        try:
-            await channel.write_file(path, data, mode=mode, uid=uid, gid=gid)
-        except OSError as exc:
-            if "Read-only file system" in str(exc):
-                raise PermissionError(f"{path}: read-only file system in the sandbox") from None
-            raise
+    def _command_env(self, user: str | None, env: dict[str, str] | None) -> dict[str, str]:
+        return self._env(user, env)
 
     # investigators -------------------------------------------------------
 
@@ -1271,6 +1196,12 @@ class LocalSandbox(Sandbox):
             if self.sentinel
             else f"unavailable: {self._sentinel_problem or 'not started'}",
         }
+
+    @classmethod
+    def cleanup(cls, run_id: str | None = None) -> dict[str, int]:
+        """Remove backing folders and cgroups of local sandboxes whose process died (of
+        any run: a folder does not say which run made it)."""
+        return {"local_leftovers": len(cleanup_leftovers())}
 
 
 def _cgroup_mounts() -> dict[str, Path]:
