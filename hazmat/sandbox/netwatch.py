@@ -1,8 +1,10 @@
-"""The host side of the network sentinel (``sentinel.py``): start it, configure it, drain it.
+"""The host side of the network sentinel (``guest/sentinel.py``): start it, configure it,
+drain it.
 
-A backend starts the sentinel program inside the sandbox's network namespace (local: a
-host process joining it with ``setns``; Docker: a sidecar container sharing the box's
-namespace) and hands its stdin/stdout to :class:`NetworkSentinel`. After each step the monitors call
+A backend starts the sentinel program inside the sandbox's network namespace (a host
+process joining it with ``setns``: :func:`spawn_sentinel`; or, for Docker without
+access to the box's namespace, a sidecar container sharing it) and hands its
+stdin/stdout to :class:`NetworkSentinel`. After each step the monitors call
 :meth:`NetworkSentinel.drain`: the events since the previous drain become
 ``Observation.signals`` for the ``after`` rules, and every event is also kept (up to
 :data:`HISTORY_CAP`) for the halt snapshot (``episodes/<id>/network.jsonl``).
@@ -12,7 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -20,11 +26,20 @@ from typing import Any
 import structlog
 
 from hazmat.errors import SandboxError
-from hazmat.sandbox.channel import Channel, LineReader
+from hazmat.sandbox.channel import STREAM_LIMIT, Channel, LineReader
 from hazmat.sandbox.guest import SENTINEL_PATH
 
-__all__ = ["HISTORY_CAP", "SENTINEL_PATH", "NetworkSentinel", "sentinel_source"]
+__all__ = [
+    "HISTORY_CAP",
+    "SENTINEL_PATH",
+    "NetworkSentinel",
+    "sentinel_source",
+    "spawn_sentinel",
+]
 
+NS_GET_USERNS = 0xB701
+"""ioctl: the user namespace that owns a namespace."""
+STOP_WAIT = 5.0
 HISTORY_CAP = 10_000
 """Events kept per sandbox for the halt snapshot; later ones are counted, not kept."""
 
@@ -145,3 +160,59 @@ class NetworkSentinel:
         await self._channel.close()
         with contextlib.suppress(Exception):
             await self._closer()
+
+
+async def spawn_sentinel(
+    pid: int, *, name: str, tag: str, join_userns: bool = False
+) -> tuple[NetworkSentinel, asyncio.subprocess.Process]:
+    """Start the sentinel program as a host process in the network namespace of host
+    process ``pid`` (not yet set up: call :meth:`NetworkSentinel.start`).
+
+    It runs outside the sandbox's pid and mount namespaces (the sandbox cannot see or
+    signal it) with this python (``-I -S``), a clean environment, in a session of its
+    own (a terminal's Ctrl-C is for the runner), dying with this process. It joins the
+    namespace with ``setns`` on a descriptor passed to it; with ``join_userns`` (not
+    root of the host) the user namespace that owns it first. After its setup it drops
+    to uid 65534 when it started as root. ``tag`` is shown in its command line (which
+    sandbox it watches).
+
+    Raises:
+        OSError: the namespace is gone or cannot be opened, or the process cannot start.
+    """
+    fds: list[int] = []
+    try:
+        net = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        fds.append(net)
+        argv = [sys.executable, "-I", "-S", "-u", str(SENTINEL_PATH), "--netns-fd", str(net)]
+        argv += ["--for", tag]
+        if join_userns:
+            owner = fcntl.ioctl(net, NS_GET_USERNS)
+            fds.append(owner)
+            argv += ["--userns-fd", str(owner)]
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            limit=STREAM_LIMIT,
+            pass_fds=tuple(fds),
+            env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+            start_new_session=True,
+        )
+    finally:
+        for fd in fds:
+            os.close(fd)
+    assert proc.stdin is not None and proc.stdout is not None
+    stdin = proc.stdin
+
+    async def send(data: bytes) -> None:
+        stdin.write(data)
+        await stdin.drain()
+
+    async def close() -> None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(proc.wait(), STOP_WAIT)
+
+    return NetworkSentinel(send, proc.stdout, name=name, closer=close), proc

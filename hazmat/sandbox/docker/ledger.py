@@ -1,22 +1,112 @@
-"""Remove Docker leftovers of hazmat: containers, networks, volumes and episode images.
+"""What the Docker backend made, and how it is removed.
 
-Everything the Docker backend makes carries the label ``hazmat=1`` (plus
-``hazmat.run`` / ``hazmat.episode``), so leftovers of a crashed or killed run are
-found by label. ``hazmat cleanup`` calls :func:`cleanup`.
+Every container, network, volume and per-episode image a sandbox makes is written in
+its :class:`Ledger` the moment the daemon returns its id, and carries the labels
+``hazmat=1``, ``hazmat.run``, ``hazmat.episode`` and ``hazmat.sandbox``. ``stop()``
+removes what the ledger lists, then anything else with the sandbox's label (a
+creation the daemon finished after a cancellation). A ledger that is still open when
+the process exits (``sys.exit`` in the middle of a run) is removed by an ``atexit``
+hook; a process killed outright leaves its objects to :func:`cleanup` (``hazmat
+cleanup``), which finds them by label.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import threading
 from typing import Any
 
 import structlog
 
 from hazmat.sandbox.docker.image import docker_client
 
-__all__ = ["cleanup"]
+__all__ = ["Ledger", "cleanup"]
 
-log = structlog.get_logger("hazmat.sandbox.docker.ledger")
+log = structlog.get_logger("hazmat.sandbox.docker")
+
+
+class Ledger:
+    """The ids one sandbox made in the daemon (see the module docstring).
+
+    The lists are appended to as objects are made (``made=ledger.containers`` is how
+    helpers record what they create); :meth:`remove_all` empties them.
+    """
+
+    def __init__(self, sandbox_id: str) -> None:
+        self.sandbox_id = sandbox_id
+        self.containers: list[str] = []
+        self.networks: list[str] = []
+        self.volumes: list[str] = []
+        self.images: list[str] = []
+        self._api: Any = None
+
+    def open(self, api: Any) -> None:
+        """Start tracking: from now on an exiting process removes what is listed."""
+        self._api = api
+        with _LIVE_LOCK:
+            _LIVE[self.sandbox_id] = self
+
+    def close(self) -> None:
+        """Stop tracking (the objects were removed, or handed over: a detached sandbox)."""
+        with _LIVE_LOCK:
+            _LIVE.pop(self.sandbox_id, None)
+
+    def remove_all(self) -> None:
+        """Remove what is listed, then anything else labelled with this sandbox.
+
+        Never raises for things already gone.
+        """
+        import docker.errors
+
+        api = self._api
+        if api is None:
+            return
+        gone = (docker.errors.NotFound, docker.errors.APIError)
+        flt = {"label": [f"hazmat.sandbox={self.sandbox_id}"]}
+        with contextlib.suppress(Exception):
+            for c in api.containers(all=True, filters=flt):
+                if c["Id"] not in self.containers:
+                    self.containers.append(c["Id"])
+        for cid in self.containers:
+            with contextlib.suppress(*gone):
+                api.remove_container(cid, force=True, v=True)
+        self.containers.clear()
+        with contextlib.suppress(Exception):
+            for n in api.networks(filters=flt):
+                if n["Id"] not in self.networks:
+                    self.networks.append(n["Id"])
+        for nid in self.networks:
+            with contextlib.suppress(*gone):
+                api.remove_network(nid)
+        self.networks.clear()
+        with contextlib.suppress(Exception):
+            for v in (api.volumes(filters=flt) or {}).get("Volumes") or []:
+                if v["Name"] not in self.volumes:
+                    self.volumes.append(v["Name"])
+        for name in self.volumes:
+            with contextlib.suppress(*gone):
+                api.remove_volume(name, force=True)
+        self.volumes.clear()
+        for image_id in self.images:
+            with contextlib.suppress(*gone):
+                api.remove_image(image_id, force=True)
+        self.images.clear()
+
+
+_LIVE: dict[str, Ledger] = {}
+_LIVE_LOCK = threading.Lock()
+
+
+def _remove_open_at_exit() -> None:
+    with _LIVE_LOCK:
+        live = list(_LIVE.values())
+    for ledger in live:
+        with contextlib.suppress(Exception):
+            ledger.remove_all()
+
+
+atexit.register(_remove_open_at_exit)
 
 
 def cleanup(run_id: str | None = None, *, client: Any | None = None) -> dict[str, int]:

@@ -24,10 +24,7 @@ What a sandbox is made of (everything labelled ``hazmat=1``, ``hazmat.run``,
   on it and each service is reachable by its name.
 - with ``network: allowlist``: that internal network plus the allowlist gateway
   (:mod:`hazmat.sandbox.docker.network`), the only way out, for ``spec.allow_hosts`` only.
-- services: one container each (hardened the same way, except that root in a service
-  keeps a server's capabilities: CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, SETUID,
-  SETGID, NET_BIND_SERVICE; and the root stays writable unless asked), from the
-  sandbox image, ``image:`` or a ``build:`` folder (see :func:`build_service_image`),
+- services: one container each (see :mod:`hazmat.sandbox.docker.services`),
   health-checked (bounded) before :meth:`start` returns.
 
 The channel: the box is created with stdin open and no TTY and attached *before* it
@@ -42,11 +39,8 @@ hijacked stream), so their timeouts also kill the whole process tree. Root in th
 has only ``SUPERVISOR_CAPS`` (it owns root's files); ``hardening.cap_add`` gives it
 more, recorded in :meth:`info`.
 
-Files (``spec.files``, with modes and owners): paths in the volumes (``/tmp`` and the
-workspace) are put with ``put_archive`` right after start; other paths are put into
-the container before it starts (writable root) or, with a read-only root, into a
-per-episode image committed from a never-started container (removed at stop). The
-daemon sets owners, so no capability is needed. Setup commands (``spec.setup``) then
+Files (``spec.files``): see :mod:`hazmat.sandbox.docker.files`; what is made and how
+it is removed: :mod:`hazmat.sandbox.docker.ledger`. Setup commands (``spec.setup``)
 run in the live box as root (through the root supervisor, killed as a tree on
 timeout), before the agent's first command; with a read-only root they can write
 only under ``/tmp`` and the workspace, and without ``cap_add`` they cannot chown:
@@ -56,32 +50,18 @@ tasks that modify the system loosen ``hardening`` (read_only_root, cap_add).
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
-import io
-import json
-import re
-import shlex
-import socket
-import tarfile
-import threading
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
 import structlog
 
-from hazmat.errors import (
-    SandboxClosedError,
-    SandboxError,
-    SandboxStartError,
-)
+from hazmat.errors import SandboxClosedError, SandboxError, SandboxStartError
 from hazmat.sandbox.base import (
     Attachable,
     Detachable,
-    ExecResult,
     FileSpec,
     Freezable,
     Poolable,
@@ -90,211 +70,31 @@ from hazmat.sandbox.base import (
     SnapshotInfo,
 )
 from hazmat.sandbox.channel import Channel, ChannelSandbox, Route, supervisor_source
-from hazmat.sandbox.docker.image import build_service_image, docker_client, resolve_image
+from hazmat.sandbox.docker.config import (
+    BOX_ALIAS,
+    SUPERVISOR_CAPS,
+    SUPERVISOR_IN_IMAGE,
+    Maker,
+    sandbox_labels,
+    slug,
+)
+from hazmat.sandbox.docker.files import files_tar, put_into_mounts, under
+from hazmat.sandbox.docker.image import docker_client, resolve_image
+from hazmat.sandbox.docker.ledger import Ledger
 from hazmat.sandbox.docker.network import (
     create_sentinel,
     make_egress_network,
     start_gateway,
     start_sentinel,
 )
-from hazmat.sandbox.docker.stream import MuxStream as _MuxStream
+from hazmat.sandbox.docker.services import check_setup, start_service
+from hazmat.sandbox.docker.snapshot import save_snapshot
+from hazmat.sandbox.docker.stream import MuxStream
 from hazmat.sandbox.netwatch import NetworkSentinel
 
 __all__ = ["DockerSandbox", "sandbox_labels"]
 
 log = structlog.get_logger("hazmat.sandbox.docker")
-
-SUPERVISOR_IN_IMAGE = "/opt/hazmat/supervisor.py"
-BOX_ALIAS = "agent"
-HEALTH_TIMEOUT = 60.0
-"""Seconds a service may take to pass its health check."""
-SNAPSHOT_CAP = 256 * 1024 * 1024
-SUPERVISOR_CAPS = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL", "SETGID", "SETUID")
-"""What root in the box keeps so its supervisor can run the agent's commands as the
-agent and kill them: the agent's processes (uid 1000, no-new-privileges) have none."""
-SERVICE_CAPS = (
-    "CHOWN",
-    "DAC_OVERRIDE",
-    "FOWNER",
-    "FSETID",
-    "KILL",
-    "SETUID",
-    "SETGID",
-    "NET_BIND_SERVICE",
-)
-_GATE = "/tmp/.hazmat-go"
-_GATE_SCRIPT = f'while [ ! -e {_GATE} ]; do sleep 0.05; done; exec "$@"'
-
-_LIVE: dict[str, DockerSandbox] = {}
-_LIVE_LOCK = threading.Lock()
-
-
-def sandbox_labels(
-    run_id: str, episode_id: str, extra: dict[str, str] | None = None, sandbox_id: str | None = None
-) -> dict[str, str]:
-    """The labels every container, network and volume of a sandbox carries."""
-    labels = dict(extra or {})
-    labels.update(
-        {
-            "hazmat": "1",
-            "hazmat.run": run_id,
-            "hazmat.episode": episode_id,
-            "hazmat.backend": "docker",
-        }
-    )
-    if sandbox_id:
-        labels["hazmat.sandbox"] = sandbox_id
-    return labels
-
-
-def _slug(text: str, size: int = 24) -> str:
-    return re.sub(r"[^a-zA-Z0-9_.-]+", "-", text).strip("-.")[:size] or "x"
-
-
-# plain docker exec (setup, health checks, file placement) ----------------------
-
-
-def _docker_exec(
-    api: Any,
-    cid: str,
-    argv: list[str],
-    *,
-    user: str = "root",
-    privileged: bool = False,
-    stdin: bytes | None = None,
-    timeout: float = 60.0,
-    cap: int = 1 << 20,
-    env: dict[str, str] | None = None,
-    workdir: str | None = None,
-) -> ExecResult:
-    """One ``docker exec`` with a hard deadline (``timeout -s KILL``) and capped output."""
-    started = time.monotonic()
-    cmd = ["timeout", "-s", "KILL", f"{max(timeout, 0.1):.3f}", *argv]
-    exec_id = api.exec_create(
-        cid,
-        cmd,
-        stdin=stdin is not None,
-        user=user,
-        privileged=privileged,
-        environment=env,
-        workdir=workdir,
-    )["Id"]
-    raw = api.exec_start(exec_id, socket=True)
-    sock: Any = getattr(raw, "_sock", raw)
-    out, err = bytearray(), bytearray()
-    totals = [0, 0]
-    try:
-        if stdin is not None:
-            sock.sendall(stdin)
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_WR)
-        sock.settimeout(1.0)
-        buf = bytearray()
-        deadline = started + timeout + 10.0
-        while time.monotonic() < deadline:
-            try:
-                chunk = sock.recv(1 << 16)
-            except TimeoutError:
-                continue
-            if not chunk:
-                break
-            buf += chunk
-            while len(buf) >= 8:
-                size = int.from_bytes(buf[4:8], "big")
-                if len(buf) < 8 + size:
-                    break
-                target, idx = (err, 1) if buf[0] == 2 else (out, 0)
-                totals[idx] += size
-                room = cap - len(target)
-                if room > 0:
-                    target += buf[8 : 8 + min(size, room)]
-                del buf[: 8 + size]
-    finally:
-        with contextlib.suppress(Exception):
-            sock.close()
-    code = None
-    for _ in range(50):
-        info = api.exec_inspect(exec_id)
-        if not info.get("Running"):
-            code = info.get("ExitCode")
-            break
-        time.sleep(0.02)
-    duration = time.monotonic() - started
-    timed_out = duration >= timeout and code in (None, 124, 137)
-    return ExecResult(
-        exit_code=124 if timed_out or code is None else int(code),
-        stdout=bytes(out),
-        stderr=bytes(err),
-        duration=duration,
-        timed_out=timed_out,
-        truncated=totals[0] > cap or totals[1] > cap,
-        stdout_total=totals[0],
-        stderr_total=totals[1],
-    )
-
-
-# files -------------------------------------------------------------------------
-
-
-def _under(path: str, roots: list[str]) -> bool:
-    return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
-
-
-def _files_tar(
-    files: dict[str, FileSpec], ids: Callable[[str], tuple[int, int]], root: str
-) -> bytes:
-    """A tar of ``files`` (absolute paths under ``root``) with names relative to ``root``.
-
-    Below a mount root, missing parent folders get entries owned like the file, so the
-    owner can write next to it; at ``/`` parents are left to the existing tree.
-    """
-    buf = io.BytesIO()
-    now = int(time.time())
-    base = root.rstrip("/")
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
-        made: set[str] = set()
-        for path in sorted(files):
-            spec = files[path]
-            uid, gid = ids(spec.owner)
-            rel = path[len(base) :].lstrip("/")
-            if base:
-                parts = rel.split("/")[:-1]
-                for i in range(len(parts)):
-                    folder = "/".join(parts[: i + 1])
-                    if folder in made:
-                        continue
-                    made.add(folder)
-                    info = tarfile.TarInfo(folder)
-                    info.type, info.mode, info.uid, info.gid, info.mtime = (
-                        tarfile.DIRTYPE,
-                        0o755,
-                        uid,
-                        gid,
-                        now,
-                    )
-                    tar.addfile(info)
-            data = spec.content.encode()
-            info = tarfile.TarInfo(rel)
-            info.size, info.mode, info.uid, info.gid, info.mtime = (
-                len(data),
-                spec.mode,
-                uid,
-                gid,
-                now,
-            )
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-def _command_argv(command: list[str] | str | None) -> list[str] | None:
-    if command is None:
-        return None
-    if isinstance(command, str):
-        return ["/bin/sh", "-c", command]
-    return list(command)
-
-
-# the backend -------------------------------------------------------------------
 
 
 class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable):
@@ -314,26 +114,21 @@ class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable)
         super().__init__(spec, run_id=run_id, episode_id=episode_id)
         self.sandbox_id = uuid.uuid4().hex[:12]
         self.labels = sandbox_labels(run_id, episode_id, spec.labels, self.sandbox_id)
+        self._made = Ledger(self.sandbox_id)
+        self._make: Maker | None = None
         self._client: Any = None
         self._api: Any = None
         self._box: str | None = None
-        self._box_stream: _MuxStream | None = None
-        self._channels: dict[tuple[str, str], tuple[Channel, _MuxStream]] = {}
-        self._box_channel: tuple[Channel, _MuxStream] | None = None
+        self._box_stream: MuxStream | None = None
+        self._channels: dict[tuple[str, str], tuple[Channel, MuxStream]] = {}
+        self._box_channel: Channel | None = None
         self._channel_locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._services: dict[str, str] = {}
         self._service_specs: dict[str, ServiceSpec] = {}
-        self._containers: list[str] = []
-        self._networks: list[str] = []
-        self._images: list[str] = []
-        self._volumes_made: list[str] = []
         self._box_mounts: list[str] = []
-        self._image_labels: dict[str, str] = {}
-        self._network: str | None = None
         self._gateway: NetworkSentinel | None = None
         self._gateway_ip: str | None = None
         self._image_id: str | None = None
-        self._ids_cache: dict[str, tuple[int, int]] = {}
         self._started = False
         self._stopped = False
         self._start_seconds = 0.0
@@ -357,20 +152,28 @@ class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable)
             )
         t0 = time.monotonic()
         self._started = True
-        with _LIVE_LOCK:
-            _LIVE[self.sandbox_id] = self
         spec = self.spec
         self._client = await asyncio.to_thread(docker_client)
         self._api = self._client.api
+        self._made.open(self._api)
         image = await asyncio.to_thread(resolve_image, self._client, spec.image)
         self._image_id = str(image.id)
-        self._image_labels = dict(image.labels or {})
+        self._make = make = Maker(
+            self._api,
+            sandbox_id=self.sandbox_id,
+            labels=self.labels,
+            limits=spec.limits,
+            ledger=self._made,
+            image=spec.image,
+            image_id=self._image_id,
+            image_labels=dict(image.labels or {}),
+        )
         if spec.network in ("internal", "allowlist") or spec.services:
-            await asyncio.to_thread(self._make_network)
+            await asyncio.to_thread(make.make_network, self.episode_id)
         if spec.network == "allowlist":
-            await self._start_gateway()
-        tasks = [self._start_box()]
-        tasks += [self._start_service(name, svc) for name, svc in spec.services.items()]
+            await self._start_gateway(make)
+        tasks = [self._start_box(make)]
+        tasks += [self._start_service(make, name, svc) for name, svc in spec.services.items()]
         results = await asyncio.gather(*tasks, return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):
@@ -391,7 +194,7 @@ class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable)
         """True when a sandbox started from ``spec`` minus files and setup can take ``spec``
         with :meth:`adopt` (no services, every file under /tmp or the workspace)."""
         roots = ["/tmp", spec.workdir] if spec.workdir else ["/tmp"]
-        return not spec.services and all(_under(p, roots) for p in spec.files)
+        return not spec.services and all(under(p, roots) for p in spec.files)
 
     async def adopt(self, spec: SandboxSpec, *, episode_id: str | None = None) -> None:
         """Turn this started, bare sandbox (a warm-pool member) into one for ``spec``.
@@ -404,56 +207,33 @@ class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable)
             SandboxError: ``spec`` does not fit this sandbox.
             SandboxStartError: a setup command failed.
         """
-        self._check_open()
+        make = self._check_open()
         bare = spec.model_copy(update={"files": {}, "setup": [], "labels": self.spec.labels})
         if bare != self.spec or not self.poolable(spec):
             raise SandboxError(f"sandbox {self.sandbox_id} cannot take this spec")
         self.spec = spec
         if episode_id:
             self.episode_id = episode_id
-        if spec.files:
-            await asyncio.to_thread(
-                self._put_into_mounts, self._box or "", dict(spec.files), self._box_mounts
-            )
-        channel = self._box_channel[0] if self._box_channel else None
-        for cmd in spec.setup:
-            if channel is None:
-                raise SandboxClosedError(f"sandbox {self.sandbox_id}: the channel closed")
-            result = await channel.exec(
-                ["/bin/sh", "-c", cmd], timeout=spec.limits.exec_timeout, cap=1 << 20, cwd="/"
-            )
-            self._check_setup(result, cmd, "box")
+        if self._box_channel is None:
+            raise SandboxClosedError(f"sandbox {self.sandbox_id}: the channel closed")
+        await self._place_and_setup(make, self._box or "", self._box_channel, dict(spec.files))
 
-    def _make_network(self) -> None:
-        name = f"hazmat-{_slug(self.episode_id, 20)}-{self.sandbox_id}"
-        net = self._api.create_network(
-            name,
-            driver="bridge",
-            internal=True,
-            labels=self.labels,
-            check_duplicate=True,
-            # No IPv4 address on the host side of the bridge: without it, an internal
-            # network's "gateway" would still reach every host service bound to 0.0.0.0.
-            options={
-                "com.docker.network.bridge.enable_ip_masquerade": "false",
-                "com.docker.network.bridge.inhibit_ipv4": "true",
-            },
-        )
-        self._networks.append(net["Id"])
-        self._network = name
-
-    async def _start_gateway(self) -> None:
-        assert self._network is not None
+    async def _start_gateway(self, make: Maker) -> None:
+        assert make.network is not None
         egress = await asyncio.to_thread(
-            make_egress_network, self._api, f"{self._network}-egress", self.labels, self._networks
+            make_egress_network,
+            self._api,
+            f"{make.network}-egress",
+            self.labels,
+            self._made.networks,
         )
         self._gateway, self._gateway_ip = await start_gateway(
             self._api,
             image=str(self._image_id),
-            internal=self._network,
+            internal=make.network,
             egress=egress,
             labels=self.labels,
-            made=self._containers,
+            made=self._made.containers,
             allow=list(self.spec.allow_hosts),
         )
 
@@ -480,129 +260,24 @@ class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable)
             events += extra
         return events
 
-    def _host_config(
-        self,
-        *,
-        read_only: bool,
-        nnp: bool,
-        cap_add: list[str],
-        mounts: list[Any],
-        dns: list[str] | None = None,
-    ) -> dict[str, Any]:
-        import docker.types
-
-        lim = self.spec.limits
-        fsize = lim.file_size_mb * 1024 * 1024
-        return dict(
-            self._api.create_host_config(
-                cap_drop=["ALL"],
-                cap_add=cap_add or None,
-                security_opt=["no-new-privileges:true"] if nnp else None,
-                read_only=read_only,
-                mounts=mounts,
-                pids_limit=lim.pids,
-                mem_limit=f"{lim.memory_mb}m",
-                memswap_limit=f"{lim.memory_mb}m",
-                nano_cpus=int(lim.cpus * 1e9),
-                ulimits=[
-                    docker.types.Ulimit(name="fsize", soft=fsize, hard=fsize),
-                    docker.types.Ulimit(name="nofile", soft=1024, hard=1024),
-                    docker.types.Ulimit(name="core", soft=0, hard=0),
-                ],
-                init=True,
-                ipc_mode="private",
-                network_mode=self._network or "none",
-                oom_score_adj=500,
-                dns=dns,
-                dns_opt=["attempts:1", "timeout:2"] if dns else None,
-            )
-        )
-
-    def _networking(self, alias: str) -> Any:
-        import docker.types
-
-        if self._network is None:
-            return None
-        return docker.types.NetworkingConfig(
-            {self._network: docker.types.EndpointConfig(self._api._version, aliases=[alias])}
-        )
-
-    def _volumes(self, role: str, mounts: dict[str, tuple[int, int, int]]) -> list[Any]:
-        """Make one tmpfs-backed, size-capped, labelled volume per mount point."""
-        import docker.types
-
-        size = self.spec.limits.memory_mb
-        out = []
-        for i, (target, (uid, gid, mode)) in enumerate(sorted(mounts.items())):
-            name = f"hazmat-{self.sandbox_id}-{_slug(role, 20)}-{i}"
-            self._api.create_volume(
-                name,
-                driver="local",
-                labels={**self.labels, "hazmat.mount": target},
-                driver_opts={
-                    "type": "tmpfs",
-                    "device": "tmpfs",
-                    "o": f"size={size}m,uid={uid},gid={gid},mode={mode:o},nosuid,nodev",
-                },
-            )
-            self._volumes_made.append(name)
-            out.append(docker.types.Mount(target, name, type="volume", no_copy=True))
-        return out
-
-    def _user_ids(self, user: str) -> tuple[int, int]:
-        """uid/gid of ``user`` in the sandbox image (``agent`` is 1000:1000)."""
-        if user in self._ids_cache:
-            return self._ids_cache[user]
-        ids: tuple[int, int] | None = None
-        agent_uid = self._image_labels.get("hazmat.agent_uid", "")
-        if user == "agent" and agent_uid.isdigit():
-            ids = (int(agent_uid), int(agent_uid))
-        elif user == "root":
-            ids = (0, 0)
-        elif re.fullmatch(r"\d+(:\d+)?", user):
-            uid, _, gid = user.partition(":")
-            ids = (int(uid), int(gid or uid))
-        else:
-            ids = self._passwd_lookup(user)
-        self._ids_cache[user] = ids
-        return ids
-
-    def _passwd_lookup(self, user: str) -> tuple[int, int]:
-        cid = self._api.create_container(
-            self._image_id, command=["true"], labels=self.labels, network_disabled=True
-        )["Id"]
-        try:
-            stream, _ = self._api.get_archive(cid, "/etc/passwd")
-            data = b"".join(stream)
-        finally:
-            self._api.remove_container(cid, force=True)
-        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-            member = tar.extractfile(tar.getmembers()[0])
-            text = member.read().decode(errors="replace") if member else ""
-        for line in text.splitlines():
-            parts = line.split(":")
-            if len(parts) >= 4 and parts[0] == user:
-                return int(parts[2]), int(parts[3])
-        raise SandboxStartError(f"user {user!r} does not exist in the image {self.spec.image}")
-
-    async def _start_box(self) -> None:
+    async def _start_box(self, make: Maker) -> None:
         spec = self.spec
         hard = spec.hardening
-        uid, gid = await asyncio.to_thread(self._user_ids, spec.user)
+        uid, gid = await asyncio.to_thread(make.user_ids, spec.user)
         mount_points = {"/tmp": (0, 0, 0o1777)}
         if spec.workdir and spec.workdir != "/tmp":
             mount_points[spec.workdir] = (uid, gid, 0o755)
         self._box_mounts = sorted(mount_points, key=len, reverse=True)
-        late = {p: f for p, f in spec.files.items() if _under(p, self._box_mounts)}
+        late = {p: f for p, f in spec.files.items() if under(p, self._box_mounts)}
         early = {p: f for p, f in spec.files.items() if p not in late}
-        image = self._image_id
+        image = make.image_id
         early_tar = b""
         if early:
-            early_tar = await asyncio.to_thread(_files_tar, early, self._user_ids, "/")
+            early_tar = await asyncio.to_thread(files_tar, early, make.user_ids, "/")
             if hard.read_only_root:
-                image = await asyncio.to_thread(self._commit_with_files, early_tar)
+                image = await asyncio.to_thread(make.commit_with_files, early_tar)
                 early_tar = b""
-        mounts = await asyncio.to_thread(self._volumes, "box", mount_points)
+        mounts = await asyncio.to_thread(make.volumes, "box", mount_points)
         env = {
             "HOME": spec.workdir,
             "USER": spec.user,
@@ -610,7 +285,7 @@ class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable)
             "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             **spec.env,
         }
-        host_config = self._host_config(
+        host_config = make.host_config(
             read_only=hard.read_only_root,
             nnp=hard.no_new_privileges,
             cap_add=sorted(set(hard.cap_add) | set(SUPERVISOR_CAPS)),
@@ -618,16 +293,16 @@ class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable)
             dns=["127.0.0.1"] if spec.sentinel else None,
         )
         cid = await asyncio.to_thread(
-            self._create,
+            make.create,
             image,
             ["python3", "-I", "-S", "-u", SUPERVISOR_IN_IMAGE],
-            "0:0",
-            spec.workdir,
-            {**env, "HAZMAT_STATE_DIR": "/tmp/.hazmat"},
-            host_config,
-            BOX_ALIAS,
-            None,
-            {"hazmat.role": "box"},
+            user="0:0",
+            workdir=spec.workdir,
+            env={**env, "HAZMAT_STATE_DIR": "/tmp/.hazmat"},
+            host_config=host_config,
+            alias=BOX_ALIAS,
+            entrypoint=None,
+            extra={"hazmat.role": "box"},
         )
         self._box = cid
         # The sentinel's container is made while the box starts (it joins the box's
@@ -637,17 +312,17 @@ class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable)
                 asyncio.to_thread(
                     create_sentinel,
                     self._api,
-                    image=str(self._image_id),
+                    image=make.image_id,
                     box=cid,
                     labels=self.labels,
-                    made=self._containers,
+                    made=self._made.containers,
                 )
             )
             if spec.sentinel
             else None
         )
         try:
-            await self._run_box(cid, early_tar, made, late)
+            await self._run_box(make, cid, early_tar, made, late)
         except BaseException:
             if made is not None:
                 with contextlib.suppress(BaseException):
@@ -656,6 +331,7 @@ class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable)
 
     async def _run_box(
         self,
+        make: Maker,
         cid: str,
         early_tar: bytes,
         made: asyncio.Future[str] | None,
@@ -666,21 +342,21 @@ class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable)
         raw = await asyncio.to_thread(
             self._api.attach_socket, cid, {"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
         )
-        stream = _MuxStream(raw, f"box {cid[:12]}")
+        stream = MuxStream(raw, f"box {cid[:12]}")
         self._box_stream = stream
         await asyncio.to_thread(self._api.start, cid)
         channel = Channel(stream.send, stream.stdout, name=f"sandbox {self.sandbox_id}")
         try:
             await channel.start(timeout=30.0)
         except SandboxError as exc:
-            logs = await asyncio.to_thread(self._logs, cid)
+            logs = await asyncio.to_thread(make.logs, cid)
             raise SandboxStartError(f"the sandbox supervisor did not start: {exc} {logs}") from None
-        self._box_channel = (channel, stream)
+        self._box_channel = channel
         # The sentinel starts alongside file placement and setup; the agent's first
         # command comes after both.
         watch = asyncio.ensure_future(self._start_sentinel(made)) if made is not None else None
         try:
-            await self._place_and_setup(cid, channel, late)
+            await self._place_and_setup(make, cid, channel, late)
         except BaseException:
             if watch is not None:
                 watch.cancel()
@@ -690,185 +366,26 @@ class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable)
         if watch is not None:
             await watch
 
-    async def _place_and_setup(self, cid: str, channel: Channel, late: dict[str, FileSpec]) -> None:
+    async def _place_and_setup(
+        self, make: Maker, cid: str, channel: Channel, late: dict[str, FileSpec]
+    ) -> None:
         spec = self.spec
         if late:
-            await asyncio.to_thread(self._put_into_mounts, cid, late, self._box_mounts)
+            await asyncio.to_thread(
+                put_into_mounts, self._api, cid, late, self._box_mounts, make.user_ids
+            )
         for cmd in spec.setup:
             result = await channel.exec(
                 ["/bin/sh", "-c", cmd], timeout=spec.limits.exec_timeout, cap=1 << 20, cwd="/"
             )
-            self._check_setup(result, cmd, "box")
+            check_setup(self.sandbox_id, result, cmd, "box")
 
-    def _create(
-        self,
-        image: str | None,
-        command: list[str] | None,
-        user: str,
-        workdir: str | None,
-        env: dict[str, str],
-        host_config: dict[str, Any],
-        alias: str,
-        entrypoint: list[str] | None,
-        extra: dict[str, str],
-    ) -> str:
-        labels = {**self.labels, **extra}
-        cid = str(
-            self._api.create_container(
-                image,
-                command=command,
-                user=user,
-                working_dir=workdir,
-                environment=env,
-                labels=labels,
-                stdin_open=True,
-                tty=False,
-                host_config=host_config,
-                networking_config=self._networking(alias),
-                hostname=alias,
-                entrypoint=entrypoint,
-            )["Id"]
-        )
-        self._containers.append(cid)
-        return cid
-
-    def _commit_with_files(self, data: bytes) -> str:
-        """A per-episode image: the sandbox image plus ``data`` (read-only root case)."""
-        cid = self._api.create_container(
-            self._image_id, command=["true"], labels=self.labels, network_disabled=True
-        )["Id"]
-        self._containers.append(cid)
-        try:
-            self._api.put_archive(cid, "/", data)
-            label_args = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.labels.items())
-            result = self._api.commit(
-                cid,
-                repository="hazmat-episode",
-                tag=self.sandbox_id,
-                changes=[f"LABEL {label_args}"],
-            )
-        finally:
-            self._api.remove_container(cid, force=True)
-            self._containers.remove(cid)
-        image_id = str(result["Id"])
-        self._images.append(image_id)
-        return image_id
-
-    def _logs(self, cid: str) -> str:
-        try:
-            text = self._api.logs(cid, stdout=False, stderr=True, tail=20)
-            return str(text.decode(errors="replace")).strip()[-1000:]
-        except Exception:
-            return ""
-
-    def _put_into_mounts(self, cid: str, files: dict[str, FileSpec], roots: list[str]) -> None:
-        """``put_archive`` files into the volume mounted at each root (running container)."""
-        groups: dict[str, dict[str, FileSpec]] = {}
-        for path, spec in files.items():
-            root = next(r for r in sorted(roots, key=len, reverse=True) if _under(path, [r]))
-            groups.setdefault(root, {})[path] = spec
-        for root, mine in groups.items():
-            self._api.put_archive(cid, root, _files_tar(mine, self._user_ids, root))
-
-    def _check_setup(self, result: ExecResult, cmd: str, where: str) -> None:
-        log.info(
-            "sandbox_setup",
-            sandbox=self.sandbox_id,
-            where=where,
-            command=cmd,
-            exit_code=result.exit_code,
-        )
-        if not result.ok:
-            detail = (result.stderr_text or result.stdout_text).strip()[-500:]
-            why = "timed out" if result.timed_out else f"exit {result.exit_code}"
-            raise SandboxStartError(f"{where}: setup command failed ({why}): {cmd}: {detail}")
-
-    async def _service_exec(self, cid: str, cmd: str, timeout: float) -> ExecResult:
-        return await asyncio.to_thread(
-            _docker_exec, self._api, cid, ["/bin/sh", "-c", cmd], timeout=timeout, workdir="/"
-        )
-
-    async def _start_service(self, name: str, svc: ServiceSpec) -> None:
-        if svc.build:
-            image = await asyncio.to_thread(build_service_image, svc.build, client=self._client)
-        elif svc.image:
-            image = str((await asyncio.to_thread(resolve_image, self._client, svc.image)).id)
-        else:
-            image = self._image_id or ""
-        info = await asyncio.to_thread(self._api.inspect_image, image)
-        config = info.get("Config") or {}
-        original = _command_argv(svc.command)
-        entry = list(config.get("Entrypoint") or [])
-        if original is None:
-            original = list(config.get("Cmd") or [])
-        else:
-            entry = []
-        argv = entry + original
-        if not argv:
-            raise SandboxStartError(f"service {name}: no command (set command: in the task)")
-        late = {p: f for p, f in svc.files.items() if _under(p, ["/tmp"])}
-        early = {p: f for p, f in svc.files.items() if p not in late}
-        gated = bool(svc.setup or late)
-        mounts = await asyncio.to_thread(self._volumes, f"svc-{name}", {"/tmp": (0, 0, 0o1777)})
-        host_config = self._host_config(
-            read_only=svc.read_only_root, nnp=True, cap_add=list(SERVICE_CAPS), mounts=mounts
-        )
-        entrypoint = ["/bin/sh", "-c", _GATE_SCRIPT, "sh"] if gated else argv[:1]
-        command = argv if gated else argv[1:]
-        cid = await asyncio.to_thread(
-            self._create,
-            image,
-            command,
-            svc.user,
-            svc.workdir,
-            dict(svc.env),
-            host_config,
-            name,
-            entrypoint,
-            {"hazmat.role": "service", "hazmat.service": name},
+    async def _start_service(self, make: Maker, name: str, svc: ServiceSpec) -> None:
+        cid = await start_service(
+            make, self._client, name, svc, exec_timeout=self.spec.limits.exec_timeout
         )
         self._services[name] = cid
         self._service_specs[name] = svc
-        if early:
-            data = await asyncio.to_thread(_files_tar, early, self._user_ids, "/")
-            try:
-                await asyncio.to_thread(self._api.put_archive, cid, "/", data)
-            except Exception as exc:
-                raise SandboxStartError(f"service {name}: placing files failed: {exc}") from None
-        await asyncio.to_thread(self._api.start, cid)
-        if late:
-            await asyncio.to_thread(self._put_into_mounts, cid, late, ["/tmp"])
-        for cmd in svc.setup:
-            result = await self._service_exec(cid, cmd, self.spec.limits.exec_timeout)
-            self._check_setup(result, cmd, f"service {name}")
-        if gated:
-            result = await self._service_exec(cid, f"touch {_GATE}", 30.0)
-            self._check_setup(result, f"touch {_GATE}", f"service {name}")
-        if svc.healthcheck:
-            await self._wait_healthy(name, cid, svc.healthcheck)
-
-    async def _wait_healthy(self, name: str, cid: str, check: str) -> None:
-        deadline = time.monotonic() + HEALTH_TIMEOUT
-        last: ExecResult | None = None
-        while time.monotonic() < deadline:
-            state = (await asyncio.to_thread(self._api.inspect_container, cid))["State"]
-            if not state.get("Running"):
-                logs = await asyncio.to_thread(self._logs, cid)
-                raise SandboxStartError(
-                    f"service {name} exited (code {state.get('ExitCode')}) before it was "
-                    f"healthy: {logs}"
-                )
-            last = await self._service_exec(
-                cid, check, min(10.0, max(1.0, deadline - time.monotonic()))
-            )
-            if last.ok:
-                return
-            await asyncio.sleep(0.2)
-        detail = (last.stderr_text or last.stdout_text).strip()[-300:] if last else ""
-        raise SandboxStartError(
-            f"service {name}: health check did not pass within {HEALTH_TIMEOUT:.0f}s: "
-            f"{check}: {detail}"
-        )
 
     async def stop(self) -> None:
         """Remove every container, network and episode image of this sandbox. Idempotent."""
@@ -878,60 +395,28 @@ class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable)
         for watcher in (self.sentinel, self._gateway):
             if watcher is not None:
                 await watcher.close()
+        await self._close_channels()
+        if self._client is not None:
+            await asyncio.shield(asyncio.to_thread(self._made.remove_all))
+        self._made.close()
+
+    async def _close_channels(self) -> None:
         for channel, stream in list(self._channels.values()):
             await channel.close()
             await stream.close()
         self._channels.clear()
         if self._box_channel is not None:
-            await self._box_channel[0].close()
+            await self._box_channel.close()
             self._box_channel = None
         if self._box_stream is not None:
             await self._box_stream.close()
-        if self._client is not None:
-            await asyncio.shield(asyncio.to_thread(self._remove_all))
-        with _LIVE_LOCK:
-            _LIVE.pop(self.sandbox_id, None)
-
-    def _remove_all(self) -> None:
-        """Remove what this sandbox made (tracked ids, then anything with its label)."""
-        import docker.errors
-
-        api = self._api
-        flt = {"label": [f"hazmat.sandbox={self.sandbox_id}"]}
-        with contextlib.suppress(Exception):
-            for c in api.containers(all=True, filters=flt):
-                if c["Id"] not in self._containers:
-                    self._containers.append(c["Id"])
-        for cid in self._containers:
-            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-                api.remove_container(cid, force=True, v=True)
-        self._containers.clear()
-        with contextlib.suppress(Exception):
-            for n in api.networks(filters=flt):
-                if n["Id"] not in self._networks:
-                    self._networks.append(n["Id"])
-        for nid in self._networks:
-            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-                api.remove_network(nid)
-        self._networks.clear()
-        with contextlib.suppress(Exception):
-            for v in (api.volumes(filters=flt) or {}).get("Volumes") or []:
-                if v["Name"] not in self._volumes_made:
-                    self._volumes_made.append(v["Name"])
-        for name in self._volumes_made:
-            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-                api.remove_volume(name, force=True)
-        self._volumes_made.clear()
-        for image_id in self._images:
-            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-                api.remove_image(image_id, force=True)
-        self._images.clear()
 
     # channels ------------------------------------------------------------------
 
-    def _check_open(self) -> None:
-        if self._stopped or not self._started or self._box is None:
+    def _check_open(self) -> Maker:
+        if self._stopped or not self._started or self._box is None or self._make is None:
             raise SandboxClosedError(f"sandbox {self.sandbox_id} is not running")
+        return self._make
 
     async def _channel(self, service: str | None, user: str | None) -> Channel:
         """The supervisor channel for (service, user), starting one lazily via docker exec."""
@@ -953,7 +438,7 @@ class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable)
             found = self._channels.get(key)
             if found is not None and not found[0].closed:
                 return found[0]
-            state_dir = f"/tmp/.hazmat-{_slug(user, 16)}"
+            state_dir = f"/tmp/.hazmat-{slug(user, 16)}"
             argv = ["python3", "-I", "-S", "-u", "-c", supervisor_source().decode()]
             exec_id = (
                 await asyncio.to_thread(
@@ -966,7 +451,7 @@ class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable)
                 )
             )["Id"]
             raw = await asyncio.to_thread(self._api.exec_start, exec_id, socket=True)
-            stream = _MuxStream(raw, f"{service or 'box'}:{user}")
+            stream = MuxStream(raw, f"{service or 'box'}:{user}")
             channel = Channel(
                 stream.send,
                 stream.stdout,
@@ -983,8 +468,6 @@ class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable)
             self._channels[key] = (channel, stream)
             return channel
 
-    # commands ------------------------------------------------------------------
-
     async def _route(self, user: str | None, service: str | None) -> Route:
         """The agent's box goes over the attach socket (dropping to the user's ids); a
         service over its own supervisor per user, started on first use.
@@ -995,13 +478,13 @@ class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable)
         """
         if service:
             return Route(await self._channel(service, user))
-        self._check_open()
-        if self._box_channel is None or self._box_channel[0].closed:
+        make = self._check_open()
+        if self._box_channel is None or self._box_channel.closed:
             raise SandboxClosedError(f"sandbox {self.sandbox_id}: the channel closed")
-        uid, gid = await asyncio.to_thread(self._user_ids, user or self.spec.user)
+        uid, gid = await asyncio.to_thread(make.user_ids, user or self.spec.user)
         if uid == 0:
-            return Route(self._box_channel[0])
-        return Route(self._box_channel[0], uid, gid)
+            return Route(self._box_channel)
+        return Route(self._box_channel, uid, gid)
 
     async def detach(self) -> str:
         """Let the sandbox outlive this process: close our sockets, keep its containers.
@@ -1016,18 +499,9 @@ class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable)
         """
         self._check_open()
         box = self._box or ""
-        with _LIVE_LOCK:
-            _LIVE.pop(self.sandbox_id, None)
+        self._made.close()
         self._stopped = True
-        for channel, stream in list(self._channels.values()):
-            await channel.close()
-            await stream.close()
-        self._channels.clear()
-        if self._box_channel is not None:
-            await self._box_channel[0].close()
-            self._box_channel = None
-        if self._box_stream is not None:
-            await self._box_stream.close()
+        await self._close_channels()
         return box
 
     # investigation -------------------------------------------------------------
@@ -1043,10 +517,10 @@ class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable)
 
     async def processes(self) -> list[dict[str, Any]] | None:
         """The box's processes from ``docker top`` (works on a paused box)."""
-        if self._api is None or self._box is None or self._stopped:
+        if self._make is None or self._box is None or self._stopped:
             return None
         top = await asyncio.to_thread(self._api.top, self._box, "-eo pid,ppid,uid,stat,args")
-        uid, _gid = await asyncio.to_thread(self._user_ids, self.spec.user)
+        uid, _gid = await asyncio.to_thread(self._make.user_ids, self.spec.user)
         names = {"0": "root", str(uid): self.spec.user}
         out = []
         for row in top.get("Processes") or []:
@@ -1063,91 +537,19 @@ class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable)
         return out
 
     async def snapshot(self, dest: Path) -> SnapshotInfo:
-        """Save what changed in the box since start: ``changes.json`` + ``changes.tar``.
+        """Save what changed in the box since start: ``changes.json`` + ``changes.tar``
+        (see :mod:`hazmat.sandbox.docker.snapshot`). Works on a frozen box.
 
-        Changes of the container layer come from ``docker diff`` + ``get_archive``; the
-        volumes (``/tmp``, the workspace) are archived whole. Works on a frozen box.
+        Raises:
+            SandboxClosedError: the sandbox is not running.
         """
         self._check_open()
         dest = Path(dest)
         dest.mkdir(parents=True, exist_ok=True)
-        info = await asyncio.to_thread(self._snapshot_sync, dest)
-        return info
-
-    def _snapshot_sync(self, dest: Path) -> SnapshotInfo:
-        api, cid = self._api, self._box
-        kinds = {0: "changed", 1: "added", 2: "deleted"}
-        diff = api.diff(cid) or []
-        entries = [
-            {"path": d["Path"], "kind": kinds.get(d["Kind"], str(d["Kind"]))}
-            for d in diff
-            if not _under(d["Path"], self._box_mounts)
-        ]
-        changed: list[str] = []
-        tar_path = dest / "changes.tar"
-        with tarfile.open(tar_path, "w", format=tarfile.PAX_FORMAT) as out:
-            taken: list[str] = []
-            for entry in sorted(entries, key=lambda e: e["path"]):
-                path = entry["path"]
-                if entry["kind"] == "deleted":
-                    changed.append("-" + path)
-                    continue
-                if _under(path, taken):
-                    changed.append(path)
-                    continue
-                try:
-                    stream, stat = api.get_archive(cid, path)
-                except Exception:
-                    continue
-                is_dir = bool(int(stat.get("mode", 0)) & (1 << 31))
-                if is_dir and entry["kind"] == "changed":
-                    for _ in stream:
-                        pass
-                    continue
-                changed.append(path)
-                taken.append(path)
-                self._copy_members(out, b"".join(stream), str(Path(path).parent))
-            truncated = False
-            for root in self._box_mounts:
-                try:
-                    stream, _ = api.get_archive(cid, root)
-                except Exception:
-                    continue
-                data = bytearray()
-                for chunk in stream:
-                    if len(data) < SNAPSHOT_CAP:
-                        data += chunk
-                    else:
-                        truncated = True
-                names = self._copy_members(out, bytes(data), str(Path(root).parent))
-                changed += [n for n in names if n != root]
-        meta = {
-            "sandbox": self.sandbox_id,
-            "container": cid,
-            "image": self.spec.image,
-            "image_id": self._image_id,
-            "diff": entries,
-            "changed": changed,
-            "truncated": truncated,
-        }
-        (dest / "changes.json").write_text(json.dumps(meta, indent=2))
-        return SnapshotInfo(path=dest, changed=changed)
-
-    @staticmethod
-    def _copy_members(out: tarfile.TarFile, data: bytes, parent: str) -> list[str]:
-        names: list[str] = []
-        with (
-            contextlib.suppress(tarfile.TarError),
-            tarfile.open(fileobj=io.BytesIO(data), mode="r|*") as src,
-        ):
-            for member in src:
-                name = f"{parent.rstrip('/')}/{member.name}".lstrip("/")
-                fobj = src.extractfile(member) if member.isfile() else None
-                member.name = name
-                out.addfile(member, fobj)
-                if not member.isdir():
-                    names.append("/" + name)
-        return names
+        meta = {"sandbox": self.sandbox_id, "image": self.spec.image, "image_id": self._image_id}
+        return await asyncio.to_thread(
+            save_snapshot, self._api, self._box or "", dest, self._box_mounts, meta
+        )
 
     @classmethod
     def cleanup(cls, run_id: str | None = None) -> dict[str, int]:
@@ -1178,7 +580,7 @@ class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable)
             "image": self.spec.image,
             "image_id": self._image_id,
             "container": self._box,
-            "network": self._network or "none",
+            "network": (self._make.network if self._make else None) or "none",
             "services": {k: v[:12] for k, v in self._services.items()},
             "hardening": {
                 "cap_drop": ["ALL"],
@@ -1192,15 +594,3 @@ class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable)
             "sentinel": self.sentinel.setup if self.sentinel else "off",
             "gateway": self._gateway_ip,
         }
-
-
-def _remove_live_at_exit() -> None:
-    with _LIVE_LOCK:
-        live = list(_LIVE.values())
-    for sandbox in live:
-        with contextlib.suppress(Exception):
-            if sandbox._api is not None:
-                sandbox._remove_all()
-
-
-atexit.register(_remove_live_at_exit)

@@ -407,7 +407,7 @@ async def test_services_reach_each_other_not_outside(run_id: str, tmp_path: Path
 
 
 async def test_service_health_check_failure(run_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    import hazmat.sandbox.docker.sandbox as backend
+    import hazmat.sandbox.docker.services as backend
 
     monkeypatch.setattr(backend, "HEALTH_TIMEOUT", 2.0)
     spec = SandboxSpec(
