@@ -25,15 +25,12 @@ import structlog
 
 from hazmat.errors import FileTooLargeError, SandboxClosedError, SandboxError
 from hazmat.sandbox.base import ExecResult, Sandbox
-from hazmat.sandbox.guest import SUPERVISOR_PATH
 
 __all__ = [
-    "SUPERVISOR_PATH",
     "Channel",
     "ChannelSandbox",
     "LineReader",
     "Route",
-    "supervisor_source",
 ]
 
 
@@ -41,11 +38,6 @@ STREAM_LIMIT = 256 * 1024 * 1024
 """Largest response line accepted (two 10 MiB streams base64-encoded fit easily)."""
 
 log = structlog.get_logger("hazmat.sandbox.channel")
-
-
-def supervisor_source() -> bytes:
-    """The bytes of ``supervisor.py``."""
-    return SUPERVISOR_PATH.read_bytes()
 
 
 class LineReader(Protocol):

@@ -33,7 +33,6 @@ __all__ = [
     "HISTORY_CAP",
     "SENTINEL_PATH",
     "NetworkSentinel",
-    "sentinel_source",
     "spawn_sentinel",
 ]
 
@@ -44,11 +43,6 @@ HISTORY_CAP = 10_000
 """Events kept per sandbox for the halt snapshot; later ones are counted, not kept."""
 
 log = structlog.get_logger("hazmat.sandbox.netwatch")
-
-
-def sentinel_source() -> bytes:
-    """The bytes of ``sentinel.py``."""
-    return SENTINEL_PATH.read_bytes()
 
 
 class NetworkSentinel:

@@ -69,7 +69,7 @@ from hazmat.sandbox.base import (
     ServiceSpec,
     SnapshotInfo,
 )
-from hazmat.sandbox.channel import Channel, ChannelSandbox, Route, supervisor_source
+from hazmat.sandbox.channel import Channel, ChannelSandbox, Route
 from hazmat.sandbox.docker.config import (
     BOX_ALIAS,
     SUPERVISOR_CAPS,
@@ -90,6 +90,7 @@ from hazmat.sandbox.docker.network import (
 from hazmat.sandbox.docker.services import check_setup, start_service
 from hazmat.sandbox.docker.snapshot import save_snapshot
 from hazmat.sandbox.docker.stream import MuxStream
+from hazmat.sandbox.guest import inline_command
 from hazmat.sandbox.netwatch import NetworkSentinel
 
 __all__ = ["DockerSandbox", "sandbox_labels"]
@@ -439,7 +440,7 @@ class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable)
             if found is not None and not found[0].closed:
                 return found[0]
             state_dir = f"/tmp/.hazmat-{slug(user, 16)}"
-            argv = ["python3", "-I", "-S", "-u", "-c", supervisor_source().decode()]
+            argv = ["python3", "-I", "-S", "-u", *inline_command("procs", "monitor", "supervisor")]
             exec_id = (
                 await asyncio.to_thread(
                     self._api.exec_create,

@@ -1,0 +1,98 @@
+"""What the network sentinel asks of the kernel, and the allowlist gateway's relay
+(guest program, standard library only, python 3.8+): the any-address route
+(rtnetlink, no ``ip`` binary), joining namespaces, dying with the host process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import selectors
+import socket
+import struct
+import time
+
+# routes (rtnetlink) ----------------------------------------------------------------
+
+
+def add_anyip_route(family: int) -> None:
+    """``ip route add local <any>/0 dev lo table local`` for ``family`` (AF_INET/AF_INET6).
+
+    Raises OSError (with the kernel's errno) when the route cannot be added."""
+    RTM_NEWROUTE, NLM_F_REQUEST, NLM_F_ACK, NLM_F_CREATE, NLM_F_REPLACE = 24, 1, 4, 0x400, 0x100
+    RT_TABLE_LOCAL, RTPROT_STATIC, RT_SCOPE_HOST, RTN_LOCAL, RTA_OIF = 255, 4, 254, 2, 4
+    oif = socket.if_nametoindex("lo")
+    rtmsg = struct.pack(
+        "BBBBBBBBI", family, 0, 0, 0, RT_TABLE_LOCAL, RTPROT_STATIC, RT_SCOPE_HOST, RTN_LOCAL, 0
+    )
+    attr = struct.pack("HHI", 8, RTA_OIF, oif)
+    body = rtmsg + attr
+    flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE
+    msg = struct.pack("IHHII", 16 + len(body), RTM_NEWROUTE, flags, 1, 0) + body
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0) as nl:  # NETLINK_ROUTE
+        nl.bind((0, 0))
+        nl.send(msg)
+        reply = nl.recv(65536)
+    _length, kind = struct.unpack("IH", reply[:6])
+    if kind == 2:  # NLMSG_ERROR
+        (err,) = struct.unpack("i", reply[16:20])
+        if err:
+            raise OSError(-err, os.strerror(-err))
+
+
+def forward(conn: socket.socket, host: str, port: int, first: bytes) -> None:
+    """Gateway: connect to ``host:port``, send ``first``, then splice both ways."""
+    try:
+        conn.setblocking(True)
+        up = socket.create_connection((host, port), timeout=10)
+    except OSError:
+        with contextlib.suppress(OSError):
+            conn.sendall(
+                b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            )
+        conn.close()
+        return
+    try:
+        up.sendall(first)
+        up.settimeout(None)
+        conn.settimeout(None)
+        pair = {conn: up, up: conn}
+        sel = selectors.DefaultSelector()
+        sel.register(conn, selectors.EVENT_READ)
+        sel.register(up, selectors.EVENT_READ)
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            ready = sel.select(timeout=30)
+            if not ready:
+                break
+            for key, _ in ready:
+                src = key.fileobj
+                data = src.recv(65536)  # type: ignore[union-attr]
+                if not data:
+                    return
+                pair[src].sendall(data)  # type: ignore[index]
+    except OSError:
+        pass
+    finally:
+        conn.close()
+        up.close()
+
+
+def die_with_parent() -> None:
+    """PR_SET_PDEATHSIG(SIGKILL): die with the host process that started us (local backend)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, 9, 0, 0, 0)
+
+
+def enter_namespaces(argv: list[str]) -> None:
+    """``--userns-fd N`` / ``--netns-fd M``: join those namespaces (user first) before anything
+    else, as ``nsenter`` would. Raises OSError when the kernel refuses."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for flag, nstype in (("--userns-fd", 0x10000000), ("--netns-fd", 0x40000000)):
+        if flag in argv:
+            fd = int(argv[argv.index(flag) + 1])
+            if libc.setns(fd, nstype) != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, f"setns {flag[2:8]}: {os.strerror(err)}")
+            os.close(fd)
