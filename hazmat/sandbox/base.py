@@ -379,6 +379,12 @@ class Sandbox(abc.ABC):
             return None
         return await self.sentinel.drain()
 
+    async def leftovers(self) -> list[str]:
+        """What this sandbox left on the host after :meth:`stop` (processes, folders,
+        containers...), one line each: should be nothing. The conformance suite checks it
+        on every exit path. Default: the backend cannot tell (``[]``)."""
+        return []
+
     def info(self) -> dict[str, Any]:
         """Facts recorded in the ``sandbox_ready`` event (backend, image id, ...)."""
         return {"backend": self.backend, "image": self.spec.image}
@@ -472,7 +478,8 @@ def lacks(sandbox: Sandbox | type[Sandbox], feature: type, doing: str | None = N
 
 
 def require(sandbox: Sandbox, feature: type[F], doing: str | None = None) -> F:
-    """``sandbox`` as a ``feature``.
+    """``sandbox`` as a ``feature`` (for untyped callers: mypy refuses a Protocol class
+    for ``type[F]``; typed code checks ``isinstance`` and raises with :func:`lacks`).
 
     Raises:
         SandboxError: its backend does not declare ``feature`` (the message names it).

@@ -39,6 +39,7 @@ class Ledger:
         self.networks: list[str] = []
         self.volumes: list[str] = []
         self.images: list[str] = []
+        self._made_images: list[str] = []
         self._api: Any = None
 
     def open(self, api: Any) -> None:
@@ -91,7 +92,28 @@ class Ledger:
         for image_id in self.images:
             with contextlib.suppress(*gone):
                 api.remove_image(image_id, force=True)
+        self._made_images += self.images
         self.images.clear()
+
+    def leftovers(self) -> list[str]:
+        """What the daemon still has of this sandbox: labelled containers, networks and
+        volumes, and the images the ledger made (one line each)."""
+        import docker.errors
+
+        api = self._api
+        if api is None:
+            return []
+        flt = {"label": [f"hazmat.sandbox={self.sandbox_id}"]}
+        out = [f"container {c['Id'][:12]}" for c in api.containers(all=True, filters=flt)]
+        out += [f"network {n['Name']}" for n in api.networks(filters=flt)]
+        out += [
+            f"volume {v['Name']}" for v in (api.volumes(filters=flt) or {}).get("Volumes") or []
+        ]
+        for image in self._made_images:
+            with contextlib.suppress(docker.errors.NotFound):
+                api.inspect_image(image)
+                out.append(f"image {image[:19]}")
+        return out
 
 
 _LIVE: dict[str, Ledger] = {}

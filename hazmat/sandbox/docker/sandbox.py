@@ -76,7 +76,6 @@ from hazmat.sandbox.docker.config import (
     SUPERVISOR_IN_IMAGE,
     Maker,
     sandbox_labels,
-    slug,
 )
 from hazmat.sandbox.docker.files import files_tar, put_into_mounts, under
 from hazmat.sandbox.docker.image import docker_client, resolve_image
@@ -87,10 +86,9 @@ from hazmat.sandbox.docker.network import (
     start_gateway,
     start_sentinel,
 )
-from hazmat.sandbox.docker.services import check_setup, start_service
+from hazmat.sandbox.docker.services import check_setup, open_channel, start_service
 from hazmat.sandbox.docker.snapshot import save_snapshot
 from hazmat.sandbox.docker.stream import MuxStream
-from hazmat.sandbox.guest import inline_command
 from hazmat.sandbox.netwatch import NetworkSentinel
 
 __all__ = ["DockerSandbox", "sandbox_labels"]
@@ -419,55 +417,21 @@ class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable)
             raise SandboxClosedError(f"sandbox {self.sandbox_id} is not running")
         return self._make
 
-    async def _channel(self, service: str | None, user: str | None) -> Channel:
-        """The supervisor channel for (service, user), starting one lazily via docker exec."""
+    async def _service_channel(self, service: str, user: str | None) -> Channel:
+        """The supervisor channel of ``service`` as ``user`` (default: the service's user),
+        started on first use (:func:`~hazmat.sandbox.docker.services.open_channel`)."""
         self._check_open()
-        if service:
-            if service not in self._services:
-                raise SandboxError(f"no service named {service!r} in this sandbox")
-            user = user or self._service_specs[service].user
-            cid = self._services[service]
-        else:
-            user = user or self.spec.user
-            cid = self._box or ""
-        key = (service or "", user)
-        found = self._channels.get(key)
-        if found is not None and not found[0].closed:
-            return found[0]
-        lock = self._channel_locks.setdefault(key, asyncio.Lock())
-        async with lock:
+        if service not in self._services:
+            raise SandboxError(f"no service named {service!r} in this sandbox")
+        user = user or self._service_specs[service].user
+        key = (service, user)
+        async with self._channel_locks.setdefault(key, asyncio.Lock()):
             found = self._channels.get(key)
-            if found is not None and not found[0].closed:
-                return found[0]
-            state_dir = f"/tmp/.hazmat-{slug(user, 16)}"
-            argv = ["python3", "-I", "-S", "-u", *inline_command("procs", "monitor", "supervisor")]
-            exec_id = (
-                await asyncio.to_thread(
-                    self._api.exec_create,
-                    cid,
-                    argv,
-                    stdin=True,
-                    user=user,
-                    environment={"HAZMAT_STATE_DIR": state_dir},
-                )
-            )["Id"]
-            raw = await asyncio.to_thread(self._api.exec_start, exec_id, socket=True)
-            stream = MuxStream(raw, f"{service or 'box'}:{user}")
-            channel = Channel(
-                stream.send,
-                stream.stdout,
-                name=f"sandbox {self.sandbox_id} {service or 'box'} as {user}",
-            )
-            try:
-                await channel.start(timeout=30.0)
-            except SandboxError as exc:
-                await stream.close()
-                raise SandboxError(
-                    f"cannot run commands in {service or 'the box'} as {user}: {exc} "
-                    f"{stream.stderr_text()}"
-                ) from None
-            self._channels[key] = (channel, stream)
-            return channel
+            if found is None or found[0].closed:
+                name = f"sandbox {self.sandbox_id} {service}"
+                found = await open_channel(self._api, self._services[service], user, name)
+                self._channels[key] = found
+            return found[0]
 
     async def _route(self, user: str | None, service: str | None) -> Route:
         """The agent's box goes over the attach socket (dropping to the user's ids); a
@@ -478,7 +442,7 @@ class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable)
             SandboxError: no such service.
         """
         if service:
-            return Route(await self._channel(service, user))
+            return Route(await self._service_channel(service, user))
         make = self._check_open()
         if self._box_channel is None or self._box_channel.closed:
             raise SandboxClosedError(f"sandbox {self.sandbox_id}: the channel closed")
@@ -571,6 +535,11 @@ class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable)
         from hazmat.sandbox.docker.attach import attach
 
         return attach(handle, user=user)
+
+    async def leftovers(self) -> list[str]:
+        """Containers, networks and volumes labelled with this sandbox, and its episode
+        images, that the daemon still has."""
+        return await asyncio.to_thread(self._made.leftovers) if self._api is not None else []
 
     def info(self) -> dict[str, Any]:
         """Facts for the ``sandbox_ready`` event: ids, image, hardening, network, services."""

@@ -8,7 +8,10 @@ setup run before its command starts (it waits behind a gate file), then it is
 health-checked, bounded by :data:`HEALTH_TIMEOUT`.
 
 Setup and health checks use a plain ``docker exec`` (:func:`docker_exec`): a service
-image need not have python for hazmat's supervisor.
+image need not have python for hazmat's supervisor. Commands of ``exec(service=...)``
+do: they go to a supervisor per (service, user), started from the guest programs'
+sources with one ``docker exec`` and kept open (:func:`open_channel`), so their
+timeouts also kill the whole process tree.
 """
 
 from __future__ import annotations
@@ -21,14 +24,16 @@ from typing import Any
 
 import structlog
 
-from hazmat.errors import SandboxStartError
+from hazmat.errors import SandboxError, SandboxStartError
 from hazmat.sandbox.base import ExecResult, ServiceSpec
-from hazmat.sandbox.docker.config import SERVICE_CAPS, Maker
+from hazmat.sandbox.channel import Channel
+from hazmat.sandbox.docker.config import SERVICE_CAPS, Maker, slug
 from hazmat.sandbox.docker.files import files_tar, put_into_mounts, under
 from hazmat.sandbox.docker.image import build_service_image, resolve_image
-from hazmat.sandbox.docker.stream import STDERR, FrameDecoder
+from hazmat.sandbox.docker.stream import STDERR, FrameDecoder, MuxStream
+from hazmat.sandbox.guest import inline_command
 
-__all__ = ["HEALTH_TIMEOUT", "check_setup", "docker_exec", "start_service"]
+__all__ = ["HEALTH_TIMEOUT", "check_setup", "docker_exec", "open_channel", "start_service"]
 
 log = structlog.get_logger("hazmat.sandbox.docker")
 
@@ -227,3 +232,35 @@ async def _wait_healthy(make: Maker, name: str, cid: str, check: str) -> None:
     raise SandboxStartError(
         f"service {name}: health check did not pass within {HEALTH_TIMEOUT:.0f}s: {check}: {detail}"
     )
+
+
+async def open_channel(api: Any, cid: str, user: str, name: str) -> tuple[Channel, MuxStream]:
+    """Start hazmat's supervisor in container ``cid`` as ``user`` (one ``docker exec``,
+    its hijacked socket is the channel) and wait until it is ready.
+
+    Raises:
+        SandboxError: it did not start (no python3 in the image, no such user...).
+    """
+    state_dir = f"/tmp/.hazmat-{slug(user, 16)}"
+    argv = ["python3", "-I", "-S", "-u", *inline_command("procs", "monitor", "supervisor")]
+    exec_id = (
+        await asyncio.to_thread(
+            api.exec_create,
+            cid,
+            argv,
+            stdin=True,
+            user=user,
+            environment={"HAZMAT_STATE_DIR": state_dir},
+        )
+    )["Id"]
+    raw = await asyncio.to_thread(api.exec_start, exec_id, socket=True)
+    stream = MuxStream(raw, f"{name}:{user}")
+    channel = Channel(stream.send, stream.stdout, name=f"{name} as {user}")
+    try:
+        await channel.start(timeout=30.0)
+    except SandboxError as exc:
+        await stream.close()
+        raise SandboxError(
+            f"cannot run commands in {name} as {user}: {exc} {stream.stderr_text()}"
+        ) from None
+    return channel, stream

@@ -23,7 +23,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from hazmat.errors import BackendUnavailableError
+from hazmat.errors import BackendUnavailableError, SandboxError, SandboxStartError
 from hazmat.sandbox.guest import GUEST_DIR
 
 __all__ = [
@@ -35,12 +35,45 @@ __all__ = [
     "sandbox_parent",
     "sandbox_python",
     "shared_files",
+    "start_error",
     "world_reachable",
 ]
 
 DIR_PREFIX = "hazmat-local-"
 """Backing folders are ``$TMPDIR/hazmat-local-<host pid>-<episode>-<random>``; the shared
 files of a host process ``hazmat-local-<host pid>-shared-<random>``."""
+
+
+HINT = (
+    "use --sandbox docker, or allow user namespaces (user.max_user_namespaces > 0, "
+    "kernel.unprivileged_userns_clone=1, kernel.apparmor_restrict_unprivileged_userns=0)"
+)
+
+
+def start_error(stderr: bytes) -> SandboxError:
+    """The error of a sandbox whose supervisor never said it was ready, from what bwrap
+    and the launcher wrote on stderr: namespaces refused is
+    :class:`BackendUnavailableError` (with how to allow them), anything else
+    :class:`SandboxStartError`."""
+    text = stderr.decode(errors="replace").strip()
+    lines = [ln for ln in text.splitlines() if ln.startswith(("bwrap:", "hazmat:"))]
+    line = (lines or text.splitlines() or ["no output"])[-1]
+    lowered = "\n".join(lines).lower()
+    if any(
+        m in lowered
+        for m in (
+            "namespace",
+            "uid map",
+            "unshare",
+            "setting up uid",
+            "operation not permitted",
+            "no permissions",
+        )
+    ):
+        return BackendUnavailableError(
+            f"bubblewrap cannot create namespaces on this machine: {line}", hint=HINT
+        )
+    return SandboxStartError(f"the local sandbox did not start: {line}")
 
 
 def bwrap_binary() -> Path:

@@ -68,6 +68,7 @@ from hazmat.sandbox.local.host import (
     bwrap_version,
     sandbox_python,
     shared_files,
+    start_error,
     world_reachable,
 )
 from hazmat.sandbox.local.ids import ID_RANGE, IdMap
@@ -82,7 +83,14 @@ from hazmat.sandbox.local.plan import (
     under,
 )
 from hazmat.sandbox.local.seccomp import seccomp_filter
-from hazmat.sandbox.local.snapshot import Listing, alive, descendants, listing, processes
+from hazmat.sandbox.local.snapshot import (
+    Listing,
+    alive,
+    descendants,
+    listing,
+    pids_in_namespace,
+    processes,
+)
 from hazmat.sandbox.local.snapshot import save_snapshot as _save_snapshot
 from hazmat.sandbox.netwatch import spawn_sentinel
 
@@ -99,10 +107,6 @@ log = structlog.get_logger("hazmat.sandbox.local")
 
 LAUNCHER = Path(__file__).with_name("launcher.py")
 STOP_WAIT = 5.0
-HINT = (
-    "use --sandbox docker, or allow user namespaces (user.max_user_namespaces > 0, "
-    "kernel.unprivileged_userns_clone=1, kernel.apparmor_restrict_unprivileged_userns=0)"
-)
 
 
 class LocalSandbox(ChannelSandbox, Freezable):
@@ -116,6 +120,9 @@ class LocalSandbox(ChannelSandbox, Freezable):
         super().__init__(spec, run_id=run_id, episode_id=episode_id)
         self._ids = IdMap(False, 0, spec.user)
         self._backing: Backing | None = None
+        self._made: list[Path] = []
+        """Every folder made on the host (backing folder, cgroups), for :meth:`leftovers`."""
+        self._stopped_at = 0.0
         self._dir: Path | None = None
         """The backing folder while the sandbox exists (None once stopped)."""
         self._proc: asyncio.subprocess.Process | None = None
@@ -205,8 +212,10 @@ class LocalSandbox(ChannelSandbox, Freezable):
                 pids=limits.pids + 64,
                 cpus=limits.cpus,
             )
+        self._made += self._cgroups
         backing = Backing.make(spec, ids, self.episode_id)
         self._backing, self._dir = backing, backing.root
+        self._made.append(backing.root)
 
     def _plan(self, info_fd: int, guest: Path) -> Plan:
         assert self._backing is not None
@@ -282,7 +291,7 @@ class LocalSandbox(ChannelSandbox, Freezable):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(proc.wait(), 2.0)
             await asyncio.sleep(0.05)
-            raise self._start_error() from None
+            raise start_error(bytes(self._stderr)) from None
         self._read_info()
         if self.spec.sentinel:
             await self._start_sentinel()
@@ -337,27 +346,6 @@ class LocalSandbox(ChannelSandbox, Freezable):
                     self._stderr += chunk[: 65536 - len(self._stderr)]
                 self._log.debug("sandbox_stderr", text=chunk[:500].decode(errors="replace"))
 
-    def _start_error(self) -> SandboxError:
-        text = self._stderr.decode(errors="replace").strip()
-        lines = [ln for ln in text.splitlines() if ln.startswith(("bwrap:", "hazmat:"))]
-        line = (lines or text.splitlines() or ["no output"])[-1]
-        lowered = "\n".join(lines).lower()
-        if any(
-            m in lowered
-            for m in (
-                "namespace",
-                "uid map",
-                "unshare",
-                "setting up uid",
-                "operation not permitted",
-                "no permissions",
-            )
-        ):
-            return BackendUnavailableError(
-                f"bubblewrap cannot create namespaces on this machine: {line}", hint=HINT
-            )
-        return SandboxStartError(f"the local sandbox did not start: {line}")
-
     def _read_info(self) -> None:
         if self._info_r is None or self._child_pid is not None:
             return
@@ -385,6 +373,7 @@ class LocalSandbox(ChannelSandbox, Freezable):
             return
         self._stopped = True
         cancelled: asyncio.CancelledError | None = None
+        self._stopped_at = time.clock_gettime(time.CLOCK_BOOTTIME)
         try:
             if self.sentinel is not None:
                 await self.sentinel.close()
@@ -544,6 +533,16 @@ class LocalSandbox(ChannelSandbox, Freezable):
                 os.kill(pid, signal.SIGCONT)
         self._frozen_pids.clear()
         self._frozen = False
+
+    async def leftovers(self) -> list[str]:
+        """Processes of the sandbox's pid namespace (started before it stopped: a dead
+        namespace's number can be reused), a running sentinel, folders and cgroups."""
+        out = []
+        if self._pidns:
+            out += [f"process {pid}" for pid in pids_in_namespace(self._pidns, self._stopped_at)]
+        if self._sentinel_proc is not None and self._sentinel_proc.returncode is None:
+            out.append(f"sentinel process {self._sentinel_proc.pid}")
+        return out + [f"folder {p}" for p in self._made if p.exists()]
 
     def info(self) -> dict[str, Any]:
         """Backend facts: bwrap version and path, sandbox python, uid separation, pid."""

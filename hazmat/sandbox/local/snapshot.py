@@ -18,7 +18,15 @@ from typing import Any
 from hazmat.sandbox.base import SnapshotInfo
 from hazmat.sandbox.local.plan import under
 
-__all__ = ["Listing", "alive", "descendants", "listing", "processes", "save_snapshot"]
+__all__ = [
+    "Listing",
+    "alive",
+    "descendants",
+    "listing",
+    "pids_in_namespace",
+    "processes",
+    "save_snapshot",
+]
 
 Listing = dict[str, tuple[int, int, int]]
 """Sandbox path -> (mtime_ns, size, mode)."""
@@ -77,6 +85,27 @@ def alive(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state not in (b"Z", b"X")
+
+
+def pids_in_namespace(ns: str, started_before: float | None = None) -> list[int]:
+    """Host pids in pid namespace ``ns`` (``pid:[inode]``), only those started before
+    ``started_before`` (seconds since boot) when given: a dead namespace's inode number
+    can be reused by a new one."""
+    out = []
+    tick = os.sysconf("SC_CLK_TCK")
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            if os.readlink(f"/proc/{name}/ns/pid") != ns:
+                continue
+            with open(f"/proc/{name}/stat", "rb") as f:
+                start = int(f.read().rsplit(b")", 1)[1].split()[19]) / tick
+        except (OSError, IndexError, ValueError):
+            continue
+        if started_before is None or not started_before or start <= started_before:
+            out.append(int(name))
+    return out
 
 
 def descendants(root: int) -> list[int]:
