@@ -18,8 +18,11 @@ Two modes:
   --hazmat-epochs N --hazmat-sandbox docker --hazmat-out DIR``): each item runs
   its episodes and records them. It passes when every episode ran cleanly (no
   harness ``error``). With ``--hazmat-gate THRESHOLDS.yaml`` it also fails when
-  the measured capability reaches the category's ``stop_at`` level; the failure
-  message states progress, pass@k, depth and the threshold (the stop signal).
+  the report's gate says stop for the item's category, by the same rule
+  (the file's ``decision``, default ``upper_bound``: the capability reached the
+  ``stop_at`` level, or its interval cannot rule that level out); the failure
+  message states progress, pass@k, depth, the threshold, the intervals, the
+  gate's rule and the further epochs that would decide it (the stop signal).
 
 Each item puts ``progress``, ``pass_at_k``, ``depth``, ``end_reasons``,
 ``halts``, ``refusals``, ``risk_level`` and the run directory into
@@ -362,7 +365,7 @@ class HazmatItem(pytest.Item):
             )
         if gate is None:
             return
-        stops = [r for r in card.categories if r.stop]
+        stops = [r for r in card.categories if r.stop and r.gated]  # the report's gate
         if stops:
             raise HazmatFailure(
                 "\n".join(_stop_message(card, r, gate) for r in stops) + f"\nrecord: {run_dir}"
@@ -418,15 +421,39 @@ def _kv(d: dict[str, int]) -> str:
 
 
 def _stop_message(card: Any, risk: Any, gate: Path) -> str:
+    from hazmat.report.text import epochs_text, est
+
     c = card.card(risk.tasks[0], risk.agent)
     conds = " or ".join(f"{m} >= {v:g}" for m, v in risk.thresholds.get(risk.stop_at, {}).items())
+    if risk.decision == "stop: cannot rule out":
+        head = (
+            f"STOP (cannot rule out {risk.upper_level.upper()}): {risk.agent} on {c.task_id} "
+            f"(category {risk.category}) is at risk level {risk.level.upper()}, but its "
+            f"{card.confidence:.0%} interval reaches stop_at {risk.stop_at}"
+        )
+        why = risk.reason
+    else:
+        head = (
+            f"STOP: {risk.agent} on {c.task_id} (category {risk.category}) is at risk level "
+            f"{risk.level.upper()}, at or above stop_at {risk.stop_at}"
+        )
+        why = f"triggered by {risk.why}"
+    e = c.estimates
+    shown = [("progress", "mean_progress"), ("pass@1", "pass_at_1")]
+    if c.k > 1:
+        shown.append((f"pass@{c.k}", "pass_at_k"))
+    measured = ", ".join(f"{name} {est(e.get(key))}" for name, key in shown)
+    rule = card.rule.text if card.rule is not None else "point"
+    excluded = ", ".join(f"{k} {v}" for k, v in c.excluded.items())
     return (
-        f"STOP: {risk.agent} on {c.task_id} (category {risk.category}) is at risk level "
-        f"{risk.level.upper()}, at or above stop_at {risk.stop_at}: "
-        f"progress {c.mean_progress:.2f}, pass@{c.k} {c.pass_at_k:.2f} "
+        f"{head}: progress {c.mean_progress:.2f}, pass@{c.k} {c.pass_at_k:.2f} "
         f"(pass@1 {c.pass_at.get('1', 0.0):.2f}), depth {c.max_depth}/{c.milestones_total}"
         f"{' (' + c.max_depth_id + ')' if c.max_depth_id else ''}; "
-        f"threshold {risk.stop_at}: {conds or 'n/a'} ({gate}); triggered by {risk.why}"
+        f"threshold {risk.stop_at}: {conds or 'n/a'} ({gate}); {why}\n"
+        f"  measured over {c.epochs} epochs ({card.confidence:.0%} intervals): {measured}"
+        f"{'; excluded (harness faults): ' + excluded if excluded else ''}\n"
+        f"  gate rule: {rule}\n"
+        f"  further epochs that would decide it: {epochs_text(risk)}"
     )
 
 

@@ -31,6 +31,7 @@ from hazmat.agents.models import Agent
 from hazmat.errors import ConfigError, HazmatError
 from hazmat.policy.base import AllowAllPolicy, Decision, Observation, Policy
 from hazmat.preflight import backend_for, docker_why
+from hazmat.record.events import SNAPSHOT_FILES
 from hazmat.record.log import EpisodeRecorder, Recorder
 from hazmat.sandbox import (
     Detachable,
@@ -107,6 +108,13 @@ def _solution_turns(rendered: RenderedTask) -> list[dict[str, Any]]:
         )
         turns.append(data)
     return turns
+
+
+def chat_model(spec: str, base_url: str | None) -> Any:
+    """A chat model from ``PROVIDER:MODEL`` (the factory judge checks get)."""
+    from hazmat.agents.models import resolve_agent
+
+    return resolve_agent(spec, base_url=base_url).make_model()
 
 
 def _task_tools(rendered: RenderedTask) -> dict[str, Tool]:
@@ -307,6 +315,7 @@ async def _play(
     def ctx(with_sandbox: bool, submission: str | None = None) -> CheckContext:
         return CheckContext.make(
             task,
+            make_model=chat_model,
             trace=trace,
             submission=submission,
             secrets=rendered.secrets,
@@ -338,9 +347,7 @@ async def _play(
                 )
             )
             return False
-        trace.append(
-            TraceStep.from_tool_output(step.step, step.call.args, step.output, time=step.t)
-        )
+        trace.append(step.output.trace_step(step.step, step.call.args, time=step.t))
         hits = await tracker.after_step(ctx(False, step.output.submission))
         for h in hits:
             rec.emit("milestone", id=h.id, step=h.step, t=h.time, title=h.title, index=h.index)
@@ -478,6 +485,24 @@ async def _on_halt(
             )
         except Exception as exc:
             rec.emit("error", kind="snapshot", message=f"network log: {type(exc).__name__}: {exc}")
+    rec.emit(
+        "note",
+        kind=SNAPSHOT_FILES,
+        files=_digests(dest, run_dir),
+        message="the halt snapshot's files and their sha256 (hazmat verify checks them)",
+    )
+
+
+def _digests(folder: Path, run_dir: Path) -> dict[str, str]:
+    """``{path relative to the run directory: sha256}`` of every file under ``folder``."""
+    out: dict[str, str] = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()):
+        digest = hashlib.sha256()
+        with path.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+        out[str(path.relative_to(run_dir))] = digest.hexdigest()
+    return out
 
 
 @dataclass(frozen=True)
@@ -717,10 +742,10 @@ async def resume_run(
         RecordError: the record does not verify, or another process is writing it.
     """
     from hazmat.agents.models import resolve_agent
-    from hazmat.record.store import RunStore
+    from hazmat.record.summary import load_run_record
     from hazmat.tasks import load_task
 
-    record = RunStore.open(run_dir).record
+    record = load_run_record(run_dir)  # the events say what to resume, not run.json
     cfg = record.config
     roots = cfg.get("task_roots")
     specs = cfg.get("agent_specs")
@@ -783,7 +808,7 @@ async def resume_run(
         )
     finally:
         recorder.finish("complete" if finished else "interrupted")
-    final = RunStore.open(run_dir).record
+    final = load_run_record(run_dir)
     results = [_result_from_record(e) for e in final.episodes]
     return run_dir, results, [p.episode_id for p in todo]
 

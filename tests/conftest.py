@@ -13,8 +13,12 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+
+from hazmat.record.seals import SEAL_KEY_ENV, SEAL_LOG_ENV
 
 
 @functools.cache
@@ -59,3 +63,19 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def anyio_backend() -> str:
     """Async tests run on asyncio (anyio's pytest plugin)."""
     return "asyncio"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_seal_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every run a test makes (in-process or through the ``hazmat`` command, which inherits
+    the environment) seals into a session temp folder, never the user's seal log; no key."""
+    base = tmp_path_factory.mktemp("seals")
+    saved = {k: os.environ.get(k) for k in (SEAL_LOG_ENV, SEAL_KEY_ENV)}
+    os.environ[SEAL_LOG_ENV] = str(base / "seals.jsonl")
+    os.environ[SEAL_KEY_ENV] = str(base / "no-key" / "seal.key")
+    yield base
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v

@@ -12,6 +12,12 @@ call before anything runs. On ``block`` the model gets a tool error saying the
 action was refused and why; on ``halt`` every open tool call is closed with a
 tool message (the transcript stays valid) and the episode ends.
 
+The step limit holds inside a model turn too: when a turn proposes more calls than
+steps remain, only the first ones (in the order proposed, malformed ones first) get
+a step; the rest are not policed and not run, each is closed with a tool message
+saying so, and one ``note`` (``kind="not_run"``) records them; then the episode ends
+with reason ``limit`` (steps).
+
 A malformed tool call (unknown tool, bad JSON, missing argument) is answered
 with a tool error the model can read, recorded and counted; it never crashes
 the episode. Model errors (HTTP 429/5xx, timeouts, connection errors) are
@@ -221,6 +227,7 @@ class EpisodeLoop:
         self.trace: list[StepRecord] = []
         self.outcome: LoopOutcome | None = None
         self._pending: list[StepRecord] = []
+        self._over_budget: list[ToolMessage] = []
         self._sent = 0
         self._t0 = 0.0
         self._usage = {"input": 0, "output": 0}
@@ -390,11 +397,51 @@ class EpisodeLoop:
     def _count(self, decision: Decision) -> None:
         self._decisions[decision.action] = self._decisions.get(decision.action, 0) + 1
 
+    def _over_step_budget(self, msg: AIMessage) -> tuple[int, int]:
+        """(invalid, valid) calls of ``msg`` that fit the remaining step budget; the
+        others are closed (tool messages in ``_over_budget``) and recorded, never run."""
+        n_bad, n_ok = len(msg.invalid_tool_calls), len(msg.tool_calls)
+        self._over_budget = []
+        if self.limits.steps is None:
+            return n_bad, n_ok
+        budget = max(0, self.limits.steps - len(self.trace))
+        if n_bad + n_ok <= budget:
+            return n_bad, n_ok
+        fit_bad = min(n_bad, budget)
+        fit_ok = budget - fit_bad
+        dropped: list[dict[str, Any]] = []
+        for i, bad in enumerate(msg.invalid_tool_calls[fit_bad:], start=fit_bad):
+            cid = str(bad.get("id") or f"invalid_over_{i}")
+            dropped.append({"call_id": cid, "tool": bad.get("name"), "args": bad.get("args")})
+        for tc in msg.tool_calls[fit_ok:]:
+            dropped.append({"call_id": str(tc["id"]), "tool": tc["name"], "args": tc["args"]})
+        total = n_bad + n_ok
+        why = (
+            f"not run: the step limit ({self.limits.steps}) allowed {budget} of the "
+            f"{total} calls proposed in this turn; this one was not run"
+        )
+        self._over_budget = [
+            ToolMessage(content=why, tool_call_id=d["call_id"], status="error") for d in dropped
+        ]
+        self.emit(
+            "note",
+            kind="not_run",
+            which="steps",
+            limit=self.limits.steps,
+            proposed=total,
+            run=budget,
+            calls=dropped,
+            message=f"{len(dropped)} of {total} calls proposed in one turn were not run "
+            f"(not policed, not run): the step limit is {self.limits.steps}",
+        )
+        return fit_bad, fit_ok
+
     async def _gate_node(self, state: _State) -> Command[Literal["tools", "__end__"]]:
         msg = state["messages"][-1]
         assert isinstance(msg, AIMessage)
+        fit_bad, fit_ok = self._over_step_budget(msg)
         pending: list[StepRecord] = []
-        for bad in msg.invalid_tool_calls:
+        for bad in msg.invalid_tool_calls[:fit_bad]:
             call = ToolCall(
                 id=str(bad.get("id") or f"invalid_{len(self.trace)}"),
                 tool=str(bad.get("name") or ""),
@@ -402,7 +449,7 @@ class EpisodeLoop:
             )
             why = f"malformed tool call: arguments are not valid JSON: {bad.get('args')!r}"
             pending.append(self._new_step(call, Decision(action="block", reason=why), why))
-        for tc in msg.tool_calls:
+        for tc in msg.tool_calls[:fit_ok]:
             call = ToolCall(id=str(tc["id"]), tool=tc["name"], args=dict(tc["args"]))
             if call.tool not in self.tools:
                 why = f"unknown tool {call.tool!r}; available tools: {', '.join(self.tools)}"
@@ -423,7 +470,7 @@ class EpisodeLoop:
             pending.append(step)
         halting = next((s for s in pending if s.decision.action == "halt"), None)
         if halting is not None:
-            closing = [self._close(s, halting) for s in pending]
+            closing = [self._close(s, halting) for s in pending] + self._over_budget
             self._halt(halting, "before")
             return Command(goto=_END, update={"messages": closing})
         self._pending = pending
@@ -563,6 +610,8 @@ class EpisodeLoop:
                 self._end("completed", "final milestone reached", submission=out.submission)
             elif out.submission is not None:
                 self._end("submitted", submission=out.submission)
+        replies.extend(self._over_budget)  # calls past the step limit: closed, never run
+        self._over_budget = []
         if self.outcome is not None:
             return Command(goto=_END, update={"messages": replies})
         return Command(goto="model", update={"messages": replies})

@@ -165,29 +165,79 @@ def demo(
         raise typer.Exit(1)
 
 
+_SHORT = {"mean_progress": "progress", "pass_at_k": "pass@k"}
+
+
+def _measured(estimates: dict[str, Any]) -> str:
+    """The rates a category was measured on, with intervals (maxima left to the report)."""
+    from hazmat.report.plan import MAXIMA
+    from hazmat.report.text import est
+
+    lines = []
+    p1 = estimates.get("pass_at_1")
+    for name, e in estimates.items():
+        if name in MAXIMA and name != "pass_at_k":
+            continue
+        if name == "pass_at_k" and p1 is not None and est(e) == est(p1):
+            continue  # one epoch per task: pass@k is pass@1
+        label = _SHORT.get(name, name.replace("pass_at_", "pass@"))
+        lines.append(f"{label} {est(e)}")
+    return "\n".join(lines)
+
+
 def _print_risk(card: Any) -> None:
-    """The risk table by category and the gate with its reasons."""
+    """The risk table by category (intervals, decision, epochs to decide) and the gate with
+    its rule and the reason of every stop (the report has every category's reason)."""
+    from rich import box
+    from rich.markup import escape
     from rich.table import Table
 
     from hazmat.cli.console import out
+    from hazmat.report.text import decision_text, epochs_text
 
     con = out()
+    conf = f"{card.confidence:.0%}"
     risk = Table(
-        title="risk by category (the full scorecard is in the report)", title_justify="left"
+        title="risk by category (the full scorecard is in the report)",
+        title_justify="left",
+        caption="level → the highest level the intervals cannot rule out; epochs: further "
+        "epochs per task that would decide the gate at the observed rate",
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
     )
-    for col in ("category", "agent", "level", "gate", "why"):
-        risk.add_column(col)
+    for col in ("category", "agent"):
+        risk.add_column(col, no_wrap=True)  # names are read whole; the rest wraps
+    risk.add_column("level", min_width=8)
+    risk.add_column("decision", min_width=10)
+    risk.add_column(f"measured [{conf} interval]", no_wrap=True)
+    risk.add_column("epochs", min_width=7)
     colours = {"low": "green", "medium": "yellow", "high": "red", "critical": "bold red"}
     for c in card.categories:
+        decision = escape(decision_text(c))
+        if c.stop and c.gated:
+            decision = f"[bold red]{decision}[/]"
+        elif not c.gated:
+            decision = f"[dim]{decision}[/]"
         risk.add_row(
-            c.category,
-            c.agent,
-            f"[{colours.get(c.level, '')}]{c.level}[/]",
-            "[red]stop[/]" if c.stop else "proceed",
-            c.why,
+            escape(c.category),
+            escape(c.agent),
+            f"[{colours.get(c.level, '')}]{c.level}[/]"
+            + (
+                f" → [{colours.get(c.upper_level, '')}]{c.upper_level}[/]"
+                if c.upper_level != c.level
+                else ""
+            ),
+            decision,
+            escape(_measured(c.estimates)),
+            escape(epochs_text(c)),
+            style="on grey15" if c.stop and c.gated else None,
         )
     con.print(risk)
     gate = "[red]STOP[/]" if card.gate == "stop" else "[green]PROCEED[/]"
-    con.print(f"\n[bold]gate: {gate}[/]  (thresholds: {card.thresholds})", highlight=False)
+    con.print(f"\n[bold]gate: {gate}[/]  (thresholds: {escape(card.thresholds)})", highlight=False)
+    if card.rule is not None:
+        con.print(f"gate rule: {escape(card.rule.text)}", highlight=False)
     for reason in card.stop_reasons:
-        con.print(f"  stop: {reason}", highlight=False)
+        con.print(f"  stop: {escape(reason)}", highlight=False)

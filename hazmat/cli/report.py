@@ -1,4 +1,5 @@
-"""``hazmat report RUN [RUN...]``: the scorecard, risk levels and gate of recorded runs."""
+"""``hazmat report RUN [RUN...]``: the scorecard, risk levels and gate of recorded runs;
+``hazmat plan``: the epochs a gate decision needs at a given rate."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import typer
 from hazmat.cli.root import app, command
 from hazmat.errors import ConfigError, RecordError
 
-__all__ = ["expand_runs", "report"]
+__all__ = ["expand_runs", "plan", "report"]
 
 
 def expand_runs(path: Path) -> list[Path]:
@@ -55,13 +56,16 @@ def report(
         bool, typer.Option("--gate-exit", help="exit 3 when the gate says stop")
     ] = False,
 ) -> None:
-    """Score runs: per task and agent progress, pass@k, funnels, halts, refusals; risk per
-    category from thresholds and the gate (proceed or stop).
+    """Score runs: per task and agent progress, pass@k, funnels, halts, refusals, each rate
+    with its interval; risk per category from thresholds and the gate (proceed, stop:
+    reached, stop: cannot rule out), the rule it used and the epochs that would decide it.
 
+    Several runs are compared side by side: per task and per category (paired by task)
+    the difference with its interval, marked only when the interval excludes zero.
     A folder without run.json (e.g. a pytest ``--hazmat-out`` folder with one run
     per item under ``<worker>/``) stands for every run below it, pooled.
     Exit code 0 (3 with --gate-exit when the gate says stop), 1 when a run
-    cannot be read or the thresholds file is bad.
+    cannot be read or the thresholds file is bad. Formulas: docs/numbers.md.
     """
     from hazmat.report.html import write_html
     from hazmat.report.runs import load_run
@@ -96,3 +100,49 @@ def report(
                 raise ConfigError(f"{out}: cannot write: {exc.strerror or exc}") from exc
     if gate_exit and any(c.gate == "stop" for c in cards):
         raise typer.Exit(3)
+
+
+@command(app)
+def plan(
+    rate: Annotated[
+        float,
+        typer.Option(
+            "--rate",
+            "-r",
+            min=0.0,
+            max=1.0,
+            help="the true per-episode rate to plan for (pass@1 rate, or mean progress)",
+        ),
+    ],
+    thresholds: Annotated[
+        Path | None,
+        typer.Option("--thresholds", "-t", help="risk thresholds YAML (default: the shipped one)"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Plan a run: the epochs per task that separate the thresholds around a rate.
+
+    For each metric of the thresholds file: the level the rate falls in, the epochs
+    for the interval (at the file's confidence) to fit between the thresholds around
+    it, and the epochs for the gate to decide (every stop_at threshold ruled out, or
+    one confirmed). Maxima (pass_at_k, max_progress, depth) never narrow with more
+    epochs. Exit code 0, 1 when the thresholds file is bad.
+    """
+    import json
+
+    from hazmat.report.plan import plan as plan_rows
+    from hazmat.report.text import render_plan
+    from hazmat.report.thresholds import gate_rule, load_thresholds
+
+    th = load_thresholds(thresholds)
+    rows = plan_rows(th, rate)
+    if as_json:
+        doc = {
+            "rate": rate,
+            "thresholds": th.source,
+            "gate_rule": gate_rule(th).model_dump(mode="json"),
+            "rows": [r.model_dump(mode="json") for r in rows],
+        }
+        sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    else:
+        sys.stdout.write(render_plan(rows, th, rate))

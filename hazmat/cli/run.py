@@ -103,11 +103,11 @@ def run(
         progress.stop_requested(n)
 
     if resume is not None:
-        from hazmat.record.store import RunStore
+        from hazmat.record.summary import load_run_record
 
-        if not (resume / "run.json").is_file():
-            raise ConfigError(f"--resume {resume}: not a run directory (no run.json)")
-        record = RunStore.open(resume).record
+        if not (resume / "events.jsonl").is_file():
+            raise ConfigError(f"--resume {resume}: not a run directory (no events.jsonl)")
+        record = load_run_record(resume)
         progress = RunProgress(len(record.episodes) or 1, enabled=con.is_terminal)
         with progress:
             run_dir, results, rerun = run_with_signals(
@@ -198,9 +198,32 @@ def finish(results: list[EpisodeResult], run_dir: Path, *, as_json: bool) -> Non
         print(json.dumps(summary, sort_keys=True))
     else:
         con.print(f"record: {run_dir}", highlight=False, soft_wrap=True)
+        _print_seal(str(summary.get("run_id", run_dir.name)))
     if summary.get("status") == "interrupted":
         con.print("interrupted; finish the run with:", highlight=False)
         con.print(f"  hazmat run --resume {run_dir}", highlight=False, soft_wrap=True, markup=False)
         raise typer.Exit(130)
     if any(r.reason == "error" for r in results):
         raise typer.Exit(1)
+
+
+def _print_seal(run_id: str) -> None:
+    """Where and how the run was sealed (the seal log lives outside the run directory)."""
+    from hazmat.cli.console import err
+    from hazmat.errors import RecordError
+    from hazmat.record.seals import latest_seal, seal_log_path
+
+    try:
+        entry = latest_seal(run_id)
+    except RecordError as exc:
+        err().print(f"warning: {exc.one_line()}", highlight=False, soft_wrap=True)
+        return
+    if entry is None:
+        err().print(f"not sealed: no seal in {seal_log_path()}", highlight=False, soft_wrap=True)
+        return
+    signed = "signed" if entry.sig else "unsigned (hazmat keys init makes a key)"
+    err().print(
+        f"sealed: {entry.hash} at seq {entry.seq}, {signed}; seal log {seal_log_path()}",
+        highlight=False,
+        soft_wrap=True,
+    )

@@ -1,5 +1,4 @@
-"""The hash chain of ``events.jsonl``: the canonical form, reading it back, and the
-per-episode summary that events imply.
+"""The hash chain of ``events.jsonl``: the canonical form, reading it back, and blobs.
 
 Writers (:class:`hazmat.record.log.Recorder`) and readers (resume,
 :func:`hazmat.replay.verify.verify_run`, show, replay) share these functions so
@@ -19,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -27,24 +25,17 @@ from pydantic import BaseModel, Field
 
 from hazmat.errors import RecordError
 from hazmat.record.events import (
-    EPISODE_END,
-    EPISODE_START,
-    ERROR,
     GENESIS_HASH,
-    LIMIT,
-    MILESTONE,
-    MODEL_CALL,
+    LITERAL_KEY,
     NOTE,
-    POLICY_DECISION,
     is_blob_ref,
+    is_literal,
 )
-from hazmat.record.store import EpisodeRecord, Halt, MilestoneHit
 
 __all__ = [
     "EVENTS_FILE",
     "ChainProblem",
     "ChainWalk",
-    "EpisodeTally",
     "canonical_bytes",
     "compute_hash",
     "load_blob",
@@ -189,134 +180,6 @@ def walk_chain(path: Path, *, run_id: str | None = None) -> ChainWalk:
     return walk
 
 
-class EpisodeTally:
-    """Folds events into per-episode :class:`EpisodeRecord` summaries.
-
-    The Recorder uses it to keep run.json in step with the events it writes;
-    verify uses it to rebuild what run.json should say from the events alone.
-    """
-
-    def __init__(self) -> None:
-        self.episodes: dict[str, EpisodeRecord] = {}
-        self._model_calls: dict[str, int] = {}
-        self._start_ts: dict[str, str] = {}
-
-    def apply(self, ev: Mapping[str, Any]) -> EpisodeRecord | None:
-        """Fold one event in; returns the episode summary it changed (or None)."""
-        eid = ev.get("episode_id")
-        name = ev.get("event")
-        if not isinstance(eid, str):
-            return None
-        if name == EPISODE_START:
-            seed = ev.get("seed")
-            epoch = ev.get("epoch")
-            rec = EpisodeRecord(
-                episode_id=eid,
-                task_id=str(ev.get("task_id", "")),
-                agent=str(ev.get("agent", "")),
-                epoch=epoch if isinstance(epoch, int) else 0,
-                seed=seed if isinstance(seed, int) else None,
-                started=str(ev.get("ts")) if ev.get("ts") else None,
-            )
-            self.episodes[eid] = rec
-            return rec
-        rec_or_none = self.episodes.get(eid)
-        if rec_or_none is None:
-            return None
-        rec = rec_or_none
-        if name == MILESTONE:
-            rec.milestones.append(
-                MilestoneHit(
-                    id=str(ev.get("id")),
-                    step=ev["step"] if isinstance(ev.get("step"), int) else None,
-                    t=_num(ev["t"]) if isinstance(ev.get("t"), int | float) else None,
-                )
-            )
-        elif name == POLICY_DECISION:
-            action = str(ev.get("action"))
-            rec.decisions[action] = rec.decisions.get(action, 0) + 1
-            if action == "halt" and rec.halt is None:
-                rule, evidence = _halting_rule(ev)
-                step = ev.get("step")
-                rec.halt = Halt(
-                    step=step if isinstance(step, int) else None, rule=rule, evidence=evidence
-                )
-        elif name == MODEL_CALL:
-            self._model_calls[eid] = self._model_calls.get(eid, 0) + 1
-            usage = ev.get("usage")
-            if isinstance(usage, dict):
-                rec.tokens.input += _int(
-                    usage.get("input_tokens", usage.get("prompt_tokens", usage.get("input")))
-                )
-                rec.tokens.output += _int(
-                    usage.get("output_tokens", usage.get("completion_tokens", usage.get("output")))
-                )
-        elif name == LIMIT:
-            rec.limit_hit = str(ev.get("which"))
-        elif name == ERROR:
-            rec.error = str(ev.get("message"))
-        elif name == EPISODE_END:
-            reason = ev.get("reason")
-            rec.status = (
-                reason
-                if reason in ("submitted", "completed", "limit", "halted", "error")
-                else "error"
-            )
-            rec.progress = _num(ev.get("progress"))
-            depth = ev.get("depth")
-            rec.depth = depth if isinstance(depth, str) else None
-            steps = ev.get("steps")
-            rec.steps = steps if isinstance(steps, int) and steps else self._model_calls.get(eid, 0)
-            if isinstance(ev.get("limit_hit"), str):
-                rec.limit_hit = ev["limit_hit"]
-            if isinstance(ev.get("error"), str):
-                rec.error = ev["error"]
-            duration = ev.get("duration")
-            rec.duration = (
-                float(duration) if isinstance(duration, int | float) else _span(rec.started, ev)
-            )
-            rec.ended = str(ev.get("ts")) if ev.get("ts") else None
-        else:
-            return None
-        return rec
-
-
-def _halting_rule(ev: Mapping[str, Any]) -> tuple[str | None, Any]:
-    """(rule id, evidence) of a halt decision: the first rule whose action is halt."""
-    rules = ev.get("rules")
-    evidence = ev.get("evidence")
-    if not isinstance(rules, list) or not rules:
-        return None, evidence if evidence is not None else ev.get("reason")
-    dicts = [r for r in rules if isinstance(r, dict)]
-    if not dicts:
-        return str(rules[0]), evidence
-    top = next((r for r in dicts if r.get("action") == "halt"), dicts[0])
-    rule = top.get("rule") or top.get("id")
-    if evidence is None:
-        evidence = top.get("evidence") or ev.get("reason")
-    return (str(rule) if rule is not None else None), evidence
-
-
-def _span(started: str | None, ev: Mapping[str, Any]) -> float | None:
-    ts = ev.get("ts")
-    if not started or not isinstance(ts, str):
-        return None
-    try:
-        a = datetime.fromisoformat(started.replace("Z", "+00:00"))
-        b = datetime.fromisoformat(ts.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return round((b - a).total_seconds(), 6)
-
-
-def _int(v: Any) -> int:
-    return v if isinstance(v, int) and not isinstance(v, bool) else 0
-
-
-def _num(v: Any) -> float:
-    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else 0.0
-
-
 def load_blob(run_dir: Path, digest: str) -> bytes:
     """The bytes of ``blobs/<digest>`` of a run. Raises :class:`RecordError` if missing."""
     try:
@@ -325,13 +188,28 @@ def load_blob(run_dir: Path, digest: str) -> bytes:
         raise RecordError(f"{run_dir}: blob {digest[:16]}... missing: {exc.strerror}") from exc
 
 
-def resolve_blobs(run_dir: Path, value: Any) -> Any:
+def resolve_blobs(run_dir: Path, value: Any, *, missing: list[str] | None = None) -> Any:
     """A copy of ``value`` with every blob reference replaced by the blob's text
-    (UTF-8, undecodable bytes replaced). For show/replay readers."""
+    (UTF-8, undecodable bytes replaced) and every ``{"$literal": ...}`` wrapper
+    unwrapped (see :mod:`hazmat.record.events`). For show/replay/report readers.
+
+    Raises :class:`RecordError` when a blob is missing, unless ``missing`` is a
+    list: then the digest is appended to it and a marker text stands in.
+    """
+    if is_literal(value):
+        return {
+            k: resolve_blobs(run_dir, v, missing=missing) for k, v in value[LITERAL_KEY].items()
+        }
     if is_blob_ref(value):
-        return load_blob(run_dir, value["blob"]).decode("utf-8", "replace")
+        try:
+            return load_blob(run_dir, value["blob"]).decode("utf-8", "replace")
+        except RecordError:
+            if missing is None:
+                raise
+            missing.append(value["blob"])
+            return f"[blob {value['blob'][:16]}... is missing from the record]"
     if isinstance(value, dict):
-        return {k: resolve_blobs(run_dir, v) for k, v in value.items()}
+        return {k: resolve_blobs(run_dir, v, missing=missing) for k, v in value.items()}
     if isinstance(value, list):
-        return [resolve_blobs(run_dir, v) for v in value]
+        return [resolve_blobs(run_dir, v, missing=missing) for v in value]
     return value

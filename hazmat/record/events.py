@@ -18,6 +18,13 @@ Hash rule (a contract, verified independently by other tools)::
 Large outputs never get truncated: a string field over :data:`INLINE_LIMIT`
 bytes, or any ``bytes`` value, is stored under ``blobs/<sha256>`` and the event
 holds a blob reference ``{"blob": "<sha256>", "size": <bytes>}``.
+
+A dict in the recorded data that merely *looks* like a blob reference (an agent
+can put ``{"blob": ..., "size": ...}`` in its tool arguments) is written wrapped
+as ``{"$literal": {...}}``, as is a dict that is itself such a wrapper; readers
+unwrap it and never take the wrapped dict for a reference
+(:func:`is_blob_ref`, :func:`iter_blob_refs`,
+:func:`hazmat.record.chain.resolve_blobs`).
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ __all__ = [
     "GENESIS_HASH",
     "INLINE_LIMIT",
     "LIMIT",
+    "LITERAL_KEY",
     "MILESTONE",
     "MODEL_CALL",
     "NOTE",
@@ -46,6 +54,7 @@ __all__ = [
     "RUN_END",
     "RUN_START",
     "SANDBOX_READY",
+    "SNAPSHOT_FILES",
     "TOOL_CALL",
     "TOOL_RESULT",
     "BlobRef",
@@ -65,7 +74,9 @@ __all__ = [
     "ToolResult",
     "blob_ref",
     "is_blob_ref",
+    "is_literal",
     "iter_blob_refs",
+    "needs_literal",
     "validate_fields",
 ]
 
@@ -82,6 +93,8 @@ MILESTONE: Final = "milestone"
 LIMIT: Final = "limit"
 ERROR: Final = "error"
 NOTE: Final = "note"
+SNAPSHOT_FILES: Final = "snapshot_files"
+"""``note`` kind listing a halt snapshot's files and their sha256 (checked by verify)."""
 
 ENVELOPE_KEYS: Final[tuple[str, ...]] = (
     "seq",
@@ -101,6 +114,9 @@ INLINE_LIMIT: Final = 4096
 """Strings up to this many UTF-8 bytes stay inline; longer ones become blobs."""
 
 BLOB_DIGEST_RE: Final = re.compile(r"^[0-9a-f]{64}$")
+
+LITERAL_KEY: Final = "$literal"
+"""``{"$literal": {...}}`` wraps a recorded dict that must not be read as a blob reference."""
 
 EndReason = Literal["submitted", "completed", "limit", "halted", "error"]
 
@@ -130,14 +146,30 @@ def is_blob_ref(value: object) -> bool:
     )
 
 
+def is_literal(value: object) -> bool:
+    """True when ``value`` is a ``{"$literal": {...}}`` wrapper (its dict is data, not a ref)."""
+    return isinstance(value, dict) and len(value) == 1 and isinstance(value.get(LITERAL_KEY), dict)
+
+
+def needs_literal(value: dict[str, Any]) -> bool:
+    """True when the recorder must wrap ``value``: it looks like a ref or like a wrapper."""
+    return is_blob_ref(value) or is_literal(value)
+
+
 def iter_blob_refs(value: object) -> list[dict[str, Any]]:
-    """Every blob reference found anywhere inside ``value`` (nested dicts/lists)."""
+    """Every blob reference found anywhere inside ``value`` (nested dicts/lists).
+
+    The dict inside a ``{"$literal": ...}`` wrapper is data: its values are searched,
+    the dict itself is never taken for a reference.
+    """
     found: list[dict[str, Any]] = []
     stack: list[object] = [value]
     while stack:
         item = stack.pop()
         if isinstance(item, dict):
-            if is_blob_ref(item):
+            if is_literal(item):
+                stack.extend(item[LITERAL_KEY].values())
+            elif is_blob_ref(item):
                 found.append(item)
             else:
                 stack.extend(item.values())

@@ -13,9 +13,17 @@ blob offloading), then chains (``seq``, ``prev``, ``hash``: the rule in
 :mod:`hazmat.record.events`) and writes under a lock, so threads and asyncio
 tasks may emit concurrently. It also logs a line for people through structlog.
 
-Known events keep ``run.json`` in step: ``episode_start`` adds the episode,
-``episode_end`` writes its summary (end reason, progress, depth, milestones,
-decision counts, halt, tokens, steps), ``run_end`` sets the run status.
+``run.json`` is derived from the events (:mod:`hazmat.record.summary`): the
+Recorder folds every event into a :class:`~hazmat.record.summary.RunSummary` and
+rewrites run.json from it after each save point (``run_start``, ``episode_start``,
+``episode_end``, ``run_end``, the ``resumed`` note), so ``hazmat verify`` can check
+every field of it against the events.
+
+The seal log (:mod:`hazmat.record.seals`): a Recorder writes an ``open`` entry when it
+creates or reopens a run and a ``seal`` entry when it finishes one (signed when a
+signing key is configured), so every finished run is sealed outside its directory.
+A seal log that cannot be written never costs the record: the Recorder logs a
+warning (and, for the ``open`` entry, records a ``note`` of kind ``seal_log``).
 """
 
 from __future__ import annotations
@@ -40,11 +48,10 @@ from typing import Any, Final, TextIO
 import structlog
 from pydantic import BaseModel
 
-from hazmat.errors import RecordError
+from hazmat.errors import HazmatError, RecordError
 from hazmat.record.chain import (
     EVENTS_FILE,
     TORN_NOTE_KIND,
-    EpisodeTally,
     canonical_bytes,
     walk_chain,
 )
@@ -55,16 +62,20 @@ from hazmat.record.events import (
     ERROR,
     INLINE_LIMIT,
     LIMIT,
+    LITERAL_KEY,
     MILESTONE,
     NOTE,
     POLICY_DECISION,
     RUN_END,
     RUN_START,
     blob_ref,
+    needs_literal,
     validate_fields,
 )
 from hazmat.record.redact import Redactor, redact_processor
+from hazmat.record.seals import SealEntry, SealLog
 from hazmat.record.store import RunStatus, RunStore, utc_now
+from hazmat.record.summary import RESUMED_KIND, EpisodeTally, RunSummary
 
 __all__ = [
     "EpisodeRecorder",
@@ -210,12 +221,14 @@ def _offload_processor(rec: Recorder, event: str, fields: dict[str, Any]) -> dic
                     pass
             return blob_ref(rec._store_blob(v), len(v))
         if isinstance(v, dict):
-            return {k: walk(x) for k, x in v.items()}
+            inner = {k: walk(x) for k, x in v.items()}
+            # data that looks like a blob reference is wrapped, never read as one
+            return {LITERAL_KEY: inner} if needs_literal(v) else inner
         if isinstance(v, list):
             return [walk(x) for x in v]
         return v
 
-    out: dict[str, Any] = walk(fields)
+    out: dict[str, Any] = {k: walk(x) for k, x in fields.items()}
     return out
 
 
@@ -252,6 +265,8 @@ class Recorder:
     ``strict=True`` makes :meth:`emit` raise when a known event's fields do not
     fit its payload model; by default the event is written anyway with a
     ``schema_error`` field (a record never loses an event over its shape).
+    ``seal_log`` is where ``open``/``seal`` entries go (default: :class:`SealLog`
+    at ``$HAZMAT_SEAL_LOG`` or the user's data directory); ``False`` writes none.
     """
 
     def __init__(
@@ -262,6 +277,7 @@ class Recorder:
         fsync: bool = True,
         strict: bool = False,
         processors: tuple[Processor, ...] = DEFAULT_PROCESSORS,
+        seal_log: SealLog | bool = True,
     ) -> None:
         self.store = store
         self.strict = strict
@@ -272,7 +288,13 @@ class Recorder:
         self.redactor = Redactor(secrets)
         self.processors = processors
         self.fsync = fsync
-        self.tally = EpisodeTally()
+        self.summary = RunSummary(self.run_id)
+        self.seal_log: SealLog | None = (
+            seal_log if isinstance(seal_log, SealLog) else SealLog() if seal_log else None
+        )
+        self.seal: SealEntry | None = None
+        """The seal entry :meth:`finish` wrote (None before, or when it could not)."""
+        self._first_hash: str | None = None
         self._lock = threading.Lock()
         self._closed = False
         self.log = get_logger(run_id=self.run_id)
@@ -299,7 +321,9 @@ class Recorder:
                 hint="run `hazmat verify` on it",
             )
         for ev in walk.events:
-            self.tally.apply(ev)
+            self.summary.apply(ev)
+        if walk.events and isinstance(walk.events[0].get("hash"), str):
+            self._first_hash = walk.events[0]["hash"]
         self._seq = walk.next_seq
         self._prev = walk.last_hash
         self.resumed = bool(walk.events) or walk.torn_line is not None
@@ -330,8 +354,11 @@ class Recorder:
         secrets: dict[str, str] | None = None,
         fsync: bool = True,
         strict: bool = False,
+        seal_log: SealLog | bool = True,
     ) -> Recorder:
         """Make ``<out_dir>/<run_id>/`` with run.json, and emit ``run_start`` (seq 0).
+
+        Writes an ``open`` entry to the seal log.
 
         Raises :class:`RecordError` when the directory exists or cannot be written.
         """
@@ -344,7 +371,7 @@ class Recorder:
             agents=agents,
             parent_run=parent_run,
         )
-        rec = cls(store, secrets=secrets, fsync=fsync, strict=strict)
+        rec = cls(store, secrets=secrets, fsync=fsync, strict=strict, seal_log=seal_log)
         rec.emit(
             RUN_START,
             config=config or {},
@@ -352,6 +379,7 @@ class Recorder:
             agents=list(agents or []),
             parent_run=parent_run,
         )
+        rec._log_open()
         return rec
 
     @classmethod
@@ -362,25 +390,27 @@ class Recorder:
         secrets: dict[str, str] | None = None,
         fsync: bool = True,
         strict: bool = False,
+        seal_log: SealLog | bool = True,
     ) -> Recorder:
         """Reopen an existing run to append to it (resume).
 
         Continues ``seq``/``prev`` from the last valid line. A torn last line
         (writer killed mid-line) is left in place, ended with a newline, and a
         ``note`` (``kind="torn_line"``) says so; then a ``note``
-        (``kind="resumed"``) is emitted and the run status set to ``running``.
+        (``kind="resumed"``) is emitted (the run status is ``running`` again) and
+        the seal log gets an ``open`` entry at that note.
         Raises :class:`RecordError` when run.json is unreadable, the chain does
         not verify, or another Recorder holds the run.
         """
         store = RunStore.open(run_dir)
-        rec = cls(store, secrets=secrets, fsync=fsync, strict=strict)
+        rec = cls(store, secrets=secrets, fsync=fsync, strict=strict, seal_log=seal_log)
         rec.emit(
             NOTE,
-            kind="resumed",
+            kind=RESUMED_KIND,
             message=f"run reopened for writing at seq {rec._seq}",
-            previous_status=store.record.status,
+            previous_status=rec.summary.status,
         )
-        store.set_status("running")
+        rec._log_open()
         return rec
 
     # -- writing ----------------------------------------------------------
@@ -480,8 +510,10 @@ class Recorder:
             data["hash"] = digest
             self._seq += 1
             self._prev = digest
-            changed = self.tally.apply(data)
-            self._update_store(event, data, changed)
+            if self._first_hash is None:
+                self._first_hash = digest
+            if self.summary.apply(data):
+                self.store.write(self.summary.dump())
         self._log_line(event, data)
         return data
 
@@ -490,17 +522,6 @@ class Recorder:
     ) -> dict[str, Any]:
         """:meth:`emit` in a worker thread, so the event loop is not blocked by fsync."""
         return await asyncio.to_thread(self.emit, event, episode_id=episode_id, **fields)
-
-    def _update_store(self, event: str, data: dict[str, Any], changed: Any) -> None:
-        if changed is not None and event == EPISODE_START:
-            self.store.add_episode(changed.model_copy(deep=True))
-        elif changed is not None and event == EPISODE_END:
-            self.store.update_episode(
-                changed.episode_id, **changed.model_dump(exclude={"episode_id"})
-            )
-        elif event == RUN_END:
-            status = data.get("status")
-            self.store.set_status(status if status in ("complete", "interrupted") else "complete")
 
     def _log_line(self, event: str, data: dict[str, Any]) -> None:
         level = _EVENT_LEVEL.get(event, logging.DEBUG)
@@ -536,9 +557,64 @@ class Recorder:
 
     # -- ending -----------------------------------------------------------
 
+    @property
+    def tally(self) -> EpisodeTally:
+        """The per-episode summaries folded so far."""
+        return self.summary.tally
+
+    def _log_open(self) -> None:
+        """Write the seal log's ``open`` entry at the current last event."""
+        if self.seal_log is None or self._first_hash is None:
+            return
+        try:
+            self.seal_log.append(
+                "open",
+                run_id=self.run_id,
+                first=self._first_hash,
+                seq=self._seq - 1,
+                hash=self._prev,
+                run_dir=str(self.path.resolve()),
+            )
+        except HazmatError as exc:
+            self.log.warning("seal_log_unavailable", error=exc.one_line())
+            self.emit(
+                NOTE,
+                kind="seal_log",
+                message=f"the seal log could not be written: {exc.one_line()}; this run "
+                "will not be sealed outside its directory",
+            )
+
+    def _seal(self, status: str) -> None:
+        """Write the seal log's ``seal`` entry at ``run_end`` and copy it to run.json."""
+        if self.seal_log is None or self._first_hash is None:
+            return
+        try:
+            self.seal = self.seal_log.append(
+                "seal",
+                run_id=self.run_id,
+                first=self._first_hash,
+                seq=self._seq - 1,
+                hash=self._prev,
+                ended=True,
+                status=status,
+                run_dir=str(self.path.resolve()),
+            )
+        except HazmatError as exc:
+            self.log.warning("seal_log_unavailable", error=exc.one_line())
+            return
+        data = self.summary.dump()
+        data.update(sealed_hash=self.seal.hash, sealed_seq=self.seal.seq)
+        self.store.write(data)
+
     def finish(self, status: RunStatus = "complete") -> dict[str, Any]:
-        """Emit ``run_end`` (status, episode count), set run.json's status, close."""
-        ev = self.emit(RUN_END, status=status, episodes=len(self.tally.episodes))
+        """Emit ``run_end`` (status, episode count), seal the run, close.
+
+        The seal goes to the seal log (and its copy to run.json's ``sealed_hash`` /
+        ``sealed_seq``); :attr:`seal` holds it, None when the log could not be written.
+        """
+        ev = self.emit(RUN_END, status=status, episodes=len(self.summary.episodes))
+        with self._lock:
+            self._seal(str(ev.get("status")))
         self.close()
         return ev
 

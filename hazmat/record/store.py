@@ -1,5 +1,7 @@
 """``run.json``: the run summary, written at start and rewritten as episodes end.
 
+run.json is derived from the events (:mod:`hazmat.record.summary` says how, and
+``hazmat verify`` checks it); the Recorder writes it with :meth:`RunStore.write`.
 :class:`RunRecord` is the pydantic model of ``runs/<run_id>/run.json``;
 :class:`RunStore` owns one run directory's ``run.json`` and rewrites it
 atomically (temp file, fsync, rename, fsync of the directory) on every change,
@@ -89,11 +91,14 @@ class MilestoneHit(BaseModel):
 
 
 class Halt(BaseModel):
-    """Where and why the policy halted an episode."""
+    """Where and why the policy halted an episode (from its first halting decision)."""
 
     step: int | None = None
+    stage: str | None = None
+    """``before`` (the call never ran) or ``after`` (it ran, then the policy halted)."""
     rule: str | None = None
     evidence: Any = None
+    reason: str | None = None
 
 
 class Tokens(BaseModel):
@@ -133,6 +138,9 @@ class RunRecord(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
+    format: int = 1
+    """2: derived from the events (:mod:`hazmat.record.summary`); 1 (absent): written
+    before that, by a hazmat that kept its own timestamps."""
     run_id: str
     created: str
     updated: str
@@ -245,6 +253,22 @@ class RunStore:
                 self._record.model_dump(mode="json"), indent=2, ensure_ascii=False
             ).encode()
             atomic_write(self.path / RUN_FILE, data + b"\n")
+
+    def write(self, data: dict[str, Any]) -> None:
+        """Replace run.json with ``data`` exactly as given (JSON data of a RunRecord).
+
+        The Recorder writes the summary derived from its events this way
+        (:mod:`hazmat.record.summary`); ``updated`` is not touched. Raises
+        :class:`RecordError` when ``data`` is not a run record or cannot be written.
+        """
+        with self._lock:
+            try:
+                record = RunRecord.model_validate(data)
+            except ValidationError as exc:
+                raise RecordError(f"{self.path / RUN_FILE}: {exc.errors()[0]['msg']}") from exc
+            body = json.dumps(data, indent=2, ensure_ascii=False).encode()
+            atomic_write(self.path / RUN_FILE, body + b"\n")
+            self._record = record
 
     def update(self, **changes: Any) -> RunRecord:
         """Set top-level fields (e.g. ``config``, ``tasks``, ``sealed_hash``) and save."""

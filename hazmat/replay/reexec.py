@@ -19,7 +19,9 @@ What happens:
    tag now names another image, the recorded one is still used and a note says so.
    Local: there is no image; the host's tools are what they are (the bubblewrap
    version is compared and noted).
-3. A replay agent answers every model turn with the recorded response (content,
+3. A replay agent answers every model turn with the recorded response, read whole
+   (:func:`hazmat.replay.trace.load_call` resolves blobs: a 5 KiB ``write_file`` is
+   replayed with its 5 KiB content; a missing blob refuses the replay) (content,
    tool calls with their ids, malformed calls, reasoning, token usage), so the very
    same agent loop, policy gate, tools and milestone checks run through the real
    runner (:func:`hazmat.runner.run_episode`). The policy is the one the run used
@@ -709,6 +711,15 @@ async def replay_episode(
             f"--until {until}: episode {episode_id} has steps 1..{len(orig.steps)}"
             if orig.steps
             else f"--until {until}: episode {episode_id} has no steps"
+        )
+    unreadable = [f"step {s.step}" for s in orig.steps if s.missing] + [
+        f"turn {t.turn}" for t in orig.turns if t.missing
+    ]
+    if unreadable:
+        raise ReplayError(
+            f"episode {episode_id}: {', '.join(unreadable)}: the recorded call is in blobs "
+            "missing from the record; it cannot be replayed as recorded",
+            hint=f"run `hazmat verify {src}`",
         )
     notes: list[str] = []
     if orig_run.problems:

@@ -18,6 +18,11 @@ the base and the task's own ``policy:`` overrides go on top
 (``task_overrides=False``: the file alone). ``ask`` rules act as ``block`` (nobody
 is asked).
 
+Calls are read whole (:func:`hazmat.replay.trace.load_call`: arguments over 4 KiB
+are blob references in the events, resolved here). A call whose argument blob is
+missing from the record is not re-policed; it is listed in ``unreadable`` and a
+note says so (``hazmat verify`` names the missing blob).
+
 Limits, stated in every report: a call the record shows blocked or halted never
 ran, so its ``after`` stage cannot be evaluated; and the trace ends where the
 recorded episode ended, so a laxer policy cannot show what would have come next.
@@ -32,7 +37,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from hazmat.errors import ConfigError, HazmatError
 from hazmat.policy.base import Decision, Observation, Policy, PolicySession, ToolCall
@@ -83,6 +88,8 @@ class EpisodeRepolice(BaseModel):
     differences: list[DecisionChange] = Field(default_factory=list)
     not_evaluated: list[int] = Field(default_factory=list)
     """Steps whose ``after`` stage could not be evaluated (the call never ran)."""
+    unreadable: list[int] = Field(default_factory=list)
+    """Steps not re-policed: their recorded arguments are in blobs missing from the record."""
     notes: list[str] = Field(default_factory=list)
 
     @property
@@ -112,9 +119,10 @@ class RepoliceReport(BaseModel):
     seconds: float = 0.0
     record_problems: list[str] = Field(default_factory=list)
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def changed(self) -> int:
-        """Episodes with at least one differing decision."""
+        """Episodes with at least one differing decision (in ``--json`` too)."""
         return sum(1 for e in self.episodes if e.differences)
 
 
@@ -262,6 +270,13 @@ def repolice_episode(run: RunTrace, ep: EpisodeTrace, resolver: PolicyResolver) 
     for s in ep.steps:
         if s.malformed:
             continue  # refused by the gate before any policy saw it
+        if s.missing:
+            out.unreadable.append(s.step)
+            out.notes.append(
+                f"step {s.step}: its arguments are in blob(s) missing from the record "
+                f"({', '.join(d[:16] + '...' for d in s.missing)}); not re-policed"
+            )
+            continue
         recorded = {str(d.get("stage")): d for d in s.decisions}
         call = ToolCall(id=s.call_id or f"step-{s.step}", tool=s.tool, args=s.args)
         note_decision(s.step, "before", s.tool, session.before(call), recorded.get("before"))
@@ -273,7 +288,10 @@ def repolice_episode(run: RunTrace, ep: EpisodeTrace, resolver: PolicyResolver) 
         output = text + err if "stdout" in r else text
         code = r.get("exit_code")
         obs = Observation(
-            call=call, exit_code=code if isinstance(code, int) else None, output=output
+            call=call,
+            exit_code=code if isinstance(code, int) else None,
+            output=output,
+            signals=list(s.signals),  # what the monitors saw, as the recorded stage had it
         )
         note_decision(s.step, "after", s.tool, session.after(obs), recorded.get("after"))
     return out

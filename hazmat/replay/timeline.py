@@ -2,26 +2,28 @@
 
 :func:`select_steps` applies the filters (one step, one tool, decisions only, the
 steps around a halt); :func:`episode_renderables` turns one episode into rich
-renderables: each turn's model message (and reasoning), each step's tool call,
-policy decisions with their rules and evidence, the full output (blobs resolved;
+renderables: each turn's model message (and reasoning), each step's tool call with
+its arguments whole (blobs resolved by :mod:`hazmat.replay.trace`), policy decisions with their rules and evidence, the full output (blobs resolved;
 outputs that were cut for the model are shown whole), milestones, and the halt.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rich.console import Group, RenderableType
-from rich.markup import escape
 from rich.panel import Panel
 from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
+from hazmat.errors import RecordError
 from hazmat.record.store import list_runs
+from hazmat.record.summary import load_run_record
 from hazmat.replay.trace import EpisodeTrace, RunTrace, Step, Turn
 
 __all__ = [
@@ -29,7 +31,6 @@ __all__ = [
     "episode_renderables",
     "run_renderables",
     "runs_rows",
-    "runs_table",
     "select_steps",
     "step_output",
 ]
@@ -188,9 +189,16 @@ def _call_text(step: Step) -> Text:
         t.append("\n  ")
         t.append(prompt, style="dim")
         t.append(body.replace("\n", "\n    "))
-    if args:
+    # arguments are shown whole (blobs resolved): a payload after padding stays visible
+    blocks = {k: v for k, v in args.items() if isinstance(v, str) and ("\n" in v or len(v) > 200)}
+    rest = {k: v for k, v in args.items() if k not in blocks}
+    if rest:
         t.append("\n  ")
-        t.append(json.dumps(args, ensure_ascii=False, sort_keys=True)[:4000], style="dim")
+        t.append(json.dumps(rest, ensure_ascii=False, sort_keys=True), style="dim")
+    for key, text in sorted(blocks.items()):
+        t.append(f"\n  {key}: ", style="dim")
+        t.append(f"({len(text.encode())} bytes)", style="dim")
+        t.append("\n    " + text.replace("\n", "\n    "))
     return t
 
 
@@ -414,11 +422,16 @@ def runs_rows(directory: Path) -> list[dict[str, Any]]:
     """One summary dict per run directory under ``directory`` (oldest first).
 
     Keys: ``run_id, path, created, status, kind, tasks, agents, episodes, ended, halted,
-    errors, mean_progress, completed, parent_run, error``.
+    errors, mean_progress, completed, parent_run, error``. The figures are derived
+    from each run's events (:func:`hazmat.record.summary.load_run_record`), as
+    ``hazmat verify`` checks run.json against them; run.json is read only for a run
+    without events.
     """
     rows: list[dict[str, Any]] = []
     for item in list_runs(directory):
         rec = item.record
+        with contextlib.suppress(RecordError):  # no events: run.json is all there is
+            rec = load_run_record(item.path, strict=False)
         if rec is None:
             rows.append(
                 {
@@ -467,66 +480,3 @@ def run_kind(config: dict[str, Any], parent_run: str | None) -> str:
     if config.get("demo"):
         return "demo"
     return "run"
-
-
-def _names(items: list[str], limit: int = 2) -> str:
-    if not items:
-        return "-"
-    text = ", ".join(items[:limit])
-    return text + (f" +{len(items) - limit}" if len(items) > limit else "")
-
-
-def runs_table(rows: list[dict[str, Any]], directory: Path) -> Table:
-    """The ``hazmat runs`` table."""
-    table = Table(title=f"runs in {directory}", title_justify="left")
-    for col in (
-        "run",
-        "created",
-        "status",
-        "tasks",
-        "agents",
-        "episodes",
-        "halted",
-        "errors",
-        "progress",
-    ):
-        table.add_column(
-            col,
-            justify="right" if col in ("episodes", "errors", "progress") else "left",
-            no_wrap=col in ("run", "created"),
-        )
-    for r in rows:
-        if r["status"] == "unreadable":
-            table.add_row(
-                escape(r["run_id"]),
-                "-",
-                "[magenta]unreadable[/]",
-                escape(str(r.get("error"))),
-                "",
-                "",
-                "",
-                "",
-                "",
-            )
-            continue
-        status = r["status"]
-        colour = {"interrupted": "yellow", "running": "cyan"}.get(status, "green")
-        status_text = f"[{colour}]{status}[/]"
-        if r.get("parent_run"):
-            status_text += f" [dim](replay of {escape(r['parent_run'])})[/]"
-        halted = r["halted"]
-        created = str(r.get("created") or "")[:19].replace("T", " ")
-        table.add_row(
-            escape(r["run_id"]),
-            created,
-            status_text,
-            _names(r["tasks"]),
-            _names(r["agents"]),
-            f"{r['ended']}/{r['episodes']}" if r["ended"] != r["episodes"] else str(r["episodes"]),
-            f"[red]{len(halted)}[/] ({_names(halted)})" if halted else "0",
-            f"[magenta]{r['errors']}[/]" if r["errors"] else "0",
-            "-" if r["mean_progress"] is None else f"{r['mean_progress']:.2f}",
-        )
-    for column in table.columns[3:5]:
-        column.overflow = "fold"
-    return table

@@ -15,8 +15,14 @@ are counted in :attr:`EpisodeTrace.attempts`. The chain is checked while reading
 (:func:`hazmat.record.chain.walk_chain`); its problems are kept, never raised, so a
 damaged or interrupted record can still be shown up to its last event.
 
-Blob references stay as they are in the events; :meth:`RunTrace.text` turns an
-inline string or a blob reference into the full text.
+Recorded calls are read back whole: this module is the one place that loads them,
+and it resolves their blobs (an argument over 4 KiB is stored as a blob reference in
+the event). :attr:`Step.args` and :attr:`Turn.response` (the model's text and tool
+calls) hold the full values, so show, re-policing and re-execution see exactly what
+the agent proposed; blobs missing from the record are listed in ``missing``
+(:attr:`Step.missing`, :attr:`Turn.missing`) and stand in as a marker text. The raw
+events (:attr:`Step.call`, :attr:`Turn.event`) keep their references.
+:meth:`RunTrace.text` turns an inline output or a blob reference into the full text.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from hazmat.errors import RecordError
-from hazmat.record.chain import EVENTS_FILE, ChainProblem, load_blob, walk_chain
+from hazmat.record.chain import EVENTS_FILE, ChainProblem, load_blob, resolve_blobs, walk_chain
 from hazmat.record.events import is_blob_ref
 from hazmat.record.store import RUN_FILE, RunRecord, RunStore, writer_alive
 
@@ -35,6 +41,7 @@ __all__ = [
     "RunTrace",
     "Step",
     "Turn",
+    "load_call",
     "load_run",
     "read_events",
     "run_status",
@@ -48,6 +55,7 @@ class Step:
     step: int
     tool: str
     args: dict[str, Any]
+    """The call's arguments, whole (blob references resolved)."""
     call_id: str | None = None
     malformed: str | None = None
     turn: int | None = None
@@ -58,7 +66,12 @@ class Step:
     """The ``tool_result`` event; None when the call never ran (blocked, halted, malformed)."""
     milestones: list[dict[str, Any]] = field(default_factory=list)
     """``milestone`` events reached right after this step (not the end-of-episode ones)."""
+    signals: list[dict[str, Any]] = field(default_factory=list)
+    """What the after-step monitors and the network sentinel saw (``signals`` events):
+    the ``after`` stage decided on them, so re-policing needs them too."""
     notes: list[dict[str, Any]] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    """Digests of argument blobs missing from the record (their text is a marker)."""
 
     @property
     def action(self) -> str:
@@ -86,12 +99,11 @@ class Turn:
     turn: int
     event: dict[str, Any]
     steps: list[Step] = field(default_factory=list)
-
-    @property
-    def response(self) -> dict[str, Any]:
-        """The recorded response: ``role, content, tool_calls, invalid_tool_calls?, reasoning?``."""
-        r = self.event.get("response")
-        return r if isinstance(r, dict) else {}
+    response: dict[str, Any] = field(default_factory=dict)
+    """The recorded response, whole (blob references resolved): ``role, content,
+    tool_calls, invalid_tool_calls?, reasoning?``."""
+    missing: list[str] = field(default_factory=list)
+    """Digests of response blobs missing from the record."""
 
     @property
     def nudges(self) -> list[str]:
@@ -281,8 +293,10 @@ def load_run(run_dir: str | Path) -> RunTrace:
     except RecordError:
         record = None
     events, problems, torn = read_events(path)
-    run_id = record.run_id if record else path.name
     run_start = next((e for e in events if e.get("event") == "run_start"), None)
+    # the run id the chain carries (run.json is checked against it by verify, not trusted)
+    start_id = run_start.get("run_id") if run_start is not None else None
+    run_id = start_id if isinstance(start_id, str) else record.run_id if record else path.name
     run_end = next((e for e in reversed(events) if e.get("event") == "run_end"), None)
     episodes: dict[str, EpisodeTrace] = {}
     for ev in events:
@@ -295,7 +309,7 @@ def load_run(run_dir: str | Path) -> RunTrace:
         ep = episodes.setdefault(eid, EpisodeTrace(episode_id=eid))
         ep.events.append(ev)
     for ep in episodes.values():
-        _arrange(ep)
+        _arrange(ep, path)
     last_seq = events[-1].get("seq") if events else None
     return RunTrace(
         path=path,
@@ -311,8 +325,18 @@ def load_run(run_dir: str | Path) -> RunTrace:
     )
 
 
-def _arrange(ep: EpisodeTrace) -> None:
-    """Fold an episode's events into turns and steps."""
+def load_call(run_dir: Path, value: Any) -> tuple[Any, list[str]]:
+    """A recorded value (tool call arguments, a model response) with its blobs resolved.
+
+    Returns the value and the digests of blobs missing from the record (a marker
+    text stands in for each). Every reader of recorded calls goes through this.
+    """
+    missing: list[str] = []
+    return resolve_blobs(run_dir, value, missing=missing), missing
+
+
+def _arrange(ep: EpisodeTrace, run_dir: Path) -> None:
+    """Fold an episode's events into turns and steps (recorded calls read whole)."""
     by_step: dict[int, Step] = {}
     by_call: dict[str, Step] = {}
     turn: Turn | None = None
@@ -336,9 +360,10 @@ def _arrange(ep: EpisodeTrace) -> None:
         elif name == "episode_end":
             ep.end = ev
         elif name == "model_call":
-            turn = Turn(turn=len(ep.turns) + 1, event=ev)
+            raw = ev.get("response")
+            resp, missing = load_call(run_dir, raw) if isinstance(raw, dict) else ({}, [])
+            turn = Turn(turn=len(ep.turns) + 1, event=ev, response=resp, missing=missing)
             ep.turns.append(turn)
-            resp = turn.response
             calls = list(resp.get("tool_calls") or [])
             calls += list(resp.get("invalid_tool_calls") or [])
             for c in calls:
@@ -347,11 +372,12 @@ def _arrange(ep: EpisodeTrace) -> None:
         elif name == "tool_call":
             n = ev.get("step")
             cid = ev.get("call_id") or ev.get("id")
-            args = ev.get("args")
+            args, missing = load_call(run_dir, ev.get("args"))
             st = Step(
                 step=n if isinstance(n, int) else len(ep.steps) + 1,
                 tool=str(ev.get("tool", "")),
                 args=args if isinstance(args, dict) else {},
+                missing=missing,
                 call_id=str(cid) if cid is not None else None,
                 malformed=str(ev["malformed"]) if ev.get("malformed") else None,
                 call=ev,
@@ -374,6 +400,12 @@ def _arrange(ep: EpisodeTrace) -> None:
             s = step_for(ev)
             if s is not None:
                 s.result = ev
+            else:
+                ep.others.append(ev)
+        elif name == "signals":
+            s = step_for(ev)
+            if s is not None and isinstance(ev.get("signals"), list):
+                s.signals.extend(x for x in ev["signals"] if isinstance(x, dict))
             else:
                 ep.others.append(ev)
         elif name == "milestone":

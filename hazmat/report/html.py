@@ -1,15 +1,20 @@
 """The HTML report: one self-contained file (inline CSS and SVG, no network).
 
-Sections: the gate, risk by category, the scorecard table, charts (progress per
-task per agent, milestone funnels, halts by rule), and every episode with a
-link to its timeline. The timeline is the replay's page when it exists in the
+Sections: the gate and its rule, risk by category (decision, intervals, the
+epochs that would decide it; stop rows highlighted), the scorecard table (every
+rate with its interval), charts (progress per task per agent and milestone
+funnels with error bars, halts by rule), episodes excluded from the rates, and
+every episode with a link to its timeline. The timeline is the replay's page when it exists in the
 run directory (``episodes/<id>/timeline.html``, or another ``*.html`` there);
 otherwise the report carries a minimal timeline section of its own for that
 episode (``#ep-<run>-<episode>``). With several scorecards, a side-by-side
-comparison with deltas comes first.
+comparison comes first: differences with intervals, the significant ones marked.
+
+Every string is escaped, and control characters are shown as ``\\xNN``.
 
 A small inline script measures the charts after layout and writes what it saw
-into ``data-*`` attributes on ``<body>`` (used by the headless-browser test).
+into ``data-*`` attributes on ``<body>`` (charts, bars and error bars drawn,
+scorecard rows, stop rows shaded; used by the headless-browser test).
 """
 
 from __future__ import annotations
@@ -24,10 +29,12 @@ from typing import Any
 from hazmat.errors import ConfigError
 from hazmat.record.chain import load_blob
 from hazmat.record.events import is_blob_ref
+from hazmat.record.redact import visible
 from hazmat.report.compare import compare
 from hazmat.report.scorecard import EpisodeRow, Scorecard
+from hazmat.report.stats import Difference, Estimate
 from hazmat.report.svg import PALETTE, bar_groups, funnel, level_colour
-from hazmat.report.text import REFUSAL_RULE
+from hazmat.report.text import REFUSAL_RULE, decision_text, epochs_text, intervals_note
 
 __all__ = ["TIMELINE_FILE", "render_html", "timeline_link", "write_html"]
 
@@ -39,7 +46,7 @@ _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:0 auto;max-width:1200px;
 padding:16px 24px;color:#111827}
 h1{font-size:22px;margin:8px 0}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #e5e7eb}
-table{border-collapse:collapse;margin:8px 0;font-size:13px}
+table{border-collapse:collapse;margin:8px 0;font-size:13px;display:block;overflow-x:auto}
 th,td{border:1px solid #e5e7eb;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f9fafb}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .gate{padding:12px 16px;border-radius:6px;font-size:18px;font-weight:600;margin:12px 0}
@@ -55,6 +62,10 @@ details.episode summary{cursor:pointer;font-weight:600}
 .ev{font-family:ui-monospace,monospace;font-size:12px;white-space:pre-wrap;margin:2px 0}
 .ev.halt,.ev.block{background:#fee2e2}.ev.milestone{background:#dcfce7}
 .st-halted{color:#b91c1c;font-weight:600}.st-error{color:#7c3aed;font-weight:600}
+tr.stop td{background:#fee2e2}tr.stop td.decision{color:#991b1b;font-weight:700}
+tr.not-gated td{color:#6b7280}.ci{color:#6b7280;font-size:12px}
+.sig{color:#991b1b;font-weight:700}.rule{background:#f9fafb;border-left:3px solid #9ca3af;
+padding:6px 10px;margin:8px 0}
 """
 
 _SCRIPT = """
@@ -66,16 +77,23 @@ _SCRIPT = """
       var rb=r.getBoundingClientRect(); if(rb.width>0&&rb.height>0){bars++;}});});
   var rows=0;document.querySelectorAll('table.scorecard tbody tr').forEach(function(r){
     if(r.getBoundingClientRect().height>0){rows++;}});
+  var errs=0;document.querySelectorAll('svg.chart g.errorbar').forEach(function(g){
+    var gb=g.getBoundingClientRect(); if(gb.height>0){errs++;}});
+  var stops=0;document.querySelectorAll('table.risk tr.stop').forEach(function(r){
+    var c=getComputedStyle(r.cells[0]).backgroundColor;
+    if(c&&c!=='rgba(0, 0, 0, 0)'&&c!=='transparent'){stops++;}});
   document.body.setAttribute('data-charts',String(charts.length));
   document.body.setAttribute('data-charts-drawn',String(drawn));
   document.body.setAttribute('data-bars-drawn',String(bars));
   document.body.setAttribute('data-score-rows',String(rows));
+  document.body.setAttribute('data-errorbars-drawn',String(errs));
+  document.body.setAttribute('data-stop-rows-shaded',String(stops));
 })();
 """
 
 
 def _e(v: object) -> str:
-    return escape(str(v))
+    return escape(visible(str(v)))
 
 
 def timeline_link(row: EpisodeRow, report_path: Path | None) -> tuple[str, bool]:
@@ -112,11 +130,21 @@ def _level(level: str) -> str:
     )
 
 
-def _delta(x: float | None) -> str:
-    if x is None or abs(x) < 5e-7:
+def _est(e: Estimate | None) -> str:
+    """``0.60 <span class=ci>[0.15, 0.95]</span>``."""
+    if e is None:
+        return "–"
+    return f'{e.value:.2f} <span class="ci">[{e.ci_low:.2f}, {e.ci_high:.2f}]</span>'
+
+
+def _diff(d: Difference | None) -> str:
+    if d is None:
         return ""
-    cls = "pos" if x > 0 else "neg"
-    return f' <span class="{cls}">({x:+.2f})</span>'
+    text = f"Δ {d.value:+.2f} [{d.ci_low:+.2f}, {d.ci_high:+.2f}]"
+    if d.significant:
+        cls = "pos" if d.value > 0 else "neg"
+        return f' <span class="sig {cls}" title="the interval excludes zero">{_e(text)} *</span>'
+    return f' <span class="ci" title="the interval holds zero: not a change">{_e(text)}</span>'
 
 
 def _table(cls: str, head: list[str], rows: list[list[str]]) -> str:
@@ -129,43 +157,74 @@ def _td(v: object, num: bool = False) -> str:
     return f'<td class="num">{_e(v)}</td>' if num else f"<td>{_e(v)}</td>"
 
 
+def _tdh(html: str, num: bool = True) -> str:
+    """A cell of already-escaped HTML."""
+    return f'<td class="num">{html}</td>' if num else f"<td>{html}</td>"
+
+
 def _kv(d: dict[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in d.items()) or "–"
 
 
-def _scorecard(sc: Scorecard, idx: int, report_path: Path | None) -> str:
-    out = [
-        f'<section class="scorecard-run" id="run-{idx}">',
-        f"<h2>Scorecard: {_e(sc.label)}</h2>",
+def _scorecard(sc: Scorecard, idx: int, report_path: Path | None, titled: bool) -> str:
+    out = [f'<section class="scorecard-run" id="run-{idx}">']
+    if titled:
+        out.append(f"<h2>Scorecard: {_e(sc.label)}</h2>")
+    out += [
         f'<div class="gate {sc.gate}" id="gate-{idx}">Gate: {sc.gate.upper()}</div>',
         f'<p class="muted">thresholds: {_e(sc.thresholds)} · gated agents: '
         f"{_e(', '.join(sc.gated_agents) or '–')} · runs: {_e(', '.join(sc.run_dirs))}</p>",
     ]
+    if sc.rule is not None:
+        out.append(f'<p class="rule" id="rule-{idx}">Gate rule: {_e(sc.rule.text)}.</p>')
     if sc.stop_reasons:
         out.append("<ul>" + "".join(f"<li>{_e(r)}</li>" for r in sc.stop_reasons) + "</ul>")
     out.append("<h3>Risk by category</h3>")
-    out.append(
-        _table(
-            "risk",
-            ["category", "agent", "level", "gate", "why", "measured"],
-            [
-                [
-                    _td(r.category),
-                    _td(r.agent),
-                    f"<td>{_level(r.level)}</td>",
-                    _td("stop" if r.stop else "proceed"),
-                    _td(r.why),
-                    _td(", ".join(f"{k} {v:.2f}" for k, v in r.measured.items())),
-                ]
-                for r in sc.categories
-            ],
+    conf = f"{sc.confidence:.0%}"
+    risk_rows = []
+    for r in sc.categories:
+        cls = "stop" if r.stop and r.gated else ("not-gated" if not r.gated else "")
+        measured = ", ".join(f"{_e(k)} {_est(v)}" for k, v in r.estimates.items())
+        risk_rows.append(
+            f'<tr class="{cls}">'
+            + _td(r.category)
+            + _td(r.agent)
+            + f"<td>{_level(r.level)}</td>"
+            + f"<td>{_level(r.upper_level)}</td>"
+            + f'<td class="decision">{_e(decision_text(r))}</td>'
+            + _td(r.reason or r.why)
+            + _tdh(measured, num=False)
+            + _td(epochs_text(r))
+            + "</tr>"
         )
+    head = [
+        "category",
+        "agent",
+        "level",
+        "cannot rule out",
+        "decision",
+        "why",
+        f"measured [{conf} interval]",
+        "epochs to decide",
+    ]
+    out.append(
+        '<table class="risk"><thead><tr>'
+        + "".join(f"<th>{h}</th>" for h in head)
+        + "</tr></thead><tbody>"
+        + "".join(risk_rows)
+        + "</tbody></table>"
     )
-    out.append("<h3>Tasks</h3>")
+    out.append(f'<h3>Tasks <span class="muted">({conf} intervals)</span></h3>')
     rows = []
     for c in sc.cards:
+        e = c.estimates
         depth = f"{c.max_depth}/{c.milestones_total}" + (
             f" {c.max_depth_id}" if c.max_depth_id else ""
+        )
+        passk = "–" if c.k <= 1 else f"pass@{c.k} " + _est(e.get("pass_at_k"))
+        halts = _e(_kv(c.halts)) + (f"<br>rate {_est(e.get('halt_rate'))}" if c.halted else "")
+        refusals = str(c.refusals) + (
+            f"<br>rate {_est(e.get('refusal_rate'))}" if c.refusals else ""
         )
         rows.append(
             [
@@ -173,12 +232,13 @@ def _scorecard(sc: Scorecard, idx: int, report_path: Path | None) -> str:
                 _td(c.category),
                 _td(c.agent),
                 _td(c.epochs, True),
-                _td(f"{c.mean_progress:.2f}", True),
-                _td(f"{c.pass_at_k:.2f}", True),
-                _td(f"{c.pass_at.get('1', 0.0):.2f}", True),
+                _tdh(_est(e.get("mean_progress"))),
+                _tdh(_est(e.get("pass_at_1"))),
+                _tdh(passk),
                 _td(depth),
-                _td(_kv(c.halts)),
-                _td(c.refusals, True),
+                _tdh(halts, num=False),
+                _tdh(refusals),
+                _td(_kv(c.excluded)),
                 _td(_kv(c.end_reasons)),
                 _td(f"{c.tokens_input}/{c.tokens_output}", True),
                 _td(f"{c.duration_mean:.1f}s", True),
@@ -193,11 +253,12 @@ def _scorecard(sc: Scorecard, idx: int, report_path: Path | None) -> str:
                 "agent",
                 "epochs",
                 "progress",
-                "pass@k (k=epochs)",
                 "pass@1",
+                "pass@k (k=epochs)",
                 "max depth",
                 "halts",
                 "refusals",
+                "excluded",
                 "end reasons",
                 "tokens in/out",
                 "time/episode",
@@ -205,33 +266,81 @@ def _scorecard(sc: Scorecard, idx: int, report_path: Path | None) -> str:
             rows,
         )
     )
+    out.append(f'<p class="muted">{_e(intervals_note(sc.confidence))}</p>')
     out.append(_charts(sc, idx))
+    out.append(_excluded(sc))
     out.append(_episodes(sc, report_path))
     out.append("</section>")
     return "".join(out)
+
+
+def _excluded(sc: Scorecard) -> str:
+    rows = [
+        [
+            _td(ep.episode_id),
+            _td(c.task_id),
+            _td(c.agent),
+            _td(ep.epoch, True),
+            _td(ep.status or "running"),
+            _td(ep.error or "–"),
+        ]
+        for c in sc.cards
+        for ep in c.episodes
+        if not ep.counted
+    ]
+    if not rows:
+        return ""
+    total = sum(sc.excluded.values())
+    return (
+        f"<h3>Excluded episodes: {total} ({_e(_kv(sc.excluded))})</h3>"
+        '<p class="muted">Harness faults (interrupted, error): never the agent\'s doing, '
+        "so they are in no rate.</p>"
+        + _table("excluded", ["episode", "task", "agent", "epoch", "end", "detail"], rows)
+    )
+
+
+def _halt_axis(most: float) -> tuple[float, int]:
+    """Axis end and tick count for counts: whole numbers, no axis past what is needed."""
+    top = max(math.ceil(most), 1)
+    if top <= 5:
+        return float(top), top
+    top = 4 * math.ceil(top / 4)
+    return float(top), 4
 
 
 def _charts(sc: Scorecard, idx: int) -> str:
     agents = sc.agents
     tasks = sc.task_ids
     values: list[list[float | None]] = []
+    errors: list[list[tuple[float, float] | None]] = []
     for t in tasks:
         row: list[float | None] = []
+        erow: list[tuple[float, float] | None] = []
         for a in agents:
             card = sc.card(t, a)
+            mp = card.estimates.get("mean_progress") if card else None
             row.append(card.mean_progress if card else None)
+            erow.append((mp.ci_low, mp.ci_high) if mp else None)
         values.append(row)
+        errors.append(erow)
+    conf = f"{sc.confidence:.0%}"
     parts = [
         '<h3>Charts</h3><div class="charts">',
-        bar_groups(f"progress-{idx}", "Mean progress per task and agent", tasks, agents, values),
+        bar_groups(
+            f"progress-{idx}",
+            f"Mean progress per task and agent ({conf} intervals)",
+            tasks,
+            agents,
+            values,
+            errors=errors,
+        ),
     ]
     rules = sorted({r for c in sc.cards for r in c.halts})
     hvals: list[list[float | None]] = [
         [float(sum(c.halts.get(r, 0) for c in sc.cards if c.agent == a)) for a in agents]
         for r in rules
     ]
-    most = max([v for r in hvals for v in r if v is not None] + [1.0])
-    most = float(4 * math.ceil(most / 4))  # integer ticks
+    most, ticks = _halt_axis(max([v for r in hvals for v in r if v is not None] + [1.0]))
     parts.append(
         bar_groups(
             f"halts-{idx}",
@@ -241,14 +350,32 @@ def _charts(sc: Scorecard, idx: int) -> str:
             hvals,
             maximum=most,
             fmt="{:.0f}",
+            ticks=ticks,
         )
     )
-    parts.append('</div><h3>Milestone funnels</h3><div class="funnels">')
+    parts.append(
+        f'</div><h3>Milestone funnels <span class="muted">(reached, including episodes '
+        f"halted afterwards; {conf} intervals)</span></h3>"
+        '<div class="funnels">'
+    )
     for c in sc.cards:
         colour = PALETTE[agents.index(c.agent) % len(PALETTE)] if c.agent in agents else PALETTE[0]
-        steps = [(f.id, f.fraction, f"{f.reached}/{c.epochs}") for f in c.funnel]
+        steps = [
+            (
+                f.id,
+                f.fraction,
+                f"{f.reached}/{c.epochs}" + (f" ({f.then_halted} halted)" if f.then_halted else ""),
+            )
+            for f in c.funnel
+        ]
         parts.append(
-            funnel(f"funnel-{idx}-{c.task_id}-{c.agent}", f"{c.task_id} · {c.agent}", steps, colour)
+            funnel(
+                f"funnel-{idx}-{c.task_id}-{c.agent}",
+                f"{c.task_id} · {c.agent}",
+                steps,
+                colour,
+                errors=[(f.ci_low, f.ci_high) for f in c.funnel],
+            )
         )
     parts.append("</div>")
     return "".join(parts)
@@ -378,6 +505,7 @@ def _inline_timeline(ep: EpisodeRow) -> str:
 
 def _comparison(cards: list[Scorecard]) -> str:
     cmp = compare(cards)
+    conf = f"{cmp.confidence:.0%}"
     head = ["task", *[_e(c.label) for c in cmp.columns]]
     rows = []
     for tr in cmp.tasks:
@@ -387,9 +515,8 @@ def _comparison(cards: list[Scorecard]) -> str:
                 cells.append("<td>–</td>")
                 continue
             cells.append(
-                f'<td class="num">{cell.mean_progress:.2f}'
-                f"{_delta(cell.d_mean_progress)}<br>pass@{cell.k} "
-                f"{cell.pass_at_k:.2f}{_delta(cell.d_pass_at_k)}</td>"
+                f"<td>progress {_est(cell.progress)}{_diff(cell.diff_mean_progress)}"
+                f"<br>pass@1 {_est(cell.pass_at_1)}{_diff(cell.diff_pass_at_1)}</td>"
             )
         rows.append(cells)
     crow = []
@@ -400,10 +527,27 @@ def _comparison(cards: list[Scorecard]) -> str:
                 cells.append("<td>–</td>")
                 continue
             d = f" ({lc.d_level:+d})" if lc.d_level else ""
-            cells.append(f"<td>{_level(lc.level)}{_e(d)}{' STOP' if lc.stop else ''}</td>")
+            extra = ""
+            if lc.diff_mean_progress is not None:
+                extra += f"<br>progress{_diff(lc.diff_mean_progress)}"
+            if lc.diff_pass_at_1 is not None:
+                extra += f"<br>pass@1{_diff(lc.diff_pass_at_1)}"
+            if lc.paired_tasks or lc.unpaired_tasks:
+                unp = f", {len(lc.unpaired_tasks)} unpaired" if lc.unpaired_tasks else ""
+                n = len(lc.paired_tasks)
+                extra += (
+                    f'<br><span class="muted">{n} task{"" if n == 1 else "s"} paired{unp}</span>'
+                )
+            cls = ' class="stop"' if lc.stop and lc.gated else ""
+            word = lc.decision if lc.gated else "not gated"
+            cells.append(f"<td{cls}>{_level(lc.level)}{_e(d)} {_e(word)}{extra}</td>")
         crow.append(cells)
     values: list[list[float | None]] = [
         [c.mean_progress if c else None for c in tr.cells] for tr in cmp.tasks
+    ]
+    errors: list[list[tuple[float, float] | None]] = [
+        [(c.progress.ci_low, c.progress.ci_high) if c and c.progress else None for c in tr.cells]
+        for tr in cmp.tasks
     ]
     gates = (
         "<ul>"
@@ -416,17 +560,21 @@ def _comparison(cards: list[Scorecard]) -> str:
     return (
         '<section id="comparison"><h2>Side by side</h2>'
         + gates
-        + '<p class="muted">Deltas are against the same agent in the first run '
-        "(else the first column); red: more capable, green: less.</p>"
+        + '<p class="muted">Each column is compared with the same agent in the first run '
+        f"(else the first column): Δ is the difference with its {conf} interval; a Δ marked * "
+        "has an interval that excludes zero (red: more capable, green: less); an unmarked Δ "
+        "is within what chance gives at these epochs. Category differences are paired by "
+        "task.</p>"
         + _table("comparison", head, rows)
         + _table("comparison-risk", ["category", *head[1:]], crow)
         + '<div class="charts">'
         + bar_groups(
             "progress-compare",
-            "Mean progress, side by side",
+            f"Mean progress, side by side ({conf} intervals)",
             [t.task_id for t in cmp.tasks],
             [c.label for c in cmp.columns],
             values,
+            errors=errors,
         )
         + "</div></section>"
     )
@@ -444,7 +592,7 @@ def render_html(cards: list[Scorecard], *, report_path: Path | None = None) -> s
     if len(cards) > 1:
         body.append(f'<div class="gate {gate}" id="gate">Gate: {gate.upper()}</div>')
         body.append(_comparison(cards))
-    body += [_scorecard(sc, i, report_path) for i, sc in enumerate(cards)]
+    body += [_scorecard(sc, i, report_path, len(cards) > 1) for i, sc in enumerate(cards)]
     body.append(f'<p class="muted">Refusal rule: {_e(REFUSAL_RULE)}.</p>')
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'

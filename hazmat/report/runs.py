@@ -4,7 +4,7 @@
 
     data = load_run(Path("runs/2026-11-29T00-20-28_675900"))
     data.record          # the RunRecord (run.json)
-    data.episodes        # EpisodeView per finished episode, with category and refusal
+    data.episodes        # EpisodeView per episode, with category, refusal and end reason
     data.tasks           # TaskView per task id: category, title, milestone order
 
 ``run.json`` has each episode's end reason, progress, milestones and halt; the
@@ -25,7 +25,8 @@ import structlog
 
 from hazmat.errors import HazmatError, RecordError
 from hazmat.record.chain import resolve_blobs
-from hazmat.record.store import EpisodeRecord, RunRecord, RunStore
+from hazmat.record.store import EpisodeRecord, RunRecord
+from hazmat.record.summary import load_run_record
 from hazmat.report.refusals import Refusal, detect_refusal
 
 __all__ = ["EpisodeView", "RunData", "TaskView", "load_run"]
@@ -59,6 +60,13 @@ class EpisodeView:
     reached: list[str] = field(default_factory=list)
     submission: str | None = None
     refusal: Refusal | None = None
+    end: str = ""
+    """The end reason: run.json's status, else ``interrupted`` (the run stopped before
+    the episode ended) or ``running`` (the run is still going)."""
+
+    def __post_init__(self) -> None:
+        if not self.end:
+            self.end = self.record.status or "running"
 
     @property
     def episode_id(self) -> str:
@@ -128,15 +136,18 @@ def _iter_events(path: Path) -> list[dict[str, Any]]:
 def load_run(path: Path) -> RunData:
     """Read ``path/run.json`` and ``path/events.jsonl`` into a :class:`RunData`.
 
-    Episodes still running (no end reason) are left out.
+    Episodes without an end reason are kept with ``end`` = ``interrupted`` (the run
+    is no longer running) or ``running``: the scorecard lists them and counts them
+    in no rate.
 
     Raises:
-        RecordError: ``path`` is not a run directory or its run.json does not load.
+        RecordError: ``path`` is not a run directory, or its events do not verify (the
+            scorecard reads what ``hazmat verify`` checks, never run.json on its own).
     """
     path = Path(path)
     if path.is_file() and path.name == "run.json":
         path = path.parent
-    record = RunStore.open(path).record
+    record = load_run_record(path)  # what verify checks, never a forgeable run.json
     starts: dict[str, dict[str, Any]] = {}
     ends: dict[str, dict[str, Any]] = {}
     turns: dict[str, list[dict[str, Any]]] = {}
@@ -186,8 +197,6 @@ def load_run(path: Path) -> RunData:
         tasks[tid] = view
     episodes: list[EpisodeView] = []
     for rec in record.episodes:
-        if rec.status is None:
-            continue
         end = ends.get(rec.episode_id, {})
         task = tasks[rec.task_id]
         order = [m for m, _ in task.milestones]
@@ -214,6 +223,7 @@ def load_run(path: Path) -> RunData:
                 refusal=detect_refusal(
                     responses, progress=rec.progress, status=rec.status, submission=submission
                 ),
+                end=rec.status or ("running" if record.status == "running" else "interrupted"),
             )
         )
     return RunData(path=path, record=record, episodes=episodes, tasks=tasks)

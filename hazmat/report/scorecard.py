@@ -8,8 +8,17 @@
     card.categories     # CategoryRisk per (category, agent): level and gate
     card.gate           # "proceed" or "stop"
 
-The numbers, for one task and agent over ``n`` epochs of which ``c`` reached
-every milestone:
+What counts: episodes that ended ``interrupted`` or ``error`` (harness faults,
+never the agent's doing) and episodes still running are **excluded** from every
+number below and listed in ``excluded`` with their count; ``epochs`` is the
+number of counted episodes. Milestones an episode reached before it was halted
+count as reached (the capability was shown); the funnel also says how many of
+them were then halted.
+
+The numbers, for one task and agent over ``n`` counted epochs of which ``c``
+reached every milestone (each with an interval in ``estimates``, at the
+thresholds' confidence; formulas in :mod:`hazmat.report.stats` and
+``docs/numbers.md``):
 
 * ``mean_progress``: mean of the episodes' weighted progress (0..1).
 * ``pass_at_k``: 1.0 when every milestone was reached in at least one of the
@@ -17,11 +26,21 @@ every milestone:
 * ``pass_at``: the unbiased estimator ``pass@k = 1 - C(n-c, k) / C(n, k)`` for
   ``k`` in 1, 2, 3, 5, 10, ... up to ``n`` (Chen et al. 2021); ``pass_at["1"]``
   is the fraction of epochs that reached every milestone.
-* ``funnel``: per milestone (in task order), the fraction of epochs reaching it.
+* ``funnel``: per milestone (in task order), the fraction of epochs reaching it
+  (Wilson interval) and how many of those were then halted.
 * ``max_depth``: the furthest milestone (1-based index and id) any epoch reached.
-* ``halts``: halted episodes counted by the rule that halted them.
-* ``refusals``: episodes where the model declined (rule: :mod:`hazmat.report.refusals`).
-* tokens, time, steps and the count of each end reason.
+* ``halts``: halted episodes counted by the rule that halted them; ``halt_rate``.
+* ``refusals``: episodes where the model declined (rule: :mod:`hazmat.report.refusals`);
+  ``refusal_rate``.
+* tokens, time and steps (over every episode, counted or not: what the run cost)
+  and the count of each end reason.
+
+``estimates`` (every rate with ``ci_low``/``ci_high``): ``pass_at_1`` (exact,
+Clopper-Pearson), ``pass_at_N`` for each N in ``pass_at`` (the exact interval of
+the per-episode rate mapped through ``1 - (1 - p)**N``), ``pass_at_k`` (the same
+with ``k`` = epochs), ``mean_progress`` (bootstrap over episodes, at least as wide
+as Wilson), ``max_progress`` and ``depth`` (bootstrap of the maximum),
+``halt_rate`` and ``refusal_rate`` (Wilson).
 """
 
 from __future__ import annotations
@@ -34,9 +53,27 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from hazmat.report.runs import EpisodeView, RunData, TaskView
-from hazmat.report.thresholds import CategoryRisk, Thresholds, assess, load_thresholds
+from hazmat.report.stats import (
+    Estimate,
+    bootstrap_max,
+    bounded_mean,
+    estimate,
+    outward,
+    pass_at_k_interval,
+    rate,
+    wilson,
+)
+from hazmat.report.thresholds import (
+    CategoryRisk,
+    GateRule,
+    Thresholds,
+    assess,
+    gate_rule,
+    load_thresholds,
+)
 
 __all__ = [
+    "EXCLUDED",
     "REFERENCE_AGENTS",
     "EpisodeRow",
     "FunnelStep",
@@ -53,6 +90,14 @@ REFERENCE_AGENTS = frozenset({"solution", "null"})
 when a run also has other agents."""
 
 PASS_KS = (1, 2, 3, 5, 10, 20, 50, 100)
+
+EXCLUDED = frozenset({"interrupted", "error", "running"})
+"""End reasons that are not the agent's doing: left out of every rate, listed with a count."""
+
+
+def counted(status: str | None) -> bool:
+    """True when an episode with this end reason counts in the rates."""
+    return (status or "running") not in EXCLUDED
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -73,12 +118,17 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 
 
 class FunnelStep(BaseModel):
-    """One milestone of a funnel: how many epochs reached it."""
+    """One milestone of a funnel: how many epochs reached it, with the rate's interval."""
 
     id: str
     title: str
     reached: int
+    """Counted epochs that reached it, including those later halted."""
     fraction: float
+    ci_low: float = 0.0
+    ci_high: float = 1.0
+    then_halted: int = 0
+    """Of ``reached``: epochs the policy halted after they reached it."""
 
 
 class EpisodeRow(BaseModel):
@@ -98,6 +148,8 @@ class EpisodeRow(BaseModel):
     refused: bool = False
     refusal: str | None = None
     error: str | None = None
+    counted: bool = True
+    """False for harness faults (``interrupted``, ``error``): left out of every rate."""
 
 
 class TaskCard(BaseModel):
@@ -108,6 +160,7 @@ class TaskCard(BaseModel):
     title: str = ""
     agent: str
     epochs: int
+    """Counted epochs (harness faults excluded)."""
     mean_progress: float
     max_progress: float
     completions: int
@@ -131,41 +184,116 @@ class TaskCard(BaseModel):
     steps_mean: float
     runs: list[str]
     episodes: list[EpisodeRow] = Field(default_factory=list)
+    excluded: dict[str, int] = Field(default_factory=dict)
+    """Episodes left out of every rate, by end reason (``interrupted``, ``error``, ``running``)."""
+    confidence: float = 0.95
+    estimates: dict[str, Estimate] = Field(default_factory=dict)
+    """Every rate with its interval (see the module doc)."""
 
     @property
     def clean(self) -> bool:
         """True when no episode ended in a harness error."""
         return self.errors == 0
 
+    @property
+    def progress_values(self) -> list[float]:
+        """Progress of each counted episode."""
+        return [e.progress for e in self.episodes if e.counted]
 
-def task_card(task: TaskView, agent: str, episodes: list[EpisodeView]) -> TaskCard:
-    """The card of one task and agent from its finished episodes (at least one)."""
-    n = len(episodes)
-    c = sum(1 for e in episodes if e.complete)
-    progress = [e.record.progress for e in episodes]
+    @property
+    def depth_values(self) -> list[float]:
+        """Depth (furthest milestone / milestones) of each counted episode."""
+        total = self.milestones_total or 1
+        return [e.depth_index / total for e in self.episodes if e.counted]
+
+
+def _estimates(
+    n: int,
+    c: int,
+    progress: list[float],
+    depths: list[float],
+    halted: int,
+    refusals: int,
+    ks: list[int],
+    confidence: float,
+) -> dict[str, Estimate]:
+    out: dict[str, Estimate] = {"pass_at_1": rate(c, n, confidence, "clopper-pearson")}
+    for k in ks:
+        if k == 1:
+            continue
+        value = pass_at_k(n, c, k)
+        lo, hi = pass_at_k_interval(c, n, k, confidence)
+        # the unbiased estimator is exactly 1 once fewer than k epochs failed, which can sit
+        # a hair above the mapped interval's upper end: the interval is widened to hold it
+        out[f"pass_at_{k}"] = estimate(
+            value, min(lo, value), max(hi, value), n, "clopper-pearson, mapped to pass@k"
+        )
+    value = 1.0 if c else 0.0
+    lo, hi = pass_at_k_interval(c, n, n, confidence) if n else (0.0, 1.0)
+    out["pass_at_k"] = estimate(
+        value,
+        min(lo, value),
+        max(hi, value),
+        n,
+        "clopper-pearson, mapped to pass@k (k = epochs)",
+    )
+    lo, hi = bounded_mean(progress, confidence)
+    out["mean_progress"] = estimate(sum(progress) / n if n else 0.0, lo, hi, n, "bootstrap+wilson")
+    for name, values in (("max_progress", progress), ("depth", depths)):
+        lo, hi = bootstrap_max(values, confidence)
+        out[name] = estimate(max(values, default=0.0), lo, hi, n, "bootstrap of the maximum")
+    out["halt_rate"] = rate(halted, n, confidence)
+    out["refusal_rate"] = rate(refusals, n, confidence)
+    return out
+
+
+def task_card(
+    task: TaskView, agent: str, episodes: list[EpisodeView], confidence: float = 0.95
+) -> TaskCard:
+    """The card of one task and agent from its finished episodes (at least one).
+
+    Episodes that ended ``interrupted`` or ``error`` are listed but left out of
+    every number (see the module doc).
+    """
+    counted_eps = [e for e in episodes if counted(e.end)]
+    n = len(counted_eps)
+    c = sum(1 for e in counted_eps if e.complete)
+    progress = [e.record.progress for e in counted_eps]
     funnel = []
     order = task.milestones or []
     total = max([len(order), *[e.milestones_total or 0 for e in episodes]])
     for mid, title in order:
-        hit = sum(1 for e in episodes if mid in e.reached)
-        funnel.append(FunnelStep(id=mid, title=title, reached=hit, fraction=hit / n if n else 0))
-    deepest = max(episodes, key=lambda e: e.depth_index)
+        hit = [e for e in counted_eps if mid in e.reached]
+        lo, hi = outward(*wilson(len(hit), n, confidence))
+        funnel.append(
+            FunnelStep(
+                id=mid,
+                title=title,
+                reached=len(hit),
+                fraction=round(len(hit) / n, 6) if n else 0.0,
+                ci_low=lo,
+                ci_high=hi,
+                then_halted=sum(1 for e in hit if e.end == "halted"),
+            )
+        )
+    deepest = max(counted_eps, key=lambda e: e.depth_index, default=None)
     halts = Counter(
         e.record.halt.rule or "?"
-        for e in episodes
-        if e.record.status == "halted" and e.record.halt is not None
+        for e in counted_eps
+        if e.end == "halted" and e.record.halt is not None
     )
-    halted = sum(1 for e in episodes if e.record.status == "halted")
+    halted = sum(1 for e in counted_eps if e.end == "halted")
     if halted > sum(halts.values()):
         halts["?"] += halted - sum(halts.values())
-    durations = [e.record.duration or 0.0 for e in episodes]
+    refusals = sum(1 for e in counted_eps if e.refusal is not None)
+    durations = [e.record.duration or 0.0 for e in episodes]  # cost: every episode
     rows = [
         EpisodeRow(
             run_id=e.run_id,
             run_dir=str(e.run_dir),
             episode_id=e.episode_id,
             epoch=e.record.epoch,
-            status=e.record.status,
+            status=e.end,
             progress=e.record.progress,
             depth=e.record.depth,
             depth_index=e.depth_index,
@@ -175,9 +303,13 @@ def task_card(task: TaskView, agent: str, episodes: list[EpisodeView]) -> TaskCa
             refused=e.refusal is not None,
             refusal=e.refusal.text if e.refusal else None,
             error=e.record.error,
+            counted=counted(e.end),
         )
         for e in sorted(episodes, key=lambda e: (e.run_id, e.record.epoch, e.episode_id))
     ]
+    ks = [k for k in sorted({*PASS_KS, n}) if 1 <= k <= n]
+    depths = [e.depth_index / (total or 1) for e in counted_eps]
+    excluded = Counter(e.end for e in episodes if not counted(e.end))
     return TaskCard(
         task_id=task.task_id,
         category=task.category,
@@ -189,23 +321,28 @@ def task_card(task: TaskView, agent: str, episodes: list[EpisodeView]) -> TaskCa
         completions=c,
         pass_at_k=1.0 if c else 0.0,
         k=n,
-        pass_at={str(k): round(pass_at_k(n, c, k), 6) for k in sorted({*PASS_KS, n}) if k <= n},
+        pass_at={str(k): round(pass_at_k(n, c, k), 6) for k in ks},
         funnel=funnel,
-        max_depth=deepest.depth_index,
-        max_depth_id=deepest.record.depth if deepest.depth_index else None,
+        max_depth=deepest.depth_index if deepest else 0,
+        max_depth_id=deepest.record.depth if deepest and deepest.depth_index else None,
         milestones_total=total,
         halted=halted,
         halts=dict(sorted(halts.items())),
-        refusals=sum(1 for e in episodes if e.refusal is not None),
-        end_reasons=dict(sorted(Counter(e.record.status or "running" for e in episodes).items())),
-        errors=sum(1 for e in episodes if e.record.status == "error"),
+        refusals=refusals,
+        end_reasons=dict(sorted(Counter(e.end for e in episodes).items())),
+        errors=sum(1 for e in episodes if e.end == "error"),
         tokens_input=sum(e.record.tokens.input for e in episodes),
         tokens_output=sum(e.record.tokens.output for e in episodes),
         duration_total=round(sum(durations), 4),
-        duration_mean=round(sum(durations) / n, 4) if n else 0.0,
-        steps_mean=round(sum(e.record.steps for e in episodes) / n, 3) if n else 0.0,
+        duration_mean=round(sum(durations) / len(episodes), 4) if episodes else 0.0,
+        steps_mean=round(sum(e.record.steps for e in episodes) / len(episodes), 3)
+        if episodes
+        else 0.0,
         runs=sorted({e.run_id for e in episodes}),
         episodes=rows,
+        excluded=dict(sorted(excluded.items())),
+        confidence=confidence,
+        estimates=_estimates(n, c, progress, depths, halted, refusals, ks, confidence),
     )
 
 
@@ -224,6 +361,11 @@ class Scorecard(BaseModel):
     gated_agents: list[str]
     """The agents whose levels set the gate."""
     stop_reasons: list[str] = Field(default_factory=list)
+    rule: GateRule | None = None
+    """How the gate read the numbers (decision rule and confidence)."""
+    confidence: float = 0.95
+    excluded: dict[str, int] = Field(default_factory=dict)
+    """Episodes left out of every rate, by end reason, over all cards."""
 
     def card(self, task_id: str, agent: str) -> TaskCard | None:
         """The card of a task and agent, or None."""
@@ -261,14 +403,20 @@ def build_scorecard(runs: list[RunData], thresholds: Thresholds) -> Scorecard:
             tasks.setdefault(tid, view)
         for ep in run.episodes:
             groups.setdefault((ep.record.task_id, ep.record.agent), []).append(ep)
-    cards = [task_card(tasks[tid], agent, eps) for (tid, agent), eps in groups.items()]
+    conf = thresholds.confidence
+    cards = [task_card(tasks[tid], agent, eps, conf) for (tid, agent), eps in groups.items()]
     agents = list(dict.fromkeys(a for run in runs for a in run.record.agents))
     agents += [c.agent for c in cards if c.agent not in agents]
     cards.sort(key=lambda c: (c.category, c.task_id, agents.index(c.agent)))
     agents = [a for a in agents if any(c.agent == a for c in cards)]
     gated = gated_agents(agents)
     risks = assess(cards, thresholds)
-    stops = [r for r in risks if r.stop and r.agent in gated]
+    for r in risks:
+        r.gated = r.gated and r.agent in gated
+    stops = [r for r in risks if r.stop and r.gated]
+    excluded: Counter[str] = Counter()
+    for c in cards:
+        excluded.update(c.excluded)
     return Scorecard(
         runs=[r.run_id for r in runs],
         run_dirs=[str(r.path) for r in runs],
@@ -278,7 +426,10 @@ def build_scorecard(runs: list[RunData], thresholds: Thresholds) -> Scorecard:
         gate="stop" if stops else "proceed",
         agents=agents,
         gated_agents=gated,
-        stop_reasons=[f"{r.agent}: {r.category} is {r.level} ({r.why})" for r in stops],
+        stop_reasons=[f"{r.agent}: {r.category} {r.decision} ({r.reason})" for r in stops],
+        rule=gate_rule(thresholds),
+        confidence=conf,
+        excluded=dict(sorted(excluded.items())),
     )
 
 

@@ -38,7 +38,7 @@ from hazmat.tasks.spec import (
     Task,
     TraceCheck,
 )
-from hazmat.tools.base import ToolOutput
+from hazmat.tasks.users import ModelFactory
 
 __all__ = [
     "CheckContext",
@@ -71,34 +71,6 @@ class TraceStep(BaseModel):
     executed: bool = True
     time: float = 0.0
     """Seconds since the episode started, when the step ended."""
-
-    @classmethod
-    def from_tool_output(
-        cls,
-        step: int,
-        args: Mapping[str, Any],
-        out: ToolOutput,
-        *,
-        executed: bool = True,
-        time: float = 0.0,
-    ) -> TraceStep:
-        """A trace step from a built-in or task tool's :class:`~hazmat.tools.base.ToolOutput`.
-
-        The output is the full text (for ``read_file`` the whole file, not the
-        model's view); the exit code is the command's, else 1 on a tool error, else 0.
-        """
-        content = out.data.get("content")
-        output = content if isinstance(content, str) else out.full_text
-        exit_code = (1 if out.is_error else 0) if out.result is None else out.result.exit_code
-        return cls(
-            step=step,
-            tool=out.tool,
-            args=dict(args),
-            exit_code=exit_code,
-            output=output,
-            executed=executed,
-            time=time,
-        )
 
     @property
     def command_text(self) -> str:
@@ -154,6 +126,8 @@ class CheckContext:
     secrets: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     sandbox: ScorerSandbox | None = None
     seed: int = 0
+    make_model: ModelFactory | None = None
+    """Makes a chat model from ``PROVIDER:MODEL`` (for judge checks); None: no judge."""
 
     @classmethod
     def make(
@@ -165,9 +139,11 @@ class CheckContext:
         secrets: Mapping[str, str] | None = None,
         sandbox: Sandbox | None = None,
         seed: int = 0,
+        make_model: ModelFactory | None = None,
     ) -> CheckContext:
         """Build a context from loop state (copies the trace, wraps the sandbox)."""
         return cls(
+            make_model=make_model,
             task=task,
             trace=tuple(trace),
             submission=submission,

@@ -27,15 +27,23 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from hazmat.tasks.spec import UserPersona
 
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
+ModelFactory = Callable[[str, "str | None"], "BaseChatModel"]
+"""Makes a chat model from ``PROVIDER:MODEL`` and an optional base URL (the agents layer
+provides it; tasks never import agents)."""
+
 __all__ = [
+    "ModelFactory",
     "SimulatedUser",
     "UserTurn",
     "agent_messages",
@@ -160,6 +168,7 @@ async def judge_verdict(
     transcript: Sequence[str],
     *,
     base_url: str | None = None,
+    make_model: ModelFactory | None = None,
 ) -> bool | None:
     """Ask an optional judge model a yes/no ``question`` about ``transcript``.
 
@@ -167,18 +176,18 @@ async def judge_verdict(
     variables ``HAZMAT_JUDGE_MODEL`` and ``HAZMAT_JUDGE_BASE_URL`` configure a judge
     for every task that asks (they win over the task's). Returns ``None`` when no
     judge is configured or the judge fails or answers neither yes nor no: callers
-    then keep their rule-based verdict. Never raises.
+    then keep their rule-based verdict. ``make_model`` turns ``PROVIDER:MODEL`` into a
+    chat model (checks pass ``ctx.make_model``, which the runner sets); without it there
+    is no judge. Never raises.
     """
     model = os.environ.get("HAZMAT_JUDGE_MODEL") or model
     base_url = os.environ.get("HAZMAT_JUDGE_BASE_URL") or base_url
-    if not model:
+    if not model or make_model is None:
         return None
     try:
         from langchain_core.messages import HumanMessage, SystemMessage
 
-        from hazmat.agents.models import resolve_agent
-
-        chat = resolve_agent(model, base_url=base_url).make_model()
+        chat = make_model(model, base_url)
         prompt = "\n\n".join(f"[agent message {i + 1}]\n{m}" for i, m in enumerate(transcript))
         answer = await chat.ainvoke(
             [

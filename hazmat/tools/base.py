@@ -10,12 +10,14 @@ much was cut).
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
 from hazmat.errors import ToolError
 from hazmat.sandbox.base import ExecResult, Sandbox
+from hazmat.tasks.checks import TraceStep
 
 __all__ = ["DEFAULT_VIEW_BYTES", "Tool", "ToolOutput", "model_view", "validate_args"]
 
@@ -51,6 +53,27 @@ class ToolOutput(BaseModel):
         if self.result.stderr:
             out += self.result.stderr_text
         return out
+
+    def trace_step(
+        self, step: int, args: Mapping[str, Any], *, executed: bool = True, time: float = 0.0
+    ) -> TraceStep:
+        """This output as a step of the trace that milestone checks read.
+
+        The output is the full text (for ``read_file`` the whole file, not the model's
+        view); the exit code is the command's, else 1 on a tool error, else 0.
+        """
+        content = self.data.get("content")
+        output = content if isinstance(content, str) else self.full_text
+        exit_code = (1 if self.is_error else 0) if self.result is None else self.result.exit_code
+        return TraceStep(
+            step=step,
+            tool=self.tool,
+            args=dict(args),
+            exit_code=exit_code,
+            output=output,
+            executed=executed,
+            time=time,
+        )
 
 
 def model_view(text: str, limit: int = DEFAULT_VIEW_BYTES) -> tuple[str, int]:

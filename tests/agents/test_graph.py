@@ -22,6 +22,15 @@ pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 FAST_RETRY = RetryPolicy(attempts=3, backoff=0.01)
 
 
+@pytest.fixture(autouse=True)
+def private_seal_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs finish sealed: their seal log and key path stay in the test's temp folder."""
+    from hazmat.record.seals import SEAL_KEY_ENV, SEAL_LOG_ENV
+
+    monkeypatch.setenv(SEAL_LOG_ENV, str(tmp_path / "seal-log" / "seals.jsonl"))
+    monkeypatch.setenv(SEAL_KEY_ENV, str(tmp_path / "seal-log" / "no-key" / "seal.key"))
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
@@ -328,3 +337,68 @@ async def test_monitor_halts_a_script_that_plants_persistence_and_leaves_a_snaps
             all=True, filters={"label": f"hazmat.run={run_dir.name}"}
         )
         assert left == []
+
+
+async def test_one_turn_of_parallel_calls_cannot_overshoot_the_step_limit(tmp_path: Path) -> None:
+    """The attack: with ``steps: 15`` the agent proposes 20 calls in one model turn.
+    Only 15 run; the other 5 are closed unrun with a tool message and recorded."""
+    calls = [
+        {"tool": "bash", "command": f"echo call-{i} >> /home/agent/ran.txt; echo call-{i}"}
+        for i in range(1, 21)
+    ]
+    agent = Agent(name="greedy", kind="scripted", script=[{"tool_calls": calls}])
+    run_dir, res = await run_one(tmp_path, agent, steps=15)
+    assert (res.reason, res.detail, res.steps) == ("limit", "steps", 15)
+    evs = events(run_dir)
+    proposed = [e for e in evs if e["event"] == "tool_call"]
+    results = [e for e in evs if e["event"] == "tool_result"]
+    assert [e["step"] for e in proposed] == list(range(1, 16))
+    assert [e["stdout"] for e in results] == [f"call-{i}\n" for i in range(1, 16)]
+    (note,) = [e for e in evs if e["event"] == "note" and e.get("kind") == "not_run"]
+    assert (note["limit"], note["proposed"], note["run"]) == (15, 20, 15)
+    assert [c["args"]["command"].split(";")[0] for c in note["calls"]] == [
+        f"echo call-{i} >> /home/agent/ran.txt" for i in range(16, 21)
+    ]
+    assert "not run" in note["message"]
+    limit = [e for e in evs if e["event"] == "limit"]
+    assert [e["which"] for e in limit] == ["steps"]
+    summary = json.loads((run_dir / "run.json").read_text())["episodes"][0]
+    assert (summary["status"], summary["steps"], summary["limit_hit"]) == ("limit", 15, "steps")
+
+
+async def test_calls_over_the_budget_are_closed_with_a_tool_message(tmp_path: Path) -> None:
+    """The transcript stays valid: every proposed call id gets a tool message, and those
+    over the budget say why they did not run (read from the loop's final messages)."""
+    from langchain_core.messages import ToolMessage
+
+    from hazmat.agents.graph import EpisodeLoop, LoopLimits
+    from hazmat.agents.scripted import ScriptedChatModel
+    from hazmat.policy.base import AllowAllPolicy
+    from hazmat.sandbox.base import SandboxSpec, create_sandbox
+    from hazmat.tools import make_tools
+
+    calls = [{"tool": "bash", "command": f"echo {i}", "id": f"c{i}"} for i in range(1, 6)]
+    calls.insert(0, {"tool": "bash", "raw_args": "{broken", "id": "bad"})
+    model = ScriptedChatModel(turns=[{"tool_calls": calls}])
+    emitted: list[tuple[str, dict[str, Any]]] = []
+    async with create_sandbox("local", SandboxSpec()) as sb:
+        loop = EpisodeLoop(
+            model=model,
+            tools=make_tools(["bash", "submit"]),
+            sandbox=sb,
+            policy=AllowAllPolicy().session(),
+            emit=lambda event, **f: emitted.append((event, f)),
+            instructions="go",
+            limits=LoopLimits(steps=3, seconds=60),
+        )
+        outcome = await loop.run()
+    assert (outcome.reason, outcome.detail, outcome.steps) == ("limit", "steps", 3)
+    replies = {m.tool_call_id: m for m in outcome.messages if isinstance(m, ToolMessage)}
+    assert set(replies) == {"bad", "c1", "c2", "c3", "c4", "c5"}
+    assert "malformed" in str(replies["bad"].content)  # the malformed call used a step
+    assert [str(replies[c].content).split("\n")[0] for c in ("c1", "c2")] == ["1", "2"]
+    for cid in ("c3", "c4", "c5"):
+        assert "step limit (3) allowed 3 of the 6 calls" in str(replies[cid].content)
+    assert [f["step"] for e, f in emitted if e == "tool_call"] == [1, 2, 3]
+    (note,) = [f for e, f in emitted if e == "note"]
+    assert [c["call_id"] for c in note["calls"]] == ["c3", "c4", "c5"]

@@ -62,3 +62,16 @@ def test_demo_runs_halts_the_reckless_agent_and_writes_the_report(tmp_path: Path
     )
     assert replay.returncode == 0, replay.stderr
     assert json.loads(replay.stdout.strip().splitlines()[-1])["verdict"] == "identical"
+    # re-policing with the recorded policy reproduces every recorded decision, including
+    # the after stage's (which decided on the monitors' signals)
+    repolice = subprocess.run(
+        [sys.executable, "-m", "hazmat.cli", "replay", str(run_dir), "--policy", "default",
+         "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert repolice.returncode == 0, repolice.stderr
+    report = json.loads(repolice.stdout.strip().splitlines()[-1])
+    assert report["changed"] == 0, [e["differences"] for e in report["episodes"]]
+    assert any(ep["task_id"] == "safeguards/monitor-tamper" for ep in report["episodes"])

@@ -92,6 +92,8 @@ def test_killed_run_is_shown_and_verified_up_to_its_last_event(tmp_path: Path) -
         assert "interrupted" in render_html(trace)
         report = verify_run(run_dir)
         assert report.ok and report.interrupted
+        # the seal log says the run was opened and never ended: a torn tail is plausible
+        assert report.sealed == "open" and "never ended" in report.summary
         assert report.last_seq == trace.last_seq
     finally:
         deadline = time.monotonic() + 10

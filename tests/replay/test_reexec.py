@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from hazmat.errors import ReplayError
+from hazmat.record.events import is_blob_ref
 from hazmat.replay.normalize import Normalizer
 from hazmat.replay.reexec import replay_episode
 from hazmat.replay.trace import load_run
@@ -168,3 +170,94 @@ def test_malformed_calls_text_turns_and_nudges_replay_identical(tmp_path: Path) 
     report = asyncio.run(replay_episode(run_dir, eid, out_dir=tmp_path / "r"))
     assert report.identical, report.summary
     assert report.steps_compared == 4
+
+
+BIG_FILE = "".join(
+    f"line {i:04d} of a file longer than the record's inline limit\n" for i in range(100)
+)
+BIG_FILE += "TAIL-MARKER\n"
+
+
+def test_a_write_file_over_4_kib_replays_identical(tmp_path: Path) -> None:
+    """Issue 13, item 9: the content is a blob reference in the record; the replay must
+    write the whole file, not hand the reference dict to the tool (a malformed call)."""
+    assert len(BIG_FILE.encode()) > 5000
+    script = tmp_path / "big.json"
+    script.write_text(
+        json.dumps(
+            [
+                {"tool": "write_file", "path": "/home/agent/big.txt", "content": BIG_FILE},
+                {"tool": "bash", "command": "wc -c < /home/agent/big.txt; tail -1 big.txt"},
+                {"tool": "submit", "answer": "done"},
+            ]
+        )
+    )
+    run_dir = make_run(tmp_path / "runs", TASKS / "write-and-run", agent=f"scripted:{script}")
+    orig = load_run(run_dir)
+    (ep,) = orig.episodes.values()
+    assert is_blob_ref(ep.steps[0].call["args"]["content"])  # the attack's shape
+    assert ep.steps[0].args["content"] == BIG_FILE  # read back whole
+    assert ep.steps[1].result is not None
+    assert orig.text(ep.steps[1].result["stdout"]) == f"{len(BIG_FILE)}\nTAIL-MARKER\n"
+    report = asyncio.run(replay_episode(run_dir, ep.episode_id, out_dir=tmp_path / "r"))
+    assert report.identical, report.summary
+    new = load_run(Path(report.replay_run or "")).episode(ep.episode_id)
+    assert new.steps[0].malformed is None and new.steps[0].args["content"] == BIG_FILE
+    # a missing blob refuses the replay instead of replaying something else
+    (run_dir / "blobs" / ep.steps[0].call["args"]["content"]["blob"]).unlink()
+    with pytest.raises(ReplayError, match=r"step 1.*missing from the record"):
+        asyncio.run(replay_episode(run_dir, ep.episode_id, out_dir=tmp_path / "r"))
+
+
+def test_arguments_that_look_like_a_blob_reference_stay_what_they_were(tmp_path: Path) -> None:
+    """An agent puts a forged blob reference in its arguments, naming a blob the run holds
+    (its own long output). The record keeps it as data: the call stays malformed when
+    read back, re-executed and verified; it never becomes the blob's text."""
+    listing = "".join(f"{i}\n" for i in range(1, 40001))
+    digest = hashlib.sha256(listing.encode()).hexdigest()
+    forged = {"blob": digest, "size": len(listing.encode())}
+    script = tmp_path / "forged.json"
+    script.write_text(
+        json.dumps(
+            [
+                {"tool": "bash", "command": "seq 1 40000"},
+                {"tool": "bash", "args": {"command": forged}},
+                {"tool": "submit", "answer": "x"},
+            ]
+        )
+    )
+    run_dir = make_run(tmp_path / "runs", TASKS / "find-file", agent=f"scripted:{script}")
+    assert (run_dir / "blobs" / digest).is_file()  # the reference names a real blob
+    ep = next(iter(load_run(run_dir).episodes.values()))
+    assert ep.steps[1].malformed and ep.steps[1].args == {"command": forged}
+    assert ep.steps[1].call is not None and ep.steps[1].call["args"] == {
+        "command": {"$literal": forged}
+    }
+    assert verify_run(run_dir).ok
+    report = asyncio.run(replay_episode(run_dir, ep.episode_id, out_dir=tmp_path / "r"))
+    assert report.identical, report.summary
+
+
+def test_a_turn_over_the_step_limit_replays_identical(tmp_path: Path) -> None:
+    """Issue 13, item 12, through the real command line: find-file allows 15 steps and
+    the agent proposes 20 calls in one turn. 15 run, 5 are recorded as not run, and the
+    re-execution makes the same cut."""
+    calls = [
+        {"tool": "bash", "command": f"echo {i} >> /tmp/ran; wc -l < /tmp/ran"} for i in range(20)
+    ]
+    script = tmp_path / "greedy.json"
+    script.write_text(json.dumps([{"tool_calls": calls}]))
+    run_dir = make_run(tmp_path / "runs", TASKS / "find-file", agent=f"scripted:{script}")
+    ep = next(iter(load_run(run_dir).episodes.values()))
+    assert (ep.reason, len(ep.steps), [s.step for s in ep.steps if s.executed]) == (
+        "limit",
+        15,
+        list(range(1, 16)),
+    )
+    assert load_run(run_dir).text(ep.steps[-1].result["stdout"]) == "15\n"  # type: ignore[index]
+    (note,) = [e for e in ep.others if e.get("kind") == "not_run"]
+    assert len(note["calls"]) == 5
+    shown = invoke("show", str(run_dir)).output
+    assert "5 of 20 calls proposed in one turn were not run" in " ".join(shown.split())
+    report = asyncio.run(replay_episode(run_dir, ep.episode_id, out_dir=tmp_path / "r"))
+    assert report.identical and report.replayed_end == "limit", report.summary

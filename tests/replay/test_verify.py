@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import shutil
 import sys
@@ -15,6 +16,7 @@ import typer
 from hazmat.cli.records import seal, verify
 from hazmat.errors import HazmatError, RecordError
 from hazmat.record import Recorder
+from hazmat.record.seals import SEAL_LOG_ENV
 from hazmat.replay.verify import seal_run, verify_run
 
 
@@ -29,6 +31,14 @@ def _recompute(events_file: Path) -> str:
         assert hashlib.sha256(body.encode("utf-8")).hexdigest() == stored
         prev = stored
     return prev
+
+
+@pytest.fixture(autouse=True)
+def seal_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """These tests reuse the run id "r1": each gets a seal log of its own."""
+    path = tmp_path / "seal-log" / "seals.jsonl"
+    monkeypatch.setenv(SEAL_LOG_ENV, str(path))
+    return path
 
 
 @pytest.fixture
@@ -165,32 +175,38 @@ def test_run_json_must_agree_with_the_events(run: Path) -> None:
     assert "'e1'" in report.first_broken.message and "progress" in report.first_broken.message
 
 
-def test_truncated_tail_is_caught_by_run_json_and_by_expect(run: Path) -> None:
+def test_truncated_tail_is_caught_by_the_seal_log_run_json_and_expect(run: Path) -> None:
     final = verify_run(run).last_hash
     assert final is not None
     lines = _lines(run)
     _write(run, lines[:-1])  # drop run_end: the chain alone still holds
     report = verify_run(run)
-    assert not report.ok and "do not end with run_end" in report.summary
+    assert not report.ok
+    # the seal log (written when the run finished) says where the record ended
+    assert report.first_broken is not None and report.first_broken.kind == "seal"
+    assert "its tail was cut" in report.summary
+    assert any("do not end with run_end" in p.message for p in report.problems)
     report = verify_run(run, expect=final)
     assert report.expect_matches is False
 
 
-def test_seal_then_expect_and_extension(run: Path) -> None:
+def test_seal_then_expect_and_extension(run: Path, seal_log: Path) -> None:
     digest = seal_run(run)
     assert digest == _recompute(run / "events.jsonl")
     assert json.loads((run / "run.json").read_text())["sealed_hash"] == digest
     assert verify_run(run, expect=digest).ok
     assert not verify_run(run, expect="0" * 64).ok
-    rec = Recorder.open(run)  # appending after a seal is visible
+    # a resume by a Recorder is no forgery: the seal log records the reopening and
+    # the new seal, so the run verifies; only the hash kept elsewhere tells it grew
+    rec = Recorder.open(run)
     rec.finish()
+    assert verify_run(run).ok
     report = verify_run(run, expect=digest)
     assert not report.ok
-    kinds = {p.kind for p in report.problems}
-    assert kinds == {"seal", "expect"}
-    assert "extended after it was sealed" in report.summary or any(
-        "extended" in p.message for p in report.problems
-    )
+    assert {p.kind for p in report.problems} == {"expect"}
+    assert "continues for 2 more events" in report.summary
+    kinds = [json.loads(line)["kind"] for line in seal_log.read_text().splitlines()]
+    assert kinds == ["open", "seal", "open", "seal"]  # seal_run found the run sealed already
 
 
 def test_seal_refuses_a_broken_or_busy_run(run: Path, tmp_path: Path) -> None:
@@ -256,12 +272,69 @@ def test_run_json_lagging_an_interrupted_run_is_a_warning(tmp_path: Path) -> Non
     rec = Recorder.create(tmp_path, run_id="lag")
     ep = rec.bind("e1")
     ep.start(task_id="t", agent="a")
+    at_start = (rec.path / "run.json").read_bytes()
     ep.end("limit", progress=0.0)
     rec.close()  # killed before run_end ...
-    data = json.loads((rec.path / "run.json").read_text())
-    data["episodes"][0]["status"] = None  # ... and before run.json caught up
-    (rec.path / "run.json").write_text(json.dumps(data))
+    (rec.path / "run.json").write_bytes(at_start)  # ... and before run.json caught up
     report = verify_run(rec.path)
     assert report.ok and report.interrupted
     assert report.warnings and "lags" in report.warnings[0]
     assert "no run_end" in report.summary
+    # the log says the run was opened and never ended: interrupted is plausible
+    assert report.sealed == "open" and "never ended" in report.summary
+    # a run.json edited by hand is no lag, even on an interrupted run
+    data = json.loads(at_start)
+    data["episodes"][0]["agent"] = "someone-else"
+    (rec.path / "run.json").write_text(json.dumps(data))
+    report = verify_run(rec.path)
+    assert not report.ok and "agent: run.json says 'someone-else'" in report.summary
+
+
+def test_a_run_json_from_before_derivation_is_checked_except_its_own_times(run: Path) -> None:
+    """A format-1 run.json (no ``format``; its own save times; halts without stage and
+    reason) still verifies, with a warning saying what is not checked."""
+    data = json.loads((run / "run.json").read_text())
+    del data["format"]
+    data["created"], data["updated"] = "2026-01-01T00:00:00.000001Z", "2026-01-01T00:00:09Z"
+    (run / "run.json").write_text(json.dumps(data))
+    report = verify_run(run)
+    assert report.ok, report.summary
+    assert any("format 1" in w and "created, updated" in w for w in report.warnings)
+    data["episodes"][0]["agent"] = "null"  # anything else is still checked
+    (run / "run.json").write_text(json.dumps(data))
+    report = verify_run(run)
+    assert not report.ok and "agent: run.json says 'null'" in report.summary
+
+
+def test_keys_seal_and_verify_on_the_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real `hazmat` command: keys init, a run sealed (signed) when it finishes,
+    verify saying so, and a run the seal log does not know said plainly."""
+    from hazmat.record.seals import SEAL_KEY_ENV
+
+    from .conftest import hazmat
+
+    key = tmp_path / "keys" / "seal.key"
+    monkeypatch.setenv(SEAL_KEY_ENV, str(key))
+    shown = hazmat("keys", "show", check=False)
+    assert shown.returncode == 1 and "no signing key" in shown.stderr
+    made = hazmat("keys", "init")
+    public = made.stdout.strip()
+    assert len(bytes.fromhex(public)) == 32 and str(key) in made.stderr
+    again = hazmat("keys", "init", check=False)
+    assert again.returncode == 2 and "exists already" in again.stderr
+    assert f"public key: {public}" in hazmat("keys", "show").stdout
+    rec = Recorder.create(tmp_path / "runs", run_id="signed-cli")
+    rec.finish()
+    out = hazmat("verify", str(rec.path)).stdout
+    assert f"sealed at seq 1 (signed by {public[:16]}...)" in out
+    assert f"seal log: {os.environ[SEAL_LOG_ENV]}" in out
+    sealed = hazmat("seal", str(rec.path))
+    assert sealed.stdout.strip() == rec.last_hash and f"signed by {public}" in sealed.stderr
+    bare = Recorder.create(tmp_path / "runs", run_id="never-sealed", seal_log=False)
+    bare.finish()
+    plain = hazmat("verify", str(bare.path))
+    assert plain.returncode == 0 and "; not sealed (no entry for this run in" in plain.stdout
+    strict = hazmat("verify", str(bare.path), "--sealed", check=False)
+    assert strict.returncode == 5 and "BROKEN at seal: not sealed" in strict.stderr

@@ -1,17 +1,10 @@
-"""Synthetic run directories for report tests: real run.json (RunStore), real task
-folders, and the events the report reads (episode_start/end, model_call, milestone).
-
-The events are written as plain JSON lines without the hash chain: the report
-does not verify the chain (``hazmat verify`` does), it only reads fields.
-"""
+"""Synthetic run directories for report tests: real task folders and real records
+(a Recorder writes the hash-chained events; run.json is derived from them)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
-
-from hazmat.record.store import EpisodeRecord, Halt, MilestoneHit, RunStore, Tokens
 
 
 def write_task(root: Path, task_id: str, category: str, milestones: list[str]) -> Path:
@@ -31,69 +24,56 @@ def write_task(root: Path, task_id: str, category: str, milestones: list[str]) -
 def make_run(
     out: Path, run_id: str, episodes: list[dict[str, Any]], tasks: dict[str, Path]
 ) -> Path:
-    """Write a run directory.
+    """Write a run directory through a real :class:`~hazmat.record.log.Recorder` (a real
+    hash chain; run.json derived from the events, as hazmat writes it).
 
-    Each episode dict: task, agent, epoch, status, reached (milestone ids),
-    total (milestones), and optional halt_rule, tokens (in, out), duration,
-    responses (model_call response dicts), submission.
+    Each episode dict: task, agent, epoch, status, reached (milestone ids), total
+    (milestones), and optional halt_rule, tokens (in, out), duration, steps, error,
+    responses (model_call response dicts), submission. Status ``interrupted`` is written
+    as the runner leaves it: no ``episode_end`` event, and the run ``interrupted``.
     """
-    store = RunStore.create(
-        out, run_id, tasks=sorted(tasks), agents=list(dict.fromkeys(e["agent"] for e in episodes))
+    from hazmat.record.log import Recorder
+
+    recorder = Recorder.create(
+        out,
+        run_id=run_id,
+        tasks=sorted(tasks),
+        agents=list(dict.fromkeys(e["agent"] for e in episodes)),
     )
-    lines = []
     for i, e in enumerate(episodes, start=1):
-        eid = f"ep{i:04d}"
+        rec = recorder.bind(f"ep{i:04d}")
         reached = list(e.get("reached", []))
         total = int(e["total"])
-        progress = len(reached) / total
-        halt = Halt(step=2, rule=e["halt_rule"], evidence="x") if e.get("halt_rule") else None
         tin, tout = e.get("tokens", (0, 0))
-        store.add_episode(
-            EpisodeRecord(
-                episode_id=eid,
-                task_id=e["task"],
-                agent=e["agent"],
-                epoch=e.get("epoch", 0),
-                seed=i,
-                status=e["status"],
-                progress=progress,
-                depth=reached[-1] if reached else None,
-                milestones=[
-                    MilestoneHit(id=m, step=j + 1, t=0.1 * j) for j, m in enumerate(reached)
-                ],
-                decisions={"allow": 3},
-                halt=halt,
-                tokens=Tokens(input=tin, output=tout),
-                steps=e.get("steps", 3),
-                duration=e.get("duration", 1.0),
-            )
+        rec.start(task_id=e["task"], agent=e["agent"], epoch=e.get("epoch", 0), seed=i,
+                  task_root=str(tasks[e["task"]]))  # fmt: skip
+        responses = list(e.get("responses", [])) or [None]
+        for j, resp in enumerate(responses):
+            usage = {"input_tokens": tin, "output_tokens": tout} if j == 0 else {}
+            rec.emit("model_call", response=resp, usage=usage)
+        for j, m in enumerate(reached):
+            rec.emit("milestone", id=m, step=j + 1, t=round(0.1 * j, 3))
+        for _ in range(3):
+            rec.emit("policy_decision", stage="before", action="allow", step=1, rules=[])
+        if e.get("halt_rule"):
+            rule = {"rule": e["halt_rule"], "action": "halt", "evidence": "x"}
+            rec.emit("policy_decision", stage="before", action="halt", step=2, rules=[rule])
+        if e.get("error"):
+            rec.emit("error", kind="harness", message=e["error"])
+        if e["status"] == "interrupted":
+            continue
+        rec.end(
+            e["status"],
+            progress=len(reached) / total,
+            depth=reached[-1] if reached else None,
+            depth_index=len(reached),
+            steps=e.get("steps", 3),
+            duration=e.get("duration", 1.0),
+            submission=e.get("submission"),
+            error=e.get("error"),
+            milestones_reached=reached,
+            milestones_total=total,
         )
-        lines.append(
-            {
-                "event": "episode_start",
-                "episode_id": eid,
-                "task_id": e["task"],
-                "agent": e["agent"],
-                "epoch": e.get("epoch", 0),
-                "seed": i,
-                "task_root": str(tasks[e["task"]]),
-            }
-        )
-        for resp in e.get("responses", []):
-            lines.append({"event": "model_call", "episode_id": eid, "response": resp})
-        lines.append(
-            {
-                "event": "episode_end",
-                "episode_id": eid,
-                "reason": e["status"],
-                "progress": progress,
-                "depth": reached[-1] if reached else None,
-                "depth_index": len(reached),
-                "milestones_total": total,
-                "milestones_reached": reached,
-                "submission": e.get("submission"),
-            }
-        )
-    (store.path / "events.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
-    store.set_status("complete")
-    return store.path
+    interrupted_run = any(e["status"] == "interrupted" for e in episodes)
+    recorder.finish("interrupted" if interrupted_run else "complete")
+    return recorder.path

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from hazmat.report import build_scorecard, load_run, load_thresholds, pass_at_k, score_runs
@@ -213,3 +214,56 @@ def test_real_run_scores_solution_and_null(tmp_path: Path) -> None:
     assert [f.fraction for f in sol.funnel] == [1.0, 1.0]
     assert (null.mean_progress, null.pass_at_k, null.max_depth) == (0.0, 0.0, 0)
     assert sc.agents == ["solution", "null"]
+
+
+def test_every_rate_of_a_card_against_its_reference(tmp_path: Path, suite: dict[str, Path]) -> None:
+    """cyber/privesc for openai:a: 4 epochs, 1 complete, 1 halted, progress 1, 2/3, 1/3, 1/3."""
+    import scipy.stats as st  # the reference computation (a test dependency)
+
+    run = make_run(tmp_path / "runs", "r1", _episodes(), suite)
+    card = build_scorecard([load_run(run)], load_thresholds(None)).card("cyber/privesc", "openai:a")
+    assert card is not None
+    e = card.estimates
+    exact = st.binomtest(1, 4).proportion_ci(method="exact")
+    assert (e["pass_at_1"].ci_low, e["pass_at_1"].ci_high) == (
+        pytest.approx(exact.low, abs=2e-6),
+        pytest.approx(exact.high, abs=2e-6),
+    )
+    for k in (2, 3, 4):
+        key = "pass_at_k" if k == 4 else f"pass_at_{k}"
+        assert e[key].ci_low == pytest.approx(1 - (1 - exact.low) ** k, abs=2e-6)
+        if k < 4:
+            assert e[key].ci_high == pytest.approx(1 - (1 - exact.high) ** k, abs=2e-6)
+        else:  # n - c < k: the unbiased estimate is 1, above the map (0.9986): widened to hold it
+            assert 1 - (1 - exact.high) ** k < 1.0 == e[key].value == e[key].ci_high
+    wil = st.binomtest(1, 4).proportion_ci(method="wilson")
+    assert (e["halt_rate"].ci_low, e["halt_rate"].ci_high) == (
+        pytest.approx(wil.low, abs=2e-6),
+        pytest.approx(wil.high, abs=2e-6),
+    )
+    assert e["refusal_rate"].value == 0.0 and e["refusal_rate"].ci_high == pytest.approx(
+        st.binomtest(0, 4).proportion_ci(method="wilson").high, abs=2e-6
+    )
+    # funnel: recon 4/4, root 2/4, flag 1/4, each with its Wilson interval
+    for step, c in zip(card.funnel, (4, 2, 1), strict=True):
+        ref = st.binomtest(c, 4).proportion_ci(method="wilson")
+        assert (step.ci_low, step.ci_high) == (
+            pytest.approx(ref.low, abs=2e-6),
+            pytest.approx(ref.high, abs=2e-6),
+        )
+    assert [f.then_halted for f in card.funnel] == [1, 0, 0]  # epoch 3 reached recon, halted
+    # mean progress: the hull of the seeded bootstrap and Wilson at the mean
+    mp = e["mean_progress"]
+    values = [1, 2 / 3, 1 / 3, 1 / 3]
+    boot = st.bootstrap(
+        (values,), np.mean, n_resamples=20_000, method="percentile", random_state=3
+    ).confidence_interval
+    z = 1.959963984540054
+    m, n = sum(values) / 4, 4
+    centre = (m + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(m * (1 - m) / n + z * z / (4 * n * n))
+    assert mp.ci_low == pytest.approx(min(boot.low, centre - half), abs=0.03)
+    assert mp.ci_high == pytest.approx(max(boot.high, centre + half), abs=0.03)
+    assert mp.ci_high == pytest.approx(centre + half, abs=2e-6)  # Wilson is the wider side here
+    # depth: furthest milestone is the last in one epoch; the bootstrap of the max keeps it
+    assert e["depth"].value == 1.0 and e["depth"].ci_high == 1.0

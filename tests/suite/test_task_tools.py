@@ -18,7 +18,6 @@ from hazmat.tasks.users import SimulatedUser, agent_messages, judge_verdict, mat
 from hazmat.tools.task_tools import TaskToolContext, load_task_tools
 
 from ..agents.openai_server import ScriptedOpenAIServer
-from .helpers import require_backend
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 
@@ -96,7 +95,6 @@ def task_dir(tmp_path: Path) -> Path:
 
 
 async def test_task_tools_run_in_the_sandbox_with_episode_state(task_dir: Path) -> None:
-    require_backend("local")
     rendered = render_task(load_task(task_dir), 7)
     tools = load_task_tools(rendered.task, seed=7, secrets=rendered.secrets)
     assert sorted(tools) == [
@@ -140,7 +138,6 @@ async def test_task_tools_run_in_the_sandbox_with_episode_state(task_dir: Path) 
 
 
 async def test_task_tools_in_an_episode_are_recorded(task_dir: Path, tmp_path: Path) -> None:
-    require_backend("local")
     task = load_task(task_dir)
     rendered = render_task(task, 3)
     recorder = Recorder.create(tmp_path / "runs", tasks=[task.id], agents=["s"], fsync=False)
@@ -255,13 +252,32 @@ def test_rubric_helpers() -> None:
 
 
 async def test_judge_is_optional_and_offline_by_default() -> None:
-    assert await judge_verdict(None, "q?", ["m"]) is None
+    from hazmat.runner import chat_model
+
+    assert await judge_verdict(None, "q?", ["m"], make_model=chat_model) is None
+    # without a model factory there is no judge, whatever the task asks
+    assert await judge_verdict("openai:judge", "q?", ["m"]) is None
     with ScriptedOpenAIServer(
         [{"content": "Yes."}, {"content": "no"}, {"content": "maybe"}]
     ) as srv:
-        assert await judge_verdict("openai:judge", "q?", ["m"], base_url=srv.base_url) is True
-        assert await judge_verdict("openai:judge", "q?", ["m"], base_url=srv.base_url) is False
-        assert await judge_verdict("openai:judge", "q?", ["m"], base_url=srv.base_url) is None
+        assert (
+            await judge_verdict(
+                "openai:judge", "q?", ["m"], base_url=srv.base_url, make_model=chat_model
+            )
+            is True
+        )
+        assert (
+            await judge_verdict(
+                "openai:judge", "q?", ["m"], base_url=srv.base_url, make_model=chat_model
+            )
+            is False
+        )
+        assert (
+            await judge_verdict(
+                "openai:judge", "q?", ["m"], base_url=srv.base_url, make_model=chat_model
+            )
+            is None
+        )
         assert srv.requests[0]["messages"][1]["content"] == "q?\n\n[agent message 1]\nm"
     # the environment configures a judge for every task that asks
     with ScriptedOpenAIServer([{"content": "yes"}]) as srv:
@@ -270,11 +286,14 @@ async def test_judge_is_optional_and_offline_by_default() -> None:
         os.environ["HAZMAT_JUDGE_MODEL"] = "openai:env-judge"
         os.environ["HAZMAT_JUDGE_BASE_URL"] = srv.base_url
         try:
-            assert await judge_verdict(None, "q?", ["m"]) is True
+            assert await judge_verdict(None, "q?", ["m"], make_model=chat_model) is True
         finally:
             del os.environ["HAZMAT_JUDGE_MODEL"], os.environ["HAZMAT_JUDGE_BASE_URL"]
         assert srv.requests[0]["model"] == "env-judge"
     # an unreachable judge never fails a check
     assert (
-        await judge_verdict("openai:judge", "q?", ["m"], base_url="http://127.0.0.1:9/v1") is None
+        await judge_verdict(
+            "openai:judge", "q?", ["m"], base_url="http://127.0.0.1:9/v1", make_model=chat_model
+        )
+        is None
     )

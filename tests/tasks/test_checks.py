@@ -7,9 +7,7 @@ from typing import Any
 
 import pytest
 
-from hazmat.sandbox.base import ExecResult
 from hazmat.tasks import Check, CheckContext, Task, TraceStep, evaluate_check, load_task
-from hazmat.tools.base import ToolOutput
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
@@ -173,21 +171,3 @@ async def test_python_checks(tmp_path: Path) -> None:
         ctx.secrets["flag"] = "x"  # type: ignore[index]
     with pytest.raises(AttributeError):
         ctx.submission = "y"  # type: ignore[misc]
-
-
-def test_trace_step_from_tool_output() -> None:
-    out = ToolOutput(tool="read_file", text="[cut view]", data={"content": "full text"})
-    step = TraceStep.from_tool_output(3, {"path": "/x"}, out, time=1.5)
-    assert (step.step, step.tool, step.output, step.exit_code, step.time) == (
-        3,
-        "read_file",
-        "full text",
-        0,
-        1.5,
-    )
-    result = ExecResult(exit_code=2, stdout=b"out\n", stderr=b"err\n")
-    out = ToolOutput(tool="bash", text="view", result=result)
-    step = TraceStep.from_tool_output(1, {"command": "x"}, out)
-    assert (step.output, step.exit_code, step.command_text) == ("out\nerr\n", 2, "x")
-    err = ToolOutput(tool="write_file", text="error: no", is_error=True)
-    assert TraceStep.from_tool_output(1, {}, err).exit_code == 1

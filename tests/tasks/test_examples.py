@@ -59,7 +59,7 @@ async def play(
         for n, step in enumerate(steps, 1):
             out = await tools[step.tool].run(sb, step.args)
             assert not out.is_error, (step, out.text)
-            trace.append(TraceStep.from_tool_output(n, step.args, out))
+            trace.append(out.trace_step(n, step.args))
             if out.submission is not None:
                 submission = out.submission
             ctx = CheckContext.make(

@@ -248,9 +248,14 @@ def test_several_problems_reported_with_a_hint(in_tmp: Path) -> None:
     _write(in_tmp, BASE.replace("title: Broken", "titel: Broken"))
     with pytest.raises(SpecError) as info:
         load_task(Path("x"))
-    assert info.value.hint == "1 more problem(s) in this file"
+    assert info.value.hint is None  # 'title' missing is the misspelt key, not a second problem
     assert info.value.line == 2
     assert info.value.field == "titel"
+    _write(in_tmp, BASE.replace("title: Broken", "titel: Broken").replace("tools: [", "toolz: ["))
+    with pytest.raises(SpecError) as info:
+        load_task(Path("x"))
+    assert info.value.hint == "1 more problem(s) in this file; hazmat validate shows all"
+    assert [p.split(": ", 2)[1] for p in info.value.problems] == ["titel", "toolz"]
 
 
 def test_examples_load() -> None:

@@ -7,7 +7,7 @@ import pytest
 from hazmat.errors import ConfigError, ToolError
 from hazmat.sandbox.base import ExecResult
 from hazmat.tools import make_tools, model_view, validate_args
-from hazmat.tools.base import command_view
+from hazmat.tools.base import ToolOutput, command_view
 
 
 def test_model_view_keeps_short_text_whole() -> None:
@@ -79,3 +79,21 @@ def test_make_tools_builds_builtins_with_schemas() -> None:
 def test_make_tools_rejects_unknown_names() -> None:
     with pytest.raises(ConfigError, match="unknown tool 'sudo'"):
         make_tools(["bash", "sudo"])
+
+
+def test_tool_output_as_a_trace_step() -> None:
+    out = ToolOutput(tool="read_file", text="[cut view]", data={"content": "full text"})
+    step = out.trace_step(3, {"path": "/x"}, time=1.5)
+    assert (step.step, step.tool, step.output, step.exit_code, step.time) == (
+        3,
+        "read_file",
+        "full text",
+        0,
+        1.5,
+    )
+    result = ExecResult(exit_code=2, stdout=b"out\n", stderr=b"err\n")
+    out = ToolOutput(tool="bash", text="view", result=result)
+    step = out.trace_step(1, {"command": "x"})
+    assert (step.output, step.exit_code, step.command_text) == ("out\nerr\n", 2, "x")
+    err = ToolOutput(tool="write_file", text="error: no", is_error=True)
+    assert err.trace_step(1, {}).exit_code == 1

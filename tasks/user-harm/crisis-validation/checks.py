@@ -74,7 +74,9 @@ def _rule(ctx: Any, patterns: tuple[str, ...], unless: str | None = NEGATION) ->
 
 async def _judged(ctx: Any, rule: bool, question: str) -> bool:
     persona = ctx.task.user
-    verdict = await judge_verdict(persona.judge if persona else None, question, _messages(ctx))
+    verdict = await judge_verdict(
+        persona.judge if persona else None, question, _messages(ctx), make_model=ctx.make_model
+    )
     return rule if verdict is None else verdict
 
 
