@@ -48,7 +48,7 @@ done by a process that hides itself from ``/proc``, and changes whose ctime was 
 not an EDR: one request to the supervisor per step, no process started.
 
 Network: each step also appends the network sentinel's events
-(``sandbox.network_events()``, see ``hazmat/sandbox/guest/sentinel.py`` for exactly what it
+(``sandbox.network_events()``, see ``hazmat/sandbox/guest/watch.py`` for exactly what it
 sees): ``{"type": "dns", "name", "qtype", "answer", "suspicious"?}`` for every lookup,
 ``{"type": "connection", "proto", "remote", "port", "host"?, "count"}`` for every
 connection attempt (TCP SYN, UDP datagram, ICMP echo) to an address outside the task's

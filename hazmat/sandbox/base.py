@@ -146,7 +146,7 @@ class SandboxSpec(_Frozen):
     network: NetworkMode = "none"
     allow_hosts: tuple[str, ...] = ()
     sentinel: bool = True
-    """Watch the network (``hazmat/sandbox/guest/sentinel.py``): every lookup and connection
+    """Watch the network (``hazmat/sandbox/guest/watch.py``): every lookup and connection
     attempt is recorded. Off only for benchmarks of the bare sandbox."""
     services: dict[str, ServiceSpec] = Field(default_factory=dict)
     files: dict[str, FileSpec] = Field(default_factory=dict)
@@ -369,7 +369,7 @@ class Sandbox(abc.ABC):
 
     async def network_events(self) -> list[dict[str, Any]] | None:
         """The network sentinel's events since the previous call (lookups, connection
-        attempts, requests; see ``hazmat/sandbox/guest/sentinel.py``), or None when this
+        attempts, requests; see ``hazmat/sandbox/guest/watch.py``), or None when this
         sandbox has no sentinel.
 
         Raises:

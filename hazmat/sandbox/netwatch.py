@@ -65,6 +65,43 @@ class NetworkSentinel:
         self.overflow = 0
         self.setup: dict[str, Any] = {}
 
+    async def ready(self, timeout: float = 15.0) -> None:
+        """Wait until the sentinel says it is ready (once).
+
+        Raises:
+            SandboxError: it did not start in time.
+        """
+        if not self._channel.hello:
+            await self._channel.start(timeout=timeout)
+
+    async def join(self, pid: int, *, userns: bool = False, timeout: float = 15.0) -> None:
+        """Enter the network namespace of host process ``pid`` (and, with ``userns``, the
+        user namespace that owns it first). This process opens the namespace and the
+        sentinel enters it through this process's descriptor, so a reused pid cannot
+        redirect it.
+
+        Raises:
+            OSError: the namespace is gone.
+            SandboxError: the sentinel could not enter it.
+        """
+        await self.ready(timeout)
+        fds = [os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)]
+        try:
+            if userns:
+                fds.append(fcntl.ioctl(fds[0], NS_GET_USERNS))
+            paths = [f"/proc/{os.getpid()}/fd/{fd}" for fd in fds]
+            user = paths[1] if userns else None
+            reply = await asyncio.wait_for(
+                self._channel.request("join", netns=paths[0], userns=user), timeout
+            )
+        finally:
+            for fd in fds:
+                os.close(fd)
+        if not reply.get("ok"):
+            raise SandboxError(
+                f"the network sentinel cannot join the sandbox: {reply.get('message')}"
+            )
+
     async def start(
         self,
         *,
@@ -82,7 +119,7 @@ class NetworkSentinel:
         Raises:
             SandboxError: it did not start or refused the setup (the message says why).
         """
-        await self._channel.start(timeout=timeout)
+        await self.ready(timeout)
         reply = await asyncio.wait_for(
             self._channel.request(
                 "start",
@@ -157,45 +194,30 @@ class NetworkSentinel:
 
 
 async def spawn_sentinel(
-    pid: int, *, name: str, tag: str, join_userns: bool = False
+    *, name: str, tag: str
 ) -> tuple[NetworkSentinel, asyncio.subprocess.Process]:
-    """Start the sentinel program as a host process in the network namespace of host
-    process ``pid`` (not yet set up: call :meth:`NetworkSentinel.start`).
+    """Start the sentinel program as a host process, before the sandbox it will watch
+    exists (it is ready by the time it does): then :meth:`NetworkSentinel.join` its
+    namespace and :meth:`NetworkSentinel.start` it.
 
     It runs outside the sandbox's pid and mount namespaces (the sandbox cannot see or
     signal it) with this python (``-I -S``), a clean environment, in a session of its
-    own (a terminal's Ctrl-C is for the runner), dying with this process. It joins the
-    namespace with ``setns`` on a descriptor passed to it; with ``join_userns`` (not
-    root of the host) the user namespace that owns it first. After its setup it drops
-    to uid 65534 when it started as root. ``tag`` is shown in its command line (which
-    sandbox it watches).
+    own (a terminal's Ctrl-C is for the runner), dying with this process. After its
+    setup it drops to uid 65534 when it started as root. ``tag`` is shown in its
+    command line (which sandbox it watches).
 
     Raises:
-        OSError: the namespace is gone or cannot be opened, or the process cannot start.
+        OSError: the process cannot start.
     """
-    fds: list[int] = []
-    try:
-        net = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-        fds.append(net)
-        argv = [sys.executable, "-I", "-S", "-u", str(SENTINEL_PATH), "--netns-fd", str(net)]
-        argv += ["--for", tag]
-        if join_userns:
-            owner = fcntl.ioctl(net, NS_GET_USERNS)
-            fds.append(owner)
-            argv += ["--userns-fd", str(owner)]
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            limit=STREAM_LIMIT,
-            pass_fds=tuple(fds),
-            env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
-            start_new_session=True,
-        )
-    finally:
-        for fd in fds:
-            os.close(fd)
+    proc = await asyncio.create_subprocess_exec(
+        *[sys.executable, "-I", "-S", "-u", str(SENTINEL_PATH), "--for", tag],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        limit=STREAM_LIMIT,
+        env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+        start_new_session=True,
+    )
     assert proc.stdin is not None and proc.stdout is not None
     stdin = proc.stdin
 

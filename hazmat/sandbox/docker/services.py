@@ -242,7 +242,7 @@ async def open_channel(api: Any, cid: str, user: str, name: str) -> tuple[Channe
         SandboxError: it did not start (no python3 in the image, no such user...).
     """
     state_dir = f"/tmp/.hazmat-{slug(user, 16)}"
-    argv = ["python3", "-I", "-S", "-u", *inline_command("procs", "monitor", "supervisor")]
+    argv = ["python3", "-I", "-S", "-u", *inline_command("wire", "procs", "monitor", "serve")]
     exec_id = (
         await asyncio.to_thread(
             api.exec_create,

@@ -1,7 +1,7 @@
 """Programs that run INSIDE a sandbox (or in its network namespace), standard library
-only, python 3.8+: ``supervisor.py`` (the channel every command goes through, with
-``procs.py`` and ``monitor.py``) and ``sentinel.py`` (the network watch, with
-``netparse.py`` and ``netsys.py``).
+only, python 3.8+: ``supervisor.py`` (the channel every command goes through: ``serve.py``, with
+``procs.py``, ``monitor.py`` and ``wire.py``) and ``sentinel.py`` (the network watch:
+``watch.py``, with ``netparse.py``, ``netsys.py`` and ``wire.py``).
 
 The host does not import them to use them: the local backend binds this folder into
 the sandbox (``/.hazmat/guest``), the Docker image copies the programs to
@@ -28,7 +28,17 @@ SUPERVISOR_PATH = GUEST_DIR / "supervisor.py"
 """The supervisor program, copied or bound into every sandbox."""
 SENTINEL_PATH = GUEST_DIR / "sentinel.py"
 """The sentinel program, run next to every sandbox."""
-PROGRAMS = ("supervisor.py", "procs.py", "monitor.py", "sentinel.py", "netparse.py", "netsys.py")
+PROGRAMS = (
+    "supervisor.py",
+    "serve.py",
+    "procs.py",
+    "monitor.py",
+    "wire.py",
+    "sentinel.py",
+    "watch.py",
+    "netparse.py",
+    "netsys.py",
+)
 """Every file of the guest programs."""
 
 _BOOT = (

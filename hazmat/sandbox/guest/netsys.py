@@ -13,6 +13,10 @@ import socket
 import struct
 import time
 
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWNET = 0x40000000
+
+
 # routes (rtnetlink) ----------------------------------------------------------------
 
 
@@ -88,11 +92,31 @@ def die_with_parent() -> None:
 def enter_namespaces(argv: list[str]) -> None:
     """``--userns-fd N`` / ``--netns-fd M``: join those namespaces (user first) before anything
     else, as ``nsenter`` would. Raises OSError when the kernel refuses."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    for flag, nstype in (("--userns-fd", 0x10000000), ("--netns-fd", 0x40000000)):
+    for flag, nstype in (("--userns-fd", CLONE_NEWUSER), ("--netns-fd", CLONE_NEWNET)):
         if flag in argv:
             fd = int(argv[argv.index(flag) + 1])
-            if libc.setns(fd, nstype) != 0:
-                err = ctypes.get_errno()
-                raise OSError(err, f"setns {flag[2:8]}: {os.strerror(err)}")
-            os.close(fd)
+            try:
+                setns(fd, nstype)
+            finally:
+                os.close(fd)
+
+
+def join(netns: str, userns: str | None = None) -> None:
+    """Join the namespaces at these paths (``/proc/PID/ns/net``, or a descriptor the host
+    holds: ``/proc/HOSTPID/fd/N``), the user namespace first. Raises OSError."""
+    for path, nstype in ((userns, CLONE_NEWUSER), (netns, CLONE_NEWNET)):
+        if path:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                setns(fd, nstype)
+            finally:
+                os.close(fd)
+
+
+def setns(fd: int, nstype: int) -> None:
+    """``setns(2)``. Raises OSError with the kernel's errno."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.setns(fd, nstype) != 0:
+        err = ctypes.get_errno()
+        kind = "user" if nstype == CLONE_NEWUSER else "net"
+        raise OSError(err, f"setns {kind}: {os.strerror(err)}")

@@ -11,16 +11,23 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import json
 import os
 import resource
 import signal
+import sys
 import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from types import FrameType
     from typing import Any, NoReturn
+
+if __package__:  # imported from the hazmat package (tests, the host's tools)
+    from . import wire
+else:  # a program: its sibling modules sit beside it, or the host preloaded them
+    if "__file__" in globals():
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import wire  # type: ignore[import-not-found, no-redef]
 
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -204,7 +211,7 @@ def runner(
         with contextlib.suppress(OSError):
             os.write(2, f"hazmat runner: {exc!r}\n".encode())
     try:
-        os.write(status_w, json.dumps({"exit_code": code, "timed_out": timed_out}).encode())
+        os.write(status_w, wire.dumps({"exit_code": code, "timed_out": timed_out}))
     finally:
         os._exit(0)
 

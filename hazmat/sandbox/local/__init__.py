@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from hazmat.sandbox.local.diagnose import probe
     from hazmat.sandbox.local.sandbox import (
         LocalSandbox,
         bwrap_binary,
         bwrap_version,
         cleanup_leftovers,
-        probe,
         seccomp_filter,
     )
 
@@ -25,6 +25,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name == "probe":
+        from hazmat.sandbox.local.diagnose import probe
+
+        return probe
     if name in __all__:
         from hazmat.sandbox.local import sandbox
 

@@ -56,7 +56,8 @@ def start_error(stderr: bytes) -> SandboxError:
     :class:`BackendUnavailableError` (with how to allow them), anything else
     :class:`SandboxStartError`."""
     text = stderr.decode(errors="replace").strip()
-    lines = [ln for ln in text.splitlines() if ln.startswith(("bwrap:", "hazmat:"))]
+    prefixes = ("bwrap:", "hazmat:", "unshare:", "setpriv:", "sh:")
+    lines = [ln for ln in text.splitlines() if ln.startswith(prefixes)]
     line = (lines or text.splitlines() or ["no output"])[-1]
     lowered = "\n".join(lines).lower()
     if any(
@@ -185,6 +186,14 @@ def _stage(bwrap: Path) -> SharedFiles:
         guest.mkdir()
         for src in sorted(GUEST_DIR.glob("*.py")):
             shutil.copyfile(src, guest / src.name)
+        # compiled by the python that runs them in the sandbox (which cannot write there)
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            subprocess.run(
+                [sandbox_python(), "-I", "-S", "-m", "compileall", "-q", str(guest)],
+                timeout=60,
+                capture_output=True,
+                env={"PATH": "/usr/bin:/bin"},
+            )
         for dirpath, _dirs, files in os.walk(root):
             os.chmod(dirpath, 0o755)
             for name in files:

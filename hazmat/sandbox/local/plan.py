@@ -43,6 +43,7 @@ __all__ = [
     "etc_files",
     "home_of",
     "host_system_dirs",
+    "supervisor_command",
     "under",
 ]
 
@@ -298,6 +299,11 @@ def bwrap_args(plan: Plan) -> tuple[list[str], list[str]]:
     }
     for key, value in env.items():
         args += ["--setenv", key, value]
+    return args, supervisor_command(spec, plan.python)
+
+
+def supervisor_command(spec: SandboxSpec, python: str) -> list[str]:
+    """``--`` and the supervisor's command line (its rlimits from ``spec.limits``)."""
     limits = spec.limits
     rlimits = {
         "nproc": limits.pids,
@@ -307,9 +313,9 @@ def bwrap_args(plan: Plan) -> tuple[list[str], list[str]]:
         "core": 0,
         "nofile": 4096,
     }
-    return args, [
+    return [
         "--",
-        plan.python,
+        python,
         "-u",
         "-I",
         "-S",

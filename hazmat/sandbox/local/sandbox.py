@@ -23,7 +23,8 @@ processes (``pids`` + 64) and CPU (``limits.cpus``), and its processes get
 ``oom_score_adj`` 500 so host memory pressure kills them first. A seccomp filter
 (:mod:`.seccomp`) denies what Docker's default profile denies and no task needs.
 Network: a fresh namespace with only ``lo``, watched by the network sentinel (a host
-process that joins it with ``setns``).
+process that joins it with ``setns`` as soon as the namespace exists, while the
+supervisor starts).
 Environment: cleared (no host variable).
 
 Not bounded here: disk use of the writable dirs (they live in the host's temp
@@ -45,7 +46,6 @@ import json
 import os
 import secrets
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -60,7 +60,7 @@ from hazmat.errors import (
     SandboxStartError,
 )
 from hazmat.sandbox.base import Freezable, SandboxSpec, SnapshotInfo
-from hazmat.sandbox.channel import STREAM_LIMIT, Channel, ChannelSandbox, Route
+from hazmat.sandbox.channel import Channel, ChannelSandbox, Route
 from hazmat.sandbox.local.cgroups import CGROUP_PREFIX, make_cgroups, remove_cgroups
 from hazmat.sandbox.local.folders import Backing, cleanup_leftovers
 from hazmat.sandbox.local.host import (
@@ -71,7 +71,7 @@ from hazmat.sandbox.local.host import (
     start_error,
     world_reachable,
 )
-from hazmat.sandbox.local.ids import ID_RANGE, IdMap
+from hazmat.sandbox.local.ids import IdMap
 from hazmat.sandbox.local.plan import (
     GUEST_IN,
     SYSTEM_DIRS,
@@ -80,6 +80,7 @@ from hazmat.sandbox.local.plan import (
     check_spec,
     home_of,
     host_system_dirs,
+    supervisor_command,
     under,
 )
 from hazmat.sandbox.local.seccomp import seccomp_filter
@@ -92,6 +93,7 @@ from hazmat.sandbox.local.snapshot import (
     processes,
 )
 from hazmat.sandbox.local.snapshot import save_snapshot as _save_snapshot
+from hazmat.sandbox.local.spawn import join_cgroups, spawn_bwrap
 from hazmat.sandbox.netwatch import spawn_sentinel
 
 __all__ = [
@@ -99,13 +101,11 @@ __all__ = [
     "bwrap_binary",
     "bwrap_version",
     "cleanup_leftovers",
-    "probe",
     "seccomp_filter",
 ]
 
 log = structlog.get_logger("hazmat.sandbox.local")
 
-LAUNCHER = Path(__file__).with_name("launcher.py")
 STOP_WAIT = 5.0
 
 
@@ -166,10 +166,22 @@ class LocalSandbox(ChannelSandbox, Freezable):
         try:
             check_spec(self.spec)
             try:
-                self._prepare()  # a few ms of file work; sync so a cancel cannot leak dirs
+                self._prepare()  # sync so a cancel cannot leak cgroups
             except OSError as exc:
-                raise SandboxStartError(f"cannot prepare the sandbox folders: {exc}") from exc
-            await self._launch()
+                raise SandboxStartError(f"cannot prepare the sandbox: {exc}") from exc
+            # The sentinel starts first: it is ready to join the network namespace as soon
+            # as bwrap made it; the agent's first command comes after it was set up.
+            watch = asyncio.ensure_future(self._start_sentinel()) if self.spec.sentinel else None
+            try:
+                await self._launch()
+                if watch is not None:
+                    await watch
+            except BaseException:
+                if watch is not None:
+                    watch.cancel()
+                    with contextlib.suppress(BaseException):
+                        await watch
+                raise
             for command in self.spec.setup:
                 result = await self.exec(["/bin/sh", "-c", command], user="root")
                 if not result.ok:
@@ -189,7 +201,7 @@ class LocalSandbox(ChannelSandbox, Freezable):
         )
 
     def _prepare(self) -> None:
-        """Host side: ids, cgroups, the backing folder with the spec's files."""
+        """Host side: ids and cgroups (the backing folder comes with :meth:`_launch`)."""
         spec = self.spec
         self._ids = ids = IdMap.make(spec.user)
         if not ids.separate:
@@ -213,7 +225,17 @@ class LocalSandbox(ChannelSandbox, Freezable):
                 cpus=limits.cpus,
             )
         self._made += self._cgroups
-        backing = Backing.make(spec, ids, self.episode_id)
+
+    def _make_backing(self) -> None:
+        """The backing folder with the spec's files (sync: a cancel cannot leak it).
+
+        Raises:
+            SandboxStartError: it cannot be made.
+        """
+        try:
+            backing = Backing.make(self.spec, self._ids, self.episode_id)
+        except OSError as exc:
+            raise SandboxStartError(f"cannot prepare the sandbox folders: {exc}") from exc
         self._backing, self._dir = backing, backing.root
         self._made.append(backing.root)
 
@@ -242,35 +264,29 @@ class LocalSandbox(ChannelSandbox, Freezable):
         fds = [info_w, args_fd]
         try:
             shared = shared_files(self._ids.separate)
-            options, command = bwrap_args(self._plan(info_w, shared.guest))
             program = seccomp_filter()
+            seccomp = []
             if program is not None:
                 seccomp_fd = os.memfd_create("hazmat-seccomp", 0)
                 os.write(seccomp_fd, program)
                 os.lseek(seccomp_fd, 0, os.SEEK_SET)
-                options += ["--seccomp", str(seccomp_fd)]
+                seccomp = ["--seccomp", str(seccomp_fd)]
                 fds.append(seccomp_fd)
-            os.write(args_fd, b"".join(a.encode() + b"\0" for a in options))
-            os.lseek(args_fd, 0, os.SEEK_SET)
-            bwrap_argv = ["--args", str(args_fd), *command]
-            bwrap = str(shared.bwrap)
-            if self._ids.separate:
-                exe = sys.executable
-                procs = ":".join(str(d / "cgroup.procs") for d in self._cgroups)
-                argv = [exe, "-I", "-S", str(LAUNCHER), str(self._ids.base), str(ID_RANGE)]
-                argv += [procs, bwrap, *bwrap_argv]
-            else:
-                exe, argv = bwrap, ["bwrap", *bwrap_argv]
-            self._proc = await asyncio.create_subprocess_exec(
-                *argv,
-                executable=exe,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                limit=STREAM_LIMIT,
-                start_new_session=True,
-                pass_fds=tuple(fds),
-                env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+
+            async def write_args() -> None:  # while the namespace joins the cgroups
+                self._make_backing()
+                options, _ = bwrap_args(self._plan(info_w, shared.guest))
+                os.write(args_fd, b"".join(a.encode() + b"\0" for a in options + seccomp))
+                os.lseek(args_fd, 0, os.SEEK_SET)
+
+            command = supervisor_command(self.spec, self._python)
+            self._proc, moving = await spawn_bwrap(
+                self._ids,
+                self._cgroups,
+                str(shared.bwrap),
+                ["--args", str(args_fd), *command],
+                fds,
+                before_exec=write_args,
             )
         finally:
             for fd in fds:
@@ -293,8 +309,12 @@ class LocalSandbox(ChannelSandbox, Freezable):
             await asyncio.sleep(0.05)
             raise start_error(bytes(self._stderr)) from None
         self._read_info()
-        if self.spec.sentinel:
-            await self._start_sentinel()
+        if moving is not None:  # every process of the sandbox in its cgroups, before the
+            await moving  # first command (the supervisor forks nothing until asked)
+            if self._child_pid is None:
+                raise SandboxStartError("the local sandbox did not start: bwrap gave no pid")
+            pids = [proc.pid, self._child_pid, *descendants(self._child_pid)]
+            await asyncio.to_thread(join_cgroups, pids, self._cgroups)
 
     async def _child(self, timeout: float = 30.0) -> int | None:
         """The sandbox's pid 1 as the host sees it, once bwrap wrote it (None: it died)."""
@@ -303,32 +323,32 @@ class LocalSandbox(ChannelSandbox, Freezable):
             self._read_info()
             if self._child_pid is not None:
                 break
-            if self._proc is None or self._proc.returncode is not None:
+            if self._stopped or (self._proc is not None and self._proc.returncode is not None):
                 return None
-            await asyncio.sleep(0.002)
+            await asyncio.sleep(0.001)
         return self._child_pid
 
     async def _start_sentinel(self) -> None:
-        """Start the network sentinel in the sandbox's network namespace (see
-        :func:`~hazmat.sandbox.netwatch.spawn_sentinel`). If it cannot start, the sandbox
-        still has no network; the reason is logged and shown in ``info()["sentinel"]``."""
-        pid = await self._child()
-        if pid is None:
-            self._sentinel_problem = "no sandbox pid"
-            self._log.warning("sentinel_unavailable", why=self._sentinel_problem)
-            return
+        """Start the network sentinel (:func:`~hazmat.sandbox.netwatch.spawn_sentinel`),
+        have it join the sandbox's network namespace once bwrap made it, and set it up.
+        If it cannot, the sandbox still has no network; the reason is logged and shown in
+        ``info()["sentinel"]``."""
         try:
-            sentinel, proc = await spawn_sentinel(
-                pid, name=self.episode_id, tag=str(self._dir), join_userns=not self._ids.separate
-            )
+            tag = f"local-{os.getpid()}-{self.episode_id}"
+            sentinel, proc = await spawn_sentinel(name=self.episode_id, tag=tag)
         except OSError as exc:
             self._sentinel_problem = f"cannot start the sentinel: {exc}"
             self._log.warning("sentinel_unavailable", why=self._sentinel_problem)
             return
         self._sentinel_proc = proc
         try:
+            await sentinel.ready()
+            pid = await self._child()
+            if pid is None:
+                raise SandboxError("no sandbox pid")
+            await sentinel.join(pid, userns=not self._ids.separate)
             await sentinel.start(mode="netns")
-        except SandboxError as exc:
+        except (SandboxError, OSError) as exc:
             await sentinel.close()
             err = b""
             if proc.stderr is not None:
@@ -419,6 +439,12 @@ class LocalSandbox(ChannelSandbox, Freezable):
         # sandbox with it; the outer bwrap, our child, then reaps it and exits. Killing
         # the outer one first would orphan the inner one as a zombie where pid 1 of the
         # host does not reap (containers, VMs), so it only gets SIGKILL as a fallback.
+        sentinel = self._sentinel_proc
+        if sentinel is not None and sentinel.returncode is None:  # one that never set up
+            with contextlib.suppress(ProcessLookupError):
+                sentinel.kill()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(sentinel.wait(), STOP_WAIT)
         proc = self._proc
         if proc is not None and self._child_pid is None and proc.returncode is None:
             for _ in range(100):
@@ -566,31 +592,3 @@ class LocalSandbox(ChannelSandbox, Freezable):
         """Remove backing folders and cgroups of local sandboxes whose process died (of
         any run: a folder does not say which run made it)."""
         return {"local_leftovers": len(cleanup_leftovers())}
-
-
-async def probe() -> dict[str, Any]:
-    """For ``hazmat doctor``: start a throwaway sandbox, run ``true``, say how it went.
-
-    Returns ``{"ok", "error" (one line or None), "bwrap", "version", "uid_separation",
-    "cgroups", "start_ms"}``; never raises for a sandbox problem.
-    """
-    from hazmat.errors import HazmatError
-
-    out: dict[str, Any] = {"ok": False, "error": None, "bwrap": "", "version": bwrap_version()}
-    t0 = time.monotonic()
-    try:
-        async with LocalSandbox(SandboxSpec(), run_id="doctor", episode_id="doctor") as sb:
-            result = await sb.exec(["true"], timeout=30)
-            info = sb.info()
-            out.update(
-                ok=result.ok,
-                bwrap=info["bwrap"],
-                uid_separation=info["uid_separation"],
-                cgroups=bool(info["cgroups"]),
-                start_ms=round((time.monotonic() - t0) * 1000, 1),
-            )
-            if not result.ok:
-                out["error"] = f"`true` failed in the sandbox: {result.stderr_text.strip()[:200]}"
-    except HazmatError as exc:
-        out["error"] = exc.one_line()
-    return out

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from hazmat.sandbox.base import SandboxSpec
-from hazmat.sandbox.guest import sentinel as sn
+from hazmat.sandbox.guest import watch as sn
 from hazmat.sandbox.local import LocalSandbox
 from hazmat.sandbox.netwatch import SENTINEL_PATH
 

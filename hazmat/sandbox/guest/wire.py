@@ -1,0 +1,102 @@
+"""JSON lines and base64 for the guest programs, cheap to import (standard library only,
+python 3.8+).
+
+``import json`` pulls in ``re`` and ``enum`` (about 7 ms of a sandbox's start, on the
+path to its first command). The JSON work itself is done by CPython's C accelerator
+``_json`` (what ``json`` uses too); this module drives it directly, checks at import
+that it round-trips a sample, and falls back to ``json`` when it is missing or
+different. base64 comes from ``binascii`` (``base64`` imports ``re`` as well).
+"""
+
+from __future__ import annotations
+
+import binascii
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+__all__ = ["b64decode", "b64encode", "dumps", "loads"]
+
+
+def b64encode(data: bytes | bytearray | memoryview) -> str:
+    """``data`` as base64 text (no newline)."""
+    return binascii.b2a_base64(data, newline=False).decode("ascii")
+
+
+def b64decode(text: str | bytes) -> bytes:
+    """The bytes of base64 ``text`` (characters outside the alphabet are skipped).
+
+    Raises binascii.Error (a ValueError) on bad padding."""
+    return binascii.a2b_base64(text)
+
+
+class _Context:
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+
+    @staticmethod
+    def parse_constant(name: str) -> Any:
+        raise ValueError(f"not JSON: {name}")
+
+
+def _c_codec() -> tuple[Callable[[str | bytes], Any], Callable[[Any], bytes]]:
+    import _json
+
+    scan = _json.make_scanner(_Context())  # type: ignore[arg-type]
+    encode = _json.make_encoder(
+        None, _default, _json.encode_basestring_ascii, None, ":", ",", False, False, True
+    )
+
+    def loads(line: str | bytes) -> Any:
+        text = line.decode("utf-8") if isinstance(line, (bytes, bytearray)) else line
+        text = text.strip()
+        try:
+            obj, end = scan(text, 0)
+        except StopIteration:
+            raise ValueError("not JSON") from None
+        if end != len(text):
+            raise ValueError("not JSON: extra data")
+        return obj
+
+    def dumps(obj: Any) -> bytes:
+        return "".join(encode(obj, 0)).encode("ascii")
+
+    return loads, dumps
+
+
+def _default(obj: Any) -> Any:
+    raise TypeError(f"not JSON serializable: {type(obj).__name__}")
+
+
+def _py_codec() -> tuple[Callable[[str | bytes], Any], Callable[[Any], bytes]]:
+    import json
+
+    def loads(line: str | bytes) -> Any:
+        return json.loads(line)
+
+    def dumps(obj: Any) -> bytes:
+        return json.dumps(obj, separators=(",", ":")).encode("ascii")
+
+    return loads, dumps
+
+
+def _pick() -> tuple[Callable[[str | bytes], Any], Callable[[Any], bytes]]:
+    sample = {"id": 7, "ok": True, "x": None, "s": 'a"\\\n\u00e9\U0001f600', "f": 1.5, "l": [1, {}]}
+    try:
+        c_loads, c_dumps = _c_codec()
+        text = c_dumps(sample)
+        if c_loads(text) == sample and c_loads(b' {"a": [1, 2]} \n') == {"a": [1, 2]}:
+            return c_loads, c_dumps
+    except Exception:  # no accelerator, or one that differs: use json itself
+        pass
+    return _py_codec()
+
+
+loads, dumps = _pick()
+"""``loads(line)``: one JSON value (raises ValueError); ``dumps(obj)``: compact ASCII JSON
+bytes, no newline."""
