@@ -38,8 +38,8 @@ snapshot           ``snapshot()`` writes ``changes.json``/``changes.tar`` with w
                    agent wrote
 monitor            ``monitor_report()`` has every section, shows a new file (owned by the
                    agent), a watched file's size and the supervisor's process
-sentinel           when ``spec.sentinel`` is on and a sentinel runs: a lookup is
-                   recorded once (skipped otherwise)
+sentinel           ``spec.sentinel`` on (the default): a sentinel runs, a lookup is
+                   recorded once
 freeze             :class:`Freezable`: ``processes()`` lists them; frozen, a snapshot works
 pool               :class:`Poolable`: a bare sandbox adopts a spec (files, setup)
 detach             :class:`Detachable`: a detached sandbox survives ``stop()`` and
@@ -438,8 +438,7 @@ async def _monitor(h: Harness) -> None:
 
 async def _sentinel(h: Harness) -> None:
     async with h.started() as sb:
-        if sb.sentinel is None:
-            raise Skip(f"no sentinel runs: {sb.info().get('sentinel')}")
+        expect(sb.sentinel is not None, f"sentinel on, none runs: {sb.info().get('sentinel')}")
         await sb.network_events()
         await sb.exec(["getent", "hosts", "conformance.hazmat.example"])
         events = await sb.network_events() or []

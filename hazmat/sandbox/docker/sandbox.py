@@ -8,16 +8,13 @@ What a sandbox is made of (everything labelled ``hazmat=1``, ``hazmat.run``,
   FOWNER, KILL, SETGID and SETUID (``SUPERVISOR_CAPS``): every command, the shell
   and the file ops of ``spec.user`` drop to that user's uid/gid, so the agent's
   processes have no capabilities and cannot signal, trace or write to the
-  supervisor or its channel. Hardened by default: ``cap_drop=ALL`` (but those six
-  for root), ``no-new-privileges``, read-only root; ``/tmp`` and the workspace
-  (``spec.workdir``, owned by the user) are labelled tmpfs-backed volumes
-  (size-capped, memory charged to the container, reachable by
-  ``put_archive``/``get_archive`` even while paused), pids/memory (swap equal)/CPU
-  limits, ``fsize``/``nofile``/``core`` ulimits, ``init``, private IPC, no Docker
-  socket, ``network_mode=none`` watched by the network sentinel (a sidecar in the
-  box's network namespace, see :mod:`hazmat.sandbox.docker.network`). ``spec.hardening``
-  may loosen the root file system, no-new-privileges and add capabilities;
-  :meth:`DockerSandbox.info` records it.
+  supervisor or its channel. Hardened by default (:mod:`.config`): ``cap_drop=ALL``
+  (but those six for root), ``no-new-privileges``, read-only root; ``/tmp`` and the
+  workspace are size-capped tmpfs volumes (reachable by ``put_archive`` and
+  ``get_archive`` even while paused), limits and ulimits, ``init``, private IPC, no
+  Docker socket, ``network_mode=none`` watched by the network sentinel (a host process or a
+  sidecar in the box's network namespace, see :mod:`hazmat.sandbox.docker.network`).
+  ``spec.hardening`` may loosen the root, no-new-privileges and add capabilities.
 - with ``network: internal`` or any ``services``: a per-sandbox ``internal`` bridge
   network (no route out) whose host side has no IPv4 address (``inhibit_ipv4``), so
   not even the host's own services are reachable through it; the box is ``agent``
@@ -33,11 +30,9 @@ starts; the attach socket carries the supervisor's JSON lines (stdout frames of 
 costs one write and one read on an open socket, no ``docker exec``.
 
 Other users and services: ``exec(user="root")`` (scorer, setup) runs over the box
-channel without dropping uid; ``exec(service=...)`` uses a supervisor started lazily
-with one ``docker exec`` per (service, user) and kept open (its socket is the exec's
-hijacked stream), so their timeouts also kill the whole process tree. Root in the box
-has only ``SUPERVISOR_CAPS`` (it owns root's files); ``hardening.cap_add`` gives it
-more, recorded in :meth:`info`.
+channel without dropping uid; ``exec(service=...)`` goes to a supervisor per (service,
+user) (see services). Root in the box has only ``SUPERVISOR_CAPS`` (it owns root's
+files); ``hardening.cap_add`` gives it more, recorded in :meth:`info`.
 
 Files (``spec.files``): see :mod:`hazmat.sandbox.docker.files`; what is made and how
 it is removed: :mod:`hazmat.sandbox.docker.ledger`. Setup commands (``spec.setup``)
@@ -53,6 +48,7 @@ import asyncio
 import contextlib
 import time
 import uuid
+from asyncio import Future
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -81,19 +77,23 @@ from hazmat.sandbox.docker.files import files_tar, put_into_mounts, under
 from hazmat.sandbox.docker.image import docker_client, resolve_image
 from hazmat.sandbox.docker.ledger import Ledger
 from hazmat.sandbox.docker.network import (
+    box_pid,
     create_sentinel,
     make_egress_network,
+    sentinel_mode,
     start_gateway,
     start_sentinel,
 )
 from hazmat.sandbox.docker.services import check_setup, open_channel, start_service
-from hazmat.sandbox.docker.snapshot import save_snapshot
+from hazmat.sandbox.docker.snapshot import save_snapshot, top
 from hazmat.sandbox.docker.stream import MuxStream
-from hazmat.sandbox.netwatch import NetworkSentinel
+from hazmat.sandbox.netwatch import NetworkSentinel, spawn_sentinel
 
 __all__ = ["DockerSandbox", "sandbox_labels"]
 
 log = structlog.get_logger("hazmat.sandbox.docker")
+
+Spawned = tuple[NetworkSentinel, asyncio.subprocess.Process]
 
 
 class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable):
@@ -126,6 +126,7 @@ class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable)
         self._service_specs: dict[str, ServiceSpec] = {}
         self._box_mounts: list[str] = []
         self._gateway: NetworkSentinel | None = None
+        self._sentinel_proc: asyncio.subprocess.Process | None = None
         self._gateway_ip: str | None = None
         self._image_id: str | None = None
         self._started = False
@@ -236,12 +237,39 @@ class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable)
             allow=list(self.spec.allow_hosts),
         )
 
-    async def _start_sentinel(self, made: asyncio.Future[str]) -> None:
+    async def _watch(
+        self, cid: str, host: Future[Spawned] | None, made: Future[str] | None
+    ) -> None:
+        """Set up the box's sentinel (see :mod:`hazmat.sandbox.docker.network`): the host
+        process started while the box was made, when it can join the box's namespace,
+        else a sidecar (made already, or now)."""
+        allow, gateway = list(self.spec.allow_hosts), self._gateway_ip
+        if host is not None:
+            sentinel, self._sentinel_proc = await host
+            try:
+                pid = await asyncio.to_thread(box_pid, self._api, cid)
+                if pid is None:
+                    raise SandboxError("the box's process is not visible here")
+                await sentinel.join(pid)
+                await sentinel.start(mode="netns", allow=allow, gateway=gateway)
+                sentinel.setup.update(mode="host", pid=self._sentinel_proc.pid)
+                self.sentinel = sentinel
+                return
+            except (SandboxError, OSError) as exc:
+                await sentinel.close()
+                log.info("sentinel_sidecar_fallback", sandbox=self.sandbox_id, why=str(exc))
+        if made is None:
+            made = asyncio.ensure_future(asyncio.to_thread(self._create_sidecar, cid))
         # shielded: a cancelled start must still let the creation finish, so the
         # container it makes is known and removed
-        cid = await asyncio.shield(made)
-        self.sentinel = await start_sentinel(
-            self._api, cid, allow=list(self.spec.allow_hosts), gateway=self._gateway_ip
+        sidecar = await asyncio.shield(made)
+        self.sentinel = await start_sentinel(self._api, sidecar, allow=allow, gateway=gateway)
+        self.sentinel.setup["mode"] = "sidecar"
+
+    def _create_sidecar(self, cid: str) -> str:
+        image = self._make.image_id if self._make else ""
+        return create_sentinel(
+            self._api, image=image, box=cid, labels=self.labels, made=self._made.containers
         )
 
     async def network_events(self) -> list[dict[str, Any]] | None:
@@ -304,28 +332,26 @@ class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable)
             extra={"hazmat.role": "box"},
         )
         self._box = cid
-        # The sentinel's container is made while the box starts (it joins the box's
-        # network namespace, so it starts after the box).
+        # The sentinel is made while the box starts: a host process (ready by the time
+        # the box runs) or a sidecar container (it joins the box's network namespace,
+        # so it starts after the box).
+        mode = sentinel_mode() if spec.sentinel else None
+        host = None
+        if mode == "host":
+            tag = f"docker-{self.sandbox_id}"
+            host = asyncio.ensure_future(spawn_sentinel(name=self.episode_id, tag=tag))
         made = (
-            asyncio.ensure_future(
-                asyncio.to_thread(
-                    create_sentinel,
-                    self._api,
-                    image=make.image_id,
-                    box=cid,
-                    labels=self.labels,
-                    made=self._made.containers,
-                )
-            )
-            if spec.sentinel
+            asyncio.ensure_future(asyncio.to_thread(self._create_sidecar, cid))
+            if mode == "sidecar"
             else None
         )
         try:
-            await self._run_box(make, cid, early_tar, made, late)
+            await self._run_box(make, cid, early_tar, host, made, late)
         except BaseException:
-            if made is not None:
-                with contextlib.suppress(BaseException):
-                    await made
+            for pending in (host, made):
+                if pending is not None:
+                    with contextlib.suppress(BaseException):
+                        await pending
             raise
 
     async def _run_box(
@@ -333,7 +359,8 @@ class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable)
         make: Maker,
         cid: str,
         early_tar: bytes,
-        made: asyncio.Future[str] | None,
+        host: Future[Spawned] | None,
+        made: Future[str] | None,
         late: dict[str, FileSpec],
     ) -> None:
         if early_tar:
@@ -344,26 +371,32 @@ class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable)
         stream = MuxStream(raw, f"box {cid[:12]}")
         self._box_stream = stream
         await asyncio.to_thread(self._api.start, cid)
-        channel = Channel(stream.send, stream.stdout, name=f"sandbox {self.sandbox_id}")
+        # The sentinel is set up while the supervisor starts and files and setup are
+        # placed; the agent's first command comes after both.
+        watch = (
+            asyncio.ensure_future(self._watch(cid, host, made))
+            if host is not None or made is not None
+            else None
+        )
         try:
-            await channel.start(timeout=30.0)
-        except SandboxError as exc:
-            logs = await asyncio.to_thread(make.logs, cid)
-            raise SandboxStartError(f"the sandbox supervisor did not start: {exc} {logs}") from None
-        self._box_channel = channel
-        # The sentinel starts alongside file placement and setup; the agent's first
-        # command comes after both.
-        watch = asyncio.ensure_future(self._start_sentinel(made)) if made is not None else None
-        try:
+            channel = Channel(stream.send, stream.stdout, name=f"sandbox {self.sandbox_id}")
+            try:
+                await channel.start(timeout=30.0)
+            except SandboxError as exc:
+                logs = await asyncio.to_thread(make.logs, cid)
+                raise SandboxStartError(
+                    f"the sandbox supervisor did not start: {exc} {logs}"
+                ) from None
+            self._box_channel = channel
             await self._place_and_setup(make, cid, channel, late)
+            if watch is not None:
+                await watch
         except BaseException:
             if watch is not None:
                 watch.cancel()
                 with contextlib.suppress(BaseException):
                     await watch
             raise
-        if watch is not None:
-            await watch
 
     async def _place_and_setup(
         self, make: Maker, cid: str, channel: Channel, late: dict[str, FileSpec]
@@ -394,6 +427,12 @@ class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable)
         for watcher in (self.sentinel, self._gateway):
             if watcher is not None:
                 await watcher.close()
+        proc = self._sentinel_proc
+        if proc is not None and proc.returncode is None:  # one that never set up
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proc.wait(), 5.0)
         await self._close_channels()
         if self._client is not None:
             await asyncio.shield(asyncio.to_thread(self._made.remove_all))
@@ -456,8 +495,9 @@ class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable)
 
         The containers keep running (or stay paused) and keep their labels, so
         ``hazmat sandbox shell --attach ID`` can open a shell in the box and
-        ``hazmat cleanup --run RUN`` removes them. After this, :meth:`stop` does
-        nothing. Returns the box container id.
+        ``hazmat cleanup --run RUN`` removes them. A host-process sentinel ends here
+        (nothing of the sandbox stays in this process), a sidecar when this process
+        exits. After this, :meth:`stop` does nothing. Returns the box container id.
 
         Raises:
             SandboxClosedError: the sandbox is not running.
@@ -466,6 +506,8 @@ class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable)
         box = self._box or ""
         self._made.close()
         self._stopped = True
+        if self.sentinel is not None and self._sentinel_proc is not None:
+            await self.sentinel.close()
         await self._close_channels()
         return box
 
@@ -484,22 +526,9 @@ class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable)
         """The box's processes from ``docker top`` (works on a paused box)."""
         if self._make is None or self._box is None or self._stopped:
             return None
-        top = await asyncio.to_thread(self._api.top, self._box, "-eo pid,ppid,uid,stat,args")
         uid, _gid = await asyncio.to_thread(self._make.user_ids, self.spec.user)
         names = {"0": "root", str(uid): self.spec.user}
-        out = []
-        for row in top.get("Processes") or []:
-            if len(row) >= 5:
-                out.append(
-                    {
-                        "pid": int(row[0]),
-                        "ppid": int(row[1]),
-                        "user": names.get(row[2], row[2]),
-                        "state": row[3],
-                        "cmdline": row[4][:2000],
-                    }
-                )
-        return out
+        return await asyncio.to_thread(top, self._api, self._box, names)
 
     async def snapshot(self, dest: Path) -> SnapshotInfo:
         """Save what changed in the box since start: ``changes.json`` + ``changes.tar``
@@ -530,8 +559,7 @@ class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable)
 
     @classmethod
     def attach(cls, handle: str, *, user: str | None = None) -> int:
-        """Open an interactive shell in a kept box container (``docker exec``); see
-        :func:`hazmat.sandbox.docker.attach.attach`."""
+        """A shell in a kept box container (:func:`hazmat.sandbox.docker.attach.attach`)."""
         from hazmat.sandbox.docker.attach import attach
 
         return attach(handle, user=user)
@@ -539,7 +567,11 @@ class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable)
     async def leftovers(self) -> list[str]:
         """Containers, networks and volumes labelled with this sandbox, and its episode
         images, that the daemon still has."""
-        return await asyncio.to_thread(self._made.leftovers) if self._api is not None else []
+        left = await asyncio.to_thread(self._made.leftovers) if self._api is not None else []
+        proc = self._sentinel_proc
+        if proc is not None and proc.returncode is None:
+            left.append(f"sentinel process {proc.pid}")
+        return left
 
     def info(self) -> dict[str, Any]:
         """Facts for the ``sandbox_ready`` event: ids, image, hardening, network, services."""

@@ -1,4 +1,5 @@
-"""What changed in a Docker box since it started, saved for investigators.
+"""What changed in a Docker box since it started, saved for investigators, and its
+processes (:func:`top`).
 
 Changes of the container layer come from ``docker diff`` + ``get_archive``; the
 volumes (``/tmp``, the workspace) are archived whole, up to :data:`SNAPSHOT_CAP`
@@ -17,7 +18,7 @@ from typing import Any
 from hazmat.sandbox.base import SnapshotInfo
 from hazmat.sandbox.docker.files import under
 
-__all__ = ["SNAPSHOT_CAP", "save_snapshot"]
+__all__ = ["SNAPSHOT_CAP", "save_snapshot", "top"]
 
 SNAPSHOT_CAP = 256 * 1024 * 1024
 
@@ -91,3 +92,23 @@ def _copy_members(out: tarfile.TarFile, data: bytes, parent: str) -> list[str]:
             if not member.isdir():
                 names.append("/" + name)
     return names
+
+
+def top(api: Any, cid: str, names: dict[str, str]) -> list[dict[str, Any]]:
+    """Container ``cid``'s processes from ``docker top`` (works on a paused container):
+    ``{"pid", "ppid", "user", "state", "cmdline"}`` each, users named by ``names``
+    (uid -> name)."""
+    listing = api.top(cid, "-eo pid,ppid,uid,stat,args")
+    out = []
+    for row in listing.get("Processes") or []:
+        if len(row) >= 5:
+            out.append(
+                {
+                    "pid": int(row[0]),
+                    "ppid": int(row[1]),
+                    "user": names.get(row[2], row[2]),
+                    "state": row[3],
+                    "cmdline": row[4][:2000],
+                }
+            )
+    return out

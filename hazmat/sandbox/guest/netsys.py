@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import resource
 import selectors
 import socket
 import struct
@@ -84,9 +85,21 @@ def forward(conn: socket.socket, host: str, port: int, first: bytes) -> None:
 
 
 def die_with_parent() -> None:
-    """PR_SET_PDEATHSIG(SIGKILL): die with the host process that started us (local backend)."""
+    """PR_SET_PDEATHSIG(SIGKILL): die with the host process that started us (a host
+    process sentinel)."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(1, 9, 0, 0, 0)
+
+
+def no_new_privileges() -> None:
+    """PR_SET_NO_NEW_PRIVS and no core dumps: once unprivileged, stay so (no setuid or
+    file-capability program can raise it again), and leave no memory image behind.
+
+    Raises OSError when the kernel refuses."""
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
 
 
 def enter_namespaces(argv: list[str]) -> None:

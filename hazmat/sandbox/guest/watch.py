@@ -1,5 +1,6 @@
 """hazmat's network sentinel: records every attempt to reach something outside the task
-(``sentinel.py`` runs :func:`main` here).
+(``sentinel.py`` runs :func:`main` here). Everything is imported before it drops its
+privileges: a host-process sentinel may not read its python's folder afterwards.
 
 Standard library only (python 3.8+), like ``supervisor.py``, with its parsers in
 ``netparse.py`` beside it: the host starts it once per sandbox and talks to it over stdin/stdout, one JSON object per line. It runs *outside*
@@ -31,8 +32,8 @@ it. Two modes:
        SNI), answers ``403`` (HTTP) or closes, and records ``{"type": "network",
        "proto": "http"|"tls"|"tcp", "host", "remote", "port", "method", "path",
        "payload"}`` -- the payload is what the flow rules scan for canaries.
-    After setting up, it drops to uid/gid 65534 (when it started as root): hostile
-    packets are parsed without privileges.
+    After setting up, it drops to uid/gid 65534 (when it started as root), with no new
+    privileges and no core dumps: hostile packets are parsed without privileges.
 
 ``gateway`` (its own container, on the task's internal network and an egress network;
     Docker ``network: allowlist`` only)
@@ -69,6 +70,7 @@ import selectors
 import socket
 import struct
 import sys
+import threading
 import time
 
 TYPE_CHECKING = False
@@ -89,7 +91,14 @@ if __package__:  # imported from the hazmat package (tests, the host's tools)
         printable,
         suspicious_name,
     )
-    from .netsys import add_anyip_route, die_with_parent, enter_namespaces, forward, join
+    from .netsys import (
+        add_anyip_route,
+        die_with_parent,
+        enter_namespaces,
+        forward,
+        join,
+        no_new_privileges,
+    )
 else:  # a program: its sibling modules sit beside it
     if "__file__" in globals():
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -112,6 +121,7 @@ else:  # a program: its sibling modules sit beside it
         enter_namespaces,
         forward,
         join,
+        no_new_privileges,
     )
 
 MAX_EVENTS = 2000
@@ -255,6 +265,7 @@ class Sentinel:
                 os.setgid(65534)
                 os.setuid(65534)
                 die_with_parent()  # a credential change clears the parent-death signal
+                no_new_privileges()
             except OSError as exc:
                 problems.append(f"drop privileges: {exc.strerror}")
         self.started = True
@@ -432,8 +443,6 @@ class Sentinel:
             event["allowed"] = allowed
             if allowed:
                 self.emit(event)
-                import threading  # the gateway's relays only
-
                 threading.Thread(
                     target=forward, args=(conn, host, local[1], data), daemon=True
                 ).start()

@@ -348,6 +348,7 @@ class LocalSandbox(ChannelSandbox, Freezable):
                 raise SandboxError("no sandbox pid")
             await sentinel.join(pid, userns=not self._ids.separate)
             await sentinel.start(mode="netns")
+            sentinel.setup.update(mode="host", pid=proc.pid)
         except (SandboxError, OSError) as exc:
             await sentinel.close()
             err = b""

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -86,7 +87,11 @@ async def test_repeated_attempts_are_counted_not_listed(sandbox: LocalSandbox) -
 @pytest.mark.timeout(60)
 async def test_the_agent_cannot_see_stop_or_impersonate_the_sentinel(sandbox: LocalSandbox) -> None:
     assert sandbox.sentinel is not None
-    assert sandbox.info()["sentinel"]["uid"] == 65534
+    info = sandbox.info()["sentinel"]
+    assert info["uid"] == 65534 and info["mode"] == "host"
+    status = Path(f"/proc/{info['pid']}/status").read_text()
+    assert "NoNewPrivs:\t1" in status and "CapEff:\t0000000000000000" in status
+    assert os.readlink(f"/proc/{info['pid']}/ns/pid") != sandbox._pidns  # not in its pid ns
     ps = await sandbox.shell("ps -eo args")
     assert "sentinel" not in ps.stdout_text
     # its ports are taken: the agent cannot bind the resolver or sinkhole ports
