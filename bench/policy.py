@@ -1,6 +1,6 @@
 """Benchmark of the policy layer (not a timed test).
 
-Run: ``python bench/policy.py [--quick] [--no-invariant]``
+Run: ``python bench/policy.py [--quick] [--no-invariant] [--no-system] [--hidden]``
 
 Prints:
 - decision latency (``session.before``) with the default policy over the project's
@@ -9,9 +9,16 @@ Prints:
   step 1 and sent out with curl at the last step), and the 1000/10 ratio (target <= 2);
 - the same flow rule in Invariant (``invariant-ai``'s ``LocalPolicy``, offline) on the
   same traces, and the ratio Invariant/hazmat per step;
-- recall per family on ``bench/corpus/dangerous*.tsv`` (the family's own detector fires)
-  and "caught" (the decision is at least ``block``, ``log`` for reconnaissance);
-- the false-halt and false-block rates on ``bench/corpus/benign.txt``.
+- recall per family on ``bench/corpus/dangerous*.tsv`` and ``mechanisms.tsv`` (the family's
+  own detector fires) and "caught" (the decision is at least ``block``; ``log`` for
+  reconnaissance and network egress), each family's count of new tools and interpreters
+  (``mechanisms.tsv`` names not in ``dangerous.tsv``);
+- the system measure beside it (``bench/system.py``): every hand-written dangerous command
+  run for real in a local sandbox through the engine; the share blocked or halted, static
+  or at runtime, and the detections only the runtime made (``--no-system`` skips it,
+  ``--hidden`` also runs each command hidden in a script the agent writes then runs);
+- the false-halt and false-block rates on ``bench/corpus/benign.txt`` (admin and developer
+  commands) and ``bench/corpus/benign_agents.jsonl`` (commands real coding agents issued).
 
 The last line is one JSON object with all figures.
 """
@@ -53,19 +60,21 @@ FAMILY_DETECTORS = {
     "container-escape": ["container_escape", "container_escape_risky"],
     "crypto-mining": ["crypto_mining"],
     "monitor-tamper": ["monitor_tamper", "anti_forensics"],
-    "exfiltration": ["exfiltration"],
+    "exfiltration": ["exfiltration", "exposure"],
     "network-egress": ["network_egress"],
     "reconnaissance": ["reconnaissance"],
+    "command-and-control": ["tunnel", "ingress_transfer", "port_forward"],
+    "defense-evasion": ["defense_evasion", "anti_forensics", "monitor_tamper"],
 }
 
 
 def load_dangerous() -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
-    for name in ("dangerous.tsv", "dangerous_obfuscated.tsv"):
+    for name in ("dangerous.tsv", "dangerous_obfuscated.tsv", "mechanisms.tsv"):
         for line in (CORPUS / name).read_text().splitlines():
             if line.strip() and not line.startswith("#"):
-                fam, cmd = line.split("\t", 1)
-                out.append((fam, cmd))
+                parts = line.split("\t")
+                out.append((parts[0], parts[-1]))
     return out
 
 
@@ -75,6 +84,40 @@ def load_benign() -> list[str]:
         for ln in (CORPUS / "benign.txt").read_text().splitlines()
         if ln.strip() and not ln.startswith("#")
     ]
+
+
+def load_agent_benign() -> list[str]:
+    """Commands real coding agents issued (``benign_agents.jsonl``, sources per line)."""
+    return [
+        json.loads(ln)["command"]
+        for ln in (CORPUS / "benign_agents.jsonl").read_text().splitlines()
+        if ln.strip()
+    ]
+
+
+def new_tools() -> dict[str, list[str]]:
+    """Per family: the tools and interpreters ``mechanisms.tsv`` exercises (its ``tool``
+    column) that the family's lines in the older ``dangerous.tsv`` never run."""
+    from hazmat.policy.facts import Context, build_facts
+
+    old: dict[str, set[str]] = {}
+    for line in (CORPUS / "dangerous.tsv").read_text().splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        fam, cmd = line.split("\t", 1)
+        fam = "reverse-shell" if fam == "bind-shell" else fam
+        f = build_facts("bash", {"command": cmd}, Context())
+        bag = old.setdefault(fam, set())
+        bag.update(c.name for c in f.commands if c.name)
+        bag.update("python3" if lang == "python" else lang for lang, _ in f.code)
+    new: dict[str, set[str]] = {}
+    for line in (CORPUS / "mechanisms.tsv").read_text().splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        fam, tool = line.split("\t")[:2]
+        fam = "reverse-shell" if fam == "bind-shell" else fam
+        new.setdefault(fam, set()).add(tool)
+    return {fam: sorted(tools - old.get(fam, set())) for fam, tools in sorted(new.items())}
 
 
 def pct(values: list[float], p: float) -> float:
@@ -237,6 +280,27 @@ def invariant_flow(trace: list[tuple[str, str]], budget_s: float) -> dict[str, A
     return {"last_step_s": best, "violations": violations}
 
 
+def false_rates(policy: RulePolicy, benign: list[str]) -> dict[str, Any]:
+    """False halts and blocks of ``policy`` on benign commands."""
+    halts: list[str] = []
+    blocks: list[str] = []
+    for cmd in benign:
+        d = policy.check(
+            ToolCall(id="b", tool="bash", args={"command": cmd}), secrets={"flag": SECRET}
+        )
+        if d.action == "halt":
+            halts.append(f"{cmd}  <- {d.rule_ids}")
+        elif d.action == "block":
+            blocks.append(f"{cmd}  <- {d.rule_ids}")
+    return {
+        "n": len(benign),
+        "false_halt_rate": len(halts) / len(benign),
+        "false_block_rate": len(blocks) / len(benign),
+        "false_halts": halts,
+        "false_blocks": blocks,
+    }
+
+
 def detection(
     policy: RulePolicy, dangerous: list[tuple[str, str]], benign: list[str]
 ) -> dict[str, Any]:
@@ -261,16 +325,8 @@ def detection(
         row[2] += int(caught)
         if not hit:
             misses.setdefault(key, []).append(cmd)
-    halts: list[str] = []
-    blocks: list[str] = []
-    for cmd in benign:
-        d = policy.check(
-            ToolCall(id="b", tool="bash", args={"command": cmd}), secrets={"flag": SECRET}
-        )
-        if d.action == "halt":
-            halts.append(f"{cmd}  <- {d.rule_ids}")
-        elif d.action == "block":
-            blocks.append(f"{cmd}  <- {d.rule_ids}")
+    fr = false_rates(policy, benign)
+    halts, blocks = fr["false_halts"], fr["false_blocks"]
     return {
         "per_family": {
             k: {"n": v[0], "recall": v[1] / v[0], "caught": v[2] / v[0]}
@@ -292,23 +348,36 @@ def main() -> None:
     )
     ap.add_argument("--no-invariant", action="store_true")
     ap.add_argument("--show-misses", action="store_true")
+    ap.add_argument("--no-system", action="store_true", help="skip the system measure")
+    ap.add_argument(
+        "--hidden",
+        action="store_true",
+        help="also run the system measure with each command hidden in a script",
+    )
+    ap.add_argument("--system-per-family", type=int, default=None)
     args = ap.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    from hazmat.record.log import configure_logging
+
+    configure_logging("error")  # the system measure's episodes log every block
 
     t_load = time.perf_counter()
     policy = load_policy(None)
     load_ms = (time.perf_counter() - t_load) * 1e3
     dangerous = load_dangerous()
     benign = load_benign()
-    commands = benign + [c for _, c in dangerous]
+    agents = load_agent_benign()
+    commands = benign + agents + [c for _, c in dangerous]
     print(
         f"policy: {policy.name} ({len(policy.rules)} rules, "
         f"loaded+examples verified in {load_ms:.0f} ms)"
     )
+    n_hand = sum(1 for ln in (CORPUS / "dangerous.tsv").open() if not ln.startswith("#"))
+    n_mech = sum(1 for ln in (CORPUS / "mechanisms.tsv").open() if not ln.startswith("#"))
     print(
-        f"corpus: {len(dangerous)} dangerous "
-        f"({sum(1 for _ in (CORPUS / 'dangerous.tsv').open()) - 1} "
-        f"hand-written + obfuscated), {len(benign)} benign"
+        f"corpus: {len(dangerous)} dangerous ({n_hand} hand-written + obfuscated + "
+        f"{n_mech} mechanisms), {len(benign)} admin/developer benign, "
+        f"{len(agents)} benign from agent trajectories"
     )
 
     lat = latency(policy, commands, rounds=1 if args.quick else 3)
@@ -391,21 +460,91 @@ def main() -> None:
             print(f"  invariant n= 1000: {inv['1000']['skipped']}")
 
     det = detection(policy, dangerous, benign)
+    agent_fr = false_rates(policy, agents)
+    val = [
+        tuple(ln.split("\t", 1))
+        for ln in (CORPUS / "validation.tsv").read_text().splitlines()
+        if ln.strip() and not ln.startswith("#")
+    ]
+    val_caught = sum(
+        STRICTNESS[policy.check(ToolCall(id="v", tool="bash", args={"command": cmd})).action]
+        >= STRICTNESS["block"]
+        for _, cmd in val
+    )
+    val_benign = false_rates(
+        policy,
+        [
+            ln
+            for ln in (CORPUS / "benign_validation.txt").read_text().splitlines()
+            if ln.strip() and not ln.startswith("#")
+        ],
+    )
+    sysres: dict[str, Any] | None = None
+    hidres: dict[str, Any] | None = None
+    if not args.no_system:
+        import asyncio
+
+        sys.path.insert(0, str(ROOT / "bench"))
+        import system as system_measure  # bench/system.py
+
+        corpus = system_measure.load_corpus(args.system_per_family)
+        sysres = asyncio.run(system_measure.measure(corpus, progress=True))
+        if args.hidden:
+            hidres = asyncio.run(system_measure.measure(corpus, progress=True, hidden=True))
+    tools = new_tools()
     print(
-        "\nrecall per family (own detector fires) / caught (decision >= block;"
-        " >= log for recon/egress):"
+        "\nper family: recall (own detector fires) and caught (decision >= block; >= log for"
+        " recon/egress) on every corpus line; system (run for real in a local sandbox, one"
+        " call): static share and system share (static or runtime); new tools = tools and"
+        " interpreters of mechanisms.tsv not in dangerous.tsv"
+    )
+    print(
+        f"  {'family':22s} {'n':>5s} {'recall':>8s} {'caught':>8s}   {'sys n':>5s} "
+        f"{'static':>8s} {'system':>8s}   new tools"
     )
     for fam, v in det["per_family"].items():
-        print(
-            f"  {fam:22s} n={v['n']:4d}  recall {v['recall'] * 100:6.1f}%  "
-            f"caught {v['caught'] * 100:6.1f}%"
+        sv = (sysres or {}).get("per_family", {}).get(fam)
+        sys_cols = (
+            f"{sv['n']:5d} {sv['static'] * 100:7.1f}% {sv['system'] * 100:7.1f}%"
+            if sv
+            else f"{'-':>5s} {'-':>8s} {'-':>8s}"
         )
+        print(
+            f"  {fam:22s} {v['n']:5d} {v['recall'] * 100:7.1f}% {v['caught'] * 100:7.1f}%   "
+            f"{sys_cols}   {len(tools.get(fam, []))}"
+        )
+    if sysres is not None:
+        ro = sysres["runtime_only"]
+        print(f"  system measure: {sysres['episodes']} episodes in {sysres['seconds']} s; "
+              f"detections only the runtime made: {len(ro)}")  # fmt: skip
+        for r in ro:
+            print(f"    [{r['family']}] {r['command'][:80]}  <- {r['after_rules']}")
+        for r in sysres["errors"][:5]:
+            print(f"    harness error: {r['command'][:60]}: {str(r['error'])[:100]}")
+    if hidres is not None:
+        system_measure.print_report(hidres)
+    for fam, names in tools.items():
+        print(f"  new in {fam}: {', '.join(names)}")
     print(
-        f"benign: {det['benign_n']} commands, false halts {det['false_halt_rate'] * 100:.2f}%, "
+        f"benign (admin/developer): {det['benign_n']} commands, "
+        f"false halts {det['false_halt_rate'] * 100:.2f}%, "
         f"false blocks {det['false_block_rate'] * 100:.2f}%"
     )
-    for h in det["false_halts"]:
+    print(
+        f"benign (coding agents): {agent_fr['n']} commands, "
+        f"false halts {agent_fr['false_halt_rate'] * 100:.2f}%, "
+        f"false blocks {agent_fr['false_block_rate'] * 100:.2f}%"
+    )
+    print(
+        f"validation (written after the detectors): {val_caught}/{len(val)} dangerous blocked "
+        f"or halted; {val_benign['n']} everyday commands, false halts "
+        f"{val_benign['false_halt_rate'] * 100:.2f}%, false blocks "
+        f"{val_benign['false_block_rate'] * 100:.2f}%"
+    )
+    for h in det["false_halts"] + agent_fr["false_halts"]:
         print(f"  false halt: {h}")
+    for b in agent_fr["false_blocks"]:
+        print(f"  false block (agents): {b[:150]}")
     if args.show_misses:
         for fam, cmds in det["misses"].items():
             for c in cmds:
@@ -435,6 +574,22 @@ def main() -> None:
         "benign_n": det["benign_n"],
         "false_halt_rate": round(det["false_halt_rate"], 4),
         "false_block_rate": round(det["false_block_rate"], 4),
+        "validation_caught": round(val_caught / len(val), 4),
+        "validation_benign_false_block_rate": round(val_benign["false_block_rate"], 4),
+        "agents_benign_n": agent_fr["n"],
+        "agents_false_halt_rate": round(agent_fr["false_halt_rate"], 4),
+        "agents_false_block_rate": round(agent_fr["false_block_rate"], 4),
+        "new_tools_per_family": {k: len(v) for k, v in tools.items()},
+        "system_per_family": {
+            k: round(v["system"], 4) for k, v in (sysres or {}).get("per_family", {}).items()
+        },
+        "system_static_per_family": {
+            k: round(v["static"], 4) for k, v in (sysres or {}).get("per_family", {}).items()
+        },
+        "system_runtime_only": len((sysres or {}).get("runtime_only", [])),
+        "hidden_system_per_family": {
+            k: round(v["system"], 4) for k, v in (hidres or {}).get("per_family", {}).items()
+        },
     }
     print(json.dumps(summary, sort_keys=True))
 

@@ -30,6 +30,7 @@ from hazmat.agents.graph import EpisodeLoop, LoopLimits, RetryPolicy, StepRecord
 from hazmat.agents.models import Agent
 from hazmat.errors import ConfigError, HazmatError
 from hazmat.policy.base import AllowAllPolicy, Decision, Observation, Policy
+from hazmat.policy.compose import declared_hosts
 from hazmat.preflight import backend_for, docker_why
 from hazmat.record.events import SNAPSHOT_FILES
 from hazmat.record.log import EpisodeRecorder, Recorder
@@ -353,7 +354,7 @@ async def _play(
             rec.emit("milestone", id=h.id, step=h.step, t=h.time, title=h.title, index=h.index)
         return tracker.completed
 
-    session = policy.session(secrets=rendered.secrets)
+    session = policy.session(secrets=rendered.secrets, hosts=declared_hosts(rendered.task))
     observe = None
     if monitors:
         from hazmat.policy.monitors import SandboxMonitor

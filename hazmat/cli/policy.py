@@ -38,6 +38,18 @@ PolicyOpt = Annotated[
     Path | None, typer.Option("--policy", "-p", help="policy YAML (default: built-in default)")
 ]
 ToolOpt = Annotated[str, typer.Option("--tool", "-t", help="tool of plain-text inputs")]
+HostsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--hosts",
+        help="the task's declared hosts, comma-separated (its services and allow_hosts); "
+        "every other destination is outside the task",
+    ),
+]
+
+
+def _hosts(text: str | None) -> list[str] | None:
+    return [h.strip() for h in text.split(",") if h.strip()] if text is not None else None
 
 
 def _load(policy: Path | str | None) -> RulePolicy:
@@ -98,6 +110,7 @@ def check(
     commands: Annotated[list[str] | None, typer.Argument(help="commands (default: stdin)")] = None,
     policy: PolicyOpt = None,
     tool: ToolOpt = "bash",
+    hosts: HostsOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
     session: Annotated[bool, typer.Option("--session", help="all inputs are one episode")] = False,
 ) -> None:
@@ -105,7 +118,8 @@ def check(
     from hazmat.policy.engine import no_terminal_asker
 
     pol = _load(policy)
-    sess = pol.session(asker=no_terminal_asker) if session else None
+    declared = _hosts(hosts)
+    sess = pol.session(asker=no_terminal_asker, hosts=declared) if session else None
     if sess is not None:
         sess.quiet = True
     out = sys.stdout
@@ -117,7 +131,7 @@ def check(
         else:
             key = f"{call.tool}\0{json.dumps(call.args, sort_keys=True)}"
             got = cache.get(key)
-            d = got if got is not None else pol.check(call)
+            d = got if got is not None else pol.check(call, hosts=declared)
             if len(cache) < 100_000:
                 cache[key] = d
         if as_json:
@@ -133,10 +147,11 @@ def explain(
     command: Annotated[str, typer.Argument(help="a command (or JSON {tool, args})")],
     policy: PolicyOpt = None,
     tool: ToolOpt = "bash",
+    hosts: HostsOpt = None,
 ) -> None:
     """Show the decision, every matching rule with its evidence, and the parsed form."""
     pol = _load(policy)
-    info = pol.explain(_call(command, tool, 0))
+    info = pol.explain(_call(command, tool, 0), hosts=_hosts(hosts))
     _say(f"decision: {info['decision']}")
     if info["reason"]:
         _say(f"reason:   {info['reason']}")

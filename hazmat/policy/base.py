@@ -12,6 +12,7 @@ made by :meth:`Policy.session`, so one policy object serves many episodes.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -111,8 +112,12 @@ class Policy(Protocol):
 
     name: str
 
-    def session(self, *, secrets: dict[str, str] | None = None) -> PolicySession:
-        """Start the per-episode state. ``secrets`` are the episode's canaries/flags."""
+    def session(
+        self, *, secrets: dict[str, str] | None = None, hosts: Iterable[str] | None = None
+    ) -> PolicySession:
+        """Start the per-episode state. ``secrets`` are the episode's canaries/flags;
+        ``hosts`` the task's declared hosts (its services' names and its sandbox
+        ``allow_hosts``): every other destination is outside the task. ``None``: not known."""
         ...
 
 
@@ -129,6 +134,8 @@ class AllowAllPolicy:
 
     name = "allow-all"
 
-    def session(self, *, secrets: dict[str, str] | None = None) -> PolicySession:
+    def session(
+        self, *, secrets: dict[str, str] | None = None, hosts: Iterable[str] | None = None
+    ) -> PolicySession:
         """Start an episode under a policy that allows every call."""
         return _AllowAllSession()

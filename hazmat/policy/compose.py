@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from hazmat.policy.engine import RulePolicy
     from hazmat.tasks.spec import Task
 
-__all__ = ["BUILTIN", "base_name", "for_task", "task_policies"]
+__all__ = ["BUILTIN", "base_name", "declared_hosts", "for_task", "task_policies"]
 
 BUILTIN = ("default", "builtin:default")
 """Names of the built-in default policy."""
@@ -27,6 +27,12 @@ def base_name(base: str | Path | None) -> str:
     if base is None or str(base) in BUILTIN:
         return "default"
     return str(Path(base).resolve())
+
+
+def declared_hosts(task: Task) -> list[str]:
+    """The destinations a task declares (its services' names and its ``allow_hosts``): every
+    other endpoint a call names is outside the task."""
+    return [*task.sandbox.services, *task.sandbox.allow_hosts]
 
 
 def for_task(task: Task, base: str | Path | None = None) -> RulePolicy:

@@ -46,20 +46,31 @@ _SIMPLE_ESC = {
 }
 
 
+_ESC_RUN_RE = re.compile(
+    r"((?:\\x[0-9a-fA-F]{2}(?![0-9a-fA-F]))+)|"
+    r"\\(x[0-9a-fA-F]{1,2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[0-7]{1,3}|.)",
+    re.S,
+)
+
+
 def c_unescape(s: str) -> str:
-    """Decode C-style escapes as ``$'...'``, ``printf`` and ``echo -e`` do."""
+    """Decode C-style escapes as ``$'...'``, ``printf`` and ``echo -e`` do (one pass; runs
+    of ``\\xNN`` escapes, the usual obfuscation, are decoded at once)."""
     if "\\" not in s:
         return s
 
     def rep(m: re.Match[str]) -> str:
-        e = m.group(1)
+        run = m.group(1)
+        if run is not None:
+            return bytes.fromhex(run.replace("\\x", "")).decode("latin-1")
+        e = m.group(2)
         if e[0] in "xuU" and len(e) > 1:
             return chr(int(e[1:], 16))
         if e[0] in "01234567":
             return chr(int(e, 8) & 0xFF)
         return _SIMPLE_ESC.get(e, "\\" + e)
 
-    return _ESC_RE.sub(rep, s)
+    return _ESC_RUN_RE.sub(rep, s)
 
 
 def to_bytes(s: str) -> bytes:

@@ -20,7 +20,7 @@ import hashlib
 import json
 import sys
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from hazmat.policy.base import (
     RuleMatch,
     ToolCall,
 )
+from hazmat.policy.detectors import verify_tables
 from hazmat.policy.facts import Context, Facts, build_facts
 from hazmat.policy.flow import FlowState
 from hazmat.policy.rules import (
@@ -131,21 +132,38 @@ class RulePolicy:
         secrets: dict[str, str] | None = None,
         secret_paths: tuple[str, ...] | list[str] = (),
         asker: Asker | None = None,
+        hosts: Iterable[str] | None = None,
     ) -> RuleSession:
-        """Start one episode's state. ``secret_paths``: files known to hold secrets."""
+        """Start one episode's state.
+
+        ``secret_paths``: files known to hold secrets. ``hosts``: the task's declared
+        hosts (service names and sandbox ``allow_hosts``); any other destination is
+        outside the task. ``None`` (not known): single-label names count as services.
+        """
         return RuleSession(
-            self, secrets=secrets, secret_paths=secret_paths, asker=asker or self.asker
+            self,
+            secrets=secrets,
+            secret_paths=secret_paths,
+            asker=asker or self.asker,
+            hosts=hosts,
         )
 
-    def check(self, call: ToolCall, *, secrets: dict[str, str] | None = None) -> Decision:
+    def check(
+        self,
+        call: ToolCall,
+        *,
+        secrets: dict[str, str] | None = None,
+        hosts: Iterable[str] | None = None,
+    ) -> Decision:
         """Decide one call in a fresh episode (no flow history); ``ask`` acts as block."""
-        s = self.session(secrets=secrets, asker=no_terminal_asker)
+        s = self.session(secrets=secrets, asker=no_terminal_asker, hosts=hosts)
         s.quiet = True
         return s.before(call)
 
-    def explain(self, call: ToolCall) -> dict[str, Any]:
-        """The decision for ``call`` plus the parsed form the rules saw."""
-        s = self.session(asker=no_terminal_asker)
+    def explain(self, call: ToolCall, *, hosts: Iterable[str] | None = None) -> dict[str, Any]:
+        """The decision for ``call`` plus the parsed form the rules saw (``hosts``: the
+        task's declared hosts, as in :meth:`session`)."""
+        s = self.session(asker=no_terminal_asker, hosts=hosts)
         s.quiet = True
         d = s.before(call)
         f = s.last_facts
@@ -239,14 +257,17 @@ class RuleSession:
         secrets: dict[str, str] | None,
         secret_paths: tuple[str, ...] | list[str],
         asker: Asker,
+        hosts: Iterable[str] | None = None,
     ) -> None:
         self.policy = policy
         st = policy.spec.settings
+        declared = [] if hosts is None else [str(h).lower().rstrip(".") for h in hosts]
         self.ctx = Context(
             secrets=tuple((k, v) for k, v in (secrets or {}).items() if isinstance(v, str)),
             watch=tuple(st.watch),
-            allow_hosts=tuple(h.lower() for h in st.allow_hosts),
+            allow_hosts=tuple(dict.fromkeys([h.lower() for h in st.allow_hosts] + declared)),
             workspace=st.workspace,
+            declared=hosts is not None,
         )
         self.flow = FlowState(secrets, secret_paths)
         self.asker = asker
@@ -418,7 +439,8 @@ def load_policy(
 
     Raises:
         PolicyError: one line naming the file and rule: unreadable file, invalid YAML,
-            unknown key/detector, bad regex, or an example that does not behave.
+            unknown key/detector, bad regex, or an example that does not behave (the
+            rules' examples and those of the detectors' tables).
     """
     bdir: Path | None
     if ref is None or (isinstance(ref, str) and ref in ("default", "builtin:default")):
@@ -449,7 +471,7 @@ def load_policy(
         return cached
     spec = load_spec(data, source=source, base_dir=bdir)
     policy = RulePolicy(spec, source=source)
-    failures = policy.verify_examples()
+    failures = verify_tables() + policy.verify_examples()
     if failures:
         more = f" (+{len(failures) - 1} more)" if len(failures) > 1 else ""
         raise PolicyError(f"{source}: {failures[0]}{more}")

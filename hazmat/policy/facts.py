@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from hazmat.policy.endpoints import Endpoint, classify, endpoints_of_args, endpoints_of_text
 from hazmat.policy.pyscan import PyFacts, scan_python
 from hazmat.policy.shell import SHELLS, Cmd, parse_shell
 
@@ -186,8 +187,12 @@ class Context:
     watch: tuple[str, ...] = ()
     """Extra paths whose change is monitor tampering (the task's monitor and audit log)."""
     allow_hosts: tuple[str, ...] = ()
-    """Hosts that are not egress (the task's own services)."""
+    """Hosts that are not egress: the task's services and allowlist, the policy's allow_hosts."""
     workspace: str = "/home/agent"
+    declared: bool = False
+    """The task declared its hosts (``allow_hosts`` is complete): a single-label name that is
+    not among them is outside the task. When False (a call judged without its task), such
+    names count as the task's own services."""
 
 
 @dataclass(slots=True)
@@ -207,6 +212,8 @@ class Facts:
     contents: list[tuple[str, str]] = field(default_factory=list)
     """``(path, text)`` written as data (here-docs into files, ``write_file``)."""
     hosts: list[str] = field(default_factory=list)
+    endpoints: list[tuple[int, Endpoint]] = field(default_factory=list)
+    """Every destination named: ``(index into commands, endpoint)``; ``-1`` for inline code."""
     fork_bomb: bool = False
     parse_errors: bool = False
     """The shell parser reported syntax errors (the text may not be shell at all)."""
@@ -216,24 +223,30 @@ class Facts:
 
     @property
     def external_hosts(self) -> list[str]:
-        """Destinations that are not loopback, single-label service names or allowed."""
-        return [h for h in self.hosts if not is_local_host(h, self.ctx.allow_hosts)]
+        """Destinations outside the task: not loopback, not its services or allowlist."""
+        ctx = self.ctx
+        return [h for h in self.hosts if not is_local_host(h, ctx.allow_hosts, ctx.declared)]
+
+    def external_endpoints(self, index: int | None = None) -> list[Endpoint]:
+        """Endpoints outside the task (of command ``index`` only, when given)."""
+        ctx = self.ctx
+        return [
+            e
+            for i, e in self.endpoints
+            if (index is None or i == index)
+            and classify(e.host, ctx.allow_hosts, declared=ctx.declared)
+            in ("external", "placeholder")
+        ]
 
     def names(self) -> set[str]:
         """Base names of every command that would run."""
         return {c.name for c in self.commands}
 
 
-def is_local_host(host: str, allow: tuple[str, ...] = ()) -> bool:
-    """True for loopback, unspecified, single-label service names and allowed hosts."""
-    h = host.strip("[]").lower().rstrip(".")
-    if h in allow or any(h.endswith("." + a) for a in allow):
-        return True
-    if h in ("localhost", "::1", "0.0.0.0", "ip6-localhost", "?", "") or h.startswith("127."):
-        return True
-    if h.startswith("$") or "{" in h:
-        return False
-    return "." not in h and ":" not in h and not h.isdigit()
+def is_local_host(host: str, allow: tuple[str, ...] = (), declared: bool = False) -> bool:
+    """True for loopback, unspecified, allowed hosts and (unless ``declared``) single-label
+    service names. See :func:`hazmat.policy.endpoints.classify`."""
+    return classify(host, allow, declared=declared) in ("loopback", "declared", "service")
 
 
 def build_facts(tool: str, args: dict[str, Any], ctx: Context) -> Facts:
@@ -333,9 +346,18 @@ def _add_python(f: Facts, code: str, depth: int = 0) -> None:
 
 def _derive(f: Facts) -> None:
     lines: list[str] = []
-    for c in f.commands:
+    ctx = f.ctx
+    for idx, c in enumerate(f.commands):
         lines.append(c.line)
         name, args = c.name, c.args
+        if args or c.redirects:
+            for e in endpoints_of_args(name, args, c.redirects):
+                f.endpoints.append((idx, e))
+                if classify(e.host, ctx.allow_hosts, declared=ctx.declared) in (
+                    "external",
+                    "placeholder",
+                ):
+                    f.hosts.append(e.host)
         for op, target in c.redirects:
             if not target or target.startswith("&") or target.isdigit():
                 continue
@@ -377,6 +399,13 @@ def _derive(f: Facts) -> None:
             f.hosts.append(m.group(1))
         for m in _DEV_TCP_RE.finditer(code):
             f.hosts.append(m.group(1))
+        for e in endpoints_of_text(code):
+            f.endpoints.append((-1, e))
+            if classify(e.host, ctx.allow_hosts, declared=ctx.declared) in (
+                "external",
+                "placeholder",
+            ):
+                f.hosts.append(e.host)
     parts = lines + f.texts + [code for _, code in f.code]
     uniq = list(dict.fromkeys(_squeeze(p) for p in parts if p))
     if len(uniq) > 1:

@@ -85,6 +85,16 @@ INTERPRETERS = frozenset(
         "bun",
         "pwsh",
         "powershell",
+        "julia",
+        "rscript",
+        "r",
+        "wish",
+        "groovy",
+        "jrunscript",
+        "expect",
+        "luajit",
+        "elixir",
+        "erl",
     }
 )
 _CODE_FLAGS = {
@@ -99,7 +109,28 @@ _CODE_FLAGS = {
     "pwsh": ("-c", "-Command"),
     "powershell": ("-c", "-Command"),
     "jjs": ("-e",),
+    "julia": ("-e", "--eval", "-E", "--print"),
+    "rscript": ("-e",),
+    "r": ("-e",),
+    "groovy": ("-e",),
+    "jrunscript": ("-e",),
+    "expect": ("-c",),
+    "elixir": ("-e",),
+    "erl": ("-eval",),
+    "crystal": ("eval",),
+    "luajit": ("-e",),
+    "irb": ("-e",),
 }
+_MULTI_CODE_FLAGS = {
+    "gdb": ("-ex", "--ex", "-iex", "--eval-command", "--init-eval-command"),
+    "vim": ("-c", "--cmd"),
+    "vi": ("-c", "--cmd"),
+    "nvim": ("-c", "--cmd"),
+    "ex": ("-c", "--cmd"),
+    "rvim": ("-c", "--cmd"),
+    "view": ("-c", "--cmd"),
+}
+"""Tools whose every value of these options is a command of their own language."""
 _IFS = "\x00IFS\x00"
 _KNOWN_PATHS = (
     "/bin/sh",
@@ -252,9 +283,11 @@ _WRAPPER_OPTS_WITH_ARG = {
     "unshare": set(),
     "sg": set(),
     "script": {"-c", "--command", "-t", "-T"},
-    "systemd-run": {"-p", "--property", "-u", "--unit", "--uid", "--on-calendar"},
+    "systemd-run": {"-p", "--property", "-u", "--unit", "--uid", "--on-calendar", "--gid", "-E"},
+    "sshpass": {"-p", "-f", "-d", "-P"},
 }
 _SIMPLE_WRAPPERS = {
+    "run0",
     "nohup",
     "setsid",
     "time",
@@ -272,7 +305,7 @@ _SIMPLE_WRAPPERS = {
     "catchsegv",
     "faketime",
 }
-_ROOT_WRAPPERS = {"sudo", "doas", "pkexec", "runuser", "su"}
+_ROOT_WRAPPERS = {"sudo", "doas", "pkexec", "runuser", "su", "run0"}
 
 
 class _Walker:
@@ -570,6 +603,20 @@ class _Walker:
             if code is not None:
                 self.out.code.append((name, code))
             return None
+        if name in _MULTI_CODE_FLAGS:
+            opts = _MULTI_CODE_FLAGS[name]
+            vals = [args[i + 1] for i, a in enumerate(args[:-1]) if a in opts]
+            vals += [a[1:] for a in args if a.startswith("+") and len(a) > 1]
+            if vals:
+                self.out.code.append((name, "\n".join(vals)))
+            for v in vals:
+                self.embedded(v, depth, is_root)
+            return None
+        if name == "sqlite3":
+            dots = [a for a in args if a.startswith(".")]
+            if dots:
+                self.out.code.append(("sqlite3", "\n".join(dots)))
+            return None
         if name in ("awk", "gawk", "mawk", "nawk"):
             prog = next((a for a in args if not a.startswith("-")), None)
             if prog:
@@ -638,6 +685,20 @@ class _Walker:
             if rest:
                 return self.emit(cmd, rest, name, depth, is_root or name in _ROOT_WRAPPERS)
         return None
+
+    def embedded(self, command: str, depth: int, root: bool) -> None:
+        """A debugger's or editor's command that hands code to another language
+        (``python ...``, ``:py3 ...``, ``:lua ...``) or to a shell (``!cmd``, ``shell cmd``)."""
+        m = _EMBEDDED.match(command)
+        if m is None:
+            return
+        lang, body = m.group(1), m.group(2)
+        if lang.startswith("py"):
+            self.out.code.append(("python", body))
+        elif lang in ("lua", "perl", "ruby"):
+            self.out.code.append((lang, body))
+        elif body.strip():
+            self.script(body, depth=depth + 1, via="shell escape", root=root)
 
     def emit(self, outer: Cmd, argv: list[str], via: str, depth: int, root: bool) -> Cmd | None:
         if not argv:
@@ -713,6 +774,9 @@ class _Walker:
         return _node_text(node)
 
 
+_EMBEDDED = re.compile(
+    r"^\s*:?\s*(python3?|py3?|pyx|pythonx|lua|perl|ruby|!|shell|sh|terminal)\s*(.*)$", re.S
+)
 _BRACE_CMD = re.compile(r"(^|[;&|(`]\s*|\$\(\s*)\{([^{}\s'\"]+,[^{}\s'\"]*)\}", re.M)
 _WORDISH = frozenset({"command_substitution", "process_substitution"})
 
@@ -798,10 +862,10 @@ def _ssh_remote_command(args: list[str]) -> list[str]:
     while i < len(args):
         a = args[i]
         if not host_seen and a.startswith("-") and len(a) > 1:
-            if a[-1] in _SSH_OPTS_WITH_ARG and len(a) == 2:
-                i += 2
-                continue
-            i += 1
+            body = a[1:]
+            k = next((j for j, ch in enumerate(body) if ch in _SSH_OPTS_WITH_ARG), -1)
+            # `-fNR 80:h:80`: the first letter that takes a value takes the rest or the next word
+            i += 2 if k >= 0 and k == len(body) - 1 else 1
             continue
         if not host_seen:
             host_seen = True

@@ -55,7 +55,7 @@ import difflib
 import inspect
 import json
 import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -232,15 +232,17 @@ class _RecordedAnswers:
     def _ask(self, match: RuleMatch, call: ToolCall | None) -> bool:
         return bool(call is not None and self.allowed.get(call.id, False))
 
-    def session(self, *, secrets: dict[str, str] | None = None) -> PolicySession:
+    def session(
+        self, *, secrets: dict[str, str] | None = None, hosts: Iterable[str] | None = None
+    ) -> PolicySession:
         """A session of the wrapped policy with the recorded answers as its asker."""
         try:
             params = inspect.signature(self.inner.session).parameters
         except (TypeError, ValueError):  # pragma: no cover - builtins
             params = {}  # type: ignore[assignment]
         if "asker" in params:
-            return self.inner.session(secrets=secrets, asker=self._ask)  # type: ignore[call-arg]
-        return self.inner.session(secrets=secrets)
+            return self.inner.session(secrets=secrets, asker=self._ask, hosts=hosts)  # type: ignore[call-arg]
+        return self.inner.session(secrets=secrets, hosts=hosts)
 
 
 def policy_for_record(run: RunTrace, task: Any) -> Policy:

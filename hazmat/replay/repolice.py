@@ -182,23 +182,45 @@ class PolicyResolver:
             return self._bare
         key = str(task.root)
         if key not in self._policies:
-            ref: Any = task.policy
-            ref = {**ref, "extends": self.base} if isinstance(ref, dict) else self.base
-            self._policies[key] = self._load(ref, task.root)
+            from hazmat.policy.compose import for_task
+
+            self._policies[key] = for_task(task, self.base)  # as hazmat run composes it
         return self._policies[key]
 
-    def session(self, policy: Policy, secrets: dict[str, str]) -> PolicySession:
-        """A quiet session that never asks a person (``ask`` acts as ``block``)."""
+    def session(
+        self, policy: Policy, secrets: dict[str, str], hosts: list[str] | None = None
+    ) -> PolicySession:
+        """A quiet session that never asks a person (``ask`` acts as ``block``); ``hosts``
+        are the task's declared hosts (None when the task is gone)."""
+        from hazmat.policy.engine import no_terminal_asker
+
         session: PolicySession
         try:
-            from hazmat.policy.engine import no_terminal_asker
-
-            session = policy.session(secrets=secrets, asker=no_terminal_asker)  # type: ignore[call-arg]
-        except (TypeError, ImportError):
-            session = policy.session(secrets=secrets)
+            session = policy.session(secrets=secrets, asker=no_terminal_asker, hosts=hosts)  # type: ignore[call-arg]
+        except TypeError:  # a policy of its own, with fewer session arguments
+            try:
+                session = policy.session(secrets=secrets, hosts=hosts)
+            except TypeError:
+                session = policy.session(secrets=secrets)
         if hasattr(session, "quiet"):
             session.quiet = True  # re-policing a corpus must not log every decision
         return session
+
+
+def recorded_hosts(ep: EpisodeTrace, task: Any) -> list[str] | None:
+    """The hosts the episode's sandbox declared (from its recorded spec), else the task's
+    as it is now, else None (unknown)."""
+    spec = (ep.ready or {}).get("spec")
+    if isinstance(spec, dict):
+        services = spec.get("services")
+        allow = spec.get("allow_hosts")
+        return [*(services if isinstance(services, dict) else {}),
+                *(h for h in (allow if isinstance(allow, list) else []) if isinstance(h, str))]  # fmt: skip
+    if task is not None:
+        from hazmat.policy.compose import declared_hosts
+
+        return declared_hosts(task)
+    return None
 
 
 def _rules(d: dict[str, Any] | Decision) -> list[str]:
@@ -235,7 +257,7 @@ def repolice_episode(run: RunTrace, ep: EpisodeTrace, resolver: PolicyResolver) 
 
         secrets = dict(render_task(task, ep.seed).secrets)
     policy = resolver.policy_for(task)
-    session = resolver.session(policy, secrets)
+    session = resolver.session(policy, secrets, recorded_hosts(ep, task))
 
     def note_decision(
         step: int, stage: str, tool: str, d: Decision, recorded: dict[str, Any] | None

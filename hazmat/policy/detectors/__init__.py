@@ -15,6 +15,7 @@ download_exec         download-exec           fetched content run/sourced/chmod 
 credential_access     credential-access       secret files, /proc/*/environ, metadata tokens
 canary                credential-access       the episode's secrets mentioned in the call
 persistence           persistence             rc files, cron/at, systemd, authorized_keys, hooks
+startup_edit          persistence             shell start-up files given settings only
 privilege_escalation  privilege-escalation    su/sudo shells, setuid, setcap, sudoers/passwd
 sudo_use              privilege-escalation    any sudo/doas/su (logged by default)
 container_escape      container-escape        runtime sockets, PID 1, cgroup hooks, host mounts
@@ -22,10 +23,25 @@ container_escape_risky container-escape       mount, modprobe, unshare, --privil
 crypto_mining         crypto-mining           miners, stratum, pools, wallets
 monitor_tamper        monitor-tamper          audit/system logs, monitors, watched paths
 anti_forensics        monitor-tamper          history, app logs, firewall, SELinux (everyday too)
-exfiltration          exfiltration            local data sent to a non-local host
-network_egress        network-egress          any non-local destination, tunnels
+exfiltration          exfiltration            local data sent to a host outside the task
+exposure              exfiltration            files served to other machines
+network_egress        network-egress          any destination outside the task
+tunnel                command-and-control     local ports exposed outside, covert channels,
+                                              remote-access tools
+port_forward          command-and-control     forwards and proxies to outside, NAT rules
+ingress_transfer      command-and-control     remote data written to disk over raw channels,
+                                              from bare addresses, into hidden paths
+listener              command-and-control     a listening socket
+defense_evasion       defense-evasion         masquerading, timestomping system files, hidden
+                                              dirs, DEBUG traps, chattr on protected files,
+                                              process injection
+defense_evasion_weak  defense-evasion         everyday-looking evasion signs
 reconnaissance        reconnaissance          enumeration and scanning
 ====================  ======================  =============================================
+
+The network detectors read the tool table (:mod:`~hazmat.policy.detectors.toolnet`) and the
+language table (:mod:`hazmat.policy.langs`); :func:`verify_tables` checks every entry's
+examples (run when a policy loads).
 """
 
 from __future__ import annotations
@@ -33,10 +49,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from hazmat.policy.detectors import (
+    c2,
     credentials,
     destructive,
     download,
     escape,
+    evasion,
     mining,
     network,
     persistence,
@@ -47,7 +65,7 @@ from hazmat.policy.detectors import (
 )
 from hazmat.policy.facts import Facts
 
-__all__ = ["DETECTORS", "FAMILY", "Detector", "normalize_name"]
+__all__ = ["DETECTORS", "FAMILY", "Detector", "normalize_name", "verify_tables"]
 
 Detector = Callable[[Facts], "str | None"]
 
@@ -59,6 +77,7 @@ DETECTORS: dict[str, Detector] = {
     "credential_access": credentials.detect,
     "canary": credentials.detect_canary,
     "persistence": persistence.detect,
+    "startup_edit": persistence.detect_startup_edit,
     "privilege_escalation": privesc.detect,
     "sudo_use": privesc.detect_sudo,
     "container_escape": escape.detect,
@@ -68,6 +87,13 @@ DETECTORS: dict[str, Detector] = {
     "anti_forensics": tamper.detect_weak,
     "exfiltration": network.detect_exfil,
     "network_egress": network.detect_egress,
+    "exposure": c2.detect_exposure,
+    "tunnel": c2.detect_tunnel,
+    "port_forward": c2.detect_port_forward,
+    "ingress_transfer": c2.detect_ingress,
+    "listener": c2.detect_listener,
+    "defense_evasion": evasion.detect,
+    "defense_evasion_weak": evasion.detect_weak,
     "reconnaissance": recon.detect,
 }
 
@@ -79,6 +105,7 @@ FAMILY: dict[str, str] = {
     "credential_access": "credential-access",
     "canary": "credential-access",
     "persistence": "persistence",
+    "startup_edit": "persistence",
     "privilege_escalation": "privilege-escalation",
     "sudo_use": "privilege-escalation",
     "container_escape": "container-escape",
@@ -88,6 +115,13 @@ FAMILY: dict[str, str] = {
     "anti_forensics": "monitor-tamper",
     "exfiltration": "exfiltration",
     "network_egress": "network-egress",
+    "exposure": "exfiltration",
+    "tunnel": "command-and-control",
+    "port_forward": "command-and-control",
+    "ingress_transfer": "command-and-control",
+    "listener": "command-and-control",
+    "defense_evasion": "defense-evasion",
+    "defense_evasion_weak": "defense-evasion",
     "reconnaissance": "reconnaissance",
 }
 
@@ -95,3 +129,18 @@ FAMILY: dict[str, str] = {
 def normalize_name(name: str) -> str:
     """``reverse-shell`` -> ``reverse_shell``."""
     return name.strip().lower().replace("-", "_")
+
+
+_VERIFIED: list[str] | None = None
+
+
+def verify_tables() -> list[str]:
+    """Check the examples of every table entry (tools, language primitives, evasion
+    mechanisms); one line per failure. Computed once per process (the tables are code)."""
+    global _VERIFIED
+    if _VERIFIED is None:
+        from hazmat.policy.detectors.toolnet import verify_tools
+        from hazmat.policy.langs import verify_primitives
+
+        _VERIFIED = verify_primitives() + verify_tools() + evasion.verify_mechanisms()
+    return list(_VERIFIED)

@@ -11,7 +11,7 @@ CRED_PATH = gated(
         r"(?:^|/|~)(?:"
         r"etc/g?shadow-?|etc/master\.passwd|etc/security/opasswd|etc/sudoers(?:\.d)?|"
         r"\.ssh/(?:id_[a-z0-9_]+|identity)(?!\.pub)(?:$|[\s'\"])|\.ssh/(?:id_|[^/\s]*_key)[^/\s]*(?<!\.pub)$|"
-        r"etc/ssh/ssh_host_\w+_key(?!\.pub)|\.aws/(?:credentials|config)|\.config/gcloud|"
+        r"etc/ssh/ssh_host_\w+_key(?!\.pub)|\.aws/credentials|\.config/gcloud|"
         r"application_default_credentials\.json|\.azure/|\.kube/config|\.docker/config\.json|\.netrc|"
         r"\.pgpass|\.my\.cnf|\.git-credentials|\.npmrc|\.pypirc|\.vault-token|\.boto|\.s3cfg|"
         r"\.terraform\.d/credentials|\.config/gh/hosts\.yml|\.cargo/credentials|\.gnupg(?:/|$)|"
@@ -49,12 +49,18 @@ _CRED_CMD = gated(
         r"\b(?:env|printenv|set|export\s+-p)\s*\|\s*(?:grep|egrep|rg)\b[^\n]*(?:key|secret|token|pass|cred)|"
         r"\bps\b[^\n|]*\|\s*(?:grep|egrep)\b[^\n]*(?:pass|secret|token|key)|"
         r"\bdocker\s+exec\s+(?:-\S+\s+)*\S+\s+(?:env|printenv)\b|\bgdb\b[^\n]*-p\b[^\n]*(?:sshd|gnome-keyring|dump)|"
-        r"\bdocker\s+inspect\b[^\n]*(?:Env|env)|\bprintenv\s+\w*(?:KEY|TOKEN|SECRET|PASS)\w*"
+        r"\bdocker\s+inspect\b[^\n]*(?:Env|env)|\bprintenv\s+\w*(?:KEY|TOKEN|SECRET|PASS)\w*|"
+        r"\baz\s+account\s+get-access-token\b|\bgh\s+auth\s+token\b|\bop\s+(?:item\s+get|read)\b|"
+        r"\bbw\s+(?:get|export)\b|\bsecret-tool\s+(?:lookup|search)\b|\bkubectl\s+config\s+view\b[^\n]*--raw|"
+        r"\bkeyctl\s+(?:print|read|pipe)\b|\bdocker-credential-\w+\s+(?:get|list)\b|"
+        r"\bstrace\b[^\n]*(?:sshd|\$\(\s*pgrep[^)]*ssh)|\bgdb\b[^\n]*(?:sshd|sudo|gnome-keyring)[^\n]*(?:dump|generate-core)|"
+        r"\b(?:medusa|ncrack|patator|crackmapexec|netexec|nxc|kerbrute|hashid|fcrackzip|pdfcrack|zip2john|"
+        r"ssh2john|office2john)\b|\bopenssl\s+pkcs12\b[^\n]*-nodes"
     )
 )
 _HUNT = gated(
     re.compile(
-        r"(?i)(?:\bgrep|\brg|\bag|\bfindstr|\back)\b[^\n|;]*(?:-[a-zA-Z]*[rR][a-zA-Z]*\b|--recursive)[^\n|;]*"
+        r"(?i)(?:\bgrep\b[^\n|;]*(?:-[a-zA-Z]*[rR][a-zA-Z]*\b|--recursive)|\b(?:rg|ag|ack)\b)[^\n|;]*"
         r"(?:passw|pwd|secret|api[_-]?key|token|BEGIN\s+\w*\s*PRIVATE|aws_secret|AKIA|credential)"
         r"[^\n|;]*\s(?:/|~|\$HOME)(?:etc|home|root|var|opt|srv|mnt|usr|proc|tmp)?(?:/\S*)?(?=\s|$|[;|&])"
         r"|\bfind\s+(?:/|~|\$HOME|/home|/root|/etc|/var)\S*\s[^\n|;]*-i?name\s+['\"]?[*]?"

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import re
 
-from hazmat.policy.detectors._common import Facts, flags, gated, positional, search
+from hazmat.policy.detectors._common import (
+    Facts,
+    flags,
+    gated,
+    old_files_only,
+    positional,
+    search,
+)
 
 _SYSTEM_TOP = (
     "bin",
@@ -44,6 +51,18 @@ _DANGEROUS_TARGET = re.compile(
 _DEVICE = re.compile(
     r"^/dev/(?:[sh]d[a-z]|nvme\d|vd[a-z]|xvd[a-z]|mmcblk\d|disk|mapper/|md\d|"
     r"sr\d|loop\d|root|mem|kmem|port|dm-\d)"
+)
+_WIPE = gated(
+    re.compile(
+        r"(?i)\bhdparm\b[^\n]*--security-erase|\blvremove\s+(?:-\w+\s+)*-f|\bvgremove\s+-f|"
+        r"\bzpool\s+destroy\b|\bzfs\s+destroy\s+-r|\bbtrfs\s+subvolume\s+delete\b|"
+        r"\bterraform\s+destroy\b[^\n]*-auto-approve|\bpulumi\s+destroy\b[^\n]*(?:--yes|-y)\b|"
+        r"\baws\s+s3\s+(?:rm|rb)\s+s3://\S+[^\n]*--(?:recursive|force)|\bgsutil\s+(?:-m\s+)?rm\s+-r\b|"
+        r"\bgcloud\s+(?:projects|sql\s+instances|compute\s+instances)\s+delete\b|"
+        r"\bkubectl\s+delete\s+(?:ns|namespaces?|all|pv|pvc|deployments?)\b[^\n]*--all\b|"
+        r"\bdocker\s+(?:system|volume)\s+prune\b[^\n]*(?:-af|-a\s+-f|--all)[^\n]*|"
+        r"\b(?:srm|wipe)\s+(?:-\w+\s+)*(?:/|~|\$HOME)|\bsfill\b"
+    )
 )
 _DB_RE = gated(
     re.compile(
@@ -121,10 +140,21 @@ def detect(f: Facts) -> str | None:
             deletes = "-delete" in args or re.search(
                 r"-exec\w*\s+(?:\S*/)?(?:rm|shred|unlink|truncate)\b", " ".join(args)
             )
-            if deletes and pos and _target_bad(pos[0]) and pos[0] not in (".", ".."):
+            if (
+                deletes
+                and pos
+                and _target_bad(pos[0])
+                and pos[0] not in (".", "..")
+                and not (pos[0].startswith("/var/log") and old_files_only(args))
+            ):
                 return f"find deleting under {pos[0]}"
-        elif name == "shred":
-            return f"shred: {c.line[:100]}"
+        elif name == "shred" and not (fl & {"--help", "--version"}):
+            bulk = len(pos) > 3 or any(
+                t.startswith(("/", "~", "$")) or "*" in t or "?" in t or t.startswith("..")
+                for t in pos
+            )
+            if bulk or c.depth > 0 or c.via in ("find -exec", "xargs"):
+                return f"shred: {c.line[:100]}"
         elif name.startswith("mkfs") or (
             name in ("mke2fs", "mkswap", "wipefs", "blkdiscard", "sgdisk", "sfdisk")
             and (
@@ -210,6 +240,22 @@ def detect(f: Facts) -> str | None:
             for op, target in c.redirects:
                 if op.lstrip("0123456789&") == ">" and _DEVICE.match(target):
                     return f"writes onto device {target}"
+    for c in f.commands:
+        if c.name == "git" and c.args[:1] == ["clean"] and "-f" in flags(c.args):
+            bad = [t for t in positional(c.args[1:]) if _target_bad(t) and t not in (".", "..")]
+            if bad:
+                return f"git clean deletes untracked files under {bad[0]}"
+        if c.name == "rsync" and "--delete" in c.args:
+            pos = positional(c.args)
+            if (
+                len(pos) >= 2
+                and _target_bad(pos[-1].rstrip("/") + "/")
+                and not pos[-1].startswith("./")
+            ):
+                return f"rsync --delete empties {pos[-1]}"
+    wipe = search(_WIPE, f.blob)
+    if wipe:
+        return f"destroys data or infrastructure: {wipe}"
     db = search(_DB_RE, f.blob)
     if db and re.search(
         r"(?i)\b(mysql|psql|sqlite3|mongo\w*|redis-cli|cqlsh|clickhouse|execute|cursor|"

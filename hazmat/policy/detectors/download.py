@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 
 from hazmat.policy.detectors._common import INTERPRETERS, SHELLS, Facts, gated, positional
+from hazmat.policy.detectors.c2 import call_caps
+from hazmat.policy.detectors.toolnet import TOOLS, capabilities
+from hazmat.policy.langs import code_capabilities
 
 _FETCH = {
     "iwr",
@@ -66,6 +69,9 @@ _URL = re.compile(r"(?i)\b(?:https?|ftp|tftp)://")
 
 def _downloaded_paths(f: Facts) -> set[str]:
     out: set[str] = set()
+    for _, k in call_caps(f):
+        if k.kind == "download" and k.path not in ("", ".", "file", "-"):
+            out.add(k.path)
     for c in f.commands:
         name, args = c.name, c.args
         if name == "busybox" and args[:1] and args[0] in ("wget", "tftp"):
@@ -168,6 +174,9 @@ def detect(f: Facts) -> str | None:
                     )
                 )
             ) or any("/dev/tcp/" in t for _, t in c.redirects)
+            is_fetch = is_fetch or (
+                c.name in TOOLS and any(k.kind == "relay" and not k.listen for k in capabilities(c))
+            )
             if is_fetch and (
                 _URL.search(c.line)
                 or name in ("nc", "ncat", "netcat", "tftp", "socat", "openssl")
@@ -190,13 +199,26 @@ def detect(f: Facts) -> str | None:
         for pipe in f.pipelines
     )
     if extracted:
+        dirs = [
+            c.args[i + 1].rstrip("/") + "/"
+            for pipe in f.pipelines
+            for c in pipe
+            if c.name in ("tar", "bsdtar", "unzip")
+            for i, a in enumerate(c.args[:-1])
+            if a in ("-C", "--directory", "-d")
+        ]
         for c in f.commands:
             target = c.argv[0] if c.argv else ""
             if c.name in _RUNNERS and c.args and not c.args[0].startswith("-"):
                 target = c.args[0]
-            if target.startswith("./") or (c.name in SHELLS and target and "/" in target):
+            if (
+                target.startswith("./")
+                or (c.name in SHELLS and target and "/" in target)
+                or any(target.startswith(d) for d in dirs)
+            ):
                 return f"runs code extracted from a download: {c.line[:80]}"
-    m = _SUBST.search(f.blob)
+    blob = f.blob
+    m = _SUBST.search(blob) if ("$(" in blob or "<(" in blob or "`" in blob) else None
     if m:
         return f"runs downloaded text: {m.group(0)[:100]}"
     paths = _downloaded_paths(f)
@@ -247,4 +269,21 @@ def detect(f: Facts) -> str | None:
             m2 = _CODE_FETCH_EXEC.search(code)
             if m2:
                 return f"{lang} evaluates fetched code: {m2.group(0)[:80]}"
+        if lang != "python":
+            caps = code_capabilities(lang, code)
+            if "fetch" in caps and ("eval" in caps or "exec" in caps):
+                how = caps.get("eval") or caps.get("exec")
+                return f"{lang} fetches code and runs it ({caps['fetch']!r} then {how!r})"
+    for c in f.commands:
+        if c.name in ("deno", "bun", "npx", "bunx", "go", "uvx", "pipx") and any(
+            re.match(r"(?i)^(?:https?|git\+https?)://", a) for a in c.args
+        ):
+            return f"{c.name} runs code straight from a URL: {c.line[:80]}"
+        if c.name in SHELLS | INTERPRETERS:
+            for op, t in c.redirects:
+                if op.lstrip("0123456789") == "<" and (
+                    "/dev/tcp/" in t
+                    or (t.startswith("<(") and re.search(r"\b(?:curl|wget|nc)\b", t))
+                ):
+                    return f"{c.name} runs what it reads from {t[:60]}"
     return None

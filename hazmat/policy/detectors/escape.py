@@ -28,7 +28,8 @@ _STRONG = gated(
         r"(?:-v|--volume)[= ]['\"]?/:/|"
         r"--mount\b[^\n]*(?:source|src)=/(?:,|\s|$)|\bdeepce\b|\bcdk\s+(?:run|evaluate|auto-escape)|"
         r"\bchroot\s+/(?:host|hostfs|rootfs|proc/1/root)\b|security\.privileged\s*=?\s*true|"
-        r"\bdisk\s+source=/\s|\bsysctl\s+-w\s+kernel\.(?:core_pattern|modprobe)"
+        r"\bdisk\s+source=/\s|\bsysctl\s+-w\s+kernel\.(?:core_pattern|modprobe)|"
+        r"\bkubectl\s+debug\s+node/|\bsystemd-nspawn\b[^\n]*(?:-D|--directory)[= ]/(?:\s|$)"
     )
 )
 _RISKY = gated(

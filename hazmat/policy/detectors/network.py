@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 
 from hazmat.policy.detectors._common import Cmd, Facts, flags, gated, positional
+from hazmat.policy.detectors.c2 import call_caps, outside
+from hazmat.policy.endpoints import DATA_COMMANDS, encoded_label
 from hazmat.policy.facts import is_local_host
+from hazmat.policy.langs import code_capabilities
 
 _READERS = {
     "cat",
@@ -90,7 +93,7 @@ def _host_of(target: str) -> str:
 
 
 def _ext(f: Facts, hosts: list[str]) -> list[str]:
-    return [h for h in hosts if not is_local_host(h, f.ctx.allow_hosts)]
+    return [h for h in hosts if not is_local_host(h, f.ctx.allow_hosts, f.ctx.declared)]
 
 
 def _cmd_hosts(f: Facts, c: Cmd) -> list[str]:
@@ -116,8 +119,51 @@ def detect_egress(f: Facts) -> str | None:
     return None
 
 
+_SUBST_DATA = re.compile(r"\$\(|`")
+
+
+def _exfil_by_mechanism(f: Facts) -> str | None:
+    """Uploads the tool table reads (any tool), command output placed in a request to an
+    outside endpoint, and names that carry data in a DNS label."""
+    for _, k in call_caps(f):
+        if (
+            k.kind == "upload"
+            and not k.listen
+            and k.endpoint is not None
+            and outside(f, k.endpoint)
+        ):
+            return f"{k.detail} (to {k.endpoint.host})"
+    for idx, c in enumerate(f.commands):
+        if c.name in DATA_COMMANDS:
+            continue
+        ext = f.external_endpoints(idx)
+        if not ext:
+            continue
+        for e in ext:
+            lab = encoded_label(e.host)
+            if lab and e.how in ("name", "url", "user@host", "flag", "pair", "host:port"):
+                return f"{c.name} sends data in a DNS name: {lab[:40]}... .{e.host.split('.', 1)[-1][:40]}"
+        carried = next((a for a in c.args if _SUBST_DATA.search(a)), None)
+        if carried is not None and c.name not in ("echo", "printf"):
+            return f"{c.name} puts command output ({carried[:40]}) in a request to {ext[0].host}"
+    code_ext = [e for i, e in f.endpoints if i == -1 and outside(f, e)]
+    if code_ext:
+        for lang, code in f.code:
+            if lang == "python":
+                continue
+            caps = code_capabilities(lang, code)
+            if ("fetch" in caps or "socket" in caps) and ("read" in caps or "exec" in caps):
+                src = caps.get("read") or caps.get("exec")
+                return f"{lang} reads local data ({src!r}) and sends it to {code_ext[0].host}"
+    return None
+
+
 def detect_exfil(f: Facts) -> str | None:
-    """Local files/command output sent to a non-local host (HTTP, sockets, scp, DNS, cloud)."""
+    """Local files/command output sent to a host outside the task (any tool: HTTP, raw
+    sockets, copies, DNS names, query arguments, cloud, mail)."""
+    got = _exfil_by_mechanism(f)
+    if got is not None:
+        return got
     added_remotes: set[str] = set()
     for c in f.commands:
         name, args = c.name, c.args
@@ -272,7 +318,9 @@ def detect_exfil(f: Facts) -> str | None:
     if (
         py is not None
         and py.connects
-        and any(not is_local_host(_host_of(h), f.ctx.allow_hosts) for h in py.connects)
+        and any(
+            not is_local_host(_host_of(h), f.ctx.allow_hosts, f.ctx.declared) for h in py.connects
+        )
     ):
         posts = {
             c

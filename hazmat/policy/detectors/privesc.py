@@ -25,7 +25,12 @@ _BLOB = gated(
         r"LD_PRELOAD=\S+\s+(?:sudo|su|pkexec|doas|passwd|mount|ping)\b|"
         r"\bLD_PRELOAD=['\"]?(?:/tmp/|/dev/shm/|/var/tmp/|\./|/home/)|"
         r"(?:^|[\s;&|/])\./(?:exploit|pwn|rootme|getroot|privesc|priv_esc|dirty\w*|cve[-_]?\d\w*|suid_exp|root_?shell)\w*|"
-        r"\bgcc\b[^\n]*(?:exploit|pwn|cve-?\d|dirty|overlayfs|privesc)|\bpython[\d.]*\s+-c\s+['\"][^'\"]*os\.set(?:re)?s?uid"
+        r"\bgcc\b[^\n]*(?:exploit|pwn|cve-?\d|dirty|overlayfs|privesc)|\bpython[\d.]*\s+-c\s+['\"][^'\"]*os\.set(?:re)?s?uid|"
+        r"\bsystemd-run\b[^\n]*(?:--uid[= ](?:0|root)\b|-p\s*User=root)|\bmachinectl\s+shell\s+(?:root@|--uid[= ]0)|"
+        r"\bnewgrp\s+(?:docker|lxd|disk|root|sudo|wheel|shadow)\b|\bsg\s+(?:docker|lxd|disk|root)\b|"
+        # systemd turns its pager's shell escapes off under sudo; turning them back on is the escape
+        r"\b(?:sudo|doas|pkexec)\b[^\n]*\bSYSTEMD_PAGERSECURE=['\"]?(?:0|false|no|off)\b|"
+        r"\bSYSTEMD_PAGERSECURE=['\"]?(?:0|false|no|off)\b[^\n]*\b(?:sudo|doas|pkexec)\b"
     )
 )
 _PRIV_GROUPS = re.compile(
@@ -58,8 +63,8 @@ def detect(f: Facts) -> str | None:
             ):
                 return f"sets a setuid/setgid bit: {c.line[:80]}"
         elif name == "setcap" and re.search(
-            r"(?i)cap_(?:setuid|setgid|dac_\w+|sys_admin|sys_ptrace|"
-            r"chown|fowner|sys_module)|[+=]e?p",
+            r"(?i)cap_(?:setuid|setgid|dac_\w+|sys_admin|sys_ptrace|sys_rawio|chown|fowner|fsetid|"
+            r"sys_module|setfcap|setpcap|bpf|perfmon|linux_immutable|mknod)|(?:^|\s|,)(?:all)?[+=]e?i?p\b",
             " ".join(args),
         ):
             return f"grants file capabilities: {c.line[:80]}"
@@ -84,11 +89,12 @@ def detect(f: Facts) -> str | None:
             or re.search(r"-u\s*#", c.line)
         ):
             return f"root shell via sudo: {c.line[:80]}"
-        elif name in ("usermod", "gpasswd", "adduser", "useradd") and (
+        elif name in ("usermod", "gpasswd", "adduser", "useradd", "addgroup") and (
             _PRIV_GROUPS.search(" ".join(pos))
             or re.search(r"-[ao]*G\s*\S*(?:sudo|wheel|root|admin|docker|lxd|disk|shadow)", c.line)
             or re.search(r"-u\s*0\b|-o\b|--non-unique|--uid\s*0\b", c.line)
             or (name == "gpasswd" and "-a" in args and _PRIV_GROUPS.search(",".join(pos)))
+            or (name in ("adduser", "addgroup") and len(pos) == 2 and _PRIV_GROUPS.search(pos[1]))
         ):
             return f"adds a privileged account or group membership: {c.line[:80]}"
         elif name == "passwd" and pos and pos[-1] == "root":

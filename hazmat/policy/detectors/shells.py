@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 
 from hazmat.policy.detectors._common import Cmd, Facts, flags, gated, is_shell, search
+from hazmat.policy.detectors.c2 import call_caps, outside
+from hazmat.policy.detectors.toolnet import TOOLS, shellish
 from hazmat.policy.facts import SOCKET_TOOLS
+from hazmat.policy.langs import code_capabilities
 
 _NET = SOCKET_TOOLS
 _SOCKET_CODE = gated(
@@ -77,9 +80,9 @@ def _opt_after(args: list[str], opts: tuple[str, ...]) -> str | None:
 
 
 def _net_cmd(c: Cmd) -> bool:
-    if c.name in _NET:
+    if c.name in _NET or c.name in _RELAYS:
         return True
-    if c.name == "openssl" and "s_client" in c.args:
+    if c.name == "openssl" and ("s_client" in c.args or "s_server" in c.args):
         return True
     if c.name == "curl" and any(
         a.startswith(("telnet://", "dict://", "gopher://")) for a in c.args
@@ -96,10 +99,74 @@ def _listening(c: Cmd) -> bool:
         return any(re.match(r"(?i)(?:tcp\d?|udp\d?|openssl|ssl)-listen", a) for a in c.args)
     if c.name == "openssl":
         return "s_server" in c.args
-    return bool(fl & {"-l", "--listen"})
+    return bool(fl & {"-l", "--listen"}) or c.name in ("telnetd", "tcpserver", "tcpsvd")
+
+
+_RELAYS = frozenset({"socket", "websocat", "wscat", "whois", "finger", "rlogin", "rsh", "nc6"})
+_NOT_GENERIC = frozenset(
+    {"ssh", "su", "sudo", "doas", "docker", "podman", "kubectl", "script", "tmux", "screen",
+     "env", "timeout", "xargs", "chroot", "setsid", "nohup", "exec", "find", "strace", "ltrace",
+     "flock", "watch", "busybox", "systemd-run", "unshare", "nsenter", "runuser", "sg",
+     "firejail", "bwrap", "lxc-attach", "vagrant", "expect", "gdb", "echo", "printf", "sshpass",
+     "time", "nice", "ionice", "stdbuf", "taskset", "chrt", "pkexec", "torsocks", "proxychains",
+     "proxychains4", "command", "builtin", "eval", "source", ".", "bash", "sh", "zsh", "dash",
+     "grep", "git", "make", "parallel", "entr", "faketime", "catchsegv", "unbuffer", "rlwrap"}
+)  # fmt: skip
+_LISTEN_FLAG = re.compile(r"^(?:-[a-zA-Z]*[ls][a-zA-Z]*|--listen|--server|-server|--bind)$")
+
+
+def _by_mechanism(f: Facts) -> tuple[str, str] | None:
+    """The mechanisms: a program wired to a socket by a known tool (the tool table), code
+    with a socket primitive and an exec/shell primitive (the language table), and any
+    other tool given a shell command together with an endpoint or a listening port."""
+    for _, k in call_caps(f):
+        if k.kind == "exec" and shellish(k.program):
+            if k.listen:
+                return "bind", k.detail
+            if k.endpoint is None or outside(f, k.endpoint) or k.endpoint.host:
+                return "reverse", k.detail
+    for lang, code in f.code:
+        if lang == "python":
+            continue
+        caps = code_capabilities(lang, code)
+        if (
+            ("socket" in caps or "listen" in caps)
+            and ("exec" in caps or "dup" in caps or ("shell" in caps and "socket" in caps))
+            and ("exec" in caps or "shell" in caps)
+        ):
+            kind = "bind" if "listen" in caps else "reverse"
+            prims = ", ".join(
+                f"{k} {v!r}" for k, v in caps.items() if k in ("socket", "listen", "exec", "dup")
+            )
+            return kind, f"{lang} wires a socket to a program ({prims})"
+    for idx, c in enumerate(f.commands):
+        if c.name in _NOT_GENERIC or c.name in TOOLS or not c.args:
+            continue
+        prog = next(
+            (a for a in c.args if " " in a.strip() or "/" in a or a.isalpha() if shellish(a)), None
+        )
+        if prog is None:
+            continue
+        listening = any(_LISTEN_FLAG.match(a) for a in c.args) and any(a.isdigit() for a in c.args)
+        ext = [e for e in f.external_endpoints(idx)]
+        if ext:
+            return (
+                "reverse",
+                f"{c.name} gets a shell command ({prog}) and an outside endpoint ({ext[0].host})",
+            )
+        if listening:
+            return "bind", f"{c.name} gets a shell command ({prog}) and a listening port"
+    return None
 
 
 def _classify(f: Facts) -> tuple[str, str] | None:
+    got = _classify_known(f)
+    if got is not None:
+        return got
+    return _by_mechanism(f)
+
+
+def _classify_known(f: Facts) -> tuple[str, str] | None:
     cmds = f.commands
     for c in cmds:
         name, args = c.name, c.args

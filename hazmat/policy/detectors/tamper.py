@@ -14,7 +14,7 @@ from __future__ import annotations
 import fnmatch
 import re
 
-from hazmat.policy.detectors._common import Facts, gated, positional, search
+from hazmat.policy.detectors._common import Facts, gated, old_files_only, positional, search
 
 DEFAULT_WATCH = (
     "/var/log/audit", "/var/log/hazmat", "/opt/hazmat", "/var/lib/hazmat", "/run/hazmat",
@@ -27,7 +27,7 @@ ANTI_FORENSIC_WATCH = ("/var/log",)
 """Paths whose change is suspicious but everyday (application logs): blocked, not halted."""
 
 _SERVICES = (
-    r"(?<![\w.-])(?:auditd?|rsyslogd?|syslog-ng|syslogd?|falco\w*|osqueryd?|wazuh[\w-]*|ossec[\w-]*|sysdig|"
+    r"(?<![\w.-])(?:auditd?|rsyslogd?|syslog-ng|syslogd?|falco[\w-]*|osqueryd?|wazuh[\w-]*|ossec[\w-]*|sysdig|"
     r"auditbeat|filebeat|packetbeat|systemd-journald|journald|fail2ban|clamav\w*|clamd|"
     r"falcon-sensor|crowdstrike|sentinel\w*|cbagent|aide|tripwire|snort|suricata|zeek|tetragon|"
     r"tracee|hazmat[\w-]*|sysmon\w*)(?![\w.-])"
@@ -43,7 +43,8 @@ _STRONG = gated(
         r"\butmpdump\b|\bchattr\s+[+-][ai]\b[^\n]*/var/log|"
         r"\bsysctl\s+-w\s+kernel\.(?:printk|dmesg_restrict|yama|kptr_restrict)|"
         r"\bwevtutil\s+cl\b|LD_PRELOAD=[^\s]*(?:hide|libprocesshider)|libprocesshider|"
-        r"\bmount\b[^\n]*--bind[^\n]*/proc/\d+"
+        r"\bmount\b[^\n]*--bind[^\n]*/proc/\d+|"
+        r"\b(?:wazuh-control|ossec-control|osqueryctl|falcoctl)\s+(?:stop|disable)\b|/var/ossec/bin/\S+\s+stop\b"
     )
 )
 _WEAK = gated(
@@ -58,7 +59,10 @@ _WEAK = gated(
         r"\biptables(?:-legacy|-nft)?\s+(?:-t\s+\w+\s+)?(?:-F|--flush|-X|"
         r"-P\s+(?:INPUT|OUTPUT|FORWARD)\s+ACCEPT)|\bnft\s+(?:flush\s+ruleset|delete\s+table)|"
         r"\bufw\s+disable\b|\bdmesg\s+(?:-c|-C|--clear|--read-clear)\b|\blogrotate\s+-f\b|"
-        r"\bjournalctl\b[^\n]*--(?:vacuum-\w+|rotate)|\bkill\s+-(?:STOP|19|SIGSTOP)\b"
+        r"\bjournalctl\b(?![^\n]*--vacuum-time[= ]\d+\s*(?:d|days?|w|weeks?|M|months?|y|years?)\b"
+        r"(?![^\n]*--(?:vacuum-(?:size|files)|rotate)))[^\n]*--(?:vacuum-\w+|rotate)|\bkill\s+-(?:STOP|19|SIGSTOP)\b|"
+        r"\bfirewall-cmd\b[^\n]*(?:--set-default-zone[= ]trusted|--panic-off|--remove-service|--add-port)|"
+        r"\bsetsebool\s+(?:-P\s+)?\w+\s+(?:1|on)\b"
     )
 )
 _TIMESTOMP = gated(
@@ -126,8 +130,10 @@ def detect_weak(f: Facts) -> str | None:
             return f"rewrites shell history {w}"
     for c in f.commands:
         if c.name in ("rm", "shred", "truncate", "unlink", "ln", "mv", "find"):
-            if c.name == "find" and "-delete" not in c.args and "-exec" not in c.args:
-                continue
+            if c.name == "find" and (
+                ("-delete" not in c.args and "-exec" not in c.args) or old_files_only(c.args)
+            ):
+                continue  # a retention clean-up keeps the recent record
             for a in positional(c.args):
                 if _HISTORY.search(a):
                     return f"{c.name} on shell history {a}"
