@@ -487,3 +487,17 @@ def require(sandbox: Sandbox, feature: type[F], doing: str | None = None) -> F:
     if not isinstance(sandbox, feature):
         raise SandboxError(lacks(sandbox, feature, doing))
     return sandbox
+
+
+_MOVED = ("available_backends", "create_sandbox", "get_backend", "register_backend")
+
+
+def __getattr__(name: str) -> Any:
+    """``create_sandbox`` and the other registry functions moved to
+    :mod:`hazmat.sandbox.registry` (import them from :mod:`hazmat.sandbox`); code written
+    against ``hazmat.sandbox.base`` still finds them here."""
+    if name in _MOVED:
+        from hazmat.sandbox import registry
+
+        return getattr(registry, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
