@@ -9,18 +9,19 @@ reports exit code 124 with ``timed_out``. A command that is not found exits 127.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import os
 import resource
-import signal
 import sys
 import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import signal
     from types import FrameType
     from typing import Any, NoReturn
+else:
+    import _signal as signal  # the signal module's enums import enum (see wire.py)
 
 if __package__:  # imported from the hazmat package (tests, the host's tools)
     from . import wire
@@ -90,10 +91,10 @@ def kill_tree(root: int) -> None:
         if not pids:
             return
         for pid in pids:
-            with contextlib.suppress(OSError):
+            with wire.suppress(OSError):
                 os.kill(pid, signal.SIGSTOP)
         for pid in pids:
-            with contextlib.suppress(OSError):
+            with wire.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
         reap_nohang()
         time.sleep(0.002)
@@ -125,10 +126,10 @@ def kill_other_uids() -> int:
         if not victims:
             break
         for pid in victims:
-            with contextlib.suppress(OSError):
+            with wire.suppress(OSError):
                 os.kill(pid, signal.SIGSTOP)
         for pid in victims:
-            with contextlib.suppress(OSError):
+            with wire.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
                 count += 1
         reap_nohang()
@@ -149,7 +150,7 @@ def fork_or_recover(note_fd: int = 2) -> int:
         except BlockingIOError:
             if attempt == 4:
                 n = kill_other_uids()
-                with contextlib.suppress(OSError):
+                with wire.suppress(OSError):
                     os.write(
                         note_fd,
                         f"hazmat: the sandbox was out of processes; {n} of the "
@@ -208,7 +209,7 @@ def runner(
             kill_tree(os.getpid())
         reap_nohang()
     except BaseException as exc:  # report, never raise out of a forked child
-        with contextlib.suppress(OSError):
+        with wire.suppress(OSError):
             os.write(2, f"hazmat runner: {exc!r}\n".encode())
     try:
         os.write(status_w, wire.dumps({"exit_code": code, "timed_out": timed_out}))
@@ -254,7 +255,7 @@ def _exec_command(req: dict[str, Any], stdin_r: int | None, out_w: int, err_w: i
             os.write(2, f"{argv[0]}: permission denied\n".encode())
             os._exit(126)
     except BaseException as exc:
-        with contextlib.suppress(OSError):
+        with wire.suppress(OSError):
             os.write(2, f"hazmat: {exc}\n".encode())
         os._exit(126 if isinstance(exc, (PermissionError, OSError)) else 1)
     os._exit(1)

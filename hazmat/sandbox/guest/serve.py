@@ -47,17 +47,17 @@ blocking and must be regular files, so a FIFO cannot wedge the supervisor.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import selectors
-import signal
 import stat
 import sys
 import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import signal
     from typing import Any, BinaryIO
+else:
+    import _signal as signal  # the signal module's enums import enum (see wire.py)
 
 if __package__:  # imported from the hazmat package (tests, the host's tools)
     from . import procs, wire
@@ -142,7 +142,7 @@ class Job:
 
 class Supervisor:
     def __init__(self) -> None:
-        self.sel = selectors.DefaultSelector()
+        self.sel = wire.Selector()
         self.jobs: dict[Any, Job] = {}
         self.inbuf = bytearray()
         self.out: BinaryIO = sys.stdout.buffer
@@ -197,7 +197,7 @@ class Supervisor:
             elif op == "kill_all":
                 for job in list(self.jobs.values()):
                     procs.kill_tree(job.pid)
-                    with contextlib.suppress(OSError):
+                    with wire.suppress(OSError):
                         os.kill(job.pid, signal.SIGKILL)
                 self.send({"id": rid, "ok": True})
             else:
@@ -325,7 +325,7 @@ class Supervisor:
             gid = uid if gid is None else int(gid)
         state_dir = self._state_dir(uid, gid)
         cmd_file = os.path.join(state_dir, f"cmd-{rid}.sh")
-        with contextlib.suppress(FileNotFoundError):
+        with wire.suppress(FileNotFoundError):
             os.unlink(cmd_file)
         fd = os.open(cmd_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "w") as f:
@@ -378,7 +378,7 @@ class Supervisor:
         self.jobs[rid] = job
         for fd in job.fds:
             os.set_blocking(fd, False)
-            self.sel.register(fd, selectors.EVENT_READ, job)
+            self.sel.register(fd, job)
         return job
 
     def on_readable(self, job: Job, fd: int) -> None:
@@ -406,7 +406,7 @@ class Supervisor:
             job.status = wire.loads(bytes(job.buf["status"]) or b"{}")
         except ValueError:
             job.status = {}
-        with contextlib.suppress(ChildProcessError):
+        with wire.suppress(ChildProcessError):
             os.waitpid(job.pid, 0)
         job.drain_deadline = time.monotonic() + DRAIN_SECONDS
 
@@ -421,7 +421,7 @@ class Supervisor:
             os.close(fd)
         job.fds.clear()
         for path in job.cleanup:
-            with contextlib.suppress(OSError):
+            with wire.suppress(OSError):
                 os.unlink(path)
         del self.jobs[job.id]
         st = job.status
@@ -459,16 +459,16 @@ class Supervisor:
 
     def serve(self) -> None:
         os.set_blocking(0, False)
-        self.sel.register(0, selectors.EVENT_READ, None)
+        self.sel.register(0, None)
         self.send({"ready": True, "pid": os.getpid(), "uid": os.getuid(), "version": 1})
         while self.running or self.jobs:
             deadlines = [j.drain_deadline for j in self.jobs.values() if j.drain_deadline]
             timeout: float | None = None
             if deadlines:
                 timeout = max(0.0, min(deadlines) - time.monotonic())
-            for key, _ in self.sel.select(timeout):
+            for key in self.sel.select(timeout):
                 if key.data is None:
-                    with contextlib.suppress(BlockingIOError):
+                    with wire.suppress(BlockingIOError):
                         self.on_stdin()
                     if not self.running:
                         self.sel.unregister(0)

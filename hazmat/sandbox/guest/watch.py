@@ -235,10 +235,10 @@ class Sentinel:
                     problems.append(f"route {label}: {why}")
             if not routes:
                 raise OSError("could not add any route: {}".format("; ".join(problems)))
-            self.sniffer = socket.socket(
-                socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL)
-            )
-            self.sniffer.bind(("lo", 0))
+            # protocol 0, then bind with ETH_P_ALL: the hook is registered once (a socket
+            # made with ETH_P_ALL and then bound waits ~10 ms for an RCU grace period)
+            self.sniffer = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, 0)
+            self.sniffer.bind(("lo", ETH_P_ALL))
             self.sniffer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
             self.sniffer.setblocking(False)
             self.sel.register(self.sniffer, selectors.EVENT_READ, "sniff")

@@ -1,23 +1,27 @@
-"""JSON lines and base64 for the guest programs, cheap to import (standard library only,
-python 3.8+).
+"""What the supervisor needs from the standard library, cheap to import (python 3.8+):
+JSON lines, base64, ``suppress`` and an epoll selector.
 
-``import json`` pulls in ``re`` and ``enum`` (about 7 ms of a sandbox's start, on the
-path to its first command). The JSON work itself is done by CPython's C accelerator
-``_json`` (what ``json`` uses too); this module drives it directly, checks at import
-that it round-trips a sample, and falls back to ``json`` when it is missing or
-different. base64 comes from ``binascii`` (``base64`` imports ``re`` as well).
+Every module a program imports is paid on the way to the sandbox's first command;
+``json``, ``base64``, ``contextlib``, ``selectors`` and ``signal`` pull in ``re``,
+``enum``, ``collections`` and ``functools`` (together about 8 ms of a ~30 ms start).
+The JSON work itself is done by CPython's C accelerator ``_json`` (what ``json`` uses
+too): this module drives it directly, checks at import that it round-trips a sample,
+and falls back to ``json`` when it is missing or different. base64 comes from
+``binascii``; the selector is ``select.epoll``; signals come from ``_signal`` (see
+``procs.py``).
 """
 
 from __future__ import annotations
 
 import binascii
+import select
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-__all__ = ["b64decode", "b64encode", "dumps", "loads"]
+__all__ = ["Selector", "b64decode", "b64encode", "dumps", "loads", "suppress"]
 
 
 def b64encode(data: bytes | bytearray | memoryview) -> str:
@@ -30,6 +34,60 @@ def b64decode(text: str | bytes) -> bytes:
 
     Raises binascii.Error (a ValueError) on bad padding."""
     return binascii.a2b_base64(text)
+
+
+class suppress:
+    """``with suppress(OSError): ...``: ignore those exceptions (``contextlib.suppress``)."""
+
+    def __init__(self, *kinds: type[BaseException]) -> None:
+        self.kinds = kinds
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> bool:
+        return kind is not None and issubclass(kind, self.kinds)
+
+
+class Key:
+    """A registered descriptor and its data (what ``selectors`` calls a key)."""
+
+    __slots__ = ("data", "fd")
+
+    def __init__(self, fd: int, data: Any) -> None:
+        self.fd = fd
+        self.data = data
+
+
+class Selector:
+    """Readable descriptors, the part of ``selectors.EpollSelector`` the supervisor uses."""
+
+    def __init__(self) -> None:
+        self._epoll = select.epoll()
+        self._keys: dict[int, Key] = {}
+
+    def register(self, fd: int, data: Any) -> None:
+        self._epoll.register(fd, select.EPOLLIN)
+        self._keys[fd] = Key(fd, data)
+
+    def unregister(self, fd: int) -> None:
+        self._keys.pop(fd, None)
+        with suppress(OSError, ValueError):
+            self._epoll.unregister(fd)
+
+    def select(self, timeout: float | None = None) -> list[Key]:
+        """The keys of descriptors ready to read (or closed), waiting up to ``timeout``."""
+        while True:
+            try:
+                ready = self._epoll.poll(-1 if timeout is None else max(timeout, 0.0))
+                break
+            except InterruptedError:
+                continue
+        return [self._keys[fd] for fd, _ in ready if fd in self._keys]
+
+    def close(self) -> None:
+        self._epoll.close()
+        self._keys.clear()
 
 
 class _Context:

@@ -109,7 +109,29 @@ def pids_in_namespace(ns: str, started_before: float | None = None) -> list[int]
 
 
 def descendants(root: int) -> list[int]:
-    """Every live pid below ``root`` in the host's process tree."""
+    """Every live pid below ``root`` in the host's process tree (from the kernel's
+    ``/proc/PID/task/TID/children`` lists where it has them, else a scan of ``/proc``)."""
+    if not os.path.exists(f"/proc/{root}/task/{root}/children"):
+        return _descendants_by_scan(root)
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
+                    children = [int(c) for c in f.read().split()]
+            except (OSError, ValueError):
+                continue
+            out += children
+            todo += children
+    return out
+
+
+def _descendants_by_scan(root: int) -> list[int]:
     children: dict[int, list[int]] = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
