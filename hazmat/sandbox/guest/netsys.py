@@ -5,11 +5,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import os
 import resource
-import selectors
+import select
 import socket
 import struct
 import time
@@ -52,10 +51,12 @@ def forward(conn: socket.socket, host: str, port: int, first: bytes) -> None:
         conn.setblocking(True)
         up = socket.create_connection((host, port), timeout=10)
     except OSError:
-        with contextlib.suppress(OSError):
+        try:  # noqa: SIM105 - contextlib is not imported (see wire.py)
             conn.sendall(
                 b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
             )
+        except OSError:
+            pass
         conn.close()
         return
     try:
@@ -63,20 +64,16 @@ def forward(conn: socket.socket, host: str, port: int, first: bytes) -> None:
         up.settimeout(None)
         conn.settimeout(None)
         pair = {conn: up, up: conn}
-        sel = selectors.DefaultSelector()
-        sel.register(conn, selectors.EVENT_READ)
-        sel.register(up, selectors.EVENT_READ)
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
-            ready = sel.select(timeout=30)
+            ready, _w, _x = select.select([conn, up], [], [], 30)
             if not ready:
                 break
-            for key, _ in ready:
-                src = key.fileobj
-                data = src.recv(65536)  # type: ignore[union-attr]
+            for src in ready:
+                data = src.recv(65536)
                 if not data:
                     return
-                pair[src].sendall(data)  # type: ignore[index]
+                pair[src].sendall(data)
     except OSError:
         pass
     finally:
@@ -87,8 +84,10 @@ def forward(conn: socket.socket, host: str, port: int, first: bytes) -> None:
 def die_with_parent() -> None:
     """PR_SET_PDEATHSIG(SIGKILL): die with the host process that started us (a host
     process sentinel)."""
-    with contextlib.suppress(OSError, AttributeError):
+    try:  # noqa: SIM105 - contextlib is not imported (see wire.py)
         ctypes.CDLL(None, use_errno=True).prctl(1, 9, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
 
 
 def no_new_privileges() -> None:

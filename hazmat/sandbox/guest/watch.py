@@ -63,10 +63,8 @@ anything an agent could do with raw sockets needs CAP_NET_RAW, which it has not.
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import os
-import selectors
 import socket
 import struct
 import sys
@@ -144,7 +142,7 @@ class Sentinel:
     but the gateway's forwarding threads (which touch no shared state) runs on it."""
 
     def __init__(self) -> None:
-        self.sel = selectors.DefaultSelector()
+        self.sel = wire.Selector()
         self.events: list[dict[str, Any]] = []
         self.counts: dict[tuple[Any, ...], dict[str, Any]] = {}
         self.dropped = 0
@@ -241,7 +239,7 @@ class Sentinel:
             self.sniffer.bind(("lo", ETH_P_ALL))
             self.sniffer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
             self.sniffer.setblocking(False)
-            self.sel.register(self.sniffer, selectors.EVENT_READ, "sniff")
+            self.sel.register(self.sniffer, "sniff")
             self.listen_dns()
         listening = []
         for port in ports:
@@ -255,7 +253,7 @@ class Sentinel:
                 except OSError:
                     continue
                 srv.setblocking(False)
-                self.sel.register(srv, selectors.EVENT_READ, "accept")
+                self.sel.register(srv, "accept")
                 listening.append(port)
                 self.own_ports.add(port)
                 break
@@ -282,14 +280,14 @@ class Sentinel:
                 continue
             udp.setblocking(False)
             self.dns_udp.append(udp)
-            self.sel.register(udp, selectors.EVENT_READ, "dns")
+            self.sel.register(udp, "dns")
             tcp = socket.socket(fam, socket.SOCK_STREAM)
             if fam == socket.AF_INET6:
                 tcp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
             tcp.bind((host, 53))
             tcp.listen(16)
             tcp.setblocking(False)
-            self.sel.register(tcp, selectors.EVENT_READ, "accept")
+            self.sel.register(tcp, "accept")
             self.own_ports.add(53)
             return
         raise OSError("cannot listen on port 53")
@@ -352,7 +350,7 @@ class Sentinel:
         # The server the query was sent to is recorded by the sniffer (unless 127.0.0.1).
         reply = self.answer(data, None, "udp")
         if reply is not None:
-            with contextlib.suppress(OSError):
+            with wire.suppress(OSError):
                 sock.sendto(reply, addr)
 
     # sniffer
@@ -383,10 +381,10 @@ class Sentinel:
             return
         if local[1] == 53:
             self.conns[conn.fileno()] = (conn, bytearray(), time.monotonic() + 5, local)
-            self.sel.register(conn, selectors.EVENT_READ, "dnstcp")
+            self.sel.register(conn, "dnstcp")
             return
         self.conns[conn.fileno()] = (conn, bytearray(), time.monotonic() + 3, local)
-        self.sel.register(conn, selectors.EVENT_READ, "conn")
+        self.sel.register(conn, "conn")
 
     def on_conn(self, conn: socket.socket, final: bool = False) -> None:
         entry = self.conns.get(conn.fileno())
@@ -423,7 +421,7 @@ class Sentinel:
 
     def finish(self, conn: socket.socket, data: bytes, local: tuple[Any, ...]) -> None:
         self.conns.pop(conn.fileno(), None)
-        with contextlib.suppress(KeyError, ValueError):
+        with wire.suppress(KeyError, ValueError):
             self.sel.unregister(conn)
         info = classify(data)
         remote = str(local[0])
@@ -550,10 +548,10 @@ class Sentinel:
 
     def run(self) -> None:
         os.set_blocking(sys.stdin.fileno(), False)
-        self.sel.register(sys.stdin.fileno(), selectors.EVENT_READ, "control")
+        self.sel.register(sys.stdin.fileno(), "control")
         self.write({"id": 0, "ok": True, "ready": True, "pid": os.getpid()})
         while True:
-            for key, _mask in self.sel.select(timeout=0.5):
+            for key in self.sel.select(timeout=0.5):
                 kind = key.data
                 if kind == "control":
                     if not self.on_control():
@@ -589,7 +587,7 @@ class Sentinel:
         """Forget and close a sinkhole connection after its handler failed."""
         if isinstance(obj, socket.socket) and obj.fileno() in self.conns:
             self.conns.pop(obj.fileno(), None)
-            with contextlib.suppress(KeyError, ValueError):
+            with wire.suppress(KeyError, ValueError):
                 self.sel.unregister(obj)
             obj.close()
 

@@ -1,5 +1,5 @@
-"""What the supervisor needs from the standard library, cheap to import (python 3.8+):
-JSON lines, base64, ``suppress`` and an epoll selector.
+"""What the guest programs need from the standard library, cheap to import (python
+3.8+): JSON lines, base64, ``suppress`` and an epoll selector.
 
 Every module a program imports is paid on the way to the sandbox's first command;
 ``json``, ``base64``, ``contextlib``, ``selectors`` and ``signal`` pull in ``re``,
@@ -50,30 +50,36 @@ class suppress:
 
 
 class Key:
-    """A registered descriptor and its data (what ``selectors`` calls a key)."""
+    """A registered descriptor, its object and its data (what ``selectors`` calls a key)."""
 
-    __slots__ = ("data", "fd")
+    __slots__ = ("data", "fd", "fileobj")
 
-    def __init__(self, fd: int, data: Any) -> None:
+    def __init__(self, fd: int, fileobj: Any, data: Any) -> None:
         self.fd = fd
+        self.fileobj = fileobj
         self.data = data
 
 
 class Selector:
-    """Readable descriptors, the part of ``selectors.EpollSelector`` the supervisor uses."""
+    """Readable descriptors: the part of ``selectors.EpollSelector`` the guest programs
+    use (register a descriptor or an object with ``fileno()``, with data)."""
 
     def __init__(self) -> None:
         self._epoll = select.epoll()
         self._keys: dict[int, Key] = {}
+        self._fds: dict[int, int] = {}  # id(fileobj) -> fd, for objects closed since
 
-    def register(self, fd: int, data: Any) -> None:
+    def register(self, fileobj: Any, data: Any = None) -> None:
+        fd = fileobj if isinstance(fileobj, int) else fileobj.fileno()
         self._epoll.register(fd, select.EPOLLIN)
-        self._keys[fd] = Key(fd, data)
+        self._keys[fd] = Key(fd, fileobj, data)
+        self._fds[id(fileobj)] = fd
 
-    def unregister(self, fd: int) -> None:
-        self._keys.pop(fd, None)
-        with suppress(OSError, ValueError):
-            self._epoll.unregister(fd)
+    def unregister(self, fileobj: Any) -> None:
+        fd = self._fds.pop(id(fileobj), fileobj if isinstance(fileobj, int) else -1)
+        if self._keys.pop(fd, None) is not None:
+            with suppress(OSError, ValueError):
+                self._epoll.unregister(fd)
 
     def select(self, timeout: float | None = None) -> list[Key]:
         """The keys of descriptors ready to read (or closed), waiting up to ``timeout``."""
@@ -88,6 +94,7 @@ class Selector:
     def close(self) -> None:
         self._epoll.close()
         self._keys.clear()
+        self._fds.clear()
 
 
 class _Context:
