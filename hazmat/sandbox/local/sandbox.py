@@ -64,8 +64,10 @@ from hazmat.sandbox.channel import Channel, ChannelSandbox, Route
 from hazmat.sandbox.local.cgroups import CGROUP_PREFIX, make_cgroups, remove_cgroups
 from hazmat.sandbox.local.folders import Backing, cleanup_leftovers
 from hazmat.sandbox.local.host import (
+    DIR_PREFIX,
     bwrap_binary,
     bwrap_version,
+    sandbox_parent,
     sandbox_python,
     shared_files,
     start_error,
@@ -334,7 +336,8 @@ class LocalSandbox(ChannelSandbox, Freezable):
         If it cannot, the sandbox still has no network; the reason is logged and shown in
         ``info()["sentinel"]``."""
         try:
-            tag = f"local-{os.getpid()}-{self.episode_id}"
+            # which sandbox it watches, for ps: the prefix of the backing folder to come
+            tag = str(sandbox_parent() / f"{DIR_PREFIX}{os.getpid()}-{self.episode_id}")
             sentinel, proc = await spawn_sentinel(name=self.episode_id, tag=tag)
         except OSError as exc:
             self._sentinel_problem = f"cannot start the sentinel: {exc}"
