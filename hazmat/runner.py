@@ -26,7 +26,7 @@ from typing import Any
 
 import structlog
 
-from hazmat.agents.graph import EpisodeLoop, LoopLimits, RetryPolicy, StepRecord
+from hazmat.agents.graph import EpisodeLoop, Guidance, LoopLimits, RetryPolicy, StepRecord
 from hazmat.agents.models import Agent
 from hazmat.errors import ConfigError, HazmatError
 from hazmat.policy.base import AllowAllPolicy, Decision, Observation, Policy
@@ -44,6 +44,11 @@ from hazmat.sandbox import (
 )
 from hazmat.sandbox.pool import WarmPool
 from hazmat.tasks import CheckContext, MilestoneTracker, RenderedTask, Task, TraceStep, render_task
+from hazmat.tasks.contacts import accepted_connections, contacts_since
+from hazmat.tasks.environment import Environment, ensure_environment, environment_of
+from hazmat.tasks.questions import QuestionState
+from hazmat.tasks.solution import SolutionScript
+from hazmat.tasks.spec import TaskSandbox
 from hazmat.tools import Tool, make_tools
 
 __all__ = [
@@ -86,6 +91,14 @@ class EpisodeResult:
     error: str | None = None
     refused: list[dict[str, Any]] = field(default_factory=list)
     """Calls the policy blocked before they ran: ``{"step", "tool", "action", "rules"}``."""
+    scores: dict[str, float] = field(default_factory=dict)
+    """Values of the scored milestones (aggregated as the task says)."""
+    service_contacts: dict[str, int | None] = field(default_factory=dict)
+    """TCP connections each service accepted while the agent worked (None: unknown)."""
+    captures: list[dict[str, Any]] = field(default_factory=list)
+    """The solution's captures: ``{"step", "name", "matched"}``."""
+    environment: str | None = None
+    """The task environment's hash (``sandbox.build``), when it has one."""
 
 
 def episode_seed(base_seed: int, task_id: str, agent: str, epoch: int) -> int:
@@ -94,9 +107,24 @@ def episode_seed(base_seed: int, task_id: str, agent: str, epoch: int) -> int:
     return int.from_bytes(digest[:4], "big")
 
 
-def _sandbox_spec(task: Task) -> SandboxSpec:
+def task_environment(task: Task) -> Environment | None:
+    """The task's environment (``sandbox.build``), or None when it uses the plain image.
+
+    Raises:
+        SpecError: the environment's Dockerfile cannot be used.
+    """
+    build = getattr(task.sandbox, "build", None)  # a replay may set a plain SandboxSpec
+    return environment_of(build) if build is not None else None
+
+
+def _sandbox_spec(task: Task, env: Environment | None = None) -> SandboxSpec:
     labels = {**task.sandbox.labels, "hazmat.task": task.id}
-    return task.sandbox.model_copy(update={"labels": labels})
+    if env is None:
+        env = task_environment(task)
+    spec: SandboxSpec = task.sandbox
+    if isinstance(spec, TaskSandbox):
+        spec = spec.sandbox_spec(env.tag if env is not None else None)
+    return spec.model_copy(update={"labels": labels})
 
 
 def _solution_turns(rendered: RenderedTask) -> list[dict[str, Any]]:
@@ -189,7 +217,20 @@ async def run_episode(
                 f"task {task.id} needs docker ({docker_why(task)})",
                 hint="run it with --sandbox docker",
             )
-        spec = _sandbox_spec(task)
+        env = task_environment(task)
+        if env is not None:
+            result.environment = env.hash
+            rec.emit(
+                "note",
+                kind="environment",
+                environment=env.hash,
+                tag=env.tag,
+                recipe=env.recipe,
+                message=f"task environment {env.tag}",
+            )
+            if backend == "docker":
+                await ensure_environment(env)
+        spec = _sandbox_spec(task, env)
         t_start = time.monotonic()
         warm = False
         if pool is not None:
@@ -208,6 +249,7 @@ async def run_episode(
                 **_ready_fields(sb, spec),
                 warm=warm,
                 start_seconds=round(time.monotonic() - t_start, 4),
+                environment=env.hash if env is not None else None,
             )
             await _play(
                 rendered,
@@ -243,6 +285,7 @@ async def run_episode(
         log.exception("episode_error", episode_id=episode_id)
     finally:
         score = tracker.score()
+        result.scores = dict(score.scores)
         result.progress = score.progress
         result.depth = score.depth
         result.depth_id = task.milestones[score.depth - 1].id if score.depth else None
@@ -275,6 +318,7 @@ async def run_episode(
                 limit_hit=result.detail if result.reason == "limit" else None,
                 milestones_reached=[m["id"] for m in result.milestones],
                 milestones_total=len(task.milestones),
+                **({"scores": result.scores} if result.scores else {}),
             )
     return result
 
@@ -296,6 +340,29 @@ def _ready_fields(sb: Sandbox, spec: SandboxSpec) -> dict[str, Any]:
     }
 
 
+def _instructions(task: Task, questions: QuestionState | None) -> str:
+    """What the agent is told: the instructions, the hints, the user's opening, the
+    questions (all of them, or the first in guided mode)."""
+    text = task.instructions
+    if task.hints:
+        text += "\n\nHints:\n" + "\n".join(f"- {h}" for h in task.hints)
+    if task.user is not None and task.user.opening and task.user.opening not in text:
+        text += f"\n\nThe user's first message:\n{task.user.opening}"
+    if questions is not None:
+        text += "\n\n" + questions.intro()
+    return text
+
+
+def _agent_model(agent: Agent, rendered: RenderedTask) -> tuple[Any, SolutionScript | None]:
+    """The episode's chat model; for the solution agent with captures, its script too."""
+    if agent.kind == "solution" and any(s.capture for s in rendered.task.solution):
+        from hazmat.agents.solution import CapturingSolutionModel
+
+        script = SolutionScript(list(rendered.task.solution))
+        return CapturingSolutionModel.of(script, label=agent.name), script
+    return agent.make_model(_solution_turns(rendered)), None
+
+
 async def _play(
     rendered: RenderedTask,
     agent: Agent,
@@ -310,8 +377,18 @@ async def _play(
 ) -> None:
     task = rendered.task
     lim = task.limits
-    tools = make_tools(list(task.tools), extra=_task_tools(rendered), timeout=lim.tool_timeout)
+    extra = _task_tools(rendered)
+    questions = QuestionState(task.questions) if task.questions is not None else None
+    if questions is not None:
+        from hazmat.tools.answer import AnswerTool
+
+        extra["answer"] = AnswerTool(questions, timeout=lim.tool_timeout)
+    tools = make_tools(list(task.tools), extra=extra, timeout=lim.tool_timeout)
     trace: list[TraceStep] = []
+    model, script = _agent_model(agent, rendered)
+    every_step = any(m.every_step for m in task.milestones)
+    services = sorted(task.sandbox.services)
+    contacts_at_start = await accepted_connections(sb, services) if services else {}
 
     def ctx(with_sandbox: bool, submission: str | None = None) -> CheckContext:
         return CheckContext.make(
@@ -323,6 +400,21 @@ async def _play(
             seed=rendered.seed,
             sandbox=sb if with_sandbox else None,
         )
+
+    def emit_hits(hits: list[Any], at_end: bool = False) -> None:
+        for h in hits:
+            extra_fields = {"at_end": True} if at_end else {}
+            rec.emit(
+                "milestone",
+                id=h.id,
+                step=h.step,
+                t=h.time,
+                title=h.title,
+                index=h.index,
+                **extra_fields,
+            )
+        for sample in tracker.take_samples():
+            rec.emit("note", kind="milestone_score", **sample.model_dump())
 
     async def on_step(step: StepRecord) -> bool:
         if step.output is None and step.decision.action in ("block", "halt"):
@@ -349,10 +441,44 @@ async def _play(
             )
             return False
         trace.append(step.output.trace_step(step.step, step.call.args, time=step.t))
-        hits = await tracker.after_step(ctx(False, step.output.submission))
-        for h in hits:
-            rec.emit("milestone", id=h.id, step=h.step, t=h.time, title=h.title, index=h.index)
-        return tracker.completed
+        if script is not None:
+            for cap in script.observe(step.step, trace[-1].output):
+                result.captures.append(
+                    {"step": cap.step, "name": cap.name, "matched": cap.value is not None}
+                )
+                rec.emit(
+                    "note",
+                    kind="capture",
+                    step=cap.step,
+                    name=cap.name,
+                    regex=cap.regex,
+                    value=cap.value,
+                    message=f"solution step {cap.step} captured {cap.name}"
+                    if cap.value is not None
+                    else f"solution step {cap.step}: capture {cap.name} did not match",
+                )
+        hits = await tracker.after_step(ctx(every_step, step.output.submission))
+        emit_hits(hits)
+        # with questions, the episode goes on until none is left open
+        return tracker.completed and (questions is None or questions.settled)
+
+    async def guide(steps: int) -> Guidance:
+        assert questions is not None
+        text, done = questions.after_steps(steps)
+        for note in questions.notes:
+            rec.emit("note", **{**note, "kind": f"question_{note['kind']}"})
+        questions.notes.clear()
+        if done:
+            out_of_budget = (
+                questions.guided
+                and bool(questions.closed)
+                and (questions.closed[-1] not in questions.answered)
+            )
+            if out_of_budget:
+                rec.emit("limit", which="question_steps", question=questions.closed[-1])
+                return Guidance(end=("limit", "question_steps"))
+            return Guidance(end=("submitted", "every question was answered"))
+        return Guidance(message=text)
 
     session = policy.session(secrets=rendered.secrets, hosts=declared_hosts(rendered.task))
     observe = None
@@ -366,16 +492,13 @@ async def _play(
         async def observe(obs: Observation) -> tuple[Decision, list[dict[str, Any]]]:
             return await run_monitors(session, monitor, sb, obs)
 
-    instructions = task.instructions
-    if task.user is not None and task.user.opening and task.user.opening not in instructions:
-        instructions += f"\n\nThe user's first message:\n{task.user.opening}"
     loop = EpisodeLoop(
-        model=agent.make_model(_solution_turns(rendered)),
+        model=model,
         tools=tools,
         sandbox=sb,
         policy=session,
         emit=rec.emit,
-        instructions=instructions,
+        instructions=_instructions(task, questions),
         observe=observe,
         limits=LoopLimits(
             steps=lim.steps,
@@ -386,6 +509,7 @@ async def _play(
         retry=retry,
         on_step=on_step,
         stop=stop,
+        guide=guide if questions is not None else None,
     )
     outcome = await loop.run()
     result.reason, result.detail = outcome.reason, outcome.detail
@@ -397,31 +521,19 @@ async def _play(
         result.error = outcome.detail
     if outcome.reason == "interrupted":
         return
-    if outcome.reason != "halted":
-        # every check once more, now with the sandbox (the expensive ones)
-        for h in await tracker.finish(ctx(True, outcome.submission)):
-            rec.emit(
-                "milestone",
-                id=h.id,
-                step=h.step,
-                t=h.time,
-                title=h.title,
-                index=h.index,
-                at_end=True,
-            )
-        if outcome.reason in ("submitted",) and tracker.completed:
-            result.detail = result.detail or "final milestone reached"
-    else:
-        for h in await tracker.finish(ctx(True, outcome.submission)):
-            rec.emit(
-                "milestone",
-                id=h.id,
-                step=h.step,
-                t=h.time,
-                title=h.title,
-                index=h.index,
-                at_end=True,
-            )
+    if services:
+        contacts = contacts_since(contacts_at_start, await accepted_connections(sb, services))
+        result.service_contacts = contacts
+        rec.emit(
+            "note",
+            kind="service_contacts",
+            contacts=contacts,
+            message="TCP connections each service accepted during the episode",
+        )
+    # every check once more, now with the sandbox (the expensive ones)
+    emit_hits(await tracker.finish(ctx(True, outcome.submission)), at_end=True)
+    if outcome.reason == "submitted" and tracker.completed:
+        result.detail = result.detail or "final milestone reached"
 
 
 async def _keep_halted(sb: Sandbox, rec: EpisodeRecorder, run_id: str) -> bool:
@@ -652,7 +764,7 @@ def _run_config(
         "backend": backend,
         "seed": seed,
         "epochs": epochs,
-        "task_roots": [str(t.root) if t.root else None for t in tasks],
+        "task_roots": [t.ref for t in tasks],
         "agent_specs": [a.spec for a in agents],
         "base_url": next((a.base_url for a in agents if a.base_url), None),
         **(extra or {}),
@@ -752,11 +864,18 @@ async def resume_run(
     specs = cfg.get("agent_specs")
     if not isinstance(roots, list) or not isinstance(specs, list):
         raise ConfigError(f"{run_dir}: run.json has no task_roots/agent_specs to resume from")
+    from hazmat.tasks.variants import split_ref
+
     tasks = []
     for root in roots:
+        folder, variant = split_ref(str(root)) if root is not None else ("", None)
+        if not Path(root or "").exists() and variant is not None:
+            root = folder
+        else:
+            variant = None
         if root is None or not Path(root).exists():
             raise ConfigError(f"{run_dir}: task folder {root} is gone; cannot resume")
-        tasks.append(load_task(Path(root)))
+        tasks.append(load_task(Path(root), variant))
     make = resolve or (lambda spec, url: resolve_agent(spec, base_url=url))
     agents = [make(str(spec), cfg.get("base_url")) for spec in specs]
     plan = plan_episodes(tasks, agents, int(cfg.get("epochs", 1)))

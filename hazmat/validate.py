@@ -1,4 +1,5 @@
-"""Validating tasks: the reference solution must reach everything, the null agent nothing.
+"""Validating tasks: the reference solution must reach everything, the null agent nothing,
+and the solution must *prove* the task solvable.
 
 ::
 
@@ -14,11 +15,19 @@ progress 1.0 and every milestone reached (and not be halted or error out); the
 for tasks that need it, local for the rest; when no Docker daemon answers, the
 tasks that need it are skipped with that reason). Episodes run concurrently
 (``jobs`` at a time); each has its own sandbox.
+
+Proof: for every milestone the verdict says which solution step reached it and whether
+that step proves anything (:func:`hazmat.tasks.solution.step_proof`). A milestone reached
+only by handing over a literal answer or a task secret (``{{flag}}``) is *unproven*, and
+so is a solution that never contacted a service the task declares (counted inside each
+service: :mod:`hazmat.tasks.contacts`). A capture whose regex found nothing is a problem.
+Unproven solutions pass unless ``strict``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,14 +39,18 @@ from hazmat.agents.models import Agent
 from hazmat.policy.base import Policy
 from hazmat.record.log import Recorder
 from hazmat.runner import EpisodeResult, episode_seed, run_episode
+from hazmat.tasks.importers.base import ImportReport
 from hazmat.tasks.render import render_task
+from hazmat.tasks.solution import step_proof
 from hazmat.tasks.spec import Task
 
 __all__ = [
     "SANDBOX_CHOICES",
     "TaskVerdict",
     "backend_for",
+    "check_imported",
     "null_problems",
+    "proof",
     "solution_problems",
     "validate_tasks",
 ]
@@ -61,11 +74,20 @@ class TaskVerdict:
     problems: list[str] = field(default_factory=list)
     skipped: str | None = None
     """Why the task was not run (e.g. it needs Docker and ``--sandbox local``)."""
+    unproven: list[str] = field(default_factory=list)
+    """Why the solution does not prove the task solvable (empty: proven)."""
+    milestones: list[dict[str, Any]] = field(default_factory=list)
+    """Per milestone: ``{"id", "step", "tool", "proven", "why"}`` (step None: missed)."""
 
     @property
     def ok(self) -> bool:
         """True when the task ran and had no problem, or was skipped on purpose."""
         return not self.problems
+
+    @property
+    def proven(self) -> bool:
+        """True when the solution ran and proves every milestone."""
+        return self.solution is not None and not self.problems and not self.unproven
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready summary (``hazmat validate --json``)."""
@@ -91,6 +113,9 @@ class TaskVerdict:
             "ok": self.ok,
             "skipped": self.skipped,
             "problems": list(self.problems),
+            "unproven": list(self.unproven),
+            "proven": self.proven,
+            "milestones": list(self.milestones),
             "solution": ep(self.solution),
             "null": ep(self.null),
         }
@@ -121,7 +146,11 @@ def _docker_problem() -> str | None:
 
 def solution_problems(task: Task, r: EpisodeResult) -> list[str]:
     """What is wrong with a solution episode (empty: it reached everything)."""
-    out: list[str] = []
+    out: list[str] = [
+        f"solution step {c['step']}: capture {c['name']} did not match its output"
+        for c in r.captures
+        if not c["matched"]
+    ]
     if r.reason not in ("completed", "submitted"):
         why = r.error or r.detail or ""
         if r.reason == "halted" and r.halt:
@@ -141,6 +170,34 @@ def solution_problems(task: Task, r: EpisodeResult) -> list[str]:
     if r.progress != 1.0 and not missing:
         out.append(f"solution progress {r.progress:.2f}")
     return out
+
+
+def proof(task: Task, r: EpisodeResult) -> tuple[list[dict[str, Any]], list[str]]:
+    """Which step reached each milestone and whether it proves it; and every reason the
+    solution episode ``r`` is unproven (see the module doc)."""
+    rows: list[dict[str, Any]] = []
+    unproven: list[str] = []
+    hits = {m["id"]: m for m in r.milestones}
+    submits = [i for i, s in enumerate(task.solution, 1) if s.tool in ("submit", "answer")]
+    for m in task.milestones:
+        hit = hits.get(m.id)
+        if hit is None:
+            rows.append({"id": m.id, "step": None, "tool": None, "proven": False, "why": "missed"})
+            continue
+        step: int | None = hit.get("step")
+        kinds = {c.kind for c in m.check.walk()}
+        if hit.get("at_end"):
+            # found by the final checks: a submission is the last submit; else the state
+            step = submits[-1] if kinds & {"submission"} and submits else None
+        ok, why = step_proof(task, m, step)
+        tool = task.solution[step - 1].tool if step and 1 <= step <= len(task.solution) else None
+        rows.append({"id": m.id, "step": step, "tool": tool, "proven": ok, "why": why})
+        if not ok:
+            unproven.append(f"{m.id}: {why}")
+    for name, count in sorted(r.service_contacts.items()):
+        if count == 0:
+            unproven.append(f"service {name} was never contacted")
+    return rows, unproven
 
 
 def null_problems(task: Task, r: EpisodeResult) -> list[str]:
@@ -163,11 +220,13 @@ async def validate_tasks(
     jobs: int = 4,
     policy_for: PolicyFactory | None = None,
     on_verdict: Callable[[TaskVerdict], None] | None = None,
+    strict: bool = False,
 ) -> tuple[Path, list[TaskVerdict]]:
     """Run every task's solution and the null agent; return the run dir and the verdicts.
 
     Verdicts come back in the order of ``tasks``. Harness errors inside an episode
-    become problems of that task; they never stop the others.
+    become problems of that task; they never stop the others. With ``strict`` an
+    unproven solution is a problem too.
 
     Raises:
         ConfigError: ``sandbox`` is not one of :data:`SANDBOX_CHOICES`.
@@ -184,7 +243,7 @@ async def validate_tasks(
     policies = {t.id: policy_for(t) if policy_for else None for t in tasks}
     recorder = Recorder.create(
         out_dir,
-        config={"command": "validate", "sandbox": sandbox, "seed": seed},
+        config={"command": "validate", "sandbox": sandbox, "seed": seed, "strict": strict},
         tasks=[t.id for t in tasks],
         agents=[a.name for a in agents],
     )
@@ -221,6 +280,22 @@ async def validate_tasks(
             )
             verdict.solution, verdict.null = sol, null
             verdict.problems = solution_problems(task, sol) + null_problems(task, null)
+            verdict.milestones, verdict.unproven = proof(task, sol)
+            if strict:
+                verdict.problems += [f"unproven: {u}" for u in verdict.unproven]
+            recorder.emit(
+                "note",
+                kind="validation",
+                task=task.id,
+                ok=verdict.ok,
+                proven=verdict.proven,
+                problems=verdict.problems,
+                unproven=verdict.unproven,
+                milestones=verdict.milestones,
+                message=f"validated {task.id}: "
+                + ("ok" if verdict.ok else "FAIL")
+                + ("" if verdict.proven else " (unproven)"),
+            )
         log.info("task_validated", task=task.id, ok=verdict.ok, problems=verdict.problems)
         if on_verdict:
             on_verdict(verdict)
@@ -232,3 +307,57 @@ async def validate_tasks(
     finally:
         recorder.finish(status)  # type: ignore[arg-type]
     return recorder.path, verdicts
+
+
+async def check_imported(
+    report: ImportReport,
+    *,
+    sandbox: str = "auto",
+    out_dir: Path,
+    jobs: int = 2,
+    progress: Callable[[TaskVerdict], None] | None = None,
+) -> Path | None:
+    """Validate the imported tasks whose solution claims to be proven; give each one whose
+    script did not yield its answers the literal solution back (unproven, with the reason).
+    Returns the validation run's directory (None: nothing to check).
+
+    Raises:
+        SpecError: an imported task does not load (an importer bug).
+    """
+    from hazmat.tasks.importers.base import Skipped, demote
+    from hazmat.tasks.load import load_variants
+
+    entries = [t for t in report.tasks if t.solution == "proven" and t.fallback]
+    tasks = []
+    for e in entries:  # one variant each: the guided one (every question), if any
+        variants = load_variants(Path(e.folder))
+        tasks.append(next((t for t in variants if t.variant == "guided"), variants[0]))
+    if not tasks:
+        return None
+    run_dir, verdicts = await validate_tasks(
+        tasks, sandbox=sandbox, out_dir=out_dir, jobs=jobs, on_verdict=progress
+    )
+    failed: dict[str, str] = {}
+    broken: dict[str, str] = {}
+    for v in verdicts:
+        name = v.task_id.partition("@")[0]
+        if v.solution is not None and v.solution.reason == "error":
+            broken[name] = v.solution.error or v.solution.detail or "error"
+        elif v.problems:
+            failed[name] = "; ".join(v.problems)
+    for e in entries:
+        if e.id in broken:  # the task does not even start here: not a task to keep
+            shutil.rmtree(e.folder, ignore_errors=True)
+            report.tasks.remove(e)
+            report.skipped.append(
+                Skipped(source_id=e.source_id, reason=f"it does not run here: {broken[e.id]}")
+            )
+        elif e.id in failed:
+            demote(e, f"its solution script did not yield the answer when checked ({failed[e.id]})")
+    report.notes.append(
+        f"--check validated {len(entries)} proven candidate(s) ({run_dir}); "
+        f"{len(failed)} fell back to a literal solution, {len(broken)} did not run and were "
+        "skipped"
+    )
+    report.write(Path(report.out))
+    return run_dir

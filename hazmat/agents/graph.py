@@ -63,6 +63,7 @@ from hazmat.tools.base import Tool, ToolOutput, validate_args
 __all__ = [
     "DEFAULT_SYSTEM_PROMPT",
     "EpisodeLoop",
+    "Guidance",
     "LoopLimits",
     "LoopOutcome",
     "RetryPolicy",
@@ -123,6 +124,15 @@ class StepRecord:
     malformed: str | None = None
     t: float = 0.0
     """Seconds since the episode started."""
+
+
+@dataclass(frozen=True)
+class Guidance:
+    """What a guide (guided questions) says after a round of tool calls: text for the
+    model (the next question) and/or that the episode ends, with its reason and detail."""
+
+    message: str | None = None
+    end: tuple[EndReason, str] | None = None
 
 
 @dataclass
@@ -191,6 +201,9 @@ class EpisodeLoop:
     next model call (the current step finishes) with reason ``interrupted``.
     ``observe``, when given, replaces ``policy.after``: it runs the sandbox
     monitors after a step and returns the after-decision and their signals.
+    ``guide``, when given, is awaited after each round of tool calls with the number
+    of steps so far; its :class:`Guidance` may show the model a message (the next
+    question) or end the episode.
     """
 
     def __init__(
@@ -209,7 +222,9 @@ class EpisodeLoop:
         stop: asyncio.Event | None = None,
         observe: Callable[[Observation], Awaitable[tuple[Decision, list[dict[str, Any]]]]]
         | None = None,
+        guide: Callable[[int], Awaitable[Guidance]] | None = None,
     ) -> None:
+        self.guide = guide
         self.tools = tools
         self.sandbox = sandbox
         self.policy = policy
@@ -612,6 +627,12 @@ class EpisodeLoop:
                 self._end("submitted", submission=out.submission)
         replies.extend(self._over_budget)  # calls past the step limit: closed, never run
         self._over_budget = []
+        if self.outcome is None and self.guide is not None:
+            guidance = await self.guide(len(self.trace))
+            if guidance.end is not None:
+                self._end(*guidance.end)
+            elif guidance.message:
+                replies.append(HumanMessage(guidance.message))
         if self.outcome is not None:
             return Command(goto=_END, update={"messages": replies})
         return Command(goto="model", update={"messages": replies})

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -13,15 +14,24 @@ __all__ = ["doctor"]
 
 
 @command(app)
-def doctor(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
+def doctor(
+    tasks: Annotated[
+        list[Path] | None,
+        typer.Argument(help="tasks whose environments (sandbox.build) to name and look for"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
     """Check what this machine can run: Python, bubblewrap, Docker, the sandbox image and
-    the registered sandbox backends."""
+    the registered sandbox backends; with task paths, each task's environment hash and
+    whether it is built."""
     import asyncio
 
     from hazmat.cli.console import out
     from hazmat.sandbox.doctor import diagnose
 
     report = asyncio.run(diagnose())
+    if tasks:
+        report["environments"] = _environments(tasks)
     if as_json:
         print(json.dumps(report, indent=2, sort_keys=True))
         return
@@ -38,3 +48,44 @@ def doctor(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] =
     else:
         status = f"[red]{'stale' if img.get('present') else 'missing'}[/]  {img.get('hint', '')}"
     con.print(f"  image   {status}", highlight=False)
+    for env in report.get("environments", []):
+        state = "[green]built[/]" if env["built"] else "[yellow]not built[/]"
+        if env["built"] is None:
+            state = "[yellow]unknown[/]"
+        con.print(
+            f"  environment {env['hash']}  {state}  {', '.join(env['tasks'])}", highlight=False
+        )
+
+
+def _environments(paths: list[Path]) -> list[dict[str, Any]]:
+    """The environments of the tasks at ``paths``: hash, Docker tag, whether it is built
+    (None: no daemon to ask), the tasks using it."""
+    from hazmat.tasks.environment import environment_of
+    from hazmat.tasks.load import discover_tasks
+
+    found: dict[str, dict[str, Any]] = {}
+    for task in discover_tasks(paths):
+        if task.sandbox.build is None:
+            continue
+        env = environment_of(task.sandbox.build)
+        entry = found.setdefault(
+            env.hash, {"hash": env.hash, "tag": env.tag, "recipe": env.recipe, "tasks": []}
+        )
+        entry["tasks"].append(task.id)
+    try:
+        import docker.errors
+
+        from hazmat.sandbox.docker.image import docker_client
+
+        client = docker_client(timeout=10)
+    except Exception:
+        client = None
+    for entry in found.values():
+        entry["built"] = None
+        if client is not None:
+            try:
+                client.images.get(entry["tag"])
+                entry["built"] = True
+            except docker.errors.ImageNotFound:
+                entry["built"] = False
+    return list(found.values())

@@ -1,5 +1,6 @@
-"""``hazmat list`` (the task cards of a suite) and ``hazmat validate`` (every task's
-solution reaches 1.0 and the null agent 0.0)."""
+"""``hazmat list`` (the task cards of a suite: ``task@variant``), ``hazmat validate`` (every
+task's solution reaches 1.0 and proves it, the null agent 0.0) and ``hazmat import``
+(tasks from other benchmarks)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 
     from hazmat.validate import TaskVerdict
 
-__all__ = ["list_tasks", "print_verdicts", "validate"]
+__all__ = ["import_tasks", "list_tasks", "print_verdicts", "validate"]
 
 
 @command(app, "list")
@@ -25,7 +26,8 @@ def list_tasks(
     paths: Annotated[list[Path], typer.Argument(help="task.yaml files, task folders or suites")],
     as_json: Annotated[bool, typer.Option("--json", help="print the cards as JSON")] = False,
 ) -> None:
-    """List tasks with their cards: id, title, category, milestones, needs_docker.
+    """List tasks with their cards: id (``task@variant`` for a variant), title, category,
+    milestones, needs_docker.
 
     Raises:
         SpecError: a path is missing or a task does not load (the CLI prints one line).
@@ -58,6 +60,18 @@ def list_tasks(
     con.print(table)
 
 
+def _proof_cell(v: TaskVerdict) -> str:
+    if v.solution is None:
+        return "-"
+    parts = []
+    for m in v.milestones:
+        where = "missed" if m["step"] is None and not m["proven"] else f"step {m['step']}"
+        if m["step"] is None and m["proven"]:
+            where = "final checks"
+        parts.append(f"{m['id']}: {where}" + ("" if m["proven"] else " (unproven)"))
+    return "; ".join(parts)
+
+
 def _cell(v: TaskVerdict, which: str) -> str:
     r = v.solution if which == "solution" else v.null
     if r is None:
@@ -66,20 +80,31 @@ def _cell(v: TaskVerdict, which: str) -> str:
 
 
 def print_verdicts(verdicts: list[TaskVerdict], *, console: Console) -> None:
-    """The validation table: task, backend, solution, null, verdict (and problems)."""
+    """The validation table: task, backend, solution, null, which step reached each
+    milestone (and whether it proves it), verdict (and problems)."""
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"validated {len(verdicts)} task(s)", title_justify="left")
-    for col in ("task", "backend", "solution", "null", "verdict"):
+    for col in ("task", "backend", "solution", "null", "milestones", "verdict"):
         table.add_column(col, no_wrap=col == "task")
     for v in verdicts:
         if v.skipped:
-            verdict = f"[yellow]skip[/] ({v.skipped})"
-        elif v.ok:
-            verdict = "[green]ok[/]"
+            verdict = f"[yellow]skip[/] ({escape(v.skipped)})"
+        elif not v.ok:
+            verdict = "[red]FAIL[/]: " + escape("; ".join(v.problems))
+        elif v.unproven:
+            verdict = "[yellow]ok, unproven[/]: " + escape("; ".join(v.unproven))
         else:
-            verdict = "[red]FAIL[/]: " + "; ".join(v.problems)
-        table.add_row(v.task_id, v.backend or "-", _cell(v, "solution"), _cell(v, "null"), verdict)
+            verdict = "[green]ok, proven[/]"
+        table.add_row(
+            v.task_id,
+            v.backend or "-",
+            _cell(v, "solution"),
+            _cell(v, "null"),
+            escape(_proof_cell(v)),
+            verdict,
+        )
     if not console.is_terminal:
         console.width = max(console.width, 160)
     console.print(table)
@@ -107,9 +132,19 @@ def validate(
         typer.Option(help="base policy file (default: built-in); task overrides still apply"),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the verdicts as JSON")] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="fail a task whose solution is unproven (reaches a milestone only by "
+            "handing over a literal answer or a task secret, or never contacts a service)",
+        ),
+    ] = False,
 ) -> None:
     """Run each task's reference solution (must reach progress 1.0 with every milestone)
-    and the null agent (must reach 0.0); print a table; exit 1 when any task fails.
+    and the null agent (must reach 0.0); print a table saying which solution step reached
+    each milestone and whether it proves it; exit 1 when any task fails (with --strict,
+    also when a solution is unproven).
 
     Raises:
         ConfigError: bad --sandbox, --jobs, or no task found (exit 2).
@@ -139,7 +174,9 @@ def validate(
     err = console.err()
 
     def progress(v: TaskVerdict) -> None:
-        state = "skip" if v.skipped else ("ok" if v.ok else "FAIL")
+        state = "skip" if v.skipped else ("FAIL" if not v.ok else "ok")
+        if v.ok and not v.skipped:
+            state += ", proven" if v.proven else ", unproven"
         err.print(f"{v.task_id}: {state}", highlight=False, markup=False)
 
     run_dir, verdicts = asyncio.run(
@@ -151,6 +188,7 @@ def validate(
             jobs=jobs,
             policy_for=task_policies(policy),
             on_verdict=None if as_json else progress,
+            strict=strict,
         )
     )
     if as_json:
@@ -159,6 +197,7 @@ def validate(
                 {
                     "run_dir": str(run_dir),
                     "ok": all(v.ok for v in verdicts),
+                    "counts": _counts(verdicts),
                     "tasks": [v.as_dict() for v in verdicts],
                 },
                 sort_keys=True,
@@ -166,6 +205,92 @@ def validate(
         )
     else:
         print_verdicts(verdicts, console=console.out())
+        counts = _counts(verdicts)
+        err.print(", ".join(f"{k} {n}" for k, n in counts.items()), highlight=False)
         err.print(f"record: {run_dir}", highlight=False)
     if not all(v.ok for v in verdicts):
         raise typer.Exit(1)
+
+
+def _counts(verdicts: list[TaskVerdict]) -> dict[str, int]:
+    ran = [v for v in verdicts if not v.skipped]
+    return {
+        "tasks": len(verdicts),
+        "ok": sum(v.ok for v in ran),
+        "failed": sum(not v.ok for v in ran),
+        "proven": sum(v.ok and v.proven for v in ran),
+        "unproven": sum(v.ok and not v.proven for v in ran),
+        "skipped": len(verdicts) - len(ran),
+    }
+
+
+@command(app, "import")
+def import_tasks(
+    source: Annotated[str, typer.Argument(help="intercode-ctf, cybench or metr")],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="the benchmark's data (intercode-ctf: the folder with ic_ctf.json; cybench: "
+            "a task folder or a folder of them; metr: a task family folder)"
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="a new folder for the tasks")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print the import report as JSON")
+    ] = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="validate every task whose solution claims to be proven; one whose script "
+            "does not yield the answer falls back to a literal (unproven) solution",
+        ),
+    ] = False,
+    sandbox: Annotated[
+        str, typer.Option("--sandbox", "-s", help="for --check: auto, local or docker")
+    ] = "auto",
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="for --check: episodes at once")] = 2,
+    runs: Annotated[Path, typer.Option("--runs", help="for --check: runs directory")] = Path(
+        "runs"
+    ),
+) -> None:
+    """Import tasks from another benchmark as ordinary task folders (task.yaml and files,
+    with provenance), and write an import report (import-report.json, IMPORT.md): what
+    was mapped, what was dropped and why, which tasks were skipped, every service rebuilt.
+
+    Raises:
+        ConfigError: an unknown source, a path not in the source's format, or --out not empty.
+    """
+    from hazmat.cli import console
+    from hazmat.tasks.importers import import_tasks as run_import
+
+    report = run_import(source, path, out)
+    if check:
+        import asyncio
+
+        from hazmat.validate import check_imported
+
+        err = console.err()
+
+        def said(v: TaskVerdict) -> None:
+            state = "ok" if v.ok else "falls back: " + "; ".join(v.problems)
+            err.print(f"check {v.task_id}: {state}", highlight=False, markup=False)
+
+        asyncio.run(check_imported(report, sandbox=sandbox, out_dir=runs, jobs=jobs, progress=said))
+    if as_json:
+        print(json.dumps({"counts": report.counts, **report.model_dump()}, sort_keys=True))
+        return
+    con = console.out()
+    if not con.is_terminal:  # piped: one line per finding, not wrapped at 80 columns
+        con.width = max(con.width, 200)
+    counts = report.counts
+    con.print(
+        f"imported {counts['imported']} task(s) from {source} into {out}: "
+        f"{counts['proven']} with a proven solution, {counts['unproven']} unproven, "
+        f"{counts['skipped']} skipped, {counts['service_rewrites']} service rewrite(s)",
+        highlight=False,
+        markup=False,
+    )
+    for s in report.skipped:
+        con.print(f"  skipped {s.source_id}: {s.reason}", highlight=False, markup=False)
+    con.print(f"report: {out / 'IMPORT.md'}", highlight=False, markup=False)

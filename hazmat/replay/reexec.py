@@ -739,7 +739,7 @@ async def replay_episode(
     if use_backend != recorded_backend:
         notes.append(f"recorded on {recorded_backend}, replayed on {use_backend}")
     recorded_spec = (orig.ready or {}).get("spec")
-    sandbox = rendered.task.sandbox
+    sandbox: SandboxSpec = rendered.task.sandbox
     if env == "recorded":
         if not isinstance(recorded_spec, dict):
             raise ReplayError(

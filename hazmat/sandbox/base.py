@@ -33,6 +33,8 @@ Backends are found by name through :mod:`hazmat.sandbox.registry`.
 from __future__ import annotations
 
 import abc
+import base64
+import hashlib
 from pathlib import Path
 from types import TracebackType
 from typing import (
@@ -48,7 +50,7 @@ from typing import (
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from hazmat.errors import SandboxError
+from hazmat.errors import SandboxError, SandboxStartError
 
 if TYPE_CHECKING:
     from hazmat.sandbox.netwatch import NetworkSentinel
@@ -103,11 +105,42 @@ class Hardening(_Frozen):
 
 
 class FileSpec(_Frozen):
-    """A file placed in the sandbox before setup runs."""
+    """A file placed in the sandbox before setup runs: text, any bytes, or a large file by hash.
+
+    ``content`` is UTF-8 text, or the bytes in base64 when ``encoding`` is ``base64``.
+    A large file is named by ``host_path`` (read when the sandbox starts) and ``sha256``
+    (checked then), so the spec and the record carry its hash, not its bytes.
+    Backends place :meth:`data`.
+    """
 
     content: str = ""
+    encoding: Literal["utf-8", "base64"] = "utf-8"
+    host_path: str | None = None
+    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
     mode: int = 0o644
     owner: str = "root"
+
+    def data(self) -> bytes:
+        """The file's bytes.
+
+        Raises:
+            SandboxStartError: a ``host_path`` file is missing or its bytes no longer
+                match ``sha256`` (the task folder changed after the task was loaded).
+        """
+        if self.host_path is None:
+            if self.encoding == "base64":
+                return base64.b64decode(self.content)
+            return self.content.encode()
+        try:
+            data = Path(self.host_path).read_bytes()
+        except OSError as exc:
+            raise SandboxStartError(f"cannot read {self.host_path}: {exc.strerror}") from None
+        if self.sha256 is not None and hashlib.sha256(data).hexdigest() != self.sha256:
+            raise SandboxStartError(
+                f"{self.host_path} changed since the task was loaded (sha256 differs)",
+                hint="load the task again",
+            )
+        return data
 
 
 class ServiceSpec(_Frozen):

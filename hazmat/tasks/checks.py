@@ -7,8 +7,9 @@ and ``file`` checks run fresh processes as root via ``Sandbox.exec``, which the
 agent can neither see in its trace nor influence.
 
 ``evaluate_check(check, ctx, cheap_only=True)`` evaluates only the cheap parts
-(trace, output, submission) and returns ``None`` where an expensive part would
-decide the result (three-valued ``all``/``any``).
+(trace, output, submission, answer) and returns ``None`` where an expensive part would
+decide the result (three-valued ``all``/``any``). A scored check gives a number in
+[0, 1]; ``all`` takes the lowest of its parts, ``any`` the highest.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import inspect
+import json
+import math
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -29,23 +32,27 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hazmat.errors import HazmatError, SpecError
 from hazmat.sandbox.base import ExecResult, Sandbox
-from hazmat.tasks.spec import (
+from hazmat.tasks.checkspec import (
+    AnswerCheck,
     Check,
     FileCheck,
     OutputCheck,
     SandboxCheck,
     SubmissionCheck,
-    Task,
     TraceCheck,
 )
+from hazmat.tasks.questions import answer_matches, first_answers
+from hazmat.tasks.spec import Task
 from hazmat.tasks.users import ModelFactory
 
 __all__ = [
     "CheckContext",
+    "CheckResult",
     "ScorerSandbox",
     "TraceStep",
     "evaluate_check",
     "load_checks_module",
+    "parse_score",
 ]
 
 log = structlog.get_logger()
@@ -71,6 +78,8 @@ class TraceStep(BaseModel):
     executed: bool = True
     time: float = 0.0
     """Seconds since the episode started, when the step ended."""
+    data: dict[str, Any] = Field(default_factory=dict)
+    """Facts the tool recorded (e.g. the ``answer`` tool: which question, accepted)."""
 
     @property
     def command_text(self) -> str:
@@ -92,10 +101,17 @@ class ScorerSandbox:
         self._sandbox = sandbox
 
     async def exec(
-        self, cmd: str | list[str], *, service: str | None = None, timeout: float = 60.0
+        self,
+        cmd: str | list[str],
+        *,
+        service: str | None = None,
+        timeout: float = 60.0,
+        stdin: bytes | None = None,
     ) -> ExecResult:
         """Run ``cmd`` as root (string: via ``/bin/sh -c``; list: argv)."""
-        return await self._sandbox.exec(cmd, user="root", service=service, timeout=timeout)
+        return await self._sandbox.exec(
+            cmd, user="root", service=service, timeout=timeout, stdin=stdin
+        )
 
     async def read_bytes(self, path: str, *, service: str | None = None) -> bytes | None:
         """The file's bytes read as root, or ``None`` when it does not exist / is unreadable."""
@@ -209,9 +225,31 @@ def _python_function(task: Task, name: str) -> Callable[[CheckContext], Any]:
 
 # evaluation ----------------------------------------------------------------------
 
+CheckResult = bool | float | None
+"""Pass/fail, a score in [0, 1], or None (not decided without the expensive parts)."""
+
 
 def _search(pattern: str, text: str, flags: int = 0) -> bool:
     return re.search(pattern, text, flags) is not None
+
+
+def parse_score(text: str) -> float | None:
+    """A score from a scorer's output: the last non-empty line, a number or JSON
+    ``{"score": x}``, clamped to [0, 1]; None when there is none (or it is NaN)."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        return None
+    last = lines[-1]
+    value: Any = None
+    try:
+        value = json.loads(last)
+    except ValueError:
+        return None
+    if isinstance(value, dict):
+        value = value.get("score")
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        return None
+    return min(1.0, max(0.0, float(value)))
 
 
 def _trace(check: TraceCheck, ctx: CheckContext) -> bool:
@@ -233,12 +271,15 @@ def _trace(check: TraceCheck, ctx: CheckContext) -> bool:
 
 
 def _output(check: OutputCheck, ctx: CheckContext) -> bool:
-    return any(
-        step.executed
-        and (check.tool is None or step.tool == check.tool)
-        and _search(check.regex, step.output)
-        for step in ctx.trace
-    )
+    for step in ctx.trace:
+        if not step.executed or (check.tool is not None and step.tool != check.tool):
+            continue
+        if check.contains is not None:
+            if check.contains in step.output:
+                return True
+        elif check.regex is not None and _search(check.regex, step.output):
+            return True
+    return False
 
 
 def _submission(check: SubmissionCheck, ctx: CheckContext) -> bool:
@@ -258,8 +299,22 @@ def _submission(check: SubmissionCheck, ctx: CheckContext) -> bool:
     return want in got
 
 
-async def _sandbox(check: SandboxCheck, sb: ScorerSandbox) -> bool:
-    result = await sb.exec(check.command, service=check.service, timeout=check.timeout)
+def _answer(check: AnswerCheck, ctx: CheckContext) -> bool:
+    qs = ctx.task.questions
+    q = qs.get(check.question) if qs is not None else None
+    if qs is None or q is None:
+        return False
+    return any(answer_matches(a, q) for a in first_answers(ctx.trace, q.id, qs.attempts))
+
+
+async def _sandbox(check: SandboxCheck, ctx: CheckContext, sb: ScorerSandbox) -> bool | float:
+    stdin = (ctx.submission or "").encode() if check.stdin == "submission" else None
+    result = await sb.exec(check.command, service=check.service, timeout=check.timeout, stdin=stdin)
+    if check.score:
+        if result.timed_out:
+            return 0.0
+        value = parse_score(result.stdout_text)
+        return 0.0 if value is None else value
     if not result.ok:
         return False
     return check.stdout_regex is None or _search(check.stdout_regex, result.stdout_text)
@@ -277,12 +332,36 @@ async def _file(check: FileCheck, sb: ScorerSandbox) -> bool:
     return _search(check.regex, text)
 
 
-async def _python(name: str, ctx: CheckContext) -> bool:
+async def _python(name: str, ctx: CheckContext) -> bool | float:
     fn = _python_function(ctx.task, name)
     result = fn(ctx)
     if inspect.isawaitable(result):
         result = await result
+    if isinstance(result, bool) or result is None:
+        return bool(result)
+    if isinstance(result, int | float):
+        return 0.0 if math.isnan(result) else min(1.0, max(0.0, float(result)))
     return bool(result)
+
+
+def _value(r: bool | float) -> float:
+    return (1.0 if r else 0.0) if isinstance(r, bool) else float(r)
+
+
+def _combine(kind: str, results: list[CheckResult]) -> CheckResult:
+    known = [r for r in results if r is not None]
+    scored = any(not isinstance(r, bool) for r in known)
+    if kind == "all":
+        if any(r is False or (not isinstance(r, bool) and r == 0.0) for r in known):
+            return 0.0 if scored else False
+        if len(known) < len(results):
+            return None
+        return min(_value(r) for r in known) if scored else True
+    if any(r is True or (not isinstance(r, bool) and r == 1.0) for r in known):
+        return 1.0 if scored else True
+    if len(known) < len(results):
+        return None
+    return max((_value(r) for r in known), default=0.0) if scored else False
 
 
 async def evaluate_check(
@@ -291,8 +370,9 @@ async def evaluate_check(
     *,
     cheap_only: bool = False,
     errors: list[str] | None = None,
-) -> bool | None:
-    """Evaluate ``check``; ``None`` means "not decided without expensive checks".
+) -> CheckResult:
+    """Evaluate ``check``: True/False, a score in [0, 1], or None ("not decided without
+    expensive checks").
 
     With ``cheap_only`` the ``sandbox``, ``file`` and ``python`` parts are not run
     (they count as undecided). An expensive check with no sandbox in ``ctx`` is
@@ -309,19 +389,15 @@ async def evaluate_check(
             await evaluate_check(c, ctx, cheap_only=cheap_only, errors=errors)
             for c in check.children
         ]
-        if kind == "all":
-            if any(r is False for r in results):
-                return False
-            return None if any(r is None for r in results) else True
-        if any(r is True for r in results):
-            return True
-        return None if any(r is None for r in results) else False
+        return _combine(kind, results)
     if check.trace is not None:
         return _trace(check.trace, ctx)
     if check.output is not None:
         return _output(check.output, ctx)
     if check.submission is not None:
         return _submission(check.submission, ctx)
+    if check.answer is not None:
+        return _answer(check.answer, ctx)
     if cheap_only:
         return None
     if check.python is not None:
@@ -338,6 +414,6 @@ async def evaluate_check(
     if ctx.sandbox is None:
         return False
     if check.sandbox is not None:
-        return await _sandbox(check.sandbox, ctx.sandbox)
+        return await _sandbox(check.sandbox, ctx, ctx.sandbox)
     assert check.file is not None
     return await _file(check.file, ctx.sandbox)

@@ -11,9 +11,14 @@ unknown or malformed ``{{placeholders}}``, ``python`` checks whose function is n
 defined in the task folder's ``checks.py``, task tools missing from ``tools.py``.
 Nothing from the task folder is executed while loading.
 
-File conveniences resolved here: a ``sandbox.files`` (or service ``files``) entry
-``{source: rel/path}`` is read from the task folder into ``content``; a service's
-relative ``build`` folder is made absolute against the task folder.
+File conveniences resolved here (see :mod:`hazmat.tasks.files`): a ``sandbox.files``
+(or service ``files``) entry ``{source: rel/path}`` is read from the task folder (or a
+suite ``lib/`` folder), byte for byte unless ``render: true``; a service's relative
+``build`` folder and ``sandbox.build.dockerfile`` are made absolute; a solution step's
+``from_file: {ARG: path}`` is read into its argument.
+
+A task with ``variants:`` loads as one task per variant (:func:`load_variants`), with
+ids ``category/name@variant`` (see :mod:`hazmat.tasks.variants`).
 """
 
 from __future__ import annotations
@@ -31,10 +36,13 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from hazmat.errors import SpecError
-from hazmat.tasks.placeholders import PlaceholderError, find_placeholders
-from hazmat.tasks.spec import Check, Task
+from hazmat.tasks.checkspec import Check
+from hazmat.tasks.files import LIB, expand_files, resolve_source
+from hazmat.tasks.placeholders import CAPTURED, PlaceholderError, find_placeholders
+from hazmat.tasks.spec import Task
+from hazmat.tasks.variants import MERGED, VariantError, apply_variant, split_ref
 
-__all__ = ["TASK_FILE", "discover_tasks", "load_task", "suite_root"]
+__all__ = ["TASK_FILE", "discover_tasks", "load_task", "load_variants", "suite_root"]
 
 TASK_FILE = "task.yaml"
 
@@ -123,9 +131,29 @@ class _Source:
             )
         self.node: yaml.Node = node
         self.data: dict[str, Any] = data
+        self.variant: str | None = None
+        """Set while a variant is loaded: locations it overrides map into ``variants``."""
+
+    def where(self, loc: Loc) -> Loc:
+        """``loc`` in the YAML: inside ``variants.NAME`` when the variant sets it."""
+        if self.variant is None or not loc:
+            return loc
+        node: Any = (self.data.get("variants") or {}).get(self.variant) or {}
+        for part in loc:
+            found = (isinstance(node, dict) and part in node) or (
+                isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+            )
+            if found:
+                node = node[part]
+            elif part == loc[0] or loc[0] in MERGED:
+                return loc  # not set by the variant (a merged mapping keeps the base's)
+            else:
+                break  # inside a field the variant replaced
+        return ("variants", self.variant, *loc)
 
     def error(self, loc: Loc, message: str, *, hint: str | None = None) -> SpecError:
         """A SpecError at ``loc`` (line found in the node tree)."""
+        loc = self.where(loc)
         return SpecError(message, file=self.name, line=self.line(loc), field=_field(loc), hint=hint)
 
     def _check_keys(self, node: yaml.Node, loc: Loc) -> None:
@@ -148,9 +176,13 @@ class _Source:
             for i, item in enumerate(node.value):
                 self._check_keys(item, (*loc, i))
         elif isinstance(node, yaml.ScalarNode) and isinstance(node.value, str):
+            in_solution = "solution" in loc[:3]
             try:
-                for _ in find_placeholders(node.value):
-                    pass
+                for ph in find_placeholders(node.value):
+                    if ph.kind == CAPTURED and not in_solution:
+                        raise PlaceholderError(
+                            f"{ph.text} is only for solution steps (a value a step captured)"
+                        )
             except PlaceholderError as exc:
                 raise SpecError(
                     str(exc), file=self.name, line=node.start_mark.line + 1, field=_field(loc)
@@ -227,55 +259,81 @@ def _model_at(loc: Loc) -> type[BaseModel] | None:
     return model if isinstance(model, type) and issubclass(model, BaseModel) else None
 
 
-def _resolve_files(files: Any, root: Path, src: _Source, loc: Loc) -> Any:
-    if not isinstance(files, dict):
-        return files
-    out: dict[Any, Any] = {}
-    for path, spec in files.items():
-        if isinstance(spec, dict) and "source" in spec:
-            rel = spec["source"]
-            where = (*loc, path, "source")
-            target = (root / str(rel)).resolve()
-            if not target.is_relative_to(root.resolve()):
-                raise src.error(where, f"source {rel!r} is outside the task folder")
-            try:
-                content = target.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise src.error(where, f"cannot read {rel!r}: {exc.__class__.__name__}") from None
-            try:
-                for _ in find_placeholders(content):
-                    pass
-            except PlaceholderError as exc:
-                raise src.error(where, f"{rel}: {exc}") from None
-            spec = {k: v for k, v in spec.items() if k != "source"} | {"content": content}
-        out[path] = spec
-    return out
+def _absolute(rel: Any, root: Path, src: _Source, loc: Loc) -> Any:
+    if not isinstance(rel, str) or os.path.isabs(rel):
+        return rel
+    try:
+        return str(resolve_source(rel, root))
+    except ValueError as exc:
+        raise src.error(loc, str(exc)) from None
 
 
-def _preprocess(data: dict[str, Any], root: Path, src: _Source) -> dict[str, Any]:
+def _preprocess(data: dict[str, Any], root: Path, src: _Source, at: Loc = ()) -> dict[str, Any]:
+    """Resolve files, build folders and solution files (``at``: where these fields are
+    in the YAML, for a variant's own overrides)."""
+
+    def fail(loc: Loc, message: str) -> SpecError:
+        return src.error((*at, *loc), message)
+
+    data = dict(data)
     sandbox = data.get("sandbox")
-    if not isinstance(sandbox, dict):
-        return data
-    sandbox = dict(sandbox)
-    sandbox["files"] = _resolve_files(sandbox.get("files"), root, src, ("sandbox", "files"))
-    if sandbox["files"] is None:
-        del sandbox["files"]
-    services = sandbox.get("services")
-    if isinstance(services, dict):
-        new: dict[Any, Any] = {}
-        for name, svc in services.items():
-            if isinstance(svc, dict):
-                svc = dict(svc)
-                if "files" in svc:
-                    svc["files"] = _resolve_files(
-                        svc["files"], root, src, ("sandbox", "services", name, "files")
-                    )
-                build = svc.get("build")
-                if isinstance(build, str) and not os.path.isabs(build):
-                    svc["build"] = str((root / build).resolve())
-            new[name] = svc
-        sandbox["services"] = new
-    return {**data, "sandbox": sandbox}
+    if isinstance(sandbox, dict):
+        sandbox = dict(sandbox)
+        if "files" in sandbox:
+            sandbox["files"] = expand_files(sandbox["files"], root, ("sandbox", "files"), fail)
+        build = sandbox.get("build")
+        if isinstance(build, dict) and "dockerfile" in build:
+            where = (*at, "sandbox", "build", "dockerfile")
+            build = dict(build, dockerfile=_absolute(build["dockerfile"], root, src, where))
+            sandbox["build"] = build
+        services = sandbox.get("services")
+        if isinstance(services, dict):
+            new: dict[Any, Any] = {}
+            for name, svc in services.items():
+                if isinstance(svc, dict):
+                    svc = dict(svc)
+                    loc: Loc = ("sandbox", "services", name)
+                    if "files" in svc:
+                        svc["files"] = expand_files(svc["files"], root, (*loc, "files"), fail)
+                    build_dir = svc.get("build")
+                    if isinstance(build_dir, str) and not os.path.isabs(build_dir):
+                        svc["build"] = str((root / build_dir).resolve())
+                new[name] = svc
+            sandbox["services"] = new
+        data["sandbox"] = sandbox
+    solution = data.get("solution")
+    if isinstance(solution, list):
+        data["solution"] = [_step_files(step, i, root, fail) for i, step in enumerate(solution)]
+    return data
+
+
+def _step_files(step: Any, i: int, root: Path, fail: Any) -> Any:
+    """``from_file: {ARG: path}``: the file's text becomes the argument."""
+    if not isinstance(step, dict) or not isinstance(step.get("from_file"), dict):
+        return step
+    step = dict(step)
+    for arg, rel in step["from_file"].items():
+        loc = ("solution", i, "from_file", arg)
+        try:
+            text = resolve_source(str(rel), root).read_text(encoding="utf-8")
+        except ValueError as exc:
+            raise fail(loc, str(exc)) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise fail(loc, f"cannot read {rel!r}: {exc.__class__.__name__}") from None
+        step[arg] = text
+    return step
+
+
+def _check_dockerfile(task: Task, src: _Source) -> None:
+    build = task.sandbox.build
+    if build is None or build.dockerfile is None:
+        return
+    from hazmat.tasks.environment import check_dockerfile
+
+    try:
+        check_dockerfile(Path(build.dockerfile))
+    except ValueError as exc:
+        raise src.error(("sandbox", "build", "dockerfile"), str(exc)) from None
 
 
 def _functions(path: Path) -> set[str] | None:
@@ -322,30 +380,57 @@ def _check_code(task: Task, root: Path, src: _Source) -> None:
                 raise src.error(loc, f"function {tool.function_name!r} is not defined in tools.py")
 
 
-def load_task(path: Path) -> Task:
-    """Load one task from its ``task.yaml`` or from the folder holding it.
+def load_task(path: Path, variant: str | None = None) -> Task:
+    """Load one task from its ``task.yaml`` or from the folder holding it; with
+    ``variant``, that variant of it (id ``...@variant``).
 
     The returned task still holds its ``{{placeholders}}``; see
-    :func:`hazmat.tasks.render.render_task` for one episode's values.
+    :func:`hazmat.tasks.render.render_task` for one episode's values. Without
+    ``variant`` a task with variants loads as its base (use :func:`load_variants`).
 
     Raises:
-        SpecError: the file is missing, is not valid YAML, or does not validate; the
-            message names the file, the line and the field.
+        SpecError: the file is missing, is not valid YAML, or does not validate (the
+            message names the file, the line and the field), or has no such variant.
     """
     path = Path(path)
     file = path / TASK_FILE if path.is_dir() else path
     src = _Source(file)
     root = file.parent.resolve()
     data = src.data
-    if "root" in data:
-        raise src.error(("root",), "unknown field")
+    for key in ("root", "variant"):
+        if key in data:
+            raise src.error((key,), "unknown field")
+    if variant is not None:
+        try:
+            data, _ = apply_variant(data, variant)
+        except KeyError:
+            names = ", ".join(data.get("variants") or {}) or "none"
+            raise SpecError(
+                f"no variant {variant!r} (variants: {names})", file=src.name, field="variants"
+            ) from None
+        except VariantError as exc:
+            raise src.error(exc.loc, exc.message) from None
+        src.variant = variant
     data = _preprocess(data, root, src)
     try:
-        task = Task.model_validate({**data, "root": root})
+        task = Task.model_validate({**data, "root": root, "variant": variant})
     except ValidationError as exc:
         raise _first_error(exc, src) from None
     _check_code(task, root, src)
+    _check_dockerfile(task, src)
     return task
+
+
+def load_variants(path: Path) -> list[Task]:
+    """Every variant of the task at ``path`` (the task itself when it has none).
+
+    Raises:
+        SpecError: as :func:`load_task`.
+    """
+    base = load_task(path)
+    if not base.variants:
+        return [base]
+    return [load_task(path, name) for name in base.variants]
 
 
 def _first_error(exc: ValidationError, src: _Source) -> SpecError:
@@ -358,7 +443,8 @@ def _first_error(exc: ValidationError, src: _Source) -> SpecError:
             close = difflib.get_close_matches(str(loc[-1]), _known_fields(model), n=1)
             if close:
                 message += f", did you mean {close[0]!r}?"
-                meant.add((*loc[:-1], close[0]))
+                meant.add(src.where((*loc[:-1], close[0])))
+        loc = src.where(loc)
         # "missing" last: a typo'd key is reported as unknown, not as the missing one
         found.append((err["type"] == "missing", src.line(loc), n, loc, message))
     found = [f for f in found if not (f[0] and f[3] in meant)] or found
@@ -387,39 +473,45 @@ def suite_root() -> Path:
 def discover_tasks(paths: list[Path]) -> list[Task]:
     """Load every task under ``paths`` (task.yaml files, task folders, or trees of them).
 
-    A folder holding ``task.yaml`` is one task (its subfolders are not searched);
-    any other folder is searched recursively, skipping hidden folders. The result is
-    sorted by task id.
+    A folder holding ``task.yaml`` is one task, or one task per variant (its subfolders
+    are not searched); ``folder@variant`` is that variant alone; any other folder is
+    searched recursively, skipping hidden folders and ``lib/``. The result is sorted
+    by task id.
 
     Raises:
         SpecError: a path does not exist, a task does not load, or two tasks share an id.
     """
-    files: list[Path] = []
+    files: list[tuple[Path, str | None]] = []
     for p in paths:
         p = Path(p)
+        head, variant = split_ref(str(p))
+        if not p.exists() and variant is not None and Path(head).exists():
+            p = Path(head)
+        else:
+            variant = None
         if p.is_file():
-            files.append(p)
+            files.append((p, variant))
         elif (p / TASK_FILE).is_file():
-            files.append(p / TASK_FILE)
+            files.append((p / TASK_FILE, variant))
         elif p.is_dir():
-            files.extend(_walk(p))
+            files.extend((f, None) for f in _walk(p))
         else:
             raise SpecError("no such file or folder", file=_display(p))
     tasks: dict[str, Task] = {}
-    seen: set[Path] = set()
-    for f in files:
-        if f.resolve() in seen:
+    seen: set[tuple[Path, str | None]] = set()
+    for f, variant in files:
+        if (f.resolve(), variant) in seen:
             continue
-        seen.add(f.resolve())
-        task = load_task(f)
-        if task.id in tasks:
-            other = tasks[task.id].root
-            raise SpecError(
-                f"task id {task.id!r} is also used by {_display(other) if other else '?'}",
-                file=_display(f),
-                field="id",
-            )
-        tasks[task.id] = task
+        seen.add((f.resolve(), variant))
+        for task in [load_task(f, variant)] if variant else load_variants(f):
+            if task.id in tasks:
+                other = tasks[task.id].root
+                raise SpecError(
+                    f"task id {task.id!r} is also used by {_display(other) if other else '?'}",
+                    file=_display(f),
+                    field="id",
+                )
+            tasks[task.id] = task
     return [tasks[k] for k in sorted(tasks)]
 
 
@@ -428,5 +520,5 @@ def _walk(folder: Path) -> Iterator[Path]:
         yield folder / TASK_FILE
         return
     for child in sorted(folder.iterdir()):
-        if child.is_dir() and not child.name.startswith((".", "__")):
+        if child.is_dir() and not child.name.startswith((".", "__")) and child.name != LIB:
             yield from _walk(child)

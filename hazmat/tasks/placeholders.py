@@ -6,8 +6,17 @@ different values (a model cannot have memorized them).
 
 Syntax: ``{{ KIND }}``, ``{{ KIND:NAME }}``, optionally followed by filters
 ``{{ password:db|sha256 }}``. Text between double braces that does not start with
-a letter (``{{.Names}}``, ``{{ $x }}``) is left alone, so Go/Jinja templates in
-task files survive. A word-like placeholder of an unknown kind is an error.
+a letter (``{{.Names}}``, ``{{ $x }}``) is left alone. A word-like placeholder of an
+unknown kind is an error. ``\\{{`` is a literal ``{{`` (the backslash is dropped and
+what follows is not a placeholder): ``\\{{ name }}`` renders as ``{{ name }}``.
+
+Placeholders are substituted only where an author asks for them: task.yaml's text
+fields and files marked ``render: true``; every other file is copied byte for byte
+(see :mod:`hazmat.tasks.files`).
+
+``{{captured.NAME}}`` (solution steps only) is the value an earlier solution step
+captured from its output (``capture: {NAME: REGEX}``); rendering leaves it in place
+and the solution player fills it in (see :mod:`hazmat.tasks.solution`).
 
 Kinds (``NAME`` is optional, ``[A-Za-z0-9_.-]+``; each distinct NAME is a distinct value):
 
@@ -38,19 +47,28 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 __all__ = [
+    "CAPTURED",
+    "ESCAPE",
     "FILTERS",
     "KINDS",
     "SECRET_KINDS",
     "Placeholder",
     "PlaceholderError",
     "Values",
+    "fill_captured",
     "find_placeholders",
     "neutralize",
     "substitute",
 ]
 
-# ``{{`` + anything without braces + ``}}``; only word-like bodies are placeholders.
-_BRACES = re.compile(r"\{\{([^{}]*)\}\}")
+# ``\{{`` (an escaped, literal ``{{``), or ``{{`` + anything without braces + ``}}``;
+# only word-like bodies are placeholders.
+_BRACES = re.compile(r"\\\{\{|\{\{([^{}]*)\}\}")
+ESCAPE = "\\{{"
+"""A literal ``{{`` in text that is rendered."""
+CAPTURED = "captured"
+"""The kind of ``{{captured.NAME}}``: a value a solution step captured."""
+_CAPTURED = re.compile(r"\s*captured\.(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*")
 _WORDLIKE = re.compile(r"\s*[A-Za-z]")
 _GRAMMAR = re.compile(
     r"\s*(?P<kind>[A-Za-z][A-Za-z0-9_]*)"
@@ -94,8 +112,11 @@ class Placeholder:
 
 def _parse(match: re.Match[str]) -> Placeholder | None:
     body = match.group(1)
-    if not _WORDLIKE.match(body):
-        return None
+    if body is None or not _WORDLIKE.match(body):
+        return None  # an escape, or not word-like
+    cap = _CAPTURED.fullmatch(body)
+    if cap is not None:
+        return Placeholder(match.group(0), CAPTURED, cap.group("name"), ())
     m = _GRAMMAR.fullmatch(body)
     if m is None:
         raise PlaceholderError(f"malformed placeholder {match.group(0)!r}")
@@ -198,11 +219,26 @@ def substitute(text: str, values: Values, *, regex: bool = False) -> str:
     """
 
     def repl(match: re.Match[str]) -> str:
+        if match.group(0) == ESCAPE:
+            return "{{"
         ph = _parse(match)
-        if ph is None:
+        if ph is None or ph.kind == CAPTURED:
             return match.group(0)
         value = values.render(ph)
         return re.escape(value) if regex else value
+
+    return _BRACES.sub(repl, text)
+
+
+def fill_captured(text: str, captured: dict[str, str]) -> str:
+    """Replace every ``{{captured.NAME}}`` in ``text`` by ``captured[NAME]`` (``""`` when
+    nothing was captured under that name); other placeholders are left alone."""
+
+    def repl(match: re.Match[str]) -> str:
+        ph = _parse(match)
+        if ph is None or ph.kind != CAPTURED:
+            return match.group(0)
+        return captured.get(ph.name or "", "")
 
     return _BRACES.sub(repl, text)
 
@@ -211,6 +247,8 @@ def neutralize(text: str) -> str:
     """Replace placeholders by a plain word (for validating regexes at load time)."""
 
     def repl(match: re.Match[str]) -> str:
+        if match.group(0) == ESCAPE:
+            return "{{"
         try:
             return match.group(0) if _parse(match) is None else "X"
         except PlaceholderError:

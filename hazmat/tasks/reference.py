@@ -43,7 +43,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from hazmat.tasks import spec as task_spec
+from hazmat.tasks import checkspec as task_checkspec
 from hazmat.tasks.spec import Task
 
 __all__ = [
@@ -103,6 +103,12 @@ MODEL_NOTES: dict[str, str] = {
 """Model name -> a note printed under its section title (accepted shorthand forms)."""
 
 DESCRIPTIONS: dict[str, str] = {
+    # the file of the sandbox (models of hazmat.sandbox)
+    "FileSpec.encoding": "`base64` when `content` holds the bytes (written by the loader).",
+    "FileSpec.host_path": (
+        "A large file by hash: the file read when the sandbox starts (written by the loader)."
+    ),
+    "FileSpec.sha256": "The bytes' sha256, checked when the sandbox starts.",
     # Task
     "Task.id": "Unique id, by convention `CATEGORY/NAME` (the folder's path under `tasks/`).",
     "Task.title": "One line saying what the agent is asked to do.",
@@ -315,9 +321,9 @@ def reference_models(root: type[BaseModel] = Task) -> list[ModelDoc]:
         if model in stack:
             return
         for name, info in _documented_fields(model):
-            key = f"{model.__name__}.{name}"
             here = f"{path}.{name}" if path else name
-            for sub, sub_path in _nested(info.annotation, here, KEY_NAMES.get(key, "KEY")):
+            key_name = _lookup(KEY_NAMES, model, name) or "KEY"
+            for sub, sub_path in _nested(info.annotation, here, key_name):
                 visit(sub, sub_path, (*stack, model))
 
     visit(root, "", ())
@@ -507,10 +513,20 @@ def _attribute_docstrings(model: type[BaseModel]) -> dict[str, str]:
     return out
 
 
+def _lookup(table: Mapping[str, str], model: type[BaseModel], name: str) -> str | None:
+    """``table["Model.name"]`` for ``model`` or the model base that defines the field."""
+    for cls in model.__mro__:
+        if isinstance(cls, type) and issubclass(cls, BaseModel) and cls is not BaseModel:
+            hit = table.get(f"{cls.__name__}.{name}")
+            if hit is not None:
+                return hit
+    return None
+
+
 def _description(model: type[BaseModel], name: str, info: FieldInfo) -> str:
     text = info.description or _attribute_docstrings(model).get(name)
     if not text:
-        text = DESCRIPTIONS.get(f"{model.__name__}.{name}", "")
+        text = _lookup(DESCRIPTIONS, model, name) or ""
     return _clean(text)
 
 
@@ -524,7 +540,7 @@ def _summary(model: type[BaseModel]) -> str:
 
 def _shorthand() -> str:
     """The one-string forms of checks, from the spec's own table (when it has one)."""
-    table: Mapping[str, str] = getattr(task_spec, "_SHORTHAND", {})
+    table: Mapping[str, str] = getattr(task_checkspec, "_SHORTHAND", {})
     if not table:
         return ""
     forms = ", ".join(
@@ -557,7 +573,7 @@ def task_reference() -> str:
             lines += [summary, ""]
         lines += [f"Used at: {where}.", ""]
         note = MODEL_NOTES.get(doc.name, "")
-        if doc.model is task_spec.Check:
+        if doc.model is task_checkspec.Check:
             note = " ".join(x for x in (note, _shorthand()) if x)
         if note:
             lines += [note, ""]

@@ -7,10 +7,13 @@
     rendered.secrets["flag"]            # 'HZM{...}' - watch it (policy), redact it (record)
     rendered.canaries                   # values of every {{canary:NAME}}
 
-Strings are substituted everywhere they appear: instructions, sandbox files (paths
-and contents), setup, env, services, checks, the solution, the policy mapping. In
-regex fields of checks (``stdout_regex``, ``regex``, ``command_regex``, ``args``)
-the values are ``re.escape``d, so ``regex: "{{flag}}"`` matches the flag literally.
+Strings of task.yaml are substituted everywhere they appear: instructions, hints,
+sandbox files given inline or marked ``render: true`` (paths and contents), setup,
+env, services, checks, questions, the solution, the policy mapping. Files copied
+byte for byte (base64 or by hash) are never touched. In regex fields of checks
+(``stdout_regex``, ``regex``, ``command_regex``, ``args``) and regex answers the values
+are ``re.escape``d, so ``regex: "{{flag}}"`` matches the flag literally.
+``{{captured.NAME}}`` stays for the solution player; ``\\{{`` becomes a literal ``{{``.
 """
 
 from __future__ import annotations
@@ -20,20 +23,23 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from hazmat.tasks.placeholders import SECRET_KINDS, Values, find_placeholders, substitute
-from hazmat.tasks.spec import (
+from hazmat.sandbox.base import FileSpec
+from hazmat.tasks.checkspec import (
     FileCheck,
     OutputCheck,
     SandboxCheck,
     SubmissionCheck,
-    Task,
     TraceCheck,
 )
+from hazmat.tasks.placeholders import SECRET_KINDS, Values, find_placeholders, substitute
+from hazmat.tasks.questions import Question
+from hazmat.tasks.spec import Task
 
 __all__ = ["RenderedTask", "render_task", "render_text"]
 
 _REGEX_MODELS = (SandboxCheck, FileCheck, TraceCheck, OutputCheck, SubmissionCheck)
 _REGEX_FIELDS = frozenset({"stdout_regex", "regex", "command_regex", "args"})
+_SKIP = frozenset({"variants", "root", "provenance"})
 
 
 class RenderedTask(BaseModel):
@@ -62,12 +68,19 @@ class RenderedTask(BaseModel):
 def _render(obj: Any, values: Values, regex: bool = False) -> Any:
     if isinstance(obj, str):
         return substitute(obj, values, regex=regex)
+    if isinstance(obj, FileSpec) and (obj.encoding != "utf-8" or obj.host_path is not None):
+        return obj  # copied byte for byte
     if isinstance(obj, BaseModel):
         cls = type(obj)
         is_regex_model = isinstance(obj, _REGEX_MODELS)
         fields = {
-            name: _render(
-                getattr(obj, name), values, regex=is_regex_model and name in _REGEX_FIELDS
+            name: getattr(obj, name)
+            if name in _SKIP
+            else _render(
+                getattr(obj, name),
+                values,
+                regex=(is_regex_model and name in _REGEX_FIELDS)
+                or (isinstance(obj, Question) and obj.match == "regex" and name == "answer"),
             )
             for name in cls.model_fields
         }
@@ -113,10 +126,13 @@ def placeholders_in(task: Task) -> set[str]:
 
     def walk(obj: Any) -> None:
         if isinstance(obj, str):
-            keys.update(ph.key for ph in find_placeholders(obj))
+            keys.update(ph.key for ph in find_placeholders(obj) if ph.kind != "captured")
+        elif isinstance(obj, FileSpec) and (obj.encoding != "utf-8" or obj.host_path):
+            return
         elif isinstance(obj, BaseModel):
             for name in type(obj).model_fields:
-                walk(getattr(obj, name))
+                if name not in _SKIP:
+                    walk(getattr(obj, name))
         elif isinstance(obj, dict):
             for k, v in obj.items():
                 walk(k)

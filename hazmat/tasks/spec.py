@@ -2,25 +2,14 @@
 
 Every model is frozen and forbids unknown keys. :func:`hazmat.tasks.load.load_task`
 turns validation errors into :class:`~hazmat.errors.SpecError` lines naming the
-file, the line and the field.
-
-A check is a mapping with exactly one key naming its type::
-
-    {sandbox: {command: "test -f /tmp/x", service: web, stdout_regex: "ok"}}   # or {sandbox: "cmd"}
-    {file: {path: /tmp/x, exists: true | contains: "..." | regex: "...", service: web}}
-    {trace: {tool: bash, command_regex: "find .*-perm", args: {path: "^/etc"}, exit_code: 0}}
-    {output: {regex: "HZM\\{", tool: bash}}                                  # or {output: "regex"}
-    {submission: {equals: "..." | contains: "..." | regex: "..."}}          # or {submission: "..."}
-    {python: {function: name}}                                               # or {python: name}
-    {all: [check, ...]}   {any: [check, ...]}
-
-``trace``, ``output`` and ``submission`` are *cheap* (they read the trace only);
-``sandbox``, ``file`` and ``python`` are *expensive* (they run in the sandbox or
-run task code).
+file, the line and the field. The check models live in :mod:`hazmat.tasks.checkspec`,
+questions in :mod:`hazmat.tasks.questions`, the environment (``sandbox.build``) in
+:mod:`hazmat.tasks.environment`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -28,22 +17,41 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hazmat.sandbox.base import SandboxSpec
-from hazmat.tasks.placeholders import neutralize
+from hazmat.tasks.checkspec import (
+    CHEAP_CHECKS,
+    CHECK_TYPES,
+    AnswerCheck,
+    Check,
+    FileCheck,
+    OutputCheck,
+    PythonCheck,
+    SandboxCheck,
+    SubmissionCheck,
+    TraceCheck,
+)
+from hazmat.tasks.checkspec import regex_field as _regex
+from hazmat.tasks.environment import EnvironmentBuild
+from hazmat.tasks.placeholders import CAPTURED, PlaceholderError, find_placeholders
+from hazmat.tasks.questions import ANSWER_TOOL, QuestionSet
 
 __all__ = [
     "BUILTIN_TOOLS",
     "CHEAP_CHECKS",
     "CHECK_TYPES",
+    "AnswerCheck",
     "Check",
     "FileCheck",
     "Milestone",
     "OutputCheck",
+    "Provenance",
     "PythonCheck",
     "SandboxCheck",
+    "Scoring",
     "SolutionStep",
     "SubmissionCheck",
     "Task",
     "TaskLimits",
+    "TaskSandbox",
     "TaskTool",
     "TraceCheck",
     "UserPersona",
@@ -56,15 +64,13 @@ BUILTIN_TOOLS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "read_file": (frozenset({"path"}), frozenset()),
     "write_file": (frozenset({"path", "content"}), frozenset()),
     "submit": (frozenset({"answer"}), frozenset()),
+    ANSWER_TOOL: (frozenset({"answer"}), frozenset({"question"})),
 }
 """Built-in tool name -> (required argument names, optional argument names)."""
 
 DEFAULT_TOOLS = ("bash", "python", "read_file", "write_file", "submit")
 
-CHECK_TYPES = ("sandbox", "file", "trace", "output", "submission", "python", "all", "any")
-CHEAP_CHECKS = frozenset({"trace", "output", "submission"})
-
-_ID = r"^[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)*$"
+_ID = r"^[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)*(@[a-z0-9][a-z0-9._-]*)?$"
 _SLUG = r"^[a-z0-9][a-z0-9_-]*$"
 _IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
@@ -73,197 +79,63 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-def _regex(value: str | None) -> str | None:
-    if value is not None:
-        try:
-            re.compile(neutralize(value))
-        except re.error as exc:
-            raise ValueError(f"bad regex {value!r}: {exc}") from None
-    return value
-
-
-# checks ----------------------------------------------------------------------
-
-
-class SandboxCheck(_Frozen):
-    """A command the scorer runs as root in the sandbox (or a service); passes on exit 0."""
-
-    command: str
-    service: str | None = None
-    stdout_regex: str | None = None
-    """When set, stdout must also match (``re.search``)."""
-    timeout: float = Field(60.0, gt=0)
-
-    _re = field_validator("stdout_regex")(_regex)
-
-
-class FileCheck(_Frozen):
-    """A file in the sandbox (read by the scorer as root): exists / contains / regex."""
-
-    path: str
-    exists: bool | None = None
-    contains: str | None = None
-    regex: str | None = None
-    service: str | None = None
-
-    _re = field_validator("regex")(_regex)
-
-    @field_validator("path")
-    @classmethod
-    def _absolute(cls, value: str) -> str:
-        if not value.startswith("/"):
-            raise ValueError(f"path must be absolute: {value!r}")
-        return value
-
-    @model_validator(mode="after")
-    def _one(self) -> FileCheck:
-        given = [k for k in ("exists", "contains", "regex") if getattr(self, k) is not None]
-        if len(given) > 1:
-            raise ValueError(f"give one of exists, contains, regex (got {', '.join(given)})")
-        if not given:
-            object.__setattr__(self, "exists", True)
-        return self
-
-
-class TraceCheck(_Frozen):
-    """A step in the trace whose tool call matches every given condition."""
-
-    tool: str | None = None
-    """Tool name (exact); ``None`` matches any tool."""
-    command_regex: str | None = None
-    """Searched in the call's ``command`` argument (``bash``) or ``code`` (``python``)."""
-    args: dict[str, str] = Field(default_factory=dict)
-    """Argument name -> regex searched in ``str(value)``; a missing argument fails."""
-    exit_code: int | None = None
-    include_blocked: bool = False
-    """Also count calls the policy refused (they never ran)."""
-
-    _re = field_validator("command_regex")(_regex)
-
-    @field_validator("args")
-    @classmethod
-    def _args(cls, value: dict[str, str]) -> dict[str, str]:
-        for v in value.values():
-            _regex(v)
-        return value
-
-
-class OutputCheck(_Frozen):
-    """Some tool output (stdout+stderr text, in full) matched ``regex``."""
-
-    regex: str
-    tool: str | None = None
-
-    _re = field_validator("regex")(_regex)
-
-
-class SubmissionCheck(_Frozen):
-    """The submitted answer equals / contains / matches (whitespace stripped by default)."""
-
-    equals: str | None = None
-    contains: str | None = None
-    regex: str | None = None
-    ignore_case: bool = False
-    strip: bool = True
-
-    _re = field_validator("regex")(_regex)
-
-    @model_validator(mode="after")
-    def _one(self) -> SubmissionCheck:
-        given = [k for k in ("equals", "contains", "regex") if getattr(self, k) is not None]
-        if len(given) != 1:
-            raise ValueError("give exactly one of equals, contains, regex")
-        return self
-
-
-class PythonCheck(_Frozen):
-    """``function(ctx) -> bool`` (sync or async) from the task folder's ``checks.py``."""
-
-    function: str = Field(pattern=_IDENT)
-
-
-_SHORTHAND: dict[str, str] = {
-    "sandbox": "command",
-    "file": "path",
-    "trace": "tool",
-    "output": "regex",
-    "submission": "equals",
-    "python": "function",
-}
-
-
-class Check(_Frozen):
-    """A check: a mapping with exactly one key naming its type (see the module doc)."""
-
-    sandbox: SandboxCheck | None = None
-    file: FileCheck | None = None
-    trace: TraceCheck | None = None
-    output: OutputCheck | None = None
-    submission: SubmissionCheck | None = None
-    python: PythonCheck | None = None
-    all: tuple[Check, ...] | None = None
-    any: tuple[Check, ...] | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _exactly_one(cls, data: Any) -> Any:
-        if isinstance(data, Check):
-            return data
-        if not isinstance(data, dict):
-            raise ValueError(f"a check is a mapping with one of: {', '.join(CHECK_TYPES)}")
-        for key in data:
-            if key not in CHECK_TYPES:
-                raise ValueError(f"unknown check type {key!r}")
-        present = [k for k, v in data.items() if v is not None]
-        if len(present) != 1:
-            got = ", ".join(present) or "none"
-            raise ValueError(f"a check has exactly one type (got {got})")
-        key = present[0]
-        value = data[key]
-        if key in _SHORTHAND and isinstance(value, str):
-            return {key: {_SHORTHAND[key]: value}}
-        if key in ("all", "any") and isinstance(value, list) and not value:
-            raise ValueError(f"{key} needs at least one check")
-        return {key: value}
-
-    @property
-    def kind(self) -> str:
-        """The check's type: one of :data:`CHECK_TYPES`."""
-        for key in CHECK_TYPES:
-            if getattr(self, key) is not None:
-                return key
-        raise AssertionError("check without a type")  # pragma: no cover - validated
-
-    @property
-    def children(self) -> tuple[Check, ...]:
-        """The sub-checks of ``all`` / ``any`` (empty for leaf checks)."""
-        return self.all or self.any or ()
-
-    @property
-    def cheap(self) -> bool:
-        """True when the check reads only the trace and submission (no sandbox, no task code)."""
-        if self.children:
-            return all(c.cheap for c in self.children)
-        return self.kind in CHEAP_CHECKS
-
-    def walk(self) -> list[Check]:
-        """This check and every check nested in it, depth first."""
-        out: list[Check] = [self]
-        for child in self.children:
-            out.extend(child.walk())
-        return out
-
-
 # the task ----------------------------------------------------------------------
 
 
 class Milestone(_Frozen):
-    """A named, checkable step toward the task's goal. Milestones are ordered."""
+    """A named, checkable step toward the task's goal. Milestones are ordered.
+
+    Binary by default (reached or not); a check that gives a number in [0, 1] makes it
+    *scored* (its value aggregates as ``scoring.aggregate`` says; reached at 1.0).
+    """
 
     id: str = Field(pattern=_SLUG)
     title: str = ""
     weight: float = Field(1.0, gt=0)
     check: Check
+    every_step: bool = False
+    """Run the check after every step, even when it is expensive (e.g. an intermediate
+    score that changes as the agent works); otherwise expensive checks run at the end."""
+
+
+class Scoring(_Frozen):
+    """How an episode's scored milestones aggregate their values over the episode."""
+
+    aggregate: Literal["final", "best", "mean"] = "best"
+    """``final``: the last value; ``best``: the highest; ``mean``: the mean of every
+    evaluation. Binary milestones stay reached once reached."""
+
+
+class Provenance(_Frozen):
+    """Where an imported task came from (``hazmat import`` writes it)."""
+
+    source: str
+    """The benchmark (``intercode-ctf``, ``cybench``, ``metr``)."""
+    id: str
+    """The task's id in that benchmark."""
+    licence: str
+    """The source's licence."""
+    url: str | None = None
+    """Where the original task is published."""
+    notes: list[str] = Field(default_factory=list)
+    """What the importer wants a reader to know (e.g. why the solution is unproven)."""
+
+
+class TaskSandbox(SandboxSpec):
+    """``sandbox:`` of a task: a :class:`~hazmat.sandbox.base.SandboxSpec` plus the task's
+    environment (``build:``, see :mod:`hazmat.tasks.environment`)."""
+
+    build: EnvironmentBuild | None = None
+    """The task's own environment on the sandbox image: Debian and pip packages, or a Dockerfile; named by one hash, built once (Docker for now)."""
+
+    def sandbox_spec(self, image: str | None = None) -> SandboxSpec:
+        """The plain spec a backend gets (``build`` replaced by the built ``image``)."""
+        data = {k: getattr(self, k) for k in SandboxSpec.model_fields}
+        if image is not None:
+            data["image"] = image
+        return SandboxSpec.model_construct(
+            _fields_set=set(self.model_fields_set) - {"build"}, **data
+        )
 
 
 class TaskLimits(_Frozen):
@@ -347,28 +219,70 @@ class UserPersona(_Frozen):
     """Optional judge model (``PROVIDER:MODEL``) a task's checks may consult; never required."""
 
 
+_STEP_KEYS = frozenset({"tool", "args", "capture", "from_file"})
+
+
 class SolutionStep(_Frozen):
-    """One reference move: ``{tool: bash, command: "..."}`` in YAML, ``tool`` + ``args`` here."""
+    """One reference move: ``{tool: bash, command: "..."}`` in YAML, ``tool`` + ``args`` here.
+
+    ``capture: {NAME: REGEX}`` keeps a value from this step's output (the regex's first
+    group, or the whole match) for later steps, as ``{{captured.NAME}}``.
+    ``from_file: {ARG: path}`` fills an argument with a file of the task folder (a
+    script the solution runs; the loader reads it into ``args`` and keeps the path).
+    """
 
     tool: str
     args: dict[str, Any] = Field(default_factory=dict)
+    capture: dict[str, str] = Field(default_factory=dict)
+    """`NAME: REGEX`: keep the regex's first group (or whole match) from this step's full output, for later steps as `{{captured.NAME}}`."""
+    from_file: dict[str, str] = Field(default_factory=dict)
+    """`ARG: path`: fill argument ARG with a text file of the task folder (a script the solution runs)."""
 
     @model_validator(mode="before")
     @classmethod
     def _flat(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "tool" in data and set(data) - {"tool", "args"}:
-            args = {k: v for k, v in data.items() if k != "tool"}
-            return {"tool": data["tool"], "args": args}
+        if isinstance(data, dict) and "tool" in data and set(data) - _STEP_KEYS:
+            args = {k: v for k, v in data.items() if k not in _STEP_KEYS}
+            rest = {k: v for k, v in data.items() if k in _STEP_KEYS - {"args"}}
+            return {**rest, "args": {**(data.get("args") or {}), **args}}
         return data
+
+    @field_validator("capture")
+    @classmethod
+    def _captures(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, rx in value.items():
+            if not re.fullmatch(_IDENT, name):
+                raise ValueError(f"capture: {name!r} is not a name (a Python identifier)")
+            _regex(rx)
+        return value
+
+    def captured_refs(self) -> list[str]:
+        """Names of ``{{captured.NAME}}`` this step's arguments use."""
+        out: list[str] = []
+
+        def walk(v: Any) -> None:
+            if isinstance(v, str):
+                with contextlib.suppress(PlaceholderError):
+                    out.extend(p.name or "" for p in find_placeholders(v) if p.kind == CAPTURED)
+            elif isinstance(v, dict):
+                for x in v.values():
+                    walk(x)
+            elif isinstance(v, list):
+                for x in v:
+                    walk(x)
+
+        walk(self.args)
+        return out
 
 
 Difficulty = Literal["trivial", "easy", "medium", "hard", "expert"]
 
 
 class Task(_Frozen):
-    """One scripted task scenario (a folder with ``task.yaml``)."""
+    """One scripted task scenario (a folder with ``task.yaml``), or one of its variants."""
 
     id: str = Field(pattern=_ID)
+    """``category/name``; a variant's id is ``category/name@variant``."""
     title: str = Field(min_length=1)
     category: str = Field(pattern=_SLUG)
     description: str = ""
@@ -380,17 +294,31 @@ class Task(_Frozen):
     """True when the task measures what the agent chooses to do, not what it can do."""
     tags: list[str] = Field(default_factory=list)
     instructions: str = Field(min_length=1)
-    sandbox: SandboxSpec = Field(default_factory=SandboxSpec)
+    hints: list[str] = Field(default_factory=list)
+    """Shown to the agent after the instructions (variants often differ only here)."""
+    sandbox: TaskSandbox = Field(default_factory=TaskSandbox)
     tools: list[str] = Field(default_factory=lambda: list(DEFAULT_TOOLS))
     task_tools: list[TaskTool] = Field(default_factory=list)
     user: UserPersona | None = None
     limits: TaskLimits = Field(default_factory=TaskLimits)
-    milestones: list[Milestone] = Field(min_length=1)
+    questions: QuestionSet | None = None
+    """Ordered questions with exact answers, answered with the `answer` tool (see below); without `milestones:` each question is a milestone."""
+    milestones: list[Milestone] = Field(default_factory=list)
+    """Required unless the task has questions (then each question is a milestone)."""
+    scoring: Scoring = Field(default_factory=Scoring)
+    """How scored milestones (checks that give a number in [0, 1]) aggregate over the episode."""
     policy: dict[str, Any] | str | None = None
     """Passed as is to the policy loader, e.g. ``{extends: default, allow: [...]}``."""
     solution: list[SolutionStep] = Field(default_factory=list)
     needs_docker: bool = False
-    """True when the task has services (computed) or says so; the local backend refuses it."""
+    """True when the task has services or an environment build (computed) or says so;
+    the local backend refuses it."""
+    provenance: Provenance | None = None
+    """Where an imported task came from (`hazmat import` writes it)."""
+    variants: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Named overrides (see :mod:`hazmat.tasks.variants`); the loader expands them."""
+    variant: str | None = Field(None, exclude=True)
+    """Which variant this is (set by the loader; not part of the YAML)."""
     root: Path | None = Field(None, exclude=True)
     """The task folder (set by the loader; not part of the YAML)."""
 
@@ -399,10 +327,39 @@ class Task(_Frozen):
     def _needs_docker(cls, data: Any) -> Any:
         if isinstance(data, dict) and "needs_docker" not in data:
             sandbox = data.get("sandbox")
-            services = sandbox.get("services") if isinstance(sandbox, dict) else None
-            if services:
+            if isinstance(sandbox, dict) and (sandbox.get("services") or sandbox.get("build")):
                 return {**data, "needs_docker": True}
         return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _questions(cls, data: Any) -> Any:
+        """With ``questions:`` the ``answer`` tool is added to ``tools`` and, when there is
+        no ``milestones:``, each question becomes a milestone."""
+        if not isinstance(data, dict) or not data.get("questions"):
+            return data
+        tools = data.get("tools", list(DEFAULT_TOOLS))
+        if isinstance(tools, list) and ANSWER_TOOL not in tools:
+            data = {**data, "tools": [*tools, ANSWER_TOOL]}
+        if data.get("milestones"):
+            return data
+        qs = data.get("questions")
+        items = qs.get("items") if isinstance(qs, dict) else qs
+        if not isinstance(items, list) or not items:
+            return data
+        made = []
+        for q in items:
+            if not isinstance(q, dict) or not isinstance(q.get("id"), str):
+                return data  # the question's own error is reported instead
+            made.append(
+                {
+                    "id": q["id"],
+                    "title": str(q.get("question", ""))[:200],
+                    "weight": q.get("weight", 1.0),
+                    "check": {"answer": q["id"]},
+                }
+            )
+        return {**data, "milestones": made}
 
     @field_validator("policy", mode="before")
     @classmethod
@@ -411,10 +368,26 @@ class Task(_Frozen):
             raise ValueError("policy is a policy name or a mapping like {extends: default}")
         return value
 
+    @field_validator("variants")
+    @classmethod
+    def _variant_names(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for name in value:
+            if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*", name):
+                raise ValueError(
+                    f"{name!r} is not a variant name (lowercase letters, digits, . _ -)"
+                )
+        return value
+
     @model_validator(mode="after")
     def _cross(self) -> Task:
-        if self.sandbox.services and not self.needs_docker:
-            raise ValueError("needs_docker: must be true when sandbox.services is set")
+        if not self.milestones:
+            raise ValueError("milestones: give at least one milestone (or questions:)")
+        if (self.sandbox.services or self.sandbox.build) and not self.needs_docker:
+            raise ValueError(
+                "needs_docker: must be true when sandbox.services or sandbox.build is set"
+            )
+        if self.questions is not None and ANSWER_TOOL not in self.tools:
+            raise ValueError(f"tools: questions need the {ANSWER_TOOL!r} tool")
         task_tools = {t.name: t for t in self.task_tools}
         if self.user is not None:
             task_tools.setdefault(
@@ -432,6 +405,11 @@ class Task(_Frozen):
         for i, name in enumerate(self.tools):
             if name not in BUILTIN_TOOLS and name not in task_tools:
                 raise ValueError(f"tools[{i}]: unknown tool {name!r}")
+        self._check_milestones()
+        self._check_solution(task_tools)
+        return self
+
+    def _check_milestones(self) -> None:
         seen: set[str] = set()
         for i, m in enumerate(self.milestones):
             if m.id in seen:
@@ -443,7 +421,16 @@ class Task(_Frozen):
                 leaf = c.sandbox or c.file
                 if leaf is not None and leaf.service is not None and leaf.service not in services:
                     raise ValueError(f"milestones[{i}].check: unknown service {leaf.service!r}")
+                if c.answer is not None and (
+                    self.questions is None or self.questions.get(c.answer.question) is None
+                ):
+                    raise ValueError(
+                        f"milestones[{i}].check: no question {c.answer.question!r} in questions"
+                    )
+
+    def _check_solution(self, task_tools: dict[str, TaskTool]) -> None:
         available = set(self.tools) | ({self.user.tool} if self.user else set())
+        captured: set[str] = set()
         for i, step in enumerate(self.solution):
             where = f"solution[{i}]"
             if step.tool not in available:
@@ -461,7 +448,12 @@ class Task(_Frozen):
             extra = sorted(set(step.args) - required - optional)
             if extra:
                 raise ValueError(f"{where}: {step.tool} has no argument {extra[0]!r}")
-        return self
+            for name in step.captured_refs():
+                if name not in captured:
+                    raise ValueError(
+                        f"{where}: {{{{captured.{name}}}}} is not captured by an earlier step"
+                    )
+            captured |= set(step.capture)
 
     # conveniences ----------------------------------------------------------------
 
@@ -469,6 +461,18 @@ class Task(_Frozen):
     def weights(self) -> float:
         """Sum of the milestone weights."""
         return sum(m.weight for m in self.milestones)
+
+    @property
+    def name(self) -> str:
+        """The id without the variant (``category/name``)."""
+        return self.id.partition("@")[0]
+
+    @property
+    def ref(self) -> str | None:
+        """How to load this task again: its folder, plus ``@variant`` for a variant."""
+        if self.root is None:
+            return None
+        return f"{self.root}@{self.variant}" if self.variant else str(self.root)
 
     def milestone(self, milestone_id: str) -> Milestone:
         """The milestone with that id. Raises KeyError when there is none."""
@@ -481,6 +485,7 @@ class Task(_Frozen):
         """The human-readable card (``hazmat list``): id, title, category, milestones..."""
         return {
             "id": self.id,
+            "variant": self.variant,
             "title": self.title,
             "category": self.category,
             "preparedness": self.preparedness,
@@ -491,6 +496,12 @@ class Task(_Frozen):
             "milestones": [
                 {"id": m.id, "title": m.title, "weight": m.weight} for m in self.milestones
             ],
+            "questions": (
+                {"mode": self.questions.mode, "count": len(self.questions.items)}
+                if self.questions
+                else None
+            ),
             "needs_docker": self.needs_docker,
             "tools": list(self.tools),
+            "provenance": self.provenance.model_dump() if self.provenance else None,
         }

@@ -65,6 +65,7 @@ class ToolOutput(BaseModel):
         content = self.data.get("content")
         output = content if isinstance(content, str) else self.full_text
         exit_code = (1 if self.is_error else 0) if self.result is None else self.result.exit_code
+        data = {k: v for k, v in self.data.items() if k != "content"}
         return TraceStep(
             step=step,
             tool=self.tool,
@@ -73,6 +74,7 @@ class ToolOutput(BaseModel):
             output=output,
             executed=executed,
             time=time,
+            data=data,
         )
 
 

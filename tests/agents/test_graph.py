@@ -161,7 +161,7 @@ class _HaltOnCat:
 
     name = "test"
 
-    def session(self, *, secrets: dict[str, str] | None = None) -> Any:
+    def session(self, *, secrets: dict[str, str] | None = None, hosts: Any = None) -> Any:
         return self
 
     def before(self, call: ToolCall) -> Decision:

@@ -171,3 +171,29 @@ async def test_python_checks(tmp_path: Path) -> None:
         ctx.secrets["flag"] = "x"  # type: ignore[index]
     with pytest.raises(AttributeError):
         ctx.submission = "y"  # type: ignore[misc]
+
+
+FLAG_LIKE = TraceStep(
+    step=1, tool="bash", args={"command": "cat f"}, exit_code=0, output="1|\\/|(x)"
+)
+
+
+@pytest.mark.parametrize(
+    ("check", "expected"),
+    [
+        ({"output": {"contains": "1|\\/|(x)"}}, True),
+        ({"output": {"contains": "1|/|"}}, False),
+        ({"output": {"regex": "1|\\/|(x)"}}, True),  # the regex matches "1" alone: too loose
+        ({"output": {"regex": "^1\\|\\\\/\\|\\(x\\)$"}}, True),  # what it took to escape
+    ],
+)
+async def test_output_contains_is_literal(check: dict[str, Any], expected: bool) -> None:
+    """Issue 15, failure 8: output checks took only a regex (``contains: unknown field``)
+    and flags like ``1|\\/|`` needed hand escaping."""
+    ctx = CheckContext.make(_task(), trace=(FLAG_LIKE,))
+    assert await _ev(check, ctx) is expected
+
+
+def test_output_needs_exactly_one_of_regex_contains() -> None:
+    with pytest.raises(ValueError, match="give one of regex, contains"):
+        Check.model_validate({"output": {"regex": "a", "contains": "a"}})

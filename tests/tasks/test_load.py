@@ -156,7 +156,7 @@ BROKEN: list[tuple[str, str, str]] = [
         M2,
         "    check: [1]",
         "x/task.yaml:14: milestones[1].check: a check is a mapping with one of:"
-        " sandbox, file, trace, output, submission, python, all, any",
+        " sandbox, file, trace, output, submission, answer, python, all, any",
     ),
     (
         M2,
@@ -168,7 +168,7 @@ BROKEN: list[tuple[str, str, str]] = [
     (
         "sandbox:\n",
         "needs_docker: false\nsandbox:\n  services: {web: {}}\n",
-        "x/task.yaml:5: needs_docker: must be true when sandbox.services is set",
+        "x/task.yaml:5: needs_docker: must be true when sandbox.services or sandbox.build is set",
     ),
 ]
 
@@ -322,7 +322,7 @@ def test_source_outside_task_folder_is_refused(in_tmp: Path) -> None:
         load_task(Path("x"))
     assert str(info.value) == (
         'x/task.yaml:7: sandbox.files["/home/agent/a.txt"].source:'
-        " source '../../etc/passwd' is outside the task folder"
+        " source '../../etc/passwd' is outside the task folder (and not in a suite lib/ folder)"
     )
 
 

@@ -109,7 +109,7 @@ def test_every_field_has_a_description() -> None:
 def test_reference_rows_for_known_fields() -> None:
     text = task_reference()
     assert "| `limits.steps` | int >= 1 | `30` |" in text
-    assert "| `milestones` | list[[Milestone](#ref-milestone)], not empty | **required** |" in text
+    assert "| `milestones` | list[[Milestone](#ref-milestone)] | `[]` |" in text
     assert "| `sandbox.files.<PATH>.mode` | int | `0644` |" in text
     assert "| `sandbox.network` | one of `none`, `internal`, `allowlist` | `none` |" in text
     assert "| `policy` | dict[str, any] \\| str | not set |" in text

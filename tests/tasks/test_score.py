@@ -122,3 +122,73 @@ async def test_finish_marks_at_end_and_null_agent_scores_zero() -> None:
     hits = await tracker.finish(CheckContext.make(task, submission="yes"))
     assert [(h.id, h.at_end, h.step) for h in hits] == [("a", True, 0), ("b", True, 0)]
     assert tracker.score().progress == 1.0
+
+
+def _scored(aggregate: str) -> Task:
+    return Task.model_validate(
+        {
+            "id": "t/scored",
+            "title": "scored",
+            "category": "examples",
+            "instructions": "x",
+            "scoring": {"aggregate": aggregate},
+            "milestones": [
+                {"id": "part", "check": {"python": "partial"}, "every_step": True},
+                {"id": "done", "weight": 3, "check": {"submission": "ok"}},
+            ],
+        }
+    )
+
+
+class _Values:
+    """A python check giving the next of fixed values (patched in, no task folder)."""
+
+    def __init__(self, values: list[float]) -> None:
+        self.values = values
+
+    def __call__(self, ctx: CheckContext) -> float:
+        return self.values.pop(0)
+
+
+@pytest.mark.parametrize(
+    ("aggregate", "value"), [("best", 0.75), ("final", 0.25), ("mean", (0.5 + 0.75 + 0.25) / 3)]
+)
+async def test_scored_milestone_aggregates(
+    aggregate: str, value: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15, failure 7: scores were binary; METR's intermediate scores aggregate."""
+    import hazmat.tasks.checks as checks
+
+    task = _scored(aggregate)
+    values = _Values([0.5, 0.75, 0.25])
+    monkeypatch.setattr(checks, "_python_function", lambda task, name: values)
+    tracker = MilestoneTracker(task)
+    trace: list[TraceStep] = []
+
+    class Box:  # every_step checks need a sandbox in the context; this one is never used
+        pass
+
+    for n in (1, 2, 3):
+        trace.append(_step(n, "true"))
+        ctx = CheckContext(task=task, trace=tuple(trace), sandbox=Box())  # type: ignore[arg-type]
+        await tracker.after_step(ctx)
+    samples = tracker.take_samples()
+    assert [s.value for s in samples] == [0.5, 0.75, 0.25]
+    assert tracker.value("part") == pytest.approx(value)
+    assert tracker.progress == pytest.approx(value / 4)
+    assert not tracker.reached("part")
+    score = tracker.score()
+    assert score.scores == {"part": pytest.approx(value)}
+    assert score.milestones[0].scored and not score.milestones[1].scored
+
+
+async def test_scored_milestone_reached_at_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    import hazmat.tasks.checks as checks
+
+    task = _scored("best")
+    values = _Values([1.0])
+    monkeypatch.setattr(checks, "_python_function", lambda task, name: values)
+    tracker = MilestoneTracker(task)
+    hits = await tracker.finish(CheckContext.make(task, submission="ok"))
+    assert [h.id for h in hits] == ["part", "done"] and tracker.progress == 1.0
+    assert tracker.completed

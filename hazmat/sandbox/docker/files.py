@@ -57,7 +57,7 @@ def files_tar(
                         now,
                     )
                     tar.addfile(info)
-            data = spec.content.encode()
+            data = spec.data()
             info = tarfile.TarInfo(rel)
             info.size, info.mode, info.uid, info.gid, info.mtime = (
                 len(data),

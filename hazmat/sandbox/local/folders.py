@@ -93,7 +93,7 @@ class Backing:
         for path, fspec in spec.files.items():
             owner = ids.host_id(ids.uid_of(fspec.owner))
             target = self.path_for(os.path.normpath(path))
-            target.write_text(fspec.content)
+            target.write_bytes(fspec.data())
             os.chmod(target, fspec.mode)
             if ids.separate:
                 os.chown(target, owner, owner)

@@ -1,0 +1,3 @@
+#!/bin/bash
+../requirements.sh
+echo "$(python3 solve.py)"
