@@ -1,1 +1,1 @@
-hazmat/sandbox/Dockerfile
+hazmat/sandbox/docker/Dockerfile

@@ -26,7 +26,7 @@ from hazmat.agents.graph import EpisodeLoop, LoopLimits, StepRecord
 from hazmat.agents.scripted import ScriptedChatModel
 from hazmat.policy.engine import load_policy
 from hazmat.record.log import Recorder, configure_logging
-from hazmat.sandbox.base import SandboxSpec, create_sandbox
+from hazmat.sandbox import SandboxSpec, create_sandbox
 from hazmat.tools import make_tools
 
 

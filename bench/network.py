@@ -28,7 +28,7 @@ from typing import Any
 
 import structlog
 
-from hazmat.sandbox.base import SandboxSpec, create_sandbox
+from hazmat.sandbox import SandboxSpec, create_sandbox
 
 
 def _med(samples: list[float]) -> float:

@@ -34,7 +34,7 @@ from hazmat.agents.models import resolve_agent
 from hazmat.policy.compose import task_policies
 from hazmat.record.log import configure_logging
 from hazmat.runner import run_tasks
-from hazmat.sandbox.image import build_image
+from hazmat.sandbox.docker.image import build_image
 from hazmat.tasks import load_task
 
 COMMANDS = [f"echo step{i} > /tmp/s{i}.txt && cat /tmp/s{i}.txt" for i in range(9)]

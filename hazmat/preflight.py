@@ -102,7 +102,7 @@ def docker_why(task: Task) -> str:
 
 def _check_docker(found: Preflight, *, build: bool, progress: Callable[[str], None] | None) -> None:
     try:
-        from hazmat.sandbox.image import BUILD_FIX, build_image, docker_client, image_status
+        from hazmat.sandbox.docker.image import BUILD_FIX, build_image, docker_client, image_status
 
         client = docker_client(timeout=10)
         status = image_status(client)

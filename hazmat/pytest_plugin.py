@@ -151,7 +151,7 @@ def _check_options(config: pytest.Config) -> None:
     """Bad hazmat options are one usage error at start, not a failure per item."""
     from hazmat.agents.models import resolve_agent
     from hazmat.report.thresholds import load_thresholds
-    from hazmat.sandbox.base import get_backend
+    from hazmat.sandbox import get_backend
 
     try:
         if config.getoption("hazmat_epochs") < 1:
@@ -647,7 +647,7 @@ def hazmat_task(request: pytest.FixtureRequest) -> Any:
 def hazmat_sandbox_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
     """``factory(spec=None, *, backend=None) -> SandboxHandle``: start sandboxes, all
     stopped at teardown. ``spec`` is a SandboxSpec, a dict, a Task, or a task path."""
-    from hazmat.sandbox.base import SandboxSpec, create_sandbox
+    from hazmat.sandbox import SandboxSpec, create_sandbox
     from hazmat.tasks import Task, render_task
 
     loop: _LoopThread | None = None

@@ -34,7 +34,14 @@ from hazmat.policy.compose import declared_hosts
 from hazmat.preflight import backend_for, docker_why
 from hazmat.record.events import SNAPSHOT_FILES
 from hazmat.record.log import EpisodeRecorder, Recorder
-from hazmat.sandbox.base import Sandbox, SandboxSpec, create_sandbox
+from hazmat.sandbox import (
+    Detachable,
+    Freezable,
+    Sandbox,
+    SandboxSpec,
+    create_sandbox,
+    lacks,
+)
 from hazmat.sandbox.pool import WarmPool
 from hazmat.tasks import CheckContext, MilestoneTracker, RenderedTask, Task, TraceStep, render_task
 from hazmat.tasks.contacts import accepted_connections, contacts_since
@@ -530,17 +537,16 @@ async def _play(
 
 
 async def _keep_halted(sb: Sandbox, rec: EpisodeRecorder, run_id: str) -> bool:
-    """``--keep-on-halt``: leave a halted docker sandbox paused for inspection."""
-    detach = getattr(sb, "detach", None)
-    if detach is None:
+    """``--keep-on-halt``: leave a halted sandbox paused for inspection (backends that
+    are :class:`~hazmat.sandbox.Detachable`)."""
+    if not isinstance(sb, Detachable):
         rec.emit(
             "note",
             kind="not_kept",
-            message=f"a {sb.backend} sandbox cannot outlive "
-            "the run; the snapshot under episodes/ holds its state",
+            message=f"{lacks(sb, Detachable)}; the snapshot under episodes/ holds its state",
         )
         return False
-    container = str(await detach())
+    container = await sb.detach()
     rec.emit(
         "note",
         kind="kept",
@@ -556,7 +562,10 @@ async def _on_halt(
     sb: Sandbox, rec: EpisodeRecorder, result: EpisodeResult, run_dir: Path | None
 ) -> None:
     """Freeze the sandbox and save what investigators need under episodes/<id>/."""
-    await sb.freeze()
+    if isinstance(sb, Freezable):
+        await sb.freeze()
+    else:
+        rec.emit("note", kind="snapshot", message=f"{lacks(sb, Freezable)}: it kept running")
     if run_dir is None:
         return
     dest = run_dir / "episodes" / result.episode_id
@@ -573,7 +582,7 @@ async def _on_halt(
     except Exception as exc:  # a snapshot failure must not lose the halt
         rec.emit("error", kind="snapshot", message=f"{type(exc).__name__}: {exc}")
     try:
-        procs = await sb.processes()
+        procs = await sb.processes() if isinstance(sb, Freezable) else None
         if procs is not None:
             (dest / "processes.json").write_text(json.dumps(procs, indent=1))
     except Exception as exc:

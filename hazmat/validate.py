@@ -133,7 +133,7 @@ def backend_for(task: Task, sandbox: str) -> str | None:
 def _docker_problem() -> str | None:
     """Why Docker cannot be used here (``None``: the daemon answers)."""
     from hazmat.errors import BackendUnavailableError
-    from hazmat.sandbox.image import docker_client
+    from hazmat.sandbox.docker.image import docker_client
 
     try:
         docker_client(timeout=5).close()

@@ -33,7 +33,7 @@ def docker_problem() -> str | None:
     except Exception as exc:
         return f"Docker daemon not reachable: {type(exc).__name__}: {exc}"
     try:
-        from hazmat.sandbox.image import build_image
+        from hazmat.sandbox.docker.image import build_image
 
         build_image()
     except Exception as exc:

@@ -47,6 +47,6 @@ def check_backend(name: str) -> None:
         UnknownBackendError: no such backend.
     """
     if name != "auto":
-        from hazmat.sandbox.base import get_backend
+        from hazmat.sandbox import get_backend
 
         get_backend(name)

@@ -75,7 +75,7 @@ def _environments(paths: list[Path]) -> list[dict[str, Any]]:
     try:
         import docker.errors
 
-        from hazmat.sandbox.image import docker_client
+        from hazmat.sandbox.docker.image import docker_client
 
         client = docker_client(timeout=10)
     except Exception:

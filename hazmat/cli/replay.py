@@ -308,13 +308,13 @@ def _reexecute(
 ) -> None:
     from hazmat.replay.attach import serve_shell
     from hazmat.replay.reexec import ReplayReport, replay_episode
-    from hazmat.sandbox.base import Sandbox
+    from hazmat.sandbox import Detachable, Sandbox
 
     err = console.err()
 
     async def on_kept(sb: Sandbox, report: ReplayReport) -> None:
         _print_replay(report, err)
-        if sb.backend == "docker":
+        if isinstance(sb, Detachable):  # kept outside this process: attach to it later
             return
         err.print(
             f"[bold]shell in the replayed sandbox[/] (state after step "
@@ -340,7 +340,7 @@ def _reexecute(
         print(json.dumps(report.model_dump(mode="json"), sort_keys=True))
     elif not keep:
         _print_replay(report, _wide(console.out()))
-    elif report.kept is not None and report.kept.backend == "docker":
+    elif report.kept is not None and report.kept.container is not None:
         console.out().print(
             f"sandbox kept: open a shell with [bold]{report.kept.attach}[/]\n"
             f"remove it with [bold]{report.kept.cleanup}[/]"

@@ -42,7 +42,7 @@ def image_build(
 ) -> None:
     """Build the sandbox image (bootstrapping the Debian base when it cannot be pulled)."""
     from hazmat.cli.console import err
-    from hazmat.sandbox.image import build_image
+    from hazmat.sandbox.docker.image import build_image
 
     con = err()
     info = build_image(
@@ -68,7 +68,7 @@ def sandbox_exec(
     import asyncio
 
     from hazmat.cli.console import err
-    from hazmat.sandbox.base import create_sandbox
+    from hazmat.sandbox import create_sandbox
 
     cmd = list(ctx.args)
     if not cmd:
@@ -106,12 +106,10 @@ def sandbox_shell(
     import asyncio
 
     from hazmat.cli.console import err
-    from hazmat.sandbox.base import create_sandbox
+    from hazmat.sandbox import create_sandbox
 
     if attach is not None:
-        from hazmat.replay.attach import attach as do_attach
-
-        raise typer.Exit(do_attach(attach))
+        raise typer.Exit(_attach(attach, backend))
 
     async def go() -> None:
         async with create_sandbox(backend, _spec(image, network)) as sb:
@@ -131,6 +129,21 @@ def sandbox_shell(
     asyncio.run(go())
 
 
+def _attach(handle: str, backend: str) -> int:
+    """A shell on a kept sandbox, through the one backend that can open one (or the
+    ``--sandbox`` one, when several can)."""
+    from hazmat.sandbox import Attachable, available_backends, get_backend, lacks
+
+    able = [n for n in available_backends() if issubclass(get_backend(n), Attachable)]
+    name = backend if backend in able or len(able) != 1 else able[0]
+    cls = get_backend(name)
+    if not issubclass(cls, Attachable):
+        raise ConfigError(
+            f"{lacks(cls, Attachable)}", hint=f"use --sandbox {' or '.join(able) or '?'}"
+        )
+    return cls.attach(handle)
+
+
 def _prompt() -> str | None:
     try:
         return input("sandbox$ ")
@@ -147,14 +160,14 @@ def cleanup(
     folders whose process died. Without a Docker daemon only the local part runs."""
     from hazmat.cli.console import err, out
     from hazmat.errors import BackendUnavailableError
-    from hazmat.sandbox.cleanup import cleanup as do_cleanup
-    from hazmat.sandbox.local import cleanup_leftovers
+    from hazmat.sandbox import available_backends, get_backend
 
-    counts: dict[str, int] = {"local_leftovers": len(cleanup_leftovers())}
-    try:
-        counts.update(do_cleanup(run_id=run))
-    except BackendUnavailableError as exc:
-        err().print(f"docker: skipped ({exc.one_line()})", highlight=False, soft_wrap=True)
+    counts: dict[str, int] = {}
+    for name in sorted(available_backends(), key=lambda n: (n != "local", n)):
+        try:
+            counts.update(get_backend(name).cleanup(run_id=run))
+        except BackendUnavailableError as exc:
+            err().print(f"{name}: skipped ({exc.one_line()})", highlight=False, soft_wrap=True)
     if as_json:
         print(json.dumps(counts, sort_keys=True))
     else:

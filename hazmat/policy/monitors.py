@@ -1,10 +1,11 @@
 """After-step monitors: look at what actually happened in the sandbox, not at the command.
 
 An agent can hide intent in a script it writes and runs (``python3 tool.py`` looks
-harmless). :class:`SandboxMonitor` runs one small POSIX ``sh`` script per step through
-``await sandbox.exec(["sh", "-c", SCRIPT], user="root")`` -- the only sandbox call it
-uses, so it works on every backend -- and turns its report into signal dicts for the
-``after`` rules (``Observation.signals``).
+harmless). :class:`SandboxMonitor` asks the sandbox for one report per step
+(``await sandbox.monitor_report(...)``: read as root by hazmat's supervisor inside the
+sandbox, ``hazmat/sandbox/guest/monitor.py``, the one producer of the format
+:func:`parse_report` reads) and turns it into signal dicts for the ``after`` rules
+(``Observation.signals``).
 
 What it sees (each step, since the previous step's sandbox clock time):
 
@@ -34,9 +35,9 @@ What it sees (each step, since the previous step's sandbox clock time):
   alive (they outlived the command that started them), ``miner`` when the name or command
   line is a known miner. The monitor's own processes are left out.
 
-The change scan is ``find ROOT -newerct @(since-1s)`` filtered to ctime > since in
-Python (GNU find mis-handles fractional ``@`` times), without ``-xdev`` (bind-mounted
-homes are separate mounts), capped at ``5 * max_files`` lines.
+The change scan walks the writable parts of each root for files whose ctime is past
+``since - 1s`` (filtered to ctime > since here), crossing mounts (bind-mounted homes
+are separate mounts), capped at ``5 * max_files`` lines.
 
 What it does NOT see: files changed and changed back within one step, files outside the
 watched roots, deletions (no signal; a deleted watched file is caught by the ``before``
@@ -44,10 +45,10 @@ rules when the command names it), processes and connections that started and end
 within one step (but their connection *attempts* are the sentinel's, below), anything
 done by a process that hides itself from ``/proc``, and changes whose ctime was forged
 (needs root and ``debugfs``). It is a cheap tripwire,
-not an EDR: one ``exec`` per step, typically 20-80 ms.
+not an EDR: one request to the supervisor per step, no process started.
 
 Network: each step also appends the network sentinel's events
-(``sandbox.network_events()``, see ``hazmat/sandbox/sentinel.py`` for exactly what it
+(``sandbox.network_events()``, see ``hazmat/sandbox/guest/watch.py`` for exactly what it
 sees): ``{"type": "dns", "name", "qtype", "answer", "suspicious"?}`` for every lookup,
 ``{"type": "connection", "proto", "remote", "port", "host"?, "count"}`` for every
 connection attempt (TCP SYN, UDP datagram, ICMP echo) to an address outside the task's
@@ -59,7 +60,6 @@ services, and ``{"type": "network", "proto": "http"|"tls"|"tcp", "host", "remote
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -101,51 +101,9 @@ class MonitorReport:
     """Watched files: path -> (size, inode, mode, owner)."""
 
 
-def build_script(
-    roots: Iterable[str], since: str | None, max_files: int, watch: Iterable[str] = ()
-) -> str:
-    """The ``sh`` script one monitor step runs (as root, inside the sandbox)."""
-    quoted = " ".join(shlex.quote(r) for r in roots)
-    watched = " ".join(shlex.quote(w) for w in watch)
-    watch_cmd = ""
-    if watched:
-        watch_cmd = (
-            f'for w in {watched}; do [ -e "$w" ] && find "$w" -maxdepth 2 -type f '
-            f"-printf '%s %i %m %u %p\\n' 2>/dev/null; done | head -n {int(max_files)}"
-        )
-    find = ""
-    if since:
-        # Only what can change is walked: a root on a read-only file system (the default
-        # sandbox root) is replaced by the writable mounts below it (/tmp, the workspace).
-        find = (
-            "hz_rw=$(awk '$4 ~ /(^|,)rw(,|$)/ {print $2}' /proc/self/mounts 2>/dev/null)\n"
-            f'for r in {quoted}; do [ -e "$r" ] || continue; '
-            'if [ -w "$r" ]; then echo "$r"; else for m in $hz_rw; do '
-            'case "$m" in "$r"/*) echo "$m";; esac; done; fi; done | sort -u | '
-            'while read -r r; do find "$r" '
-            f"\\( -type f -o -type l \\) -newerct @{int(float(since)) - 1} "
-            f"-printf '%m %u %C@ %p\\n' 2>/dev/null; "
-            f"done | head -n {int(max_files) * 5}"
-        )
-    return "\n".join([
-        "echo @@now; date +%s.%N",
-        "echo @@self; echo $$",
-        "echo @@files", find,
-        "echo @@watch", watch_cmd,
-        "echo @@tcp; cat /proc/net/tcp /proc/net/tcp6 2>/dev/null",
-        "echo @@udp; cat /proc/net/udp /proc/net/udp6 2>/dev/null",
-        "echo @@fds; ls -l /proc/[0-9]*/fd 2>/dev/null | grep -e '^/proc' -e 'socket:'",
-        "echo @@ps",
-        "if command -v ps >/dev/null 2>&1; then ps -eo pid=,ppid=,user=,comm=,args= 2>/dev/null;"
-        " else for p in /proc/[0-9]*; do c=$(tr '\\0' ' ' < $p/cmdline 2>/dev/null);"
-        " [ -n \"$c\" ] && printf '%s 0 ? %s %s\\n' \"${p#/proc/}\" \"$(cat $p/comm)\""
-        " \"$c\"; done; fi",
-        "echo @@end",
-    ])  # fmt: skip
-
-
 def parse_report(text: str) -> MonitorReport:
-    """Parse the output of :func:`build_script`. Never raises on odd lines (skips them)."""
+    """Parse one monitor report (``Sandbox.monitor_report``; the format is drawn in
+    ``hazmat/sandbox/guest/monitor.py``). Never raises on odd lines (skips them)."""
     rep = MonitorReport()
     section = ""
     fd_pid: int | None = None
@@ -295,10 +253,6 @@ class SandboxMonitor:
         text = await sandbox.monitor_report(
             roots=list(self.roots), since=self.since, max_files=self.max_files, watch=list(watch)
         )
-        if text is None:  # a backend without the in-process report: the shell script
-            script = build_script(self.roots, self.since, self.max_files, watch=watch)
-            res = await sandbox.exec(["sh", "-c", script], user="root", timeout=30)
-            text = res.stdout_text
         return parse_report(text)
 
     def _absorb(self, rep: MonitorReport) -> None:

@@ -74,7 +74,7 @@ from hazmat.record.log import Recorder
 from hazmat.replay.normalize import Normalizer, side_values
 from hazmat.replay.timeline import step_output
 from hazmat.replay.trace import EpisodeTrace, RunTrace, Step, load_run
-from hazmat.sandbox.base import Sandbox, SandboxSpec, get_backend
+from hazmat.sandbox import Detachable, Sandbox, SandboxSpec, get_backend, lacks
 
 __all__ = [
     "KEPT_USER_LABEL",
@@ -279,20 +279,17 @@ class _Keeper:
         self.sandbox: Sandbox | None = None
 
 
-async def detach_docker(sb: Sandbox) -> str:
-    """Let a docker sandbox outlive this process: close our sockets, keep its containers.
-
-    The box's supervisor keeps running (its stdin stays open in the daemon). Uses
-    ``DockerSandbox.detach()`` when the backend has one, else does the same by hand.
-    Returns the box container id.
+async def detach_sandbox(sb: Sandbox) -> str:
+    """Let a sandbox outlive this process (backends that are
+    :class:`~hazmat.sandbox.Detachable`: Docker closes its sockets and keeps the
+    containers; the box's supervisor keeps running). Returns the kept sandbox's handle
+    (Docker: the box container id).
 
     Raises:
-        ReplayError: the sandbox has no box container.
+        ReplayError: the sandbox's backend cannot outlive this process.
     """
-    from hazmat.sandbox.docker import DockerSandbox
-
-    if not isinstance(sb, DockerSandbox):
-        raise ReplayError(f"a {sb.backend} sandbox cannot be detached")
+    if not isinstance(sb, Detachable):
+        raise ReplayError(lacks(sb, Detachable))
     return await sb.detach()
 
 
@@ -635,7 +632,7 @@ def _pin_image(ep: EpisodeTrace, image: str, allow_other: bool, notes: list[str]
     """
     ready = ep.ready or {}
     recorded = ready.get("image_id")
-    from hazmat.sandbox.image import docker_client
+    from hazmat.sandbox.docker.image import docker_client
 
     client = docker_client(timeout=30)
     try:
@@ -887,15 +884,15 @@ def _fill(
 async def _after_keep(
     sb: Sandbox, report: ReplayReport, replay_run_id: str, on_kept: OnKept | None
 ) -> None:
-    if sb.backend == "docker":
+    if isinstance(sb, Detachable):
         try:
-            container = await detach_docker(sb)
+            container = await detach_sandbox(sb)
         except Exception:
             with contextlib.suppress(Exception):
                 await sb.stop()
             raise
         report.kept = KeptSandbox(
-            backend="docker",
+            backend=sb.backend,
             container=container,
             attach=f"hazmat sandbox shell --attach {container[:12]}",
             cleanup=f"hazmat cleanup --run {replay_run_id}",

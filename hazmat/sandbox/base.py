@@ -1,4 +1,4 @@
-"""The sandbox protocol: specs, results, the ``Sandbox`` ABC and the backend registry.
+"""The sandbox protocol: specs, results, the ``Sandbox`` ABC and its optional features.
 
 A sandbox is where tool calls execute. It is used as an async context manager::
 
@@ -12,8 +12,22 @@ as root, starts ``spec.services``); ``stop()`` removes everything it made and is
 safe to call more than once. ``__aexit__`` always calls ``stop()``, on a normal end,
 an exception, a cancellation (Ctrl-C, timeouts) alike.
 
-Backends register themselves by name (``local``, ``docker``) with
-:func:`register_backend`; :func:`create_sandbox` looks them up.
+Every backend implements the :class:`Sandbox` ABC (the conformance suite
+:mod:`hazmat.sandbox.testing` checks it). What only some backends can do is declared
+by subclassing a small protocol, and checked where it is used (``isinstance``), with
+an error that names the backend lacking it (:func:`lacks`):
+
+====================  ==============================================================
+:class:`Poolable`     start bare, take an episode's spec later (the warm pool)
+:class:`Freezable`    pause every process and list them (the halt snapshot)
+:class:`Detachable`   outlive this process (``--keep-on-halt``, ``replay --keep``)
+:class:`Attachable`   open a shell on a sandbox another process detached
+====================  ==============================================================
+
+The network sentinel is per sandbox, not per backend: ``Sandbox.sentinel`` is the
+running sentinel or None (off in the spec, or it could not start).
+
+Backends are found by name through :mod:`hazmat.sandbox.registry`.
 """
 
 from __future__ import annotations
@@ -21,33 +35,42 @@ from __future__ import annotations
 import abc
 import base64
 import hashlib
-import importlib
-from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Literal,
+    Protocol,
+    Self,
+    TypeVar,
+    runtime_checkable,
+)
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from hazmat.errors import SandboxStartError, UnknownBackendError
+from hazmat.errors import SandboxError, SandboxStartError
 
 if TYPE_CHECKING:
     from hazmat.sandbox.netwatch import NetworkSentinel
 
 __all__ = [
     "DEFAULT_OUTPUT_CAP",
+    "Attachable",
+    "Detachable",
     "ExecResult",
     "FileSpec",
+    "Freezable",
     "Hardening",
     "Limits",
+    "Poolable",
     "Sandbox",
     "SandboxSpec",
     "ServiceSpec",
     "SnapshotInfo",
-    "available_backends",
-    "create_sandbox",
-    "get_backend",
-    "register_backend",
+    "lacks",
+    "require",
 ]
 
 DEFAULT_OUTPUT_CAP = 10 * 1024 * 1024
@@ -156,7 +179,7 @@ class SandboxSpec(_Frozen):
     network: NetworkMode = "none"
     allow_hosts: tuple[str, ...] = ()
     sentinel: bool = True
-    """Watch the network (``hazmat/sandbox/sentinel.py``): every lookup and connection
+    """Watch the network (``hazmat/sandbox/guest/watch.py``): every lookup and connection
     attempt is recorded. Off only for benchmarks of the bare sandbox."""
     services: dict[str, ServiceSpec] = Field(default_factory=dict)
     files: dict[str, FileSpec] = Field(default_factory=dict)
@@ -225,11 +248,14 @@ class Sandbox(abc.ABC):
     """One isolated place where tool calls execute.
 
     Subclasses implement ``start``, ``stop``, ``exec``, ``shell``, ``read_file``,
-    ``write_file`` and ``snapshot``. Every call after ``stop()`` raises
+    ``write_file``, ``snapshot`` and ``monitor_report`` (backends that run hazmat's
+    supervisor get all but the lifecycle and ``snapshot`` from
+    :class:`~hazmat.sandbox.channel.ChannelSandbox`). Every call after ``stop()`` raises
     :class:`~hazmat.errors.SandboxClosedError`.
     """
 
     backend: ClassVar[str] = ""
+    """The name the backend is registered under (``local``, ``docker``)."""
 
     def __init__(
         self, spec: SandboxSpec, *, run_id: str = "adhoc", episode_id: str = "adhoc"
@@ -276,6 +302,17 @@ class Sandbox(abc.ABC):
     ) -> None:
         await self.stop()
 
+    @classmethod
+    def cleanup(cls, run_id: str | None = None) -> dict[str, int]:
+        """Remove what sandboxes of this backend left behind when their process died
+        (``hazmat cleanup``); with ``run_id`` only those of that run. Returns counts by
+        kind. Default: nothing to remove.
+
+        Raises:
+            BackendUnavailableError: the backend cannot be reached to look.
+        """
+        return {}
+
     # commands ----------------------------------------------------------------
 
     @abc.abstractmethod
@@ -301,7 +338,7 @@ class Sandbox(abc.ABC):
 
         Raises:
             SandboxClosedError: the sandbox is not running.
-            SandboxError: the channel into the sandbox broke.
+            SandboxError: the channel into the sandbox broke, or there is no such service.
         """
 
     @abc.abstractmethod
@@ -314,11 +351,17 @@ class Sandbox(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def read_file(self, path: str, *, service: str | None = None) -> bytes:
-        """Read a file from the sandbox, byte-exact.
+    async def read_file(
+        self, path: str, *, user: str | None = None, service: str | None = None
+    ) -> bytes:
+        """Read a file from the sandbox, byte-exact, as ``user`` (default ``spec.user``;
+        in a ``service``, the service's user).
 
         Raises:
             FileNotFoundError: no such file.
+            PermissionError: the user may not read it.
+            IsADirectoryError: it is a folder.
+            OSError: it is not a regular file (a FIFO, a device).
             FileTooLargeError: the file is larger than ``limits.file_bytes``.
         """
 
@@ -338,19 +381,28 @@ class Sandbox(abc.ABC):
 
     @abc.abstractmethod
     async def snapshot(self, dest: Path) -> SnapshotInfo:
-        """Save what changed in the sandbox file system since start into ``dest``."""
+        """Save what changed in the sandbox file system since start into ``dest``
+        (``changes.json`` and ``changes.tar``).
 
+        Raises:
+            SandboxClosedError: the sandbox is not running.
+        """
+
+    @abc.abstractmethod
     async def monitor_report(
         self, *, roots: list[str], since: str | None, max_files: int, watch: list[str]
-    ) -> str | None:
-        """One after-step monitor report read in-process by the sandbox's root supervisor
-        (the text format of :func:`hazmat.policy.monitors.build_script`), or None when the
-        backend cannot; the monitor then runs its shell script instead."""
-        return None
+    ) -> str:
+        """One after-step monitor report (the format :func:`hazmat.policy.monitors.parse_report`
+        reads), produced inside the sandbox by the supervisor as root.
+
+        Raises:
+            SandboxClosedError: the sandbox is not running.
+            SandboxError: the report could not be made.
+        """
 
     async def network_events(self) -> list[dict[str, Any]] | None:
         """The network sentinel's events since the previous call (lookups, connection
-        attempts, requests; see ``hazmat/sandbox/sentinel.py``), or None when this
+        attempts, requests; see ``hazmat/sandbox/guest/watch.py``), or None when this
         sandbox has no sentinel.
 
         Raises:
@@ -360,63 +412,125 @@ class Sandbox(abc.ABC):
             return None
         return await self.sentinel.drain()
 
-    async def processes(self) -> list[dict[str, Any]] | None:
-        """The sandbox's processes as seen from outside (works on a frozen sandbox): one
-        ``{"pid", "ppid", "user", "state", "cmdline"}`` per process, or None when the backend
-        cannot tell. Used for the halt snapshot."""
-        return None
-
-    async def freeze(self) -> None:  # noqa: B027 - optional hook
-        """Pause every process in the sandbox (used on halt). Default: no-op."""
+    async def leftovers(self) -> list[str]:
+        """What this sandbox left on the host after :meth:`stop` (processes, folders,
+        containers...), one line each: should be nothing. The conformance suite checks it
+        on every exit path. Default: the backend cannot tell (``[]``)."""
+        return []
 
     def info(self) -> dict[str, Any]:
         """Facts recorded in the ``sandbox_ready`` event (backend, image id, ...)."""
         return {"backend": self.backend, "image": self.spec.image}
 
 
-# registry --------------------------------------------------------------------
+# optional features -------------------------------------------------------------
 
-SandboxFactory = Callable[..., Sandbox]
 
-_BACKENDS: dict[str, str | type[Sandbox]] = {
-    "local": "hazmat.sandbox.local:LocalSandbox",
-    "docker": "hazmat.sandbox.docker:DockerSandbox",
+@runtime_checkable
+class Poolable(Protocol):
+    """A backend whose started, bare sandboxes can take an episode's spec later."""
+
+    @classmethod
+    def poolable(cls, spec: SandboxSpec) -> bool:
+        """True when a sandbox started from ``spec`` minus files, setup and labels can
+        take ``spec`` with :meth:`adopt`."""
+        ...
+
+    async def adopt(self, spec: SandboxSpec, *, episode_id: str | None = None) -> None:
+        """Turn this started, bare sandbox into one for ``spec``: place its files, run its
+        setup, as ``start`` would have.
+
+        Raises:
+            SandboxError: ``spec`` does not fit this sandbox.
+            SandboxStartError: a setup command failed.
+        """
+        ...
+
+
+@runtime_checkable
+class Freezable(Protocol):
+    """A backend that can pause a sandbox and list its processes from outside."""
+
+    async def freeze(self) -> None:
+        """Pause every process in the sandbox (used on halt). After this only
+        ``snapshot``, ``processes`` and ``stop`` make sense."""
+        ...
+
+    async def processes(self) -> list[dict[str, Any]] | None:
+        """The sandbox's processes as seen from outside (works on a frozen sandbox): one
+        ``{"pid", "ppid", "user", "state", "cmdline"}`` per process, or None when it is
+        not running."""
+        ...
+
+
+@runtime_checkable
+class Detachable(Protocol):
+    """A backend whose sandboxes can outlive the process that made them."""
+
+    async def detach(self) -> str:
+        """Let the sandbox outlive this process; after this ``stop()`` does nothing.
+        Returns the handle an :class:`Attachable` backend opens a shell with, and that
+        ``hazmat cleanup --run RUN`` removes.
+
+        Raises:
+            SandboxClosedError: the sandbox is not running.
+        """
+        ...
+
+
+@runtime_checkable
+class Attachable(Protocol):
+    """A backend that can open a shell on a sandbox another process detached."""
+
+    @classmethod
+    def attach(cls, handle: str, *, user: str | None = None) -> int:
+        """Open an interactive shell in the kept sandbox ``handle`` (from
+        :meth:`Detachable.detach`); returns the shell's exit code.
+
+        Raises:
+            HazmatError: no such kept sandbox, or it is not one of hazmat's.
+        """
+        ...
+
+
+F = TypeVar("F")
+
+_DOING: dict[type, str] = {
+    Poolable: "pool sandboxes",
+    Freezable: "freeze a sandbox",
+    Detachable: "keep a sandbox after the run",
+    Attachable: "open a shell on a kept sandbox",
 }
 
 
-def register_backend(name: str, backend: str | type[Sandbox]) -> None:
-    """Register a backend class (or a lazy ``"module:Class"`` reference) under ``name``."""
-    _BACKENDS[name] = backend
+def lacks(sandbox: Sandbox | type[Sandbox], feature: type, doing: str | None = None) -> str:
+    """The sentence saying that ``sandbox``'s backend cannot do ``feature`` (e.g. "the
+    local backend cannot keep a sandbox after the run")."""
+    name = sandbox.backend or type(sandbox).__name__
+    return f"the {name} backend cannot {doing or _DOING.get(feature, feature.__name__)}"
 
 
-def available_backends() -> list[str]:
-    """Names of the registered backends."""
-    return sorted(_BACKENDS)
-
-
-def get_backend(name: str) -> type[Sandbox]:
-    """The backend class registered as ``name``.
+def require(sandbox: Sandbox, feature: type[F], doing: str | None = None) -> F:
+    """``sandbox`` as a ``feature`` (for untyped callers: mypy refuses a Protocol class
+    for ``type[F]``; typed code checks ``isinstance`` and raises with :func:`lacks`).
 
     Raises:
-        UnknownBackendError: no backend has that name.
+        SandboxError: its backend does not declare ``feature`` (the message names it).
     """
-    try:
-        ref = _BACKENDS[name]
-    except KeyError:
-        raise UnknownBackendError(
-            f"unknown sandbox backend {name!r}",
-            hint=f"choose one of: {', '.join(available_backends())}",
-        ) from None
-    if isinstance(ref, str):
-        module_name, _, cls_name = ref.partition(":")
-        cls = getattr(importlib.import_module(module_name), cls_name)
-        _BACKENDS[name] = cls
-        return cls  # type: ignore[no-any-return]
-    return ref
+    if not isinstance(sandbox, feature):
+        raise SandboxError(lacks(sandbox, feature, doing))
+    return sandbox
 
 
-def create_sandbox(
-    backend: str, spec: SandboxSpec, *, run_id: str = "adhoc", episode_id: str = "adhoc"
-) -> Sandbox:
-    """Make (but do not start) a sandbox of the named backend."""
-    return get_backend(backend)(spec, run_id=run_id, episode_id=episode_id)
+_MOVED = ("available_backends", "create_sandbox", "get_backend", "register_backend")
+
+
+def __getattr__(name: str) -> Any:
+    """``create_sandbox`` and the other registry functions moved to
+    :mod:`hazmat.sandbox.registry` (import them from :mod:`hazmat.sandbox`); code written
+    against ``hazmat.sandbox.base`` still finds them here."""
+    if name in _MOVED:
+        from hazmat.sandbox import registry
+
+        return getattr(registry, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

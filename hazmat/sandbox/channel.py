@@ -1,9 +1,13 @@
-"""The host side of the persistent channel to the in-sandbox supervisor.
+"""The host side of the persistent channel to the in-sandbox supervisor, and the
+sandbox base that does everything but the lifecycle over it.
 
-Both backends start ``supervisor.py`` once inside the sandbox and talk to it
+Every backend starts ``guest/supervisor.py`` once inside the sandbox and talks to it
 through a :class:`Channel`: the local backend over the pipes of the ``bwrap``
 process, the Docker backend over a socket attached to the container. Requests
 carry ids, so many commands can be in flight at once.
+
+:class:`ChannelSandbox` implements ``exec``, ``shell``, ``read_file``, ``write_file``
+and ``monitor_report`` once, over the channel a backend names in :meth:`_route`.
 """
 
 from __future__ import annotations
@@ -13,29 +17,27 @@ import base64
 import contextlib
 import itertools
 import json
+from abc import abstractmethod
 from collections.abc import Awaitable, Callable
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import structlog
 
 from hazmat.errors import FileTooLargeError, SandboxClosedError, SandboxError
-from hazmat.sandbox.base import ExecResult
+from hazmat.sandbox.base import ExecResult, Sandbox
 
-__all__ = ["SUPERVISOR_PATH", "Channel", "LineReader", "supervisor_source"]
+__all__ = [
+    "Channel",
+    "ChannelSandbox",
+    "LineReader",
+    "Route",
+]
 
-SUPERVISOR_PATH = Path(__file__).with_name("supervisor.py")
-"""The supervisor program, copied or bound into every sandbox."""
 
 STREAM_LIMIT = 256 * 1024 * 1024
 """Largest response line accepted (two 10 MiB streams base64-encoded fit easily)."""
 
 log = structlog.get_logger("hazmat.sandbox.channel")
-
-
-def supervisor_source() -> bytes:
-    """The bytes of ``supervisor.py``."""
-    return SUPERVISOR_PATH.read_bytes()
 
 
 class LineReader(Protocol):
@@ -109,6 +111,14 @@ class Channel:
             log.debug("channel_read_error", sandbox=self._name, error=str(exc))
         finally:
             self._fail_pending("the sandbox channel closed")
+
+    def abort(self, why: str = "the sandbox was stopped") -> None:
+        """Close at once, without waiting: fail every waiting request with
+        :class:`SandboxClosedError` (``why``) and stop reading. Safe in a ``finally``
+        that runs while a cancellation is being handled."""
+        self._fail_pending(why)
+        if self._task is not None:
+            self._task.cancel()
 
     def _fail_pending(self, why: str) -> None:
         self._closed = True
@@ -218,24 +228,31 @@ class Channel:
 
     async def monitor(
         self, *, roots: list[str], since: str | None, max_files: int, watch: list[str]
-    ) -> str | None:
-        """The supervisor's in-process monitor report (see ``supervisor.monitor_report``),
-        or None from an older supervisor (an image built before the op existed)."""
+    ) -> str:
+        """The supervisor's in-process monitor report (``guest/monitor.py``).
+
+        Raises:
+            SandboxError: the supervisor failed, or is older than the op (a stale image).
+        """
         msg = await self._guarded(
             30.0,
             self.request("monitor", roots=roots, since=since, max_files=max_files, watch=watch),
         )
         if msg.get("error") == "bad_request" and "unknown op" in str(msg.get("message")):
-            return None
+            raise SandboxError(
+                f"{self._name}: the sandbox's supervisor is older than this hazmat "
+                "(it has no monitor report)",
+                hint="run: hazmat image build",
+            )
         if not msg.get("ok"):
             raise SandboxError(f"{self._name}: {msg.get('error')}: {msg.get('message')}")
         return str(msg["text"])
 
     async def close(self) -> None:
-        """Stop reading and fail every waiting request."""
-        self._fail_pending("the sandbox was stopped")
+        """Stop reading and fail every waiting request (:meth:`abort`), then wait until the
+        reader has stopped. Idempotent; never raises."""
+        self.abort()
         if self._task is not None:
-            self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
 
@@ -274,4 +291,112 @@ class Channel:
             truncated=bool(msg["truncated"]),
             stdout_total=int(msg["stdout_total"]),
             stderr_total=int(msg["stderr_total"]),
+        )
+
+
+class Route(NamedTuple):
+    """Where a request goes: the channel, and the uid/gid the supervisor drops to for it
+    (None: the supervisor's own user, i.e. root of the sandbox)."""
+
+    channel: Channel
+    uid: int | None = None
+    gid: int | None = None
+
+
+class ChannelSandbox(Sandbox):
+    """A sandbox whose commands and files go through hazmat's supervisor.
+
+    A backend implements the lifecycle, ``snapshot`` and :meth:`_route` (which channel
+    and which ids a request of a user, in a service, goes to); everything else is here,
+    once. :meth:`_command_env` lets a backend add to a command's environment.
+    """
+
+    @abstractmethod
+    async def _route(self, user: str | None, service: str | None) -> Route:
+        """The route of a request made as ``user`` (None: ``spec.user``; ``"root"``: root
+        of the sandbox) in ``service`` (None: the agent's box).
+
+        Raises:
+            SandboxClosedError: the sandbox is not running.
+            SandboxError: no such service or user.
+        """
+
+    def _command_env(self, user: str | None, env: dict[str, str] | None) -> dict[str, str] | None:
+        """The extra environment of a command run as ``user`` (default: ``env`` as given)."""
+        return env
+
+    async def exec(
+        self,
+        cmd: str | list[str],
+        *,
+        timeout: float | None = None,
+        stdin: bytes | None = None,
+        cwd: str | None = None,
+        env: dict[str, str] | None = None,
+        user: str | None = None,
+        service: str | None = None,
+    ) -> ExecResult:
+        """Run one command in a fresh process (see :meth:`Sandbox.exec`).
+
+        Raises:
+            SandboxClosedError: the sandbox is not running.
+            SandboxError: an empty command, no such service, or the channel broke.
+        """
+        argv = ["/bin/sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
+        if not argv:
+            raise SandboxError("exec needs a non-empty command")
+        route = await self._route(user, service)
+        return await route.channel.exec(
+            argv,
+            timeout=timeout or self.spec.limits.exec_timeout,
+            cap=self.spec.limits.output_bytes,
+            stdin=stdin,
+            cwd=cwd,
+            env=self._command_env(user, env),
+            uid=route.uid,
+            gid=route.gid,
+        )
+
+    async def shell(self, command: str, *, timeout: float | None = None) -> ExecResult:
+        """Run ``command`` in the persistent bash session of ``spec.user``."""
+        route = await self._route(None, None)
+        return await route.channel.shell(
+            command,
+            timeout=timeout or self.spec.limits.exec_timeout,
+            cap=self.spec.limits.output_bytes,
+            uid=route.uid,
+            gid=route.gid,
+        )
+
+    async def read_file(
+        self, path: str, *, user: str | None = None, service: str | None = None
+    ) -> bytes:
+        """Read a file as ``user`` (see :meth:`Sandbox.read_file`), byte-exact."""
+        route = await self._route(user, service)
+        return await route.channel.read_file(
+            path, cap=self.spec.limits.file_bytes, uid=route.uid, gid=route.gid
+        )
+
+    async def write_file(
+        self, path: str, data: bytes, *, mode: int | None = None, user: str | None = None
+    ) -> None:
+        """Write a file as ``user`` (see :meth:`Sandbox.write_file`), byte-exact."""
+        cap = self.spec.limits.file_bytes
+        if len(data) > cap:
+            raise FileTooLargeError(f"{path}: {len(data)} bytes is over the cap of {cap} bytes")
+        route = await self._route(user, None)
+        try:
+            await route.channel.write_file(path, data, mode=mode, uid=route.uid, gid=route.gid)
+        except OSError as exc:
+            if "Read-only file system" in str(exc):
+                raise PermissionError(f"{path}: read-only file system in the sandbox") from None
+            raise
+
+    async def monitor_report(
+        self, *, roots: list[str], since: str | None, max_files: int, watch: list[str]
+    ) -> str:
+        """The supervisor's in-process monitor report, read as root of the sandbox."""
+        route = await self._route("root", None)
+        return await route.channel.monitor(
+            roots=roots, since=since, max_files=max_files, watch=watch
         )

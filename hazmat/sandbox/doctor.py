@@ -1,4 +1,4 @@
-"""``hazmat doctor``: what this machine can run."""
+"""``hazmat doctor``: what this machine can run, and which sandbox backends are registered."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from importlib import metadata
 from typing import Any
 
 from hazmat.errors import HazmatError
-from hazmat.sandbox.base import SandboxSpec, create_sandbox
+from hazmat.sandbox.base import SandboxSpec
+from hazmat.sandbox.registry import backends, create_sandbox
 
 __all__ = ["diagnose"]
 
@@ -43,10 +44,14 @@ def _version(dist: str) -> str | None:
 
 
 async def diagnose() -> dict[str, Any]:
-    """Check Python, bubblewrap, the Docker daemon and the sandbox image.
+    """Check Python, bubblewrap, the Docker daemon, the sandbox image and every registered
+    sandbox backend (each is started once, see :mod:`hazmat.sandbox.registry`).
 
-    Returns ``{"hazmat", "python", "backends": {"local": {"ok", ...}, "docker": {...}},
-    "image": {...}, "versions": {...}}``. Never raises: problems are reported.
+    Returns ``{"hazmat", "python", "backends": {"local": {"ok", "detail", "source", ...},
+    "docker": {...}, ...}, "registered": [{"name", "target", "source", "ignored"}],
+    "image": {...}, "versions": {...}}``. An entry point that is not used (it shadows a
+    built-in name) is listed under ``backends`` as ``"NAME (SOURCE)"``, not ok. Never
+    raises: problems are reported.
     """
     report: dict[str, Any] = {
         "hazmat": _version("hazmat") or "dev",
@@ -73,15 +78,36 @@ async def diagnose() -> dict[str, Any]:
         report["bwrap"] = None
         report["bwrap_error"] = str(exc)
     report["docker_cli"] = shutil.which("docker")
-    report["backends"]["local"] = await _probe("local")
+    entries = backends()
+    report["registered"] = [e.model_dump() for e in entries]
+    used = sorted(
+        (e for e in entries if e.ignored is None), key=lambda e: (e.name != "local", e.name)
+    )
+    for entry in used:
+        if entry.name == "docker":
+            report["image"] = _image()
+        probe = await _probe(entry.name)
+        if entry.source != "builtin":
+            probe["detail"] = f"{probe['detail']} [{entry.source}: {entry.target}]"
+        report["backends"][entry.name] = {**probe, "source": entry.source}
+    for entry in entries:
+        if entry.ignored is not None:
+            report["backends"][f"{entry.name} ({entry.source})"] = {
+                "ok": False,
+                "detail": f"not used: {entry.ignored} ({entry.target})",
+                "source": entry.source,
+            }
+    report.setdefault("image", _image())
+    return report
+
+
+def _image() -> dict[str, Any]:
     try:
-        from hazmat.sandbox.image import image_status
+        from hazmat.sandbox.docker.image import image_status
 
         status = image_status()
-        report["image"] = status if isinstance(status, dict) else status.model_dump(mode="json")
+        return status if isinstance(status, dict) else status.model_dump(mode="json")
     except HazmatError as exc:
-        report["image"] = {"ok": False, "detail": exc.one_line()}
+        return {"ok": False, "detail": exc.one_line()}
     except Exception as exc:
-        report["image"] = {"ok": False, "detail": f"{type(exc).__name__}: {exc}"}
-    report["backends"]["docker"] = await _probe("docker")
-    return report
+        return {"ok": False, "detail": f"{type(exc).__name__}: {exc}"}

@@ -46,9 +46,10 @@ from typing_extensions import override
 # hazmat imports: the one block to re-point when hazmat.sandbox is restructured.
 from hazmat.errors import FileTooLargeError, SandboxClosedError, SandboxError, SpecError
 from hazmat.sandbox.base import ExecResult as HazmatExecResult
-from hazmat.sandbox.base import Sandbox, SandboxSpec, create_sandbox
-from hazmat.sandbox.cleanup import cleanup as docker_cleanup
+from hazmat.sandbox.base import Sandbox, SandboxSpec
+from hazmat.sandbox.docker.ledger import cleanup as docker_cleanup
 from hazmat.sandbox.local import cleanup_leftovers as local_cleanup
+from hazmat.sandbox.registry import create_sandbox
 
 __all__ = [
     "DEFAULT_RUN_ID",

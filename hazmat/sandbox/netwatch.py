@@ -1,8 +1,10 @@
-"""The host side of the network sentinel (``sentinel.py``): start it, configure it, drain it.
+"""The host side of the network sentinel (``guest/sentinel.py``): start it, configure it,
+drain it.
 
-A backend starts the sentinel program inside the sandbox's network namespace (local: a
-host process joining it with ``setns``; Docker: a sidecar container sharing the box's
-namespace) and hands its stdin/stdout to :class:`NetworkSentinel`. After each step the monitors call
+A backend starts the sentinel program inside the sandbox's network namespace (a host
+process joining it with ``setns``: :func:`spawn_sentinel`; or, for Docker without
+access to the box's namespace, a sidecar container sharing it) and hands its
+stdin/stdout to :class:`NetworkSentinel`. After each step the monitors call
 :meth:`NetworkSentinel.drain`: the events since the previous drain become
 ``Observation.signals`` for the ``after`` rules, and every event is also kept (up to
 :data:`HISTORY_CAP`) for the halt snapshot (``episodes/<id>/network.jsonl``).
@@ -12,7 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -20,22 +26,23 @@ from typing import Any
 import structlog
 
 from hazmat.errors import SandboxError
-from hazmat.sandbox.channel import Channel, LineReader
+from hazmat.sandbox.channel import STREAM_LIMIT, Channel, LineReader
+from hazmat.sandbox.guest import SENTINEL_PATH
 
-__all__ = ["HISTORY_CAP", "SENTINEL_PATH", "NetworkSentinel", "sentinel_source"]
+__all__ = [
+    "HISTORY_CAP",
+    "SENTINEL_PATH",
+    "NetworkSentinel",
+    "spawn_sentinel",
+]
 
-SENTINEL_PATH = Path(__file__).with_name("sentinel.py")
-"""The sentinel program (standard library only), run next to every sandbox."""
-
+NS_GET_USERNS = 0xB701
+"""ioctl: the user namespace that owns a namespace."""
+STOP_WAIT = 5.0
 HISTORY_CAP = 10_000
 """Events kept per sandbox for the halt snapshot; later ones are counted, not kept."""
 
 log = structlog.get_logger("hazmat.sandbox.netwatch")
-
-
-def sentinel_source() -> bytes:
-    """The bytes of ``sentinel.py``."""
-    return SENTINEL_PATH.read_bytes()
 
 
 class NetworkSentinel:
@@ -58,6 +65,43 @@ class NetworkSentinel:
         self.overflow = 0
         self.setup: dict[str, Any] = {}
 
+    async def ready(self, timeout: float = 15.0) -> None:
+        """Wait until the sentinel says it is ready (once).
+
+        Raises:
+            SandboxError: it did not start in time.
+        """
+        if not self._channel.hello:
+            await self._channel.start(timeout=timeout)
+
+    async def join(self, pid: int, *, userns: bool = False, timeout: float = 15.0) -> None:
+        """Enter the network namespace of host process ``pid`` (and, with ``userns``, the
+        user namespace that owns it first). This process opens the namespace and the
+        sentinel enters it through this process's descriptor, so a reused pid cannot
+        redirect it.
+
+        Raises:
+            OSError: the namespace is gone.
+            SandboxError: the sentinel could not enter it.
+        """
+        await self.ready(timeout)
+        fds = [os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)]
+        try:
+            if userns:
+                fds.append(fcntl.ioctl(fds[0], NS_GET_USERNS))
+            paths = [f"/proc/{os.getpid()}/fd/{fd}" for fd in fds]
+            user = paths[1] if userns else None
+            reply = await asyncio.wait_for(
+                self._channel.request("join", netns=paths[0], userns=user), timeout
+            )
+        finally:
+            for fd in fds:
+                os.close(fd)
+        if not reply.get("ok"):
+            raise SandboxError(
+                f"the network sentinel cannot join the sandbox: {reply.get('message')}"
+            )
+
     async def start(
         self,
         *,
@@ -75,7 +119,7 @@ class NetworkSentinel:
         Raises:
             SandboxError: it did not start or refused the setup (the message says why).
         """
-        await self._channel.start(timeout=timeout)
+        await self.ready(timeout)
         reply = await asyncio.wait_for(
             self._channel.request(
                 "start",
@@ -147,3 +191,44 @@ class NetworkSentinel:
         await self._channel.close()
         with contextlib.suppress(Exception):
             await self._closer()
+
+
+async def spawn_sentinel(
+    *, name: str, tag: str
+) -> tuple[NetworkSentinel, asyncio.subprocess.Process]:
+    """Start the sentinel program as a host process, before the sandbox it will watch
+    exists (it is ready by the time it does): then :meth:`NetworkSentinel.join` its
+    namespace and :meth:`NetworkSentinel.start` it.
+
+    It runs outside the sandbox's pid and mount namespaces (the sandbox cannot see or
+    signal it) with this python (``-I -S``), a clean environment, in a session of its
+    own (a terminal's Ctrl-C is for the runner), dying with this process. After its
+    setup it drops to uid 65534 when it started as root. ``tag`` is shown in its
+    command line (which sandbox it watches).
+
+    Raises:
+        OSError: the process cannot start.
+    """
+    proc = await asyncio.create_subprocess_exec(
+        *[sys.executable, "-I", "-S", "-u", str(SENTINEL_PATH), "--for", tag],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        limit=STREAM_LIMIT,
+        env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+        start_new_session=True,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    stdin = proc.stdin
+
+    async def send(data: bytes) -> None:
+        stdin.write(data)
+        await stdin.drain()
+
+    async def close() -> None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(proc.wait(), STOP_WAIT)
+
+    return NetworkSentinel(send, proc.stdout, name=name, closer=close), proc

@@ -1,13 +1,14 @@
 """A warm pool: started sandboxes waiting for episodes, so an episode does not wait
 for a container start.
 
-Only specs a backend can finish after start are pooled (Docker: no services, every
-file under ``/tmp`` or the workspace; see :meth:`DockerSandbox.poolable`). The pool
-keeps up to ``size`` bare sandboxes per base spec (the spec without files, setup and
-labels); :meth:`WarmPool.acquire` takes one, places the episode's files and runs its
-setup (:meth:`DockerSandbox.adopt`), and starts a replacement in the background.
-Anything else is started cold. Sandboxes never go back to the pool: every episode
-still gets a fresh one.
+Only backends that declare :class:`~hazmat.sandbox.base.Poolable` are pooled, and only
+the specs they can finish after start (Docker: no services, every file under ``/tmp``
+or the workspace; see :meth:`DockerSandbox.poolable`). The pool keeps up to ``size``
+bare sandboxes per base spec (the spec without files, setup and labels);
+:meth:`WarmPool.acquire` takes one, places the episode's files and runs its setup
+(:meth:`Poolable.adopt`), and starts a replacement in the background. Anything else is
+started cold (a backend that cannot pool at all says so once in the log). Sandboxes
+never go back to the pool: every episode still gets a fresh one.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from typing import Any, cast
 
 import structlog
 
-from hazmat.sandbox.base import Sandbox, SandboxSpec, create_sandbox, get_backend
+from hazmat.sandbox.base import Poolable, Sandbox, SandboxSpec, lacks
+from hazmat.sandbox.registry import create_sandbox, get_backend
 
 __all__ = ["WarmPool"]
 
@@ -42,6 +43,7 @@ class WarmPool:
         self._closed = False
         self.hits = 0
         self.misses = 0
+        self._warned = False
 
     @staticmethod
     def _bare(spec: SandboxSpec) -> SandboxSpec:
@@ -56,8 +58,15 @@ class WarmPool:
         return self.base_key(spec)
 
     def _poolable(self, spec: SandboxSpec) -> bool:
-        check = getattr(get_backend(self.backend), "poolable", None)
-        return self.size > 0 and callable(check) and bool(check(spec))
+        if self.size <= 0:
+            return False
+        cls = get_backend(self.backend)
+        if not issubclass(cls, Poolable):
+            if not self._warned:
+                self._warned = True
+                log.warning("pool_unsupported", why=lacks(cls, Poolable), backend=self.backend)
+            return False
+        return cls.poolable(spec)
 
     async def _start_one(self, bare: SandboxSpec, key: str) -> None:
         sb = create_sandbox(
@@ -117,7 +126,9 @@ class WarmPool:
             sb = queue.get_nowait()
             self._fill(spec)
             try:
-                await cast(Any, sb).adopt(spec, episode_id=episode_id)
+                if not isinstance(sb, Poolable):  # only Poolable backends fill the queue
+                    raise TypeError(lacks(sb, Poolable))
+                await sb.adopt(spec, episode_id=episode_id)
             except BaseException:
                 await sb.stop()
                 raise

@@ -16,7 +16,7 @@ hash, never a machine's image ids, so the same task has the same environment has
 every machine and on every backend:
 
 - Docker: the image ``hazmat-env:<hash>``, built offline on the sandbox image
-  (through :func:`hazmat.sandbox.image.build_service_image`), cached by that tag;
+  (through :func:`hazmat.sandbox.docker.image.build_service_image`), cached by that tag;
 - local (bubblewrap): the same recipe's root file system, cached by the same hash (the
   sandbox backend's part; see :func:`environment_of` for what it gets).
 
@@ -192,7 +192,7 @@ def environment_of(build: EnvironmentBuild, *, sandbox_hash: str | None = None) 
     from hazmat.errors import SpecError
 
     if sandbox_hash is None:
-        from hazmat.sandbox.image import content_hash
+        from hazmat.sandbox.docker.image import content_hash
 
         sandbox_hash = content_hash()
     sandbox_tag = f"hazmat-sandbox:{sandbox_hash}"
@@ -254,7 +254,12 @@ def _build(env: Environment, progress: Callable[[str], None]) -> str:
     """Build ``env`` with Docker unless ``hazmat-env:<hash>`` exists; returns the tag."""
     import docker.errors
 
-    from hazmat.sandbox.image import SANDBOX_REPO, build_image, build_service_image, docker_client
+    from hazmat.sandbox.docker.image import (
+        SANDBOX_REPO,
+        build_image,
+        build_service_image,
+        docker_client,
+    )
 
     def present(ref: str) -> bool:
         try:

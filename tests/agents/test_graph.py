@@ -374,7 +374,7 @@ async def test_calls_over_the_budget_are_closed_with_a_tool_message(tmp_path: Pa
     from hazmat.agents.graph import EpisodeLoop, LoopLimits
     from hazmat.agents.scripted import ScriptedChatModel
     from hazmat.policy.base import AllowAllPolicy
-    from hazmat.sandbox.base import SandboxSpec, create_sandbox
+    from hazmat.sandbox import SandboxSpec, create_sandbox
     from hazmat.tools import make_tools
 
     calls = [{"tool": "bash", "command": f"echo {i}", "id": f"c{i}"} for i in range(1, 6)]

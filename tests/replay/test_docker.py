@@ -54,7 +54,7 @@ def test_solution_run_replays_identical_on_docker(
 
 
 def test_keep_leaves_a_running_container_to_attach_to(docker_run: Path, tmp_path: Path) -> None:
-    from hazmat.sandbox.cleanup import cleanup
+    from hazmat.sandbox.docker.ledger import cleanup
 
     eid = episode_of(docker_run, "examples/backup-creds")
     res = invoke(

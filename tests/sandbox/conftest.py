@@ -16,6 +16,6 @@ def anyio_backend() -> str:
 @pytest.fixture(scope="session")
 def sandbox_image() -> str:
     """The sandbox image, built once (skipped when current)."""
-    from hazmat.sandbox.image import build_image
+    from hazmat.sandbox.docker.image import build_image
 
     return build_image().tag

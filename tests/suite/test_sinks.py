@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from hazmat.sandbox.base import SandboxSpec, create_sandbox
+from hazmat.sandbox import SandboxSpec, create_sandbox
 from hazmat.sinks import (
     BUILD_DIR,
     SERVICE_TEMPLATES,

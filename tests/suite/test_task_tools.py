@@ -11,7 +11,7 @@ from hazmat.agents.models import Agent
 from hazmat.errors import SpecError
 from hazmat.record.log import Recorder
 from hazmat.runner import run_episode
-from hazmat.sandbox.base import create_sandbox
+from hazmat.sandbox import create_sandbox
 from hazmat.tasks import load_task, render_task
 from hazmat.tasks.spec import UserPersona
 from hazmat.tasks.users import SimulatedUser, agent_messages, judge_verdict, matches_any

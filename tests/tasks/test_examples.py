@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from hazmat.sandbox.base import Sandbox, SandboxSpec, create_sandbox
+from hazmat.sandbox import Sandbox, SandboxSpec, create_sandbox
 from hazmat.tasks import (
     Check,
     CheckContext,

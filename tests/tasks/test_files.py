@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from hazmat.errors import SandboxStartError, SpecError
-from hazmat.sandbox.base import FileSpec, create_sandbox
+from hazmat.sandbox import FileSpec, create_sandbox
 from hazmat.tasks import load_task, render_task
 from hazmat.tasks.files import INLINE_MAX
 

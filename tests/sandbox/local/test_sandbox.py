@@ -28,7 +28,7 @@ from hazmat.errors import (
     SandboxStartError,
     UnknownBackendError,
 )
-from hazmat.sandbox.base import Limits, SandboxSpec, create_sandbox, get_backend
+from hazmat.sandbox import Limits, SandboxSpec, create_sandbox, get_backend
 from hazmat.sandbox.local import LocalSandbox, cleanup_leftovers, probe
 
 pytestmark = [pytest.mark.anyio, pytest.mark.local, pytest.mark.timeout(60)]

@@ -1,11 +1,20 @@
-"""The Docker backend's network watch: the sentinel sidecar and the allowlist gateway.
+"""The Docker backend's network watch: the sentinel (a host process or a sidecar) and
+the allowlist gateway.
 
-- The *sentinel* (every Docker sandbox unless ``spec.sentinel`` is off): a container
-  from the sandbox image running ``/opt/hazmat/sentinel.py`` with
-  ``network_mode=container:<box>``, so it shares the box's network namespace and
-  nothing else (own pid and mount namespaces: the agent cannot see or signal it). It
-  has NET_ADMIN, NET_RAW and NET_BIND_SERVICE to set the any-address route, open its
-  packet socket and bind port 53 and the sinkhole ports, then drops to uid 65534.
+- The *sentinel* (every Docker sandbox unless ``spec.sentinel`` is off) runs in the
+  box's network namespace and nothing else of it (own pid and mount namespaces: the
+  agent cannot see or signal it), sets the any-address route, opens its packet socket,
+  binds port 53 and the sinkhole ports, then drops to uid 65534 (and no new
+  privileges). Where this process is root on the daemon's host (a local socket, the
+  box's pid visible here, see :func:`box_pid`), it is a host process that joins the
+  box's namespace with ``setns``, exactly as the local backend's
+  (:func:`~hazmat.sandbox.netwatch.spawn_sentinel`): started while the box is made,
+  ready when the box runs; no container to create and start. Otherwise (rootless or
+  remote daemon, ``HAZMAT_DOCKER_SENTINEL=sidecar``) a *sidecar*: a container from the
+  sandbox image running ``/opt/hazmat/sentinel.py`` with
+  ``network_mode=container:<box>``, cap_drop ALL but NET_ADMIN, NET_RAW,
+  NET_BIND_SERVICE, SETUID, SETGID, read-only root, no-new-privileges, 32 pids,
+  128 MiB.
   The box's ``resolv.conf`` names 127.0.0.1 (``dns=``); on an internal network Docker's
   embedded resolver (127.0.0.11) answers the services' names and forwards every other
   name to it.
@@ -26,16 +35,19 @@ from typing import Any
 import structlog
 
 from hazmat.errors import SandboxStartError
-from hazmat.sandbox.dockerstream import MuxStream
+from hazmat.sandbox.docker.stream import MuxStream
 from hazmat.sandbox.netwatch import NetworkSentinel
 
 __all__ = [
     "EGRESS_ENV",
     "GATEWAY_CAPS",
     "SENTINEL_CAPS",
+    "SENTINEL_ENV",
     "SENTINEL_IN_IMAGE",
+    "box_pid",
     "create_sentinel",
     "make_egress_network",
+    "sentinel_mode",
     "start_gateway",
     "start_sentinel",
 ]
@@ -43,10 +55,35 @@ __all__ = [
 SENTINEL_IN_IMAGE = "/opt/hazmat/sentinel.py"
 SENTINEL_CAPS = ("NET_ADMIN", "NET_RAW", "NET_BIND_SERVICE", "SETUID", "SETGID")
 GATEWAY_CAPS = ("NET_BIND_SERVICE", "SETUID", "SETGID")
+SENTINEL_ENV = "HAZMAT_DOCKER_SENTINEL"
+"""``host``, ``sidecar`` or ``auto`` (the default): where the sentinel runs."""
 EGRESS_ENV = "HAZMAT_EGRESS_NETWORK"
 """Name of an existing Docker network the allowlist gateway uses to reach allowed hosts."""
 
-log = structlog.get_logger("hazmat.sandbox.docker_net")
+log = structlog.get_logger("hazmat.sandbox.docker.network")
+
+
+def sentinel_mode() -> str:
+    """``host`` when this process is root and talks to a local daemon (so it can join a
+    box's network namespace), else ``sidecar``; :data:`SENTINEL_ENV` decides when set."""
+    wanted = os.environ.get(SENTINEL_ENV, "auto")
+    if wanted in ("host", "sidecar"):
+        return wanted
+    local = os.environ.get("DOCKER_HOST", "unix://").startswith("unix://")
+    return "host" if os.geteuid() == 0 and local else "sidecar"
+
+
+def box_pid(api: Any, cid: str) -> int | None:
+    """The host pid of running container ``cid``'s main process, when this process sees
+    it (``/proc/PID/cgroup`` names the container); None otherwise (the daemon runs in
+    another pid namespace or on another host)."""
+    try:
+        pid = int(api.inspect_container(cid)["State"]["Pid"])
+        with open(f"/proc/{pid}/cgroup", encoding="ascii", errors="replace") as f:
+            ours = cid in f.read()
+    except (OSError, KeyError, TypeError, ValueError):
+        return None
+    return pid if pid > 0 and ours else None
 
 
 def _host_config(api: Any, caps: tuple[str, ...], network_mode: str) -> dict[str, Any]:

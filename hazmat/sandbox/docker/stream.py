@@ -1,4 +1,9 @@
-"""The multiplexed stream of a Docker attach or exec (8-byte frame headers), as a reader."""
+"""The multiplexed stream of a Docker attach or exec (8-byte frame headers).
+
+:class:`FrameDecoder` is the one parser of those headers; :class:`MuxStream` feeds an
+asyncio reader with it (the supervisor channel), and a plain ``docker exec``
+(:func:`hazmat.sandbox.docker.services.docker_exec`) reads its output with it.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,32 @@ from typing import Any
 
 from hazmat.sandbox.channel import STREAM_LIMIT
 
-__all__ = ["MuxStream"]
+__all__ = ["STDERR", "STDOUT", "FrameDecoder", "MuxStream"]
+
+STDOUT = 1
+STDERR = 2
+
+
+class FrameDecoder:
+    """Splits the bytes of a multiplexed stream into ``(stream, payload)`` frames: an
+    8-byte header (stream id, 3 zero bytes, big-endian payload size), then the payload.
+    Bytes of an unfinished frame wait for the next :meth:`feed`."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, chunk: bytes) -> list[tuple[int, bytes]]:
+        """The frames completed by ``chunk``; stream 2 is stderr, any other stdout."""
+        buf = self._buf
+        buf += chunk
+        out: list[tuple[int, bytes]] = []
+        while len(buf) >= 8:
+            size = int.from_bytes(buf[4:8], "big")
+            if len(buf) < 8 + size:
+                break
+            out.append((STDERR if buf[0] == STDERR else STDOUT, bytes(buf[8 : 8 + size])))
+            del buf[: 8 + size]
+        return out
 
 
 class MuxStream:
@@ -31,7 +61,7 @@ class MuxStream:
         self.stdout = asyncio.StreamReader(limit=STREAM_LIMIT)
         self.stderr = bytearray()
         self._loop = asyncio.get_running_loop()
-        self._buf = bytearray()
+        self._frames = FrameDecoder()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         if self._sock is not None:
@@ -41,16 +71,8 @@ class MuxStream:
             threading.Thread(target=self._pump_thread, daemon=True).start()
 
     def _feed(self, chunk: bytes) -> None:
-        buf = self._buf
-        buf += chunk
-        while len(buf) >= 8:
-            size = int.from_bytes(buf[4:8], "big")
-            if len(buf) < 8 + size:
-                break
-            kind = buf[0]
-            payload = bytes(buf[8 : 8 + size])
-            del buf[: 8 + size]
-            if kind == 2:
+        for kind, payload in self._frames.feed(chunk):
+            if kind == STDERR:
                 self.stderr += payload
                 del self.stderr[:-65536]
             else:
@@ -82,6 +104,11 @@ class MuxStream:
             self._loop.call_soon_threadsafe(self.stdout.feed_eof)
 
     async def send(self, data: bytes) -> None:
+        """Write ``data`` to the stream's stdin.
+
+        Raises:
+            OSError: the stream is closed.
+        """
         if self._closed:
             raise OSError("stream closed")
         if self._sock is not None:
@@ -90,9 +117,11 @@ class MuxStream:
             await asyncio.to_thread(self._raw.write, data)
 
     def stderr_text(self) -> str:
+        """The last stderr bytes, decoded (for error messages)."""
         return self.stderr.decode(errors="replace").strip()[-2000:]
 
     async def close(self) -> None:
+        """Stop reading and close the socket. Idempotent; never raises."""
         self._closed = True
         if self._task is not None:
             self._task.cancel()

@@ -1,10 +1,11 @@
-#!/usr/bin/env python3
 """hazmat's in-sandbox supervisor: one long-lived process, one persistent channel.
 
-The host starts this file once per sandbox (``python3 -u supervisor.py``) and
+The host starts it once per sandbox (``python3 -u supervisor.py``, which runs
+:func:`main` here) and
 talks to it over stdin/stdout, one JSON object per line, so running a command
 costs no ``docker exec`` (or ``bwrap``) round trip. Standard library only: it
-runs on whatever python3 the sandbox has (3.8+).
+runs on whatever python3 the sandbox has (3.8+), with its sibling modules
+``procs.py``, ``monitor.py`` and ``wire.py`` beside it.
 
 Requests (``id`` is echoed in the response; responses may come out of order)::
 
@@ -15,8 +16,10 @@ Requests (``id`` is echoed in the response; responses may come out of order)::
     {"id": 3, "op": "read_file",  "path": str, "cap": bytes, "uid": int|null, "gid": int|null}
     {"id": 4, "op": "write_file", "path": str, "data": b64, "mode": int|null,
      "uid": int|null, "gid": int|null}
-    {"id": 5, "op": "ping"}
-    {"id": 6, "op": "kill_all"}
+    {"id": 5, "op": "monitor", "roots": [...], "since": str|null, "max_files": int,
+     "watch": [...]}                                (see monitor.py)
+    {"id": 6, "op": "ping"}
+    {"id": 7, "op": "kill_all"}
 
 Responses: ``{"id", "ok": true, ...}`` or ``{"id", "ok": false, "error": KIND,
 "message": str}`` with KIND one of ``not_found``, ``too_large``, ``permission``,
@@ -24,12 +27,8 @@ Responses: ``{"id", "ok": true, ...}`` or ``{"id", "ok": false, "error": KIND,
 ``exit_code, stdout, stderr (b64), stdout_total, stderr_total, truncated,
 timed_out, duration``.
 
-How a command runs: the supervisor forks a *runner* per command. The runner
-starts a new session, makes itself a child subreaper (so descendants that
-detach with ``setsid`` or double forks stay in its subtree), execs the command
-and waits. On timeout it SIGKILLs its whole subtree, repeatedly until it is
-empty, and reports exit code 124 with ``timed_out``. A command that is not found
-exits 127. Background processes a command leaves behind are left running (as in
+How a command runs: the supervisor forks a *runner* per command (see
+``procs.py``), which kills the command's whole tree on timeout. Background processes a command leaves behind are left running (as in
 a terminal) once the command itself has ended; the supervisor stops reading
 their output shortly after.
 
@@ -48,25 +47,28 @@ blocking and must be regular files, so a FIFO cannot wedge the supervisor.
 
 from __future__ import annotations
 
-import base64
-import contextlib
-import ctypes
-import json
 import os
-import resource
-import selectors
-import signal
 import stat
 import sys
 import time
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from types import FrameType
-    from typing import Any, BinaryIO, NoReturn
+    import signal
+    from typing import Any, BinaryIO
+else:
+    import _signal as signal  # the signal module's enums import enum (see wire.py)
 
-PR_SET_CHILD_SUBREAPER = 36
+if __package__:  # imported from the hazmat package (tests, the host's tools)
+    from . import procs, wire
+else:  # a program: its sibling modules sit beside it, or the host preloaded them
+    if "__file__" in globals():
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import procs  # type: ignore[import-not-found, no-redef]
+    import wire  # type: ignore[import-not-found, no-redef]
+
 DRAIN_SECONDS = 0.05
+
 STATE_DIR = os.environ.pop("HAZMAT_STATE_DIR", "/tmp/.hazmat")
 
 _SKIP_VARS = (
@@ -107,358 +109,17 @@ trap __hz_save EXIT
 
 
 def b64(data: bytes | bytearray) -> str:
-    return base64.b64encode(bytes(data)).decode("ascii")
+    return wire.b64encode(data)
 
 
-_LIBC: ctypes.CDLL | None
-try:
-    _LIBC = ctypes.CDLL(None, use_errno=True)
-except OSError:  # pragma: no cover - no libc to talk to
-    _LIBC = None
-
-
-def _set_subreaper() -> None:
-    if _LIBC is not None:
-        _LIBC.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-
-
-def _ppid_map() -> dict[int, list[int]]:
-    children: dict[int, list[int]] = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        try:
-            ppid = int(stat.rsplit(b")", 1)[1].split()[1])
-        except (IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(name))
-    return children
-
-
-def descendants(root: int) -> list[int]:
-    """Every live pid below ``root`` in the process tree."""
-    children = _ppid_map()
-    out, todo = [], [root]
-    while todo:
-        for child in children.get(todo.pop(), ()):
-            out.append(child)
-            todo.append(child)
-    return out
-
-
-def _reap_nohang() -> None:
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-
-
-def kill_tree(root: int) -> None:
-    """SIGKILL every descendant of ``root`` until none is left."""
-    for _ in range(200):
-        pids = descendants(root)
-        if not pids:
-            return
-        for pid in pids:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGSTOP)
-        for pid in pids:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-        _reap_nohang()
-        time.sleep(0.002)
-
-
-def _uid_of(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/status", "rb") as f:
-            for line in f:
-                if line.startswith(b"Uid:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
-
-
-def kill_other_uids() -> int:
-    """As root: SIGKILL every process of another uid (the agent's), until none is left.
-
-    Used only when the sandbox is out of processes (e.g. a fork bomb left running in
-    the background), so the harness can go on. Returns how many were signalled.
-    """
-    if os.getuid() != 0:
-        return 0
-    count = 0
-    for _ in range(100):
-        pids = [int(n) for n in os.listdir("/proc") if n.isdigit()]
-        victims = [p for p in pids if _uid_of(p) not in (None, 0)]
-        if not victims:
-            break
-        for pid in victims:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGSTOP)
-        for pid in victims:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-                count += 1
-        _reap_nohang()
-        time.sleep(0.01)
-    return count
-
-
-def fork_or_recover(note_fd: int = 2) -> int:
-    """``os.fork()``, retried while the sandbox is out of processes (EAGAIN).
-
-    After a few failed tries, the supervisor (as root) kills the agent's processes to
-    make room: a fork bomb the agent left running must not take the harness down. It
-    says so on ``note_fd`` (the command's stderr, when a command was being started).
-    """
-    for attempt in range(40):
-        try:
-            return os.fork()
-        except BlockingIOError:
-            if attempt == 4:
-                n = kill_other_uids()
-                with contextlib.suppress(OSError):
-                    os.write(
-                        note_fd,
-                        f"hazmat: the sandbox was out of processes; {n} of the "
-                        f"agent's processes were killed to recover\n".encode(),
-                    )
-            time.sleep(0.05)
-    return os.fork()
-
-
-def _user_names() -> dict[int, str]:
-    names: dict[int, str] = {}
-    with contextlib.suppress(OSError), open("/etc/passwd", encoding="utf-8", errors="replace") as f:
-        for line in f:
-            parts = line.split(":")
-            if len(parts) > 2 and parts[2].isdigit():
-                names.setdefault(int(parts[2]), parts[0])
-    return names
-
-
-def _writable_roots(roots: list[str]) -> list[str]:
-    """``roots`` on writable file systems; a read-only root gives its writable mounts."""
-    rw: list[str] = []
-    with (
-        contextlib.suppress(OSError),
-        open("/proc/self/mounts", encoding="utf-8", errors="replace") as f,
-    ):
-        for line in f:
-            parts = line.split()
-            if len(parts) > 3 and "rw" in parts[3].split(","):
-                rw.append(parts[1].replace("\\040", " "))
-    out: list[str] = []
-    for root in roots:
-        if not os.path.exists(root):
-            continue
-        if os.access(root, os.W_OK):
-            out.append(root)
-        else:
-            out += [m for m in rw if m.startswith(root.rstrip("/") + "/")]
-    return sorted(set(out))
-
-
-def monitor_report(roots: list[str], since: Any, max_files: int, watch: list[str]) -> str:
-    """One after-step monitor report, in the text format of the policy's monitor script
-    (``hazmat.policy.monitors.build_script``), read in-process: no fork, no exec."""
-    names = _user_names()
-    out: list[str] = ["@@now", f"{time.time():.9f}", "@@self", "0", "@@files"]
-    if since is not None:
-        cutoff = float(since) - 1
-        budget = max_files * 5
-        stack = _writable_roots(roots)
-        while stack and budget > 0:
-            top = stack.pop()
-            try:
-                entries = list(os.scandir(top))
-            except OSError:
-                continue
-            for e in entries:
-                try:
-                    st = e.stat(follow_symlinks=False)
-                except OSError:
-                    continue
-                if e.is_dir(follow_symlinks=False):
-                    stack.append(e.path)
-                elif st.st_ctime > cutoff and budget > 0:
-                    budget -= 1
-                    out.append(
-                        f"{stat.S_IMODE(st.st_mode):o} "
-                        f"{names.get(st.st_uid, st.st_uid)} {st.st_ctime:.9f} {e.path}"
-                    )
-    out.append("@@watch")
-    count = 0
-    for w in watch:
-        paths = [w]
-        if os.path.isdir(w):
-            paths = []
-            for dirpath, dirs, files in os.walk(w):
-                if dirpath.count("/") - w.rstrip("/").count("/") >= 2:
-                    dirs[:] = []
-                paths += [os.path.join(dirpath, f) for f in files]
-        for path in paths:
-            if count >= max_files:
-                break
-            try:
-                st = os.stat(path, follow_symlinks=False)
-            except OSError:
-                continue
-            if stat.S_ISREG(st.st_mode):
-                count += 1
-                out.append(
-                    f"{st.st_size} {st.st_ino} {stat.S_IMODE(st.st_mode):o} "
-                    f"{names.get(st.st_uid, st.st_uid)} {path}"
-                )
-    for section, kinds in (("tcp", ("tcp", "tcp6")), ("udp", ("udp", "udp6"))):
-        out.append(f"@@{section}")
-        for name in kinds:
-            with (
-                contextlib.suppress(OSError),
-                open(f"/proc/net/{name}", encoding="ascii", errors="replace") as f,
-            ):
-                out += f.read().splitlines()
-    pids = sorted(int(n) for n in os.listdir("/proc") if n.isdigit())
-    out.append("@@fds")
-    for pid in pids:
-        try:
-            fds = os.listdir(f"/proc/{pid}/fd")
-        except OSError:
-            continue
-        out.append(f"/proc/{pid}/fd:")
-        for fd in fds:
-            with contextlib.suppress(OSError):
-                target = os.readlink(f"/proc/{pid}/fd/{fd}")
-                if target.startswith("socket:"):
-                    out.append(f"{fd} -> {target}")
-    out.append("@@ps")
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as fb:
-                raw = fb.read()
-            with open(f"/proc/{pid}/cmdline", "rb") as fb:
-                cmdline = fb.read().replace(b"\0", b" ").strip()
-            uid = _uid_of(pid)
-        except OSError:
-            continue
-        comm = raw[raw.find(b"(") + 1 : raw.rfind(b")")].decode(errors="replace")
-        ppid = raw.rsplit(b")", 1)[1].split()[1].decode()
-        args = cmdline.decode(errors="replace") or f"[{comm}]"
-        user = names.get(uid, str(uid)) if uid is not None else "?"
-        out.append(f"{pid} {ppid} {user} {comm.replace(' ', '_')} {args}")
-    out.append("@@end")
-    return "\n".join(out) + "\n"
-
-
-class _Timeout(Exception):
-    pass
-
-
-def _on_alarm(signum: int, frame: FrameType | None) -> NoReturn:
-    raise _Timeout()
-
-
-def runner(
-    req: dict[str, Any], out_w: int, err_w: int, status_w: int, stdin_data: bytes
-) -> NoReturn:
-    """Body of the forked runner process. Never returns."""
-    code, timed_out = 1, False
-    try:
-        os.setsid()
-        _set_subreaper()
-        stdin_r: int | None = None
-        stdin_w: int | None = None
-        if stdin_data:
-            stdin_r, stdin_w = os.pipe()
-        pid = fork_or_recover(err_w)
-        if pid == 0:
-            _exec_command(req, stdin_r, out_w, err_w)
-        os.close(out_w)
-        os.close(err_w)
-        if stdin_r is not None:
-            os.close(stdin_r)
-        signal.signal(signal.SIGALRM, _on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, float(req.get("timeout") or 3600))
-        try:
-            if stdin_w is not None:
-                try:
-                    view = memoryview(stdin_data)
-                    while view:
-                        view = view[os.write(stdin_w, view) :]
-                except OSError:
-                    pass
-                os.close(stdin_w)
-            while True:
-                got, status = os.waitpid(-1, 0)
-                if got == pid:
-                    break
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
-        except _Timeout:
-            timed_out, code = True, 124
-            kill_tree(os.getpid())
-        _reap_nohang()
-    except BaseException as exc:  # report, never raise out of a forked child
-        with contextlib.suppress(OSError):
-            os.write(2, f"hazmat runner: {exc!r}\n".encode())
-    try:
-        os.write(status_w, json.dumps({"exit_code": code, "timed_out": timed_out}).encode())
-    finally:
-        os._exit(0)
-
-
-def _exec_command(req: dict[str, Any], stdin_r: int | None, out_w: int, err_w: int) -> NoReturn:
-    try:
-        if stdin_r is not None:
-            os.dup2(stdin_r, 0)
-        else:
-            devnull = os.open("/dev/null", os.O_RDONLY)
-            os.dup2(devnull, 0)
-        os.dup2(out_w, 1)
-        os.dup2(err_w, 2)
-        os.closerange(3, 65536)
-        for sig in (
-            signal.SIGPIPE,
-            signal.SIGINT,
-            signal.SIGTERM,
-            signal.SIGALRM,
-            signal.SIGCHLD,
-            signal.SIGQUIT,
-        ):
-            signal.signal(sig, signal.SIG_DFL)
-        if req.get("gid") is not None:
-            os.setgroups([])
-            os.setgid(int(req["gid"]))
-        if req.get("uid") is not None:
-            os.setuid(int(req["uid"]))
-        env = dict(os.environ)
-        env.update(req.get("env") or {})
-        argv = req["argv"]
-        if req.get("cwd"):
-            os.chdir(req["cwd"])
-        try:
-            os.execvpe(argv[0], argv, env)
-        except FileNotFoundError:
-            os.write(2, f"{argv[0]}: command not found\n".encode())
-            os._exit(127)
-        except PermissionError:
-            os.write(2, f"{argv[0]}: permission denied\n".encode())
-            os._exit(126)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.write(2, f"hazmat: {exc}\n".encode())
-        os._exit(126 if isinstance(exc, (PermissionError, OSError)) else 1)
-    os._exit(1)
+def _monitor() -> Any:
+    """The monitor module, imported on the first report (not on the way to the first
+    command)."""
+    if __package__:
+        from . import monitor
+    else:
+        import monitor  # type: ignore[import-not-found, no-redef]
+    return monitor
 
 
 class Job:
@@ -481,7 +142,7 @@ class Job:
 
 class Supervisor:
     def __init__(self) -> None:
-        self.sel = selectors.DefaultSelector()
+        self.sel = wire.Selector()
         self.jobs: dict[Any, Job] = {}
         self.inbuf = bytearray()
         self.out: BinaryIO = sys.stdout.buffer
@@ -490,7 +151,7 @@ class Supervisor:
     # protocol ------------------------------------------------------------
 
     def send(self, obj: dict[str, Any]) -> None:
-        self.out.write(json.dumps(obj, separators=(",", ":")).encode() + b"\n")
+        self.out.write(wire.dumps(obj) + b"\n")
         self.out.flush()
 
     def fail(self, rid: Any, kind: str, message: str) -> None:
@@ -498,7 +159,7 @@ class Supervisor:
 
     def handle(self, line: bytes) -> None:
         try:
-            req = json.loads(line)
+            req = wire.loads(line)
             rid = req.get("id")
             op = req.get("op")
         except (ValueError, AttributeError):
@@ -524,7 +185,7 @@ class Supervisor:
             elif op == "write_file":
                 self.write_file(rid, req)
             elif op == "monitor":
-                text = monitor_report(
+                text = _monitor().monitor_report(
                     list(req.get("roots") or []),
                     req.get("since"),
                     int(req.get("max_files") or 200),
@@ -535,8 +196,8 @@ class Supervisor:
                 self.send({"id": rid, "ok": True, "pid": os.getpid()})
             elif op == "kill_all":
                 for job in list(self.jobs.values()):
-                    kill_tree(job.pid)
-                    with contextlib.suppress(OSError):
+                    procs.kill_tree(job.pid)
+                    with wire.suppress(OSError):
                         os.kill(job.pid, signal.SIGKILL)
                 self.send({"id": rid, "ok": True})
             else:
@@ -561,7 +222,7 @@ class Supervisor:
             return
         r, w = os.pipe()
         try:
-            pid = fork_or_recover()
+            pid = procs.fork_or_recover()
         except OSError:
             os.close(r)
             os.close(w)
@@ -621,7 +282,7 @@ class Supervisor:
 
     def write_file(self, rid: Any, req: dict[str, Any]) -> None:
         path = req["path"]
-        data = base64.b64decode(req["data"])
+        data = wire.b64decode(req["data"])
         parent = os.path.dirname(path)
         if parent:
             os.makedirs(parent, exist_ok=True)
@@ -664,7 +325,7 @@ class Supervisor:
             gid = uid if gid is None else int(gid)
         state_dir = self._state_dir(uid, gid)
         cmd_file = os.path.join(state_dir, f"cmd-{rid}.sh")
-        with contextlib.suppress(FileNotFoundError):
+        with wire.suppress(FileNotFoundError):
             os.unlink(cmd_file)
         fd = os.open(cmd_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "w") as f:
@@ -690,12 +351,12 @@ class Supervisor:
         if not isinstance(req.get("argv"), list) or not req["argv"]:
             self.fail(rid, "bad_request", "argv must be a non-empty list")
             return None
-        stdin_data = base64.b64decode(stdin_b64) if stdin_b64 else b""
+        stdin_data = wire.b64decode(stdin_b64) if stdin_b64 else b""
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         status_r, status_w = os.pipe()
         try:
-            pid = fork_or_recover()
+            pid = procs.fork_or_recover()
         except OSError:
             for fd in (out_r, out_w, err_r, err_w, status_r, status_w):
                 os.close(fd)
@@ -710,14 +371,14 @@ class Supervisor:
                 self.sel.close()
             except OSError:
                 pass
-            runner(req, out_w, err_w, status_w, stdin_data)
+            procs.runner(req, out_w, err_w, status_w, stdin_data)
         for fd in (out_w, err_w, status_w):
             os.close(fd)
         job = Job(rid, pid, out_r, err_r, status_r, int(req.get("cap") or 10 << 20))
         self.jobs[rid] = job
         for fd in job.fds:
             os.set_blocking(fd, False)
-            self.sel.register(fd, selectors.EVENT_READ, job)
+            self.sel.register(fd, job)
         return job
 
     def on_readable(self, job: Job, fd: int) -> None:
@@ -742,10 +403,10 @@ class Supervisor:
 
     def on_status(self, job: Job) -> None:
         try:
-            job.status = json.loads(bytes(job.buf["status"]) or b"{}")
+            job.status = wire.loads(bytes(job.buf["status"]) or b"{}")
         except ValueError:
             job.status = {}
-        with contextlib.suppress(ChildProcessError):
+        with wire.suppress(ChildProcessError):
             os.waitpid(job.pid, 0)
         job.drain_deadline = time.monotonic() + DRAIN_SECONDS
 
@@ -760,7 +421,7 @@ class Supervisor:
             os.close(fd)
         job.fds.clear()
         for path in job.cleanup:
-            with contextlib.suppress(OSError):
+            with wire.suppress(OSError):
                 os.unlink(path)
         del self.jobs[job.id]
         st = job.status
@@ -798,21 +459,21 @@ class Supervisor:
 
     def serve(self) -> None:
         os.set_blocking(0, False)
-        self.sel.register(0, selectors.EVENT_READ, None)
+        self.sel.register(0, None)
         self.send({"ready": True, "pid": os.getpid(), "uid": os.getuid(), "version": 1})
         while self.running or self.jobs:
             deadlines = [j.drain_deadline for j in self.jobs.values() if j.drain_deadline]
             timeout: float | None = None
             if deadlines:
                 timeout = max(0.0, min(deadlines) - time.monotonic())
-            for key, _ in self.sel.select(timeout):
+            for key in self.sel.select(timeout):
                 if key.data is None:
-                    with contextlib.suppress(BlockingIOError):
+                    with wire.suppress(BlockingIOError):
                         self.on_stdin()
                     if not self.running:
                         self.sel.unregister(0)
                         for job in list(self.jobs.values()):
-                            kill_tree(job.pid)
+                            procs.kill_tree(job.pid)
                 else:
                     self.on_readable(key.data, key.fd)
             now = time.monotonic()
@@ -820,27 +481,8 @@ class Supervisor:
                 self.maybe_finish(job, now)
 
 
-def _apply_rlimits(argv: list[str]) -> None:
-    names = {
-        "nproc": resource.RLIMIT_NPROC,
-        "as": resource.RLIMIT_AS,
-        "cpu": resource.RLIMIT_CPU,
-        "fsize": resource.RLIMIT_FSIZE,
-        "nofile": resource.RLIMIT_NOFILE,
-        "core": resource.RLIMIT_CORE,
-    }
-    for arg in argv:
-        if arg.startswith("--rlimit="):
-            name, _, value = arg[len("--rlimit=") :].partition("=")
-            resource.setrlimit(names[name], (int(value), int(value)))
-
-
 def main() -> None:
-    _apply_rlimits(sys.argv[1:])
+    procs.apply_rlimits(sys.argv[1:])
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     Supervisor().serve()
-
-
-if __name__ == "__main__":
-    main()

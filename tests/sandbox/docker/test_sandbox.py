@@ -43,7 +43,7 @@ def run_id(sandbox_image: str) -> Iterator[str]:
         "networks": [n.name for n in client.networks.list(filters=flt)],
         "volumes": [v.name for v in client.volumes.list(filters=flt)],
     }
-    from hazmat.sandbox.cleanup import cleanup
+    from hazmat.sandbox.docker.ledger import cleanup
 
     cleanup(rid)
     assert left == {"containers": [], "networks": [], "volumes": []}
@@ -407,7 +407,7 @@ async def test_services_reach_each_other_not_outside(run_id: str, tmp_path: Path
 
 
 async def test_service_health_check_failure(run_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    import hazmat.sandbox.docker as backend
+    import hazmat.sandbox.docker.services as backend
 
     monkeypatch.setattr(backend, "HEALTH_TIMEOUT", 2.0)
     spec = SandboxSpec(
@@ -455,7 +455,7 @@ async def test_unreachable_daemon(run_id: str, monkeypatch: pytest.MonkeyPatch) 
 def test_cleanup_removes_labelled_leftovers(run_id: str) -> None:
     import docker
 
-    from hazmat.sandbox.cleanup import cleanup
+    from hazmat.sandbox.docker.ledger import cleanup
 
     client = docker.from_env()
     labels = {"hazmat": "1", "hazmat.run": run_id, "hazmat.episode": "e"}

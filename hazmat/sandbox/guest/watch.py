@@ -1,8 +1,9 @@
-#!/usr/bin/env python3
-"""hazmat's network sentinel: records every attempt to reach something outside the task.
+"""hazmat's network sentinel: records every attempt to reach something outside the task
+(``sentinel.py`` runs :func:`main` here). Everything is imported before it drops its
+privileges: a host-process sentinel may not read its python's folder afterwards.
 
-Standard library only (python 3.8+), like ``supervisor.py``: the host starts it once per
-sandbox and talks to it over stdin/stdout, one JSON object per line. It runs *outside*
+Standard library only (python 3.8+), like ``supervisor.py``, with its parsers in
+``netparse.py`` beside it: the host starts it once per sandbox and talks to it over stdin/stdout, one JSON object per line. It runs *outside*
 the sandbox's processes but *inside its network namespace* (local backend: a host
 process that joins the sandbox's namespace with ``setns``; Docker: a sidecar
 container with ``network_mode=container:<box>``), so the agent can neither see nor kill
@@ -31,8 +32,8 @@ it. Two modes:
        SNI), answers ``403`` (HTTP) or closes, and records ``{"type": "network",
        "proto": "http"|"tls"|"tcp", "host", "remote", "port", "method", "path",
        "payload"}`` -- the payload is what the flow rules scan for canaries.
-    After setting up, it drops to uid/gid 65534 (when it started as root): hostile
-    packets are parsed without privileges.
+    After setting up, it drops to uid/gid 65534 (when it started as root), with no new
+    privileges and no core dumps: hostile packets are parsed without privileges.
 
 ``gateway`` (its own container, on the task's internal network and an egress network;
     Docker ``network: allowlist`` only)
@@ -40,7 +41,10 @@ it. Two modes:
     allowlist is forwarded to that host (same port) and recorded with ``allowed``;
     any other is answered ``403``/closed and recorded with ``allowed: false``.
 
-Requests: ``{"id", "op": "start", "mode", "services": {name: ip}, "allow": [host],
+Requests: ``{"id", "op": "join", "netns": path, "userns": path|null}`` (enter the
+sandbox's namespaces: a host process is started before the sandbox exists, so it is
+ready when it does; ``--netns-fd``/``--userns-fd`` do the same at start),
+``{"id", "op": "start", "mode", "services": {name: ip}, "allow": [host],
 "gateway": ip|null, "ports": [int], "drop": bool}``, ``{"id", "op": "drain"}`` (the
 events since the previous drain; reads every pending packet and query first) and
 ``{"id", "op": "ping"}``. Responses: ``{"id", "ok": true, ...}`` or ``{"id", "ok":
@@ -59,214 +63,75 @@ anything an agent could do with raw sockets needs CAP_NET_RAW, which it has not.
 
 from __future__ import annotations
 
-import base64
-import contextlib
-import ctypes
 import ipaddress
-import json
-import math
 import os
-import selectors
 import socket
 import struct
 import sys
 import threading
 import time
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+if __package__:  # imported from the hazmat package (tests, the host's tools)
+    from . import wire
+    from .netparse import (
+        FORBIDDEN,
+        PAYLOAD_CAP,
+        QTYPES,
+        build_answer,
+        classify,
+        http_head,
+        outgoing,
+        parse_query,
+        printable,
+        suspicious_name,
+    )
+    from .netsys import (
+        add_anyip_route,
+        die_with_parent,
+        enter_namespaces,
+        forward,
+        join,
+        no_new_privileges,
+    )
+else:  # a program: its sibling modules sit beside it
+    if "__file__" in globals():
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import wire  # type: ignore[import-not-found, no-redef]
+    from netparse import (  # type: ignore[import-not-found, no-redef]
+        FORBIDDEN,
+        PAYLOAD_CAP,
+        QTYPES,
+        build_answer,
+        classify,
+        http_head,
+        outgoing,
+        parse_query,
+        printable,
+        suspicious_name,
+    )
+    from netsys import (  # type: ignore[import-not-found, no-redef]
+        add_anyip_route,
+        die_with_parent,
+        enter_namespaces,
+        forward,
+        join,
+        no_new_privileges,
+    )
 
 MAX_EVENTS = 2000
 MAX_CONNS = 256
-PAYLOAD_CAP = 2048
 SINKHOLE_NET = ipaddress.ip_network("198.18.0.0/15")
 DEFAULT_PORTS = [80, 443, 8080]
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
-QTYPES = {
-    1: "A",
-    2: "NS",
-    5: "CNAME",
-    6: "SOA",
-    12: "PTR",
-    15: "MX",
-    16: "TXT",
-    28: "AAAA",
-    33: "SRV",
-    65: "HTTPS",
-    255: "ANY",
-}
 
 
 def now() -> float:
     return round(time.time(), 3)
-
-
-# routes (rtnetlink) ----------------------------------------------------------------
-
-
-def add_anyip_route(family: int) -> None:
-    """``ip route add local <any>/0 dev lo table local`` for ``family`` (AF_INET/AF_INET6).
-
-    Raises OSError (with the kernel's errno) when the route cannot be added."""
-    RTM_NEWROUTE, NLM_F_REQUEST, NLM_F_ACK, NLM_F_CREATE, NLM_F_REPLACE = 24, 1, 4, 0x400, 0x100
-    RT_TABLE_LOCAL, RTPROT_STATIC, RT_SCOPE_HOST, RTN_LOCAL, RTA_OIF = 255, 4, 254, 2, 4
-    oif = socket.if_nametoindex("lo")
-    rtmsg = struct.pack(
-        "BBBBBBBBI", family, 0, 0, 0, RT_TABLE_LOCAL, RTPROT_STATIC, RT_SCOPE_HOST, RTN_LOCAL, 0
-    )
-    attr = struct.pack("HHI", 8, RTA_OIF, oif)
-    body = rtmsg + attr
-    flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE
-    msg = struct.pack("IHHII", 16 + len(body), RTM_NEWROUTE, flags, 1, 0) + body
-    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0) as nl:  # NETLINK_ROUTE
-        nl.bind((0, 0))
-        nl.send(msg)
-        reply = nl.recv(65536)
-    _length, kind = struct.unpack("IH", reply[:6])
-    if kind == 2:  # NLMSG_ERROR
-        (err,) = struct.unpack("i", reply[16:20])
-        if err:
-            raise OSError(-err, os.strerror(-err))
-
-
-# DNS -----------------------------------------------------------------------------
-
-
-def parse_query(data: bytes) -> tuple[int, str, int, int]:
-    """(transaction id, name, qtype, end offset of the question) of a DNS query.
-
-    Raises ValueError on anything malformed."""
-    if len(data) < 12:
-        raise ValueError("short")
-    tid, _flags, qd = struct.unpack("!HHH", data[:6])
-    if qd < 1:
-        raise ValueError("no question")
-    labels: list[str] = []
-    pos = 12
-    while True:
-        if pos >= len(data):
-            raise ValueError("truncated")
-        n = data[pos]
-        if n == 0:
-            pos += 1
-            break
-        if n & 0xC0 or pos + 1 + n > len(data) or len(labels) > 127:
-            raise ValueError("bad label")
-        labels.append(data[pos + 1 : pos + 1 + n].decode("ascii", "replace"))
-        pos += 1 + n
-    if pos + 4 > len(data):
-        raise ValueError("truncated")
-    qtype, _qclass = struct.unpack("!HH", data[pos : pos + 4])
-    return tid, ".".join(labels), qtype, pos + 4
-
-
-def build_answer(query: bytes, end: int, qtype: int, ip: str | None, rcode: int = 0) -> bytes:
-    """A response to ``query`` (question up to ``end``) with one A/AAAA record or none."""
-    tid = query[:2]
-    flags = 0x8180 | rcode  # response, recursion desired+available
-    answers = b""
-    count = 0
-    if ip is not None:
-        addr = ipaddress.ip_address(ip)
-        if (qtype == 1 and addr.version == 4) or (qtype == 28 and addr.version == 6):
-            answers = struct.pack("!HHHIH", 0xC00C, qtype, 1, 5, len(addr.packed)) + addr.packed
-            count = 1
-    header = tid + struct.pack("!HHHHH", flags, 1, count, 0, 0)
-    return header + query[12:end] + answers
-
-
-def entropy(text: str) -> float:
-    """Shannon entropy in bits per character."""
-    if not text:
-        return 0.0
-    counts: dict[str, int] = {}
-    for ch in text:
-        counts[ch] = counts.get(ch, 0) + 1
-    return -sum(c / len(text) * math.log2(c / len(text)) for c in counts.values())
-
-
-def suspicious_name(name: str) -> str | None:
-    """Why ``name`` looks like DNS exfiltration (long, encoded or random labels), or None."""
-    labels = [lb for lb in name.split(".") if lb]
-    if len(name) > 120:
-        return "name longer than 120 characters"
-    for label in labels[:-2] if len(labels) > 2 else labels[:-1]:
-        if len(label) >= 40:
-            return f"label of {len(label)} characters"
-        if len(label) >= 16 and entropy(label.lower()) >= 3.5:
-            return f"high-entropy label ({entropy(label.lower()):.1f} bits/char)"
-        if len(label) >= 24 and all(c in "0123456789abcdefABCDEF" for c in label):
-            return "hex-encoded label"
-    return None
-
-
-# TLS / HTTP ------------------------------------------------------------------------
-
-
-def tls_sni(data: bytes) -> str | None:
-    """The server name of a TLS ClientHello, or None."""
-    try:
-        if len(data) < 43 or data[0] != 0x16 or data[5] != 0x01:
-            return None
-        pos = 43
-        pos += 1 + data[pos]  # session id
-        (n,) = struct.unpack("!H", data[pos : pos + 2])
-        pos += 2 + n  # cipher suites
-        pos += 1 + data[pos]  # compression
-        (ext_len,) = struct.unpack("!H", data[pos : pos + 2])
-        pos += 2
-        end = min(len(data), pos + ext_len)
-        while pos + 4 <= end:
-            kind, size = struct.unpack("!HH", data[pos : pos + 4])
-            pos += 4
-            if kind == 0 and size >= 5:
-                name_len = struct.unpack("!H", data[pos + 3 : pos + 5])[0]
-                return data[pos + 5 : pos + 5 + name_len].decode("ascii", "replace")
-            pos += size
-    except (IndexError, struct.error):
-        return None
-    return None
-
-
-def http_head(data: bytes) -> dict[str, Any] | None:
-    """Method, path and Host of an HTTP request's head, or None."""
-    head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1")
-    lines = head.split("\r\n")
-    parts = lines[0].split(" ")
-    if len(parts) < 3 or not parts[2].startswith("HTTP/"):
-        return None
-    host = ""
-    for line in lines[1:]:
-        if line.lower().startswith("host:"):
-            host = line[5:].strip()
-    if parts[0] == "CONNECT":
-        host = parts[1]
-    return {
-        "method": parts[0],
-        "path": parts[1][:500],
-        "host": host.rsplit(":", 1)[0] if host.count(":") == 1 else host,
-    }
-
-
-def classify(data: bytes) -> dict[str, Any]:
-    """What the first bytes of a connection say: proto, host, method, path."""
-    sni = tls_sni(data)
-    if sni is not None or (data[:1] == b"\x16"):
-        return {"proto": "tls", "host": sni or ""}
-    head = http_head(data)
-    if head is not None:
-        return {"proto": "http", **head}
-    return {"proto": "tcp", "host": ""}
-
-
-def printable(data: bytes) -> str:
-    return data[:PAYLOAD_CAP].decode("utf-8", "replace")
-
-
-_BODY = b"blocked by the hazmat network sentinel: this sandbox has no route to that host\n"
-FORBIDDEN = (
-    b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nConnection: close\r\n"
-    b"Content-Length: %d\r\n\r\n%s" % (len(_BODY), _BODY)
-)
 
 
 # the sentinel ----------------------------------------------------------------------
@@ -277,7 +142,7 @@ class Sentinel:
     but the gateway's forwarding threads (which touch no shared state) runs on it."""
 
     def __init__(self) -> None:
-        self.sel = selectors.DefaultSelector()
+        self.sel = wire.Selector()
         self.events: list[dict[str, Any]] = []
         self.counts: dict[tuple[Any, ...], dict[str, Any]] = {}
         self.dropped = 0
@@ -368,13 +233,13 @@ class Sentinel:
                     problems.append(f"route {label}: {why}")
             if not routes:
                 raise OSError("could not add any route: {}".format("; ".join(problems)))
-            self.sniffer = socket.socket(
-                socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL)
-            )
-            self.sniffer.bind(("lo", 0))
+            # protocol 0, then bind with ETH_P_ALL: the hook is registered once (a socket
+            # made with ETH_P_ALL and then bound waits ~10 ms for an RCU grace period)
+            self.sniffer = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, 0)
+            self.sniffer.bind(("lo", ETH_P_ALL))
             self.sniffer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
             self.sniffer.setblocking(False)
-            self.sel.register(self.sniffer, selectors.EVENT_READ, "sniff")
+            self.sel.register(self.sniffer, "sniff")
             self.listen_dns()
         listening = []
         for port in ports:
@@ -388,7 +253,7 @@ class Sentinel:
                 except OSError:
                     continue
                 srv.setblocking(False)
-                self.sel.register(srv, selectors.EVENT_READ, "accept")
+                self.sel.register(srv, "accept")
                 listening.append(port)
                 self.own_ports.add(port)
                 break
@@ -398,6 +263,7 @@ class Sentinel:
                 os.setgid(65534)
                 os.setuid(65534)
                 die_with_parent()  # a credential change clears the parent-death signal
+                no_new_privileges()
             except OSError as exc:
                 problems.append(f"drop privileges: {exc.strerror}")
         self.started = True
@@ -414,14 +280,14 @@ class Sentinel:
                 continue
             udp.setblocking(False)
             self.dns_udp.append(udp)
-            self.sel.register(udp, selectors.EVENT_READ, "dns")
+            self.sel.register(udp, "dns")
             tcp = socket.socket(fam, socket.SOCK_STREAM)
             if fam == socket.AF_INET6:
                 tcp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
             tcp.bind((host, 53))
             tcp.listen(16)
             tcp.setblocking(False)
-            self.sel.register(tcp, selectors.EVENT_READ, "accept")
+            self.sel.register(tcp, "accept")
             self.own_ports.add(53)
             return
         raise OSError("cannot listen on port 53")
@@ -456,7 +322,7 @@ class Sentinel:
                     "server": server,
                     "answer": "malformed",
                     "transport": transport,
-                    "payload": base64.b64encode(data[:256]).decode(),
+                    "payload": wire.b64encode(data[:256]),
                 }
             )
             return None
@@ -484,58 +350,17 @@ class Sentinel:
         # The server the query was sent to is recorded by the sniffer (unless 127.0.0.1).
         reply = self.answer(data, None, "udp")
         if reply is not None:
-            with contextlib.suppress(OSError):
+            with wire.suppress(OSError):
                 sock.sendto(reply, addr)
 
     # sniffer
     def on_packet(self, data: bytes, addr: tuple[Any, ...]) -> None:
         if len(addr) < 3 or addr[2] != PACKET_OUTGOING:
             return
-        proto_eth = addr[1]
-        try:
-            if proto_eth == 0x0800 and len(data) >= 20:
-                ihl = (data[0] & 0x0F) * 4
-                proto = data[9]
-                src, dst = (
-                    socket.inet_ntop(socket.AF_INET, data[12:16]),
-                    socket.inet_ntop(socket.AF_INET, data[16:20]),
-                )
-                if dst.startswith("127."):
-                    return
-                payload = data[ihl:]
-            elif proto_eth == 0x86DD and len(data) >= 40:
-                proto = data[6]
-                src, dst = (
-                    socket.inet_ntop(socket.AF_INET6, data[8:24]),
-                    socket.inet_ntop(socket.AF_INET6, data[24:40]),
-                )
-                if dst == "::1" or dst.startswith("::ffff:127."):
-                    return
-                payload = data[40:]
-            else:
-                return
-        except (OSError, ValueError):
+        event = outgoing(data, addr[1], self.own_ports)
+        if event is None:
             return
-        event: dict[str, Any] = {"type": "connection", "remote": dst}
-        if proto == 6 and len(payload) >= 14:
-            sport, dport = struct.unpack("!HH", payload[:4])
-            flags = payload[13]
-            if not (flags & 0x02) or (flags & 0x10) or sport in self.own_ports:
-                return
-            event.update(proto="tcp", port=dport)
-        elif proto == 17 and len(payload) >= 8:
-            sport, dport = struct.unpack("!HH", payload[:4])
-            if sport in self.own_ports:
-                return  # our own replies
-            event.update(proto="udp", port=dport)
-        elif proto in (1, 58) and payload:
-            if payload[0] not in (8, 128):  # echo requests only
-                return
-            event.update(proto="icmp", port=None)
-        else:
-            event.update(proto=str(proto), port=None)
-        del src
-        host = self.name_of(dst)
+        host = self.name_of(event["remote"])
         if host:
             event["host"] = host
         self.emit(event)
@@ -556,10 +381,10 @@ class Sentinel:
             return
         if local[1] == 53:
             self.conns[conn.fileno()] = (conn, bytearray(), time.monotonic() + 5, local)
-            self.sel.register(conn, selectors.EVENT_READ, "dnstcp")
+            self.sel.register(conn, "dnstcp")
             return
         self.conns[conn.fileno()] = (conn, bytearray(), time.monotonic() + 3, local)
-        self.sel.register(conn, selectors.EVENT_READ, "conn")
+        self.sel.register(conn, "conn")
 
     def on_conn(self, conn: socket.socket, final: bool = False) -> None:
         entry = self.conns.get(conn.fileno())
@@ -596,7 +421,7 @@ class Sentinel:
 
     def finish(self, conn: socket.socket, data: bytes, local: tuple[Any, ...]) -> None:
         self.conns.pop(conn.fileno(), None)
-        with contextlib.suppress(KeyError, ValueError):
+        with wire.suppress(KeyError, ValueError):
             self.sel.unregister(conn)
         info = classify(data)
         remote = str(local[0])
@@ -671,7 +496,7 @@ class Sentinel:
 
     # control channel
     def write(self, msg: dict[str, Any]) -> None:
-        data = (json.dumps(msg, separators=(",", ":")) + "\n").encode()
+        data = wire.dumps(msg) + b"\n"
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
 
@@ -691,7 +516,7 @@ class Sentinel:
 
     def handle(self, line: bytes) -> None:
         try:
-            req = json.loads(line)
+            req = wire.loads(line)
             rid, op = req.get("id"), req.get("op")
         except (ValueError, AttributeError):
             self.write({"id": None, "ok": False, "error": "bad_request", "message": "not JSON"})
@@ -699,6 +524,11 @@ class Sentinel:
         try:
             if op == "ping":
                 out: dict[str, Any] = {"pong": True, "pid": os.getpid()}
+            elif op == "join":
+                if self.started:
+                    raise ValueError("join comes before start")
+                join(str(req["netns"]), req.get("userns"))
+                out = {}
             elif op == "start":
                 out = self.start(req)
             elif op == "drain":
@@ -718,10 +548,10 @@ class Sentinel:
 
     def run(self) -> None:
         os.set_blocking(sys.stdin.fileno(), False)
-        self.sel.register(sys.stdin.fileno(), selectors.EVENT_READ, "control")
+        self.sel.register(sys.stdin.fileno(), "control")
         self.write({"id": 0, "ok": True, "ready": True, "pid": os.getpid()})
         while True:
-            for key, _mask in self.sel.select(timeout=0.5):
+            for key in self.sel.select(timeout=0.5):
                 kind = key.data
                 if kind == "control":
                     if not self.on_control():
@@ -757,73 +587,12 @@ class Sentinel:
         """Forget and close a sinkhole connection after its handler failed."""
         if isinstance(obj, socket.socket) and obj.fileno() in self.conns:
             self.conns.pop(obj.fileno(), None)
-            with contextlib.suppress(KeyError, ValueError):
+            with wire.suppress(KeyError, ValueError):
                 self.sel.unregister(obj)
             obj.close()
-
-
-def forward(conn: socket.socket, host: str, port: int, first: bytes) -> None:
-    """Gateway: connect to ``host:port``, send ``first``, then splice both ways."""
-    try:
-        conn.setblocking(True)
-        up = socket.create_connection((host, port), timeout=10)
-    except OSError:
-        with contextlib.suppress(OSError):
-            conn.sendall(
-                b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            )
-        conn.close()
-        return
-    try:
-        up.sendall(first)
-        up.settimeout(None)
-        conn.settimeout(None)
-        pair = {conn: up, up: conn}
-        sel = selectors.DefaultSelector()
-        sel.register(conn, selectors.EVENT_READ)
-        sel.register(up, selectors.EVENT_READ)
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            ready = sel.select(timeout=30)
-            if not ready:
-                break
-            for key, _ in ready:
-                src = key.fileobj
-                data = src.recv(65536)  # type: ignore[union-attr]
-                if not data:
-                    return
-                pair[src].sendall(data)  # type: ignore[index]
-    except OSError:
-        pass
-    finally:
-        conn.close()
-        up.close()
-
-
-def die_with_parent() -> None:
-    """PR_SET_PDEATHSIG(SIGKILL): die with the host process that started us (local backend)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, 9, 0, 0, 0)
-
-
-def enter_namespaces(argv: list[str]) -> None:
-    """``--userns-fd N`` / ``--netns-fd M``: join those namespaces (user first) before anything
-    else, as ``nsenter`` would. Raises OSError when the kernel refuses."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    for flag, nstype in (("--userns-fd", 0x10000000), ("--netns-fd", 0x40000000)):
-        if flag in argv:
-            fd = int(argv[argv.index(flag) + 1])
-            if libc.setns(fd, nstype) != 0:
-                err = ctypes.get_errno()
-                raise OSError(err, f"setns {flag[2:8]}: {os.strerror(err)}")
-            os.close(fd)
 
 
 def main() -> None:
     die_with_parent()
     enter_namespaces(sys.argv[1:])
     Sentinel().run()
-
-
-if __name__ == "__main__":
-    main()

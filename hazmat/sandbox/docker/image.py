@@ -1,7 +1,7 @@
 """The sandbox image: build it offline, know whether it is current, build task services.
 
 ``hazmat image build`` calls :func:`build_image`, which builds the repository's
-``Dockerfile`` (context: that file plus ``supervisor.py`` and ``sentinel.py``) as
+``Dockerfile`` (context: that file plus the guest programs, ``hazmat/sandbox/guest``) as
 ``hazmat-sandbox:<content-hash>`` and ``hazmat-sandbox:latest``. The content hash
 covers every file of the build context, so editing the Dockerfile or the
 supervisor makes the image stale, and an unchanged tree skips the build.
@@ -35,8 +35,7 @@ import structlog
 from pydantic import BaseModel, ConfigDict
 
 from hazmat.errors import BackendUnavailableError, ImageError
-from hazmat.sandbox.channel import SUPERVISOR_PATH
-from hazmat.sandbox.netwatch import SENTINEL_PATH
+from hazmat.sandbox.guest import program_files
 
 __all__ = [
     "BASE_IMAGE",
@@ -53,7 +52,7 @@ __all__ = [
     "resolve_image",
 ]
 
-log = structlog.get_logger("hazmat.sandbox.image")
+log = structlog.get_logger("hazmat.sandbox.docker.image")
 
 SANDBOX_REPO = "hazmat-sandbox"
 """Repository name of the sandbox image (tags: ``<content-hash>`` and ``latest``)."""
@@ -154,11 +153,7 @@ def dockerfile_path() -> Path:
 
 
 def _context_files() -> dict[str, bytes]:
-    return {
-        "Dockerfile": dockerfile_path().read_bytes(),
-        "supervisor.py": SUPERVISOR_PATH.read_bytes(),
-        "sentinel.py": SENTINEL_PATH.read_bytes(),
-    }
+    return {"Dockerfile": dockerfile_path().read_bytes(), **program_files()}
 
 
 def _hash_files(files: dict[str, bytes], extra: str = "") -> str:
@@ -172,7 +167,7 @@ def _hash_files(files: dict[str, bytes], extra: str = "") -> str:
 
 
 def content_hash() -> str:
-    """Hash of the sandbox build context (Dockerfile, supervisor.py, sentinel.py): the image tag."""
+    """Hash of the sandbox build context (the Dockerfile and the guest programs): the image tag."""
     return _hash_files(_context_files())
 
 

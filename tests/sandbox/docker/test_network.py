@@ -13,17 +13,19 @@ our own containers or to addresses that end at the sentinel (documentation range
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from hazmat.errors import SandboxStartError
 from hazmat.sandbox.base import SandboxSpec, ServiceSpec
-from hazmat.sandbox.docker_net import EGRESS_ENV, SENTINEL_CAPS
+from hazmat.sandbox.docker.network import EGRESS_ENV, SENTINEL_CAPS, SENTINEL_ENV
 
 pytestmark = [pytest.mark.docker, pytest.mark.anyio, pytest.mark.timeout(120)]
 
@@ -58,10 +60,20 @@ def run_id(sandbox_image: str) -> Iterator[str]:
     rid = f"test-{uuid.uuid4().hex[:10]}"
     yield rid
     left = leftovers(f"hazmat.run={rid}")
-    from hazmat.sandbox.cleanup import cleanup
+    from hazmat.sandbox.docker.ledger import cleanup
 
     cleanup(rid)
     assert left == NOTHING
+
+
+@pytest.fixture(params=["host", "sidecar"])
+def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Where the sentinel runs: a host process in the box's namespace (the default as
+    root with a local daemon) or the sidecar container (the fallback)."""
+    if request.param == "host" and os.geteuid() != 0:
+        pytest.skip("a host-process sentinel needs root on the daemon's host")
+    monkeypatch.setenv(SENTINEL_ENV, request.param)
+    return str(request.param)
 
 
 def make(spec: SandboxSpec, run_id: str) -> Any:
@@ -108,9 +120,12 @@ def caps(names: list[str] | None) -> set[str]:
 # 1. what the agent tries is recorded, once ------------------------------------
 
 
-async def test_default_sandbox_records_lookups_requests_and_connections(run_id: str) -> None:
+async def test_default_sandbox_records_lookups_requests_and_connections(
+    run_id: str, mode: str
+) -> None:
     async with make(SandboxSpec(), run_id) as sb:
         assert sb.info()["network"] == "none"
+        assert sb.info()["sentinel"]["mode"] == mode
         r = await sb.exec(["getent", "hosts", "evil.example"])
         assert r.exit_code == 0, r.stderr_text
         sink = r.stdout_text.split()[0]
@@ -163,20 +178,35 @@ def ipaddress_in(address: str, network: str) -> bool:
 # 2. the sentinel is out of the agent's reach ---------------------------------
 
 
-async def test_sentinel_out_of_reach_and_locked_down(run_id: str) -> None:
+async def _agent_cannot_reach_the_sentinel(sb: Any) -> None:
+    """What the agent sees and tries: no sentinel process, its ports taken, DNS answering."""
+    for user in (None, "root"):
+        r = await sb.exec(["ps", "aux"], user=user)
+        assert r.exit_code == 0, r.stderr_text
+        assert "supervisor.py" in r.stdout_text  # ps works and shows the box's own
+        assert "sentinel" not in r.stdout_text, r.stdout_text
+    # no process of the box runs it (the pattern does not match its own command line)
+    r = await sb.exec(["sh", "-c", "grep -l 'sentinel[.]py' /proc/[0-9]*/cmdline"], user="root")
+    assert r.stdout_text == "", r.stdout_text
+    for user in (None, "root"):  # the resolver's and the sinkhole's ports are taken
+        for port, kind in ((53, 2), (53, 1), (80, 1)):
+            bind = f"import socket; socket.socket(2, {kind}).bind(('0.0.0.0', {port}))"
+            r = await sb.exec(["python3", "-c", bind], user=user)
+            assert r.exit_code != 0, (user, port, kind)
+    r = await sb.exec(["getent", "hosts", "still.watched.example"])
+    assert r.exit_code == 0, r.stderr_text
+    events = await events_until(sb, lambda ev: of_type(ev, "dns", name="still.watched.example"))
+    assert of_type(events, "dns", name="still.watched.example")
+
+
+async def test_sidecar_sentinel_out_of_reach_and_locked_down(
+    run_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(SENTINEL_ENV, "sidecar")
     sb = make(SandboxSpec(), run_id)
     async with sb:
-        for user in (None, "root"):
-            r = await sb.exec(["ps", "aux"], user=user)
-            assert r.exit_code == 0, r.stderr_text
-            assert "supervisor.py" in r.stdout_text  # ps works and shows the box's own
-            assert "sentinel" not in r.stdout_text, r.stdout_text
-        # no process of the box runs it (the pattern does not match its own command line)
-        r = await sb.exec(["sh", "-c", "grep -l 'sentinel[.]py' /proc/[0-9]*/cmdline"], user="root")
-        assert r.stdout_text == "", r.stdout_text
-
         info = sb.info()
-        assert info["sentinel"]["uid"] == 65534
+        assert info["sentinel"]["uid"] == 65534 and info["sentinel"]["mode"] == "sidecar"
         box = info["container"]
         sentinel = sandbox_container(sb, "sentinel")
         host = sentinel.attrs["HostConfig"]
@@ -194,12 +224,46 @@ async def test_sentinel_out_of_reach_and_locked_down(run_id: str) -> None:
         rows = [dict(zip(top["Titles"], p, strict=True)) for p in top["Processes"]]
         mine = [p for p in rows if "sentinel.py" in p.get("COMMAND", p.get("ARGS", ""))]
         assert mine and {p["UID"] for p in mine} == {"65534"}, rows
+        await _agent_cannot_reach_the_sentinel(sb)
+    assert leftovers(f"hazmat.sandbox={sb.sandbox_id}") == NOTHING
 
-        # still answering after the agent looked around
-        r = await sb.exec(["getent", "hosts", "still.watched.example"])
-        assert r.exit_code == 0, r.stderr_text
-        events = await events_until(sb, lambda ev: of_type(ev, "dns", name="still.watched.example"))
-        assert of_type(events, "dns", name="still.watched.example")
+
+async def test_host_sentinel_out_of_reach_and_locked_down(
+    run_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The host-process sentinel: in the box's network namespace and no other of its
+    namespaces, unprivileged (uid 65534, no capabilities, no new privileges), no
+    sidecar container; gone with the sandbox."""
+    if os.geteuid() != 0:
+        pytest.skip("a host-process sentinel needs root on the daemon's host")
+    monkeypatch.setenv(SENTINEL_ENV, "host")
+    sb = make(SandboxSpec(), run_id)
+    async with sb:
+        info = sb.info()
+        assert info["sentinel"]["mode"] == "host" and info["sentinel"]["uid"] == 65534
+        pid = info["sentinel"]["pid"]
+        import docker
+
+        box = docker.from_env().containers.get(info["container"])
+        box_pid = box.attrs["State"]["Pid"]
+        for ns, same in (("net", True), ("pid", False), ("mnt", False), ("ipc", False)):
+            mine = os.readlink(f"/proc/{pid}/ns/{ns}")
+            assert (mine == os.readlink(f"/proc/{box_pid}/ns/{ns}")) is same, ns
+        proc = Path(f"/proc/{pid}")
+        status = dict(line.split(":", 1) for line in (proc / "status").read_text().splitlines())
+        assert status["Uid"].split() == ["65534"] * 4 and status["Gid"].split() == ["65534"] * 4
+        assert int(status["CapEff"], 16) == int(status["CapPrm"], 16) == 0
+        assert int(status["CapAmb"], 16) == 0 and status["NoNewPrivs"].strip() == "1"
+        assert status["Groups"].strip() == ""
+        assert "sentinel.py" in (proc / "cmdline").read_text()
+        import docker as dk
+
+        sidecars = dk.from_env().containers.list(
+            all=True, filters={"label": [f"hazmat.sandbox={sb.sandbox_id}", "hazmat.role=sentinel"]}
+        )
+        assert sidecars == []
+        await _agent_cannot_reach_the_sentinel(sb)
+    assert not proc.exists() or (proc / "stat").read_text().split()[2] == "Z"
     assert leftovers(f"hazmat.sandbox={sb.sandbox_id}") == NOTHING
 
 

@@ -1,119 +1,22 @@
-"""The network sentinel: its parsers, and what it records around a real local sandbox."""
+"""The network sentinel: its control channel, and what it records around a real local sandbox
+(its parsers: ``test_netparse.py``)."""
 
 from __future__ import annotations
 
 import json
-import ssl
-import struct
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from hazmat.sandbox import sentinel as sn
 from hazmat.sandbox.base import SandboxSpec
+from hazmat.sandbox.guest import watch as sn
 from hazmat.sandbox.local import LocalSandbox
 from hazmat.sandbox.netwatch import SENTINEL_PATH
 
 pytestmark = pytest.mark.anyio
-
-
-def _query(name: str, qtype: int = 1, tid: int = 0x1234) -> bytes:
-    labels = b"".join(bytes([len(p)]) + p.encode() for p in name.split("."))
-    return (
-        struct.pack("!HHHHHH", tid, 0x0100, 1, 0, 0, 0)
-        + labels
-        + b"\0"
-        + struct.pack("!HH", qtype, 1)
-    )
-
-
-# parsers ---------------------------------------------------------------------------
-
-
-def test_dns_query_round_trip() -> None:
-    data = _query("evil.example", 1)
-    tid, name, qtype, end = sn.parse_query(data)
-    assert (tid, name, qtype, end) == (0x1234, "evil.example", 1, len(data))
-    reply = sn.build_answer(data, end, qtype, "198.18.0.9")
-    assert reply[:2] == data[:2]
-    assert struct.unpack("!HHHH", reply[4:12]) == (1, 1, 0, 0)
-    assert reply[-4:] == bytes([198, 18, 0, 9])
-
-
-def test_dns_aaaa_for_an_ipv4_sinkhole_has_no_answer() -> None:
-    data = _query("evil.example", 28)
-    *_rest, end = sn.parse_query(data)
-    reply = sn.build_answer(data, end, 28, "198.18.0.9")
-    assert struct.unpack("!H", reply[6:8])[0] == 0
-
-
-@pytest.mark.parametrize(
-    "data",
-    [
-        b"",
-        b"\x00" * 11,
-        _query("a.b")[:-3],
-        b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\xc0\x0c",
-    ],
-)
-def test_malformed_queries_raise_value_error(data: bytes) -> None:
-    with pytest.raises(ValueError):
-        sn.parse_query(data)
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        "6c6f6f742d6461746131323334353637383961.x.example",
-        "MZXW6YTBOI2DKNRXHA4TAMJSGM3DOOBZGAYTEMZU.data.example",
-        "aGVsbG8gd29ybGQgc2VjcmV0IGZsYWc.tunnel.example",
-        "a" * 41 + ".example",
-    ],
-)
-def test_exfiltration_shaped_names_are_suspicious(name: str) -> None:
-    assert sn.suspicious_name(name)
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        "pypi.org",
-        "files.pythonhosted.org",
-        "deb.debian.org",
-        "www.google-analytics.com",
-        "d3c33hcgiwev3.cloudfront.net",
-        "api.github.com",
-        "ec2-3-120-1-5.eu-central-1.compute.example",
-    ],
-)
-def test_everyday_names_are_not_suspicious(name: str) -> None:
-    assert sn.suspicious_name(name) is None
-
-
-def test_tls_sni_is_read_from_a_real_client_hello() -> None:
-    ctx = ssl.create_default_context()
-    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-    tls = ctx.wrap_bio(incoming, outgoing, server_hostname="secret-host.example")
-    with pytest.raises(ssl.SSLWantReadError):
-        tls.do_handshake()
-    hello = outgoing.read()
-    assert sn.tls_sni(hello) == "secret-host.example"
-    assert sn.classify(hello) == {"proto": "tls", "host": "secret-host.example"}
-    assert sn.tls_sni(hello[:30]) is None
-
-
-def test_http_head_and_classify() -> None:
-    req = b"POST /up?d=1 HTTP/1.1\r\nHost: c2.example:8080\r\nContent-Length: 3\r\n\r\nabc"
-    assert sn.classify(req) == {
-        "proto": "http",
-        "method": "POST",
-        "path": "/up?d=1",
-        "host": "c2.example",
-    }
-    assert sn.http_head(b"CONNECT evil.example:443 HTTP/1.1\r\n\r\n")["host"] == "evil.example"
-    assert sn.classify(b"SSH-2.0-OpenSSH_9.2\r\n") == {"proto": "tcp", "host": ""}
 
 
 def test_the_sentinel_refuses_unknown_ops_and_bad_json() -> None:
@@ -184,7 +87,11 @@ async def test_repeated_attempts_are_counted_not_listed(sandbox: LocalSandbox) -
 @pytest.mark.timeout(60)
 async def test_the_agent_cannot_see_stop_or_impersonate_the_sentinel(sandbox: LocalSandbox) -> None:
     assert sandbox.sentinel is not None
-    assert sandbox.info()["sentinel"]["uid"] == 65534
+    info = sandbox.info()["sentinel"]
+    assert info["uid"] == 65534 and info["mode"] == "host"
+    status = Path(f"/proc/{info['pid']}/status").read_text()
+    assert "NoNewPrivs:\t1" in status and "CapEff:\t0000000000000000" in status
+    assert os.readlink(f"/proc/{info['pid']}/ns/pid") != sandbox._pidns  # not in its pid ns
     ps = await sandbox.shell("ps -eo args")
     assert "sentinel" not in ps.stdout_text
     # its ports are taken: the agent cannot bind the resolver or sinkhole ports

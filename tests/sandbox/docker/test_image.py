@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hazmat.errors import ImageError
-from hazmat.sandbox import image as img
+from hazmat.sandbox.docker import image as img
 
 pytestmark = [pytest.mark.timeout(300)]
 

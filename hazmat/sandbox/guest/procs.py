@@ -1,0 +1,276 @@
+"""How the supervisor runs one command: a runner process per command that owns the
+command's whole process tree (guest program, standard library only, python 3.8+).
+
+The runner starts a new session, makes itself a child subreaper (so descendants that
+detach with ``setsid`` or double forks stay in its subtree), execs the command and
+waits. On timeout it SIGKILLs its whole subtree, repeatedly until it is empty, and
+reports exit code 124 with ``timed_out``. A command that is not found exits 127.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import resource
+import sys
+import time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import signal
+    from types import FrameType
+    from typing import Any, NoReturn
+else:
+    import _signal as signal  # the signal module's enums import enum (see wire.py)
+
+if __package__:  # imported from the hazmat package (tests, the host's tools)
+    from . import wire
+else:  # a program: its sibling modules sit beside it, or the host preloaded them
+    if "__file__" in globals():
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import wire  # type: ignore[import-not-found, no-redef]
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+_LIBC: ctypes.CDLL | None
+try:
+    _LIBC = ctypes.CDLL(None, use_errno=True)
+except OSError:  # pragma: no cover - no libc to talk to
+    _LIBC = None
+
+
+def set_subreaper() -> None:
+    if _LIBC is not None:
+        _LIBC.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def _ppid_map() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        try:
+            ppid = int(stat.rsplit(b")", 1)[1].split()[1])
+        except (IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(name))
+    return children
+
+
+def descendants(root: int) -> list[int]:
+    """Every live pid below ``root`` in the process tree."""
+    children = _ppid_map()
+    out, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def reap_nohang() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def kill_tree(root: int) -> None:
+    """SIGKILL every descendant of ``root`` until none is left."""
+    for _ in range(200):
+        pids = descendants(root)
+        if not pids:
+            return
+        for pid in pids:
+            with wire.suppress(OSError):
+                os.kill(pid, signal.SIGSTOP)
+        for pid in pids:
+            with wire.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        reap_nohang()
+        time.sleep(0.002)
+
+
+def uid_of(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Uid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def kill_other_uids() -> int:
+    """As root: SIGKILL every process of another uid (the agent's), until none is left.
+
+    Used only when the sandbox is out of processes (e.g. a fork bomb left running in
+    the background), so the harness can go on. Returns how many were signalled.
+    """
+    if os.getuid() != 0:
+        return 0
+    count = 0
+    for _ in range(100):
+        pids = [int(n) for n in os.listdir("/proc") if n.isdigit()]
+        victims = [p for p in pids if uid_of(p) not in (None, 0)]
+        if not victims:
+            break
+        for pid in victims:
+            with wire.suppress(OSError):
+                os.kill(pid, signal.SIGSTOP)
+        for pid in victims:
+            with wire.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+                count += 1
+        reap_nohang()
+        time.sleep(0.01)
+    return count
+
+
+def fork_or_recover(note_fd: int = 2) -> int:
+    """``os.fork()``, retried while the sandbox is out of processes (EAGAIN).
+
+    After a few failed tries, the supervisor (as root) kills the agent's processes to
+    make room: a fork bomb the agent left running must not take the harness down. It
+    says so on ``note_fd`` (the command's stderr, when a command was being started).
+    """
+    for attempt in range(40):
+        try:
+            return os.fork()
+        except BlockingIOError:
+            if attempt == 4:
+                n = kill_other_uids()
+                with wire.suppress(OSError):
+                    os.write(
+                        note_fd,
+                        f"hazmat: the sandbox was out of processes; {n} of the "
+                        f"agent's processes were killed to recover\n".encode(),
+                    )
+            time.sleep(0.05)
+    return os.fork()
+
+
+class _Timeout(Exception):
+    pass
+
+
+def _on_alarm(signum: int, frame: FrameType | None) -> NoReturn:
+    raise _Timeout()
+
+
+def runner(
+    req: dict[str, Any], out_w: int, err_w: int, status_w: int, stdin_data: bytes
+) -> NoReturn:
+    """Body of the forked runner process. Never returns."""
+    code, timed_out = 1, False
+    try:
+        os.setsid()
+        set_subreaper()
+        stdin_r: int | None = None
+        stdin_w: int | None = None
+        if stdin_data:
+            stdin_r, stdin_w = os.pipe()
+        pid = fork_or_recover(err_w)
+        if pid == 0:
+            _exec_command(req, stdin_r, out_w, err_w)
+        os.close(out_w)
+        os.close(err_w)
+        if stdin_r is not None:
+            os.close(stdin_r)
+        signal.signal(signal.SIGALRM, _on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, float(req.get("timeout") or 3600))
+        try:
+            if stdin_w is not None:
+                try:
+                    view = memoryview(stdin_data)
+                    while view:
+                        view = view[os.write(stdin_w, view) :]
+                except OSError:
+                    pass
+                os.close(stdin_w)
+            while True:
+                got, status = os.waitpid(-1, 0)
+                if got == pid:
+                    break
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+        except _Timeout:
+            timed_out, code = True, 124
+            kill_tree(os.getpid())
+        reap_nohang()
+    except BaseException as exc:  # report, never raise out of a forked child
+        with wire.suppress(OSError):
+            os.write(2, f"hazmat runner: {exc!r}\n".encode())
+    try:
+        os.write(status_w, wire.dumps({"exit_code": code, "timed_out": timed_out}))
+    finally:
+        os._exit(0)
+
+
+def _exec_command(req: dict[str, Any], stdin_r: int | None, out_w: int, err_w: int) -> NoReturn:
+    try:
+        if stdin_r is not None:
+            os.dup2(stdin_r, 0)
+        else:
+            devnull = os.open("/dev/null", os.O_RDONLY)
+            os.dup2(devnull, 0)
+        os.dup2(out_w, 1)
+        os.dup2(err_w, 2)
+        os.closerange(3, 65536)
+        for sig in (
+            signal.SIGPIPE,
+            signal.SIGINT,
+            signal.SIGTERM,
+            signal.SIGALRM,
+            signal.SIGCHLD,
+            signal.SIGQUIT,
+        ):
+            signal.signal(sig, signal.SIG_DFL)
+        if req.get("gid") is not None:
+            os.setgroups([])
+            os.setgid(int(req["gid"]))
+        if req.get("uid") is not None:
+            os.setuid(int(req["uid"]))
+        env = dict(os.environ)
+        env.update(req.get("env") or {})
+        argv = req["argv"]
+        if req.get("cwd"):
+            os.chdir(req["cwd"])
+        try:
+            os.execvpe(argv[0], argv, env)
+        except FileNotFoundError:
+            os.write(2, f"{argv[0]}: command not found\n".encode())
+            os._exit(127)
+        except PermissionError:
+            os.write(2, f"{argv[0]}: permission denied\n".encode())
+            os._exit(126)
+    except BaseException as exc:
+        with wire.suppress(OSError):
+            os.write(2, f"hazmat: {exc}\n".encode())
+        os._exit(126 if isinstance(exc, (PermissionError, OSError)) else 1)
+    os._exit(1)
+
+
+def apply_rlimits(argv: list[str]) -> None:
+    names = {
+        "nproc": resource.RLIMIT_NPROC,
+        "as": resource.RLIMIT_AS,
+        "cpu": resource.RLIMIT_CPU,
+        "fsize": resource.RLIMIT_FSIZE,
+        "nofile": resource.RLIMIT_NOFILE,
+        "core": resource.RLIMIT_CORE,
+    }
+    for arg in argv:
+        if arg.startswith("--rlimit="):
+            name, _, value = arg[len("--rlimit=") :].partition("=")
+            resource.setrlimit(names[name], (int(value), int(value)))
