@@ -60,6 +60,53 @@ class LiveStderr:
         sys.stderr.flush()
 
 
+class _AfterImport:
+    """A ``sys.meta_path`` finder that runs ``then()`` right after ``name`` is first imported
+    (and then leaves the import system as it was)."""
+
+    def __init__(self, name: str, then: Any) -> None:
+        self.name = name
+        self.then = then
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        if fullname != self.name:
+            return None
+        import importlib.util
+
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        loader = getattr(spec, "loader", None)
+        if spec is None or loader is None or not hasattr(loader, "exec_module"):
+            self.then()
+            return spec
+        run = loader.exec_module
+
+        def exec_module(module: Any) -> None:
+            run(module)
+            self.then()
+
+        loader.exec_module = exec_module
+        return spec
+
+
+def configure_logging_on_use(level: str) -> None:
+    """Log at ``level`` to stderr (redacted), set up when something first imports structlog.
+
+    Importing structlog costs about 50 ms; a command that logs nothing (``runs``,
+    ``verify``) never pays it, and one that does is configured before its first line.
+    """
+
+    def apply() -> None:
+        from hazmat.record.logconfig import configure_logging
+
+        configure_logging(level, stream=LiveStderr())  # type: ignore[arg-type]
+
+    if "structlog" in sys.modules:
+        apply()
+    elif not any(isinstance(f, _AfterImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _AfterImport("structlog", apply))
+
+
 def install_output_guard() -> None:
     """Redact secrets from everything this process writes to stdout and stderr (once)."""
     if isinstance(sys.stdout, _GuardedStream):

@@ -91,7 +91,7 @@ def demo(
     from hazmat.cli.console import out as stdout
     from hazmat.cli.progress import RunProgress, print_results, run_with_signals
     from hazmat.policy.compose import task_policies
-    from hazmat.record.log import configure_logging
+    from hazmat.record.logconfig import configure_logging
     from hazmat.replay.html import write_html as write_timeline
     from hazmat.report.html import write_html as write_report
     from hazmat.report.scorecard import score_runs

@@ -9,7 +9,6 @@ identical to the record and 1 when it diverged.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -321,6 +320,8 @@ def _reexecute(
             f"{until or report.steps_compared}); Ctrl-D ends it and stops the sandbox"
         )
         await serve_shell(sb)
+
+    import asyncio
 
     report = asyncio.run(
         replay_episode(

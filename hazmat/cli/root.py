@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from typing import Annotated, Any, NoReturn, TextIO, TypeVar, cast
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
@@ -112,18 +112,17 @@ def _root(
     ] = False,
 ) -> None:
     """A containment lab for dangerous-capability evaluations of AI agents."""
-    from hazmat.cli.console import LiveStderr, install_output_guard
+    from hazmat.cli.console import configure_logging_on_use, install_output_guard
+    from hazmat.errors import ConfigError
 
     install_output_guard()  # every command's output is redacted (not --help: it has none)
     if debug:
         os.environ["HAZMAT_DEBUG"] = "1"
-    from hazmat.record.log import configure_logging
-
-    level = os.environ.get("HAZMAT_LOG_LEVEL", "warning")
-    configure_logging(
-        "debug" if verbose > 1 else "info" if verbose else level,
-        stream=cast("TextIO", LiveStderr()),
-    )
+    level = os.environ.get("HAZMAT_LOG_LEVEL", "warning").lower()
+    if level not in ("debug", "info", "warning", "error", "critical"):
+        raise ConfigError(f"HAZMAT_LOG_LEVEL={level}: not a log level",
+                          hint="use debug, info, warning, error or critical")  # fmt: skip
+    configure_logging_on_use("debug" if verbose > 1 else "info" if verbose else level)
 
 
 def click_command() -> Any:

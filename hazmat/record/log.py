@@ -37,13 +37,12 @@ import json
 import logging
 import math
 import os
-import sys
 import threading
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import PurePath
 from types import TracebackType
-from typing import Any, Final, TextIO
+from typing import Any, Final
 
 import structlog
 from pydantic import BaseModel
@@ -72,7 +71,8 @@ from hazmat.record.events import (
     needs_literal,
     validate_fields,
 )
-from hazmat.record.redact import Redactor, redact_processor
+from hazmat.record.logconfig import configure_logging, ensure_logging
+from hazmat.record.redact import Redactor
 from hazmat.record.seals import SealEntry, SealLog
 from hazmat.record.store import RunStatus, RunStore, utc_now
 from hazmat.record.summary import RESUMED_KIND, EpisodeTally, RunSummary
@@ -89,13 +89,6 @@ __all__ = [
 Processor = Callable[["Recorder", str, dict[str, Any]], dict[str, Any]]
 """A record processor: ``(recorder, event_name, fields) -> fields``."""
 
-_LEVELS: Final = {
-    "debug": logging.DEBUG,
-    "info": logging.INFO,
-    "warning": logging.WARNING,
-    "error": logging.ERROR,
-    "critical": logging.CRITICAL,
-}
 _EVENT_LEVEL: Final = {
     RUN_START: logging.INFO,
     RUN_END: logging.INFO,
@@ -105,51 +98,6 @@ _EVENT_LEVEL: Final = {
     LIMIT: logging.WARNING,
     ERROR: logging.ERROR,
 }
-_configured_level: int | None = None
-
-
-def configure_logging(
-    level: str | int = "warning", *, stream: TextIO | None = None, json_lines: bool = False
-) -> None:
-    """Configure structlog for this process: human lines to ``stream`` (stderr).
-
-    ``level`` is a name (``debug``, ``info``, ``warning``, ...) or a logging
-    number; the CLI maps ``-v``/``-q`` to it. ``json_lines`` renders JSON
-    instead of console text. Calling it again reconfigures. Raises
-    :class:`hazmat.errors.ConfigError` for an unknown level name.
-    """
-    global _configured_level
-    if isinstance(level, str):
-        if level.lower() not in _LEVELS:
-            from hazmat.errors import ConfigError
-
-            raise ConfigError(f"unknown log level {level!r}", hint="use " + ", ".join(_LEVELS))
-        num = _LEVELS[level.lower()]
-    else:
-        num = level
-    renderer: Any = (
-        structlog.processors.JSONRenderer()
-        if json_lines
-        else structlog.dev.ConsoleRenderer(colors=False)
-    )
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            redact_processor,
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(num),
-        logger_factory=structlog.PrintLoggerFactory(file=stream or sys.stderr),
-        cache_logger_on_first_use=False,
-    )
-    _configured_level = num
-
-
-def _ensure_logging() -> None:
-    if _configured_level is None and not structlog.is_configured():
-        configure_logging()
 
 
 def get_logger(**bind: Any) -> Any:
@@ -159,7 +107,7 @@ def get_logger(**bind: Any) -> Any:
     ``configure_logging`` (or ``structlog.testing.capture_logs``) applies to
     loggers made before it.
     """
-    _ensure_logging()
+    ensure_logging()
     return structlog.get_logger(**bind)
 
 
