@@ -1,8 +1,11 @@
 """What a local sandbox changed and which processes it runs, read from the host.
 
 The writable dirs are host folders (see :mod:`.folders`): a snapshot compares their
-listing with the one taken at start and archives what was added or changed, never
-following a symlink (the agent's ``ln -s /etc/shadow`` is archived as a link).
+listing with the one taken at start and archives what was added or changed
+(:mod:`.archive`). Both read every file beneath a descriptor of its writable dir
+(:mod:`.beneath`: ``openat2`` with ``RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS``), never
+by a path from ``/``, so a folder the agent swaps for a symlink to a host folder is
+never entered, and the agent's ``ln -s /etc/shadow`` is archived as a link.
 Processes are read from the host's ``/proc``, so a frozen sandbox can be listed.
 """
 
@@ -16,9 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from hazmat.sandbox.base import SnapshotInfo
+from hazmat.sandbox.local.archive import SNAPSHOT_CAP, Archiver
+from hazmat.sandbox.local.beneath import open_root, walk
 from hazmat.sandbox.local.plan import under
 
 __all__ = [
+    "SNAPSHOT_CAP",
     "Listing",
     "alive",
     "descendants",
@@ -33,47 +39,85 @@ Listing = dict[str, tuple[int, int, int]]
 
 
 def listing(mounts: dict[str, Path]) -> Listing:
-    """Everything under the writable dirs (``mounts``: sandbox path -> host folder)."""
+    """Everything under the writable dirs (``mounts``: sandbox path -> host folder),
+    read beneath each folder's descriptor (see the module docstring)."""
     out: Listing = {}
     for dest, backing in mounts.items():
-        for dirpath, dirs, files in os.walk(backing):
-            for name in dirs + files:
-                host = Path(dirpath) / name
-                with contextlib.suppress(OSError):
-                    st = host.lstat()
-                    rel = os.path.relpath(host, backing)
-                    out[os.path.join(dest, rel)] = (st.st_mtime_ns, st.st_size, st.st_mode)
+        try:
+            root = open_root(str(backing))
+        except OSError:
+            continue
+        try:
+            for rel, st in walk(root):
+                out[os.path.join(dest, rel)] = (st.st_mtime_ns, st.st_size, st.st_mode)
+        finally:
+            os.close(root)
     return out
 
 
-def _host_path(mounts: dict[str, Path], path: str) -> Path:
-    for dest, backing in sorted(mounts.items(), key=lambda kv: -len(kv[0])):
+def _mount_of(mounts: dict[str, Path], path: str) -> tuple[str, str]:
+    """(sandbox path of the writable dir holding ``path``, ``path`` relative to it)."""
+    for dest in sorted(mounts, key=lambda d: -len(d)):
         if under(path, dest):
-            return backing / os.path.relpath(path, dest)
+            return dest, os.path.relpath(path, dest)
     raise KeyError(path)
 
 
-def save_snapshot(dest: Path, mounts: dict[str, Path], baseline: Listing) -> SnapshotInfo:
-    """Write ``changes.json`` (``{"added", "changed", "deleted"}``) and ``changes.tar``
-    (what was added or changed since ``baseline``) into ``dest``. The caller keeps the
-    sandbox frozen meanwhile."""
+def save_snapshot(
+    dest: Path,
+    mounts: dict[str, Path],
+    baseline: Listing,
+    *,
+    cap: int = SNAPSHOT_CAP,
+    names: dict[int, str] | None = None,
+    id_base: int = 0,
+) -> SnapshotInfo:
+    """Write ``changes.tar`` (what was added or changed since ``baseline``, at most
+    ``cap`` bytes, sparse files sparse; see :mod:`.archive`) and ``changes.json``
+    (``added``, ``changed``, ``deleted``; ``sparse``: the paths stored sparsely;
+    ``left_out``: ``{"path", "size", "why"}`` of each file not archived, and
+    ``truncated`` when the cap cut the archive) into ``dest``. ``names`` (host uid ->
+    user name) and ``id_base`` (the sandbox root's host id) name the owners. The
+    caller keeps the sandbox frozen meanwhile.
+
+    Raises:
+        OSError: ``dest`` cannot be written.
+    """
     now = listing(mounts)
     added = sorted(p for p in now if p not in baseline)
     changed = sorted(p for p in now if p in baseline and now[p] != baseline[p])
     deleted = sorted(p for p in baseline if p not in now)
     dest.mkdir(parents=True, exist_ok=True)
+    roots: dict[str, int] = {}
+    try:
+        for mount, backing in mounts.items():
+            with contextlib.suppress(OSError):
+                roots[mount] = open_root(str(backing))
+        with tarfile.open(dest / "changes.tar", "w", format=tarfile.PAX_FORMAT) as tar:
+            archive = Archiver(tar, cap=cap, names=names or {}, id_base=id_base)
+            for path in sorted(added + changed):
+                mount, rel = _mount_of(mounts, path)
+                if mount in roots:
+                    archive.add(roots[mount], rel, path)
+    finally:
+        for fd in roots.values():
+            os.close(fd)
+    cut = [e for e in archive.left_out if str(e["why"]).startswith("over the snapshot cap")]
     (dest / "changes.json").write_text(
         json.dumps(
-            {"backend": "local", "added": added, "changed": changed, "deleted": deleted},
+            {
+                "backend": "local",
+                "added": added,
+                "changed": changed,
+                "deleted": deleted,
+                "sparse": archive.sparse,
+                "left_out": archive.left_out,
+                "truncated": bool(cut),
+                "cap": cap,
+            },
             indent=1,
         )
     )
-    with tarfile.open(dest / "changes.tar", "w") as tar:
-        for path in sorted(added + changed):
-            host = _host_path(mounts, path)
-            with contextlib.suppress(OSError):
-                if host.is_symlink() or host.is_file() or host.is_dir():
-                    tar.add(host, arcname=path.lstrip("/"), recursive=False)
     return SnapshotInfo(path=dest, changed=[*added, *changed, *("-" + p for p in deleted)])
 
 
