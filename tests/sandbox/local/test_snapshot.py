@@ -9,7 +9,6 @@ sparse files stored sparsely, an over-cap snapshot cut with a note, ``verify`` o
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import shutil
 import subprocess
