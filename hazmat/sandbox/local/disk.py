@@ -3,9 +3,17 @@
 Every writable dir of a local sandbox (``/tmp``, ``/root``, the home, the workdir, the
 shell state) lives in its backing folder (:mod:`.folders`). Run as root of the host,
 that folder is the mount point of an ext4 filesystem of :func:`disk_bytes` bytes in a
-sparse image file next to it (``<backing folder>.img``), attached to a loop device
-with auto-clear: writes past the bound fail with ``ENOSPC`` inside the sandbox, and
-the host spends at most the image's size. The image is a copy of a template formatted
+sparse image file (made as ``<backing folder>.img`` and unlinked at once: only the
+loop device and a descriptor hold it), attached to a loop device with auto-clear:
+writes past the bound fail with ``ENOSPC`` inside the sandbox, and the host spends at
+most the image's size.
+
+The host's mount lives only while the sandbox starts: once bubblewrap has bound the
+writable dirs into the sandbox's own mount namespace, :meth:`Disk.release_host`
+detaches it (``MNT_DETACH``). From then on the filesystem is held by the sandbox's
+namespace and by the backing folder's descriptor (through which snapshots read it),
+so when the sandbox dies, even with the host process killed, the filesystem, the
+loop device and the image's blocks go with it: nothing stays mounted on the host. The image is a copy of a template formatted
 once per host process (``mke2fs``, no journal, lazily initialised inode tables; the
 copy writes its ~150 KiB of metadata), attached with ``LOOP_CONFIGURE`` and mounted
 with ``mount(2)`` directly: about a millisecond per sandbox.
@@ -18,10 +26,10 @@ Without the rights (not root, no loop devices, no ``mke2fs``), the backing folde
 plain folder: disk use is then bounded per file only, which :attr:`Disk.problem` /
 ``info()["disk"]`` and a log line say.
 
-Removal: :meth:`Disk.detach` unmounts lazily (the loop device clears itself once the
-last user is gone) and unlinks the image; the leftovers of a killed host process are
-found by :func:`mounts_under` and removed by
-:func:`~hazmat.sandbox.local.folders.cleanup_leftovers`.
+Removal: :meth:`Disk.detach` unmounts lazily (if still mounted) and closes the
+image; a host process killed while a sandbox starts can leave a mount, which
+:func:`~hazmat.sandbox.local.folders.cleanup_leftovers` finds (:func:`mounts_under`)
+and unmounts.
 """
 
 from __future__ import annotations
@@ -214,33 +222,34 @@ def _configure(loop: int, img: int) -> None:
 class Disk:
     """The filesystem image mounted on one sandbox's backing folder."""
 
-    def __init__(self, mountpoint: Path, image: Path, size: int, device: str) -> None:
+    def __init__(self, mountpoint: Path, image: int, size: int, device: str) -> None:
         self.mountpoint = mountpoint
-        self.image = image
-        """``<backing folder>.img``, sparse: its blocks are the host disk it uses."""
+        self._image = image
+        """A descriptor of the (unlinked, sparse) image: its blocks are the host disk it
+        uses."""
         self.size = size
         self.device = device
 
     @classmethod
     def attach(cls, mountpoint: Path, size: int) -> Disk:
-        """Make ``<mountpoint>.img`` (a fresh ext4 of ``size`` bytes) and mount it on
-        the empty folder ``mountpoint`` (``nosuid``, ``nodev``).
+        """Make a fresh ext4 of ``size`` bytes in an image (unlinked once attached) and
+        mount it on the empty folder ``mountpoint`` (``nosuid``, ``nodev``).
 
         Raises:
             OSError: no ``mke2fs``, no loop device, or the mount failed (nothing is
-                left: the image is removed again).
+                left: the image is gone, the loop device clears itself).
         """
         extents = _template(size)
         image = Path(f"{mountpoint}.img")
-        fd = os.open(image, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        fd = os.open(image, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
             try:
                 os.ftruncate(fd, size)
                 for offset, data in extents:
                     os.pwrite(fd, data, offset)
+                device, loop = _attach(image)
             finally:
-                os.close(fd)
-            device, loop = _attach(image)
+                image.unlink()
             try:
                 _check(
                     _libc().mount(
@@ -255,25 +264,34 @@ class Disk:
             finally:
                 os.close(loop)  # auto-clear: the mount now holds the device
         except BaseException:
-            image.unlink(missing_ok=True)
+            os.close(fd)
+            unmount(mountpoint)
             raise
         with contextlib.suppress(OSError):
             (mountpoint / "lost+found").rmdir()
-        return cls(mountpoint, image, size, device)
+        return cls(mountpoint, fd, size, device)
 
     def used(self) -> int:
         """Bytes of host disk the image takes now (its allocated blocks)."""
         try:
-            return os.stat(self.image).st_blocks * 512
+            return os.fstat(self._image).st_blocks * 512
         except OSError:
             return 0
 
-    def detach(self) -> None:
-        """Unmount (lazily: the loop device clears itself when the last user is gone)
-        and remove the image. Never raises."""
+    def release_host(self) -> None:
+        """Detach the host's mount (see the module docstring); the filesystem lives on
+        in the sandbox's mount namespace and in open descriptors. Idempotent."""
         unmount(self.mountpoint)
-        with contextlib.suppress(OSError):
-            self.image.unlink()
+
+    def detach(self) -> None:
+        """Unmount the host's mount if still there and close the image: the filesystem,
+        the loop device and the image's blocks go once the sandbox's namespace and the
+        backing folder's descriptor are gone. Never raises."""
+        unmount(self.mountpoint)
+        if self._image >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._image)
+            self._image = -1
 
 
 def unmount(path: Path) -> bool:

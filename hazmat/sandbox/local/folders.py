@@ -1,8 +1,9 @@
 """The host folder behind one local sandbox, and the leftovers of dead host processes.
 
 ``<sandbox_parent>/hazmat-local-<host pid>-<episode>-<random>/`` (as root of the host,
-the mount point of the sandbox's own filesystem ``<same name>.img``, which bounds the
-disk all of it may use: :mod:`.disk`)::
+the mount point, while the sandbox starts, of the sandbox's own filesystem, which
+bounds the disk all of it may use: :mod:`.disk`; afterwards it is reached through
+:attr:`Backing.root_fd` only)::
 
     tmp/ root/ home/ [work/]   the writable dirs (/tmp, /root, $HOME, the workdir)
     etc/                       the synthesized /etc files
@@ -45,6 +46,9 @@ class Backing:
         """Sandbox path of each writable dir -> its host folder."""
         self.disk: Disk | None = None
         """The filesystem mounted on :attr:`root` (None: a plain folder)."""
+        self.root_fd = -1
+        """A descriptor of the backing folder (of its filesystem's root, which stays
+        reachable through it once the host's mount is gone): snapshots read beneath it."""
         self.disk_problem = "not root of the host: bounded per file only"
         """Why there is no :attr:`disk` ("" when there is one)."""
 
@@ -70,6 +74,7 @@ class Backing:
                     backing.disk_problem = f"no filesystem image ({exc}): bounded per file only"
                     log.warning("local_disk_unbounded", why=backing.disk_problem)
             backing._populate(spec)
+            backing.root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except BaseException:
             backing.remove()
             raise
@@ -163,11 +168,27 @@ class Backing:
         ]
         return tuple(out)
 
+    def dirs(self) -> dict[str, str]:
+        """Sandbox path of each writable dir -> its path beneath :attr:`root_fd`."""
+        return {dest: os.path.relpath(host, self.root) for dest, host in self.mounts.items()}
+
+    def release_host(self) -> None:
+        """Once bwrap has bound the dirs: detach the host's mount of the filesystem
+        (see :mod:`.disk`); :attr:`root_fd` still reaches it."""
+        if self.disk is not None:
+            self.disk.release_host()
+
     def remove(self) -> None:
-        """Unmount its filesystem and remove the image, then remove the whole folder,
-        never following the agent's symlinks."""
+        """Let the filesystem go (unmounted, image closed, descriptor closed), then
+        remove the folder, never following the agent's symlinks."""
         if self.disk is not None:
             self.disk.detach()
+        if self.root_fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self.root_fd)
+            self.root_fd = -1
+        for point in mounts_under(self.root):
+            unmount(point)
         rmtree(self.root)
 
 

@@ -179,6 +179,8 @@ class LocalSandbox(ChannelSandbox, Freezable):
             watch = asyncio.ensure_future(self._start_sentinel()) if self.spec.sentinel else None
             try:
                 await self._launch()
+                assert self._backing is not None
+                self._backing.release_host()  # bwrap has bound the writable dirs
                 if watch is not None:
                     await watch
             except BaseException:
@@ -194,7 +196,8 @@ class LocalSandbox(ChannelSandbox, Freezable):
                     err = (result.stderr_text or result.stdout_text).strip()[-800:]
                     raise SandboxStartError(f"setup command failed ({why}): {command}: {err}")
             assert self._backing is not None
-            self._baseline = await asyncio.to_thread(listing, self._backing.mounts)
+            backing = self._backing
+            self._baseline = await asyncio.to_thread(listing, backing.root_fd, backing.dirs())
         except BaseException:
             await self.stop()
             raise
@@ -249,8 +252,6 @@ class LocalSandbox(ChannelSandbox, Freezable):
             raise SandboxStartError(f"cannot prepare the sandbox folders: {exc}") from exc
         self._backing, self._dir = backing, backing.root
         self._made.append(backing.root)
-        if backing.disk is not None:
-            self._made.append(backing.disk.image)
 
     def _plan(self, info_fd: int, guest: Path) -> Plan:
         assert self._backing is not None
@@ -487,7 +488,8 @@ class LocalSandbox(ChannelSandbox, Freezable):
             return await asyncio.to_thread(
                 _save_snapshot,
                 Path(dest),
-                self._backing.mounts,
+                self._backing.root_fd,
+                self._backing.dirs(),
                 self._baseline,
                 names=self._ids.names(),
                 id_base=base,
@@ -553,7 +555,7 @@ class LocalSandbox(ChannelSandbox, Freezable):
             "freezer": f"cgroup {self._freezer.kind}"
             if self._freezer
             else f"signals: {self._freezer_problem}",
-            "disk": {"bytes": self._backing.disk.size, "image": str(self._backing.disk.image)}
+            "disk": {"bytes": self._backing.disk.size, "device": self._backing.disk.device}
             if self._backing is not None and self._backing.disk is not None
             else (self._backing.disk_problem if self._backing else None),
             "sentinel": self.sentinel.setup

@@ -20,7 +20,7 @@ from typing import Any
 
 from hazmat.sandbox.base import SnapshotInfo
 from hazmat.sandbox.local.archive import SNAPSHOT_CAP, Archiver
-from hazmat.sandbox.local.beneath import open_root, walk
+from hazmat.sandbox.local.beneath import open_beneath, walk
 from hazmat.sandbox.local.plan import under
 
 __all__ = [
@@ -38,24 +38,31 @@ Listing = dict[str, tuple[int, int, int]]
 """Sandbox path -> (mtime_ns, size, mode)."""
 
 
-def listing(mounts: dict[str, Path]) -> Listing:
-    """Everything under the writable dirs (``mounts``: sandbox path -> host folder),
-    read beneath each folder's descriptor (see the module docstring)."""
-    out: Listing = {}
-    for dest, backing in mounts.items():
-        try:
-            root = open_root(str(backing))
-        except OSError:
-            continue
-        try:
-            for rel, st in walk(root):
-                out[os.path.join(dest, rel)] = (st.st_mtime_ns, st.st_size, st.st_mode)
-        finally:
-            os.close(root)
+def _open_dirs(root: int, dirs: dict[str, str]) -> dict[str, int]:
+    """A descriptor of each writable dir (sandbox path -> path beneath ``root``)."""
+    out: dict[str, int] = {}
+    for dest, rel in dirs.items():
+        with contextlib.suppress(OSError):
+            out[dest] = open_beneath(root, rel, os.O_RDONLY | os.O_DIRECTORY)
     return out
 
 
-def _mount_of(mounts: dict[str, Path], path: str) -> tuple[str, str]:
+def listing(root: int, dirs: dict[str, str]) -> Listing:
+    """Everything under the writable dirs (``dirs``: sandbox path -> its path beneath
+    the backing folder's descriptor ``root``), read beneath each dir's descriptor."""
+    out: Listing = {}
+    fds = _open_dirs(root, dirs)
+    try:
+        for dest, fd in fds.items():
+            for rel, st in walk(fd):
+                out[os.path.join(dest, rel)] = (st.st_mtime_ns, st.st_size, st.st_mode)
+    finally:
+        for fd in fds.values():
+            os.close(fd)
+    return out
+
+
+def _mount_of(mounts: dict[str, int], path: str) -> tuple[str, str]:
     """(sandbox path of the writable dir holding ``path``, ``path`` relative to it)."""
     for dest in sorted(mounts, key=lambda d: -len(d)):
         if under(path, dest):
@@ -65,7 +72,8 @@ def _mount_of(mounts: dict[str, Path], path: str) -> tuple[str, str]:
 
 def save_snapshot(
     dest: Path,
-    mounts: dict[str, Path],
+    root: int,
+    dirs: dict[str, str],
     baseline: Listing,
     *,
     cap: int = SNAPSHOT_CAP,
@@ -78,26 +86,24 @@ def save_snapshot(
     ``left_out``: ``{"path", "size", "why"}`` of each file not archived, and
     ``truncated`` when the cap cut the archive) into ``dest``. ``names`` (host uid ->
     user name) and ``id_base`` (the sandbox root's host id) name the owners. The
-    caller keeps the sandbox frozen meanwhile.
+    caller keeps the sandbox frozen meanwhile; ``root`` and ``dirs`` are as for
+    :func:`listing`.
 
     Raises:
         OSError: ``dest`` cannot be written.
     """
-    now = listing(mounts)
+    now = listing(root, dirs)
     added = sorted(p for p in now if p not in baseline)
     changed = sorted(p for p in now if p in baseline and now[p] != baseline[p])
     deleted = sorted(p for p in baseline if p not in now)
     dest.mkdir(parents=True, exist_ok=True)
-    roots: dict[str, int] = {}
+    roots = _open_dirs(root, dirs)
     try:
-        for mount, backing in mounts.items():
-            with contextlib.suppress(OSError):
-                roots[mount] = open_root(str(backing))
         with tarfile.open(dest / "changes.tar", "w", format=tarfile.PAX_FORMAT) as tar:
             archive = Archiver(tar, cap=cap, names=names or {}, id_base=id_base)
             for path in sorted(added + changed):
-                mount, rel = _mount_of(mounts, path)
-                if mount in roots:
+                with contextlib.suppress(KeyError):  # its dir could not be opened
+                    mount, rel = _mount_of(roots, path)
                     archive.add(roots[mount], rel, path)
     finally:
         for fd in roots.values():

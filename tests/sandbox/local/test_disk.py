@@ -36,7 +36,9 @@ async def test_four_500_mib_writes_stop_at_the_bound_and_the_host_spends_no_more
     async with LocalSandbox(spec, episode_id="disk") as sb:
         disk = sb.info()["disk"]
         assert isinstance(disk, dict) and disk["bytes"] == bound, disk
-        image = Path(disk["image"])
+        assert sb._backing is not None and sb._backing.disk is not None
+        folder = sb._backing.root
+        assert not mounts_under(folder), "the host's mount is gone once the sandbox runs"
         r = await sb.exec(
             "for i in 1 2 3 4; do head -c 500M /dev/zero > ~/f$i && echo wrote$i; done;"
             "cat ~/f* | wc -c",
@@ -47,14 +49,26 @@ async def test_four_500_mib_writes_stop_at_the_bound_and_the_host_spends_no_more
         assert "No space left on device" in r.stderr_text, r.stderr_text
         stored = int(r.stdout_text.split()[-1])
         assert 900 << 20 < stored <= bound, stored
-        used = image.stat().st_blocks * 512
+        used = sb._backing.disk.used()
         assert used <= bound + SLACK, (used, bound)
         assert used > 900 << 20  # the writes did land, up to the bound
         # freeing space works, and the sandbox still answers
         r = await sb.exec("rm -f ~/f1 ~/f3; head -c 100M /dev/zero > ~/g && echo again")
         assert r.stdout_text.strip() == "again", r
-    assert not image.exists()
-    assert not mounts_under(image.with_suffix(""))
+    assert not folder.exists()
+    assert not _loops_of(folder), "the loop device outlived the sandbox"
+
+
+def _loops_of(folder: Path) -> list[str]:
+    """Loop devices whose backing file is ``folder``'s image."""
+    out = []
+    for backing in Path("/sys/block").glob("loop*/loop/backing_file"):
+        try:
+            if backing.read_text().startswith(f"{folder}.img"):
+                out.append(backing.parent.parent.name)
+        except OSError:
+            continue
+    return out
 
 
 def test_the_bound_always_fits_the_largest_file_and_the_placed_files() -> None:

@@ -41,22 +41,26 @@ async def test_a_frozen_sandbox_stays_frozen_whatever_sigcont_is_sent(tmp_path: 
         assert (await sb.exec(REVIVERS)).ok
         await asyncio.sleep(0.3)
         assert sb._backing is not None
-        count = sb._backing.mounts["/tmp"] / "count"
+        root = sb._backing.root_fd
+
+        def size_now() -> int:
+            return os.stat("tmp/count", dir_fd=root).st_size
+
         await sb.freeze()
         assert sb._freezer is not None and sb._freezer.frozen()
-        size = count.stat().st_size
+        size = size_now()
         pids = pids_in_namespace(sb._pidns)
         assert len(pids) >= 5, pids
         for _ in range(20):  # the host sends SIGCONT too
             for pid in pids:
                 os.kill(pid, signal.SIGCONT)
             await asyncio.sleep(0.02)
-        assert count.stat().st_size == size, "a frozen process wrote"
+        assert size_now() == size, "a frozen process wrote"
         await sb.snapshot(tmp_path / "snap")  # freezes again, thaws to frozen (it was)
-        assert sb._freezer.frozen() and count.stat().st_size == size
+        assert sb._freezer.frozen() and size_now() == size
         sb._thaw()
         await asyncio.sleep(0.3)
-        assert count.stat().st_size > size, "thawed processes run again"
+        assert size_now() > size, "thawed processes run again"
         await sb.freeze()
     finally:
         ns = sb._pidns
