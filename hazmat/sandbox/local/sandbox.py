@@ -44,6 +44,7 @@ cgroups it leaves are removed by :func:`cleanup_leftovers` (for ``hazmat cleanup
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import os
@@ -111,6 +112,9 @@ __all__ = [
 
 log = structlog.get_logger("hazmat.sandbox.local")
 
+_MAKER = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="hazmat-backing")
+"""Makes backing folders (their filesystem's mount waits on I/O) while bwrap starts."""
+
 
 class LocalSandbox(ChannelSandbox, Freezable):
     """A bubblewrap sandbox with a persistent supervisor channel (see the module doc)."""
@@ -123,6 +127,7 @@ class LocalSandbox(ChannelSandbox, Freezable):
         super().__init__(spec, run_id=run_id, episode_id=episode_id)
         self._ids = IdMap(False, 0, spec.user)
         self._backing: Backing | None = None
+        self._backing_job: concurrent.futures.Future[None] | None = None
         self._made: list[Path] = []
         """Every folder made on the host (backing folder, cgroups), for :meth:`leftovers`."""
         self._stopped_at = 0.0
@@ -174,6 +179,7 @@ class LocalSandbox(ChannelSandbox, Freezable):
                 self._prepare()  # sync so a cancel cannot leak cgroups
             except OSError as exc:
                 raise SandboxStartError(f"cannot prepare the sandbox: {exc}") from exc
+            self._backing_job = _MAKER.submit(self._make_backing)
             # The sentinel starts first: it is ready to join the network namespace as soon
             # as bwrap made it; the agent's first command comes after it was set up.
             watch = asyncio.ensure_future(self._start_sentinel()) if self.spec.sentinel else None
@@ -241,7 +247,8 @@ class LocalSandbox(ChannelSandbox, Freezable):
         self._made += self._cgroups
 
     def _make_backing(self) -> None:
-        """The backing folder with the spec's files (sync: a cancel cannot leak it).
+        """The backing folder with the spec's files (in a thread of its own, which
+        :meth:`stop` waits for: a cancel cannot leak it).
 
         Raises:
             SandboxStartError: it cannot be made.
@@ -288,7 +295,8 @@ class LocalSandbox(ChannelSandbox, Freezable):
                 fds.append(seccomp_fd)
 
             async def write_args() -> None:  # while the namespace joins the cgroups
-                self._make_backing()
+                assert self._backing_job is not None
+                await asyncio.wrap_future(self._backing_job)
                 options, _ = bwrap_args(self._plan(info_w, shared.guest))
                 os.write(args_fd, b"".join(a.encode() + b"\0" for a in options + seccomp))
                 os.lseek(args_fd, 0, os.SEEK_SET)
@@ -430,6 +438,9 @@ class LocalSandbox(ChannelSandbox, Freezable):
                 self._info_r = None
             if self._cgroups:
                 remove_cgroups(self._cgroups)
+            if self._backing_job is not None:  # done, or a few ms from it
+                with contextlib.suppress(BaseException):
+                    self._backing_job.result()
             if self._backing is not None:
                 self._backing.remove()
                 self._backing = self._dir = None
