@@ -148,6 +148,7 @@ class LocalSandbox(ChannelSandbox, Freezable):
         self._frozen_pids: set[int] = set()
         self._freezer: Freezer | None = None
         self._freezer_problem = "not root of the host"
+        self._cgroup_name = ""
         self._baseline: Listing = {}
         self._python = ""
         self._stopped = False
@@ -239,11 +240,7 @@ class LocalSandbox(ChannelSandbox, Freezable):
                 pids=limits.pids + 64,
                 cpus=limits.cpus,
             )
-            self._freezer, self._freezer_problem = make_freezer(name, self._cgroups)
-            if self._freezer is not None and self._freezer.folder not in self._cgroups:
-                self._cgroups.append(self._freezer.folder)
-        if self._freezer is None:
-            self._log.warning("local_freeze_by_signals", why=self._freezer_problem)
+            self._cgroup_name, self._freezer_problem = name, ""  # the freezer: on demand
         self._made += self._cgroups
 
     def _make_backing(self) -> None:
@@ -523,9 +520,15 @@ class LocalSandbox(ChannelSandbox, Freezable):
         if self._child_pid is None or self._stopped or not self._ours(self._child_pid):
             return
         self._frozen = True
+        if self._freezer is None and self._cgroup_name and not self._freezer_problem:
+            self._freezer, self._freezer_problem = make_freezer(self._cgroup_name, self._cgroups)
+            if self._freezer is not None and self._freezer.folder not in self._cgroups:
+                self._cgroups.append(self._freezer.folder)
+                self._made.append(self._freezer.folder)
         if self._freezer is not None:
-            await self._freezer.freeze()
+            await self._freezer.freeze(self._pids)
         else:
+            self._log.warning("local_freeze_by_signals", why=self._freezer_problem)
             await stop_each(self._child_pid, self._frozen_pids)
 
     async def processes(self) -> list[dict[str, Any]] | None:
@@ -534,6 +537,11 @@ class LocalSandbox(ChannelSandbox, Freezable):
         if self._child_pid is None or self._stopped or not self._ours(self._child_pid):
             return None
         return await asyncio.to_thread(processes, self._child_pid, self._ids.names())
+
+    def _pids(self) -> list[int]:
+        """Every process of the sandbox (the outer bwrap and all below it)."""
+        top = self._proc.pid if self._proc is not None else self._child_pid
+        return [] if top is None else [top, *descendants(top)]
 
     def _thaw(self) -> None:
         if self._freezer is not None:
@@ -565,7 +573,7 @@ class LocalSandbox(ChannelSandbox, Freezable):
             "pid": self._child_pid,
             "freezer": f"cgroup {self._freezer.kind}"
             if self._freezer
-            else f"signals: {self._freezer_problem}",
+            else (f"signals: {self._freezer_problem}" if self._freezer_problem else "cgroup"),
             "disk": {"bytes": self._backing.disk.size, "device": self._backing.disk.device}
             if self._backing is not None and self._backing.disk is not None
             else (self._backing.disk_problem if self._backing else None),
