@@ -13,18 +13,21 @@ writable dirs into the sandbox's own mount namespace, :meth:`Disk.release_host`
 detaches it (``MNT_DETACH``). From then on the filesystem is held by the sandbox's
 namespace and by the backing folder's descriptor (through which snapshots read it),
 so when the sandbox dies, even with the host process killed, the filesystem, the
-loop device and the image's blocks go with it: nothing stays mounted on the host. The image is a copy of a template formatted
-once per host process (``mke2fs``, no journal, lazily initialised inode tables; the
-copy writes its ~150 KiB of metadata), attached with ``LOOP_CONFIGURE`` and mounted
-with ``mount(2)`` directly: about a millisecond per sandbox.
+loop device and the image's blocks go with it: nothing stays mounted on the host.
+
+The image is a copy of a template formatted once per host process (``mke2fs``, no
+journal, lazily initialised inode tables; the copy writes its ~150 KiB of metadata),
+attached with ``LOOP_CONFIGURE`` and mounted with ``mount(2)`` directly: one to a few
+milliseconds, spent in a worker thread while bubblewrap starts (:mod:`.sandbox`).
 
 Why not a size-limited tmpfs: its pages are memory, charged to the sandbox's memory
 cgroup, so a full disk would become an out-of-memory kill of the supervisor (the
 failure issue 13 found on Docker), and each sandbox could pin its disk bound in RAM.
 
 Without the rights (not root, no loop devices, no ``mke2fs``), the backing folder is a
-plain folder: disk use is then bounded per file only, which :attr:`Disk.problem` /
-``info()["disk"]`` and a log line say.
+plain folder: disk use is then bounded per file only, which
+:attr:`~hazmat.sandbox.local.folders.Backing.disk_problem`, ``info()["disk"]`` and a
+log line say.
 
 Removal: :meth:`Disk.detach` unmounts lazily (if still mounted) and closes the
 image; a host process killed while a sandbox starts can leave a mount, which
