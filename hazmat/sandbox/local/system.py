@@ -1,0 +1,190 @@
+"""The system a local sandbox runs on: its environment's root file system, or the host's.
+
+The spec's image names the environment, as on Docker:
+
+==============================================  ==========================================
+``hazmat-sandbox`` (any tag)                    hazmat's base environment (the sandbox
+                                                image's content hash)
+``hazmat-env:<hash>``                           a task environment (``sandbox.build``),
+                                                prepared before the sandbox starts (the
+                                                runner calls ``ensure_environment``), else
+                                                exported from Docker's image of that tag
+anything else                                   the host's system (a warning)
+==============================================  ==========================================
+
+The tree comes from :func:`hazmat.sandbox.rootfs.rootfs_for`. Its parts are bound
+read-only (:func:`rootfs_entries`, drawn by :mod:`.plan`); the supervisor runs on the
+tree's own ``/usr/bin/python3``.
+
+Fallback (decided here): when the *base* environment cannot be had on this machine (no
+Docker and no mmdebstrap, or making it failed) the sandbox runs on the host's ``/usr``
+as before, with a warning once per process, and its environment is recorded as
+``"host"`` (``hazmat doctor`` says so). ``HAZMAT_LOCAL_ROOT=host`` asks for that on
+purpose. A task environment that cannot be had is an error, never the host: its tools
+would be missing.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from hazmat.errors import BackendUnavailableError, HazmatError, ImageError, SandboxStartError
+from hazmat.sandbox.base import SandboxSpec
+from hazmat.sandbox.local.host import sandbox_python, world_reachable
+from hazmat.sandbox.local.plan import SYSTEM_DIRS, host_system_dirs, under
+from hazmat.sandbox.rootfs import HOST, RootfsSource, base_source, cached_rootfs, rootfs_for
+
+__all__ = ["ROOT_ENV", "SystemRoot", "rootfs_entries", "system_root"]
+
+log = structlog.get_logger("hazmat.sandbox.local.system")
+
+ROOT_ENV = "HAZMAT_LOCAL_ROOT"
+"""``host``: local sandboxes run on the host's system, not the base environment's tree."""
+SKIP_TOP = frozenset(
+    {"proc", "dev", "sys", "tmp", "run", "root", "home", "boot", "media", "mnt", "lost+found"}
+)
+"""Top-level folders of a tree the sandbox makes itself (or never shows)."""
+SKIP_CHILD = frozenset(
+    {"/var/tmp", "/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-", "/etc/machine-id"}
+)
+"""``/var/tmp`` is the sandbox's (a symlink to /tmp); the password hashes and machine id
+are never shown (``/etc/passwd`` and ``/etc/group`` are synthesized, see :mod:`.plan`)."""
+TREE_PYTHON = "/usr/bin/python3"
+
+
+@dataclass(frozen=True)
+class SystemRoot:
+    """What a local sandbox's system is."""
+
+    env: str
+    """The environment hash, or ``"host"``."""
+    tree: Path | None
+    """The root file system (None: the host's system dirs)."""
+    entries: tuple[tuple[str, str | None], ...]
+    """``(sandbox path, symlink target or None)`` to bind from ``tree`` (or the host)."""
+    source: str
+    """``docker-export``, ``mmdebstrap`` or ``host``."""
+
+    def python(self, separate: bool) -> str:
+        """The python3 that runs the supervisor.
+
+        Raises:
+            BackendUnavailableError: on the host system, with separate ids, the only
+                python3 sits in a folder the sandbox's ids cannot enter.
+        """
+        if self.tree is not None:
+            return TREE_PYTHON
+        python = sandbox_python()
+        if separate and not world_reachable(Path(python)):
+            raise BackendUnavailableError(
+                f"no python3 the sandbox could use ({python} sits in a private folder)",
+                hint="install python3 in /usr/bin or use --sandbox docker",
+            )
+        return python
+
+    def python_prefix(self, python: str) -> str | None:
+        """A host folder to bind for ``python`` when it is outside the system dirs."""
+        if self.tree is not None or any(under(python, d) for d in SYSTEM_DIRS):
+            return None
+        return str(Path(sys.base_prefix).resolve())
+
+
+@functools.cache
+def rootfs_entries(tree: Path) -> tuple[tuple[str, str | None], ...]:
+    """The parts of ``tree`` a sandbox binds: its system dirs whole (``/usr``; ``/bin`` and
+    the like as the symlinks they are), and every entry of its other top-level folders
+    (``/etc/*``, ``/var/*``, ``/opt/*``, ...) one by one, so the sandbox can still place
+    files of its own there. Read once per tree."""
+    out: list[tuple[str, str | None]] = []
+    for name in sorted(os.listdir(tree)):
+        path, host = f"/{name}", tree / name
+        if name in SKIP_TOP:
+            continue
+        if host.is_symlink():
+            out.append((path, os.readlink(host)))
+        elif path in SYSTEM_DIRS:
+            out.append((path, None))
+        elif host.is_dir():
+            for child in sorted(os.listdir(host)):
+                sub = f"{path}/{child}"
+                if sub in SKIP_CHILD:
+                    continue
+                link = host / child
+                out.append((sub, os.readlink(link) if link.is_symlink() else None))
+    return tuple(out)
+
+
+def _host() -> SystemRoot:
+    return SystemRoot(env=HOST, tree=None, entries=host_system_dirs(), source=HOST)
+
+
+def _of_tree(env: str, tree: Path) -> SystemRoot:
+    from hazmat.sandbox.rootfs import rootfs_meta
+
+    if not os.path.lexists(tree / TREE_PYTHON.lstrip("/")):
+        raise ImageError(
+            f"the environment {env} has no {TREE_PYTHON} (hazmat's supervisor needs it)"
+        )
+    meta = rootfs_meta(env) or {}
+    return SystemRoot(
+        env=env, tree=tree, entries=rootfs_entries(tree), source=str(meta.get("source", "?"))
+    )
+
+
+_base_lock = threading.Lock()
+_base: SystemRoot | None = None
+
+
+def _base_root() -> SystemRoot:
+    """The base environment's system, decided once per process (see the module docs)."""
+    global _base
+    if os.environ.get(ROOT_ENV) == HOST:
+        return _host()
+    with _base_lock:
+        if _base is not None and (_base.tree is None or _base.tree.is_dir()):
+            return _base
+        try:
+            source = base_source()
+            _base = _of_tree(source.hash, rootfs_for(source))
+        except HazmatError as exc:
+            log.warning(
+                "local_rootfs_unavailable",
+                why=exc.one_line(),
+                fallback="the host's /usr (environment recorded as 'host')",
+            )
+            _base = _host()
+        return _base
+
+
+def system_root(spec: SandboxSpec) -> SystemRoot:
+    """The system a local sandbox of ``spec`` runs on (see the module docstring); may take
+    minutes the first time an environment is made (call it off the event loop).
+
+    Raises:
+        SandboxStartError: the spec's task environment cannot be had here.
+    """
+    repo, _, tag = spec.image.partition(":")
+    if repo == "hazmat-sandbox":
+        return _base_root()
+    if repo == "hazmat-env" and re.fullmatch(r"[0-9a-f]{16}", tag):
+        tree = cached_rootfs(tag)
+        try:
+            if tree is None:
+                tree = rootfs_for(RootfsSource(hash=tag, image=spec.image))
+            return _of_tree(tag, tree)
+        except HazmatError as exc:
+            raise SandboxStartError(
+                f"the task environment {tag} has no root file system here: {exc.one_line()}",
+                hint="run the task through hazmat run / validate (they prepare it), or use "
+                "--sandbox docker",
+            ) from None
+    log.warning("local_foreign_image", image=spec.image, fallback="the host's system")
+    return _host()
