@@ -193,13 +193,22 @@ def environment_of_image(image: str, labels: dict[str, str] | None = None) -> st
 
 def safe_member(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
     """The member as it may be extracted under ``dest``, or None to skip it (device
-    nodes, FIFOs: ``/dev`` is the sandbox's own). tarfile's ``tar`` filter does the rest.
+    nodes, FIFOs: ``/dev`` is the sandbox's own). Hard links must name a file inside the
+    tree; tarfile's ``tar`` filter does the rest (paths, modes).
 
     Raises:
         ImageError: an absolute or escaping path, or a link leaving the tree.
     """
     if member.ischr() or member.isblk() or member.isfifo():
         return None
+    if member.islnk():  # the tar filter lets a hard link name any file of the host
+        root = os.path.realpath(dest)
+        target = os.path.realpath(os.path.join(root, member.linkname))
+        if os.path.isabs(member.linkname) or os.path.commonpath([root, target]) != root:
+            raise ImageError(
+                f"refused a hostile archive member {member.name!r}: a hard link to "
+                f"{member.linkname!r}, outside the tree"
+            )
     try:
         return tarfile.tar_filter(member, dest)
     except tarfile.FilterError as exc:
