@@ -433,6 +433,39 @@ def _make(source: RootfsSource, tree: Path, progress: Progress) -> dict[str, Any
     return _mmdebstrap(source, tree, progress)
 
 
+NEVER_SHOWN = ("etc/shadow", "etc/shadow-", "etc/gshadow", "etc/gshadow-", "etc/machine-id")
+"""Removed from every tree: the image's password hashes (the sandbox's users are its own)."""
+MOUNT_POINTS = (
+    "etc/passwd",
+    "etc/group",
+    "etc/hosts",
+    "etc/hostname",
+    "etc/resolv.conf",
+    "etc/nsswitch.conf",
+)
+"""Plain files in every tree: the local sandbox binds its synthesized ones over them."""
+
+
+def _finish(tree: Path) -> None:
+    """Ready a made tree for binding: :data:`NEVER_SHOWN` removed, :data:`MOUNT_POINTS`
+    plain files (a symlink there is replaced: a bind over it would follow it)."""
+    os.chmod(tree, 0o755)
+    etc = tree / "etc"
+    if etc.is_symlink() or not etc.is_dir():
+        raise ImageError("the root file system has no /etc folder")
+    for rel in NEVER_SHOWN:
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+            (tree / rel).unlink()
+    for rel in MOUNT_POINTS:
+        path = tree / rel
+        if path.is_symlink() or not path.is_file():
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                path.unlink()
+            if not path.exists():
+                path.write_bytes(b"")
+                os.chmod(path, 0o644)
+
+
 def rootfs_for(source: RootfsSource, progress: Progress | None = None) -> Path:
     """The root file system of ``source``'s environment: the cached tree, made first when
     it is not there (see the module docstring). Safe to call from several threads and
@@ -463,7 +496,7 @@ def rootfs_for(source: RootfsSource, progress: Progress | None = None) -> Path:
             tree.mkdir(mode=0o755)
             t0 = time.monotonic()
             meta = _make(source, tree, progress)
-            os.chmod(tree, 0o755)
+            _finish(tree)
             meta.update(hash=source.hash, seconds=round(time.monotonic() - t0, 2), made=time.time())
             (tmp / "meta.json").write_text(json.dumps(meta, sort_keys=True))
             final = root / source.hash

@@ -315,18 +315,21 @@ def bwrap_args(plan: Plan) -> tuple[list[str], list[str]]:
 
 
 def _tree_args(plan: Plan, made: set[str]) -> list[str]:
-    """The system parts of ``plan.root`` (see the module docstring), after ``/etc``'s
-    synthesized files; an entry that a synthesized or placed file lies under is left out
-    (that file wins, as a file written over the image does on Docker)."""
+    """The system parts of ``plan.root`` (see the module docstring). A folder entry that
+    a placed file (or a writable dir) lies under is not bound whole: its own entries,
+    which follow it, are bound one by one instead, minus the one the file lies under
+    (that file wins, as a file written over the image does on Docker). The synthesized
+    ``/etc`` files are bound last, over the tree's (a whole ``/etc`` has them as files)."""
     assert plan.root is not None
     args = ["--dir", "/etc"]
     dirs = {"/", "/etc"}
-    for host, name in plan.etc:
-        args += ["--ro-bind", host, f"/etc/{name}"]
-    taken = [f"/etc/{name}" for _h, name in plan.etc]
-    taken += [os.path.normpath(dest) for _op, _src, dest in plan.binds]
+    synthesized = {f"/etc/{name}" for _h, name in plan.etc}
+    placed = [os.path.normpath(dest) for _op, _src, dest in plan.binds]
+    whole: list[str] = []
     for path, target in plan.system:
-        if any(under(t, path) for t in taken) or any(under(path, r) for r in RESERVED):
+        if any(under(path, w) for w in whole) or path in synthesized:
+            continue
+        if any(under(p, path) for p in placed) or any(under(path, r) for r in RESERVED):
             continue
         parent = str(PurePosixPath(path).parent)
         if parent not in dirs:  # before bwrap makes it for the bind (as 0700)
@@ -337,6 +340,9 @@ def _tree_args(plan: Plan, made: set[str]) -> list[str]:
             args += ["--symlink", target, path]
         else:
             args += ["--ro-bind", plan.root + path, path]
+            whole.append(path)
+    for host, name in plan.etc:
+        args += ["--ro-bind", host, f"/etc/{name}"]
     return args
 
 

@@ -39,7 +39,7 @@ import structlog
 from hazmat.errors import BackendUnavailableError, HazmatError, ImageError, SandboxStartError
 from hazmat.sandbox.base import SandboxSpec
 from hazmat.sandbox.local.host import sandbox_python, world_reachable
-from hazmat.sandbox.local.plan import SYSTEM_DIRS, host_system_dirs, under
+from hazmat.sandbox.local.plan import SYSTEM_DIRS, etc_files, host_system_dirs, under
 from hazmat.sandbox.rootfs import HOST, RootfsSource, base_source, cached_rootfs, rootfs_for
 
 __all__ = ["ROOT_ENV", "SystemRoot", "rootfs_entries", "system_root"]
@@ -99,10 +99,13 @@ class SystemRoot:
 
 @functools.cache
 def rootfs_entries(tree: Path) -> tuple[tuple[str, str | None], ...]:
-    """The parts of ``tree`` a sandbox binds: its system dirs whole (``/usr``; ``/bin`` and
-    the like as the symlinks they are), and every entry of its other top-level folders
-    (``/etc/*``, ``/var/*``, ``/opt/*``, ...) one by one, so the sandbox can still place
-    files of its own there. Read once per tree."""
+    """The parts of ``tree`` a sandbox binds (read once per tree): its system dirs whole
+    (``/usr``; ``/bin`` and the like as the symlinks they are), and each of its other
+    top-level folders (``/etc``, ``/var``, ``/opt``, ...) as the folder followed by its
+    entries one by one. The plan binds such a folder whole unless the sandbox places a
+    file in it; ``/etc`` and ``/var`` are only listed whole when that is safe: no
+    never-shown entry in it, and a file for each synthesized ``/etc`` file to cover.
+    """
     out: list[tuple[str, str | None]] = []
     for name in sorted(os.listdir(tree)):
         path, host = f"/{name}", tree / name
@@ -113,13 +116,23 @@ def rootfs_entries(tree: Path) -> tuple[tuple[str, str | None], ...]:
         elif path in SYSTEM_DIRS:
             out.append((path, None))
         elif host.is_dir():
-            for child in sorted(os.listdir(host)):
+            children = sorted(os.listdir(host))
+            hidden = any(f"{path}/{c}" in SKIP_CHILD for c in children)
+            covered = path != "/etc" or all(_plain_file(host / n) for n in etc_files())
+            if not hidden and covered:
+                out.append((path, None))
+            for child in children:
                 sub = f"{path}/{child}"
                 if sub in SKIP_CHILD:
                     continue
                 link = host / child
                 out.append((sub, os.readlink(link) if link.is_symlink() else None))
     return tuple(out)
+
+
+def _plain_file(path: Path) -> bool:
+    """A regular file, not a symlink (a bind over a symlink would follow it)."""
+    return path.is_file() and not path.is_symlink()
 
 
 def _host() -> SystemRoot:
