@@ -245,13 +245,13 @@ def test_docker_export_is_cached_by_hash_and_made_once(reachable_cache: Path) ->
 def test_mmdebstrap_makes_a_tree_a_local_sandbox_runs_on(
     reachable_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Without Docker (forced): mmdebstrap from the Debian mirror, then a local sandbox of
-    that environment sees the package the host lacks."""
+    """Without Docker (its daemon does not answer): mmdebstrap from the Debian mirror,
+    then a local sandbox of that environment sees the package the host lacks."""
     import asyncio
 
     from hazmat.sandbox import SandboxSpec, create_sandbox
 
-    monkeypatch.setenv("HAZMAT_ROOTFS_SOURCE", "mmdebstrap")
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{reachable_cache}/no-docker.sock")
     digest = secrets.token_hex(8)
     source = RootfsSource(hash=digest, image=f"hazmat-env:{digest}", apt=("python3", "tree"))
     tree = rootfs_for(source)
