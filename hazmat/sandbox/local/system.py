@@ -3,8 +3,9 @@
 The spec's image names the environment, as on Docker:
 
 ==============================================  ==========================================
-``hazmat-sandbox`` (any tag)                    hazmat's base environment (the sandbox
-                                                image's content hash)
+``hazmat-sandbox`` (``:latest``, no tag)        hazmat's base environment (the sandbox
+                                                image's content hash of this hazmat)
+``hazmat-sandbox:<hash>`` (another hash)        that environment, as for ``hazmat-env``
 ``hazmat-env:<hash>``                           a task environment (``sandbox.build``),
                                                 prepared before the sandbox starts (the
                                                 runner calls ``ensure_environment``), else
@@ -185,9 +186,12 @@ def system_root(spec: SandboxSpec) -> SystemRoot:
         SandboxStartError: the spec's task environment cannot be had here.
     """
     repo, _, tag = spec.image.partition(":")
+    pinned = re.fullmatch(r"[0-9a-f]{16}", tag) is not None
     if repo == "hazmat-sandbox":
-        return _base_root()
-    if repo == "hazmat-env" and re.fullmatch(r"[0-9a-f]{16}", tag):
+        base = _base_root()
+        if not pinned or base.env == tag:
+            return base
+    if repo in ("hazmat-env", "hazmat-sandbox") and pinned:
         tree = cached_rootfs(tag)
         try:
             if tree is None:
