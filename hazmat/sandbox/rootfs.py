@@ -194,7 +194,7 @@ def environment_of_image(image: str, labels: dict[str, str] | None = None) -> st
 def safe_member(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
     """The member as it may be extracted under ``dest``, or None to skip it (device
     nodes, FIFOs: ``/dev`` is the sandbox's own). Hard links must name a file inside the
-    tree; tarfile's ``tar`` filter does the rest (paths, modes).
+    tree; tarfile's ``tar`` filter does the rest (paths, modes); owners become root.
 
     Raises:
         ImageError: an absolute or escaping path, or a link leaving the tree.
@@ -210,15 +210,19 @@ def safe_member(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
                 f"{member.linkname!r}, outside the tree"
             )
     try:
-        return tarfile.tar_filter(member, dest)
+        clean = tarfile.tar_filter(member, dest)
     except tarfile.FilterError as exc:
         raise ImageError(f"refused a hostile archive member {member.name!r}: {exc}") from None
+    # Owned by the host's root (when extracting as root): no host user may change a tree
+    # that later sandboxes run on. Inside, every owner shows as nobody anyway (the
+    # sandbox's ids are a range of their own).
+    return clean.replace(uid=0, gid=0, uname="root", gname="root", deep=False)
 
 
 def extract_tar(fileobj: IO[bytes], dest: Path) -> int:
     """Extract an uncompressed tar stream into ``dest`` (which must exist) through
-    :func:`safe_member`; returns the number of members extracted. Owners are kept only
-    when running as root (numeric ids).
+    :func:`safe_member`; returns the number of members extracted. Run as root, every
+    file is root's.
 
     Raises:
         ImageError: a hostile member (see :func:`safe_member`) or a broken archive.

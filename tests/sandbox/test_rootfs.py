@@ -114,6 +114,8 @@ def test_extraction_refuses_hostile_members(
 def test_extraction_keeps_symlinks_drops_devices_and_privilege_bits(tmp_path: Path) -> None:
     dest = tmp_path / "tree"
     dest.mkdir()
+    owned = _member("home/agent/.profile")
+    owned.uid = owned.gid = 1000
     dev = _member("dev/sda", tarfile.BLKTYPE)
     dev.devmajor, dev.devminor = 8, 0
     count = extract_tar(
@@ -127,10 +129,13 @@ def test_extraction_keeps_symlinks_drops_devices_and_privilege_bits(tmp_path: Pa
             (_member("dev/console", tarfile.CHRTYPE), b""),
             (dev, b""),
             (_member("run/fifo", tarfile.FIFOTYPE), b""),
+            (owned, b"x"),
         ),
         dest,
     )
-    assert count == 6
+    assert count == 7
+    if os.geteuid() == 0:  # no host user owns a part of the tree
+        assert (dest / "home/agent/.profile").stat().st_uid == 0
     assert os.readlink(dest / "bin") == "usr/bin"
     assert os.readlink(dest / "etc/alt") == "/usr/bin/su"  # absolute: resolves in the sandbox
     mode = (dest / "usr/bin/su").stat().st_mode
