@@ -88,6 +88,7 @@ from hazmat.sandbox.docker.services import check_setup, open_channel, start_serv
 from hazmat.sandbox.docker.snapshot import save_snapshot, top
 from hazmat.sandbox.docker.stream import MuxStream
 from hazmat.sandbox.netwatch import NetworkSentinel, spawn_sentinel
+from hazmat.sandbox.rootfs import environment_of_image
 
 __all__ = ["DockerSandbox", "sandbox_labels"]
 
@@ -581,6 +582,7 @@ class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable)
             "sandbox": self.sandbox_id,
             "image": self.spec.image,
             "image_id": self._image_id,
+            "env": environment_of_image(self.spec.image, getattr(self._make, "image_labels", None)),
             "container": self._box,
             "network": (self._make.network if self._make else None) or "none",
             "services": {k: v[:12] for k, v in self._services.items()},

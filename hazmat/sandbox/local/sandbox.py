@@ -49,7 +49,6 @@ import contextlib
 import json
 import os
 import secrets
-import sys
 import time
 from pathlib import Path
 from typing import Any, ClassVar
@@ -57,7 +56,6 @@ from typing import Any, ClassVar
 import structlog
 
 from hazmat.errors import (
-    BackendUnavailableError,
     SandboxClosedError,
     SandboxError,
     SandboxStartError,
@@ -72,22 +70,17 @@ from hazmat.sandbox.local.host import (
     bwrap_binary,
     bwrap_version,
     sandbox_parent,
-    sandbox_python,
     shared_files,
     start_error,
-    world_reachable,
 )
 from hazmat.sandbox.local.ids import IdMap
 from hazmat.sandbox.local.plan import (
     GUEST_IN,
-    SYSTEM_DIRS,
     Plan,
     bwrap_args,
     check_spec,
     home_of,
-    host_system_dirs,
     supervisor_command,
-    under,
 )
 from hazmat.sandbox.local.seccomp import seccomp_filter
 from hazmat.sandbox.local.snapshot import (
@@ -99,8 +92,10 @@ from hazmat.sandbox.local.snapshot import (
 )
 from hazmat.sandbox.local.snapshot import save_snapshot as _save_snapshot
 from hazmat.sandbox.local.spawn import join_cgroups, spawn_bwrap
+from hazmat.sandbox.local.system import SystemRoot, system_root
 from hazmat.sandbox.local.teardown import kill_now, kill_sandbox
 from hazmat.sandbox.netwatch import spawn_sentinel
+from hazmat.sandbox.rootfs import HOST
 
 __all__ = [
     "LocalSandbox",
@@ -151,6 +146,7 @@ class LocalSandbox(ChannelSandbox, Freezable):
         self._cgroup_name = ""
         self._baseline: Listing = {}
         self._python = ""
+        self._root = SystemRoot(HOST, None, (), HOST)
         self._stopped = False
         self._started = False
         self._log = log.bind(run_id=run_id, episode_id=episode_id)
@@ -176,6 +172,7 @@ class LocalSandbox(ChannelSandbox, Freezable):
         t0 = time.monotonic()
         try:
             check_spec(self.spec)
+            self._root = await asyncio.to_thread(system_root, self.spec)
             try:
                 self._prepare()  # sync so a cancel cannot leak cgroups
             except OSError as exc:
@@ -225,12 +222,7 @@ class LocalSandbox(ChannelSandbox, Freezable):
                 reason="not root of the host user namespace: bwrap maps one id only, "
                 "so root and agent are the same uid inside",
             )
-        self._python = sandbox_python()
-        if ids.separate and not world_reachable(Path(self._python)):
-            raise BackendUnavailableError(
-                f"no python3 the sandbox could use ({self._python} sits in a private folder)",
-                hint="install python3 in /usr/bin or use --sandbox docker",
-            )
+        self._python = self._root.python(ids.separate)
         if ids.separate:
             limits = spec.limits
             name = f"{CGROUP_PREFIX}{os.getpid()}-{secrets.token_hex(6)}"
@@ -259,18 +251,17 @@ class LocalSandbox(ChannelSandbox, Freezable):
 
     def _plan(self, info_fd: int, guest: Path) -> Plan:
         assert self._backing is not None
-        prefix = None
-        if not any(under(self._python, d) for d in SYSTEM_DIRS):
-            prefix = str(Path(sys.base_prefix).resolve())
+        root = self._root
         return Plan(
             spec=self.spec,
             separate=self._ids.separate,
             python=self._python,
-            python_prefix=prefix,
+            python_prefix=root.python_prefix(self._python),
             etc=self._backing.etc(),
             binds=self._backing.binds(guest, GUEST_IN),
             info_fd=info_fd,
-            system=host_system_dirs(),
+            system=root.entries,
+            root=str(root.tree) if root.tree is not None else None,
         )
 
     async def _launch(self) -> None:
@@ -563,7 +554,8 @@ class LocalSandbox(ChannelSandbox, Freezable):
         """Backend facts: bwrap version and path, sandbox python, uid separation, pid."""
         return {
             "backend": self.backend,
-            "image": "host",
+            "image": self.spec.image if self._root.tree is not None else "host",
+            "env": self._root.env,
             "bwrap": str(bwrap_binary()),
             "bwrap_version": bwrap_version(),
             "python": self._python,
