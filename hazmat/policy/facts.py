@@ -18,7 +18,8 @@ from typing import Any
 
 from hazmat.policy.endpoints import Endpoint, classify, endpoints_of_args, endpoints_of_text
 from hazmat.policy.pyscan import PyFacts, scan_python
-from hazmat.policy.shell import SHELLS, Cmd, parse_shell
+from hazmat.policy.shell.commands import SHELLS, Cmd
+from hazmat.policy.shell.walk import parse_shell
 
 __all__ = [
     "NET_TOOLS",

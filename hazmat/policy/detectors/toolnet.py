@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hazmat.policy.endpoints import Endpoint, endpoints_of_args, host_like
-from hazmat.policy.shell import INTERPRETERS, SHELLS, Cmd
+from hazmat.policy.shell.commands import INTERPRETERS, SHELLS, Cmd
 
 __all__ = [
     "TOOLS",
@@ -1408,7 +1408,7 @@ def capabilities(c: Cmd) -> list[Cap]:
 
 def verify_tools() -> list[str]:
     """Check every entry's examples; one line per failure."""
-    from hazmat.policy.shell import parse_shell
+    from hazmat.policy.shell.walk import parse_shell
 
     fails: list[str] = []
     for entry in _ENTRIES:
