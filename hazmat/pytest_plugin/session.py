@@ -65,7 +65,7 @@ def _summary(config: pytest.Config, runs: list[str], terminalreporter: Any) -> N
     """Print the scorecard of the session's runs; with --hazmat-out write report.html."""
     if not runs or not _capability(config):
         return
-    from hazmat.report.html import write_html
+    from hazmat.report.html.page import write_html
     from hazmat.report.runs import load_run
     from hazmat.report.scorecard import build_scorecard
     from hazmat.report.text import render_markdown
