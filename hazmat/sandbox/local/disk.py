@@ -90,6 +90,11 @@ def _check(result: int, what: str) -> None:
         raise OSError(code, f"{what}: {os.strerror(code)}")
 
 
+HASH_SEED = "6f1d2c3b-0a49-4e57-9d1c-68617a6d6174"
+"""The directory hash seed (and UUID) of every sandbox filesystem: ext4 lists a folder in
+hash order, so a per-filesystem random seed would make ``ls -U``/``find`` order differ
+between a run and its replay."""
+
 _lock = threading.Lock()
 _templates: dict[int, list[tuple[int, bytes]]] = {}
 
@@ -130,7 +135,11 @@ def _template(size: int) -> list[tuple[int, bytes]]:
                     "-O",
                     "^has_journal,^resize_inode",
                     "-E",
-                    "lazy_itable_init=1,nodiscard,root_owner=0:0",
+                    # a fixed directory hash seed: listings come in the same order in
+                    # every sandbox, so a replay reads what the recording read
+                    f"lazy_itable_init=1,nodiscard,root_owner=0:0,hash_seed={HASH_SEED}",
+                    "-U",
+                    HASH_SEED,
                     name,
                 ],
                 capture_output=True,

@@ -32,6 +32,7 @@ import os
 import re
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,7 +158,7 @@ _base_lock = threading.Lock()
 _base: SystemRoot | None = None
 
 
-def _base_root() -> SystemRoot:
+def _base_root(progress: Callable[[str], None] | None = None) -> SystemRoot:
     """The base environment's system, decided once per process (see the module docs)."""
     global _base
     if os.environ.get(ROOT_ENV) == HOST:
@@ -167,7 +168,12 @@ def _base_root() -> SystemRoot:
             return _base
         try:
             source = base_source()
-            _base = _of_tree(source.hash, rootfs_for(source))
+            if progress is not None and cached_rootfs(source.hash) is None:
+                progress(
+                    f"preparing the local sandbox's root file system {source.hash} "
+                    "(once per hazmat version: from Docker's sandbox image, else mmdebstrap)"
+                )
+            _base = _of_tree(source.hash, rootfs_for(source, progress))
         except HazmatError as exc:
             log.warning(
                 "local_rootfs_unavailable",
@@ -176,6 +182,14 @@ def _base_root() -> SystemRoot:
             )
             _base = _host()
         return _base
+
+
+def prepare_base(progress: Callable[[str], None]) -> str:
+    """Make the base environment's root file system now, saying so through ``progress``
+    when it is not cached yet (the CLI calls this before a local run, so the first run's
+    wait is explained instead of silent). Returns the environment hash, or ``"host"``
+    when this machine cannot make it (the fallback the module docstring describes)."""
+    return _base_root(progress).env
 
 
 def system_root(spec: SandboxSpec) -> SystemRoot:

@@ -81,3 +81,24 @@ def test_the_bound_always_fits_the_largest_file_and_the_placed_files() -> None:
 def test_mountinfo_escapes_are_read_back() -> None:
     assert _unescape(r"/tmp/a\040b\011c\134d") == "/tmp/a b\tc\\d"
     assert _unescape("/tmp/plain") == "/tmp/plain"
+
+
+@pytest.mark.anyio
+@pytest.mark.local
+async def test_listings_come_in_the_same_order_in_every_sandbox_filesystem() -> None:
+    """ext4 lists folders in hash order; with a random seed per filesystem a replay (a new
+    process, a new template) would read ``find``/``ls -U`` in another order than the
+    recording and diverge. Two fresh templates list the same folder alike."""
+    if os.geteuid() != 0:
+        pytest.skip("the filesystem image needs root of the host (loop devices)")
+    from hazmat.sandbox.local import disk
+
+    listings = []
+    for _ in range(2):
+        with disk._lock:
+            disk._templates.clear()  # a new template, as a new host process makes
+        async with LocalSandbox(SandboxSpec(), episode_id="order") as sb:
+            r = await sb.exec("mkdir d && for n in $(seq 1 40); do : > d/f$n; done; ls -U d")
+            assert r.exit_code == 0, r
+            listings.append(r.stdout_text.split())
+    assert len(listings[0]) == 40 and listings[0] == listings[1]
