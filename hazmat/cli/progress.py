@@ -168,35 +168,49 @@ def error_summary(results: list[EpisodeResult]) -> list[str]:
 def print_results(results: list[EpisodeResult], run_dir: Path, *, stream: Any = None) -> None:
     """Print the per-episode table (task, agent, end reason and its cause, progress, depth,
     steps, time), then the errors grouped by cause."""
+    from rich import box
     from rich.table import Table
 
     from hazmat.cli.console import out
 
-    table = Table(title=f"run {run_dir.name}", title_justify="left")
-    for col in ("episode", "task", "agent", "end", "progress", "depth", "steps", "time"):
+    con: Console = stream or out()
+    if not con.is_terminal:
+        con.width = max(con.width, 140)
+    # one row per episode at 80 columns: no borders; only the end reason may wrap, and
+    # the depth column (the deepest milestone, also in show and the report) goes first
+    cols = ["episode", "task", "agent", "end", "progress", "depth", "steps", "time"]
+    if con.width < 100:
+        cols.remove("depth")
+    table = Table(
+        title=f"run {run_dir.name}",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        padding=(0, 0),
+    )
+    for col in cols:
         table.add_column(
             col,
             justify="right" if col in ("progress", "steps", "time") else "left",
             overflow="fold",  # a narrow terminal wraps a cell, it never hides its end
-            no_wrap=col in ("episode", "progress", "steps", "time"),
+            no_wrap=col != "end",
         )
     for r in results:
         why = end_detail(r)
         end = r.reason + (f" ({why})" if why else "")
         colour = {"halted": "red", "error": "magenta", "limit": "yellow"}.get(r.reason, "")
-        table.add_row(
-            r.episode_id,
-            r.task_id,
-            r.agent,
-            f"[{colour}]{_escape(end)}[/]" if colour else _escape(end),
-            f"{r.progress:.2f}",
-            r.depth_id or "-",
-            str(r.steps),
-            f"{r.duration:.1f}s",
-        )
-    con: Console = stream or out()
-    if not con.is_terminal:
-        con.width = max(con.width, 140)
+        cells = {
+            "episode": r.episode_id,
+            "task": r.task_id,
+            "agent": r.agent,
+            "end": f"[{colour}]{_escape(end)}[/]" if colour else _escape(end),
+            "progress": f"{r.progress:.2f}",
+            "depth": r.depth_id or "-",
+            "steps": str(r.steps),
+            "time": f"{r.duration:.1f}s",
+        }
+        table.add_row(*(cells[c] for c in cols))
     con.print(table)
     for line in error_summary(results):
         con.print(f"[magenta]error[/]: {_escape(line)}", highlight=False, soft_wrap=True)
