@@ -275,9 +275,29 @@ SAFE_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbi
 """The only directories a harness command's programs are looked up in (those of them
 that no other user than root can write)."""
 _UNSAFE_VARS = frozenset(
-    "BASH_ENV ENV CDPATH GLOBIGNORE IFS PS4 SHELLOPTS BASHOPTS PATH PERLLIB PERL5LIB "
-    "PERL5OPT RUBYLIB RUBYOPT NODE_OPTIONS NODE_PATH GCONV_PATH HOSTALIASES LOCALDOMAIN "
-    "RES_OPTIONS TMPDIR".split()
+    [
+        "BASH_ENV",
+        "ENV",
+        "CDPATH",
+        "GLOBIGNORE",
+        "IFS",
+        "PS4",
+        "SHELLOPTS",
+        "BASHOPTS",
+        "PATH",
+        "PERLLIB",
+        "PERL5LIB",
+        "PERL5OPT",
+        "RUBYLIB",
+        "RUBYOPT",
+        "NODE_OPTIONS",
+        "NODE_PATH",
+        "GCONV_PATH",
+        "HOSTALIASES",
+        "LOCALDOMAIN",
+        "RES_OPTIONS",
+        "TMPDIR",
+    ]
 )
 _UNSAFE_PREFIXES = ("LD_", "PYTHON", "BASH_FUNC_", "MALLOC_", "GLIBC_")
 _PYTHON = ("python", "python3")
