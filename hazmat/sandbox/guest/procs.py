@@ -317,14 +317,18 @@ not map (the host's root files seen from the local backend's sandbox)."""
 _GROUPS = (0, _overflow_id("gid"))
 
 
-def _root_only(path: str) -> bool:
+def _root_only(path: str, *, sticky_ok: bool = False) -> bool:
     """True when only root can change ``path`` (owned by root, not writable by another
-    group or by others; the sticky bit does not help a folder of programs)."""
+    group or by others). ``sticky_ok``: a sticky folder anyone can write (``/tmp``) is
+    fine as the *parent* of a root-owned entry (nobody else can rename or remove that
+    entry), never as a folder looked up for programs (anyone can add a name there)."""
     try:
         st = os.stat(path)
     except OSError:
         return False
-    if st.st_uid not in _OWNERS or st.st_mode & 0o002:
+    if st.st_uid not in _OWNERS:
+        return False
+    if st.st_mode & 0o002 and not (sticky_ok and st.st_mode & 0o1000):
         return False
     return not (st.st_mode & 0o020 and st.st_gid not in _GROUPS)
 
@@ -373,7 +377,7 @@ def harness_command(req: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
     chain = [real]
     while chain[-1] != "/":
         chain.append(os.path.dirname(chain[-1]))
-    if not all(_root_only(p) for p in chain):
+    if not (_root_only(real) and all(_root_only(p, sticky_ok=True) for p in chain[1:])):
         raise PermissionError(f"{argv[0]}: refused: another user than root can change it")
     argv[0] = program
     if _is_python(program) and "-I" not in argv[1:2]:
