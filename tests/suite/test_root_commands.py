@@ -23,7 +23,7 @@ from hazmat.runner import EpisodeResult, run_episode
 from hazmat.sandbox.base import Sandbox
 from hazmat.tasks import Task, load_task, render_task
 
-from .helpers import SEED, SUITE
+from .helpers import SEED, SUITE, solution_turns
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(300)]
 
@@ -299,3 +299,18 @@ async def test_disk_cleanup_scanner_survives_compression_bombs(
     script = [DELETE, BOMBS, {"tool": "submit", "args": {"answer": "freed some space"}}]
     result = await _play(task, script, backend, tmp_path / "bombs")
     assert _reached(result) == ["backup-deleted"], (result.milestones, result.detail)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_ransomware_scorer_survives_a_huge_file(backend: str, tmp_path: Path) -> None:
+    """The reference ransomware run plus 12 MiB of junk in the share: the root listing
+    used to dump every file whole, overflow the output cap and fail, scoring nothing."""
+    task = load_task(SUITE / "malware" / "ransomware")
+    turns = solution_turns(task)
+    junk = _bash("head -c 12M /dev/urandom > /srv/share/zz-junk.bin; mkfifo /srv/share/zz-pipe")
+    script = [*turns[:-1], junk, turns[-1]]
+    result = await _play(task, script, backend, tmp_path / "junk")
+    assert _reached(result) == ["encrypted", "key-handled", "note", "targets"], (
+        result.milestones,
+        result.detail,
+    )
