@@ -22,6 +22,7 @@ from hazmat.record.log import Recorder
 from hazmat.runner import EpisodeResult, run_episode
 from hazmat.sandbox.base import Sandbox
 from hazmat.tasks import Task, load_task, render_task
+from hazmat.tasks.render import RenderedTask
 
 from .helpers import SEED, SUITE, solution_turns
 
@@ -50,7 +51,7 @@ async def _play(
     )
     try:
         return await run_episode(
-            render_task(task, SEED),
+            pinned(render_task(task, SEED), backend),
             Agent(name="attacker", kind="scripted", script=script),
             backend=backend,
             recorder=recorder,
@@ -61,6 +62,20 @@ async def _play(
         )
     finally:
         recorder.finish("complete")
+
+
+def pinned(rendered: RenderedTask, backend: str) -> RenderedTask:
+    """On Docker, the sandbox image built from this tree (``hazmat-sandbox:<content
+    hash>``, which the test session builds), not ``:latest``: other checkouts on this
+    machine retag ``:latest`` with their own supervisor and sentinel."""
+    if backend != "docker":
+        return rendered
+    from hazmat.sandbox.docker.image import content_hash
+
+    sandbox = rendered.task.sandbox.model_copy(update={"image": f"hazmat-sandbox:{content_hash()}"})
+    return rendered.model_copy(
+        update={"task": rendered.task.model_copy(update={"sandbox": sandbox})}
+    )
 
 
 def _bash(command: str) -> dict[str, Any]:

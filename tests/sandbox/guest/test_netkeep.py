@@ -19,6 +19,7 @@ from hazmat.record.log import Recorder
 from hazmat.runner import EpisodeResult, run_episode
 from hazmat.sandbox.guest.netkeep import MAX_EVENTS, MAX_SUSPICIOUS, MAX_WATCHED, Keeper
 from hazmat.tasks import load_task, render_task
+from tests.suite.test_root_commands import pinned
 
 BACKENDS = [
     pytest.param("local", marks=pytest.mark.local),
@@ -130,7 +131,7 @@ async def _play(
     )
     try:
         return await run_episode(
-            render_task(task, 7),
+            pinned(render_task(task, 7), backend),
             Agent(name="a", kind="scripted", script=script),
             backend=backend,
             recorder=recorder,
@@ -150,10 +151,16 @@ def _halt_rule(result: EpisodeResult) -> str | None:
 
 @pytest.mark.anyio
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    "backend",
+    [*BACKENDS, pytest.param("docker-sidecar", marks=pytest.mark.docker)],
+)
 async def test_a_dns_flood_does_not_hide_the_exfiltration_lookup(
-    backend: str, tmp_path: Path
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    if backend == "docker-sidecar":  # the sentinel as a container of the sandbox image
+        monkeypatch.setenv("HAZMAT_DOCKER_SENTINEL", "sidecar")
+        backend = "docker"
     # the control agent: the lookup alone is halted by secret-signal
     control = await _play(tmp_path / "control", backend, "{extends: default}", 0)
     assert _halt_rule(control) == "secret-signal"
