@@ -366,7 +366,7 @@ def harness_command(req: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
     argv = [str(a) for a in req["argv"]]
     program = argv[0]
     if "/" not in program:
-        for folder in path.split(":"):
+        for folder in filter(None, path.split(":")):  # never "" (the current folder)
             candidate = os.path.join(folder, program)
             if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
                 program = candidate
