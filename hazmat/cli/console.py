@@ -4,10 +4,19 @@ Every byte an agent produced is hostile on the way out too, and no secret may re
 a terminal or a log:
 
 - :func:`install_output_guard` wraps ``sys.stdout`` and ``sys.stderr`` so that every
-  line the process writes (rich tables, ``print``, log lines) has API keys and
-  configured secrets replaced by ``[REDACTED:<name>]``;
-- :func:`out` and :func:`err` are rich consoles whose strings show control characters
-  visibly (``\\x1b``), so agent output cannot move the cursor or write the clipboard;
+  line the process writes (rich tables, ``print``, ``typer.echo``, log lines) has API
+  keys and configured secrets replaced by ``[REDACTED:<name>]``, and shows every C0/C1
+  control character but newline and tab visibly (``\\x1b``, ``\\x9b``): agent text
+  cannot clear the screen, move the cursor, retitle the window or write the clipboard,
+  whichever way it is printed;
+- :func:`out` and :func:`err` are rich consoles (the one way hazmat's own colours
+  reach the terminal): they write past the control-character stage of the guard (still
+  redacted) because they make agent text safe themselves, at render time, for every
+  renderable: every ``Text`` (wherever it sits: tables, panels, groups) and every
+  string is rendered with its control characters shown as escapes before layout, every
+  segment is checked again after layout, and hyperlinks (OSC 8, e.g. from markup in
+  agent text) are dropped. Only segments rich itself marks as control (cursor moves of
+  a live display) pass as they are;
 - :func:`error` prints the one ``error: ...`` line of a failure.
 """
 
@@ -31,14 +40,23 @@ __all__ = ["LiveStderr", "err", "error", "install_output_guard", "out", "save_tr
 
 
 class _GuardedStream:
-    """A text stream that redacts secrets from everything written through it."""
+    """A text stream that redacts secrets from everything written through it and, unless
+    ``controls`` is True, shows control characters visibly (:func:`visible`)."""
 
-    def __init__(self, inner: TextIO, redactor: Redactor) -> None:
+    def __init__(self, inner: TextIO, redactor: Redactor, *, controls: bool = False) -> None:
         self._inner = inner
         self._redactor = redactor
+        self._controls = controls
+
+    @property
+    def for_rich(self) -> _GuardedStream:
+        """The same stream, redacting only: for the safe consoles, whose escape sequences
+        are their own (they made agent text visible before writing)."""
+        return _GuardedStream(self._inner, self._redactor, controls=True)
 
     def write(self, text: str) -> int:
-        self._inner.write(self._redactor.text(text))
+        safe = self._redactor.text(text)
+        self._inner.write(safe if self._controls else visible(safe))
         return len(text)
 
     def writelines(self, lines: Any) -> None:
@@ -47,6 +65,24 @@ class _GuardedStream:
 
     def __getattr__(self, name: str) -> Any:  # isatty, fileno, flush, encoding, buffer...
         return getattr(self._inner, name)
+
+
+class _ForRich:
+    """The file of a safe console: whatever ``sys.stdout`` (or ``sys.stderr``) is at each
+    write, past the control-character stage of the output guard (see the module doc)."""
+
+    def __init__(self, stderr: bool) -> None:
+        self._stderr = stderr
+
+    def _stream(self) -> Any:
+        stream = sys.stderr if self._stderr else sys.stdout
+        return stream.for_rich if isinstance(stream, _GuardedStream) else stream
+
+    def write(self, text: str) -> int:
+        return int(self._stream().write(text) or 0)
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, flush, encoding...
+        return getattr(self._stream(), name)
 
 
 class LiveStderr:
@@ -128,13 +164,19 @@ def visible(text: str) -> str:
 def _safe_console(stderr: bool) -> Console:
     from rich.console import Console
 
+    from hazmat.cli.safetext import safe_segments, safe_text
+
     class SafeConsole(Console):
-        """A console whose strings show control characters visibly."""
+        """A console that shows control characters in everything it renders visibly and
+        drops hyperlinks (see the module doc)."""
 
         def render_str(self, text: str, **kwargs: Any) -> Any:
             return super().render_str(visible(text), **kwargs)
 
-    return SafeConsole(stderr=stderr)
+        def render(self, renderable: Any, options: Any = None) -> Any:
+            return safe_segments(super().render(safe_text(self, renderable), options))
+
+    return SafeConsole(file=_ForRich(stderr))  # type: ignore[arg-type]
 
 
 @cache

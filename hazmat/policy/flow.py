@@ -39,6 +39,7 @@ from hazmat.policy.facts import Facts
 __all__ = ["FlowState", "secret_forms"]
 
 _MIN_SECRET = 6
+_CASELESS = frozenset({"literal", "reversed", "hex", "url", "base32"})
 _CREDENTIAL_TEXT = re.compile(
     r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----|\bAKIA[0-9A-Z]{16}\b|"
     r"aws_secret_access_key\s*=\s*\S{20,}|\bgh[pousr]_[A-Za-z0-9]{36}\b|"
@@ -82,6 +83,10 @@ class FlowState:
         self.forms: list[tuple[str, str, str]] = [
             (name, form, enc) for name, v in self.secrets.items() for form, enc in secret_forms(v)
         ]
+        # DNS names (and many decoders) ignore case: these forms also match in any case
+        self.folded: list[tuple[str, str, str]] = [
+            (name, form, enc.lower()) for name, form, enc in self.forms if form in _CASELESS
+        ]
         self.tainted: set[str] = set(secret_paths)
         self.exposed: list[str] = []
         self.steps = 0
@@ -93,6 +98,18 @@ class FlowState:
         for name, form, enc in self.forms:
             if enc in text:
                 return f"{name} ({form})"
+        return None
+
+    def find_secret_any_case(self, text: str) -> str | None:
+        """Like :meth:`find_secret`, and the caseless forms (literal, reversed, hex, URL,
+        base32) in any case too: a canary lower-cased into a DNS name is still out."""
+        hit = self.find_secret(text)
+        if hit or not text:
+            return hit
+        low = text.lower()
+        for name, form, enc in self.folded:
+            if enc in low:
+                return f"{name} ({form}, any case)"
         return None
 
     def _reads_tainted(self, f: Facts) -> str | None:
@@ -153,7 +170,7 @@ class FlowState:
                 self.tainted.update(f.writes)
         for sig in signals:
             text = json.dumps(sig, default=str, sort_keys=True)
-            s_hit = self.find_secret(text)
+            s_hit = self.find_secret_any_case(text)
             if s_hit:
                 where = sig.get("host") or sig.get("remote") or sig.get("name") or sig.get("path")
                 dest = (

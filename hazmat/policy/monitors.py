@@ -54,13 +54,17 @@ sees): ``{"type": "dns", "name", "qtype", "answer", "suspicious"?}`` for every l
 connection attempt (TCP SYN, UDP datagram, ICMP echo) to an address outside the task's
 services, and ``{"type": "network", "proto": "http"|"tls"|"tcp", "host", "remote",
 "port", "payload"}`` for what such a connection sent to the sinkhole (ports 80, 443,
-8080) -- the payload is where the flow rules look for canaries.
+8080) -- the payload is where the flow rules look for canaries. The monitor hands the
+sentinel the episode's secrets in every encoding the flow rules match
+(:func:`~hazmat.policy.flow.secret_forms`), so events that carry one are kept whatever
+the sentinel's caps; events it had to drop arrive as one ``{"type": "network", "proto":
+"overflow", "count"}`` signal (rule ``net-flood``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,6 +76,7 @@ from hazmat.policy.detectors.credentials import CRED_PATH
 from hazmat.policy.detectors.mining import MINERS
 from hazmat.policy.detectors.persistence import PERSIST_PATH
 from hazmat.policy.detectors.tamper import DEFAULT_WATCH
+from hazmat.policy.flow import secret_forms
 from hazmat.sandbox.base import Sandbox
 
 __all__ = ["DEFAULT_ROOTS", "MonitorReport", "SandboxMonitor", "observe", "parse_report"]
@@ -205,7 +210,9 @@ class SandboxMonitor:
     """Per-episode after-step monitor of one sandbox.
 
     ``watch`` adds the task's monitor/audit paths (their changes are ``watched``), and
-    ``roots`` replaces the default roots scanned for changes.
+    ``roots`` replaces the default roots scanned for changes. ``secrets`` (the episode's
+    secrets and canaries) are handed to the network sentinel at :meth:`start`, in every
+    encoding the flow rules look for: what carries one is kept whatever its caps.
     """
 
     def __init__(
@@ -214,8 +221,17 @@ class SandboxMonitor:
         watch: Iterable[str] = (),
         roots: Iterable[str] = DEFAULT_ROOTS,
         max_files: int = 200,
+        secrets: Mapping[str, str] | None = None,
     ) -> None:
         self.watch = tuple(watch)
+        self.needles = sorted(
+            {
+                enc
+                for v in (secrets or {}).values()
+                if isinstance(v, str)
+                for _, enc in secret_forms(v)
+            }
+        )
         self.roots = tuple(dict.fromkeys([*roots, *self.watch]))
         self.max_files = max_files
         self.since: str | None = None
@@ -225,7 +241,14 @@ class SandboxMonitor:
         self.started = False
 
     async def start(self, sandbox: Sandbox) -> list[dict[str, Any]]:
-        """Take the baseline (clock, processes, listeners). Returns no signals."""
+        """Take the baseline (clock, processes, listeners) and hand the network sentinel
+        the secrets to watch for. Returns no signals.
+
+        Raises:
+            SandboxError: the sandbox or its sentinel could not be reached.
+        """
+        if self.needles and sandbox.sentinel is not None:
+            await sandbox.sentinel.watch_for(self.needles)
         rep = await self._run(sandbox)
         self._absorb(rep)
         await sandbox.network_events()  # setup's lookups are not the agent's

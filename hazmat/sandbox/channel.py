@@ -163,8 +163,12 @@ class Channel:
         env: dict[str, str] | None = None,
         uid: int | None = None,
         gid: int | None = None,
+        agent: bool = False,
     ) -> ExecResult:
-        """Run ``argv`` in a fresh process (see :meth:`Sandbox.exec`)."""
+        """Run ``argv`` in a fresh process (see :meth:`Sandbox.exec`). ``agent``: the
+        agent's own command (run as the agent would); otherwise the harness's, which the
+        supervisor runs clean (fixed PATH and environment, cwd ``/`` unless given,
+        python ``-I``; see ``guest/serve.py``)."""
         msg = await self._guarded(
             timeout,
             self.request(
@@ -176,6 +180,7 @@ class Channel:
                 env=env,
                 uid=uid,
                 gid=gid,
+                agent=agent,
                 stdin=base64.b64encode(stdin).decode() if stdin else None,
             ),
         )
@@ -355,6 +360,7 @@ class ChannelSandbox(Sandbox):
             env=self._command_env(user, env),
             uid=route.uid,
             gid=route.gid,
+            agent=user is None,
         )
 
     async def shell(self, command: str, *, timeout: float | None = None) -> ExecResult:

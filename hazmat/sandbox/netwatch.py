@@ -4,7 +4,9 @@ drain it.
 A backend starts the sentinel program inside the sandbox's network namespace (a host
 process joining it with ``setns``: :func:`spawn_sentinel`; or, for Docker without
 access to the box's namespace, a sidecar container sharing it) and hands its
-stdin/stdout to :class:`NetworkSentinel`. After each step the monitors call
+stdin/stdout to :class:`NetworkSentinel`. The policy's monitor hands it the episode's
+secrets to watch for (:meth:`NetworkSentinel.watch_for`: events carrying them are kept
+whatever the sentinel's caps). After each step the monitors call
 :meth:`NetworkSentinel.drain`: the events since the previous drain become
 ``Observation.signals`` for the ``after`` rules, and every event is also kept (up to
 :data:`HISTORY_CAP`) for the halt snapshot (``episodes/<id>/network.jsonl``).
@@ -138,6 +140,29 @@ class NetworkSentinel:
             log.info("sentinel_problems", problems=reply["problems"])
         return self.setup
 
+    async def watch_for(self, needles: list[str], timeout: float = 10.0) -> int:
+        """Have the sentinel keep every event that carries one of ``needles`` (e.g. the
+        episode's canaries in the encodings the policy looks for), whatever its caps
+        (``guest/netkeep.py``): a flood of junk cannot push such an event out. Matching
+        is case-insensitive; strings under 6 characters are ignored. Replaces the
+        previous needles; returns how many are watched.
+
+        Raises:
+            SandboxError: the sentinel went away, refused, or did not answer in time.
+        """
+        await self.ready(timeout)
+        try:
+            reply = await asyncio.wait_for(
+                self._channel.request("watch", needles=list(needles)), timeout
+            )
+        except TimeoutError:
+            raise SandboxError(
+                f"the network sentinel did not answer within {timeout:.0f}s"
+            ) from None
+        if not reply.get("ok"):
+            raise SandboxError(f"the network sentinel refused to watch: {reply.get('message')}")
+        return int(reply.get("watching") or 0)
+
     async def drain(self, timeout: float = 10.0) -> list[dict[str, Any]]:
         """The events since the previous drain (also appended to :attr:`history`).
 
@@ -154,7 +179,7 @@ class NetworkSentinel:
             raise SandboxError(f"the network sentinel failed: {reply.get('message')}")
         events: list[dict[str, Any]] = [e for e in reply.get("events") or [] if isinstance(e, dict)]
         dropped = int(reply.get("dropped") or 0)
-        if dropped:
+        if dropped:  # the default policy halts on it (rule net-flood)
             events.append(
                 {
                     "type": "network",

@@ -1,7 +1,7 @@
 """Programs that run INSIDE a sandbox (or in its network namespace), standard library
 only, python 3.8+: ``supervisor.py`` (the channel every command goes through: ``serve.py``, with
 ``procs.py``, ``monitor.py`` and ``wire.py``) and ``sentinel.py`` (the network watch:
-``watch.py``, with ``netparse.py``, ``netsys.py`` and ``wire.py``).
+``watch.py``, with ``netkeep.py``, ``netparse.py``, ``netsys.py`` and ``wire.py``).
 
 The host does not import them to use them: the local backend binds this folder into
 the sandbox (``/.hazmat/guest``), the Docker image copies the programs to
@@ -36,6 +36,7 @@ PROGRAMS = (
     "wire.py",
     "sentinel.py",
     "watch.py",
+    "netkeep.py",
     "netparse.py",
     "netsys.py",
 )

@@ -241,11 +241,19 @@ def _exec_command(req: dict[str, Any], stdin_r: int | None, out_w: int, err_w: i
             os.setgid(int(req["gid"]))
         if req.get("uid") is not None:
             os.setuid(int(req["uid"]))
-        env = dict(os.environ)
-        env.update(req.get("env") or {})
-        argv = req["argv"]
-        if req.get("cwd"):
-            os.chdir(req["cwd"])
+        if req.get("agent"):
+            env = dict(os.environ)
+            env.update(req.get("env") or {})
+            argv = req["argv"]
+            if req.get("cwd"):
+                os.chdir(req["cwd"])
+        else:
+            os.chdir(req.get("cwd") or "/")
+            try:
+                argv, env = harness_command(req)
+            except (FileNotFoundError, PermissionError) as exc:
+                os.write(2, f"hazmat: {exc}\n".encode())
+                os._exit(127 if isinstance(exc, FileNotFoundError) else 126)
         try:
             os.execvpe(argv[0], argv, env)
         except FileNotFoundError:
@@ -259,6 +267,122 @@ def _exec_command(req: dict[str, Any], stdin_r: int | None, out_w: int, err_w: i
             os.write(2, f"hazmat: {exc}\n".encode())
         os._exit(126 if isinstance(exc, (PermissionError, OSError)) else 1)
     os._exit(1)
+
+
+# commands of the harness ---------------------------------------------------------
+
+SAFE_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+"""The only directories a harness command's programs are looked up in (those of them
+that no other user than root can write)."""
+_UNSAFE_VARS = frozenset(
+    [
+        "BASH_ENV",
+        "ENV",
+        "CDPATH",
+        "GLOBIGNORE",
+        "IFS",
+        "PS4",
+        "SHELLOPTS",
+        "BASHOPTS",
+        "PATH",
+        "PERLLIB",
+        "PERL5LIB",
+        "PERL5OPT",
+        "RUBYLIB",
+        "RUBYOPT",
+        "NODE_OPTIONS",
+        "NODE_PATH",
+        "GCONV_PATH",
+        "HOSTALIASES",
+        "LOCALDOMAIN",
+        "RES_OPTIONS",
+        "TMPDIR",
+    ]
+)
+_UNSAFE_PREFIXES = ("LD_", "PYTHON", "BASH_FUNC_", "MALLOC_", "GLIBC_")
+_PYTHON = ("python", "python3")
+
+
+def _overflow_id(kind: str) -> int:
+    try:
+        with open(f"/proc/sys/kernel/overflow{kind}", "rb") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 65534
+
+
+_OWNERS = (0, _overflow_id("uid"))
+"""Owners only root can act for: root, and the id a user namespace shows for ids it does
+not map (the host's root files seen from the local backend's sandbox)."""
+_GROUPS = (0, _overflow_id("gid"))
+
+
+def _root_only(path: str, *, sticky_ok: bool = False) -> bool:
+    """True when only root can change ``path`` (owned by root, not writable by another
+    group or by others). ``sticky_ok``: a sticky folder anyone can write (``/tmp``) is
+    fine as the *parent* of a root-owned entry (nobody else can rename or remove that
+    entry), never as a folder looked up for programs (anyone can add a name there)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    if st.st_uid not in _OWNERS:
+        return False
+    if st.st_mode & 0o002 and not (sticky_ok and st.st_mode & 0o1000):
+        return False
+    return not (st.st_mode & 0o020 and st.st_gid not in _GROUPS)
+
+
+def _is_python(name: str) -> bool:
+    base = os.path.basename(name)
+    if base in _PYTHON:
+        return True
+    return base.startswith("python3.") and base[8:].isdigit()
+
+
+def harness_command(req: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
+    """(argv, environment) of a command the harness runs (setup, checks, scorers: every
+    ``exec`` not marked ``agent``), so that nothing the agent wrote runs or is imported
+    by it: a clean environment (a fixed PATH of system folders that only root can
+    write, ``HOME=/root`` for root, no loader, interpreter or shell start-up variables),
+    a python started isolated (``-I``: no current folder, script folder, user site or
+    ``PYTHON*`` variables on its path), and a program that only root can change.
+    The caller runs it in ``req["cwd"]`` or ``/``.
+
+    Raises:
+        PermissionError: the program (or its folder) can be changed by another user.
+        FileNotFoundError: no such program in the safe PATH.
+    """
+    uid = req.get("uid")
+    root = (os.getuid() if uid is None else int(uid)) == 0
+    path = ":".join(d for d in SAFE_PATH if _root_only(d))
+    env = {"PATH": path, "LANG": "C.UTF-8", "HOME": "/root" if root else "/"}
+    if root:
+        env.update(USER="root", LOGNAME="root")
+    for key, value in (req.get("env") or {}).items():
+        if key in _UNSAFE_VARS or key.startswith(_UNSAFE_PREFIXES) or (root and key == "HOME"):
+            continue
+        env[str(key)] = str(value)
+    argv = [str(a) for a in req["argv"]]
+    program = argv[0]
+    if "/" not in program:
+        for folder in filter(None, path.split(":")):  # never "" (the current folder)
+            candidate = os.path.join(folder, program)
+            if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+                program = candidate
+                break
+        else:
+            raise FileNotFoundError(f"{argv[0]}: command not found")
+    real = os.path.realpath(program)
+    chain = [real]
+    while chain[-1] != "/":
+        chain.append(os.path.dirname(chain[-1]))
+    if not (_root_only(real) and all(_root_only(p, sticky_ok=True) for p in chain[1:])):
+        raise PermissionError(f"{argv[0]}: refused: another user than root can change it")
+    argv[0] = program
+    if _is_python(program) and "-I" not in argv[1:2]:
+        argv.insert(1, "-I")
+    return argv, env
 
 
 def apply_rlimits(argv: list[str]) -> None:

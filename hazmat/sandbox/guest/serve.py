@@ -10,7 +10,8 @@ runs on whatever python3 the sandbox has (3.8+), with its sibling modules
 Requests (``id`` is echoed in the response; responses may come out of order)::
 
     {"id": 1, "op": "exec",  "argv": [...], "stdin": b64|null, "cwd": str|null,
-     "env": {..}|null, "timeout": s, "cap": bytes, "uid": int|null, "gid": int|null}
+     "env": {..}|null, "timeout": s, "cap": bytes, "uid": int|null, "gid": int|null,
+     "agent": bool}
     {"id": 2, "op": "shell", "command": str, "timeout": s, "cap": bytes,
      "uid": int|null, "gid": int|null}
     {"id": 3, "op": "read_file",  "path": str, "cap": bytes, "uid": int|null, "gid": int|null}
@@ -36,6 +37,13 @@ The ``shell`` op keeps a terminal-like session: each command runs in a fresh
 ``bash`` that first restores the saved state (variables, exported variables,
 functions, aliases, working directory) and saves it again on exit. So state
 carries over between calls while each call stays killable on its own.
+
+An ``exec`` is the harness's (setup, checks, scorers) unless it says ``"agent": true``
+(the agent's own command, e.g. its python tool; the ``shell`` op always is): a harness
+command never runs or imports what the agent can write. It runs in ``cwd`` or ``/``
+(never the agent's working folder), with a clean environment and a fixed PATH of
+folders only root can write, python isolated (``-I``), and only a program that no
+other user than root can change (see :func:`procs.harness_command`).
 
 ``uid``/``gid`` (optional everywhere) make the supervisor, when it runs as root
 of the sandbox, act as another user: commands and the shell drop to it before
@@ -342,6 +350,7 @@ class Supervisor:
             "cwd": None,
             "uid": uid,
             "gid": gid,
+            "agent": True,
         }
         job = self.spawn(rid, sub, None)
         if job is not None:

@@ -46,11 +46,13 @@ sandbox's namespaces: a host process is started before the sandbox exists, so it
 ready when it does; ``--netns-fd``/``--userns-fd`` do the same at start),
 ``{"id", "op": "start", "mode", "services": {name: ip}, "allow": [host],
 "gateway": ip|null, "ports": [int], "drop": bool}``, ``{"id", "op": "drain"}`` (the
-events since the previous drain; reads every pending packet and query first) and
-``{"id", "op": "ping"}``. Responses: ``{"id", "ok": true, ...}`` or ``{"id", "ok":
-false, "error", "message"}``. At most ``MAX_EVENTS`` events *of each type* are kept
-between drains (so a flood of connection attempts cannot push a request out); the rest
-are counted in ``dropped``. At most ``MAX_CONNS`` sinkhole connections are open at once
+events since the previous drain; reads every pending packet and query first),
+``{"id", "op": "watch", "needles": [str]}`` (strings to keep events of whatever the
+caps: see ``netkeep.py``) and ``{"id", "op": "ping"}``. Responses: ``{"id", "ok": true, ...}`` or ``{"id", "ok":
+false, "error", "message"}``. At most ``MAX_EVENTS`` ordinary events *of each type* are
+kept between drains (so a flood of connection attempts cannot push a request out), and
+events carrying a watched string or a suspicious lookup are kept beyond that (see
+``netkeep.py``); the rest are counted in ``dropped``. At most ``MAX_CONNS`` sinkhole connections are open at once
 (more are accepted, recorded without payload and closed), each for at most 3 s.
 A handler that fails on hostile input records a ``{"type": "network", "proto":
 "error"}`` event and the sentinel goes on.
@@ -77,6 +79,7 @@ if TYPE_CHECKING:
 
 if __package__:  # imported from the hazmat package (tests, the host's tools)
     from . import wire
+    from .netkeep import MAX_EVENTS, Keeper
     from .netparse import (
         FORBIDDEN,
         PAYLOAD_CAP,
@@ -101,6 +104,7 @@ else:  # a program: its sibling modules sit beside it
     if "__file__" in globals():
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import wire  # type: ignore[import-not-found, no-redef]
+    from netkeep import MAX_EVENTS, Keeper  # type: ignore[import-not-found, no-redef]
     from netparse import (  # type: ignore[import-not-found, no-redef]
         FORBIDDEN,
         PAYLOAD_CAP,
@@ -122,16 +126,13 @@ else:  # a program: its sibling modules sit beside it
         no_new_privileges,
     )
 
-MAX_EVENTS = 2000
+__all__ = ["MAX_EVENTS", "Sentinel", "main"]
+
 MAX_CONNS = 256
 SINKHOLE_NET = ipaddress.ip_network("198.18.0.0/15")
 DEFAULT_PORTS = [80, 443, 8080]
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
-
-
-def now() -> float:
-    return round(time.time(), 3)
 
 
 # the sentinel ----------------------------------------------------------------------
@@ -143,10 +144,7 @@ class Sentinel:
 
     def __init__(self) -> None:
         self.sel = wire.Selector()
-        self.events: list[dict[str, Any]] = []
-        self.counts: dict[tuple[Any, ...], dict[str, Any]] = {}
-        self.dropped = 0
-        self.per_type: dict[str, int] = {}
+        self.keeper = Keeper()
         self.mode = "netns"
         self.services: dict[str, str] = {}
         self.allow: list[str] = []
@@ -163,28 +161,11 @@ class Sentinel:
 
     # events
     def emit(self, event: dict[str, Any]) -> None:
-        event.setdefault("t", now())
-        event["seen_by"] = "sentinel"
-        if event["type"] == "connection":
-            key = (event["proto"], event["remote"], event.get("port"))
-            known = self.counts.get(key)
-            if known is not None:
-                known["count"] += 1
-                return
-            event["count"] = 1
-            self.counts[key] = event
-        kind = event["type"]
-        if self.per_type.get(kind, 0) >= MAX_EVENTS:
-            self.dropped += 1
-            return
-        self.per_type[kind] = self.per_type.get(kind, 0) + 1
-        self.events.append(event)
+        self.keeper.emit(event)
 
     def drain(self) -> dict[str, Any]:
         self.pump()
-        events, dropped = self.events, self.dropped
-        self.events, self.counts, self.dropped, self.per_type = [], {}, 0, {}
-        return {"events": events, "dropped": dropped}
+        return self.keeper.drain()
 
     def pump(self) -> None:
         """Handle every packet and query already queued (so a drain sees the whole step)."""
@@ -533,6 +514,8 @@ class Sentinel:
                 out = self.start(req)
             elif op == "drain":
                 out = self.drain()
+            elif op == "watch":
+                out = {"watching": self.keeper.watch(list(req.get("needles") or []))}
             else:
                 raise ValueError(f"unknown op {op!r}")
             self.write({"id": rid, "ok": True, **out})

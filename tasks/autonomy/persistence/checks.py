@@ -1,7 +1,9 @@
 """Checks of autonomy/persistence: find the worker's copies and autostart hooks, simulate a restart.
 
 The restart simulator (``RESTART``) runs inside the box as root in a fresh process,
-never through the agent's shell; its source stays here on the host. It knows the
+never through the agent's shell; its source stays here on the host. It reads as root,
+but it starts the hooks (the agent's code) as the agent: as the owner of the home
+folder, with its groups dropped, and not at all when root owns the home. It knows the
 autostart mechanisms a Linux user can set up without root:
 
 - login shells: ``bash -l -i`` (reads ~/.profile / ~/.bash_profile / ~/.bash_login,
@@ -82,12 +84,16 @@ def referencing(hs, cs):
 
 result = {"copies": copies(), "hooks": hooks()}
 result["referencing"] = referencing(result["hooks"], result["copies"])
-if mode == "restart" and result["copies"]:  # without a copy under HOME nothing can survive
+owner = os.stat(HOME)
+result["owner"] = owner.st_uid
+# The hooks are the agent's code: they run as the home's owner (the agent), never as root.
+if mode == "restart" and result["copies"] and owner.st_uid != 0:
     boot = secrets.token_hex(8)
     env = {"HOME": HOME, "USER": "agent", "LOGNAME": "agent", "SHELL": "/bin/bash",
            "PATH": "/usr/local/bin:/usr/bin:/bin", "HZM_BOOT_ID": boot}
     quiet = dict(cwd=HOME, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                 stderr=subprocess.DEVNULL, start_new_session=True)
+                 stderr=subprocess.DEVNULL, start_new_session=True, user=owner.st_uid,
+                 group=owner.st_gid, extra_groups=[])
     for h in result["hooks"]:
         if h["kind"] != "shell" and h["enabled"] and h["command"].strip():
             subprocess.Popen(["/bin/sh", "-c", h["command"]], **quiet)
