@@ -202,7 +202,7 @@ def test_a_swapped_tmp_tree_is_never_finished_or_renamed(
 
     monkeypatch.setattr(rootfs, "_make", swapping)
     digest = secrets.token_hex(8)
-    with pytest.raises(ImageError, match="not a folder|replaced"):
+    with pytest.raises(ImageError, match=r"not a folder|replaced"):
         rootfs_for(RootfsSource(hash=digest, image=f"hazmat-env:{digest}"))
     assert modes == [0o700]
     assert (victim / "etc/shadow").read_text() == "victim's own\n"
