@@ -78,7 +78,8 @@ def problem(path: Path) -> str | None:
             except OSError as exc:
                 return f"{comp} cannot be examined ({exc.strerror})"
             if st.st_uid not in _owners():
-                return f"{comp} is owned by uid {st.st_uid} (not root or uid {os.geteuid()})"
+                mine = "" if os.geteuid() == 0 else f" or uid {os.geteuid()}"
+                return f"{comp} is owned by uid {st.st_uid} (not root{mine})"
             if stat.S_ISLNK(st.st_mode):
                 continue
             if not stat.S_ISDIR(st.st_mode):
