@@ -106,12 +106,21 @@ def docker_why(task: Task) -> str:
 
 def _check_local_environments(found: Preflight, tasks: list[Task]) -> None:
     """A problem for each task environment the local backend could not make here: not
-    cached, no Docker daemon, and a Dockerfile recipe (or no mmdebstrap)."""
+    cached, no Docker daemon, and a Dockerfile recipe (or no mmdebstrap); one problem
+    when the root file system cache is refused (another user's, or private)."""
     import shutil
 
     from hazmat.sandbox.rootfs import cached_rootfs
     from hazmat.tasks.environment import environment_of
 
+    if tasks:
+        from hazmat.sandbox.rootfs import cache_root
+
+        try:
+            cache_root()  # refused once here, not by each sandbox's start
+        except HazmatError as exc:
+            found.problems.append(f"local: {exc.one_line()}")
+            return
     docker: bool | None = None
     for task in tasks:
         build = getattr(task.sandbox, "build", None)

@@ -6,11 +6,15 @@ Issue 15, failure 4 (one environment on both backends).
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from hazmat.preflight import backend_for, preflight
+from hazmat.sandbox.local.host import rmtree
 from hazmat.tasks import load_task
 from hazmat.tasks.spec import Task
 
@@ -38,10 +42,22 @@ def _task(tmp_path: Path, name: str, build: str, files: dict[str, str] | None = 
 
 
 @pytest.fixture
-def no_docker_nothing_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def empty_cache(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An empty rootfs cache the sandbox's ids can reach (pytest's tmp_path is private
+    to root: as root, a cache there is refused)."""
+    folder = Path(tempfile.mkdtemp(prefix="hazmat-preflight-test-", dir="/var/tmp"))
+    os.chmod(folder, 0o755)
+    monkeypatch.setenv("HAZMAT_ROOTFS_CACHE", str(folder / "cache"))
+    yield folder / "cache"
+    rmtree(folder)
+
+
+@pytest.fixture
+def no_docker_nothing_cached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_cache: Path
+) -> None:
     """A machine whose Docker daemon does not answer, with an empty rootfs cache."""
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
-    monkeypatch.setenv("HAZMAT_ROOTFS_CACHE", str(tmp_path / "cache"))
 
 
 def test_a_build_task_goes_to_local(tmp_path: Path) -> None:
@@ -80,8 +96,7 @@ def _env_hash(task: Task) -> str:
 
 
 @pytest.mark.docker
-def test_with_docker_nothing_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HAZMAT_ROOTFS_CACHE", str(tmp_path / "cache"))
+def test_with_docker_nothing_is_refused(tmp_path: Path, empty_cache: Path) -> None:
     dockerfile = _task(
         tmp_path,
         "file",
@@ -89,3 +104,16 @@ def test_with_docker_nothing_is_refused(tmp_path: Path, monkeypatch: pytest.Monk
         {"env/Dockerfile": "ARG SANDBOX\nFROM ${SANDBOX}\n"},
     )
     assert preflight([dockerfile], [], backend="local").problems == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a cache another user owns: run as root")
+def test_a_cache_another_user_owns_is_one_problem(tmp_path: Path, empty_cache: Path) -> None:
+    """The rootfs cache folder belongs to uid 65534 (who could swap the trees): the local
+    run is refused before it starts, with one line; Docker-only runs do not care."""
+    empty_cache.mkdir()
+    os.chown(empty_cache, 65534, 65534)
+    pkgs = _task(tmp_path, "pkgs", "{apt: [tree]}")
+    found = preflight([pkgs], [], backend="local")
+    assert len(found.problems) == 1, found.problems
+    assert found.problems[0].startswith(f"local: HAZMAT_ROOTFS_CACHE={empty_cache} ")
+    assert "owned by uid 65534" in found.problems[0]

@@ -25,7 +25,8 @@ def doctor(
     """Check what this machine can run: Python, bubblewrap, Docker, the sandbox image and
     the registered sandbox backends; the base environment's hash and whether the local
     backend has its root file system; with task paths, each task's environment hash and
-    whether it is built (Docker image, local root file system)."""
+    whether it is built (Docker image, local root file system). Exits 1 when a backend
+    is not ok."""
     import asyncio
 
     from hazmat.cli.console import out
@@ -35,8 +36,11 @@ def doctor(
     report["environment"] = _base_environment(report)
     if tasks:
         report["environments"] = _environments(tasks)
+    failed = [name for name, info in report["backends"].items() if not info.get("ok")]
     if as_json:
         print(json.dumps(report, indent=2, sort_keys=True))
+        if failed:
+            raise typer.Exit(1)
         return
     con = out()
     con.print(f"hazmat {report['hazmat']}  python {report['python']}", highlight=False)
@@ -48,6 +52,8 @@ def doctor(
         status = f"[yellow]unknown[/]  {img.get('detail', '')}"
     elif img.get("current"):
         status = f"[green]current[/]  {img.get('tag', '')}"
+        if img.get("latest_is_current") is False:
+            status += "  (hazmat-sandbox:latest is another build; runs use this tag)"
     else:
         status = f"[red]{'stale' if img.get('present') else 'missing'}[/]  {img.get('hint', '')}"
     con.print(f"  image   {status}", highlight=False)
@@ -75,6 +81,9 @@ def doctor(
             f"{', '.join(env['tasks'])}",
             highlight=False,
         )
+    if failed:
+        con.print(f"[red]not ok:[/] backend {', '.join(failed)}", highlight=False)
+        raise typer.Exit(1)
 
 
 def _base_environment(report: dict[str, Any]) -> dict[str, Any]:
@@ -86,9 +95,9 @@ def _base_environment(report: dict[str, Any]) -> dict[str, Any]:
 
     try:
         source = base_source()
+        tree = cached_rootfs(source.hash)
     except HazmatError as exc:
         return {"hash": None, "detail": exc.one_line()}
-    tree = cached_rootfs(source.hash)
     probe = report.get("backends", {}).get("local", {}).get("info") or {}
     return {
         "hash": source.hash,
@@ -104,7 +113,6 @@ def _environments(paths: list[Path]) -> list[dict[str, Any]]:
     """The environments of the tasks at ``paths``: hash, Docker tag, whether it is built
     (None: no daemon to ask), whether the local root file system is cached, the tasks
     using it."""
-    from hazmat.sandbox.rootfs import cached_rootfs
     from hazmat.tasks.environment import environment_of
     from hazmat.tasks.load import discover_tasks
 
@@ -119,7 +127,7 @@ def _environments(paths: list[Path]) -> list[dict[str, Any]]:
                 "hash": env.hash,
                 "tag": env.tag,
                 "recipe": env.recipe,
-                "rootfs": cached_rootfs(env.hash) is not None,
+                "rootfs": _cached(env.hash),
                 "tasks": [],
             },
         )
@@ -141,3 +149,14 @@ def _environments(paths: list[Path]) -> list[dict[str, Any]]:
             except docker.errors.ImageNotFound:
                 entry["built"] = False
     return list(found.values())
+
+
+def _cached(digest: str) -> bool | None:
+    """The local root file system of ``digest`` is cached (None: the cache is refused)."""
+    from hazmat.errors import HazmatError
+    from hazmat.sandbox.rootfs import cached_rootfs
+
+    try:
+        return cached_rootfs(digest) is not None
+    except HazmatError:
+        return None

@@ -10,8 +10,11 @@ extracted once per hash into the cache::
     <cache>/<hash>.lock         held while one process makes it (others wait, then reuse it)
 
 ``<cache>`` is ``$HAZMAT_ROOTFS_CACHE``, else ``$XDG_CACHE_HOME/hazmat/rootfs`` (default
-``~/.cache``); as root, when that folder cannot be entered by other users (the local
-sandbox's own ids must reach the tree), ``/var/cache/hazmat/rootfs``.
+``~/.cache``); as root, when that folder is another user's or cannot be entered by other
+users (the local sandbox's own ids must reach the tree), ``/var/cache/hazmat/rootfs``.
+A cache another user could change, or (as root) one the sandbox's ids cannot reach, is
+refused (:mod:`hazmat.sandbox.rootfs_trust`); so is a cached tree that is not root's or
+the caller's at use.
 
 :func:`rootfs_for` takes a :class:`RootfsSource` and returns the tree, trying in order:
 
@@ -22,7 +25,8 @@ sandbox's own ids must reach the tree), ``/var/cache/hazmat/rootfs``.
    plus the task's Debian packages; its pip packages installed in the tree), when there is
    no Docker. A task Dockerfile cannot be built this way.
 
-The tree is made in ``<cache>/.tmp-<hash>-*`` and renamed into place (atomic). Archives
+The tree is made in ``<cache>/.tmp-<hash>-*`` (``0700``), checked unchanged (same folder,
+not a symlink), renamed into place (atomic), then opened to others (``0755``). Archives
 are extracted member by member through :func:`safe_member`: no absolute or escaping
 paths, links only inside the tree, no device nodes or FIFOs, no setuid/setgid/sticky or
 group/other write bits; symlinks stay symlinks (absolute targets included: they resolve
@@ -32,7 +36,6 @@ inside the sandbox).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import io
 import json
 import os
@@ -42,7 +45,6 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -52,9 +54,24 @@ from typing import IO, Any
 import structlog
 
 from hazmat.errors import BackendUnavailableError, ImageError
+from hazmat.sandbox.rootfs_trust import (
+    MOUNT_POINTS,
+    NEVER_SHOWN,
+    check_reachable,
+    check_trusted,
+    finish_tree,
+    locked,
+    open_dir,
+    problem,
+    trusted_entry,
+    unchanged,
+    unreachable,
+)
 
 __all__ = [
     "HOST",
+    "MOUNT_POINTS",
+    "NEVER_SHOWN",
     "RootfsSource",
     "base_packages",
     "base_source",
@@ -104,26 +121,49 @@ class RootfsSource:
 # where -------------------------------------------------------------------------
 
 
-def cache_root() -> Path:
-    """The folder of cached root file systems (see the module docstring)."""
-    override = os.environ.get("HAZMAT_ROOTFS_CACHE")
-    if override:
-        return Path(override)
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hazmat" / "rootfs"
-    if os.geteuid() == 0:
-        from hazmat.sandbox.local.host import world_reachable
+SYSTEM_CACHE = Path("/var/cache/hazmat/rootfs")
+"""Root's cache when its ``XDG_CACHE_HOME``/``HOME`` one is another user's or private."""
 
-        if not world_reachable(base / "x"):
-            return Path("/var/cache/hazmat/rootfs")
+
+def cache_root() -> Path:
+    """The folder of cached root file systems (see the module docstring): checked, from
+    ``/`` down, that no other user can change it and (as root) that the sandbox's ids can
+    reach it.
+
+    Raises:
+        ConfigError: the folder is another user's, writable by others, or (as root) not
+            reachable by the sandbox's ids; one line with the fix.
+    """
+    override = os.environ.get("HAZMAT_ROOTFS_CACHE")
+    name: str | None = "HAZMAT_ROOTFS_CACHE"
+    if override:
+        base = Path(os.path.abspath(override))
+    else:
+        name = "XDG_CACHE_HOME" if os.environ.get("XDG_CACHE_HOME") else "HOME"
+        home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        base = Path(os.path.abspath(home)) / "hazmat" / "rootfs"
+        if os.geteuid() == 0 and (problem(base) or unreachable(base)):
+            base, name = SYSTEM_CACHE, None  # a user's folder, or private to root
+    check_trusted(base, name)
+    check_reachable(base, name)
     return base
 
 
 def cached_rootfs(digest: str) -> Path | None:
-    """The cached tree of environment ``digest``, or None when it is not made yet."""
+    """The cached tree of environment ``digest``, or None when it is not made yet (or
+    what is there is not root's or the caller's, or others could change it: it is made
+    again).
+
+    Raises:
+        ConfigError: the cache folder itself is refused (see :func:`cache_root`).
+    """
     folder = cache_root() / digest
-    if (folder / "meta.json").is_file() and (folder / "tree").is_dir():
-        return folder / "tree"
-    return None
+    if not ((folder / "meta.json").is_file() and (folder / "tree").is_dir()):
+        return None
+    if not (trusted_entry(folder) and trusted_entry(folder / "tree")):
+        log.warning("rootfs_untrusted", folder=str(folder), action="made again")
+        return None
+    return folder / "tree"
 
 
 def rootfs_meta(digest: str) -> dict[str, Any] | None:
@@ -407,21 +447,24 @@ def host_ca_bundle() -> bytes:
 
 # the cache -------------------------------------------------------------------------
 
-_THREADS: dict[str, threading.Lock] = {}
-_GUARD = threading.Lock()
 
+def _make_cache(root: Path) -> None:
+    """Create the cache folder (``0755``) and check it again now that it exists (a
+    sticky parent lets another user create it first).
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """Hold ``path``'s exclusive lock (flock, so other processes wait too)."""
-    with _GUARD:
-        lock = _THREADS.setdefault(str(path), threading.Lock())
-    with lock, path.open("a") as f:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+    Raises:
+        ConfigError: see :func:`cache_root`.
+    """
+    if not root.is_dir():
+        root.mkdir(mode=0o755, parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):
+            fd = open_dir(root)
+            try:
+                if os.fstat(fd).st_uid == os.geteuid():
+                    os.fchmod(fd, 0o755)
+            finally:
+                os.close(fd)
+    cache_root()  # every component exists now
 
 
 def _make(source: RootfsSource, tree: Path, progress: Progress) -> dict[str, Any]:
@@ -437,39 +480,6 @@ def _make(source: RootfsSource, tree: Path, progress: Progress) -> dict[str, Any
     return _mmdebstrap(source, tree, progress)
 
 
-NEVER_SHOWN = ("etc/shadow", "etc/shadow-", "etc/gshadow", "etc/gshadow-", "etc/machine-id")
-"""Removed from every tree: the image's password hashes (the sandbox's users are its own)."""
-MOUNT_POINTS = (
-    "etc/passwd",
-    "etc/group",
-    "etc/hosts",
-    "etc/hostname",
-    "etc/resolv.conf",
-    "etc/nsswitch.conf",
-)
-"""Plain files in every tree: the local sandbox binds its synthesized ones over them."""
-
-
-def _finish(tree: Path) -> None:
-    """Ready a made tree for binding: :data:`NEVER_SHOWN` removed, :data:`MOUNT_POINTS`
-    plain files (a symlink there is replaced: a bind over it would follow it)."""
-    os.chmod(tree, 0o755)
-    etc = tree / "etc"
-    if etc.is_symlink() or not etc.is_dir():
-        raise ImageError("the root file system has no /etc folder")
-    for rel in NEVER_SHOWN:
-        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
-            (tree / rel).unlink()
-    for rel in MOUNT_POINTS:
-        path = tree / rel
-        if path.is_symlink() or not path.is_file():
-            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
-                path.unlink()
-            if not path.exists():
-                path.write_bytes(b"")
-                os.chmod(path, 0o644)
-
-
 def rootfs_for(source: RootfsSource, progress: Progress | None = None) -> Path:
     """The root file system of ``source``'s environment: the cached tree, made first when
     it is not there (see the module docstring). Safe to call from several threads and
@@ -477,7 +487,9 @@ def rootfs_for(source: RootfsSource, progress: Progress | None = None) -> Path:
 
     Raises:
         ImageError: it cannot be made (no Docker and no mmdebstrap, a Dockerfile without
-            Docker, a failed build or bootstrap, a hostile archive member).
+            Docker, a failed build or bootstrap, a hostile archive member, a folder of
+            the tree being made swapped, the lock file a symlink).
+        ConfigError: the cache folder is refused (see :func:`cache_root`).
     """
     from hazmat.sandbox.local.host import rmtree
 
@@ -486,30 +498,37 @@ def rootfs_for(source: RootfsSource, progress: Progress | None = None) -> Path:
         return hit
     progress = progress or _noop
     root = cache_root()
-    root.mkdir(parents=True, exist_ok=True)
-    with _locked(root / f"{source.hash}.lock"):
+    _make_cache(root)
+    with locked(root / f"{source.hash}.lock"):
         hit = cached_rootfs(source.hash)
         if hit is not None:
             return hit
         for stale in root.glob(f".tmp-{source.hash}-*"):  # a maker that died
             rmtree(stale)
-        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{source.hash}-", dir=root))
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{source.hash}-", dir=root))  # 0700
         try:
-            os.chmod(tmp, 0o755)
             tree = tmp / "tree"
             tree.mkdir(mode=0o755)
+            made = [os.lstat(tmp), os.lstat(tree)]
             t0 = time.monotonic()
             meta = _make(source, tree, progress)
-            _finish(tree)
+            finish_tree(tree)
+            unchanged([tmp, tree], made)
             meta.update(hash=source.hash, seconds=round(time.monotonic() - t0, 2), made=time.time())
             (tmp / "meta.json").write_text(json.dumps(meta, sort_keys=True))
             final = root / source.hash
-            if final.exists():  # a broken leftover without meta.json
+            if os.path.lexists(final):  # a broken or refused leftover
                 rmtree(final)
+            unchanged([tmp, tree], made)
             os.rename(tmp, final)
         except BaseException:
             rmtree(tmp)
             raise
+        fd = open_dir(final)
+        try:
+            os.fchmod(fd, 0o755)
+        finally:
+            os.close(fd)
     log.info("rootfs_made", hash=source.hash, **{k: meta[k] for k in ("source", "seconds")})
     progress(f"root file system {source.hash} ready ({meta['source']}, {meta['seconds']} s)")
     return final / "tree"

@@ -105,6 +105,32 @@ def test_doctor_json_reports_backends() -> None:
     assert report["python"].startswith("3.")
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox's own ids: run as root")
+def test_doctor_exits_non_zero_when_a_backend_is_not_ok() -> None:
+    """A private (0700) rootfs cache: the local backend cannot start a sandbox there, so
+    doctor says why in one line and exits 1 (text and --json)."""
+    import tempfile
+
+    from hazmat.sandbox.local.host import rmtree
+
+    folder = Path(tempfile.mkdtemp(prefix="hazmat-doctor-test-", dir="/var/tmp"))
+    try:
+        os.chmod(folder, 0o755)
+        cache = folder / "private"
+        cache.mkdir(mode=0o700)
+        env = {"HAZMAT_ROOTFS_CACHE": str(cache)}
+        said = f"HAZMAT_ROOTFS_CACHE={cache} is mode 0700: the sandbox's ids cannot read it"
+        proc = hazmat("doctor", "--json", env=env, timeout=240)
+        assert proc.returncode == 1, proc.stderr
+        local = json.loads(proc.stdout)["backends"]["local"]
+        assert local["ok"] is False and said in local["detail"], local
+        text = hazmat("doctor", env={**env, "COLUMNS": "400"}, timeout=240)
+        assert text.returncode == 1 and "not ok: backend local" in text.stdout, text.stdout
+        assert os.listdir(cache) == []
+    finally:
+        rmtree(folder)
+
+
 @pytest.mark.parametrize(
     ("args", "says"),
     [

@@ -128,6 +128,7 @@ def test_doctor_lists_and_probes_what_is_registered(tmp_path: Path) -> None:
         env=env,
     )
     report = json.loads(proc.stdout)
+    assert proc.returncode == 1  # the shadowing entry point is a backend that is not ok
     registered = {(e["name"], e["source"]) for e in report["registered"]}
     assert {
         ("local", "builtin"),

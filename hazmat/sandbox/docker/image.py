@@ -87,14 +87,21 @@ class ImageStatus(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     present: bool
-    """``hazmat-sandbox:latest`` exists."""
+    """Some sandbox image exists (this tree's ``hazmat-sandbox:<content-hash>`` or
+    ``hazmat-sandbox:latest``)."""
     current: bool
-    """``hazmat-sandbox:<content-hash of this tree>`` exists and is ``:latest``."""
+    """``hazmat-sandbox:<content-hash of this tree>`` exists (what runs use: see
+    :func:`resolve_image`)."""
     id: str | None
+    """The id of the image a run of ``hazmat-sandbox`` uses (this tree's tag, else
+    ``:latest``)."""
     tag: str
     """The tag the current tree builds (``hazmat-sandbox:<content-hash>``)."""
     base_present: bool
     hint: str | None = None
+    latest_is_current: bool | None = None
+    """Informational: ``hazmat-sandbox:latest`` is this tree's image (None: no
+    ``:latest``); another checkout's build may hold ``:latest``."""
 
 
 def _noop(_: str) -> None:
@@ -199,6 +206,8 @@ def _image_or_none(client: Any, ref: str) -> Any:
 
 def image_status(client: Any | None = None) -> ImageStatus:
     """Is the sandbox image present, and built from this tree? (for ``hazmat doctor``).
+    Current means this tree's content-hash tag exists (runs resolve the bare name to it);
+    whether ``:latest`` is that image is only informational.
 
     Raises:
         BackendUnavailableError: the daemon cannot be reached.
@@ -208,19 +217,22 @@ def image_status(client: Any | None = None) -> ImageStatus:
     tag = f"{SANDBOX_REPO}:{content_hash()}"
     latest = _image_or_none(client, f"{SANDBOX_REPO}:latest")
     wanted = _image_or_none(client, tag)
-    current = wanted is not None and latest is not None and wanted.id == latest.id
+    used = wanted if wanted is not None else latest
     hint = None
-    if latest is None:
+    if used is None:
         hint = f"the sandbox image is missing; {BUILD_FIX}"
-    elif not current:
-        hint = f"the sandbox image is stale; {BUILD_FIX}"
+    elif wanted is None:
+        hint = f"the sandbox image is stale (no {tag}); {BUILD_FIX}"
     return ImageStatus(
-        present=latest is not None,
-        current=current,
-        id=latest.id if latest is not None else None,
+        present=used is not None,
+        current=wanted is not None,
+        id=used.id if used is not None else None,
         tag=tag,
         base_present=_image_or_none(client, BASE_IMAGE) is not None,
         hint=hint,
+        latest_is_current=None
+        if latest is None
+        else (wanted is not None and wanted.id == latest.id),
     )
 
 

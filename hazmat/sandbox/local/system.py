@@ -38,11 +38,24 @@ from pathlib import Path
 
 import structlog
 
-from hazmat.errors import BackendUnavailableError, HazmatError, ImageError, SandboxStartError
+from hazmat.errors import (
+    BackendUnavailableError,
+    ConfigError,
+    HazmatError,
+    ImageError,
+    SandboxStartError,
+)
 from hazmat.sandbox.base import SandboxSpec
 from hazmat.sandbox.local.host import sandbox_python, world_reachable
 from hazmat.sandbox.local.plan import SYSTEM_DIRS, etc_files, host_system_dirs, under
-from hazmat.sandbox.rootfs import HOST, RootfsSource, base_source, cached_rootfs, rootfs_for
+from hazmat.sandbox.rootfs import (
+    HOST,
+    RootfsSource,
+    base_source,
+    cache_root,
+    cached_rootfs,
+    rootfs_for,
+)
 
 __all__ = ["ROOT_ENV", "SystemRoot", "rootfs_entries", "system_root"]
 
@@ -159,7 +172,13 @@ _base: SystemRoot | None = None
 
 
 def _base_root(progress: Callable[[str], None] | None = None) -> SystemRoot:
-    """The base environment's system, decided once per process (see the module docs)."""
+    """The base environment's system, decided once per process (see the module docs).
+
+    Raises:
+        ConfigError: the root file system cache is refused (another user could change
+            it, or the sandbox's ids cannot reach it): a setting to fix, never a reason
+            to fall back to the host.
+    """
     global _base
     if os.environ.get(ROOT_ENV) == HOST:
         return _host()
@@ -174,6 +193,8 @@ def _base_root(progress: Callable[[str], None] | None = None) -> SystemRoot:
                     "(once per hazmat version: from Docker's sandbox image, else mmdebstrap)"
                 )
             _base = _of_tree(source.hash, rootfs_for(source, progress))
+        except ConfigError:
+            raise
         except HazmatError as exc:
             log.warning(
                 "local_rootfs_unavailable",
@@ -188,7 +209,15 @@ def prepare_base(progress: Callable[[str], None]) -> str:
     """Make the base environment's root file system now, saying so through ``progress``
     when it is not cached yet (the CLI calls this before a local run, so the first run's
     wait is explained instead of silent). Returns the environment hash, or ``"host"``
-    when this machine cannot make it (the fallback the module docstring describes)."""
+    when this machine cannot make it (the fallback the module docstring describes).
+
+    Raises:
+        ConfigError: the cache folder is refused (one line with the fix: another user
+            could change it, or it is private, e.g. ``HAZMAT_ROOTFS_CACHE`` mode 0700),
+            checked once here rather than by every sandbox's start.
+    """
+    if os.environ.get(ROOT_ENV) != HOST:
+        cache_root()
     return _base_root(progress).env
 
 
@@ -197,8 +226,16 @@ def system_root(spec: SandboxSpec) -> SystemRoot:
     minutes the first time an environment is made (call it off the event loop).
 
     Raises:
-        SandboxStartError: the spec's task environment cannot be had here.
+        SandboxStartError: the spec's task environment cannot be had here, or the root
+            file system cache is refused (see :func:`prepare_base`).
     """
+    try:
+        return _system_root(spec)
+    except ConfigError as exc:
+        raise SandboxStartError(exc.message, hint=exc.hint) from None
+
+
+def _system_root(spec: SandboxSpec) -> SystemRoot:
     repo, _, tag = spec.image.partition(":")
     pinned = re.fullmatch(r"[0-9a-f]{16}", tag) is not None
     if repo == "hazmat-sandbox":

@@ -127,3 +127,46 @@ def test_bare_name_runs_this_trees_image_not_latest(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(img, "content_hash", lambda: "0" * 16)
     latest = client.images.get(f"{img.SANDBOX_REPO}:latest")
     assert img.resolve_image(client, img.SANDBOX_REPO).id == latest.id
+
+
+class _Image:
+    def __init__(self, image_id: str) -> None:
+        self.id = image_id
+
+
+class _Images:
+    def __init__(self, tags: dict[str, str]) -> None:
+        self.tags = tags
+
+    def get(self, ref: str) -> _Image:
+        import docker.errors
+
+        if ref not in self.tags:
+            raise docker.errors.ImageNotFound(ref)
+        return _Image(self.tags[ref])
+
+
+class _Client:
+    def __init__(self, tags: dict[str, str]) -> None:
+        self.images = _Images(tags)
+
+
+def test_status_current_when_own_tag_exists_though_latest_is_another_checkout() -> None:
+    own = f"hazmat-sandbox:{img.content_hash()}"
+    client = _Client(
+        {own: "sha256:own", "hazmat-sandbox:latest": "sha256:other", img.BASE_IMAGE: "b"}
+    )
+    status = img.image_status(client)
+    assert status.current and status.present and status.hint is None
+    assert status.id == "sha256:own" and status.latest_is_current is False
+    # what runs use agrees with what the status calls current
+    assert img.resolve_image(client, "hazmat-sandbox").id == status.id
+
+
+def test_status_stale_without_own_tag_and_missing_without_any() -> None:
+    stale = img.image_status(_Client({"hazmat-sandbox:latest": "sha256:other"}))
+    assert stale.present and not stale.current and "stale" in (stale.hint or "")
+    assert stale.id == "sha256:other"
+    missing = img.image_status(_Client({}))
+    assert not missing.present and not missing.current and "missing" in (missing.hint or "")
+    assert missing.latest_is_current is None

@@ -105,24 +105,33 @@ def test_without_docker_or_mmdebstrap_the_host_is_recorded(
     import os
     import subprocess
     import sys
+    import tempfile
 
+    from hazmat.sandbox.local.host import rmtree
+
+    # a cache the sandbox's ids can reach (pytest's tmp_path is private to root: refused)
+    cache = Path(tempfile.mkdtemp(prefix="hazmat-system-test-", dir="/var/tmp"))
+    os.chmod(cache, 0o755)
     (tmp_path / "bin").mkdir()
     env = {
         **os.environ,
         "PATH": str(tmp_path / "bin"),
         "DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock",
-        "HAZMAT_ROOTFS_CACHE": str(tmp_path / "cache"),
+        "HAZMAT_ROOTFS_CACHE": str(cache / "cache"),
         "PYTHONPATH": str(Path(__file__).resolve().parents[3]),
     }
     env.pop("HAZMAT_LOCAL_ROOT", None)
     usr = next(p for p in host_markers if p.startswith("/usr/local"))
-    out = subprocess.run(
-        [sys.executable, "-c", NO_ROOTFS, usr],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", NO_ROOTFS, usr],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        rmtree(cache)
     assert out.returncode == 0, out.stderr
     [line] = [ln for ln in out.stdout.splitlines() if ln.startswith('{"env"')]
     assert json.loads(line) == {"env": HOST, "info": HOST, "seen": True}
