@@ -14,6 +14,7 @@ from typing import Any
 from hazmat.errors import SandboxStartError
 from hazmat.sandbox.base import Limits
 from hazmat.sandbox.docker.ledger import Ledger
+from hazmat.sandbox.seccomp import docker_profile
 
 __all__ = [
     "BOX_ALIAS",
@@ -122,8 +123,9 @@ class Maker:
         mounts: list[Any],
         dns: list[str] | None = None,
     ) -> dict[str, Any]:
-        """``cap_drop=ALL`` plus ``cap_add``, the limits, ``init``, private IPC, the
-        sandbox's network (or none), ``oom_score_adj`` 500."""
+        """``cap_drop=ALL`` plus ``cap_add``, hazmat's seccomp profile
+        (:mod:`hazmat.sandbox.seccomp`), the limits, ``init``, private IPC with a sized
+        ``/dev/shm``, the sandbox's network (or none), ``oom_score_adj`` 500."""
         import docker.types
 
         lim = self.limits
@@ -132,7 +134,8 @@ class Maker:
             self.api.create_host_config(
                 cap_drop=["ALL"],
                 cap_add=cap_add or None,
-                security_opt=["no-new-privileges:true"] if nnp else None,
+                security_opt=[f"seccomp={docker_profile()}"]
+                + (["no-new-privileges:true"] if nnp else []),
                 read_only=read_only,
                 mounts=mounts,
                 pids_limit=lim.pids,
