@@ -17,6 +17,7 @@ from hazmat.policy.base import AllowAllPolicy, Policy
 from hazmat.preflight import docker_why
 from hazmat.record.log import Recorder
 from hazmat.runner.halt import keep_halted, on_halt
+from hazmat.runner.limits import blame_limit
 from hazmat.runner.play import play
 from hazmat.runner.result import EpisodeResult, sandbox_spec, task_environment
 from hazmat.sandbox import Sandbox, SandboxSpec, create_sandbox
@@ -50,7 +51,9 @@ async def run_episode(
     """Run one episode to its end and record it.
 
     Never raises for what happens inside the episode: sandbox failures, model
-    failures and harness bugs end it with reason ``error`` (recorded).
+    failures and harness bugs end it with reason ``error`` (recorded); a sandbox lost
+    to a resource its own processes exhausted ends it ``limit`` with the resource
+    (:func:`~hazmat.runner.limits.blame_limit`).
     With a ``policy``, sandbox monitors run after every step and feed its ``after``
     rules (``monitors=False`` turns them off). ``pool``, when given, supplies the
     sandbox (warm when it has one ready).
@@ -124,18 +127,24 @@ async def run_episode(
                 start_seconds=round(time.monotonic() - t_start, 4),
                 environment=env.hash if env is not None else None,
             )
-            await play(
-                rendered,
-                agent,
-                sb,
-                rec,
-                tracker,
-                result,
-                policy or AllowAllPolicy(),
-                retry,
-                stop,
-                monitors and policy is not None,
-            )
+            try:
+                await play(
+                    rendered,
+                    agent,
+                    sb,
+                    rec,
+                    tracker,
+                    result,
+                    policy or AllowAllPolicy(),
+                    retry,
+                    stop,
+                    monitors and policy is not None,
+                )
+            except HazmatError as exc:  # e.g. the end-of-episode checks found it gone
+                if not await blame_limit(sb, rec, result, exc):
+                    raise
+            if result.reason == "error":  # the agent's own resource use, or a harness fault
+                await blame_limit(sb, rec, result)
             if result.reason == "halted":
                 await on_halt(sb, rec, result, run_dir)
                 if keep_on_halt and keep is None:

@@ -24,13 +24,20 @@ __all__ = [
     "Maker",
     "sandbox_labels",
     "slug",
+    "tmpfs_sizes",
 ]
 
 SUPERVISOR_IN_IMAGE = "/opt/hazmat/supervisor.py"
 BOX_ALIAS = "agent"
 SUPERVISOR_CAPS = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL", "SETGID", "SETUID")
 """What root in the box keeps so its supervisor can run the agent's commands as the
-agent and kill them: the agent's processes (uid 1000, no-new-privileges) have none."""
+agent and kill them: the agent's processes (uid 1000, no-new-privileges) have none.
+
+The box runs at ``oom_score_adj`` 500 and the supervisor starts the agent's commands at
+1000, so the box's OOM killer takes them first. The agent may lower its own back to 500
+(lowering under the box's value would take ``CAP_SYS_RESOURCE``, which daemons in
+containers often cannot grant); a supervisor lost to the OOM killer ends the episode
+``limit`` (memory), see :mod:`hazmat.sandbox.docker.limits`."""
 SERVICE_CAPS = (
     "CHOWN",
     "DAC_OVERRIDE",
@@ -59,6 +66,21 @@ def sandbox_labels(
     if sandbox_id:
         labels["hazmat.sandbox"] = sandbox_id
     return labels
+
+
+def tmpfs_sizes(memory_mb: int, mounts: int) -> tuple[int, int]:
+    """``(MiB of each tmpfs mount, MiB of /dev/shm)`` of a container with ``memory_mb``.
+
+    tmpfs pages are charged to the container's memory limit and cannot be reclaimed
+    (no swap), so the mounts together stay below the limit minus a reserve for the
+    supervisor and the agent's processes: a quarter of the limit (at least 128 MiB, or
+    half of a limit under 256 MiB). ``/dev/shm`` gets an eighth of the rest (at most
+    64 MiB, Docker's default); the ``mounts`` tmpfs mounts share what remains.
+    """
+    reserve = max(memory_mb // 4, min(128, memory_mb // 2))
+    budget = memory_mb - reserve
+    shm = max(1, min(64, budget // 8))
+    return max(1, (budget - shm) // max(1, mounts)), shm
 
 
 def slug(text: str, size: int = 24) -> str:
@@ -139,6 +161,7 @@ class Maker:
                 read_only=read_only,
                 mounts=mounts,
                 pids_limit=lim.pids,
+                shm_size=f"{tmpfs_sizes(lim.memory_mb, 1)[1]}m",
                 mem_limit=f"{lim.memory_mb}m",
                 memswap_limit=f"{lim.memory_mb}m",
                 nano_cpus=int(lim.cpus * 1e9),
@@ -157,11 +180,11 @@ class Maker:
         )
 
     def volumes(self, role: str, mounts: dict[str, tuple[int, int, int]]) -> list[Any]:
-        """One tmpfs-backed, size-capped, labelled volume per mount point
-        (``target -> (uid, gid, mode)``)."""
+        """One tmpfs-backed, labelled volume per mount point (``target -> (uid, gid,
+        mode)``), sized so that together they fit the memory limit (:func:`tmpfs_sizes`)."""
         import docker.types
 
-        size = self.limits.memory_mb
+        size, _shm = tmpfs_sizes(self.limits.memory_mb, len(mounts))
         out = []
         for i, (target, (uid, gid, mode)) in enumerate(sorted(mounts.items())):
             name = f"hazmat-{self.sandbox_id}-{slug(role, 20)}-{i}"

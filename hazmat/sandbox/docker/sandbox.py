@@ -76,6 +76,7 @@ from hazmat.sandbox.docker.config import (
 from hazmat.sandbox.docker.files import files_tar, put_into_mounts, under
 from hazmat.sandbox.docker.image import docker_client, resolve_image
 from hazmat.sandbox.docker.ledger import Ledger
+from hazmat.sandbox.docker.limits import DockerLimits
 from hazmat.sandbox.docker.network import (
     box_pid,
     create_sentinel,
@@ -96,7 +97,7 @@ log = structlog.get_logger("hazmat.sandbox.docker")
 Spawned = tuple[NetworkSentinel, asyncio.subprocess.Process]
 
 
-class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable):
+class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable, DockerLimits):
     """A sandbox made of hardened Docker containers (see the module docstring).
 
     ``start`` raises :class:`~hazmat.errors.BackendUnavailableError` (no daemon),

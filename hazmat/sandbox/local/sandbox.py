@@ -74,6 +74,7 @@ from hazmat.sandbox.local.host import (
     world_reachable,
 )
 from hazmat.sandbox.local.ids import IdMap
+from hazmat.sandbox.local.limits import CgroupLimits
 from hazmat.sandbox.local.plan import (
     GUEST_IN,
     SYSTEM_DIRS,
@@ -111,7 +112,7 @@ log = structlog.get_logger("hazmat.sandbox.local")
 STOP_WAIT = 5.0
 
 
-class LocalSandbox(ChannelSandbox, Freezable):
+class LocalSandbox(ChannelSandbox, Freezable, CgroupLimits):
     """A bubblewrap sandbox with a persistent supervisor channel (see the module doc)."""
 
     backend: ClassVar[str] = "local"
