@@ -18,6 +18,7 @@ from hazmat.preflight import backend_for
 from hazmat.record.log import Recorder
 from hazmat.runner.episode import run_episode
 from hazmat.runner.result import EpisodeResult, PolicyFactory, episode_seed, sandbox_spec
+from hazmat.sandbox.local.leftovers import claim, release
 from hazmat.sandbox.pool import WarmPool
 from hazmat.tasks import Task, render_task
 
@@ -139,6 +140,8 @@ async def execute_plan(
             if on_episode:
                 on_episode(res)
 
+    if backend != "docker":  # local sandboxes: mark whose they are (a kill -9 leaves them)
+        claim(recorder.run_id)
     pool_backend = "docker" if backend == "auto" else backend
     pool = WarmPool(pool_backend, warm_pool, run_id=recorder.run_id) if warm_pool > 0 else None
     if pool is not None:
@@ -159,6 +162,8 @@ async def execute_plan(
     finally:
         if pool is not None:
             await pool.close()
+        if backend != "docker":
+            release(recorder.run_id)
     for item, outcome in zip(plan, outcomes, strict=True):
         if isinstance(outcome, BaseException) and not isinstance(outcome, asyncio.CancelledError):
             log.error("episode_task_failed", episode_id=item.episode_id, error=repr(outcome))

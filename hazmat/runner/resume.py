@@ -10,6 +10,7 @@ from typing import Any
 from hazmat.agents.models import Agent
 from hazmat.errors import ConfigError
 from hazmat.record.log import Recorder
+from hazmat.runner.leftovers import remove_leftovers
 from hazmat.runner.plan import PlannedEpisode, RunControl, execute_plan, plan_episodes
 from hazmat.runner.result import EpisodeResult, PolicyFactory
 
@@ -30,7 +31,10 @@ async def resume_run(
 ) -> tuple[Path, list[EpisodeResult], list[str]]:
     """Finish an interrupted run in place.
 
-    Completed episodes are kept; unfinished ones (and, with ``retry_errors``,
+    What the run's earlier processes left (a ``kill -9``: containers, volumes, images,
+    local folders and cgroups) is removed first
+    (:func:`~hazmat.runner.leftovers.remove_leftovers`). Completed episodes are kept;
+    unfinished ones (and, with ``retry_errors``,
     those that ended in ``error``) run again from the start in fresh sandboxes,
     under the same episode id, and the record says so (a ``note`` per rerun and
     ``attempt`` on the new ``episode_start``). Returns the run directory, the
@@ -83,6 +87,16 @@ async def resume_run(
     if on_plan:
         on_plan(plan, todo)
     recorder = Recorder.open(run_dir)
+    backend = str(cfg.get("backend", "local"))
+    removed = remove_leftovers(run_dir, recorder.run_id, backend)
+    if any(removed.values()):
+        recorder.emit(
+            "note",
+            kind="leftovers_removed",
+            removed=removed,
+            message="removed what the run's earlier process left behind: "
+            + ", ".join(f"{n} {k}" for k, n in removed.items() if n),
+        )
     starts = _episode_starts(run_dir)
     attempts: dict[str, int] = {}
     for item in todo:
@@ -106,7 +120,7 @@ async def resume_run(
         _, finished = await execute_plan(
             todo,
             recorder,
-            backend=str(cfg.get("backend", "local")),
+            backend=backend,
             seed=int(cfg.get("seed", 0)),
             max_parallel=max_parallel,
             policy_for=policy_for,

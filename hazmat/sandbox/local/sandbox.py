@@ -74,6 +74,7 @@ from hazmat.sandbox.local.host import (
     world_reachable,
 )
 from hazmat.sandbox.local.ids import IdMap
+from hazmat.sandbox.local.leftovers import cleanup_run
 from hazmat.sandbox.local.limits import CgroupLimits
 from hazmat.sandbox.local.plan import (
     GUEST_IN,
@@ -594,6 +595,6 @@ class LocalSandbox(ChannelSandbox, Freezable, CgroupLimits):
 
     @classmethod
     def cleanup(cls, run_id: str | None = None) -> dict[str, int]:
-        """Remove backing folders and cgroups of local sandboxes whose process died (of
-        any run: a folder does not say which run made it)."""
-        return {"local_leftovers": len(cleanup_leftovers())}
+        """Remove the backing folders and cgroups that dead processes left: of ``run_id``
+        (:func:`.leftovers.cleanup_run`), else of any run."""
+        return {"local_leftovers": len(cleanup_run(run_id) if run_id else cleanup_leftovers())}
