@@ -156,9 +156,9 @@ def cleanup(
     run: Annotated[str | None, typer.Option(help="only what this run made")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Remove every container, network, volume and episode image hazmat left behind, and
-    local sandbox folders and cgroups whose process died; with --run, only that run's.
-    Without a Docker daemon only the local part runs."""
+    """Remove every container, network and volume hazmat left behind, and local sandbox
+    folders whose process died. Episode images and local cgroups go too; with --run, only
+    what that run left. Without a Docker daemon only the local part runs."""
     from hazmat.cli.console import err, out
     from hazmat.errors import BackendUnavailableError
     from hazmat.sandbox import available_backends, get_backend
