@@ -11,6 +11,8 @@ import shlex
 import tarfile
 from typing import Any
 
+import structlog
+
 from hazmat.errors import SandboxStartError
 from hazmat.sandbox.base import Limits
 from hazmat.sandbox.docker.ledger import Ledger
@@ -23,9 +25,12 @@ __all__ = [
     "SUPERVISOR_IN_IMAGE",
     "Maker",
     "sandbox_labels",
+    "seccomp_options",
     "slug",
     "tmpfs_sizes",
 ]
+
+log = structlog.get_logger("hazmat.sandbox.docker")
 
 SUPERVISOR_IN_IMAGE = "/opt/hazmat/supervisor.py"
 BOX_ALIAS = "agent"
@@ -81,6 +86,25 @@ def tmpfs_sizes(memory_mb: int, mounts: int) -> tuple[int, int]:
     budget = memory_mb - reserve
     shm = max(1, min(64, budget // 8))
     return max(1, (budget - shm) // max(1, mounts)), shm
+
+
+_SECCOMP: dict[str, bool] = {}
+
+
+def seccomp_options(api: Any) -> list[str]:
+    """``["seccomp=<hazmat's profile>"]`` (:mod:`hazmat.sandbox.seccomp`), or nothing when
+    the daemon has no seccomp at all (then it applies no profile of its own either; logged).
+    Asks the daemon once per process."""
+    key = str(getattr(api, "base_url", ""))
+    if key not in _SECCOMP:
+        try:
+            options = api.info().get("SecurityOptions") or []
+            _SECCOMP[key] = any("name=seccomp" in str(o) for o in options)
+        except Exception:  # an unreachable daemon fails the creation that follows
+            return [f"seccomp={docker_profile()}"]
+        if not _SECCOMP[key]:
+            log.warning("docker_without_seccomp", hint="the daemon cannot filter syscalls")
+    return [f"seccomp={docker_profile()}"] if _SECCOMP[key] else []
 
 
 def slug(text: str, size: int = 24) -> str:
@@ -156,7 +180,7 @@ class Maker:
             self.api.create_host_config(
                 cap_drop=["ALL"],
                 cap_add=cap_add or None,
-                security_opt=[f"seccomp={docker_profile()}"]
+                security_opt=seccomp_options(self.api)
                 + (["no-new-privileges:true"] if nnp else []),
                 read_only=read_only,
                 mounts=mounts,
