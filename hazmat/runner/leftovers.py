@@ -43,7 +43,8 @@ def remove_leftovers(run_dir: Path, run_id: str, backend: str) -> dict[str, int]
     """Remove what earlier processes of run ``run_id`` left on the host (local sandboxes
     of dead processes) and, unless the run is ``local`` only, in the Docker daemon
     (everything labelled with the run but its kept sandboxes). Returns counts by kind.
-    Never raises: without a daemon the Docker part is skipped (logged)."""
+    Never raises: without a daemon, or when the daemon fails, the Docker part is
+    skipped (logged)."""
     counts = {"local_leftovers": len(cleanup_run(run_id))}
     if backend != "local":
         from hazmat.sandbox.docker.ledger import cleanup
@@ -52,4 +53,6 @@ def remove_leftovers(run_dir: Path, run_id: str, backend: str) -> dict[str, int]
             counts.update(cleanup(run_id, keep=kept_containers(run_dir)))
         except BackendUnavailableError as exc:
             log.info("leftovers_docker_skipped", run=run_id, why=exc.one_line())
+        except Exception as exc:  # what stays is for `hazmat cleanup --run`; resume goes on
+            log.warning("leftovers_docker_failed", run=run_id, error=f"{type(exc).__name__}: {exc}")
     return counts

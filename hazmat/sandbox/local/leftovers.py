@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import re
+import tempfile
 from pathlib import Path
 
 import structlog
@@ -98,7 +99,7 @@ def _markers(run_id: str) -> list[tuple[Path, dict[str, object]]]:
 
 
 def _paths_of(pid: int) -> list[Path]:
-    parents = dict.fromkeys((sandbox_parent(), Path("/tmp")))
+    parents = dict.fromkeys((Path(tempfile.gettempdir()), sandbox_parent()))
     found = [p for parent in parents for p in parent.glob(f"{DIR_PREFIX}{pid}-*")]
     for mount in dict.fromkeys(cgroup_mounts().values()):
         for depth in range(3):  # cgroups are made next to the creator's own cgroup
