@@ -73,6 +73,18 @@ def claim(run_id: str) -> None:
         _marker(pid, run_id).write_text(json.dumps(data))
     except OSError as exc:
         log.warning("leftover_marker_unwritten", run=run_id, error=str(exc))
+        return
+    _sweep(folder)
+
+
+def _sweep(folder: Path) -> None:
+    """Remove the markers of dead processes that left nothing (``hazmat cleanup`` without
+    ``--run`` removed it, or nothing was made)."""
+    with contextlib.suppress(OSError):
+        for path in folder.glob("*.json"):
+            pid = path.name.split("-", 1)[0]
+            if pid.isdigit() and _started(int(pid)) is None and not _paths_of(int(pid)):
+                path.unlink(missing_ok=True)
 
 
 def release(run_id: str) -> None:
