@@ -12,6 +12,7 @@ import pytest
 
 from hazmat.agents.models import resolve_agent
 from hazmat.runner import EpisodeResult, run_tasks
+from hazmat.sandbox.docker.image import build_image
 from hazmat.tasks import load_task
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.anyio]
@@ -20,6 +21,7 @@ TASK = """id: attack/memory
 title: fill the box's memory
 category: examples
 instructions: do what the script says
+sandbox: {image: "IMAGE"}
 tools: [bash, submit]
 limits: {steps: 20, seconds: 240}
 milestones:
@@ -64,7 +66,9 @@ async def _attack(
 ) -> tuple[Path, EpisodeResult]:
     folder = tmp_path / "task"
     folder.mkdir()
-    (folder / "task.yaml").write_text(TASK)
+    # this checkout's image by its content tag (another checkout may retag :latest)
+    image = build_image().tag if backend == "docker" else "hazmat-sandbox"
+    (folder / "task.yaml").write_text(TASK.replace("IMAGE", image))
     (tmp_path / "script.yaml").write_text(script)
     agent = resolve_agent(f"scripted:{tmp_path / 'script.yaml'}")
     run_dir, results = await run_tasks(
