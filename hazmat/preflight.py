@@ -8,9 +8,12 @@ nothing behind; not make a run directory whose every episode ends ``error``::
     found.warnings   # ["--base-url http://127.0.0.1:9/v1 does not answer (...)"]
 
 Checked: the API key of every ``PROVIDER:MODEL`` agent; tasks that need Docker when
-the backend is ``local``; for episodes that go to Docker, the daemon and the sandbox
-image (built on the spot with ``build=True``); whether ``--base-url`` answers (a
-warning: the server may come up later).
+the backend is ``local`` (services, loosened hardening, a network: an environment of
+its own, ``sandbox.build``, runs on both backends); for episodes that go to local with
+an environment not made yet, that this machine can make its root file system (Docker,
+or mmdebstrap for package lists); for episodes that go to Docker, the daemon and the
+sandbox image (built on the spot with ``build=True``); whether ``--base-url`` answers
+(a warning: the server may come up later).
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ def preflight(
                     f"task {task.id} needs docker ({docker_why(task)}) but --sandbox is local "
                     "(use --sandbox auto or --sandbox docker)"
                 )
+    _check_local_environments(found, [t for t in tasks if backend_for(t, backend) == "local"])
     if any(backend_for(t, backend) == "docker" for t in tasks):
         _check_docker(found, build=build, progress=progress)
     if base_url:
@@ -98,6 +102,48 @@ def docker_why(task: Task) -> str:
     if task.sandbox.network != "none":
         why.append(f"network: {task.sandbox.network}")
     return "; ".join(why) or "the task says so"
+
+
+def _check_local_environments(found: Preflight, tasks: list[Task]) -> None:
+    """A problem for each task environment the local backend could not make here: not
+    cached, no Docker daemon, and a Dockerfile recipe (or no mmdebstrap)."""
+    import shutil
+
+    from hazmat.sandbox.rootfs import cached_rootfs
+    from hazmat.tasks.environment import environment_of
+
+    docker: bool | None = None
+    for task in tasks:
+        build = getattr(task.sandbox, "build", None)
+        if build is None:
+            continue
+        try:
+            env = environment_of(build)
+        except HazmatError as exc:
+            found.problems.append(f"task {task.id}: {exc.one_line()}")
+            continue
+        if cached_rootfs(env.hash) is not None:
+            continue
+        if docker is None:
+            try:
+                from hazmat.sandbox.docker.image import docker_client
+
+                docker_client(timeout=10).close()
+                docker = True
+            except HazmatError:
+                docker = False
+        if docker:
+            continue
+        if build.dockerfile is not None:
+            found.problems.append(
+                f"task {task.id}: its environment {env.hash} is a Dockerfile; the local "
+                "backend needs Docker to make its root file system (start Docker)"
+            )
+        elif shutil.which("mmdebstrap") is None:
+            found.problems.append(
+                f"task {task.id}: no Docker and no mmdebstrap to make its environment "
+                f"{env.hash} (start Docker, or apt-get install -y mmdebstrap)"
+            )
 
 
 def _check_docker(found: Preflight, *, build: bool, progress: Callable[[str], None] | None) -> None:

@@ -28,13 +28,11 @@ reason ``error``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import operator
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, Protocol, TypedDict
+from typing import Annotated, Any, Literal, TypedDict
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import (
@@ -48,13 +46,23 @@ from langchain_core.messages import (
 from langgraph.graph import START, StateGraph
 from langgraph.types import Command
 
+from hazmat.agents.episode import (
+    Emit,
+    EndReason,
+    Guidance,
+    LoopLimits,
+    LoopOutcome,
+    RetryPolicy,
+    StepRecord,
+    _message_dict,
+)
+from hazmat.agents.guards import _deadline, _fail_closed, _retryable
 from hazmat.errors import HazmatError, ModelError, MonitorError, ToolError
 from hazmat.policy.base import (
     STRICTNESS,
     Decision,
     Observation,
     PolicySession,
-    RuleMatch,
     ToolCall,
 )
 from hazmat.sandbox.base import Sandbox
@@ -78,118 +86,11 @@ DEFAULT_SYSTEM_PROMPT = (
 
 _END: Literal["__end__"] = "__end__"
 
-EndReason = Literal["submitted", "completed", "limit", "halted", "error", "interrupted"]
-"""How the loop ended; ``interrupted`` (the operator stopped the run) is never recorded as
-an episode end reason: an interrupted episode is run again on resume."""
-
-
-class Emit(Protocol):
-    """Writes one record event (the recorder bound to this episode)."""
-
-    def __call__(self, event: str, **fields: Any) -> Any:
-        """Record ``event`` with ``fields``."""
-        ...
-
-
-@dataclass(frozen=True)
-class LoopLimits:
-    """When the loop stops on its own. ``None`` means no limit."""
-
-    steps: int | None = 30
-    seconds: float | None = 600.0
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    nudges: int = 2
-    """Turns without a tool call tolerated before the text counts as the answer."""
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Bounded retries of model calls that failed for a passing reason."""
-
-    attempts: int = 4
-    backoff: float = 1.0
-    factor: float = 2.0
-    max_backoff: float = 30.0
-
-
-@dataclass
-class StepRecord:
-    """One proposed tool call and what became of it (the trace checks read)."""
-
-    step: int
-    call: ToolCall
-    decision: Decision
-    output: ToolOutput | None = None
-    malformed: str | None = None
-    t: float = 0.0
-    """Seconds since the episode started."""
-
-
-@dataclass(frozen=True)
-class Guidance:
-    """What a guide (guided questions) says after a round of tool calls: text for the
-    model (the next question) and/or that the episode ends, with its reason and detail."""
-
-    message: str | None = None
-    end: tuple[EndReason, str] | None = None
-
-
-@dataclass
-class LoopOutcome:
-    """How the loop ended."""
-
-    reason: EndReason
-    detail: str = ""
-    submission: str | None = None
-    steps: int = 0
-    turns: int = 0
-    malformed: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    halt: dict[str, Any] | None = None
-    decisions: dict[str, int] = field(default_factory=dict)
-    messages: list[BaseMessage] = field(default_factory=list)
-
 
 class _State(TypedDict):
     # appended only (never replaced by id), so a plain concatenation is the reducer:
     # LangGraph's add_messages re-indexes the whole history on every update
     messages: Annotated[list[AnyMessage], operator.add]
-
-
-def _retryable(exc: BaseException) -> bool:
-    status = getattr(exc, "status_code", None)
-    if status is None:
-        status = getattr(getattr(exc, "response", None), "status_code", None)
-    if isinstance(status, int):
-        return status == 429 or status >= 500 or status == 408
-    name = type(exc).__name__.lower()
-    return any(w in name for w in ("timeout", "connection", "ratelimit", "overloaded"))
-
-
-def _message_dict(msg: BaseMessage) -> dict[str, Any]:
-    out: dict[str, Any] = {"role": msg.type, "content": msg.content}
-    if isinstance(msg, AIMessage):
-        out["tool_calls"] = [
-            {"id": c["id"], "name": c["name"], "args": c["args"]} for c in msg.tool_calls
-        ]
-        if msg.invalid_tool_calls:
-            out["invalid_tool_calls"] = [
-                {
-                    "id": c.get("id"),
-                    "name": c.get("name"),
-                    "args": c.get("args"),
-                    "error": c.get("error"),
-                }
-                for c in msg.invalid_tool_calls
-            ]
-        reasoning = msg.additional_kwargs.get("reasoning_content")
-        if reasoning:
-            out["reasoning"] = reasoning
-    if isinstance(msg, ToolMessage):
-        out["tool_call_id"] = msg.tool_call_id
-    return out
 
 
 class EpisodeLoop:
@@ -664,29 +565,3 @@ class EpisodeLoop:
         if out.submission is not None:
             fields["submission"] = out.submission
         self.emit("tool_result", **fields)
-
-
-def _fail_closed(exc: Exception) -> Decision:
-    """A policy that raised halts the episode (rule ``policy-error``), with the exception."""
-    return Decision(
-        action="halt",
-        reason=f"policy error: {exc}",
-        rules=[
-            RuleMatch(
-                rule="policy-error",
-                action="halt",
-                severity="critical",
-                title="the policy raised while deciding",
-                evidence=f"{type(exc).__name__}: {exc}",
-            )
-        ],
-    )
-
-
-@contextlib.asynccontextmanager
-async def _deadline(seconds: float | None) -> Any:
-    if seconds is None:
-        yield
-        return
-    async with asyncio.timeout(seconds):
-        yield

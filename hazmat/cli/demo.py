@@ -90,6 +90,7 @@ def demo(
     from hazmat.cli.console import err
     from hazmat.cli.console import out as stdout
     from hazmat.cli.progress import RunProgress, print_results, run_with_signals
+    from hazmat.cli.run import prepare_local_system
     from hazmat.policy.compose import task_policies
     from hazmat.record.logconfig import configure_logging
     from hazmat.replay.html import write_html as write_timeline
@@ -113,6 +114,8 @@ def demo(
         "finds and tries to ship it out of the sandbox.\n",
         highlight=False,
     )
+    if sandbox == "local":
+        prepare_local_system(err())
     progress = RunProgress(len(tasks) * len(agents), enabled=err().is_terminal)
     with progress:
         run_dir, results = run_with_signals(

@@ -1,4 +1,5 @@
-"""``hazmat doctor``: what this machine can run (backends, the sandbox image, versions)."""
+"""``hazmat doctor``: what this machine can run (backends, the sandbox image, versions), and
+which environment each backend runs (its hash; whether the local root file system is made)."""
 
 from __future__ import annotations
 
@@ -22,14 +23,16 @@ def doctor(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Check what this machine can run: Python, bubblewrap, Docker, the sandbox image and
-    the registered sandbox backends; with task paths, each task's environment hash and
-    whether it is built."""
+    the registered sandbox backends; the base environment's hash and whether the local
+    backend has its root file system; with task paths, each task's environment hash and
+    whether it is built (Docker image, local root file system)."""
     import asyncio
 
     from hazmat.cli.console import out
     from hazmat.sandbox.doctor import diagnose
 
     report = asyncio.run(diagnose())
+    report["environment"] = _base_environment(report)
     if tasks:
         report["environments"] = _environments(tasks)
     if as_json:
@@ -48,18 +51,60 @@ def doctor(
     else:
         status = f"[red]{'stale' if img.get('present') else 'missing'}[/]  {img.get('hint', '')}"
     con.print(f"  image   {status}", highlight=False)
+    base = report["environment"]
+    if base.get("hash") is None:
+        con.print(f"  environment [red]unknown[/]  {base.get('detail', '')}", highlight=False)
+    else:
+        local = base.get("local")
+        where = (
+            f"[green]local root file system cached[/] ({base.get('source')})  {base['rootfs']}"
+            if base["cached"]
+            else "[yellow]local root file system not made yet[/] (made on the first local "
+            "start: docker export, else mmdebstrap)"
+        )
+        if local == "host":
+            where = "[yellow]local sandboxes run on the host's /usr[/] (environment 'host')"
+        con.print(f"  environment {base['hash']}  {where}", highlight=False)
     for env in report.get("environments", []):
         state = "[green]built[/]" if env["built"] else "[yellow]not built[/]"
         if env["built"] is None:
             state = "[yellow]unknown[/]"
+        rootfs = "[green]rootfs cached[/]" if env["rootfs"] else "[yellow]no rootfs yet[/]"
         con.print(
-            f"  environment {env['hash']}  {state}  {', '.join(env['tasks'])}", highlight=False
+            f"  environment {env['hash']}  docker {state}  local {rootfs}  "
+            f"{', '.join(env['tasks'])}",
+            highlight=False,
         )
+
+
+def _base_environment(report: dict[str, Any]) -> dict[str, Any]:
+    """The base environment (hazmat's sandbox image): its hash, whether the local root file
+    system is cached (where, from what), and what the local probe ran on (``local``: an
+    environment hash, or ``host``)."""
+    from hazmat.errors import HazmatError
+    from hazmat.sandbox.rootfs import base_source, cached_rootfs, rootfs_meta
+
+    try:
+        source = base_source()
+    except HazmatError as exc:
+        return {"hash": None, "detail": exc.one_line()}
+    tree = cached_rootfs(source.hash)
+    probe = report.get("backends", {}).get("local", {}).get("info") or {}
+    return {
+        "hash": source.hash,
+        "image": source.image,
+        "cached": tree is not None,
+        "rootfs": str(tree) if tree is not None else None,
+        "source": (rootfs_meta(source.hash) or {}).get("source"),
+        "local": probe.get("env"),
+    }
 
 
 def _environments(paths: list[Path]) -> list[dict[str, Any]]:
     """The environments of the tasks at ``paths``: hash, Docker tag, whether it is built
-    (None: no daemon to ask), the tasks using it."""
+    (None: no daemon to ask), whether the local root file system is cached, the tasks
+    using it."""
+    from hazmat.sandbox.rootfs import cached_rootfs
     from hazmat.tasks.environment import environment_of
     from hazmat.tasks.load import discover_tasks
 
@@ -69,7 +114,14 @@ def _environments(paths: list[Path]) -> list[dict[str, Any]]:
             continue
         env = environment_of(task.sandbox.build)
         entry = found.setdefault(
-            env.hash, {"hash": env.hash, "tag": env.tag, "recipe": env.recipe, "tasks": []}
+            env.hash,
+            {
+                "hash": env.hash,
+                "tag": env.tag,
+                "recipe": env.recipe,
+                "rootfs": cached_rootfs(env.hash) is not None,
+                "tasks": [],
+            },
         )
         entry["tasks"].append(task.id)
     try:

@@ -19,9 +19,11 @@ from hazmat.cli.root import app, command
 from hazmat.errors import ConfigError
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from hazmat.runner import EpisodeResult
 
-__all__ = ["finish", "run"]
+__all__ = ["finish", "prepare_local_system", "run"]
 
 SANDBOX_HELP = "auto (docker for tasks that need it, local otherwise), local (bubblewrap) or docker"
 
@@ -153,6 +155,10 @@ def run(
             for line in found.problems[:-1]:
                 con.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)
             raise ConfigError(found.problems[-1])
+        from hazmat.preflight import backend_for
+
+        if any(backend_for(t, sandbox) == "local" for t in tasks):
+            prepare_local_system(con)
         progress = RunProgress(len(tasks) * len(agents) * epochs, enabled=con.is_terminal)
         with progress:
             run_dir, results = run_with_signals(
@@ -227,3 +233,12 @@ def _print_seal(run_id: str) -> None:
         highlight=False,
         soft_wrap=True,
     )
+
+
+def prepare_local_system(con: Console) -> None:
+    """Make the local sandbox's root file system before the first episode when it is not
+    cached yet, with a line that says why the first run waits (and the image build's
+    own progress lines when Docker must build it first)."""
+    from hazmat.sandbox.local.system import prepare_base
+
+    prepare_base(lambda line: con.print(line, markup=False, highlight=False, soft_wrap=True))

@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hazmat.policy.endpoints import Endpoint, classify, endpoints_of_args, endpoints_of_text
-from hazmat.policy.pyscan import PyFacts, scan_python
-from hazmat.policy.shell import SHELLS, Cmd, parse_shell
+from hazmat.policy.pyscan.pyfacts import PyFacts
+from hazmat.policy.pyscan.scanner import scan_python
+from hazmat.policy.shell.commands import SHELLS, Cmd
+from hazmat.policy.shell.walk import parse_shell
 
 __all__ = [
     "NET_TOOLS",
@@ -327,7 +329,7 @@ def _add_python(f: Facts, code: str, depth: int = 0) -> None:
     if f.py is None:
         f.py = py
     else:
-        from hazmat.policy.pyscan import _merge
+        from hazmat.policy.pyscan.pyfacts import _merge
 
         _merge(f.py, py)
     if not any(c == code for _, c in f.code):

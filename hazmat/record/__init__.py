@@ -51,8 +51,8 @@ if TYPE_CHECKING:
         is_blob_ref,
         iter_blob_refs,
     )
-    from hazmat.record.log import EpisodeRecorder, Recorder, get_logger
-    from hazmat.record.logconfig import configure_logging
+    from hazmat.record.log import EpisodeRecorder, Recorder
+    from hazmat.record.logconfig import configure_logging, get_logger
     from hazmat.record.redact import Redactor, redact_processor, secrets_from_env
     from hazmat.record.seals import (
         SealCheck,
@@ -180,7 +180,7 @@ _WHERE: dict[str, str] = {
     "configure_logging": "hazmat.record.logconfig",
     "derive_run_record": "hazmat.record.summary",
     "diff_records": "hazmat.record.summary",
-    "get_logger": "hazmat.record.log",
+    "get_logger": "hazmat.record.logconfig",
     "init_key": "hazmat.record.seals",
     "is_blob_ref": "hazmat.record.events",
     "iter_blob_refs": "hazmat.record.events",

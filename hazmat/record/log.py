@@ -29,23 +29,14 @@ warning (and, for the ``open`` entry, records a ``note`` of kind ``seal_log``).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import enum
 import fcntl
 import hashlib
 import json
 import logging
-import math
 import os
 import threading
-from collections.abc import Callable
-from datetime import date, datetime
-from pathlib import PurePath
 from types import TracebackType
 from typing import Any, Final
-
-import structlog
-from pydantic import BaseModel
 
 from hazmat.errors import HazmatError, RecordError
 from hazmat.record.chain import (
@@ -59,35 +50,22 @@ from hazmat.record.events import (
     EPISODE_END,
     EPISODE_START,
     ERROR,
-    INLINE_LIMIT,
     LIMIT,
-    LITERAL_KEY,
     MILESTONE,
     NOTE,
     POLICY_DECISION,
     RUN_END,
     RUN_START,
     blob_ref,
-    needs_literal,
-    validate_fields,
 )
-from hazmat.record.logconfig import configure_logging, ensure_logging
+from hazmat.record.logconfig import configure_logging, get_logger
+from hazmat.record.processors import DEFAULT_PROCESSORS, Processor, to_jsonable
 from hazmat.record.redact import Redactor
 from hazmat.record.seals import SealEntry, SealLog
 from hazmat.record.store import RunStatus, RunStore, utc_now
 from hazmat.record.summary import RESUMED_KIND, EpisodeTally, RunSummary
 
-__all__ = [
-    "EpisodeRecorder",
-    "Processor",
-    "Recorder",
-    "configure_logging",
-    "get_logger",
-    "to_jsonable",
-]
-
-Processor = Callable[["Recorder", str, dict[str, Any]], dict[str, Any]]
-"""A record processor: ``(recorder, event_name, fields) -> fields``."""
+__all__ = ["EpisodeRecorder", "Recorder", "configure_logging"]
 
 _EVENT_LEVEL: Final = {
     RUN_START: logging.INFO,
@@ -98,106 +76,6 @@ _EVENT_LEVEL: Final = {
     LIMIT: logging.WARNING,
     ERROR: logging.ERROR,
 }
-
-
-def get_logger(**bind: Any) -> Any:
-    """A structlog logger bound to ``bind`` (e.g. ``run_id=..., episode_id=...``).
-
-    The logger is lazy: it follows the configuration current at each call, so
-    ``configure_logging`` (or ``structlog.testing.capture_logs``) applies to
-    loggers made before it.
-    """
-    ensure_logging()
-    return structlog.get_logger(**bind)
-
-
-def to_jsonable(value: Any) -> Any:
-    """``value`` as JSON-ready data; ``bytes`` are kept (the blob offloader takes them).
-
-    pydantic models dump in JSON mode, tuples and sets become lists, paths,
-    dates and enums become strings, non-finite floats become strings, other
-    objects their ``str()``.
-    """
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value)
-    if isinstance(value, BaseModel):
-        return to_jsonable(value.model_dump(mode="json"))
-    if isinstance(value, set | frozenset):
-        return sorted((to_jsonable(v) for v in value), key=repr)
-    if isinstance(value, PurePath):
-        return str(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, enum.Enum):
-        return to_jsonable(value.value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return to_jsonable(dataclasses.asdict(value))
-    return str(value)
-
-
-def _jsonable_processor(rec: Recorder, event: str, fields: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = to_jsonable(fields)
-    return out
-
-
-def _redact_processor(rec: Recorder, event: str, fields: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = rec.redactor.value(fields)
-    return out
-
-
-def _offload_processor(rec: Recorder, event: str, fields: dict[str, Any]) -> dict[str, Any]:
-    def walk(v: Any) -> Any:
-        if isinstance(v, str):
-            if len(v) > INLINE_LIMIT // 4:
-                data = v.encode("utf-8")
-                if len(data) > INLINE_LIMIT:
-                    return blob_ref(rec._store_blob(data), len(data))
-            return v
-        if isinstance(v, bytes):
-            if len(v) <= INLINE_LIMIT:
-                try:
-                    return v.decode("utf-8")
-                except UnicodeDecodeError:
-                    pass
-            return blob_ref(rec._store_blob(v), len(v))
-        if isinstance(v, dict):
-            inner = {k: walk(x) for k, x in v.items()}
-            # data that looks like a blob reference is wrapped, never read as one
-            return {LITERAL_KEY: inner} if needs_literal(v) else inner
-        if isinstance(v, list):
-            return [walk(x) for x in v]
-        return v
-
-    out: dict[str, Any] = {k: walk(x) for k, x in fields.items()}
-    return out
-
-
-def _validate_processor(rec: Recorder, event: str, fields: dict[str, Any]) -> dict[str, Any]:
-    try:
-        validate_fields(event, fields)
-    except RecordError as exc:
-        if rec.strict:
-            raise
-        # never lose an event over its shape: keep it, say what is off
-        fields["schema_error"] = exc.message
-        rec.log.warning("record_schema_error", error=exc.message)
-    return fields
-
-
-DEFAULT_PROCESSORS: Final[tuple[Processor, ...]] = (
-    _jsonable_processor,
-    _redact_processor,
-    _offload_processor,
-    _validate_processor,
-)
 
 
 class Recorder:

@@ -14,7 +14,7 @@ import structlog
 
 from hazmat.record.redact import redact_processor
 
-__all__ = ["LEVELS", "configure_logging", "ensure_logging"]
+__all__ = ["LEVELS", "configure_logging", "ensure_logging", "get_logger"]
 
 LEVELS: Final = {
     "debug": logging.DEBUG,
@@ -72,3 +72,14 @@ def ensure_logging() -> None:
     """Configure logging with the defaults unless something configured it already."""
     if _configured_level is None and not structlog.is_configured():
         configure_logging()
+
+
+def get_logger(**bind: Any) -> Any:
+    """A structlog logger bound to ``bind`` (e.g. ``run_id=..., episode_id=...``).
+
+    The logger is lazy: it follows the configuration current at each call, so
+    ``configure_logging`` (or ``structlog.testing.capture_logs``) applies to
+    loggers made before it.
+    """
+    ensure_logging()
+    return structlog.get_logger(**bind)

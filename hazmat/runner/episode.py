@@ -104,8 +104,7 @@ async def run_episode(
                 recipe=env.recipe,
                 message=f"task environment {env.tag}",
             )
-            if backend == "docker":
-                await ensure_environment(env)
+            await ensure_environment(env, backend=backend)
         spec = sandbox_spec(task, env)
         t_start = time.monotonic()
         warm = False
@@ -125,7 +124,7 @@ async def run_episode(
                 **_ready_fields(sb, spec),
                 warm=warm,
                 start_seconds=round(time.monotonic() - t_start, 4),
-                environment=env.hash if env is not None else None,
+                environment=sb.environment,
             )
             try:
                 await play(

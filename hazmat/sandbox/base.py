@@ -422,6 +422,15 @@ class Sandbox(abc.ABC):
         """Facts recorded in the ``sandbox_ready`` event (backend, image id, ...)."""
         return {"backend": self.backend, "image": self.spec.image}
 
+    @property
+    def environment(self) -> str | None:
+        """The hash of the environment this sandbox runs (its image's, or its root file
+        system's: the same for both backends, see :mod:`hazmat.sandbox.rootfs`); ``"host"``
+        for a local sandbox on the host's system; None when the backend cannot say.
+        Read from ``info()["env"]``."""
+        env = self.info().get("env")
+        return str(env) if env else None
+
 
 # optional features -------------------------------------------------------------
 

@@ -17,8 +17,10 @@ every machine and on every backend:
 
 - Docker: the image ``hazmat-env:<hash>``, built offline on the sandbox image
   (through :func:`hazmat.sandbox.docker.image.build_service_image`), cached by that tag;
-- local (bubblewrap): the same recipe's root file system, cached by the same hash (the
-  sandbox backend's part; see :func:`environment_of` for what it gets).
+- local (bubblewrap): the same environment's root file system, cached by the same hash
+  (:func:`hazmat.sandbox.rootfs.rootfs_for`): exported from that Docker image when there
+  is a daemon, else bootstrapped with mmdebstrap from the recipe's packages (a Dockerfile
+  recipe needs Docker). :func:`ensure_environment` makes what the backend runs.
 
 A Dockerfile must build on the sandbox image (``ARG SANDBOX`` / ``FROM ${SANDBOX}``): the
 box's supervisor and the ``agent`` user come from it. ``${SANDBOX}`` is pinned to this
@@ -32,13 +34,14 @@ import hashlib
 import os
 import re
 import shutil
-import ssl
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from hazmat.sandbox.rootfs import RootfsSource, base_packages, host_ca_bundle, rootfs_for
 
 __all__ = [
     "ENV_REPO",
@@ -48,6 +51,7 @@ __all__ = [
     "ensure_environment",
     "environment_of",
     "host_ca_bundle",
+    "rootfs_source",
 ]
 
 log = structlog.get_logger("hazmat.tasks.environment")
@@ -230,21 +234,6 @@ def environment_of(build: EnvironmentBuild, *, sandbox_hash: str | None = None) 
     )
 
 
-def host_ca_bundle() -> bytes:
-    """The CA certificates this machine trusts (``PIP_CERT``, ``REQUESTS_CA_BUNDLE``,
-    ``SSL_CERT_FILE`` or OpenSSL's default file); empty when there is none."""
-    candidates = [os.environ.get(k) for k in ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")]
-    paths = ssl.get_default_verify_paths()
-    candidates += [paths.cafile, paths.openssl_cafile]
-    for c in candidates:
-        if c and Path(c).is_file():
-            try:
-                return Path(c).read_bytes()
-            except OSError:
-                continue
-    return b""
-
-
 def _cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "hazmat" / "environments"
@@ -305,14 +294,48 @@ def _build_once(env: Environment, progress: Callable[[str], None]) -> str:
         return _build(env, progress)
 
 
-async def ensure_environment(
-    env: Environment, progress: Callable[[str], None] | None = None
-) -> str:
-    """Make sure the Docker image of ``env`` exists (building it offline once, even when
-    several episodes ask at the same time); returns its tag.
+def rootfs_source(env: Environment) -> RootfsSource:
+    """How the local backend gets ``env``'s root file system: Docker's image of it (built
+    here when missing), else mmdebstrap of the sandbox Dockerfile's packages plus the
+    recipe's (a Dockerfile recipe has no package list: Docker only).
 
     Raises:
-        BackendUnavailableError: no Docker daemon.
-        ImageError: the build failed (a package missing from the mirror, a bad Dockerfile).
+        ImageError: the sandbox Dockerfile cannot be found.
     """
-    return await asyncio.to_thread(_build_once, env, progress or (lambda _: None))
+    apt: tuple[str, ...] | None = None
+    pip: tuple[str, ...] = ()
+    if "dockerfile" not in env.recipe:
+        from hazmat.sandbox.docker.image import dockerfile_path
+
+        extra, wanted = env.recipe.get("apt", []), env.recipe.get("pip", [])
+        pip = tuple(wanted) if isinstance(wanted, list) else ()
+        apt = (
+            *base_packages(dockerfile_path().read_text()),
+            *(extra if isinstance(extra, list) else ()),
+        )
+    return RootfsSource(
+        hash=env.hash,
+        image=env.tag,
+        build=lambda progress: _build_once(env, progress),
+        apt=apt,
+        pip=pip,
+    )
+
+
+async def ensure_environment(
+    env: Environment, progress: Callable[[str], None] | None = None, *, backend: str = "docker"
+) -> str:
+    """Make what ``backend`` runs of ``env``, once even when several episodes ask at the
+    same time: the Docker image (built offline; returns its tag) or, for ``local``, the
+    root file system (returns its path; see :func:`rootfs_source`).
+
+    Raises:
+        BackendUnavailableError: no Docker daemon (docker).
+        ImageError: the build failed (a package missing from the mirror, a bad Dockerfile),
+            or no way to make the root file system (local: no Docker and no mmdebstrap, or
+            a Dockerfile recipe without Docker).
+    """
+    report = progress or (lambda _: None)
+    if backend == "local":
+        return str(await asyncio.to_thread(rootfs_for, rootfs_source(env), report))
+    return await asyncio.to_thread(_build_once, env, report)

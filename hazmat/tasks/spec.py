@@ -126,7 +126,7 @@ class TaskSandbox(SandboxSpec):
     environment (``build:``, see :mod:`hazmat.tasks.environment`)."""
 
     build: EnvironmentBuild | None = None
-    """The task's own environment on the sandbox image: Debian and pip packages, or a Dockerfile; named by one hash, built once (Docker for now)."""
+    """The task's own environment on the sandbox image: Debian and pip packages, or a Dockerfile; named by one hash, built once: a Docker image, and its root file system for the local backend."""
 
     def sandbox_spec(self, image: str | None = None) -> SandboxSpec:
         """The plain spec a backend gets (``build`` replaced by the built ``image``)."""
@@ -311,8 +311,8 @@ class Task(_Frozen):
     """Passed as is to the policy loader, e.g. ``{extends: default, allow: [...]}``."""
     solution: list[SolutionStep] = Field(default_factory=list)
     needs_docker: bool = False
-    """True when the task has services or an environment build (computed) or says so;
-    the local backend refuses it."""
+    """True when the task has services (computed) or says so; the local backend refuses
+    it. An environment build (``sandbox.build``) runs on both backends."""
     provenance: Provenance | None = None
     """Where an imported task came from (`hazmat import` writes it)."""
     variants: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -327,7 +327,7 @@ class Task(_Frozen):
     def _needs_docker(cls, data: Any) -> Any:
         if isinstance(data, dict) and "needs_docker" not in data:
             sandbox = data.get("sandbox")
-            if isinstance(sandbox, dict) and (sandbox.get("services") or sandbox.get("build")):
+            if isinstance(sandbox, dict) and sandbox.get("services"):
                 return {**data, "needs_docker": True}
         return data
 
@@ -382,10 +382,8 @@ class Task(_Frozen):
     def _cross(self) -> Task:
         if not self.milestones:
             raise ValueError("milestones: give at least one milestone (or questions:)")
-        if (self.sandbox.services or self.sandbox.build) and not self.needs_docker:
-            raise ValueError(
-                "needs_docker: must be true when sandbox.services or sandbox.build is set"
-            )
+        if self.sandbox.services and not self.needs_docker:
+            raise ValueError("needs_docker: must be true when sandbox.services is set")
         if self.questions is not None and ANSWER_TOOL not in self.tools:
             raise ValueError(f"tools: questions need the {ANSWER_TOOL!r} tool")
         task_tools = {t.name: t for t in self.task_tools}

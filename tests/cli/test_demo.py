@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,32 @@ def test_demo_runs_halts_the_reckless_agent_and_writes_the_report(tmp_path: Path
     report = json.loads(repolice.stdout.strip().splitlines()[-1])
     assert report["changed"] == 0, [e["differences"] for e in report["episodes"]]
     assert any(ep["task_id"] == "safeguards/monitor-tamper" for ep in report["episodes"])
+
+
+@pytest.mark.docker
+def test_the_first_local_run_says_it_prepares_the_sandbox_system(tmp_path: Path) -> None:
+    """With no cached root file system the first run explains its wait on stderr (one
+    line, then the tree is made from Docker's image); the second run says nothing."""
+    from hazmat.sandbox.local.host import rmtree
+
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    cache = Path(tempfile.mkdtemp(prefix="hazmat-rootfs-test-", dir="/var/tmp"))
+    os.chmod(cache, 0o755)  # the sandbox's ids must reach the tree
+    env["HAZMAT_ROOTFS_CACHE"] = str(cache)
+    env.pop("HAZMAT_LOCAL_ROOT", None)
+    argv = [sys.executable, "-m", "hazmat.cli", "run", "tasks/examples/find-file"]
+    argv += ["--agent", "solution", "--sandbox", "local", "--out", str(tmp_path / "runs")]
+    root = Path(__file__).resolve().parents[2]
+    try:
+        first = subprocess.run(argv, capture_output=True, text=True, timeout=240, env=env, cwd=root)
+        assert first.returncode == 0, first.stderr
+        assert "preparing the local sandbox's root file system" in first.stderr
+        assert "ready (docker-export" in first.stderr
+        second = subprocess.run(
+            argv, capture_output=True, text=True, timeout=240, env=env, cwd=root
+        )
+        assert second.returncode == 0, second.stderr
+        assert "preparing" not in second.stderr
+        assert any(cache.iterdir())
+    finally:
+        rmtree(cache)

@@ -10,8 +10,9 @@ import pytest
 from hazmat.policy import Observation, ToolCall, load_policy
 from hazmat.policy.monitors import SandboxMonitor, parse_report
 
-# Captured from a sandbox run of build_script() (docker-style, where root can read the
-# agent's fds), trimmed; one setuid file, one listener, one outgoing connection, a miner.
+# Captured from a sandbox run of the guest monitor (hazmat/sandbox/guest/monitor.py;
+# docker-style, where root can read the agent's fds), trimmed; one setuid file, one
+# listener, one outgoing connection, a miner.
 CAPTURED = (Path(__file__).parent / "data" / "monitor_report.txt").read_text()
 
 

@@ -2,7 +2,8 @@
 
 Issue 15, failure 9: ``hazmat run`` had no ``--sandbox auto``, so tasks with services (and
 now, tasks with their own environment) ended ``error`` under local instead of going to
-Docker.
+Docker. A task with its own environment (``sandbox.build``) runs on local: the local
+backend runs that environment's root file system.
 """
 
 from __future__ import annotations
@@ -78,6 +79,6 @@ def test_run_default_sends_each_task_to_its_backend(tmp_path: Path) -> None:
     backends = {
         tasks[e["episode_id"]]: e["backend"] for e in events if e["event"] == "sandbox_ready"
     }
-    assert backends == {"t/plain": "local", "t/service": "docker", "t/env": "docker"}
+    assert backends == {"t/plain": "local", "t/service": "docker", "t/env": "local"}
     ends = {tasks[e["episode_id"]]: e["reason"] for e in events if e["event"] == "episode_end"}
     assert ends == {"t/plain": "submitted", "t/service": "submitted", "t/env": "submitted"}

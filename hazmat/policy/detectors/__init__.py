@@ -139,7 +139,7 @@ def verify_tables() -> list[str]:
     mechanisms); one line per failure. Computed once per process (the tables are code)."""
     global _VERIFIED
     if _VERIFIED is None:
-        from hazmat.policy.detectors.toolnet import verify_tools
+        from hazmat.policy.detectors.toolnet.table import verify_tools
         from hazmat.policy.langs import verify_primitives
 
         _VERIFIED = verify_primitives() + verify_tools() + evasion.verify_mechanisms()

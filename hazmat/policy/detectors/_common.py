@@ -9,7 +9,7 @@ from re import _parser as _sp  # type: ignore[attr-defined]
 from typing import Any
 
 from hazmat.policy.facts import Facts
-from hazmat.policy.shell import INTERPRETERS, SHELLS, Cmd
+from hazmat.policy.shell.commands import INTERPRETERS, SHELLS, Cmd
 
 __all__ = [
     "INTERPRETERS",

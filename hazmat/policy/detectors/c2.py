@@ -24,7 +24,8 @@ from __future__ import annotations
 import re
 
 from hazmat.policy.detectors._common import Facts, gated, search
-from hazmat.policy.detectors.toolnet import Cap, bind_exposed, capabilities
+from hazmat.policy.detectors.toolnet.base import Cap, bind_exposed
+from hazmat.policy.detectors.toolnet.table import capabilities
 from hazmat.policy.endpoints import Endpoint, classify
 
 __all__ = [

@@ -6,7 +6,7 @@ import re
 
 from hazmat.policy.detectors._common import INTERPRETERS, SHELLS, Facts, gated, positional
 from hazmat.policy.detectors.c2 import call_caps
-from hazmat.policy.detectors.toolnet import TOOLS, capabilities
+from hazmat.policy.detectors.toolnet.table import TOOLS, capabilities
 from hazmat.policy.langs import code_capabilities
 
 _FETCH = {

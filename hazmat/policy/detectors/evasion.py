@@ -31,7 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from hazmat.policy.detectors._common import Facts, flags, gated, positional
-from hazmat.policy.shell import INTERPRETERS, SHELLS, Cmd, parse_shell
+from hazmat.policy.shell.commands import INTERPRETERS, SHELLS, Cmd
+from hazmat.policy.shell.walk import parse_shell
 
 __all__ = ["MECHANISMS", "Mechanism", "detect", "detect_weak", "verify_mechanisms"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from hazmat.policy.detectors._common import Facts, flags, gated, is_shell, positional, search
-from hazmat.policy.shell import su_target
+from hazmat.policy.shell.wrappers import su_target
 
 _AUTH_FILES = re.compile(
     r"^(?:/+etc/+(?:passwd|shadow|group|gshadow|sudoers(?:\.d/.*)?|ld\.so\.preload|"

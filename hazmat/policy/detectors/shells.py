@@ -6,7 +6,8 @@ import re
 
 from hazmat.policy.detectors._common import Cmd, Facts, flags, gated, is_shell, search
 from hazmat.policy.detectors.c2 import call_caps, outside
-from hazmat.policy.detectors.toolnet import TOOLS, shellish
+from hazmat.policy.detectors.toolnet.base import shellish
+from hazmat.policy.detectors.toolnet.table import TOOLS
 from hazmat.policy.facts import SOCKET_TOOLS
 from hazmat.policy.langs import code_capabilities
 

@@ -225,11 +225,21 @@ def image_status(client: Any | None = None) -> ImageStatus:
 
 
 def resolve_image(client: Any, name: str) -> Any:
-    """The image object for ``name`` (``hazmat-sandbox`` means ``hazmat-sandbox:latest``).
+    """The image object for ``name``.
+
+    ``hazmat-sandbox`` (no tag) means the image built from this hazmat's own build context
+    (``hazmat-sandbox:<content-hash>``) when it exists, so two hazmat trees on one daemon
+    (two versions, two checkouts) never run each other's guest programs; without it,
+    ``hazmat-sandbox:latest`` (``hazmat doctor`` and the run's preflight say it is stale).
+    Any other name without a tag means ``:latest``.
 
     Raises:
         ImageError: the image is not there (with the fix: ``run: hazmat image build``).
     """
+    if name == SANDBOX_REPO:
+        own = _image_or_none(client, f"{SANDBOX_REPO}:{content_hash()}")
+        if own is not None:
+            return own
     ref = name if ":" in name.rsplit("/", 1)[-1] or "@" in name else f"{name}:latest"
     image = _image_or_none(client, ref)
     if image is None:

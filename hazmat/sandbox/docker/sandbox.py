@@ -75,7 +75,7 @@ from hazmat.sandbox.docker.config import (
 )
 from hazmat.sandbox.docker.files import files_tar, put_into_mounts, under
 from hazmat.sandbox.docker.image import docker_client, resolve_image
-from hazmat.sandbox.docker.ledger import Ledger
+from hazmat.sandbox.docker.ledger import Ledger, cleanup
 from hazmat.sandbox.docker.limits import DockerLimits
 from hazmat.sandbox.docker.network import (
     box_pid,
@@ -89,6 +89,7 @@ from hazmat.sandbox.docker.services import check_setup, open_channel, start_serv
 from hazmat.sandbox.docker.snapshot import save_snapshot, top
 from hazmat.sandbox.docker.stream import MuxStream
 from hazmat.sandbox.netwatch import NetworkSentinel, spawn_sentinel
+from hazmat.sandbox.rootfs import environment_of_image
 
 __all__ = ["DockerSandbox", "sandbox_labels"]
 
@@ -554,8 +555,6 @@ class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable,
         Raises:
             BackendUnavailableError: the Docker daemon cannot be reached.
         """
-        from hazmat.sandbox.docker.ledger import cleanup
-
         return cleanup(run_id)
 
     @classmethod
@@ -582,6 +581,7 @@ class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable,
             "sandbox": self.sandbox_id,
             "image": self.spec.image,
             "image_id": self._image_id,
+            "env": environment_of_image(self.spec.image, getattr(self._make, "image_labels", None)),
             "container": self._box,
             "network": (self._make.network if self._make else None) or "none",
             "services": {k: v[:12] for k, v in self._services.items()},

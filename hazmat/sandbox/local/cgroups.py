@@ -21,7 +21,8 @@ STOP_WAIT = 5.0
 
 
 def cgroup_mounts() -> dict[str, Path]:
-    """Controller name ("memory", "pids", "cpu", or "" for cgroup2) -> its mount point."""
+    """Controller name ("memory", "pids", "cpu", "freezer", or "" for cgroup2) -> its
+    mount point."""
     out: dict[str, Path] = {}
     with contextlib.suppress(OSError):
         for line in Path("/proc/self/mounts").read_text().splitlines():
@@ -29,7 +30,7 @@ def cgroup_mounts() -> dict[str, Path]:
             if fstype == "cgroup2":
                 out.setdefault("", Path(mount))
             elif fstype == "cgroup":
-                for ctrl in ("memory", "pids", "cpu"):
+                for ctrl in ("memory", "pids", "cpu", "freezer"):
                     if ctrl in options.split(","):
                         out.setdefault(ctrl, Path(mount))
     return out
@@ -115,4 +116,7 @@ def remove_cgroups(folders: list[Path]) -> None:
             with contextlib.suppress(OSError, ValueError):
                 for pid in (folder / "cgroup.procs").read_text().split():
                     os.kill(int(pid), signal.SIGKILL)
+            # a frozen v1 freezer holds the kill until it thaws (v2 delivers it)
+            with contextlib.suppress(OSError):
+                (folder / "freezer.state").write_text("THAWED\n")
             time.sleep(0.01)

@@ -1,6 +1,9 @@
 """The host folder behind one local sandbox, and the leftovers of dead host processes.
 
-``<sandbox_parent>/hazmat-local-<host pid>-<episode>-<random>/``::
+``<sandbox_parent>/hazmat-local-<host pid>-<episode>-<random>/`` (as root of the host,
+the mount point, while the sandbox starts, of the sandbox's own filesystem, which
+bounds the disk all of it may use: :mod:`.disk`; afterwards it is reached through
+:attr:`Backing.root_fd` only)::
 
     tmp/ root/ home/ [work/]   the writable dirs (/tmp, /root, $HOME, the workdir)
     etc/                       the synthesized /etc files
@@ -19,13 +22,18 @@ import os
 import tempfile
 from pathlib import Path
 
+import structlog
+
 from hazmat.sandbox.base import SandboxSpec
 from hazmat.sandbox.local.cgroups import CGROUP_PREFIX, cgroup_mounts, remove_cgroups
+from hazmat.sandbox.local.disk import Disk, disk_bytes, mounts_under, unmount
 from hazmat.sandbox.local.host import DIR_PREFIX, rmtree, sandbox_parent
 from hazmat.sandbox.local.ids import AGENT_UID, IdMap
 from hazmat.sandbox.local.plan import STATE_DIR, etc_files, home_of, under
 
 __all__ = ["Backing", "cleanup_leftovers"]
+
+log = structlog.get_logger("hazmat.sandbox.local")
 
 
 class Backing:
@@ -36,21 +44,40 @@ class Backing:
         self.ids = ids
         self.mounts: dict[str, Path] = {}
         """Sandbox path of each writable dir -> its host folder."""
+        self.disk: Disk | None = None
+        """The filesystem mounted on :attr:`root` (None: a plain folder)."""
+        self.root_fd = -1
+        """A descriptor of the backing folder (of its filesystem's root, which stays
+        reachable through it once the host's mount is gone): snapshots read beneath it."""
+        self.disk_problem = "not root of the host: bounded per file only"
+        """Why there is no :attr:`disk` ("" when there is one)."""
 
     @classmethod
     def make(cls, spec: SandboxSpec, ids: IdMap, episode_id: str) -> Backing:
-        """Make the folder, its writable dirs, ``/etc``, and place ``spec.files``.
+        """Make the folder (on a filesystem of its own as root, see :mod:`.disk`), its
+        writable dirs, ``/etc``, and place ``spec.files``.
 
         Raises:
-            OSError: the folder cannot be made (the caller removes what was made:
-                :attr:`root` is set first).
+            OSError: the folder cannot be made or filled (what was made is removed).
         """
         episode = "".join(c if c.isalnum() or c in "-_" else "_" for c in episode_id[:24])
         root = Path(
             tempfile.mkdtemp(prefix=f"{DIR_PREFIX}{os.getpid()}-{episode}-", dir=sandbox_parent())
         )
         backing = cls(root, ids)
-        backing._populate(spec)
+        try:
+            if ids.separate:
+                try:
+                    backing.disk = Disk.attach(root, disk_bytes(spec))
+                    backing.disk_problem = ""
+                except OSError as exc:
+                    backing.disk_problem = f"no filesystem image ({exc}): bounded per file only"
+                    log.warning("local_disk_unbounded", why=backing.disk_problem)
+            backing._populate(spec)
+            backing.root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except BaseException:
+            backing.remove()
+            raise
         return backing
 
     def _mkdir(self, name: str, mode: int, owner: int) -> Path:
@@ -141,17 +168,40 @@ class Backing:
         ]
         return tuple(out)
 
+    def dirs(self) -> dict[str, str]:
+        """Sandbox path of each writable dir -> its path beneath :attr:`root_fd`."""
+        return {dest: os.path.relpath(host, self.root) for dest, host in self.mounts.items()}
+
+    def release_host(self) -> None:
+        """Once bwrap has bound the dirs: detach the host's mount of the filesystem
+        (see :mod:`.disk`); :attr:`root_fd` still reaches it."""
+        if self.disk is not None:
+            self.disk.release_host()
+
     def remove(self) -> None:
-        """Remove the whole folder, never following the agent's symlinks."""
+        """Let the filesystem go (unmounted, image closed, descriptor closed), then
+        remove the folder, never following the agent's symlinks."""
+        if self.disk is not None:
+            self.disk.detach()
+        if self.root_fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self.root_fd)
+            self.root_fd = -1
+        for point in mounts_under(self.root):
+            unmount(point)
         rmtree(self.root)
 
 
 def cleanup_leftovers() -> list[str]:
-    """Remove backing folders and cgroups of local sandboxes whose host process died.
+    """Remove backing folders (their filesystems unmounted first), filesystem images
+    and cgroups of local sandboxes whose host process died.
 
     A sandbox's processes die with the process that made it (``--die-with-parent``),
-    but a host process killed with SIGKILL cannot remove its folders and cgroups.
-    Only leftovers whose creating pid is gone are touched. Returns what was removed.
+    but a host process killed with SIGKILL cannot remove its folders, mounts, images
+    and cgroups. All are named ``hazmat-local-<pid>-...`` (folders, ``.img`` files, in
+    the temp folder) or ``hazmat-<pid>-...`` (cgroups, next to the creator's cgroup on
+    each hierarchy). Only leftovers whose creating pid is gone are touched. Returns
+    what was removed.
     """
     removed: list[str] = []
     parents = dict.fromkeys((Path(tempfile.gettempdir()), sandbox_parent()))
@@ -165,7 +215,11 @@ def cleanup_leftovers() -> list[str]:
         if not pid.isdigit() or Path(f"/proc/{pid}").exists():
             continue
         with contextlib.suppress(OSError):
-            if prefix == DIR_PREFIX:
+            if prefix == DIR_PREFIX and path.is_file():
+                path.unlink()
+            elif prefix == DIR_PREFIX:
+                for point in mounts_under(path):
+                    unmount(point)
                 rmtree(path)
             else:
                 remove_cgroups([path])

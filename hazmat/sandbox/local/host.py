@@ -209,12 +209,18 @@ def _stage(bwrap: Path) -> SharedFiles:
 def rmtree(path: Path) -> None:
     """Remove a backing tree the sandbox wrote into, never following its symlinks.
 
-    Only real folders (``lstat``) are ever chmod-ed, so a symlink the agent left
-    cannot turn this cleanup into a chmod of a host file.
+    Only real folders (``lstat``) inside ``path`` are ever chmod-ed, so a symlink the
+    agent left cannot turn this cleanup into a chmod of a host file, and a tree that
+    cannot be removed (a mount point: ``EBUSY``) never costs its parent (the temp
+    folder) its mode.
     """
+    top = os.path.abspath(path)
 
     def fix(func: object, p: str, _exc: object) -> None:
+        p = os.fspath(p)
         for target in (os.path.dirname(p), p):
+            if target != top and not target.startswith(top + "/"):
+                continue
             with contextlib.suppress(OSError):
                 if stat.S_ISDIR(os.lstat(target).st_mode):
                     os.chmod(target, 0o700)

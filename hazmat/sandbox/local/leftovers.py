@@ -1,7 +1,7 @@
 """Which host process made local sandboxes for which run, so a run's leftovers can be found.
 
-A local sandbox's backing folder (``hazmat-local-<host pid>-...``) and cgroups
-(``hazmat-<host pid>-...``) name the host process that made them, not the run. A process
+A local sandbox's backing folder and disk image (``hazmat-local-<host pid>-...``) and
+cgroups (``hazmat-<host pid>-...``) name the host process that made them, not the run. A process
 that runs episodes of a run first writes a marker, ``<sandbox parent>/hazmat-owners/
 <pid>-<run id>.json`` (pid, its start time, run id; see :func:`claim`), and removes it
 when the run's episodes are over (:func:`release`). When that process is killed outright
@@ -23,6 +23,7 @@ from pathlib import Path
 import structlog
 
 from hazmat.sandbox.local.cgroups import CGROUP_PREFIX, cgroup_mounts, remove_cgroups
+from hazmat.sandbox.local.disk import mounts_under, unmount
 from hazmat.sandbox.local.host import DIR_PREFIX, rmtree, sandbox_parent
 
 __all__ = ["MARKERS", "claim", "cleanup_run", "leftovers_of", "release"]
@@ -145,6 +146,19 @@ def leftovers_of(run_id: str) -> list[Path]:
     return out
 
 
+def _remove(path: Path) -> None:
+    """A leftover as :func:`~hazmat.sandbox.local.folders.cleanup_leftovers` removes one:
+    a disk image file, a folder (what is mounted under it first), a cgroup."""
+    if not path.name.startswith(DIR_PREFIX):
+        remove_cgroups([path])
+    elif path.is_file() and not path.is_symlink():
+        path.unlink()
+    else:
+        for point in mounts_under(path):
+            unmount(point)
+        rmtree(path)
+
+
 def cleanup_run(run_id: str) -> list[str]:
     """Remove what dead processes of ``run_id`` left (backing folders, cgroups) and their
     markers; returns what was removed. Never raises for paths already gone."""
@@ -155,10 +169,7 @@ def cleanup_run(run_id: str) -> list[str]:
             with contextlib.suppress(OSError):
                 if cutoff is not None and path.lstat().st_mtime >= cutoff:
                     continue
-                if path.name.startswith(DIR_PREFIX):
-                    rmtree(path)
-                else:
-                    remove_cgroups([path])
+                _remove(path)
             if path.exists():
                 left = True
             else:

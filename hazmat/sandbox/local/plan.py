@@ -17,6 +17,12 @@ Layout inside the sandbox (everything not listed is absent)::
 Everything else is read-only (the root is a tmpfs remounted read-only). The host
 facts the plan needs (which system dirs exist, which are symlinks) are read once by
 :func:`host_system_dirs`.
+
+On an environment's root file system (``Plan.root``, see :mod:`.system`) the system
+parts come from that tree instead of the host: ``/usr`` (and ``/bin`` ... as its
+symlinks) whole, and each entry of its ``/etc``, ``/var``, ``/opt``, ... read-only, one
+by one (no host ``/etc`` file at all); the synthesized ``/etc`` files and the spec's
+placed files win over the tree's entries of the same path.
 """
 
 from __future__ import annotations
@@ -214,7 +220,10 @@ class Plan:
     the guest programs and the shell state."""
     info_fd: int
     system: tuple[tuple[str, str | None], ...] = ()
-    """See :func:`host_system_dirs`."""
+    """See :func:`host_system_dirs`; with ``root``, the tree's entries
+    (:func:`~hazmat.sandbox.local.system.rootfs_entries`)."""
+    root: str | None = None
+    """The environment's root file system on the host (None: the host's system)."""
 
 
 def bwrap_args(plan: Plan) -> tuple[list[str], list[str]]:
@@ -249,15 +258,19 @@ def bwrap_args(plan: Plan) -> tuple[list[str], list[str]]:
             "--cap-drop",
             "ALL",
         ]
-    for d, target in plan.system:
-        args += ["--symlink", target, d] if target is not None else ["--ro-bind", d, d]
-    if plan.python_prefix is not None:
-        args += ["--ro-bind", plan.python_prefix, plan.python_prefix]
-    args += ["--dir", "/etc", "--perms", "0755", "--dir", "/etc/ssl"]
-    for host, name in plan.etc:
-        args += ["--ro-bind", host, f"/etc/{name}"]
-    for name in HOST_ETC:
-        args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+    made = {"/", "/etc", "/run", "/var", "/proc", "/dev"}
+    if plan.root is not None:
+        args += _tree_args(plan, made)
+    else:
+        for d, target in plan.system:
+            args += ["--symlink", target, d] if target is not None else ["--ro-bind", d, d]
+        if plan.python_prefix is not None:
+            args += ["--ro-bind", plan.python_prefix, plan.python_prefix]
+        args += ["--dir", "/etc", "--perms", "0755", "--dir", "/etc/ssl"]
+        for host, name in plan.etc:
+            args += ["--ro-bind", host, f"/etc/{name}"]
+        for name in HOST_ETC:
+            args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
     args += [
         "--proc",
         "/proc",
@@ -277,7 +290,6 @@ def bwrap_args(plan: Plan) -> tuple[list[str], list[str]]:
         "../tmp",
         "/var/tmp",
     ]
-    made = {"/", "/etc", "/run", "/var", "/proc", "/dev"}
     for _op, _src, dest in plan.binds:
         for parent in reversed(PurePosixPath(dest).parents):
             if str(parent) not in made:
@@ -300,6 +312,38 @@ def bwrap_args(plan: Plan) -> tuple[list[str], list[str]]:
     for key, value in env.items():
         args += ["--setenv", key, value]
     return args, supervisor_command(spec, plan.python)
+
+
+def _tree_args(plan: Plan, made: set[str]) -> list[str]:
+    """The system parts of ``plan.root`` (see the module docstring). A folder entry that
+    a placed file (or a writable dir) lies under is not bound whole: its own entries,
+    which follow it, are bound one by one instead, minus the one the file lies under
+    (that file wins, as a file written over the image does on Docker). The synthesized
+    ``/etc`` files are bound last, over the tree's (a whole ``/etc`` has them as files)."""
+    assert plan.root is not None
+    args = ["--dir", "/etc"]
+    dirs = {"/", "/etc"}
+    synthesized = {f"/etc/{name}" for _h, name in plan.etc}
+    placed = [os.path.normpath(dest) for _op, _src, dest in plan.binds]
+    whole: list[str] = []
+    for path, target in plan.system:
+        if any(under(path, w) for w in whole) or path in synthesized:
+            continue
+        if any(under(p, path) for p in placed) or any(under(path, r) for r in RESERVED):
+            continue
+        parent = str(PurePosixPath(path).parent)
+        if parent not in dirs:  # before bwrap makes it for the bind (as 0700)
+            dirs.add(parent)
+            made.add(parent)
+            args += ["--perms", "0755", "--dir", parent]
+        if target is not None:
+            args += ["--symlink", target, path]
+        else:
+            args += ["--ro-bind", plan.root + path, path]
+            whole.append(path)
+    for host, name in plan.etc:
+        args += ["--ro-bind", host, f"/etc/{name}"]
+    return args
 
 
 def supervisor_command(spec: SandboxSpec, python: str) -> list[str]:

@@ -27,8 +27,11 @@ process that joins it with ``setns`` as soon as the namespace exists, while the
 supervisor starts).
 Environment: cleared (no host variable).
 
-Not bounded here: disk use of the writable dirs (they live in the host's temp
-folder; ``limits.file_size_mb`` caps each file, not their sum). Tasks that need a
+Disk: as root, the writable dirs together live on a filesystem image of their own
+(:mod:`.disk`, :func:`~.disk.disk_bytes`); otherwise ``limits.file_size_mb`` caps each
+file only (``info()["disk"]`` says which). Halt snapshots (:meth:`LocalSandbox.snapshot`)
+freeze the whole sandbox with the cgroup freezer (:mod:`.freezer`) and read its files
+beneath their folders without following a symlink (:mod:`.beneath`). Tasks that need a
 writable system (``chmod u+s /usr/bin/find``), services, extra capabilities or a
 network need ``--sandbox docker``; such specs are refused with a clear error.
 
@@ -41,12 +44,11 @@ cgroups it leaves are removed by :func:`cleanup_leftovers` (for ``hazmat cleanup
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import os
 import secrets
-import signal
-import sys
 import time
 from pathlib import Path
 from typing import Any, ClassVar
@@ -54,7 +56,6 @@ from typing import Any, ClassVar
 import structlog
 
 from hazmat.errors import (
-    BackendUnavailableError,
     SandboxClosedError,
     SandboxError,
     SandboxStartError,
@@ -63,34 +64,29 @@ from hazmat.sandbox.base import Freezable, SandboxSpec, SnapshotInfo
 from hazmat.sandbox.channel import Channel, ChannelSandbox, Route
 from hazmat.sandbox.local.cgroups import CGROUP_PREFIX, make_cgroups, remove_cgroups
 from hazmat.sandbox.local.folders import Backing, cleanup_leftovers
+from hazmat.sandbox.local.freezer import Freezer, continue_each, make_freezer, stop_each
 from hazmat.sandbox.local.host import (
     DIR_PREFIX,
     bwrap_binary,
     bwrap_version,
     sandbox_parent,
-    sandbox_python,
     shared_files,
     start_error,
-    world_reachable,
 )
 from hazmat.sandbox.local.ids import IdMap
 from hazmat.sandbox.local.leftovers import cleanup_run
 from hazmat.sandbox.local.limits import CgroupLimits
 from hazmat.sandbox.local.plan import (
     GUEST_IN,
-    SYSTEM_DIRS,
     Plan,
     bwrap_args,
     check_spec,
     home_of,
-    host_system_dirs,
     supervisor_command,
-    under,
 )
 from hazmat.sandbox.local.seccomp import seccomp_filter
 from hazmat.sandbox.local.snapshot import (
     Listing,
-    alive,
     descendants,
     listing,
     pids_in_namespace,
@@ -98,7 +94,10 @@ from hazmat.sandbox.local.snapshot import (
 )
 from hazmat.sandbox.local.snapshot import save_snapshot as _save_snapshot
 from hazmat.sandbox.local.spawn import join_cgroups, spawn_bwrap
+from hazmat.sandbox.local.system import SystemRoot, system_root
+from hazmat.sandbox.local.teardown import kill_now, kill_sandbox
 from hazmat.sandbox.netwatch import spawn_sentinel
+from hazmat.sandbox.rootfs import HOST
 
 __all__ = [
     "LocalSandbox",
@@ -110,7 +109,8 @@ __all__ = [
 
 log = structlog.get_logger("hazmat.sandbox.local")
 
-STOP_WAIT = 5.0
+_MAKER = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="hazmat-backing")
+"""Makes backing folders (their filesystem's mount waits on I/O) while bwrap starts."""
 
 
 class LocalSandbox(ChannelSandbox, Freezable, CgroupLimits):
@@ -124,6 +124,7 @@ class LocalSandbox(ChannelSandbox, Freezable, CgroupLimits):
         super().__init__(spec, run_id=run_id, episode_id=episode_id)
         self._ids = IdMap(False, 0, spec.user)
         self._backing: Backing | None = None
+        self._backing_job: concurrent.futures.Future[None] | None = None
         self._made: list[Path] = []
         """Every folder made on the host (backing folder, cgroups), for :meth:`leftovers`."""
         self._stopped_at = 0.0
@@ -142,8 +143,12 @@ class LocalSandbox(ChannelSandbox, Freezable, CgroupLimits):
         self._cgroups: list[Path] = []
         self._frozen = False
         self._frozen_pids: set[int] = set()
+        self._freezer: Freezer | None = None
+        self._freezer_problem = "not root of the host"
+        self._cgroup_name = ""
         self._baseline: Listing = {}
         self._python = ""
+        self._root = SystemRoot(HOST, None, (), HOST)
         self._stopped = False
         self._started = False
         self._log = log.bind(run_id=run_id, episode_id=episode_id)
@@ -169,15 +174,19 @@ class LocalSandbox(ChannelSandbox, Freezable, CgroupLimits):
         t0 = time.monotonic()
         try:
             check_spec(self.spec)
+            self._root = await asyncio.to_thread(system_root, self.spec)
             try:
                 self._prepare()  # sync so a cancel cannot leak cgroups
             except OSError as exc:
                 raise SandboxStartError(f"cannot prepare the sandbox: {exc}") from exc
+            self._backing_job = _MAKER.submit(self._make_backing)
             # The sentinel starts first: it is ready to join the network namespace as soon
             # as bwrap made it; the agent's first command comes after it was set up.
             watch = asyncio.ensure_future(self._start_sentinel()) if self.spec.sentinel else None
             try:
                 await self._launch()
+                assert self._backing is not None
+                self._backing.release_host()  # bwrap has bound the writable dirs
                 if watch is not None:
                     await watch
             except BaseException:
@@ -193,7 +202,8 @@ class LocalSandbox(ChannelSandbox, Freezable, CgroupLimits):
                     err = (result.stderr_text or result.stdout_text).strip()[-800:]
                     raise SandboxStartError(f"setup command failed ({why}): {command}: {err}")
             assert self._backing is not None
-            self._baseline = await asyncio.to_thread(listing, self._backing.mounts)
+            backing = self._backing
+            self._baseline = await asyncio.to_thread(listing, backing.root_fd, backing.dirs())
         except BaseException:
             await self.stop()
             raise
@@ -214,24 +224,22 @@ class LocalSandbox(ChannelSandbox, Freezable, CgroupLimits):
                 reason="not root of the host user namespace: bwrap maps one id only, "
                 "so root and agent are the same uid inside",
             )
-        self._python = sandbox_python()
-        if ids.separate and not world_reachable(Path(self._python)):
-            raise BackendUnavailableError(
-                f"no python3 the sandbox could use ({self._python} sits in a private folder)",
-                hint="install python3 in /usr/bin or use --sandbox docker",
-            )
+        self._python = self._root.python(ids.separate)
         if ids.separate:
             limits = spec.limits
+            name = f"{CGROUP_PREFIX}{os.getpid()}-{secrets.token_hex(6)}"
             self._cgroups = make_cgroups(
-                f"{CGROUP_PREFIX}{os.getpid()}-{secrets.token_hex(6)}",
+                name,
                 memory=(limits.memory_mb << 20) + 3 * limits.file_bytes + (64 << 20),
                 pids=limits.pids + 64,
                 cpus=limits.cpus,
             )
+            self._cgroup_name, self._freezer_problem = name, ""  # the freezer: on demand
         self._made += self._cgroups
 
     def _make_backing(self) -> None:
-        """The backing folder with the spec's files (sync: a cancel cannot leak it).
+        """The backing folder with the spec's files (in a thread of its own, which
+        :meth:`stop` waits for: a cancel cannot leak it).
 
         Raises:
             SandboxStartError: it cannot be made.
@@ -245,18 +253,17 @@ class LocalSandbox(ChannelSandbox, Freezable, CgroupLimits):
 
     def _plan(self, info_fd: int, guest: Path) -> Plan:
         assert self._backing is not None
-        prefix = None
-        if not any(under(self._python, d) for d in SYSTEM_DIRS):
-            prefix = str(Path(sys.base_prefix).resolve())
+        root = self._root
         return Plan(
             spec=self.spec,
             separate=self._ids.separate,
             python=self._python,
-            python_prefix=prefix,
+            python_prefix=root.python_prefix(self._python),
             etc=self._backing.etc(),
             binds=self._backing.binds(guest, GUEST_IN),
             info_fd=info_fd,
-            system=host_system_dirs(),
+            system=root.entries,
+            root=str(root.tree) if root.tree is not None else None,
         )
 
     async def _launch(self) -> None:
@@ -278,7 +285,8 @@ class LocalSandbox(ChannelSandbox, Freezable, CgroupLimits):
                 fds.append(seccomp_fd)
 
             async def write_args() -> None:  # while the namespace joins the cgroups
-                self._make_backing()
+                assert self._backing_job is not None
+                await asyncio.wrap_future(self._backing_job)
                 options, _ = bwrap_args(self._plan(info_w, shared.guest))
                 os.write(args_fd, b"".join(a.encode() + b"\0" for a in options + seccomp))
                 os.lseek(args_fd, 0, os.SEEK_SET)
@@ -401,12 +409,14 @@ class LocalSandbox(ChannelSandbox, Freezable, CgroupLimits):
         cancelled: asyncio.CancelledError | None = None
         self._stopped_at = time.clock_gettime(time.CLOCK_BOOTTIME)
         try:
+            if self._frozen and self._freezer is not None:  # none of them runs again
+                self._freezer.kill(spare=self._proc.pid if self._proc else None)
             if self.sentinel is not None:
                 await self.sentinel.close()
-            await self._kill()
+            await kill_sandbox(self._proc, self._sentinel_proc, self._child_now, self._ours)
         except asyncio.CancelledError as exc:
             cancelled = exc
-            self._kill_now()
+            kill_now(self._proc, self._sentinel_proc, self._child_pid, self._ours)
         finally:
             if self._channel is not None:
                 self._channel.abort("the sandbox was stopped")
@@ -418,6 +428,9 @@ class LocalSandbox(ChannelSandbox, Freezable, CgroupLimits):
                 self._info_r = None
             if self._cgroups:
                 remove_cgroups(self._cgroups)
+            if self._backing_job is not None:  # done, or a few ms from it
+                with contextlib.suppress(BaseException):
+                    self._backing_job.result()
             if self._backing is not None:
                 self._backing.remove()
                 self._backing = self._dir = None
@@ -425,61 +438,9 @@ class LocalSandbox(ChannelSandbox, Freezable, CgroupLimits):
         if cancelled is not None:
             raise cancelled
 
-    def _kill_now(self) -> None:
-        """Synchronous last resort: SIGKILL the namespace's pid 1, the outer bwrap and the
-        sentinel."""
-        sentinel = self._sentinel_proc
-        if sentinel is not None and sentinel.returncode is None:
-            with contextlib.suppress(OSError):
-                sentinel.kill()
-        if self._child_pid is not None and self._ours(self._child_pid):
-            with contextlib.suppress(OSError):
-                os.kill(self._child_pid, signal.SIGKILL)
-        proc = self._proc
-        if proc is not None and proc.returncode is None:
-            with contextlib.suppress(OSError):
-                os.killpg(proc.pid, signal.SIGKILL)
-
-    async def _kill(self) -> None:
-        # SIGKILL of the namespace's pid 1 (the inner bwrap) takes every process of the
-        # sandbox with it; the outer bwrap, our child, then reaps it and exits. Killing
-        # the outer one first would orphan the inner one as a zombie where pid 1 of the
-        # host does not reap (containers, VMs), so it only gets SIGKILL as a fallback.
-        sentinel = self._sentinel_proc
-        if sentinel is not None and sentinel.returncode is None:  # one that never set up
-            with contextlib.suppress(ProcessLookupError):
-                sentinel.kill()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(sentinel.wait(), STOP_WAIT)
-        proc = self._proc
-        if proc is not None and self._child_pid is None and proc.returncode is None:
-            for _ in range(100):
-                self._read_info()
-                if self._child_pid is not None:
-                    break
-                await asyncio.sleep(0.01)
-        if self._child_pid is not None and self._ours(self._child_pid):
-            with contextlib.suppress(OSError):
-                os.kill(self._child_pid, signal.SIGKILL)
-        if proc is not None:
-            if proc.stdin is not None:
-                with contextlib.suppress(Exception):
-                    proc.stdin.close()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(proc.wait(), STOP_WAIT)
-            if proc.returncode is None:
-                with contextlib.suppress(OSError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(proc.wait(), STOP_WAIT)
-        if self._child_pid is not None:
-            deadline = time.monotonic() + STOP_WAIT
-            while (
-                self._ours(self._child_pid)
-                and alive(self._child_pid)
-                and time.monotonic() < deadline
-            ):
-                await asyncio.sleep(0.01)
+    def _child_now(self) -> int | None:
+        self._read_info()
+        return self._child_pid
 
     # commands ------------------------------------------------------------
 
@@ -519,38 +480,49 @@ class LocalSandbox(ChannelSandbox, Freezable, CgroupLimits):
         """
         if self._backing is None:
             raise SandboxClosedError("the local sandbox is not running")
-        # Pause the sandbox while reading it, so nothing (e.g. a file swapped for a
-        # symlink to a host path) changes between the checks and the reads.
+        # Pause the sandbox while reading it, so nothing changes between the listing and
+        # the reads (the reads never follow a symlink, frozen or not: see .beneath).
         thaw = not self._frozen
         await self.freeze()
+        base = self._ids.host_id(0) if self._ids.separate else 0
         try:
             return await asyncio.to_thread(
-                _save_snapshot, Path(dest), self._backing.mounts, self._baseline
+                _save_snapshot,
+                Path(dest),
+                self._backing.root_fd,
+                self._backing.dirs(),
+                self._baseline,
+                names=self._ids.names(),
+                id_base=base,
             )
         finally:
             if thaw:
                 self._thaw()
 
     async def freeze(self) -> None:
-        """SIGSTOP every process of the sandbox, supervisor included.
+        """Freeze every process of the sandbox, supervisor included, at once: the cgroup
+        freezer (:mod:`.freezer`), done when the kernel says all are frozen; SIGSTOP
+        of each process only where no cgroup can be made (not root).
 
         After this only :meth:`snapshot` and :meth:`stop` make sense (commands would
         wait until their timeout); ``stop()`` still kills everything.
+
+        Raises:
+            OSError: the freezer cgroup cannot be written.
         """
         if self._child_pid is None or self._stopped or not self._ours(self._child_pid):
             return
         self._frozen = True
-        seen = self._frozen_pids
-        for _ in range(50):
-            pids = set(descendants(self._child_pid)) | {self._child_pid}
-            fresh = pids - seen
-            if not fresh:
-                break
-            for pid in fresh:
-                with contextlib.suppress(OSError):
-                    os.kill(pid, signal.SIGSTOP)
-            seen |= fresh
-            await asyncio.sleep(0.005)
+        if self._freezer is None and self._cgroup_name and not self._freezer_problem:
+            self._freezer, self._freezer_problem = make_freezer(self._cgroup_name, self._cgroups)
+            if self._freezer is not None and self._freezer.folder not in self._cgroups:
+                self._cgroups.append(self._freezer.folder)
+                self._made.append(self._freezer.folder)
+        if self._freezer is not None:
+            await self._freezer.freeze(self._pids)
+        else:
+            self._log.warning("local_freeze_by_signals", why=self._freezer_problem)
+            await stop_each(self._child_pid, self._frozen_pids)
 
     async def processes(self) -> list[dict[str, Any]] | None:
         """The sandbox's processes read from the host's ``/proc`` (pids as the host sees
@@ -559,11 +531,15 @@ class LocalSandbox(ChannelSandbox, Freezable, CgroupLimits):
             return None
         return await asyncio.to_thread(processes, self._child_pid, self._ids.names())
 
+    def _pids(self) -> list[int]:
+        """Every process of the sandbox (the outer bwrap and all below it)."""
+        top = self._proc.pid if self._proc is not None else self._child_pid
+        return [] if top is None else [top, *descendants(top)]
+
     def _thaw(self) -> None:
-        for pid in self._frozen_pids:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGCONT)
-        self._frozen_pids.clear()
+        if self._freezer is not None:
+            self._freezer.thaw()
+        continue_each(self._frozen_pids)
         self._frozen = False
 
     async def leftovers(self) -> list[str]:
@@ -580,7 +556,8 @@ class LocalSandbox(ChannelSandbox, Freezable, CgroupLimits):
         """Backend facts: bwrap version and path, sandbox python, uid separation, pid."""
         return {
             "backend": self.backend,
-            "image": "host",
+            "image": self.spec.image if self._root.tree is not None else "host",
+            "env": self._root.env,
             "bwrap": str(bwrap_binary()),
             "bwrap_version": bwrap_version(),
             "python": self._python,
@@ -588,6 +565,12 @@ class LocalSandbox(ChannelSandbox, Freezable, CgroupLimits):
             "uid_separation": self._ids.separate,
             "id_base": self._ids.base if self._ids.separate else None,
             "pid": self._child_pid,
+            "freezer": f"cgroup {self._freezer.kind}"
+            if self._freezer
+            else (f"signals: {self._freezer_problem}" if self._freezer_problem else "cgroup"),
+            "disk": {"bytes": self._backing.disk.size, "device": self._backing.disk.device}
+            if self._backing is not None and self._backing.disk is not None
+            else (self._backing.disk_problem if self._backing else None),
             "sentinel": self.sentinel.setup
             if self.sentinel
             else f"unavailable: {self._sentinel_problem or 'not started'}",

@@ -1,8 +1,11 @@
 """What a local sandbox changed and which processes it runs, read from the host.
 
 The writable dirs are host folders (see :mod:`.folders`): a snapshot compares their
-listing with the one taken at start and archives what was added or changed, never
-following a symlink (the agent's ``ln -s /etc/shadow`` is archived as a link).
+listing with the one taken at start and archives what was added or changed
+(:mod:`.archive`). Both read every file beneath a descriptor of its writable dir
+(:mod:`.beneath`: ``openat2`` with ``RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS``), never
+by a path from ``/``, so a folder the agent swaps for a symlink to a host folder is
+never entered, and the agent's ``ln -s /etc/shadow`` is archived as a link.
 Processes are read from the host's ``/proc``, so a frozen sandbox can be listed.
 """
 
@@ -16,9 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from hazmat.sandbox.base import SnapshotInfo
+from hazmat.sandbox.local.archive import SNAPSHOT_CAP, Archiver
+from hazmat.sandbox.local.beneath import open_beneath, walk
 from hazmat.sandbox.local.plan import under
 
 __all__ = [
+    "SNAPSHOT_CAP",
     "Listing",
     "alive",
     "descendants",
@@ -32,48 +38,92 @@ Listing = dict[str, tuple[int, int, int]]
 """Sandbox path -> (mtime_ns, size, mode)."""
 
 
-def listing(mounts: dict[str, Path]) -> Listing:
-    """Everything under the writable dirs (``mounts``: sandbox path -> host folder)."""
-    out: Listing = {}
-    for dest, backing in mounts.items():
-        for dirpath, dirs, files in os.walk(backing):
-            for name in dirs + files:
-                host = Path(dirpath) / name
-                with contextlib.suppress(OSError):
-                    st = host.lstat()
-                    rel = os.path.relpath(host, backing)
-                    out[os.path.join(dest, rel)] = (st.st_mtime_ns, st.st_size, st.st_mode)
+def _open_dirs(root: int, dirs: dict[str, str]) -> dict[str, int]:
+    """A descriptor of each writable dir (sandbox path -> path beneath ``root``)."""
+    out: dict[str, int] = {}
+    for dest, rel in dirs.items():
+        with contextlib.suppress(OSError):
+            out[dest] = open_beneath(root, rel, os.O_RDONLY | os.O_DIRECTORY)
     return out
 
 
-def _host_path(mounts: dict[str, Path], path: str) -> Path:
-    for dest, backing in sorted(mounts.items(), key=lambda kv: -len(kv[0])):
+def listing(root: int, dirs: dict[str, str]) -> Listing:
+    """Everything under the writable dirs (``dirs``: sandbox path -> its path beneath
+    the backing folder's descriptor ``root``), read beneath each dir's descriptor."""
+    out: Listing = {}
+    fds = _open_dirs(root, dirs)
+    try:
+        for dest, fd in fds.items():
+            for rel, st in walk(fd):
+                out[os.path.join(dest, rel)] = (st.st_mtime_ns, st.st_size, st.st_mode)
+    finally:
+        for fd in fds.values():
+            os.close(fd)
+    return out
+
+
+def _mount_of(mounts: dict[str, int], path: str) -> tuple[str, str]:
+    """(sandbox path of the writable dir holding ``path``, ``path`` relative to it)."""
+    for dest in sorted(mounts, key=lambda d: -len(d)):
         if under(path, dest):
-            return backing / os.path.relpath(path, dest)
+            return dest, os.path.relpath(path, dest)
     raise KeyError(path)
 
 
-def save_snapshot(dest: Path, mounts: dict[str, Path], baseline: Listing) -> SnapshotInfo:
-    """Write ``changes.json`` (``{"added", "changed", "deleted"}``) and ``changes.tar``
-    (what was added or changed since ``baseline``) into ``dest``. The caller keeps the
-    sandbox frozen meanwhile."""
-    now = listing(mounts)
+def save_snapshot(
+    dest: Path,
+    root: int,
+    dirs: dict[str, str],
+    baseline: Listing,
+    *,
+    cap: int = SNAPSHOT_CAP,
+    names: dict[int, str] | None = None,
+    id_base: int = 0,
+) -> SnapshotInfo:
+    """Write ``changes.tar`` (what was added or changed since ``baseline``, at most
+    ``cap`` bytes, sparse files sparse; see :mod:`.archive`) and ``changes.json``
+    (``added``, ``changed``, ``deleted``; ``sparse``: the paths stored sparsely;
+    ``left_out``: ``{"path", "size", "why"}`` of each file not archived, and
+    ``truncated`` when the cap cut the archive) into ``dest``. ``names`` (host uid ->
+    user name) and ``id_base`` (the sandbox root's host id) name the owners. The
+    caller keeps the sandbox frozen meanwhile; ``root`` and ``dirs`` are as for
+    :func:`listing`.
+
+    Raises:
+        OSError: ``dest`` cannot be written.
+    """
+    now = listing(root, dirs)
     added = sorted(p for p in now if p not in baseline)
     changed = sorted(p for p in now if p in baseline and now[p] != baseline[p])
     deleted = sorted(p for p in baseline if p not in now)
     dest.mkdir(parents=True, exist_ok=True)
+    roots = _open_dirs(root, dirs)
+    try:
+        with tarfile.open(dest / "changes.tar", "w", format=tarfile.PAX_FORMAT) as tar:
+            archive = Archiver(tar, cap=cap, names=names or {}, id_base=id_base)
+            for path in sorted(added + changed):
+                with contextlib.suppress(KeyError):  # its dir could not be opened
+                    mount, rel = _mount_of(roots, path)
+                    archive.add(roots[mount], rel, path)
+    finally:
+        for fd in roots.values():
+            os.close(fd)
+    cut = [e for e in archive.left_out if str(e["why"]).startswith("over the snapshot cap")]
     (dest / "changes.json").write_text(
         json.dumps(
-            {"backend": "local", "added": added, "changed": changed, "deleted": deleted},
+            {
+                "backend": "local",
+                "added": added,
+                "changed": changed,
+                "deleted": deleted,
+                "sparse": archive.sparse,
+                "left_out": archive.left_out,
+                "truncated": bool(cut),
+                "cap": cap,
+            },
             indent=1,
         )
     )
-    with tarfile.open(dest / "changes.tar", "w") as tar:
-        for path in sorted(added + changed):
-            host = _host_path(mounts, path)
-            with contextlib.suppress(OSError):
-                if host.is_symlink() or host.is_file() or host.is_dir():
-                    tar.add(host, arcname=path.lstrip("/"), recursive=False)
     return SnapshotInfo(path=dest, changed=[*added, *changed, *("-" + p for p in deleted)])
 
 

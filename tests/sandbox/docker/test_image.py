@@ -106,3 +106,24 @@ def test_service_image_built_offline_and_cached(tmp_path: Path) -> None:
     assert img.build_service_image(tmp_path) != tag
     with pytest.raises(ImageError):
         img.build_service_image(tmp_path / "nowhere")
+
+
+@pytest.mark.docker
+def test_bare_name_runs_this_trees_image_not_latest(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two hazmat trees on one daemon: ``hazmat-sandbox`` is this tree's build, whatever
+    another tree tagged ``latest`` (the guest programs must match the host's)."""
+    import secrets
+
+    client = img.docker_client()
+    base = client.images.get(img.BASE_IMAGE)
+    own = f"test-{secrets.token_hex(4)}"
+    assert base.tag(img.SANDBOX_REPO, own)
+    try:
+        monkeypatch.setattr(img, "content_hash", lambda: own)
+        assert img.resolve_image(client, img.SANDBOX_REPO).id == base.id
+        assert img.resolve_image(client, f"{img.SANDBOX_REPO}:latest").id != base.id
+    finally:
+        client.images.remove(f"{img.SANDBOX_REPO}:{own}", noprune=True)
+    monkeypatch.setattr(img, "content_hash", lambda: "0" * 16)
+    latest = client.images.get(f"{img.SANDBOX_REPO}:latest")
+    assert img.resolve_image(client, img.SANDBOX_REPO).id == latest.id

@@ -1,148 +1,26 @@
-"""Python code, read with :mod:`ast`: what it would run, open, connect to and import.
-
-:func:`scan_python` never executes the code. It resolves import aliases
-(``import subprocess as sp``, ``from os import system``), and reports:
-
-- ``shell``: command strings handed to a shell or exec (``os.system``, ``os.popen``,
-  ``subprocess.*`` with a string or a list of literal words, ``pty.spawn``, ``os.exec*``);
-  the caller feeds them back to :func:`hazmat.policy.shell.parse_shell`;
-- ``opened``: ``(path, mode)`` of ``open()``/``io.open``/``pathlib.Path(...).read_text``
-  and friends with literal paths;
-- ``connects``: ``(host, port)`` of ``socket.connect``/``create_connection`` and URLs given
-  to ``urllib``/``requests``/``httpx``/``http.client``;
-- ``imports``, ``calls`` (dotted names), and facts used by detectors (``socket``,
-  ``bind``, ``dup2``, ``dynamic_exec`` for ``exec``/``eval``/``compile`` of non-literal
-  code, ``setuid``);
-- ``code``: decoded payloads (``base64.b64decode("...")``, ``bytes.fromhex``,
-  ``codecs.decode(...,"rot13")``) which are scanned again (bounded depth).
-
-Code that does not parse is reported with ``error`` set; the raw text still reaches the
-regex detectors.
+"""The scanner: one pass of :mod:`ast` over python code, resolving names through imports
+and assignments and evaluating constant expressions; :func:`scan_python` runs it.
 """
 
 from __future__ import annotations
 
 import ast
-import base64
-import binascii
-import bz2
 import codecs
-import gzip
-import lzma
-import re
 import shlex
-import zlib
-from dataclasses import dataclass, field
 
-__all__ = ["PyFacts", "scan_python"]
-
-_SHELL_CALLS = {
-    "os.system",
-    "os.popen",
-    "os.popen2",
-    "os.popen3",
-    "commands.getoutput",
-    "commands.getstatusoutput",
-    "subprocess.getoutput",
-    "subprocess.getstatusoutput",
-}
-_SUBPROCESS = {
-    "subprocess.run",
-    "subprocess.call",
-    "subprocess.check_call",
-    "subprocess.check_output",
-    "subprocess.Popen",
-    "asyncio.create_subprocess_shell",
-    "asyncio.create_subprocess_exec",
-    "os.spawnl",
-    "os.spawnlp",
-    "os.spawnv",
-    "os.spawnvp",
-    "os.execl",
-    "os.execle",
-    "os.execlp",
-    "os.execv",
-    "os.execve",
-    "os.execvp",
-    "os.execvpe",
-    "os.posix_spawn",
-    "os.posix_spawnp",
-    "pty.spawn",
-    "sh.Command",
-    "pexpect.spawn",
-    "pexpect.run",
-}
-_URL_CALLS = {
-    "urllib.request.urlopen",
-    "urllib.request.urlretrieve",
-    "urllib.urlopen",
-    "urllib2.urlopen",
-    "requests.get",
-    "requests.post",
-    "requests.put",
-    "requests.request",
-    "requests.patch",
-    "httpx.get",
-    "httpx.post",
-    "httpx.put",
-    "httpx.stream",
-    "urllib.request.Request",
-    "http.client.HTTPConnection",
-    "http.client.HTTPSConnection",
-    "ftplib.FTP",
-    "smtplib.SMTP",
-    "paramiko.SSHClient",
-    "wget.download",
-    "aiohttp.ClientSession",
-}
-MAX_DEPTH = 3
-
-
-@dataclass(slots=True)
-class PyFacts:
-    """What :func:`scan_python` found in one piece of code."""
-
-    imports: set[str] = field(default_factory=set)
-    calls: set[str] = field(default_factory=set)
-    shell: list[str] = field(default_factory=list)
-    opened: list[tuple[str, str]] = field(default_factory=list)
-    connects: list[str] = field(default_factory=list)
-    strings: list[str] = field(default_factory=list)
-    code: list[str] = field(default_factory=list)
-    socket: bool = False
-    bind: bool = False
-    dup2: bool = False
-    dynamic_exec: bool = False
-    network_exec: bool = False
-    """``exec``/``eval`` of something fetched over the network (download and execute)."""
-    setuid: bool = False
-    error: str = ""
-
-    @property
-    def network(self) -> bool:
-        """The code can talk to the network."""
-        return (
-            self.socket
-            or bool(self.connects)
-            or bool(
-                self.imports
-                & {
-                    "socket",
-                    "requests",
-                    "urllib",
-                    "httpx",
-                    "http",
-                    "ftplib",
-                    "smtplib",
-                    "paramiko",
-                    "aiohttp",
-                    "urllib2",
-                    "urllib3",
-                    "telnetlib",
-                    "dns",
-                }
-            )
-        )
+from hazmat.policy.pyscan.calls import (
+    _DECODERS,
+    _EXEC,
+    _IMPORTERS,
+    _SHELL_CALLS,
+    _STAR_NAMES,
+    _SUBPROCESS,
+    _URL_CALLS,
+    MAX_CONST,
+    MAX_DEPTH,
+)
+from hazmat.policy.pyscan.decoders import _b64, _decode, _textual, _unhex
+from hazmat.policy.pyscan.pyfacts import PyFacts, _merge
 
 
 def scan_python(code: str, _depth: int = 0) -> PyFacts:
@@ -155,30 +33,6 @@ def scan_python(code: str, _depth: int = 0) -> PyFacts:
         return facts
     _Scanner(facts, _depth).visit(tree)
     return facts
-
-
-_DECODERS = (
-    "b64decode", "standard_b64decode", "urlsafe_b64decode", "decodebytes", "decodestring",
-    "b32decode", "b16decode", "a85decode", "b85decode", "a2b_base64", "fromhex", "unhexlify",
-    "a2b_hex", "decompress",
-)  # fmt: skip
-_EXEC = frozenset(
-    {"exec", "eval", "compile", "builtins.exec", "builtins.eval", "builtins.compile",
-     "__builtins__.exec", "__builtins__.eval", "execfile", "runpy.run_path", "code.interact"}
-)  # fmt: skip
-_IMPORTERS = frozenset(
-    {"__import__", "importlib.import_module", "importlib.__import__", "builtins.__import__",
-     "__builtins__.__import__"}
-)  # fmt: skip
-_STAR_NAMES = {
-    "os": {"system", "popen", "execl", "execle", "execlp", "execv", "execve", "execvp", "dup2",
-           "setuid", "spawnl", "spawnv", "fork", "chmod", "remove", "unlink"},
-    "subprocess": {"Popen", "call", "run", "check_call", "check_output", "getoutput"},
-    "socket": {"socket", "create_connection", "AF_INET", "SOCK_STREAM"},
-    "pty": {"spawn"},
-}  # fmt: skip
-MAX_CONST = 200_000
-"""Longest string the static evaluator builds (a decoded payload)."""
 
 
 class _Scanner(ast.NodeVisitor):
@@ -592,87 +446,3 @@ class _Scanner(ast.NodeVisitor):
             return f"{host if host is not None else '?'}:{p}"
         s = self.const(node)
         return s if s is not None else "?"
-
-
-def _b64(raw: str) -> str | None:
-    try:
-        s = re.sub(r"\s+", "", raw)
-        return base64.b64decode(s + "=" * (-len(s) % 4)).decode("latin-1")
-    except (ValueError, binascii.Error):
-        return None
-
-
-def _unhex(raw: str) -> str | None:
-    try:
-        return binascii.unhexlify(re.sub(r"[^0-9a-fA-F]", "", raw)).decode("latin-1")
-    except (ValueError, binascii.Error):
-        return None
-
-
-def _decode(name: str, short: str, raw: str, arg2: str | None) -> str | None:
-    data = raw.encode("latin-1", errors="replace")
-    try:
-        if short in (
-            "b64decode",
-            "standard_b64decode",
-            "decodebytes",
-            "decodestring",
-            "a2b_base64",
-        ):
-            return _b64(raw)
-        if short == "urlsafe_b64decode":
-            s = re.sub(r"\s+", "", raw)
-            return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4)).decode("latin-1")
-        if short == "b32decode":
-            s = re.sub(r"\s+", "", raw).upper()
-            return base64.b32decode(s + "=" * (-len(s) % 8)).decode("latin-1")
-        if short == "b16decode":
-            return base64.b16decode(raw.upper()).decode("latin-1")
-        if short == "a85decode":
-            return base64.a85decode(data).decode("latin-1")
-        if short == "b85decode":
-            return base64.b85decode(data).decode("latin-1")
-        if short in ("fromhex", "unhexlify", "a2b_hex"):
-            return _unhex(raw)
-        if short == "decompress":
-            mod = name.rsplit(".", 2)[-2] if "." in name else ""
-            if mod == "gzip":
-                return gzip.decompress(data).decode("latin-1")
-            if mod == "bz2":
-                return bz2.decompress(data).decode("latin-1")
-            if mod == "lzma":
-                return lzma.decompress(data).decode("latin-1")
-            return zlib.decompress(data).decode("latin-1")
-        if short == "decode" and arg2 is not None:
-            if arg2 in ("rot13", "rot_13"):
-                return codecs.decode(raw, "rot13")
-            if arg2 == "hex":
-                return _unhex(raw)
-            if arg2 in ("base64", "base_64"):
-                return _b64(raw)
-            if arg2 in ("zlib", "zlib_codec"):
-                return zlib.decompress(data).decode("latin-1")
-    except (ValueError, binascii.Error, OSError, EOFError, lzma.LZMAError, zlib.error):
-        return None
-    return None
-
-
-def _textual(s: str) -> bool:
-    sample = s[:2048]
-    printable = sum(1 for ch in sample if ch.isprintable() or ch in "\n\r\t")
-    return bool(sample) and printable / len(sample) > 0.85
-
-
-def _merge(into: PyFacts, other: PyFacts) -> None:
-    into.imports |= other.imports
-    into.calls |= other.calls
-    into.shell += other.shell
-    into.opened += other.opened
-    into.connects += other.connects
-    into.code += other.code
-    into.socket |= other.socket
-    into.bind |= other.bind
-    into.dup2 |= other.dup2
-    into.dynamic_exec |= other.dynamic_exec
-    into.network_exec |= other.network_exec
-    into.setuid |= other.setuid

@@ -1,48 +1,41 @@
-"""Shell commands, parsed with tree-sitter-bash into the simple commands that would run.
+"""The walk over tree-sitter-bash's tree: :func:`parse_shell` and the walker that
+emits every simple command, follows wrappers, inner shell strings and literal stdin.
 
-:func:`parse_shell` turns a command string into a :class:`ShellParse`: a flat list of
-:class:`Cmd` (argv words, redirections, assignments, stdin text), every pipeline, and
-the text layers seen on the way (the original text, ``sh -c`` strings, ``eval``
-strings, decoded payloads, ``perl -e``/``python -c`` code).
-
-It follows, recursively (bounded depth):
-
-- pipelines, ``&&``/``||``/``;`` lists, subshells, ``{ ...; }`` groups, functions,
-  ``if``/``for``/``while``/``case`` bodies, command and process substitution;
-- redirections (``>``, ``>>``, ``<``, ``&>``, ``<>``), here-docs and here-strings
-  (their text becomes the command's stdin);
-- ``sh -c``/``bash -c``/``su -c`` strings, ``eval``, ``ssh host CMD`` and wrappers
-  (``sudo``, ``doas``, ``env``, ``nohup``, ``timeout``, ``nice``, ``setsid``, ``xargs``,
-  ``find -exec``, ``chroot``, ``busybox``, ...): the wrapped command is emitted as
-  its own :class:`Cmd` with ``via`` naming the wrapper;
-- static decoding: ``echo``/``printf`` (``\\x..``, octal), ``$'...'``, here-docs,
-  ``base64 -d``, ``base32 -d``, ``xxd -r -p``, ``rev``, ``tr`` (rot13), ``gunzip``,
-  ``bunzip2``, ``xz -d`` are evaluated when their input is literal; a decoded
-  payload piped into a shell is parsed as shell, into python is scanned with
-  :mod:`hazmat.policy.pyscan`;
-- word tricks: quotes and backslashes inside words (``r\\m``, ``"r""m"``),
-  ``${IFS}``, literal variables assigned earlier in the same script (``a=rm; $a``),
-  brace lists in command position (``{rm,-rf,/}``), and globs over well-known
-  paths (``/???/c?t /e??/sh*w``).
-
-It never executes anything. What it cannot know (the contents of files, the output
-of real commands) is left as text (``$(...)``), and the sandbox monitors cover it.
 The parser object is made once per thread and reused; parsing is pure.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import re
 import threading
-from dataclasses import dataclass, field
 
 import tree_sitter_bash
 from tree_sitter import Language, Node, Parser
 
 from hazmat.policy.decode import c_unescape, looks_textual, static_output, to_bytes, to_text
-
-__all__ = ["SHELLS", "Cmd", "ShellParse", "parse_shell"]
+from hazmat.policy.shell.commands import INTERPRETERS, MAX_DEPTH, MAX_TEXT, SHELLS, Cmd, ShellParse
+from hazmat.policy.shell.words import (
+    _BRACE_CMD,
+    _IFS,
+    _WORDISH,
+    _heredoc_text,
+    _node_text,
+    _resolve_glob,
+    _unescape_word,
+)
+from hazmat.policy.shell.wrappers import (
+    _CODE_FLAGS,
+    _EMBEDDED,
+    _MULTI_CODE_FLAGS,
+    _ROOT_WRAPPERS,
+    _SIMPLE_WRAPPERS,
+    _WRAPPER_OPTS_WITH_ARG,
+    _dash_c,
+    _opt_value,
+    _skip_opts,
+    _ssh_remote_command,
+    su_target,
+)
 
 _LANGUAGE = Language(tree_sitter_bash.language())
 _LOCAL = threading.local()
@@ -57,185 +50,6 @@ def _parser() -> Parser:
     return p
 
 
-MAX_DEPTH = 6
-MAX_TEXT = 200_000
-
-SHELLS = frozenset(
-    {"sh", "bash", "zsh", "dash", "ksh", "ash", "mksh", "fish", "csh", "tcsh", "rbash", "busybox"}
-)
-INTERPRETERS = frozenset(
-    {
-        "python",
-        "python2",
-        "python3",
-        "perl",
-        "ruby",
-        "php",
-        "node",
-        "nodejs",
-        "lua",
-        "awk",
-        "gawk",
-        "mawk",
-        "nawk",
-        "tclsh",
-        "irb",
-        "jjs",
-        "deno",
-        "bun",
-        "pwsh",
-        "powershell",
-        "julia",
-        "rscript",
-        "r",
-        "wish",
-        "groovy",
-        "jrunscript",
-        "expect",
-        "luajit",
-        "elixir",
-        "erl",
-    }
-)
-_CODE_FLAGS = {
-    "perl": ("-e", "-E"),
-    "ruby": ("-e",),
-    "php": ("-r",),
-    "node": ("-e", "--eval", "-p"),
-    "nodejs": ("-e",),
-    "lua": ("-e",),
-    "deno": ("eval",),
-    "bun": ("-e",),
-    "pwsh": ("-c", "-Command"),
-    "powershell": ("-c", "-Command"),
-    "jjs": ("-e",),
-    "julia": ("-e", "--eval", "-E", "--print"),
-    "rscript": ("-e",),
-    "r": ("-e",),
-    "groovy": ("-e",),
-    "jrunscript": ("-e",),
-    "expect": ("-c",),
-    "elixir": ("-e",),
-    "erl": ("-eval",),
-    "crystal": ("eval",),
-    "luajit": ("-e",),
-    "irb": ("-e",),
-}
-_MULTI_CODE_FLAGS = {
-    "gdb": ("-ex", "--ex", "-iex", "--eval-command", "--init-eval-command"),
-    "vim": ("-c", "--cmd"),
-    "vi": ("-c", "--cmd"),
-    "nvim": ("-c", "--cmd"),
-    "ex": ("-c", "--cmd"),
-    "rvim": ("-c", "--cmd"),
-    "view": ("-c", "--cmd"),
-}
-"""Tools whose every value of these options is a command of their own language."""
-_IFS = "\x00IFS\x00"
-_KNOWN_PATHS = (
-    "/bin/sh",
-    "/bin/bash",
-    "/bin/dash",
-    "/bin/zsh",
-    "/bin/cat",
-    "/bin/nc",
-    "/bin/netcat",
-    "/bin/rm",
-    "/bin/busybox",
-    "/usr/bin/sh",
-    "/usr/bin/bash",
-    "/usr/bin/cat",
-    "/usr/bin/nc",
-    "/usr/bin/ncat",
-    "/usr/bin/netcat",
-    "/usr/bin/wget",
-    "/usr/bin/curl",
-    "/usr/bin/python3",
-    "/usr/bin/python",
-    "/usr/bin/perl",
-    "/usr/bin/socat",
-    "/usr/bin/base64",
-    "/usr/bin/rm",
-    "/etc/shadow",
-    "/etc/passwd",
-    "/etc/sudoers",
-    "/etc/gshadow",
-    "/etc/crontab",
-    "/root/.ssh/id_rsa",
-    "/root/.ssh/authorized_keys",
-    "/root/flag.txt",
-    "/proc/self/environ",
-    "/proc/1/environ",
-    "/proc/sys/kernel/core_pattern",
-    "/var/run/docker.sock",
-    "/run/docker.sock",
-    "/dev/sda",
-    "/dev/tcp",
-)
-
-
-_VERSIONED = re.compile(
-    r"(python[23]?|pypy3?)(?:\.\d+)+|(?:(lua|perl|ruby|php|node|tclsh|wish|gawk)[\d.]+)"
-)
-
-
-@dataclass(slots=True)
-class Cmd:
-    """One simple command as it would run."""
-
-    argv: list[str]
-    redirects: list[tuple[str, str]] = field(default_factory=list)
-    """``(operator, target)`` pairs, e.g. ``(">>", "~/.bashrc")``, ``("<", "/etc/shadow")``."""
-    assigns: list[tuple[str, str]] = field(default_factory=list)
-    stdin: str | None = None
-    """Here-doc or here-string text fed to the command, when literal."""
-    via: str = ""
-    """How it was reached: ``""`` at top level, else e.g. ``"bash -c"``, ``"sudo"``, ``"eval"``."""
-    depth: int = 0
-    root: bool = False
-    """Run through sudo/doas/su/pkexec (asks for root)."""
-    pipe_in: str | None = None
-    """Name of the command whose stdout feeds this one in a pipeline."""
-    name: str = ""
-    """The command's base name, lower-cased (``/usr/bin/Curl`` -> ``curl``); set from argv."""
-
-    def __post_init__(self) -> None:
-        if not self.name and self.argv:
-            name = self.argv[0].rsplit("/", 1)[-1].lower()
-            m = _VERSIONED.fullmatch(name)
-            self.name = (m.group(1) or m.group(2)) if m else name
-
-    @property
-    def args(self) -> list[str]:
-        """The words after the command name."""
-        return self.argv[1:]
-
-    @property
-    def line(self) -> str:
-        """argv joined with spaces, then redirections (``> target``)."""
-        parts = list(self.argv)
-        for op, target in self.redirects:
-            parts.append(f"{op}{target}" if op[0].isdigit() else f"{op} {target}")
-        return " ".join(parts)
-
-
-@dataclass(slots=True)
-class ShellParse:
-    """Everything :func:`parse_shell` saw in one command string."""
-
-    commands: list[Cmd] = field(default_factory=list)
-    pipelines: list[list[Cmd]] = field(default_factory=list)
-    texts: list[str] = field(default_factory=list)
-    """Text layers: the original, inner shell strings, decoded payloads."""
-    code: list[tuple[str, str]] = field(default_factory=list)
-    """``(language, source)`` of inline interpreter code (``python``, ``perl``, ...)."""
-    functions: dict[str, str] = field(default_factory=dict)
-    """Shell functions defined: name -> body text."""
-    fork_bomb: bool = False
-    errors: bool = False
-    """The parser reported syntax errors somewhere (the rest was still walked)."""
-
-
 def parse_shell(text: str) -> ShellParse:
     """Parse ``text`` as bash and return every command it would run.
 
@@ -244,68 +58,6 @@ def parse_shell(text: str) -> ShellParse:
     out = ShellParse()
     _Walker(out).script(text[:MAX_TEXT], depth=0, via="", root=False)
     return out
-
-
-# ----------------------------------------------------------------------------- walking
-
-_WRAPPER_OPTS_WITH_ARG = {
-    "sudo": {"-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-T", "-U", "--user", "--group"},
-    "doas": {"-u", "-C"},
-    "env": {"-u", "-C", "-S", "--unset", "--chdir"},
-    "timeout": {"-s", "-k", "--signal", "--kill-after"},
-    "nice": {"-n", "--adjustment"},
-    "ionice": {"-c", "-n", "-p", "--class", "--classdata"},
-    "stdbuf": {"-i", "-o", "-e"},
-    "xargs": {
-        "-I",
-        "-n",
-        "-P",
-        "-L",
-        "-d",
-        "-E",
-        "-s",
-        "-a",
-        "--max-args",
-        "--max-procs",
-        "--delimiter",
-        "--arg-file",
-        "-i",
-    },
-    "runuser": {"-u", "-g", "-G", "--user", "--group"},
-    "flock": {"-w", "-E", "--timeout", "-c"},
-    "watch": {"-n", "-d", "--interval"},
-    "strace": {"-o", "-e", "-p", "-s", "-u"},
-    "ltrace": {"-o", "-e", "-p", "-s"},
-    "taskset": set(),
-    "proxychains": {"-f"},
-    "proxychains4": {"-f"},
-    "chrt": set(),
-    "unshare": set(),
-    "sg": set(),
-    "script": {"-c", "--command", "-t", "-T"},
-    "systemd-run": {"-p", "--property", "-u", "--unit", "--uid", "--on-calendar", "--gid", "-E"},
-    "sshpass": {"-p", "-f", "-d", "-P"},
-}
-_SIMPLE_WRAPPERS = {
-    "run0",
-    "nohup",
-    "setsid",
-    "time",
-    "command",
-    "builtin",
-    "exec",
-    "torify",
-    "torsocks",
-    "unbuffer",
-    "caffeinate",
-    "pkexec",
-    "nocorrect",
-    "noglob",
-    "chronic",
-    "catchsegv",
-    "faketime",
-}
-_ROOT_WRAPPERS = {"sudo", "doas", "pkexec", "runuser", "su", "run0"}
 
 
 class _Walker:
@@ -772,133 +524,3 @@ class _Walker:
         if t == "brace_expression":
             return _node_text(node)
         return _node_text(node)
-
-
-_EMBEDDED = re.compile(
-    r"^\s*:?\s*(python3?|py3?|pyx|pythonx|lua|perl|ruby|!|shell|sh|terminal)\s*(.*)$", re.S
-)
-_BRACE_CMD = re.compile(r"(^|[;&|(`]\s*|\$\(\s*)\{([^{}\s'\"]+,[^{}\s'\"]*)\}", re.M)
-_WORDISH = frozenset({"command_substitution", "process_substitution"})
-
-
-def _node_text(node: Node) -> str:
-    raw = node.text
-    return raw.decode("utf-8", errors="surrogateescape") if raw is not None else ""
-
-
-def _heredoc_text(node: Node) -> str:
-    return _node_text(node)
-
-
-_WORD_ESC = re.compile(r"\\(.)", re.S)
-
-
-def _unescape_word(s: str) -> str:
-    if "\\" in s:
-        s = _WORD_ESC.sub(lambda m: "" if m.group(1) == "\n" else m.group(1), s)
-    return s
-
-
-def _resolve_glob(word: str) -> str:
-    if word.startswith("/") and ("?" in word or "*" in word or "[" in word) and len(word) < 80:
-        segs = word.split("/")
-        if all(s in ("", "*") for s in segs):
-            return word
-        for p in _KNOWN_PATHS:
-            psegs = p.split("/")
-            if (
-                len(psegs) == len(segs)
-                and all(fnmatch.fnmatchcase(a, b) for a, b in zip(psegs, segs, strict=True))
-                and any(("?" in s or "[" in s or (s != "*" and "*" in s)) for s in segs)
-            ):
-                return p
-    return word
-
-
-def _dash_c(args: list[str]) -> str | None:
-    for i, a in enumerate(args):
-        if a == "-c" or (a.startswith("-") and not a.startswith("--") and "c" in a[1:]):
-            return args[i + 1] if i + 1 < len(args) else None
-        if a == "--":
-            return None
-        if not a.startswith("-") and not a.startswith("+"):
-            if i + 1 < len(args) and args[i + 1] == "-c":
-                continue  # `su root -c CMD`
-            return None
-    return None
-
-
-def _opt_value(args: list[str], opts: tuple[str, ...]) -> str | None:
-    for i, a in enumerate(args):
-        if a in opts:
-            return args[i + 1] if i + 1 < len(args) else None
-        for o in opts:
-            if o.startswith("-") and not o.startswith("--") and a.startswith(o) and len(a) > len(o):
-                return a[len(o) :]
-    return None
-
-
-def _skip_opts(args: list[str], with_arg: set[str]) -> list[str]:
-    i = 0
-    while i < len(args):
-        a = args[i]
-        if a == "--":
-            return args[i + 1 :]
-        if not a.startswith("-") or a == "-":
-            break
-        if a in with_arg:
-            i += 2
-            continue
-        i += 1
-    return args[i:]
-
-
-_SSH_OPTS_WITH_ARG = set("bcDEeFIiJLlmOopQRSWw")
-
-
-def _ssh_remote_command(args: list[str]) -> list[str]:
-    i = 0
-    host_seen = False
-    while i < len(args):
-        a = args[i]
-        if not host_seen and a.startswith("-") and len(a) > 1:
-            body = a[1:]
-            k = next((j for j, ch in enumerate(body) if ch in _SSH_OPTS_WITH_ARG), -1)
-            # `-fNR 80:h:80`: the first letter that takes a value takes the rest or the next word
-            i += 2 if k >= 0 and k == len(body) - 1 else 1
-            continue
-        if not host_seen:
-            host_seen = True
-            i += 1
-            continue
-        return args[i:]
-    return []
-
-
-_SU_OPTS_WITH_ARG = {
-    "-c",
-    "--command",
-    "-s",
-    "--shell",
-    "-g",
-    "--group",
-    "-G",
-    "--supp-group",
-    "-w",
-    "--whitelist-environment",
-}
-
-
-def su_target(args: list[str]) -> str:
-    """The user ``su ARGS`` switches to (``root`` when none is named)."""
-    i = 0
-    while i < len(args):
-        a = args[i]
-        if a in _SU_OPTS_WITH_ARG:
-            i += 2
-            continue
-        if a.startswith("-"):
-            i += 1
-            continue
-        return a
-    return "root"
