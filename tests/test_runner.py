@@ -14,6 +14,7 @@ import pytest
 
 from hazmat.agents.models import resolve_agent
 from hazmat.runner import episode_seed, run_tasks
+from hazmat.sandbox.local.leftovers import leftovers_of
 from hazmat.tasks import discover_tasks
 
 pytestmark = [pytest.mark.timeout(300)]
@@ -149,6 +150,11 @@ def test_sigkill_mid_episode_leaves_a_readable_record(tmp_path: Path) -> None:
     while time.monotonic() < deadline and _alive(family):
         time.sleep(0.1)
     assert _alive(family) == []
+    # what the killed process left (folders, cgroups) is the run's, and goes with it
+    run_id = events_file.parent.name
+    assert leftovers_of(run_id)
+    assert _hazmat("cleanup", "--run", run_id).returncode == 0
+    assert leftovers_of(run_id) == []
 
 
 def _descendants(root: int) -> list[int]:

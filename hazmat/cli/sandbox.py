@@ -157,7 +157,8 @@ def cleanup(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Remove every container, network and volume hazmat left behind, and local sandbox
-    folders whose process died. Without a Docker daemon only the local part runs."""
+    folders whose process died. Episode images and local cgroups go too; with --run, only
+    what that run left. Without a Docker daemon only the local part runs."""
     from hazmat.cli.console import err, out
     from hazmat.errors import BackendUnavailableError
     from hazmat.sandbox import available_backends, get_backend

@@ -11,9 +11,12 @@ import shlex
 import tarfile
 from typing import Any
 
+import structlog
+
 from hazmat.errors import SandboxStartError
 from hazmat.sandbox.base import Limits
 from hazmat.sandbox.docker.ledger import Ledger
+from hazmat.sandbox.seccomp import docker_profile
 
 __all__ = [
     "BOX_ALIAS",
@@ -22,14 +25,24 @@ __all__ = [
     "SUPERVISOR_IN_IMAGE",
     "Maker",
     "sandbox_labels",
+    "seccomp_options",
     "slug",
+    "tmpfs_sizes",
 ]
+
+log = structlog.get_logger("hazmat.sandbox.docker")
 
 SUPERVISOR_IN_IMAGE = "/opt/hazmat/supervisor.py"
 BOX_ALIAS = "agent"
 SUPERVISOR_CAPS = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL", "SETGID", "SETUID")
 """What root in the box keeps so its supervisor can run the agent's commands as the
-agent and kill them: the agent's processes (uid 1000, no-new-privileges) have none."""
+agent and kill them: the agent's processes (uid 1000, no-new-privileges) have none.
+
+The box runs at ``oom_score_adj`` 500 and the supervisor starts the agent's commands at
+1000, so the box's OOM killer takes them first. The agent may lower its own back to 500
+(lowering under the box's value would take ``CAP_SYS_RESOURCE``, which daemons in
+containers often cannot grant); a supervisor lost to the OOM killer ends the episode
+``limit`` (memory), see :mod:`hazmat.sandbox.docker.limits`."""
 SERVICE_CAPS = (
     "CHOWN",
     "DAC_OVERRIDE",
@@ -58,6 +71,40 @@ def sandbox_labels(
     if sandbox_id:
         labels["hazmat.sandbox"] = sandbox_id
     return labels
+
+
+def tmpfs_sizes(memory_mb: int, mounts: int) -> tuple[int, int]:
+    """``(MiB of each tmpfs mount, MiB of /dev/shm)`` of a container with ``memory_mb``.
+
+    tmpfs pages are charged to the container's memory limit and cannot be reclaimed
+    (no swap), so the mounts together stay below the limit minus a reserve for the
+    supervisor and the agent's processes: a quarter of the limit (at least 128 MiB, or
+    half of a limit under 256 MiB). ``/dev/shm`` gets an eighth of the rest (at most
+    64 MiB, Docker's default); the ``mounts`` tmpfs mounts share what remains.
+    """
+    reserve = max(memory_mb // 4, min(128, memory_mb // 2))
+    budget = memory_mb - reserve
+    shm = max(1, min(64, budget // 8))
+    return max(1, (budget - shm) // max(1, mounts)), shm
+
+
+_SECCOMP: dict[str, bool] = {}
+
+
+def seccomp_options(api: Any) -> list[str]:
+    """``["seccomp=<hazmat's profile>"]`` (:mod:`hazmat.sandbox.seccomp`), or nothing when
+    the daemon has no seccomp at all (then it applies no profile of its own either; logged).
+    Asks the daemon once per process."""
+    key = str(getattr(api, "base_url", ""))
+    if key not in _SECCOMP:
+        try:
+            options = api.info().get("SecurityOptions") or []
+            _SECCOMP[key] = any("name=seccomp" in str(o) for o in options)
+        except Exception:  # an unreachable daemon fails the creation that follows
+            return [f"seccomp={docker_profile()}"]
+        if not _SECCOMP[key]:
+            log.warning("docker_without_seccomp", hint="the daemon cannot filter syscalls")
+    return [f"seccomp={docker_profile()}"] if _SECCOMP[key] else []
 
 
 def slug(text: str, size: int = 24) -> str:
@@ -122,8 +169,9 @@ class Maker:
         mounts: list[Any],
         dns: list[str] | None = None,
     ) -> dict[str, Any]:
-        """``cap_drop=ALL`` plus ``cap_add``, the limits, ``init``, private IPC, the
-        sandbox's network (or none), ``oom_score_adj`` 500."""
+        """``cap_drop=ALL`` plus ``cap_add``, hazmat's seccomp profile
+        (:mod:`hazmat.sandbox.seccomp`), the limits, ``init``, private IPC with a sized
+        ``/dev/shm``, the sandbox's network (or none), ``oom_score_adj`` 500."""
         import docker.types
 
         lim = self.limits
@@ -132,10 +180,12 @@ class Maker:
             self.api.create_host_config(
                 cap_drop=["ALL"],
                 cap_add=cap_add or None,
-                security_opt=["no-new-privileges:true"] if nnp else None,
+                security_opt=seccomp_options(self.api)
+                + (["no-new-privileges:true"] if nnp else []),
                 read_only=read_only,
                 mounts=mounts,
                 pids_limit=lim.pids,
+                shm_size=f"{tmpfs_sizes(lim.memory_mb, 1)[1]}m",
                 mem_limit=f"{lim.memory_mb}m",
                 memswap_limit=f"{lim.memory_mb}m",
                 nano_cpus=int(lim.cpus * 1e9),
@@ -154,11 +204,11 @@ class Maker:
         )
 
     def volumes(self, role: str, mounts: dict[str, tuple[int, int, int]]) -> list[Any]:
-        """One tmpfs-backed, size-capped, labelled volume per mount point
-        (``target -> (uid, gid, mode)``)."""
+        """One tmpfs-backed, labelled volume per mount point (``target -> (uid, gid,
+        mode)``), sized so that together they fit the memory limit (:func:`tmpfs_sizes`)."""
         import docker.types
 
-        size = self.limits.memory_mb
+        size, _shm = tmpfs_sizes(self.limits.memory_mb, len(mounts))
         out = []
         for i, (target, (uid, gid, mode)) in enumerate(sorted(mounts.items())):
             name = f"hazmat-{self.sandbox_id}-{slug(role, 20)}-{i}"

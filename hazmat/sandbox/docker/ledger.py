@@ -7,7 +7,8 @@ removes what the ledger lists, then anything else with the sandbox's label (a
 creation the daemon finished after a cancellation). A ledger that is still open when
 the process exits (``sys.exit`` in the middle of a run) is removed by an ``atexit``
 hook; a process killed outright leaves its objects to :func:`cleanup` (``hazmat
-cleanup``), which finds them by label.
+cleanup --run``, and ``hazmat run --resume`` for the run it resumes), which finds them
+by label.
 """
 
 from __future__ import annotations
@@ -131,12 +132,16 @@ def _remove_open_at_exit() -> None:
 atexit.register(_remove_open_at_exit)
 
 
-def cleanup(run_id: str | None = None, *, client: Any | None = None) -> dict[str, int]:
+def cleanup(
+    run_id: str | None = None, *, client: Any | None = None, keep: frozenset[str] = frozenset()
+) -> dict[str, int]:
     """Remove every container, network and volume labelled ``hazmat=1``.
 
     With ``run_id`` only those of that run (label ``hazmat.run``). Per-episode images
     (``hazmat-episode:*``, committed when files are placed under a read-only root) are
-    removed too; the sandbox and service images are kept.
+    removed too; the sandbox and service images are kept. A sandbox one of whose
+    containers' ids starts with one in ``keep`` (a halted sandbox kept for inspection)
+    is left whole: everything labelled with its ``hazmat.sandbox``.
 
     Returns counts: ``{"containers": n, "networks": n, "volumes": n, "images": n}``.
 
@@ -151,20 +156,38 @@ def cleanup(run_id: str | None = None, *, client: Any | None = None) -> dict[str
     flt = {"label": labels}
     counts = {"containers": 0, "networks": 0, "volumes": 0, "images": 0}
     gone = (docker.errors.NotFound, docker.errors.APIError)
-    for c in api.containers(all=True, filters=flt):
+    containers = api.containers(all=True, filters=flt)
+    kept = {
+        (c.get("Labels") or {}).get("hazmat.sandbox")
+        for c in containers
+        if any(c["Id"].startswith(k) for k in keep if k)
+    } - {None}
+
+    def spared(labels: dict[str, str] | None) -> bool:
+        return (labels or {}).get("hazmat.sandbox") in kept
+
+    for c in containers:
+        if spared(c.get("Labels")):
+            continue
         with contextlib.suppress(*gone):
             api.remove_container(c["Id"], force=True, v=True)
             counts["containers"] += 1
     for n in api.networks(filters=flt):
+        if spared(n.get("Labels")):
+            continue
         with contextlib.suppress(*gone):
             api.remove_network(n["Id"])
             counts["networks"] += 1
     for v in (api.volumes(filters=flt) or {}).get("Volumes") or []:
+        if spared(v.get("Labels")):
+            continue
         with contextlib.suppress(*gone):
             api.remove_volume(v["Name"], force=True)
             counts["volumes"] += 1
     for image in api.images(filters=flt):
         if not any(tag.startswith("hazmat-episode:") for tag in image.get("RepoTags") or []):
+            continue
+        if spared(image.get("Labels")):
             continue
         with contextlib.suppress(*gone):
             api.remove_image(image["Id"], force=True)

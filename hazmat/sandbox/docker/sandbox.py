@@ -75,7 +75,8 @@ from hazmat.sandbox.docker.config import (
 )
 from hazmat.sandbox.docker.files import files_tar, put_into_mounts, under
 from hazmat.sandbox.docker.image import docker_client, resolve_image
-from hazmat.sandbox.docker.ledger import Ledger
+from hazmat.sandbox.docker.ledger import Ledger, cleanup
+from hazmat.sandbox.docker.limits import DockerLimits
 from hazmat.sandbox.docker.network import (
     box_pid,
     create_sentinel,
@@ -97,7 +98,7 @@ log = structlog.get_logger("hazmat.sandbox.docker")
 Spawned = tuple[NetworkSentinel, asyncio.subprocess.Process]
 
 
-class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable):
+class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable, DockerLimits):
     """A sandbox made of hardened Docker containers (see the module docstring).
 
     ``start`` raises :class:`~hazmat.errors.BackendUnavailableError` (no daemon),
@@ -554,8 +555,6 @@ class DockerSandbox(ChannelSandbox, Poolable, Freezable, Detachable, Attachable)
         Raises:
             BackendUnavailableError: the Docker daemon cannot be reached.
         """
-        from hazmat.sandbox.docker.ledger import cleanup
-
         return cleanup(run_id)
 
     @classmethod

@@ -74,6 +74,8 @@ from hazmat.sandbox.local.host import (
     start_error,
 )
 from hazmat.sandbox.local.ids import IdMap
+from hazmat.sandbox.local.leftovers import cleanup_run
+from hazmat.sandbox.local.limits import CgroupLimits
 from hazmat.sandbox.local.plan import (
     GUEST_IN,
     Plan,
@@ -111,7 +113,7 @@ _MAKER = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="hazmat-bac
 """Makes backing folders (their filesystem's mount waits on I/O) while bwrap starts."""
 
 
-class LocalSandbox(ChannelSandbox, Freezable):
+class LocalSandbox(ChannelSandbox, Freezable, CgroupLimits):
     """A bubblewrap sandbox with a persistent supervisor channel (see the module doc)."""
 
     backend: ClassVar[str] = "local"
@@ -576,6 +578,6 @@ class LocalSandbox(ChannelSandbox, Freezable):
 
     @classmethod
     def cleanup(cls, run_id: str | None = None) -> dict[str, int]:
-        """Remove backing folders and cgroups of local sandboxes whose process died (of
-        any run: a folder does not say which run made it)."""
-        return {"local_leftovers": len(cleanup_leftovers())}
+        """Remove the backing folders and cgroups that dead processes left: of ``run_id``
+        (:func:`.leftovers.cleanup_run`), else of any run."""
+        return {"local_leftovers": len(cleanup_run(run_id) if run_id else cleanup_leftovers())}

@@ -1,0 +1,86 @@
+"""Was a Docker sandbox lost to its memory limit? (:class:`~hazmat.sandbox.limits.ResourceLimited`)
+
+The box's tmpfs mounts are sized to fit its memory limit with room to spare
+(:func:`~hazmat.sandbox.docker.config.tmpfs_sizes`) and the agent's commands run at
+``oom_score_adj`` 1000, so the OOM killer normally takes the agent's processes and the
+supervisor lives on. When the supervisor goes anyway (the agent lowered its own score
+and spread its memory over small processes), the box's init exits and every later call
+fails: the daemon's ``State.OOMKilled``, or an ``oom`` event of the box since it
+started, says the box's own processes filled its memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from hazmat.sandbox.base import SandboxSpec
+from hazmat.sandbox.channel import Channel
+from hazmat.sandbox.limits import Exhausted
+
+__all__ = ["DockerLimits", "box_exhausted"]
+
+log = structlog.get_logger("hazmat.sandbox.docker")
+
+
+def _started(state: dict[str, Any]) -> float | None:
+    text = str(state.get("StartedAt") or "")[:19]
+    with contextlib.suppress(ValueError):
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC).timestamp()
+    return None
+
+
+def box_exhausted(api: Any, cid: str, memory_mb: int, channel_closed: bool) -> Exhausted | None:
+    """The box's lost memory, from the daemon (see the module docstring); None while the
+    box runs with its channel open, or when nothing says the memory ran out. Never raises."""
+    try:
+        state = dict(api.inspect_container(cid).get("State") or {})
+    except Exception as exc:
+        log.warning("box_state_unknown", box=cid[:12], error=str(exc))
+        return None
+    if state.get("Running") and not state.get("Paused") and not channel_closed:
+        return None
+    if state.get("OOMKilled"):
+        return Exhausted("memory", memory_mb, f"State.OOMKilled, exit code {state.get('ExitCode')}")
+    since = _started(state)
+    if since is None:
+        return None
+    try:
+        events = api.events(
+            since=int(since) - 1,
+            until=int(time.time()) + 1,
+            filters={"container": cid, "event": "oom"},
+            decode=True,
+        )
+        ooms = sum(1 for _ in events)
+    except Exception as exc:
+        log.warning("box_events_unknown", box=cid[:12], error=str(exc))
+        return None
+    if ooms:
+        return Exhausted("memory", memory_mb, f"{ooms} oom event(s) of the box")
+    return None
+
+
+class DockerLimits:
+    """:meth:`exhausted` for :class:`~hazmat.sandbox.docker.sandbox.DockerSandbox`."""
+
+    spec: SandboxSpec
+    _api: Any
+    _box: str | None
+    _box_channel: Channel | None
+    _stopped: bool
+
+    async def exhausted(self) -> Exhausted | None:
+        """The memory, when the box is gone or its channel closed and the daemon says its
+        processes ran out of memory (see the module docstring). Never raises."""
+        if self._api is None or self._box is None or self._stopped:
+            return None
+        closed = self._box_channel is None or self._box_channel.closed
+        return await asyncio.to_thread(
+            box_exhausted, self._api, self._box, self.spec.limits.memory_mb, closed
+        )
