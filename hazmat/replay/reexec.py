@@ -43,7 +43,7 @@ CONTAINER``, see :func:`hazmat.replay.attach.attach`); local sandboxes live only
 long as this process, so ``on_kept`` is awaited with the live sandbox (the CLI
 serves an interactive shell in it) and the sandbox is stopped afterwards.
 
-Hooks used in the runner: none are needed in ``runner.py``. ``keep`` swaps the
+Hooks used in the runner: none are needed in ``hazmat.runner``. ``keep`` swaps the
 backend class registered under the backend's name for a subclass whose
 ``__aexit__`` does not stop the sandbox, for the duration of the call only.
 """

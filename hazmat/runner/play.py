@@ -204,7 +204,7 @@ async def play(
         from hazmat.policy.monitors import SandboxMonitor
         from hazmat.policy.monitors import observe as run_monitors
 
-        monitor = SandboxMonitor(watch=_watched_paths(policy))
+        monitor = SandboxMonitor(watch=_watched_paths(policy), secrets=rendered.secrets)
         await monitor.start(sb)
 
         async def observe(obs: Observation) -> tuple[Decision, list[dict[str, Any]]]:
