@@ -139,6 +139,15 @@ def test_a_tree_past_path_max_is_walked_whole_with_a_bounded_number_of_descripto
     everything below) and 3000 levels with a side folder at each level (the walk must
     come back up through closed folders): every entry is listed, no folder is
     skipped, and the walk never holds more than WINDOW folders open."""
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    try:
+        _walk_deep(tree)
+    finally:  # GNU rm removes any depth; pytest's own cleanup recurses (and crashes)
+        subprocess.run(["rm", "-rf", str(tree)], check=True, timeout=120)
+
+
+def _walk_deep(tmp_path: Path) -> None:
     from hazmat.sandbox.local import beneath
 
     _deep(tmp_path, 17, "x" * 250, side=False)
