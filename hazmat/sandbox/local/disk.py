@@ -66,6 +66,7 @@ __all__ = [
     "Disk",
     "disk_bytes",
     "loop_support",
+    "mount_state",
     "mounts_under",
     "unmount",
 ]
@@ -87,6 +88,7 @@ LOOP_SET_STATUS64 = 0x4C04
 LOOP_CONFIGURE = 0x4C0A
 LO_FLAGS_AUTOCLEAR = 4
 MS_NOSUID = 2
+MS_NOEXEC = 8
 MS_NODEV = 4
 MNT_DETACH = 2
 _INFO64 = "=5Q4I64s64s32s2Q"
@@ -351,6 +353,33 @@ class Disk:
             with contextlib.suppress(OSError):
                 os.close(self._image)
             self._image = -1
+
+
+STATE_BYTES = 16 << 20
+"""Size of the small tmpfs holding a sandbox's shell state (see :func:`mount_state`)."""
+
+
+def mount_state(path: Path, owner: int) -> None:
+    """Mount a tmpfs of :data:`STATE_BYTES` (1024 inodes, ``nosuid,nodev,noexec``,
+    mode 0711, owned by ``owner``) on ``path``: the persistent shells' state (working
+    directory, variables, the command being run) then lives off the agent's disk, so
+    an agent that fills its disk does not silently lose its shell's ``cd``/``export``.
+    Its pages are memory charged to the sandbox that writes them: 16 MiB at most.
+
+    Raises:
+        OSError: the mount failed.
+    """
+    options = f"size={STATE_BYTES},nr_inodes=1024,mode=0711,uid={owner},gid={owner}"
+    _check(
+        _libc().mount(
+            b"tmpfs",
+            os.fsencode(path),
+            b"tmpfs",
+            ctypes.c_ulong(MS_NOSUID | MS_NODEV | MS_NOEXEC),
+            options.encode(),
+        ),
+        f"mount tmpfs on {path}",
+    )
 
 
 def unmount(path: Path) -> bool:

@@ -32,6 +32,7 @@ from hazmat.sandbox.local.disk import (
     Disk,
     disk_bytes,
     loop_support,
+    mount_state,
     mounts_under,
     unmount,
 )
@@ -124,6 +125,8 @@ class Backing:
         else:
             self.path_for(workdir + "/.x")
         state = self._mkdir("state", 0o711, rootid)
+        if self.disk is not None:  # off the agent's disk: a full disk keeps the shell
+            mount_state(state, rootid)
         if ids.separate:
             (state / f"u{AGENT_UID}").mkdir(mode=0o700)
             os.chown(state / f"u{AGENT_UID}", agent, agent)
