@@ -265,21 +265,26 @@ def walk(
     def listed(
         fd: int, rel: str, depth: int, ident: tuple[int, int]
     ) -> Iterator[tuple[str, os.stat_result]]:
-        try:
-            names = sorted(os.listdir(fd))
-        except OSError as exc:
-            note(rel or ".", exc)
-            return
         subs: list[str] = []
-        for name in names:
+        try:
             try:
-                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
-            except OSError:
-                continue
-            child = f"{rel}/{name}" if rel else name
-            yield child, st
-            if stat.S_ISDIR(st.st_mode):
-                subs.append(name)
+                names = sorted(os.listdir(fd))
+            except OSError as exc:
+                note(rel or ".", exc)
+                os.close(fd)
+                return
+            for name in names:
+                try:
+                    st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                except OSError:
+                    continue
+                child = f"{rel}/{name}" if rel else name
+                yield child, st
+                if stat.S_ISDIR(st.st_mode):
+                    subs.append(name)
+        except BaseException:  # the caller stopped early: ``fd`` is not on the stack yet
+            os.close(fd)
+            raise
         subs.reverse()
         stack.append(_Frame(rel, ident, subs, depth, fd))
 

@@ -208,3 +208,20 @@ def test_a_folder_that_cannot_be_entered_is_reported_not_dropped(tmp_path: Path)
         subprocess.run(["umount", "-l", str(inner)], check=True)
     assert "a/mnt" in found and "a/mnt/secret" not in found
     assert [r for r, _ in skipped] == ["a/mnt"] and "mount" in skipped[0][1], skipped
+
+
+def test_a_walk_stopped_early_leaves_no_descriptor_open(tmp_path: Path) -> None:
+    """A caller that stops the walk (a snapshot past its cap or deadline) closes every
+    folder the walk held, the one being listed included."""
+    _deep(tmp_path, 200)
+    root = open_root(str(tmp_path))
+    before = sorted(os.listdir("/proc/self/fd"))
+    try:
+        for stop in (1, 3, 150):
+            items = walk(root)
+            for _ in range(stop):
+                next(items)
+            items.close()
+            assert sorted(os.listdir("/proc/self/fd")) == before, stop
+    finally:
+        os.close(root)
