@@ -15,6 +15,7 @@ import contextlib
 import functools
 import json
 import os
+import stat
 import tarfile
 import time
 from collections.abc import Callable, Iterator
@@ -121,7 +122,9 @@ def _compare(
 ) -> _Changes:
     """Walk the writable dirs once, comparing with ``baseline``: at most ``limit``
     added or changed paths (and :data:`MAX_NAME_BYTES` of names) are listed, the
-    rest counted; past ``deadline`` (monotonic) the walk stops with a note."""
+    rest counted (folders are given up before files: a file's path names its
+    folders, so a file hidden at the bottom of a deep tree stays listed); past
+    ``deadline`` (monotonic) the walk stops with a note."""
     out = _Changes()
     seen: set[str] = set()
 
@@ -129,6 +132,8 @@ def _compare(
         if len(out.skipped) < limit:
             out.skipped.append({"path": readable(path), "size": 0, "why": why})
 
+    folders: list[tuple[str, bool]] = []  # listed folders (path, added): given up first
+    files: list[tuple[str, bool]] = []
     for n, (path, key) in enumerate(_entries(root, dirs, skip)):
         if n % 512 == 0 and time.monotonic() > deadline:
             out.cut = f"the walk passed the snapshot's deadline after {n} entries"
@@ -138,11 +143,15 @@ def _compare(
             seen.add(path)
             if old == key:
                 continue
-        if len(out.added) + len(out.changed) >= limit or out.name_bytes > MAX_NAME_BYTES:
-            out.not_listed += 1
-            continue
+        (folders if stat.S_ISDIR(key[2]) else files).append((path, old is None))
         out.name_bytes += len(path)
-        (out.added if old is None else out.changed).append(path)
+        # over the bounds: a folder goes first (the paths of what is in it name it)
+        while len(folders) + len(files) > limit or out.name_bytes > MAX_NAME_BYTES:
+            gone, _ = (folders or files).pop()
+            out.name_bytes -= len(gone)
+            out.not_listed += 1
+    for path, added in folders + files:
+        (out.added if added else out.changed).append(path)
     if not out.cut:
         out.deleted = sorted(p for p in baseline if p not in seen)
     out.added.sort()

@@ -376,3 +376,30 @@ async def test_a_sparse_file_with_many_stretches_stays_sparse(tmp_path: Path) ->
         assert data is not None
         data.seek(5999 * 65536 - 1)
         assert data.read(3) == b"\0Z\0"
+
+
+async def test_a_file_at_the_bottom_of_a_deep_tree_stays_listed_past_the_name_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """3000 nested folders: their paths together pass the snapshot's name budget (with
+    10k levels, 10k of 32 MiB: the file at the bottom was counted, not listed). The
+    folders are given up first, so the file hidden at the bottom is listed and
+    archived, and the folders left out are counted."""
+    from hazmat.sandbox.local import snapshot
+
+    monkeypatch.setattr(snapshot, "MAX_NAME_BYTES", 1 << 20)
+    async with LocalSandbox(SandboxSpec(), episode_id="deep") as sb:
+        r = await sb.exec(
+            'cd ~ && python3 -c "\nimport os\nfor i in range(3000):\n'
+            "    os.mkdir('d'); os.chdir('d')\nopen('marker','w').write('DEEP')\""
+        )
+        assert r.ok, r.stderr_text
+        await sb.snapshot(tmp_path / "snap")
+    changes = json.loads((tmp_path / "snap" / "changes.json").read_text())
+    marker = "/home/agent/" + "d/" * 3000 + "marker"
+    assert marker in changes["added"]
+    assert changes["not_listed"] > 1000
+    assert sum(len(p) for p in changes["added"]) <= 1 << 20
+    with tarfile.open(tmp_path / "snap" / "changes.tar") as tar:
+        data = tar.extractfile(marker.lstrip("/"))
+        assert data is not None and data.read() == b"DEEP"
