@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -73,9 +74,16 @@ def save_snapshot(
                     truncated = True
             names = _copy_members(out, bytes(data), str(Path(root).parent))
             changed += [n for n in names if n != root]
+    changed = [_readable(p) for p in changed]  # tar names can carry non-UTF-8 bytes
     meta = {**meta, "container": cid, "diff": entries, "changed": changed, "truncated": truncated}
     (dest / "changes.json").write_text(json.dumps(meta, indent=2))
     return SnapshotInfo(path=dest, changed=changed)
+
+
+def _readable(path: str) -> str:
+    """``path`` as valid text: bytes that are not UTF-8 (kept by ``tarfile`` as
+    surrogates) become ``\\xNN`` escapes, so every record can write it."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def _copy_members(out: tarfile.TarFile, data: bytes, parent: str) -> list[str]:

@@ -24,17 +24,27 @@ import stat
 import tarfile
 from dataclasses import dataclass, field
 
-from hazmat.sandbox.local.beneath import Entry, entry
+from hazmat.sandbox.local.beneath import Entry, Folders, entry
 from hazmat.sandbox.local.disk import data_extents
 
-__all__ = ["SNAPSHOT_CAP", "Archiver"]
+__all__ = ["LEFT_OUT_BYTES", "SNAPSHOT_CAP", "Archiver", "readable"]
+
+
+def readable(path: str) -> str:
+    """``path`` as valid text: bytes that are not UTF-8 (an agent's ``b'\\x9b31m'``)
+    become ``\\xNN`` escapes, so every record can write it."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
 
 SNAPSHOT_CAP = 256 * 1024 * 1024
 """Default largest ``changes.tar`` (bytes), as on the Docker backend."""
 HEADER_COST = 3 * tarfile.BLOCKSIZE
 """What one member's headers take at most in this archive (ustar + a pax header)."""
-MAX_STRETCHES = 4096
-"""More stretches than this are merged (the holes between become stored zeros)."""
+MAX_STRETCHES = 65536
+"""More stretches than this are merged, smallest holes first (they become stored
+zeros); the map then takes at most about 1.5 MiB."""
+LEFT_OUT_BYTES = 8 << 20
+"""Most bytes of ``left_out`` notes kept (the rest are counted in ``left_out_more``)."""
 
 
 def _blocks(n: int) -> int:
@@ -75,15 +85,19 @@ class _Stretches(io.RawIOBase):
         return bytes(out)
 
 
-def _merge(stretches: list[tuple[int, int]], size: int) -> list[tuple[int, int]]:
-    """At most about :data:`MAX_STRETCHES` stretches: holes shorter than
-    ``size / MAX_STRETCHES`` are filled (stored as zeros)."""
+def _merge(stretches: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """At most :data:`MAX_STRETCHES` stretches: the smallest holes between them are
+    filled (stored as zeros) until few enough are left."""
     if len(stretches) <= MAX_STRETCHES:
         return stretches
-    gap = -(-size // MAX_STRETCHES)
+    holes = sorted(
+        range(1, len(stretches)),
+        key=lambda i: stretches[i][0] - sum(stretches[i - 1]),
+    )
+    filled = set(holes[: len(stretches) - MAX_STRETCHES])
     out: list[tuple[int, int]] = []
-    for start, length in stretches:
-        if out and start - (out[-1][0] + out[-1][1]) < gap:
+    for i, (start, length) in enumerate(stretches):
+        if i in filled:
             out[-1] = (out[-1][0], start + length - out[-1][0])
         else:
             out.append((start, length))
@@ -94,7 +108,8 @@ def _merge(stretches: list[tuple[int, int]], size: int) -> list[tuple[int, int]]
 class Archiver:
     """Adds sandbox files to an open tar file, keeping its size under ``cap``."""
 
-    tar: tarfile.TarFile
+    tar: tarfile.TarFile | None
+    """The open archive (set before :meth:`add`)."""
     cap: int = SNAPSHOT_CAP
     names: dict[int, str] = field(default_factory=dict)
     """Host uid -> user name (``root``, ``agent``)."""
@@ -105,16 +120,46 @@ class Archiver:
     sparse: list[str] = field(default_factory=list)
     """Paths stored sparsely."""
     left_out: list[dict[str, object]] = field(default_factory=list)
-    """``{"path", "size", "why"}`` of each file not archived."""
+    """``{"path", "size", "why"}`` of each file not archived (at most
+    :data:`LEFT_OUT_BYTES` of them; paths as :func:`readable` text)."""
+    left_out_more: int = 0
+    """How many more were left out than :attr:`left_out` lists."""
+    over_cap: bool = False
+    """True once a file was left out for the cap."""
+    _left_bytes: int = 0
+    _links: dict[tuple[int, int], str] = field(default_factory=dict)
+    """``(st_dev, st_ino)`` -> member name of each archived file with other links."""
+    _folders: dict[int, Folders] = field(default_factory=dict)
+
+    def leave_out(self, path: str, size: int, why: str) -> None:
+        """Note that ``path`` (``size`` bytes) is not archived, and why."""
+        if why.startswith("over the snapshot cap"):
+            self.over_cap = True
+        note: dict[str, object] = {"path": readable(path), "size": size, "why": why}
+        cost = len(str(note)) + 16
+        if self._left_bytes + cost > LEFT_OUT_BYTES:
+            self.left_out_more += 1
+            return
+        self._left_bytes += cost
+        self.left_out.append(note)
+
+    def close(self) -> None:
+        """Close the folders held open for reading (see :class:`~.beneath.Folders`)."""
+        for folders in self._folders.values():
+            folders.close()
+        self._folders.clear()
 
     def add(self, root: int, rel: str, path: str) -> None:
         """Archive ``rel`` beneath the folder descriptor ``root`` as sandbox ``path``
         (what it is now: see the module docstring). Gone, or not reachable without a
         symlink: left out with the reason."""
+        folders = self._folders.get(root)
+        if folders is None:
+            folders = self._folders[root] = Folders(root)
         try:
-            found = entry(root, rel)
+            found = entry(root, rel, folders=folders)
         except OSError as exc:
-            self.left_out.append({"path": path, "size": 0, "why": f"unreadable: {exc}"})
+            self.leave_out(path, 0, f"unreadable: {exc.strerror or exc}")
             return
         try:
             self._add(found, path)
@@ -146,18 +191,33 @@ class Archiver:
         elif stat.S_ISFIFO(mode):
             info.type = tarfile.FIFOTYPE
         elif found.fd is None:
-            self.left_out.append({"path": path, "size": st.st_size, "why": "not a file"})
+            self.leave_out(path, st.st_size, "not a file")
             return
         if found.fd is None:
             self._put(info, None, path, 0)
             return
+        ident = (st.st_dev, st.st_ino)
+        first = self._links.get(ident) if st.st_nlink > 1 else None
+        if first is not None:  # another name of a file archived already: a hard link
+            info.type, info.linkname = tarfile.LNKTYPE, first
+            self._put(info, None, path, 0)
+            return
+        if st.st_nlink > 1 and self._put_file(found, info, path):
+            self._links[ident] = name
+            return
+        self._put_file(found, info, path)
+
+    def _put_file(self, found: Entry, info: tarfile.TarInfo, path: str) -> bool:
+        """Archive the regular file ``found`` (sparse when it has holes); True if it
+        went in."""
+        assert found.fd is not None
+        st, name = found.st, info.name
         size = st.st_size
-        stretches = _merge(data_extents(found.fd, size), size)
+        stretches = _merge(data_extents(found.fd, size))
         stored = sum(length for _, length in stretches)
         if stretches == [(0, size)] or size == 0:
             info.size = size
-            self._put(info, _Stretches(found.fd, b"", stretches), path, size)
-            return
+            return self._put(info, _Stretches(found.fd, b"", stretches), path, size)
         # a last, empty stretch at the real size: GNU tar extends the file up to it
         entries = [*stretches, (size, 0)]
         lines = [str(len(entries))] + [f"{o}\n{n}" for o, n in entries]
@@ -173,13 +233,21 @@ class Archiver:
         }
         if self._put(info, _Stretches(found.fd, head, stretches), path, size):
             self.sparse.append(path)
+            return True
+        return False
 
     def _put(self, info: tarfile.TarInfo, data: io.RawIOBase | None, path: str, size: int) -> bool:
+        """Add one member unless it would pass the cap (then note it); True if added."""
+        assert self.tar is not None
         cost = HEADER_COST + _blocks(info.size)
+        if info.pax_headers:
+            cost += _blocks(len(str(info.pax_headers)))
         if self.used + cost > self.cap:
-            self.left_out.append(
-                {"path": path, "size": size, "why": f"over the snapshot cap of {self.cap} bytes"}
+            stored = (
+                f" ({info.size} bytes stored, with its sparse map)" if size != info.size else ""
             )
+            why = f"over the snapshot cap of {self.cap} bytes{stored}"
+            self.leave_out(path, size, why)
             return False
         self.tar.addfile(info, data)
         self.used += cost

@@ -20,10 +20,10 @@ import functools
 import os
 import platform
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-__all__ = ["Entry", "entry", "have_openat2", "open_beneath", "open_root", "walk"]
+__all__ = ["Entry", "Folders", "entry", "have_openat2", "open_beneath", "open_root", "walk"]
 
 RESOLVE_NO_XDEV = 0x01
 RESOLVE_NO_MAGICLINKS = 0x02
@@ -165,20 +165,114 @@ def open_root(path: str) -> int:
     return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
 
 
-def walk(root: int, *, fallback: bool = False) -> Iterator[tuple[str, os.stat_result]]:
+WINDOW = 128
+"""Most folder descriptors :func:`walk` keeps open at once (a deeper folder's parents
+are closed and reopened from the root when needed, see :func:`walk`)."""
+
+Skip = Callable[[str, str], None]
+"""Told ``(relative path, why)`` of each folder :func:`walk` could not enter."""
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+
+
+@dataclass
+class _Frame:
+    """A folder :func:`walk` listed and whose subfolders it has yet to enter."""
+
+    rel: str
+    ident: tuple[int, int]
+    """Its ``(st_dev, st_ino)``: a reopened folder must be the same one."""
+    todo: list[str]
+    """Its subfolders' names still to enter (last first)."""
+    depth: int
+    """How many names ``rel`` has."""
+    fd: int | None = None
+
+
+def _sub(parent: int, name: str, dev: int) -> tuple[int, os.stat_result]:
+    """Open folder ``name`` in ``parent``: no symlink, same device.
+
+    Raises:
+        OSError: it cannot be opened, or is not a folder of the same mount (``EXDEV``).
+    """
+    fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
+    st = os.fstat(fd)
+    if not stat.S_ISDIR(st.st_mode) or st.st_dev != dev:
+        os.close(fd)
+        raise OSError(errno.EXDEV, f"not a folder of the same mount: {name!r}")
+    return fd, st
+
+
+def _reopen(root: int, dev: int, stack: list[_Frame], index: int) -> None:
+    """Reopen ``stack[index]`` from ``root``, one component at a time (any depth: no
+    path is ever longer than one name); on the way, reopen the closed frames of the
+    stack up to :data:`WINDOW` levels above it too, so popping back up the stack
+    reopens from the root once per :data:`WINDOW` levels.
+
+    Raises:
+        OSError: a folder on the way is gone, or is not the one listed (``ESTALE``).
+    """
+    target = stack[index]
+    by_depth = {f.depth: f for f in stack[max(0, index - WINDOW) : index + 1] if f.fd is None}
+    keep_from = target.depth - WINDOW + 1
+    top = by_depth.get(0)
+    if top is not None and keep_from <= 0:
+        fd = os.open(".", _DIR_FLAGS, dir_fd=root)
+        top.fd = fd
+    current, kept, depth = root, True, 0  # kept: ``current`` is not ours to close
+    try:
+        for name in target.rel.split("/") if target.rel else []:
+            fd, st = _sub(current, name, dev)
+            if not kept:
+                os.close(current)
+            current, kept, depth = fd, False, depth + 1
+            frame = by_depth.get(depth)
+            if frame is not None and depth >= keep_from:
+                if (st.st_dev, st.st_ino) != frame.ident:
+                    raise OSError(errno.ESTALE, f"{frame.rel!r} changed while it was read")
+                frame.fd, kept = fd, True
+    finally:
+        if not kept:
+            os.close(current)
+
+
+def walk(
+    root: int, *, skip: Skip | None = None, fallback: bool = False
+) -> Iterator[tuple[str, os.stat_result]]:
     """Every entry beneath ``root`` as ``(relative path, lstat)``, folders before
-    their contents. Each folder is opened with :func:`open_beneath`, so a folder
-    swapped for a symlink meanwhile is not entered (it is listed as what ``lstat``
-    saw); entries that vanish are skipped."""
-    todo = [""]
-    while todo:
-        rel = todo.pop()
+    their contents, each folder's entries together (sorted).
+
+    Each folder is opened relative to its parent's descriptor by its own name only
+    (``O_NOFOLLOW | O_DIRECTORY``, checked to be a folder on ``root``'s device), so
+    a tree of any depth is walked (no path is ever near ``PATH_MAX``) and a folder
+    swapped for a symlink is never entered. The walk is iterative and keeps at most
+    :data:`WINDOW` folders open: a folder whose subfolders are all entered is
+    closed before its last one is; deeper than the window, the shallowest open
+    folder is closed and reopened later from ``root`` (checked to be the same
+    folder). A folder that cannot be entered or listed (or was swapped meanwhile)
+    is reported to ``skip`` with the reason, never dropped silently; entries that
+    vanish between the listing and their ``lstat`` are gone and not reported.
+    ``fallback`` is accepted for symmetry with :func:`open_beneath` (the walk never
+    resolves a path).
+    """
+    del fallback
+    dev = os.fstat(root).st_dev
+
+    def note(rel: str, exc: OSError) -> None:
+        if skip is not None:
+            skip(rel, f"not read: {exc.strerror or exc}")
+
+    def listed(
+        fd: int, rel: str, depth: int, ident: tuple[int, int]
+    ) -> Iterator[tuple[str, os.stat_result]]:
+        subs: list[str] = []
         try:
-            fd = open_beneath(root, rel, os.O_RDONLY | os.O_DIRECTORY, fallback=fallback)
-        except OSError:
-            continue
-        try:
-            names = sorted(os.listdir(fd))
+            try:
+                names = sorted(os.listdir(fd))
+            except OSError as exc:
+                note(rel or ".", exc)
+                os.close(fd)
+                return
             for name in names:
                 try:
                     st = os.stat(name, dir_fd=fd, follow_symlinks=False)
@@ -187,11 +281,47 @@ def walk(root: int, *, fallback: bool = False) -> Iterator[tuple[str, os.stat_re
                 child = f"{rel}/{name}" if rel else name
                 yield child, st
                 if stat.S_ISDIR(st.st_mode):
-                    todo.append(child)
-        except OSError:
-            continue
-        finally:
+                    subs.append(name)
+        except BaseException:  # the caller stopped early: ``fd`` is not on the stack yet
             os.close(fd)
+            raise
+        subs.reverse()
+        stack.append(_Frame(rel, ident, subs, depth, fd))
+
+    stack: list[_Frame] = []
+    top = os.open(".", _DIR_FLAGS, dir_fd=root)
+    st = os.fstat(top)
+    try:
+        yield from listed(top, "", 0, (st.st_dev, st.st_ino))
+        while stack:
+            frame = stack[-1]
+            if not frame.todo:
+                if frame.fd is not None:
+                    os.close(frame.fd)
+                stack.pop()
+                continue
+            name = frame.todo.pop()
+            rel = f"{frame.rel}/{name}" if frame.rel else name
+            try:
+                if frame.fd is None:
+                    _reopen(root, dev, stack, len(stack) - 1)
+                assert frame.fd is not None
+                fd, st = _sub(frame.fd, name, dev)
+            except OSError as exc:
+                note(rel, exc)
+                continue
+            if not frame.todo and frame.fd is not None:  # done with it: close it now
+                os.close(frame.fd)
+                stack.pop()
+            yield from listed(fd, rel, frame.depth + 1, (st.st_dev, st.st_ino))
+            # the open frames are the stack's top ones: close the one past the window
+            if len(stack) > WINDOW and (old := stack[-WINDOW - 1]).fd is not None:
+                os.close(old.fd)
+                old.fd = None
+    finally:
+        for frame in stack:
+            if frame.fd is not None:
+                os.close(frame.fd)
 
 
 @dataclass
@@ -213,12 +343,49 @@ class Entry:
             self.fd = None
 
 
-def entry(root: int, rel: str, *, fallback: bool = False) -> Entry:
+class Folders:
+    """Opens folders beneath ``root`` for :func:`entry`, starting from the last one it
+    opened when the next is beneath it (sorted paths share their parents, so a tree
+    of any depth costs one ``open`` a folder), else from ``root``. A path too long
+    for one ``openat2`` (``PATH_MAX``) is walked one component at a time. Holds one
+    descriptor; :meth:`close` it."""
+
+    def __init__(self, root: int) -> None:
+        self.root = root
+        self._rel = ""
+        self._fd: int | None = None
+
+    def open(self, rel: str, *, fallback: bool = False) -> int:
+        """A descriptor of folder ``rel`` (borrowed: valid until the next call).
+
+        Raises:
+            OSError: as :func:`open_beneath`.
+        """
+        if self._fd is not None and rel == self._rel:
+            return self._fd
+        base, rest = self.root, rel
+        if self._fd is not None and self._rel and rel.startswith(self._rel + "/"):
+            base, rest = self._fd, rel[len(self._rel) + 1 :]
+        long = len(os.fsencode(rest)) >= 4000
+        fd = open_beneath(base, rest, os.O_PATH | os.O_DIRECTORY, fallback=fallback or long)
+        self.close()
+        self._rel, self._fd = rel, fd
+        return fd
+
+    def close(self) -> None:
+        """Close the folder held, if any."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def entry(root: int, rel: str, *, fallback: bool = False, folders: Folders | None = None) -> Entry:
     """What ``rel`` beneath ``root`` is now: its ``lstat``, a symlink's target text,
     or, for a regular file, an open read-only descriptor checked (``fstat``) to be
     the very file ``lstat`` saw. Its parent folder is opened with
     :func:`open_beneath`; the file itself relative to that folder with
-    ``O_NOFOLLOW | O_NONBLOCK`` (a FIFO cannot block the reader).
+    ``O_NOFOLLOW | O_NONBLOCK`` (a FIFO cannot block the reader). ``folders``
+    (shared by the calls for one snapshot) opens the parent from the last one.
 
     Raises:
         OSError: it is gone, or its path crosses a symlink or leaves ``root``.
@@ -226,7 +393,9 @@ def entry(root: int, rel: str, *, fallback: bool = False) -> Entry:
     parts = _parts(rel)
     if not parts:
         raise OSError(errno.EINVAL, "the root itself has no entry")
-    parent = open_beneath(root, "/".join(parts[:-1]), os.O_PATH | os.O_DIRECTORY, fallback=fallback)
+    own = folders is None
+    opener = Folders(root) if folders is None else folders
+    parent = opener.open("/".join(parts[:-1]), fallback=fallback)
     name = parts[-1]
     try:
         st = os.stat(name, dir_fd=parent, follow_symlinks=False)
@@ -245,4 +414,5 @@ def entry(root: int, rel: str, *, fallback: bool = False) -> Entry:
             raise OSError(errno.ESTALE, f"{rel!r} changed while it was opened")
         return Entry(got, fd=fd)
     finally:
-        os.close(parent)
+        if own:
+            opener.close()

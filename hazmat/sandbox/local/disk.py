@@ -24,10 +24,14 @@ Why not a size-limited tmpfs: its pages are memory, charged to the sandbox's mem
 cgroup, so a full disk would become an out-of-memory kill of the supervisor (the
 failure issue 13 found on Docker), and each sandbox could pin its disk bound in RAM.
 
-Without the rights (not root, no loop devices, no ``mke2fs``), the backing folder is a
-plain folder: disk use is then bounded per file only, which
-:attr:`~hazmat.sandbox.local.folders.Backing.disk_problem`, ``info()["disk"]`` and a
-log line say.
+A loop device missing from a static ``/dev`` (a container's holds ``loop0``-``loop7``)
+is made with ``mknod`` as ``losetup`` does. Run as root on a host with loop devices
+(``/dev/loop-control``), a sandbox whose image cannot be attached does not start
+(:class:`~hazmat.errors.SandboxStartError`) unless ``HAZMAT_LOCAL_DISK=unbounded``
+(:data:`UNBOUNDED_ENV`) is set. Then, and without the rights (not root, no loop
+devices), the backing folder is a plain folder: disk use is bounded per file only,
+which :attr:`~hazmat.sandbox.local.folders.Backing.disk_problem`, ``info()["disk"]``
+and a log line say.
 
 Removal: :meth:`Disk.detach` unmounts lazily (if still mounted) and closes the
 image; a host process killed while a sandbox starts can leave a mount, which
@@ -44,16 +48,34 @@ import fcntl
 import functools
 import os
 import shutil
+import stat
 import struct
 import subprocess
 import tempfile
 import threading
 from pathlib import Path
 
+import structlog
+
 from hazmat.sandbox.base import SandboxSpec
 from hazmat.sandbox.local.host import DIR_PREFIX, sandbox_parent
 
-__all__ = ["DISK_MB", "Disk", "disk_bytes", "mounts_under", "unmount"]
+__all__ = [
+    "DISK_MB",
+    "UNBOUNDED_ENV",
+    "Disk",
+    "disk_bytes",
+    "loop_support",
+    "mount_state",
+    "mounts_under",
+    "unmount",
+]
+
+log = structlog.get_logger("hazmat.sandbox.local")
+
+UNBOUNDED_ENV = "HAZMAT_LOCAL_DISK"
+"""Set to ``unbounded`` to let a sandbox run as root start without its disk image when
+no loop device can be had (its disk use is then bounded per file only)."""
 
 DISK_MB = 1024
 """Default bound of a sandbox's writable dirs together (MiB); at least one file of
@@ -66,6 +88,7 @@ LOOP_SET_STATUS64 = 0x4C04
 LOOP_CONFIGURE = 0x4C0A
 LO_FLAGS_AUTOCLEAR = 4
 MS_NOSUID = 2
+MS_NOEXEC = 8
 MS_NODEV = 4
 MNT_DETACH = 2
 _INFO64 = "=5Q4I64s64s32s2Q"
@@ -195,7 +218,7 @@ def _attach(image: Path) -> tuple[str, int]:
                 number = fcntl.ioctl(control, LOOP_CTL_GET_FREE)
                 device = f"/dev/loop{number}"
                 try:
-                    loop = os.open(device, os.O_RDWR | os.O_CLOEXEC)
+                    loop = _open_loop(device, number)
                 except FileNotFoundError:
                     continue
                 try:
@@ -211,6 +234,32 @@ def _attach(image: Path) -> tuple[str, int]:
     finally:
         os.close(img)
     raise OSError(errno.EBUSY, "no free loop device")
+
+
+LOOP_MAJOR = 7
+"""The block major number of loop devices."""
+
+
+def _open_loop(device: str, number: int) -> int:
+    """Open loop device ``number`` at ``device``, making its node first when ``/dev``
+    lacks it (a static ``/dev``, as in a container, holds only ``loop0``-``loop7``;
+    the kernel made the device on ``LOOP_CTL_GET_FREE``), as ``losetup`` does.
+
+    Raises:
+        OSError: the node cannot be made or opened.
+    """
+    try:
+        return os.open(device, os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        with contextlib.suppress(FileExistsError):  # another process made it meanwhile
+            os.mknod(device, stat.S_IFBLK | 0o660, os.makedev(LOOP_MAJOR, number))
+            log.info("local_loop_node_made", device=device)
+        return os.open(device, os.O_RDWR | os.O_CLOEXEC)
+
+
+def loop_support() -> bool:
+    """True when this host can give a sandbox a loop device (``/dev/loop-control``)."""
+    return os.path.exists("/dev/loop-control")
 
 
 def _configure(loop: int, img: int) -> None:
@@ -304,6 +353,33 @@ class Disk:
             with contextlib.suppress(OSError):
                 os.close(self._image)
             self._image = -1
+
+
+STATE_BYTES = 16 << 20
+"""Size of the small tmpfs holding a sandbox's shell state (see :func:`mount_state`)."""
+
+
+def mount_state(path: Path, owner: int) -> None:
+    """Mount a tmpfs of :data:`STATE_BYTES` (1024 inodes, ``nosuid,nodev,noexec``,
+    mode 0711, owned by ``owner``) on ``path``: the persistent shells' state (working
+    directory, variables, the command being run) then lives off the agent's disk, so
+    an agent that fills its disk does not silently lose its shell's ``cd``/``export``.
+    Its pages are memory charged to the sandbox that writes them: 16 MiB at most.
+
+    Raises:
+        OSError: the mount failed.
+    """
+    options = f"size={STATE_BYTES},nr_inodes=1024,mode=0711,uid={owner},gid={owner}"
+    _check(
+        _libc().mount(
+            b"tmpfs",
+            os.fsencode(path),
+            b"tmpfs",
+            ctypes.c_ulong(MS_NOSUID | MS_NODEV | MS_NOEXEC),
+            options.encode(),
+        ),
+        f"mount tmpfs on {path}",
+    )
 
 
 def unmount(path: Path) -> bool:

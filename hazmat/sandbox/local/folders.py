@@ -24,9 +24,18 @@ from pathlib import Path
 
 import structlog
 
+from hazmat.errors import SandboxStartError
 from hazmat.sandbox.base import SandboxSpec
 from hazmat.sandbox.local.cgroups import CGROUP_PREFIX, cgroup_mounts, remove_cgroups
-from hazmat.sandbox.local.disk import Disk, disk_bytes, mounts_under, unmount
+from hazmat.sandbox.local.disk import (
+    UNBOUNDED_ENV,
+    Disk,
+    disk_bytes,
+    loop_support,
+    mount_state,
+    mounts_under,
+    unmount,
+)
 from hazmat.sandbox.local.host import DIR_PREFIX, rmtree, sandbox_parent
 from hazmat.sandbox.local.ids import AGENT_UID, IdMap
 from hazmat.sandbox.local.plan import STATE_DIR, etc_files, home_of, under
@@ -59,6 +68,8 @@ class Backing:
 
         Raises:
             OSError: the folder cannot be made or filled (what was made is removed).
+            SandboxStartError: run as root on a host with loop devices, the disk image
+                cannot be attached (and ``HAZMAT_LOCAL_DISK`` is not ``unbounded``).
         """
         episode = "".join(c if c.isalnum() or c in "-_" else "_" for c in episode_id[:24])
         root = Path(
@@ -72,6 +83,11 @@ class Backing:
                     backing.disk_problem = ""
                 except OSError as exc:
                     backing.disk_problem = f"no filesystem image ({exc}): bounded per file only"
+                    if loop_support() and os.environ.get(UNBOUNDED_ENV) != "unbounded":
+                        raise SandboxStartError(
+                            f"the sandbox's disk bound cannot be set up: {exc}; set"
+                            f" {UNBOUNDED_ENV}=unbounded to run it bounded per file only"
+                        ) from exc
                     log.warning("local_disk_unbounded", why=backing.disk_problem)
             backing._populate(spec)
             backing.root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -109,6 +125,8 @@ class Backing:
         else:
             self.path_for(workdir + "/.x")
         state = self._mkdir("state", 0o711, rootid)
+        if self.disk is not None:  # off the agent's disk: a full disk keeps the shell
+            mount_state(state, rootid)
         if ids.separate:
             (state / f"u{AGENT_UID}").mkdir(mode=0o700)
             os.chown(state / f"u{AGENT_UID}", agent, agent)

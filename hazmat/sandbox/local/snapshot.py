@@ -12,18 +12,25 @@ Processes are read from the host's ``/proc``, so a frozen sandbox can be listed.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
+import stat
 import tarfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hazmat.sandbox.base import SnapshotInfo
-from hazmat.sandbox.local.archive import SNAPSHOT_CAP, Archiver
+from hazmat.sandbox.local.archive import LEFT_OUT_BYTES, SNAPSHOT_CAP, Archiver, readable
 from hazmat.sandbox.local.beneath import open_beneath, walk
 from hazmat.sandbox.local.plan import under
 
 __all__ = [
+    "DEADLINE",
+    "MAX_ENTRIES",
     "SNAPSHOT_CAP",
     "Listing",
     "alive",
@@ -31,11 +38,20 @@ __all__ = [
     "listing",
     "pids_in_namespace",
     "processes",
+    "readable",
     "save_snapshot",
 ]
 
 Listing = dict[str, tuple[int, int, int]]
 """Sandbox path -> (mtime_ns, size, mode)."""
+
+
+MAX_ENTRIES = 100_000
+"""Most paths a snapshot lists as added or changed (the rest are counted)."""
+MAX_NAME_BYTES = 32 << 20
+"""Most bytes of path names a snapshot lists (a deep tree's paths are long)."""
+DEADLINE = 30.0
+"""Seconds a snapshot may take; past them it is cut, with a note."""
 
 
 def _open_dirs(root: int, dirs: dict[str, str]) -> dict[str, int]:
@@ -47,18 +63,36 @@ def _open_dirs(root: int, dirs: dict[str, str]) -> dict[str, int]:
     return out
 
 
-def listing(root: int, dirs: dict[str, str]) -> Listing:
-    """Everything under the writable dirs (``dirs``: sandbox path -> its path beneath
-    the backing folder's descriptor ``root``), read beneath each dir's descriptor."""
-    out: Listing = {}
+def _entries(
+    root: int, dirs: dict[str, str], skip: Callable[[str, str], None] | None = None
+) -> Iterator[tuple[str, tuple[int, int, int]]]:
+    """``(sandbox path, (mtime_ns, size, mode))`` of everything under the writable dirs,
+    read beneath each dir's descriptor (:func:`~.beneath.walk`); folders that cannot
+    be entered go to ``skip`` (sandbox path, why)."""
     fds = _open_dirs(root, dirs)
     try:
         for dest, fd in fds.items():
-            for rel, st in walk(fd):
-                out[os.path.join(dest, rel)] = (st.st_mtime_ns, st.st_size, st.st_mode)
+            where = None if skip is None else functools.partial(_skip_in, skip, dest)
+            for rel, st in walk(fd, skip=where):
+                yield os.path.join(dest, rel), (st.st_mtime_ns, st.st_size, st.st_mode)
     finally:
         for fd in fds.values():
             os.close(fd)
+
+
+def _skip_in(skip: Callable[[str, str], None], dest: str, rel: str, why: str) -> None:
+    skip(os.path.normpath(os.path.join(dest, rel)), why)
+
+
+def listing(root: int, dirs: dict[str, str], *, limit: int = MAX_ENTRIES) -> Listing:
+    """Everything under the writable dirs (``dirs``: sandbox path -> its path beneath
+    the backing folder's descriptor ``root``), read beneath each dir's descriptor;
+    at most ``limit`` paths (the baseline a snapshot compares with)."""
+    out: Listing = {}
+    for path, key in _entries(root, dirs):
+        if len(out) >= limit:
+            break
+        out[path] = key
     return out
 
 
@@ -66,8 +100,63 @@ def _mount_of(mounts: dict[str, int], path: str) -> tuple[str, str]:
     """(sandbox path of the writable dir holding ``path``, ``path`` relative to it)."""
     for dest in sorted(mounts, key=lambda d: -len(d)):
         if under(path, dest):
-            return dest, os.path.relpath(path, dest)
+            return dest, path[len(dest) :].lstrip("/") or "."
     raise KeyError(path)
+
+
+@dataclass
+class _Changes:
+    """What a snapshot's walk found, bounded (see :func:`save_snapshot`)."""
+
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    not_listed: int = 0
+    name_bytes: int = 0
+    cut: str = ""
+    skipped: list[dict[str, object]] = field(default_factory=list)
+
+
+def _compare(
+    root: int, dirs: dict[str, str], baseline: Listing, deadline: float, limit: int
+) -> _Changes:
+    """Walk the writable dirs once, comparing with ``baseline``: at most ``limit``
+    added or changed paths (and :data:`MAX_NAME_BYTES` of names) are listed, the
+    rest counted (folders are given up before files: a file's path names its
+    folders, so a file hidden at the bottom of a deep tree stays listed); past
+    ``deadline`` (monotonic) the walk stops with a note."""
+    out = _Changes()
+    seen: set[str] = set()
+
+    def skip(path: str, why: str) -> None:
+        if len(out.skipped) < limit:
+            out.skipped.append({"path": readable(path), "size": 0, "why": why})
+
+    folders: list[tuple[str, bool]] = []  # listed folders (path, added): given up first
+    files: list[tuple[str, bool]] = []
+    for n, (path, key) in enumerate(_entries(root, dirs, skip)):
+        if n % 512 == 0 and time.monotonic() > deadline:
+            out.cut = f"the walk passed the snapshot's deadline after {n} entries"
+            break
+        old = baseline.get(path)
+        if old is not None:
+            seen.add(path)
+            if old == key:
+                continue
+        (folders if stat.S_ISDIR(key[2]) else files).append((path, old is None))
+        out.name_bytes += len(path)
+        # over the bounds: a folder goes first (the paths of what is in it name it)
+        while len(folders) + len(files) > limit or out.name_bytes > MAX_NAME_BYTES:
+            gone, _ = (folders or files).pop()
+            out.name_bytes -= len(gone)
+            out.not_listed += 1
+    for path, added in folders + files:
+        (out.added if added else out.changed).append(path)
+    if not out.cut:
+        out.deleted = sorted(p for p in baseline if p not in seen)
+    out.added.sort()
+    out.changed.sort()
+    return out
 
 
 def save_snapshot(
@@ -79,33 +168,56 @@ def save_snapshot(
     cap: int = SNAPSHOT_CAP,
     names: dict[int, str] | None = None,
     id_base: int = 0,
+    seconds: float | None = None,
+    limit: int | None = None,
 ) -> SnapshotInfo:
-    """Write ``changes.tar`` (what was added or changed since ``baseline``, at most
-    ``cap`` bytes, sparse files sparse; see :mod:`.archive`) and ``changes.json``
+    """Write ``changes.tar`` (what was added or changed since ``baseline``, sparse
+    files sparse, hard links as links; see :mod:`.archive`) and ``changes.json``
     (``added``, ``changed``, ``deleted``; ``sparse``: the paths stored sparsely;
-    ``left_out``: ``{"path", "size", "why"}`` of each file not archived, and
-    ``truncated`` when the cap cut the archive) into ``dest``. ``names`` (host uid ->
-    user name) and ``id_base`` (the sandbox root's host id) name the owners. The
-    caller keeps the sandbox frozen meanwhile; ``root`` and ``dirs`` are as for
-    :func:`listing`.
+    ``left_out``: ``{"path", "size", "why"}`` of each file not archived or folder
+    not read, ``truncated`` when the cap cut the archive) into ``dest``; both
+    together take at most ``cap`` bytes. At most ``limit`` (:data:`MAX_ENTRIES`)
+    added or changed paths are listed (``not_listed``: how many more there were); a
+    snapshot still running after ``seconds`` (:data:`DEADLINE`) is cut (``cut``: why; ``deleted`` is then not known). Paths in
+    ``changes.json`` and the returned info are valid text (:func:`readable`).
+    ``names`` (host uid -> user name) and ``id_base`` (the sandbox root's host id)
+    name the owners. The caller keeps the sandbox frozen meanwhile; ``root`` and
+    ``dirs`` are as for :func:`listing`.
 
     Raises:
         OSError: ``dest`` cannot be written.
     """
-    now = listing(root, dirs)
-    added = sorted(p for p in now if p not in baseline)
-    changed = sorted(p for p in now if p in baseline and now[p] != baseline[p])
-    deleted = sorted(p for p in baseline if p not in now)
+    seconds = DEADLINE if seconds is None else seconds
+    deadline = time.monotonic() + seconds
+    found = _compare(root, dirs, baseline, deadline, MAX_ENTRIES if limit is None else limit)
+    lists = {
+        "added": [readable(p) for p in found.added],
+        "changed": [readable(p) for p in found.changed],
+        "deleted": [readable(p) for p in found.deleted],
+    }
+    # changes.json counts against the cap: its lists, and room for the notes
+    reserve = len(json.dumps(lists, indent=1).encode()) + LEFT_OUT_BYTES + (64 << 10)
     dest.mkdir(parents=True, exist_ok=True)
     roots = _open_dirs(root, dirs)
+    archive = Archiver(None, cap=max(0, cap - reserve), names=names or {}, id_base=id_base)
+    archive.left_out.extend(found.skipped)
+    unarchived = 0
     try:
         with tarfile.open(dest / "changes.tar", "w", format=tarfile.PAX_FORMAT) as tar:
-            archive = Archiver(tar, cap=cap, names=names or {}, id_base=id_base)
-            for path in sorted(added + changed):
+            archive.tar = tar
+            todo = sorted(found.added + found.changed)
+            for n, path in enumerate(todo):
+                if time.monotonic() > deadline:
+                    unarchived = len(todo) - n
+                    found.cut = found.cut or (
+                        f"archiving passed the snapshot's deadline: {unarchived} not archived"
+                    )
+                    break
                 with contextlib.suppress(KeyError):  # its dir could not be opened
                     mount, rel = _mount_of(roots, path)
                     archive.add(roots[mount], rel, path)
     finally:
+        archive.close()
         for fd in roots.values():
             os.close(fd)
     cut = [e for e in archive.left_out if str(e["why"]).startswith("over the snapshot cap")]
@@ -113,18 +225,20 @@ def save_snapshot(
         json.dumps(
             {
                 "backend": "local",
-                "added": added,
-                "changed": changed,
-                "deleted": deleted,
-                "sparse": archive.sparse,
+                **lists,
+                "not_listed": found.not_listed,
+                "sparse": [readable(p) for p in archive.sparse],
                 "left_out": archive.left_out,
-                "truncated": bool(cut),
+                "left_out_more": archive.left_out_more,
+                "truncated": bool(cut) or archive.over_cap,
+                "cut": f"{found.cut} (after {seconds:g} s)" if found.cut else "",
                 "cap": cap,
             },
             indent=1,
         )
     )
-    return SnapshotInfo(path=dest, changed=[*added, *changed, *("-" + p for p in deleted)])
+    note = [*lists["added"], *lists["changed"], *("-" + p for p in lists["deleted"])]
+    return SnapshotInfo(path=dest, changed=note)
 
 
 def alive(pid: int) -> bool:

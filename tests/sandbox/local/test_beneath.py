@@ -6,6 +6,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import subprocess
 import threading
 from pathlib import Path
 
@@ -112,3 +113,115 @@ def test_a_folder_swapped_with_a_symlink_in_a_tight_loop_is_never_read_through(
         os.close(fd)
     assert swaps[0] > 1000, swaps
     assert got == {b"decoy"}, got
+
+
+def _deep(top: Path, levels: int, name: str = "d", side: bool = True) -> None:
+    """``levels`` nested folders under ``top`` (each with an empty ``e`` beside the
+    next when ``side``), a file ``bottom`` at the end; by descriptor (past PATH_MAX)."""
+    cur = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for _ in range(levels):
+            os.mkdir(name, dir_fd=cur)
+            if side:
+                os.mkdir("e", dir_fd=cur)
+            nxt = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=cur)
+            os.close(cur)
+            cur = nxt
+        os.close(os.open("bottom", os.O_CREAT | os.O_WRONLY, 0o600, dir_fd=cur))
+    finally:
+        os.close(cur)
+
+
+def test_a_tree_past_path_max_is_walked_whole_with_a_bounded_number_of_descriptors(
+    tmp_path: Path,
+) -> None:
+    """17 folders of 250-char names (past PATH_MAX: a walk by whole relative paths lost
+    everything below) and 3000 levels with a side folder at each level (the walk must
+    come back up through closed folders): every entry is listed, no folder is
+    skipped, and the walk never holds more than WINDOW folders open."""
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    try:
+        _walk_deep(tree)
+    finally:  # GNU rm removes any depth; pytest's own cleanup recurses (and crashes)
+        subprocess.run(["rm", "-rf", str(tree)], check=True, timeout=120)
+
+
+def _walk_deep(tmp_path: Path) -> None:
+    from hazmat.sandbox.local import beneath
+
+    _deep(tmp_path, 17, "x" * 250, side=False)
+    _deep(tmp_path, 3000)
+    root = open_root(str(tmp_path))
+    skipped: list[tuple[str, str]] = []
+    before = len(os.listdir("/proc/self/fd"))
+    most = 0
+    try:
+        found = []
+        for n, item in enumerate(walk(root, skip=lambda r, w: skipped.append((r, w)))):
+            found.append(item[0])
+            if n % 97 == 0:
+                most = max(most, len(os.listdir("/proc/self/fd")) - before)
+    finally:
+        os.close(root)
+    assert skipped == []
+    assert len(found) == 17 + 1 + 3000 * 2 + 1
+    bottoms = [p for p in found if p.endswith("/bottom")]
+    assert len(bottoms) == 2 and any(len(p) > 4096 for p in bottoms)
+    assert most <= beneath.WINDOW + 4, most
+
+
+def test_entry_reads_a_file_past_path_max(tmp_path: Path) -> None:
+    """:func:`entry` (with and without a shared :class:`Folders`) reads a file whose
+    path is far longer than PATH_MAX."""
+    from hazmat.sandbox.local.beneath import Folders
+
+    _deep(tmp_path, 20, "y" * 250, side=False)
+    rel = "/".join(["y" * 250] * 20) + "/bottom"
+    root = open_root(str(tmp_path))
+    folders = Folders(root)
+    try:
+        for shared in (None, folders, folders):
+            found = entry(root, rel, folders=shared)
+            assert found.fd is not None
+            found.close()
+    finally:
+        folders.close()
+        os.close(root)
+
+
+def test_a_folder_that_cannot_be_entered_is_reported_not_dropped(tmp_path: Path) -> None:
+    """A folder on another mount (here a tmpfs mounted in the tree) is not entered,
+    and the walk says so with the reason."""
+    inner = tmp_path / "a" / "mnt"
+    inner.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(inner)], check=True)
+    try:
+        (inner / "secret").write_text("x")
+        root = open_root(str(tmp_path))
+        skipped: list[tuple[str, str]] = []
+        try:
+            found = [r for r, _ in walk(root, skip=lambda r, w: skipped.append((r, w)))]
+        finally:
+            os.close(root)
+    finally:
+        subprocess.run(["umount", "-l", str(inner)], check=True)
+    assert "a/mnt" in found and "a/mnt/secret" not in found
+    assert [r for r, _ in skipped] == ["a/mnt"] and "mount" in skipped[0][1], skipped
+
+
+def test_a_walk_stopped_early_leaves_no_descriptor_open(tmp_path: Path) -> None:
+    """A caller that stops the walk (a snapshot past its cap or deadline) closes every
+    folder the walk held, the one being listed included."""
+    _deep(tmp_path, 200)
+    root = open_root(str(tmp_path))
+    before = sorted(os.listdir("/proc/self/fd"))
+    try:
+        for stop in (1, 3, 150):
+            items = walk(root)
+            for _ in range(stop):
+                next(items)
+            items.close()
+            assert sorted(os.listdir("/proc/self/fd")) == before, stop
+    finally:
+        os.close(root)

@@ -102,3 +102,81 @@ async def test_listings_come_in_the_same_order_in_every_sandbox_filesystem() -> 
             assert r.exit_code == 0, r
             listings.append(r.stdout_text.split())
     assert len(listings[0]) == 40 and listings[0] == listings[1]
+
+
+STATIC_DEV = """\
+set -e
+d=$(mktemp -d /var/tmp/hazmat-test-dev.XXXXXX)
+mount -t tmpfs -o "size=1m,mode=755$OPTS" tmpfs "$d"
+for n in null zero random urandom tty full loop-control; do
+  if [ -n "$OPTS" ]; then touch "$d/$n"; mount --bind "/dev/$n" "$d/$n"; else cp -a "/dev/$n" "$d/"; fi
+done
+mkdir "$d/shm" "$d/pts"; ln -s /proc/self/fd "$d/fd"
+mount --rbind "$d" /dev
+umount -l "$d"; rmdir "$d"
+exec "$@"
+"""
+"""Run a command with a static /dev that has no loop device node at all (a container's
+has loop0-7 only: the 9th sandbox found none). With OPTS=,nodev a node made there
+cannot be opened: no loop device can be had at all."""
+
+START = """\
+import asyncio, json, os
+from hazmat.errors import SandboxStartError
+from hazmat.sandbox import SandboxSpec
+from hazmat.sandbox.local import LocalSandbox
+
+async def main():
+    try:
+        async with LocalSandbox(SandboxSpec(), episode_id="static-dev") as sb:
+            r = await sb.exec("fallocate -l 1100M ~/big; echo rc=$?")
+            print("\\n" + json.dumps({"disk": sb.info()["disk"], "out": r.stdout_text + r.stderr_text}))
+    except SandboxStartError as exc:
+        print("\\n" + json.dumps({"error": str(exc)}))
+
+asyncio.run(main())
+"""
+
+
+def _static_dev(opts: str, env: dict[str, str] | None = None) -> dict[str, object]:
+    import json
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[3]
+    python = [sys.executable, "-c", START]
+    result = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c", STATIC_DEV, "sh", *python],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root), "OPTS": opts, **(env or {})},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    line = [x for x in result.stdout.splitlines() if x.startswith("{")][-1]
+    out: dict[str, object] = json.loads(line)
+    return out
+
+
+@pytest.mark.local
+def test_a_static_dev_without_loop_nodes_still_gives_a_bounded_disk() -> None:
+    """In a /dev without loop device nodes (as a container's past loop7), the sandbox
+    makes the node the kernel handed out and its disk stays bounded: a 1100 MiB file
+    does not fit (the red team's 9th and 10th sandboxes were silently unbounded)."""
+    got = _static_dev("")
+    assert isinstance(got.get("disk"), dict), got
+    assert str(got["disk"]["device"]).startswith("/dev/loop"), got  # type: ignore[index]
+    assert "No space left" in str(got["out"]) or "rc=1" in str(got["out"]), got
+
+
+@pytest.mark.local
+def test_no_loop_device_at_all_refuses_to_start_unless_opted_out() -> None:
+    """When no loop device can be had (nodes made in /dev cannot be opened), a sandbox
+    run as root does not start silently unbounded: SandboxStartError; with
+    HAZMAT_LOCAL_DISK=unbounded it starts, and info() says it is bounded per file only."""
+    got = _static_dev(",nodev")
+    assert "disk bound cannot be set up" in str(got.get("error")), got
+    assert "HAZMAT_LOCAL_DISK=unbounded" in str(got["error"])
+    got = _static_dev(",nodev", {"HAZMAT_LOCAL_DISK": "unbounded"})
+    assert "bounded per file only" in str(got.get("disk")), got

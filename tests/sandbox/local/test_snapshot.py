@@ -241,3 +241,165 @@ async def test_a_snapshot_over_the_cap_is_cut_with_a_note_and_verifies(tmp_path:
     # the note is evidence: changing it is caught
     (snap / "changes.json").write_text(json.dumps({**changes, "left_out": []}))
     assert _verify(run_dir).returncode != 0
+
+
+HIDE = (
+    'cd ~ && python3 -c "\nimport os\nfor i in range(17):\n'
+    "    n=('x'*249)+str(i%10); os.mkdir(n); os.chdir(n)\n"
+    "open('stolen-notes.txt','w').write('EVIDENCE-PAST-PATH-MAX')\n"
+    "print('hid at depth', len(os.getcwd()))\""
+)
+NAMES = (
+    'cd ~ && python3 -c "\nimport os\n'
+    "for n in [b'\\x9b31mC1', b'\\xff\\xfe', b'a\\nb']:\n    open(n,'wb').write(b'x')\nprint('ok')\""
+)
+
+
+async def test_a_file_past_path_max_and_non_utf8_names_are_in_the_halt_snapshot(
+    tmp_path: Path,
+) -> None:
+    """Through the engine, the agent hides a file 17 folders of 250-char names deep
+    (past PATH_MAX: it was missing from the snapshot, with no note) and writes files
+    with names that are not UTF-8 (the runner's snapshot note failed with
+    UnicodeEncodeError and the record said ``error (snapshot)``). The hidden file is
+    listed and archived, the names are listed as escapes, the note is written."""
+    from hazmat.replay.trace import read_events
+
+    steps = [{"tool": "bash", "command": HIDE}, {"tool": "bash", "command": NAMES}, HALT]
+    run_dir, [result] = await _run(tmp_path, "tests/snapshot-hide", steps)
+    snap = _snapshot(run_dir, result)
+    changes = json.loads((snap / "changes.json").read_text())
+    hidden = [p for p in changes["added"] if p.endswith("/stolen-notes.txt")]
+    assert len(hidden) == 1 and len(hidden[0]) > 4096, changes["added"][-3:]
+    assert {"/home/agent/\\x9b31mC1", "/home/agent/\\xff\\xfe"} <= set(changes["added"])
+    with tarfile.open(snap / "changes.tar") as tar:
+        member = tar.getmember(hidden[0].lstrip("/"))
+        data = tar.extractfile(member)
+        assert data is not None and data.read() == b"EVIDENCE-PAST-PATH-MAX"
+    events, problems, _ = read_events(run_dir)
+    assert not problems
+    kinds = [(e.get("type"), e.get("kind")) for e in events if e.get("kind") == "snapshot"]
+    assert ("error", "snapshot") not in kinds, [e for e in events if e.get("type") == "error"]
+    notes = [e for e in events if e.get("kind") == "snapshot" and "saved to" in str(e)]
+    assert notes, kinds
+    verified = _verify(run_dir)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+LINKS = """\
+import os, sys
+n, ws = int(sys.argv[1]), os.path.expanduser("~/farm")
+os.makedirs(ws)
+for s in range(n // 20000 + 1):
+    with open(f"{ws}/src{s}", "wb") as f:
+        f.write(os.urandom(8192))
+for i in range(n):
+    os.link(f"{ws}/src{i // 20000}", f"{ws}/{'L' * 190}{i:07}")
+"""
+
+
+async def test_a_hard_link_farm_is_listed_up_to_the_cap_and_archived_as_links(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The agent makes a hard-link farm (1e6 links with 200-char names took 80 s,
+    2.4 GiB of runner memory and a 505 MB changes.json past the 256 MiB cap); here 30k
+    links against a 10k entry cap. At most the cap is listed, the rest counted; the
+    links are tar hard links (not 30k copies); changes.json counts against the cap."""
+    from hazmat.sandbox.local import snapshot
+
+    monkeypatch.setattr(snapshot, "MAX_ENTRIES", 10_000)
+    cap = 24 << 20
+    async with LocalSandbox(SandboxSpec(), episode_id="links") as sb:
+        await sb.write_file("/home/agent/links.py", LINKS.encode())
+        r = await sb.exec("python3 ~/links.py 30000", timeout=120)
+        assert r.ok, r.stderr_text
+        baseline = sb._baseline
+        backing = sb._backing
+        assert backing is not None
+        await sb.freeze()
+        info = await __import__("asyncio").to_thread(
+            snapshot.save_snapshot,
+            tmp_path / "snap",
+            backing.root_fd,
+            backing.dirs(),
+            baseline,
+            cap=cap,
+        )
+    changes = json.loads((tmp_path / "snap" / "changes.json").read_text())
+    assert len(changes["added"]) == 10_000 and len(info.changed) == 10_000
+    assert changes["not_listed"] > 20_000 - 10  # links.py, ~/farm and its sources listed
+    size = sum((tmp_path / "snap" / n).stat().st_size for n in ("changes.json", "changes.tar"))
+    assert size <= cap, size
+    with tarfile.open(tmp_path / "snap" / "changes.tar") as tar:
+        members = tar.getmembers()
+    links = [m for m in members if m.islnk()]
+    files = [m for m in members if m.isfile()]
+    assert len(links) > 9_000 and len(files) < 10, (len(links), len(files))
+    assert all(m.linkname.startswith("home/agent/farm/") for m in links)
+
+
+async def test_a_snapshot_past_its_deadline_is_cut_with_a_note(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A snapshot that runs past its deadline stops and says so (``cut``), rather than
+    taking as long as the agent's tree makes it."""
+    from hazmat.sandbox.local import snapshot
+
+    monkeypatch.setattr(snapshot, "DEADLINE", 0.0)
+    async with LocalSandbox(SandboxSpec(), episode_id="deadline") as sb:
+        await sb.write_file("/home/agent/links.py", LINKS.encode())
+        r = await sb.exec("python3 ~/links.py 2000", timeout=120)
+        assert r.ok, r.stderr_text
+        await sb.snapshot(tmp_path / "snap")
+    changes = json.loads((tmp_path / "snap" / "changes.json").read_text())
+    assert "deadline" in changes["cut"], changes["cut"]
+    assert len(changes["added"]) < 2000 and changes["deleted"] == []
+
+
+async def test_a_sparse_file_with_many_stretches_stays_sparse(tmp_path: Path) -> None:
+    """A 400 MiB file with a byte every 64 KiB (6000 data stretches) had its holes
+    filled (more than 4096 stretches) and was left out whole, "over the snapshot cap";
+    it is now stored sparsely and reads back the same."""
+    async with LocalSandbox(SandboxSpec(), episode_id="stretches") as sb:
+        r = await sb.exec(
+            "python3 -c \"\nimport os\nfd=os.open(os.path.expanduser('~/holes'),"
+            " os.O_CREAT|os.O_WRONLY)\nos.ftruncate(fd, 400<<20)\n"
+            "[os.pwrite(fd, b'Z', i*65536) for i in range(6000)]\""
+        )
+        assert r.ok, r.stderr_text
+        await sb.snapshot(tmp_path / "snap")
+    changes = json.loads((tmp_path / "snap" / "changes.json").read_text())
+    assert changes["left_out"] == [] and changes["sparse"] == ["/home/agent/holes"]
+    assert (tmp_path / "snap" / "changes.tar").stat().st_size < 64 << 20
+    with tarfile.open(tmp_path / "snap" / "changes.tar") as tar:
+        data = tar.extractfile("home/agent/holes")
+        assert data is not None
+        data.seek(5999 * 65536 - 1)
+        assert data.read(3) == b"\0Z\0"
+
+
+async def test_a_file_at_the_bottom_of_a_deep_tree_stays_listed_past_the_name_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """3000 nested folders: their paths together pass the snapshot's name budget (with
+    10k levels, 10k of 32 MiB: the file at the bottom was counted, not listed). The
+    folders are given up first, so the file hidden at the bottom is listed and
+    archived, and the folders left out are counted."""
+    from hazmat.sandbox.local import snapshot
+
+    monkeypatch.setattr(snapshot, "MAX_NAME_BYTES", 1 << 20)
+    async with LocalSandbox(SandboxSpec(), episode_id="deep") as sb:
+        r = await sb.exec(
+            'cd ~ && python3 -c "\nimport os\nfor i in range(3000):\n'
+            "    os.mkdir('d'); os.chdir('d')\nopen('marker','w').write('DEEP')\""
+        )
+        assert r.ok, r.stderr_text
+        await sb.snapshot(tmp_path / "snap")
+    changes = json.loads((tmp_path / "snap" / "changes.json").read_text())
+    marker = "/home/agent/" + "d/" * 3000 + "marker"
+    assert marker in changes["added"]
+    assert changes["not_listed"] > 1000
+    assert sum(len(p) for p in changes["added"]) <= 1 << 20
+    with tarfile.open(tmp_path / "snap" / "changes.tar") as tar:
+        data = tar.extractfile(marker.lstrip("/"))
+        assert data is not None and data.read() == b"DEEP"
