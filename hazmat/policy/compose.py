@@ -8,7 +8,6 @@ task's ``policy:`` key (``{extends, allow, rules, settings}``) is applied on top
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +15,7 @@ if TYPE_CHECKING:
     from hazmat.policy.engine import RulePolicy
     from hazmat.tasks.spec import Task
 
-__all__ = ["BUILTIN", "base_name", "declared_hosts", "for_task", "task_policies"]
+__all__ = ["BUILTIN", "TaskPolicies", "base_name", "declared_hosts", "for_task", "task_policies"]
 
 BUILTIN = ("default", "builtin:default")
 """Names of the built-in default policy."""
@@ -51,15 +50,27 @@ def for_task(task: Task, base: str | Path | None = None) -> RulePolicy:
     return load_policy(ref, base_dir=task.root)
 
 
-def task_policies(base: str | Path | None = None) -> Callable[[Task], RulePolicy]:
-    """A function giving each task its policy (:func:`for_task`), each loaded once."""
-    cache: dict[str, RulePolicy] = {}
-    resolved = base_name(base)
+class TaskPolicies:
+    """Gives each task its policy (:func:`for_task` on one base), each loaded once; the
+    runner records :attr:`base` in ``run.json`` so a replay rebuilds the same policy."""
 
-    def make(task: Task) -> RulePolicy:
+    def __init__(self, base: str | Path | None = None) -> None:
+        self.base = base_name(base)
+        """How the base is recorded: ``default`` or an absolute path."""
+        self._cache: dict[str, RulePolicy] = {}
+
+    def __call__(self, task: Task) -> RulePolicy:
+        """The policy of ``task``.
+
+        Raises:
+            PolicyError: the base or the task's own policy does not load.
+        """
         key = json.dumps([task.policy, str(task.root)], sort_keys=True, default=str)
-        if key not in cache:
-            cache[key] = for_task(task, resolved)
-        return cache[key]
+        if key not in self._cache:
+            self._cache[key] = for_task(task, self.base)
+        return self._cache[key]
 
-    return make
+
+def task_policies(base: str | Path | None = None) -> TaskPolicies:
+    """A function giving each task its policy (:func:`for_task`), each loaded once."""
+    return TaskPolicies(base)

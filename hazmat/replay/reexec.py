@@ -108,8 +108,15 @@ def policy_for_record(run: RunTrace, task: Any) -> Policy:
 
     Raises:
         PolicyError: the policy does not load any more.
+        ReplayError: the run was policed by a policy given in Python (not rebuildable).
     """
     cfg = run.config
+    if "policy" not in cfg and cfg.get("policy_given"):
+        raise ReplayError(
+            f"run {run.run_id} was policed by a policy given in Python "
+            "(run_tasks(policy_for=...)), which the record cannot rebuild",
+            hint="replay it with --policy (a policy file or 'default')",
+        )
     if "policy" not in cfg:
         return AllowAllPolicy()
     from hazmat.policy.compose import for_task

@@ -179,8 +179,10 @@ def _run_config(
     seed: int,
     epochs: int,
     extra: dict[str, Any] | None,
+    *,
+    policed: PolicyFactory | None = None,
 ) -> dict[str, Any]:
-    return {
+    config = {
         "backend": backend,
         "seed": seed,
         "epochs": epochs,
@@ -189,6 +191,15 @@ def _run_config(
         "base_url": next((a.base_url for a in agents if a.base_url), None),
         **(extra or {}),
     }
+    from hazmat.policy.compose import TaskPolicies
+
+    if isinstance(policed, TaskPolicies) and "policy" not in config:
+        config["policy"] = policed.base
+    elif policed is not None and "policy" not in config:
+        # a policy given in Python (run_tasks(policy_for=...)) cannot be rebuilt from the
+        # record: say so, so a replay never stands in allow-all for it
+        config["policy_given"] = "python"
+    return config
 
 
 async def run_tasks(
@@ -221,7 +232,7 @@ async def run_tasks(
     recorder = Recorder.create(
         out_dir,
         run_id=run_id,
-        config=_run_config(tasks, agents, backend, seed, epochs, config),
+        config=_run_config(tasks, agents, backend, seed, epochs, config, policed=policy_for),
         tasks=[t.id for t in tasks],
         agents=[a.name for a in agents],
     )

@@ -261,3 +261,43 @@ def test_a_turn_over_the_step_limit_replays_identical(tmp_path: Path) -> None:
     assert "5 of 20 calls proposed in one turn were not run" in " ".join(shown.split())
     report = asyncio.run(replay_episode(run_dir, ep.episode_id, out_dir=tmp_path / "r"))
     assert report.identical and report.replayed_end == "limit", report.summary
+
+
+def test_a_run_made_through_the_python_api_replays_under_its_own_policy(tmp_path: Path) -> None:
+    """``run_tasks(policy_for=task_policies())`` records its base policy, so the replay
+    halts the reverse shell again (it used to replay under allow-all and run it); a
+    policy given as a bare Python function is refused, never replaced by allow-all."""
+    from hazmat.agents.models import resolve_agent
+    from hazmat.policy.compose import for_task, task_policies
+    from hazmat.runner import run_tasks
+    from hazmat.tasks import load_task
+
+    from .conftest import HALT_SCRIPT
+
+    script = tmp_path / "halt-script.json"
+    script.write_text(json.dumps(HALT_SCRIPT))
+    task = load_task(TASKS / "find-file")
+    agent = resolve_agent(f"scripted:{script}")
+
+    def run(policy_for: object) -> Path:
+        run_dir, results = asyncio.run(
+            run_tasks(
+                [task],
+                [agent],
+                backend="local",
+                out_dir=tmp_path / "runs",
+                policy_for=policy_for,  # type: ignore[arg-type]
+            )
+        )
+        assert results[0].reason == "halted", results[0]
+        return run_dir
+
+    recorded = run(task_policies())
+    assert json.loads((recorded / "run.json").read_text())["config"]["policy"] == "default"
+    eid = next(iter(load_run(recorded).episodes))
+    report = asyncio.run(replay_episode(recorded, eid, out_dir=tmp_path / "replays"))
+    assert report.identical and report.replayed_end == "halted", report.summary
+
+    custom = run(lambda t: for_task(t, "default"))
+    with pytest.raises(ReplayError, match="policy given in Python"):
+        asyncio.run(replay_episode(custom, eid, out_dir=tmp_path / "replays"))
