@@ -168,7 +168,7 @@ BROKEN: list[tuple[str, str, str]] = [
     (
         "sandbox:\n",
         "needs_docker: false\nsandbox:\n  services: {web: {}}\n",
-        "x/task.yaml:5: needs_docker: must be true when sandbox.services or sandbox.build is set",
+        "x/task.yaml:5: needs_docker: must be true when sandbox.services is set",
     ),
 ]
 

@@ -22,7 +22,7 @@ def _of_sandbox(sandbox_id: str) -> list[str]:
     out += [f"network {n['Name']}" for n in api.networks(filters=flt)]
     out += [f"volume {v['Name']}" for v in (api.volumes(filters=flt) or {}).get("Volumes") or []]
     out += [f"image {i['Id'][:19]}" for i in api.images(filters=flt)]
-    return out
+    return sorted(out)  # the daemon lists volumes in no fixed order
 
 
 async def test_cleanup_of_a_run_spares_kept_sandboxes(sandbox_image: str) -> None:
