@@ -71,19 +71,23 @@ def test_import_every_task_that_needs_no_outside_host(benchmarks: Path, tmp_path
 
 
 @pytest.mark.docker
-async def test_imported_tasks_validate_on_docker(benchmarks: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("sandbox", "backend"), [("docker", "docker"), ("auto", "local")])
+async def test_imported_tasks_validate_on_both_backends(
+    benchmarks: Path, tmp_path: Path, sandbox: str, backend: str
+) -> None:
     """A task with a proven solution (its script runs in the box and the flag is
-    captured), one without (unproven), and one with a binary asset."""
+    captured), one without (unproven), and one with a binary asset; on Docker, and with
+    ``auto`` on local (a task environment runs on both backends, local on its tree)."""
     out = tmp_path / "ic"
     report = import_tasks("intercode-ctf", benchmarks / "intercode-ctf", out)
     by = {t.source_id: t for t in report.tasks}
     picks = [out / "12", out / "4", out / "52"]  # RSA script; plain file; an ELF to run
     assert by["12"].solution == "proven" and by["4"].solution == "unproven"
     tasks = discover_tasks(picks)
-    _, verdicts = await validate_tasks(tasks, sandbox="auto", out_dir=tmp_path / "runs", jobs=2)
+    _, verdicts = await validate_tasks(tasks, sandbox=sandbox, out_dir=tmp_path / "runs", jobs=2)
     result = {v.task_id: (v.backend, v.ok, v.proven) for v in verdicts}
     assert result == {
-        "intercode-ctf/12": ("docker", True, True),
-        "intercode-ctf/4": ("docker", True, False),
-        "intercode-ctf/52": ("docker", True, False),
+        "intercode-ctf/12": (backend, True, True),
+        "intercode-ctf/4": (backend, True, False),
+        "intercode-ctf/52": (backend, True, False),
     }, [v.problems for v in verdicts]
