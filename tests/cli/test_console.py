@@ -12,8 +12,11 @@ visibly (``\\x1b[2J``), so the test cannot pass by printing nothing.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pexpect
@@ -72,9 +75,12 @@ def _pty(*args: str, env: dict[str, str] | None = None) -> str:
 
 
 @pytest.fixture(scope="module")
-def hostile_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def hostile_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     tmp = tmp_path_factory.mktemp("hostile")
-    script = tmp / f"agent-{E}[2J{E}]0;title\x07\x9b7m.json"
+    # the agent's spec names the script: a short folder, so `hazmat runs` shows the
+    # payload in the file name before it cuts a long line (xdist's tmp paths are long)
+    short = Path(tempfile.mkdtemp(prefix="hz-", dir="/tmp"))
+    script = short / f"agent-{E}[2J{E}]0;title\x07\x9b7m.json"
     steps = [
         {"tool": "bash", "command": f"printf '%s\\n' '{PAYLOAD}'; printf '%s\\n' '{PAYLOAD}' >&2"},
         {"tool": "bash", "command": f"echo '{PAYLOAD}' > /tmp/x"},
@@ -96,7 +102,8 @@ def hostile_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (run_dir,) = [p for p in runs.iterdir() if (p / "run.json").is_file()]
     events = (run_dir / "events.jsonl").read_text()
     assert "\\u001b[2J" in events  # the record holds the payload (JSON-escaped)
-    return run_dir
+    yield run_dir
+    shutil.rmtree(short, ignore_errors=True)
 
 
 @pytest.mark.local
