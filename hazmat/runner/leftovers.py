@@ -11,7 +11,9 @@ episode runs again), except a halted sandbox the run kept on purpose (``--keep-o
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -23,20 +25,29 @@ __all__ = ["kept_containers", "remove_leftovers"]
 log = structlog.get_logger("hazmat.runner")
 
 
-def kept_containers(run_dir: Path) -> frozenset[str]:
-    """Ids of the sandboxes the run kept on purpose (``note`` events of kind ``kept``)."""
-    out: set[str] = set()
+def events_mentioning(run_dir: Path, word: str) -> Iterator[dict[str, Any]]:
+    """The run's events whose line holds ``"word"`` (a quick filter before parsing; a
+    line that does not parse, as a torn tail, is skipped)."""
+    needle = f'"{word}"'
     with (run_dir / "events.jsonl").open(encoding="utf-8", errors="replace") as f:
         for line in f:
-            if '"kept"' not in line:
+            if needle not in line:
                 continue
             try:
                 ev = json.loads(line)
             except ValueError:
                 continue
-            if ev.get("event") == "note" and ev.get("kind") == "kept" and ev.get("container"):
-                out.add(str(ev["container"]))
-    return frozenset(out)
+            if isinstance(ev, dict):
+                yield ev
+
+
+def kept_containers(run_dir: Path) -> frozenset[str]:
+    """Ids of the sandboxes the run kept on purpose (``note`` events of kind ``kept``)."""
+    return frozenset(
+        str(ev["container"])
+        for ev in events_mentioning(run_dir, "kept")
+        if ev.get("event") == "note" and ev.get("kind") == "kept" and ev.get("container")
+    )
 
 
 def remove_leftovers(run_dir: Path, run_id: str, backend: str) -> dict[str, int]:

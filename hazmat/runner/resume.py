@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 from hazmat.agents.models import Agent
 from hazmat.errors import ConfigError
 from hazmat.record.log import Recorder
-from hazmat.runner.leftovers import remove_leftovers
+from hazmat.runner.leftovers import events_mentioning, remove_leftovers
 from hazmat.runner.plan import PlannedEpisode, RunControl, execute_plan, plan_episodes
 from hazmat.runner.result import EpisodeResult, PolicyFactory
 
@@ -138,17 +137,10 @@ async def resume_run(
 
 def _episode_starts(run_dir: Path) -> dict[str, int]:
     counts: dict[str, int] = {}
-    with (run_dir / "events.jsonl").open(encoding="utf-8", errors="replace") as f:
-        for line in f:
-            if '"episode_start"' not in line:
-                continue
-            try:
-                ev = json.loads(line)
-            except ValueError:
-                continue
-            if ev.get("event") == "episode_start":
-                eid = str(ev.get("episode_id"))
-                counts[eid] = counts.get(eid, 0) + 1
+    for ev in events_mentioning(run_dir, "episode_start"):
+        if ev.get("event") == "episode_start":
+            eid = str(ev.get("episode_id"))
+            counts[eid] = counts.get(eid, 0) + 1
     return counts
 
 
