@@ -276,6 +276,16 @@ def _questions(meta: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+_SETUP_COMMAND = re.compile(
+    r"(?:\bsudo\s+)?"
+    r"(?:(?:\b(?:ba)?sh\s+|\./)?[\w./-]*requirements\.sh\b"
+    r"|\bpython3?\s+-m\s+pip\b|\bpip3?\s+install\b|\bapt(?:-get)?\b|\bdocker\b)"
+    r"[^;&|)\n]*?(?=\s*(?:[;&|)]|$))"
+)
+"""A setup command in a solution script (requirements.sh, pip/apt installs, docker), up
+to the end of its simple command."""
+
+
 def _solution_steps(
     task: Path, folder: Path, flag: str, entry: ImportedTask
 ) -> list[dict[str, Any]] | None:
@@ -288,15 +298,18 @@ def _solution_steps(
     steps: list[dict[str, Any]] = []
     kept = []
     for line in script.read_text(encoding="utf-8", errors="replace").splitlines():
-        if re.search(r"requirements\.sh|\bpip3?\s+install|\bapt(-get)?\b|\bdocker\b", line):
+        # an install or docker command becomes `true` in place, so the line's shell
+        # structure stays (`if ! apt-get install -y strace; then` -> `if ! true; then`;
+        # dropping the line left its `fi` and `exit 1` behind)
+        made = _SETUP_COMMAND.sub("true", line)
+        if made != line:
             entry.dropped.append(
                 Dropped(
                     what=f"solution.sh: {line.strip()[:80]}",
-                    why="the environment and services replace it",
+                    why="the environment and services replace it (the command reads `true`)",
                 )
             )
-            continue
-        kept.append(line)
+        kept.append(made)
     dest = folder / "solution"
     dest.mkdir(parents=True, exist_ok=True)
     (dest / "solution.sh").write_text("\n".join(kept) + "\n")

@@ -98,3 +98,24 @@ def test_real_cybench_import_lists_every_rewrite(benchmarks: Path, tmp_path: Pat
             assert (folder / "Dockerfile").read_text().splitlines()[2] == "FROM ${BASE}"
     for s in report.skipped:
         assert s.reason  # each skip says why
+
+
+def test_solution_scripts_keep_their_shell_structure(benchmarks: Path, tmp_path: Path) -> None:
+    """An install line inside a shell construct becomes ``true`` in place: BoxCutter's
+    ``if ! apt-get install -y strace; then ... fi`` used to lose its ``if`` line, so the
+    imported script always printed "Failed to install strace" and exited 1. Every
+    imported solution script parses (``bash -n``) and none still installs anything."""
+    import re
+    import subprocess
+
+    out = tmp_path / "cb"
+    import_tasks("cybench", benchmarks / "cybench", out)
+    scripts = sorted(out.glob("*/solution/solution.sh"))
+    assert len(scripts) >= 12
+    for script in scripts:
+        check = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+        assert check.returncode == 0, (script, check.stderr)
+        text = script.read_text()
+        assert not re.search(r"\bapt(-get)?\s+install\b|\bpip3?\s+install\b", text), script
+    boxcutter = (out / "boxcutter" / "solution" / "solution.sh").read_text()
+    assert "if ! true; then" in boxcutter and 'strace "./cutter"' in boxcutter
