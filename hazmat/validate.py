@@ -301,10 +301,16 @@ async def validate_tasks(
             on_verdict(verdict)
 
     status = "interrupted"
+    running = [asyncio.ensure_future(one(t, v)) for t, v in zip(tasks, verdicts, strict=True)]
     try:
-        await asyncio.gather(*(one(t, v) for t, v in zip(tasks, verdicts, strict=True)))
+        await asyncio.gather(*running)
         status = "complete"
     finally:
+        # Ctrl-C cancels this coroutine: stop every episode and let each one clean up its
+        # sandbox and record its end before the run itself is closed
+        for job in running:
+            job.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
         recorder.finish(status)  # type: ignore[arg-type]
     return recorder.path, verdicts
 

@@ -179,18 +179,27 @@ def validate(
             state += ", proven" if v.proven else ", unproven"
         err.print(f"{v.task_id}: {state}", highlight=False, markup=False)
 
-    run_dir, verdicts = asyncio.run(
-        validate_tasks(
-            tasks,
-            sandbox=sandbox,
-            out_dir=out,
-            seed=seed,
-            jobs=jobs,
-            policy_for=task_policies(policy),
-            on_verdict=None if as_json else progress,
-            strict=strict,
+    try:
+        run_dir, verdicts = asyncio.run(
+            validate_tasks(
+                tasks,
+                sandbox=sandbox,
+                out_dir=out,
+                seed=seed,
+                jobs=jobs,
+                policy_for=task_policies(policy),
+                on_verdict=None if as_json else progress,
+                strict=strict,
+            )
         )
-    )
+    except KeyboardInterrupt:
+        err.print(
+            f"interrupted: validation stopped, sandboxes cleaned up (record under {out})",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(130) from None
     if as_json:
         print(
             json.dumps(

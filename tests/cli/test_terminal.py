@@ -14,7 +14,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.cli.conftest import ROOT, clean_env, finish, spawn, wait_for_no_processes
+from tests.cli.conftest import (
+    ROOT,
+    clean_env,
+    finish,
+    processes_mentioning,
+    spawn,
+    wait_for_no_processes,
+)
 
 pytestmark = pytest.mark.timeout(400)
 
@@ -145,3 +152,45 @@ def test_ctrl_c_interrupts_a_local_run_and_resume_finishes_it(tmp_path: Path) ->
 @pytest.mark.docker
 def test_ctrl_c_interrupts_a_docker_run_and_resume_finishes_it(tmp_path: Path) -> None:
     _interrupt_and_resume(tmp_path, "docker")
+
+
+def test_ctrl_c_stops_validate_with_one_line(tmp_path: Path) -> None:
+    """Ctrl-C during ``hazmat validate``: one line, exit 130, no traceback (it used to
+    print three, ending "recorder is closed"), the run closed ``interrupted`` and
+    verifiable, and no sandbox left running."""
+    task = tmp_path / "slow-task"
+    shutil.copytree(ROOT / "tasks" / "examples" / "find-file", task)
+    spec = yaml.safe_load((task / "task.yaml").read_text())
+    spec["id"] = "examples/slow-find-file"
+    spec["solution"] = [{"tool": "bash", "command": "sleep 20"}, *spec["solution"]]
+    (task / "task.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    out = tmp_path / "runs"
+    private_tmp = Path(tempfile.mkdtemp(prefix="hazmat-ctrlc-", dir="/tmp"))
+    private_tmp.chmod(0o755)
+    try:
+        child = spawn(
+            "validate", str(task), "--sandbox", "local", "--out", str(out),
+            columns=100, env=clean_env(TMPDIR=str(private_tmp)),
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while not processes_mentioning(str(private_tmp)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(2.0)  # both episodes are inside their sandboxes
+        child.sendintr()
+        status, text = finish(child, timeout=120)
+        assert status == 130, text
+        assert "Traceback" not in text and "recorder is closed" not in text, text
+        assert "interrupted: validation stopped" in text, text
+        (run_dir,) = list(out.iterdir())
+        assert json.loads((run_dir / "run.json").read_text())["status"] == "interrupted"
+        verify = subprocess.run(
+            [sys.executable, "-m", "hazmat.cli", "verify", str(run_dir)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert verify.returncode == 0, verify.stdout + verify.stderr
+        assert wait_for_no_processes(str(private_tmp)) == []
+    finally:
+        shutil.rmtree(private_tmp, ignore_errors=True)
