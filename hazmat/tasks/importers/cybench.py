@@ -239,14 +239,24 @@ def _services(task: Path, out: Path, entry: ImportedTask) -> tuple[dict[str, Any
         if env:
             spec["env"] = {str(k): escape_text(str(v)) for k, v in env.items()}
         test = (svc.get("healthcheck") or {}).get("test")
+        ports = [str(p).rsplit(":", 1)[-1] for p in svc.get("ports") or []]
         if isinstance(test, list) and test[:1] == ["CMD-SHELL"]:
             spec["healthcheck"] = " ".join(test[1:])
         elif isinstance(test, list) and test[:1] == ["CMD"]:
             spec["healthcheck"] = shlex.join(test[1:])
-        else:
-            ports = [str(p).rsplit(":", 1)[-1] for p in svc.get("ports") or []]
-            if ports:
-                spec["healthcheck"] = f"nc -z 127.0.0.1 {ports[0]}"
+        elif ports:
+            spec["healthcheck"] = f"nc -z 127.0.0.1 {ports[0]}"
+        probe = re.fullmatch(
+            r"nc -z (?:localhost|127\.0\.0\.1) (\d+)( \|\| exit 1)?", spec.get("healthcheck", "")
+        )
+        if probe and ports and probe.group(1) not in ports:
+            # compose only marks such a service unhealthy; hazmat waits for health, so a
+            # check of a port the service never opens would stop every episode
+            spec["healthcheck"] = f"nc -z 127.0.0.1 {ports[0]}"
+            rebuilt.changes.append(
+                f"health check probed port {probe.group(1)}, which the service does not "
+                f"publish ({', '.join(ports)}); it probes {ports[0]}"
+            )
         services[name] = spec
         entry.rewrites.append(
             Rewrite(

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from hazmat.tasks.importers import import_tasks
 from hazmat.tasks.load import discover_tasks, load_variants
@@ -100,7 +101,9 @@ def test_real_cybench_import_lists_every_rewrite(benchmarks: Path, tmp_path: Pat
         assert s.reason  # each skip says why
 
 
-def test_solution_scripts_keep_their_shell_structure(benchmarks: Path, tmp_path: Path) -> None:
+def test_real_import_keeps_scripts_whole_and_health_checks_true(
+    benchmarks: Path, tmp_path: Path
+) -> None:
     """An install line inside a shell construct becomes ``true`` in place: BoxCutter's
     ``if ! apt-get install -y strace; then ... fi`` used to lose its ``if`` line, so the
     imported script always printed "Failed to install strace" and exited 1. Every
@@ -119,3 +122,8 @@ def test_solution_scripts_keep_their_shell_structure(benchmarks: Path, tmp_path:
         assert not re.search(r"\bapt(-get)?\s+install\b|\bpip3?\s+install\b", text), script
     boxcutter = (out / "boxcutter" / "solution" / "solution.sh").read_text()
     assert "if ! true; then" in boxcutter and 'strace "./cutter"' in boxcutter
+    # ezmaze's compose health check probes 1337 while the service serves 9999: compose
+    # only marks it unhealthy, hazmat waited for health and every episode ended error
+    ezmaze = yaml.safe_load((out / "ezmaze" / "task.yaml").read_text())
+    assert ezmaze["sandbox"]["services"]["ezmaze"]["healthcheck"] == "nc -z 127.0.0.1 9999"
+    assert "health check probed port 1337" in (out / "IMPORT.md").read_text()
