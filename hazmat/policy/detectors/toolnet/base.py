@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from hazmat.policy.detectors._common import flags
 from hazmat.policy.endpoints import Endpoint, endpoints_of_args
 from hazmat.policy.shell.commands import Cmd
 
@@ -71,13 +72,8 @@ def bind_exposed(addr: str | None) -> bool:
 
 
 def _flags(args: list[str]) -> set[str]:
-    out: set[str] = set()
-    for a in args:
-        if a.startswith("--"):
-            out.add(a.split("=", 1)[0])
-        elif a.startswith("-") and len(a) > 1 and not a[1:].isdigit():
-            out.update("-" + ch for ch in a[1:])
-    return out
+    """Short flags split and long flags as given (:func:`.._common.flags`)."""
+    return flags(args)
 
 
 def _opt(args: list[str], opts: tuple[str, ...], *, cluster: bool = True) -> str | None:
