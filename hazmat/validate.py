@@ -49,6 +49,7 @@ __all__ = [
     "TaskVerdict",
     "backend_for",
     "check_imported",
+    "docker_problem",
     "null_problems",
     "proof",
     "solution_problems",
@@ -130,7 +131,7 @@ def backend_for(task: Task, sandbox: str) -> str | None:
     return sandbox
 
 
-def _docker_problem() -> str | None:
+def docker_problem() -> str | None:
     """Why Docker cannot be used here (``None``: the daemon answers)."""
     from hazmat.errors import BackendUnavailableError
     from hazmat.sandbox.docker.image import docker_client
@@ -251,7 +252,7 @@ async def validate_tasks(
     verdicts = [TaskVerdict(task_id=t.id, backend=backend_for(t, sandbox)) for t in tasks]
     no_docker = None
     if sandbox == "auto" and any(v.backend == "docker" for v in verdicts):
-        no_docker = await asyncio.to_thread(_docker_problem)
+        no_docker = await asyncio.to_thread(docker_problem)
     for v in verdicts:
         if v.backend is None:
             v.skipped = "needs docker"

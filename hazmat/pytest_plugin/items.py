@@ -237,18 +237,6 @@ def _stop_message(card: Any, risk: Any, gate: Path) -> str:
     )
 
 
-def _docker_problem() -> str | None:
-    try:
-        import docker
-
-        client = docker.from_env(timeout=5)
-        client.ping()
-        client.close()
-    except Exception as exc:
-        return f"Docker daemon not reachable: {type(exc).__name__}: {exc}"
-    return None
-
-
 def _check_backend(task: Any, backend: str) -> None:
     """Skip (or fail under HAZMAT_REQUIRE_DOCKER=1) when the task cannot run here."""
     problem = None
@@ -259,7 +247,9 @@ def _check_backend(task: Any, backend: str) -> None:
             f"run it with --hazmat-sandbox docker"
         )
     elif backend == "docker":
-        problem = _docker_problem()
+        from hazmat.validate import docker_problem
+
+        problem = docker_problem()
     if problem is None:
         return
     if os.environ.get(_REQUIRE_DOCKER) == "1":

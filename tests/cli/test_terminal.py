@@ -69,6 +69,17 @@ def test_runs_is_readable_at_80_and_100_columns(tmp_path: Path, columns: int) ->
     assert sum("complete" in line for line in lines) == 2, text
 
 
+def _assert_verifies(run_dir: Path) -> None:
+    verify = subprocess.run(
+        [sys.executable, "-m", "hazmat.cli", "verify", str(run_dir)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
 def _slow_agent(tmp_path: Path) -> Path:
     """A scripted agent whose every step takes a second, so Ctrl-C lands mid-episode."""
     script = tmp_path / "slow.yaml"
@@ -134,14 +145,7 @@ def _run_interrupt_resume(out: Path, private_tmp: Path, tmp_path: Path, backend:
     assert {e["status"] for e in summary["episodes"]} == {"submitted"}
     counters = re.findall(r"\[(\d+)/(\d+)\] ep", text)
     assert counters[-1] == ("4", "4"), text  # the counter counts the episodes already ended
-    verify = subprocess.run(
-        [sys.executable, "-m", "hazmat.cli", "verify", str(run_dir)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert verify.returncode == 0, verify.stdout + verify.stderr
+    _assert_verifies(run_dir)
     assert wait_for_no_processes(str(private_tmp)) == []
 
 
@@ -183,14 +187,7 @@ def test_ctrl_c_stops_validate_with_one_line(tmp_path: Path) -> None:
         assert "interrupted: validation stopped" in text, text
         (run_dir,) = list(out.iterdir())
         assert json.loads((run_dir / "run.json").read_text())["status"] == "interrupted"
-        verify = subprocess.run(
-            [sys.executable, "-m", "hazmat.cli", "verify", str(run_dir)],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert verify.returncode == 0, verify.stdout + verify.stderr
+        _assert_verifies(run_dir)
         assert wait_for_no_processes(str(private_tmp)) == []
     finally:
         shutil.rmtree(private_tmp, ignore_errors=True)
