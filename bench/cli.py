@@ -7,7 +7,11 @@ so drift of the machine hits both sides alike:
 - ``help_ms``: ``hazmat --help``; ``help_ratio_vs_python`` = help / python (target <= 4);
 - ``runs_ms``: ``hazmat runs DIR`` over a folder of two recorded runs;
   ``runs_ratio_vs_python``;
-- ``verify_ms``: ``hazmat verify RUN`` on one of them; ``verify_ratio_vs_python``.
+- ``verify_ms``: ``hazmat verify RUN`` on one of them; ``verify_ratio_vs_python``;
+- ``floor_ms``: the stack's own floor for a command that reads a record: a process that
+  builds and uses one pydantic model and does nothing else (no parser, no hazmat code);
+  ``floor_ratio_vs_python``. ``runs`` and ``verify`` read records, which are pydantic
+  models (DESIGN.md), so they cannot start faster than this.
 
 The command runs as ``python3 -m hazmat.cli`` with the same interpreter as the baseline
 (an installed ``hazmat`` script adds only the interpreter's own start), with bytecode
@@ -32,6 +36,15 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+FLOOR = (
+    "from pydantic import BaseModel\n"
+    "class Record(BaseModel):\n"
+    "    n: int\n"
+    "Record.model_validate({'n': 1})\n"
+)
+"""The floor: one pydantic record built and read, nothing else (no parser, no hazmat)."""
 
 
 def _env() -> dict[str, str]:
@@ -93,6 +106,7 @@ def main() -> None:
             "help": [*cmd, "--help"],
             "runs": [*cmd, "runs", str(out)],
             "verify": [*cmd, "verify", str(run_dir)],
+            "floor": [sys.executable, "-c", FLOOR],
         }
         samples: dict[str, list[float]] = {name: [] for name in commands}
         for argv in commands.values():  # warm the file cache, write the bytecode caches
@@ -102,7 +116,7 @@ def main() -> None:
                 samples[name].append(_wall(argv, ROOT))
     ms = {name: round(statistics.median(s) * 1000, 1) for name, s in samples.items()}
     figures: dict[str, float] = {f"{name}_ms": value for name, value in ms.items()}
-    for name in ("help", "runs", "verify"):
+    for name in ("help", "runs", "verify", "floor"):
         figures[f"{name}_ratio_vs_python"] = round(ms[name] / ms["python"], 2)
     for key, value in figures.items():
         print(f"{key:24} {value}")

@@ -79,14 +79,18 @@ def group(help_text: str) -> typer.Typer:
     )
 
 
-app = typer.Typer(
-    name="hazmat",
-    help="A containment lab for dangerous-capability evaluations of AI agents.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
+def _root_app() -> typer.Typer:
+    return typer.Typer(
+        name="hazmat",
+        help="A containment lab for dangerous-capability evaluations of AI agents.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+    )
+
+
+app = _root_app()
 
 
 def command(parent: typer.Typer, name: str | None = None, **settings: Any) -> Callable[[F], F]:
@@ -125,12 +129,17 @@ def _root(
     configure_logging_on_use("debug" if verbose > 1 else "info" if verbose else level)
 
 
-def click_command() -> Any:
+def click_command(args: list[str] | None = None) -> Any:
     """The click command typer builds from :data:`app`, with readable metavars
-    (``--agent AGENT``, ``TASK_PATHS...``) instead of type names (``<list[str]>``)."""
+    (``--agent AGENT``, ``TASK_PATHS...``) instead of type names (``<list[str]>``).
+
+    Given the command line ``args``, only the command it names is built (building all
+    of them costs more than some commands take to run); the whole tree when it names
+    none, or a name no command has (so the usage error can suggest the close ones).
+    """
     import typer.main
 
-    root = typer.main.get_command(app)
+    root = typer.main.get_command(_only(_command_name(args or [])))
 
     def tidy(cmd: Any) -> None:
         for param in getattr(cmd, "params", ()):
@@ -146,14 +155,48 @@ def click_command() -> Any:
     return root
 
 
+def _command_name(args: list[str]) -> str | None:
+    """The command a command line names: its first word that is not a root option (the
+    root's options are all flags, so no option takes the next word as its value)."""
+    for arg in args:
+        if arg == "--":
+            return None
+        if not arg.startswith("-"):
+            return arg
+    return None
+
+
+def _only(name: str | None) -> typer.Typer:
+    """:data:`app` with only the command or group ``name``, or all of it (no such name)."""
+    if name is None:
+        return app
+    pruned = _root_app()
+    pruned.registered_callback = app.registered_callback
+    for info in app.registered_commands:
+        callback = info.callback
+        own = info.name or (callback.__name__.lower().replace("_", "-") if callback else None)
+        if own == name:
+            pruned.registered_commands = [info]
+            return pruned
+    for group_info in app.registered_groups:
+        if group_info.name == name:
+            pruned.registered_groups = [group_info]
+            return pruned
+    return app
+
+
 def main(argv: list[str] | None = None) -> NoReturn:
     """Run the ``hazmat`` command and exit; every failure becomes one line and an exit code."""
     from hazmat.cli import console
     from hazmat.errors import HazmatError
 
     args = list(sys.argv[1:] if argv is None else argv)
+    # hazmat's models use no pydantic plugin, and looking for plugins reads the entry
+    # points of every installed distribution when the first model is built (a user who
+    # wants theirs sets PYDANTIC_DISABLE_PLUGINS to the names to leave out, or to "").
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     try:
-        rc = click_command().main(args=args, prog_name="hazmat", standalone_mode=False)
+        rc = click_command(args).main(args=args, prog_name="hazmat", standalone_mode=False)
     except HazmatError as exc:
         console.error(exc.one_line())
         sys.exit(exc.exit_code)

@@ -124,7 +124,7 @@ EndReason = Literal["submitted", "completed", "limit", "halted", "error"]
 class BlobRef(BaseModel):
     """A reference to ``blobs/<blob>`` (sha256 hex of the stored bytes)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     blob: str = Field(pattern=r"^[0-9a-f]{64}$")
     size: int = Field(ge=0)
@@ -179,7 +179,10 @@ def iter_blob_refs(value: object) -> list[dict[str, Any]]:
 
 
 class _Fields(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    # Built when the Recorder first checks an event of the kind: readers (verify, runs,
+    # show) need the names above, never these schemas, and building them all costs more
+    # than reading a small run.
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
 
 Inline = str | BlobRef | None
