@@ -345,6 +345,9 @@ def _fill(
         report.environment = spec_diff(
             recorded_spec, new_spec, ignore=ignored + (("image",) if pinned else ())
         )
+    moved = _environment_moved(orig.ready, new.ready)
+    if moved:
+        report.notes.append(moved)
     o_info = (orig.ready or {}).get("info") or {}
     n_info = (new.ready or {}).get("info") or {}
     if o_info.get("bwrap_version") and o_info.get("bwrap_version") != n_info.get("bwrap_version"):
@@ -361,8 +364,21 @@ def _fill(
         at = f"step {d.step}" if d.step is not None else "the end"
         more = f" (+{len(divs) - 1} more differences)" if len(divs) > 1 else ""
         report.summary = f"diverged at {at}: {d.message}{more}"
+    if moved:
+        report.summary += f"; {moved}"
     if report.environment:
         report.summary += (
             f"; the sandbox spec differs from the record at "
             f"{', '.join(report.environment[:3])}" + (" ..." if len(report.environment) > 3 else "")
         )
+
+
+def _environment_moved(recorded: Any, replayed: Any) -> str | None:
+    """What to say when the replay ran on another environment than the recorded episode
+    (another image or root file system hash, or the host's system): the first thing to
+    suspect when a replay diverges. None when they match or the record names none."""
+    was = (recorded or {}).get("environment")
+    now = (replayed or {}).get("environment")
+    if not was or was == now:
+        return None
+    return f"the environment was {was}, the replay ran on {now or 'an unnamed one'}"

@@ -17,8 +17,11 @@ What happens:
 2. Docker: the sandbox runs on the recorded image *by id*. When that image is gone,
    the replay refuses (:class:`ReplayError`) unless ``allow_other_image``; when the
    tag now names another image, the recorded one is still used and a note says so.
-   Local: there is no image; the host's tools are what they are (the bubblewrap
-   version is compared and noted).
+   Local: the sandbox runs the environment's root file system (the same hash as the
+   image, see :mod:`hazmat.sandbox.rootfs`); the bubblewrap version is compared and
+   noted. On either backend, a replay that ran on another environment than the
+   recorded episode (another hash, or the host's system) says so in its notes and
+   its summary.
 3. A replay agent answers every model turn with the recorded response, read whole
    (:func:`hazmat.replay.trace.load_call` resolves blobs: a 5 KiB ``write_file`` is
    replayed with its 5 KiB content; a missing blob refuses the replay) (content,

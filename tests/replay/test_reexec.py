@@ -42,6 +42,22 @@ def test_solution_run_replays_identical_on_local(
     assert verify_run(Path(report.replay_run or "")).ok
 
 
+def test_a_replay_on_another_environment_says_so(
+    solution_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Recorded on the base environment's root file system, replayed on the host's
+    system: the report names both, in its notes and its summary, whatever the verdict."""
+    eid = episode_of(solution_run, "examples/find-file")
+    recorded = load_run(solution_run).episode(eid).ready or {}
+    assert recorded.get("environment") not in (None, "host"), recorded
+    same = asyncio.run(replay_episode(solution_run, eid, out_dir=tmp_path / "same"))
+    assert not any("environment" in n for n in same.notes), same.notes
+    monkeypatch.setenv("HAZMAT_LOCAL_ROOT", "host")
+    report = asyncio.run(replay_episode(solution_run, eid, out_dir=tmp_path / "host"))
+    said = f"the environment was {recorded['environment']}, the replay ran on host"
+    assert said in report.notes and said in report.summary, report
+
+
 def test_halted_run_replays_identical_and_halts_again(halted_run: Path, tmp_path: Path) -> None:
     eid = next(iter(load_run(halted_run).episodes))
     report = asyncio.run(replay_episode(halted_run, eid, out_dir=tmp_path))
