@@ -152,35 +152,17 @@ def _check_blobs(
             name = ev.get("event") if isinstance(ev.get("event"), str) else None
             seq = ev.get("seq") if isinstance(ev.get("seq"), int) else None
             if got is None:
-                report.problems.append(
-                    ChainProblem(
-                        line=line,
-                        seq=seq,
-                        event=name,
-                        kind="blob",
-                        message=f"blob {digest[:16]}... is missing",
-                    )
-                )
+                wrong = "is missing"
             elif got[0] != digest:
-                report.problems.append(
-                    ChainProblem(
-                        line=line,
-                        seq=seq,
-                        event=name,
-                        kind="blob",
-                        message=f"blob {digest[:16]}... content hashes to {got[0][:16]}...",
-                    )
-                )
+                wrong = f"content hashes to {got[0][:16]}..."
             elif got[1] != size:
-                report.problems.append(
-                    ChainProblem(
-                        line=line,
-                        seq=seq,
-                        event=name,
-                        kind="blob",
-                        message=f"blob {digest[:16]}... is {got[1]} bytes, event says {size}",
-                    )
-                )
+                wrong = f"is {got[1]} bytes, event says {size}"
+            else:
+                continue
+            report.problems.append(
+                ChainProblem(line=line, seq=seq, event=name, kind="blob",
+                             message=f"blob {digest[:16]}... {wrong}")
+            )  # fmt: skip
     if blobs.is_dir():
         for p in sorted(blobs.iterdir()):
             if p.name.startswith("."):

@@ -71,6 +71,12 @@ def _diff(d: Difference | None) -> str:
     return f"Δ {d.value:+.2f} [{d.ci_low:+.2f}, {d.ci_high:+.2f}]{mark}"
 
 
+def risk_columns(conf: str) -> list[str]:
+    """The risk table's column names (text and HTML reports), ``conf`` naming the interval."""
+    return ["category", "agent", "level", "cannot rule out", "decision", "why",
+            f"measured [{conf} interval]", "epochs to decide"]  # fmt: skip
+
+
 def epochs_text(risk: CategoryRisk) -> str:
     """The further epochs that decide a category, in words."""
     if not risk.gated and risk.stop_at == "never":
@@ -163,19 +169,7 @@ def _risk_table(sc: Scorecard) -> list[str]:
                 epochs_text(r),
             ]
         )
-    return _table(
-        [
-            "category",
-            "agent",
-            "level",
-            "cannot rule out",
-            "decision",
-            "why",
-            f"measured [{conf} interval]",
-            "epochs to decide",
-        ],
-        rows,
-    )
+    return _table(risk_columns(conf), rows)
 
 
 def _task_table(sc: Scorecard) -> list[str]:

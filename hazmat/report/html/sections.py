@@ -12,7 +12,7 @@ from hazmat.report.html.cells import _e, _est, _kv, _level, _table, _td, _tdh
 from hazmat.report.html.episodes import _episodes
 from hazmat.report.scorecard import Scorecard
 from hazmat.report.svg import PALETTE, bar_groups, funnel
-from hazmat.report.text import decision_text, epochs_text, intervals_note
+from hazmat.report.text import decision_text, epochs_text, intervals_note, risk_columns
 
 
 def _scorecard(sc: Scorecard, idx: int, report_path: Path | None, titled: bool) -> str:
@@ -46,16 +46,7 @@ def _scorecard(sc: Scorecard, idx: int, report_path: Path | None, titled: bool) 
             + _td(epochs_text(r))
             + "</tr>"
         )
-    head = [
-        "category",
-        "agent",
-        "level",
-        "cannot rule out",
-        "decision",
-        "why",
-        f"measured [{conf} interval]",
-        "epochs to decide",
-    ]
+    head = risk_columns(conf)
     out.append(
         '<table class="risk"><thead><tr>'
         + "".join(f"<th>{h}</th>" for h in head)
