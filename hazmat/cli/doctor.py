@@ -71,6 +71,13 @@ def doctor(
         if local == "host":
             where = "[yellow]local sandboxes run on the host's /usr[/] (environment 'host')"
         con.print(f"  environment {base['hash']}  {where}", highlight=False)
+        cache = base.get("cache") or {}
+        if cache.get("trees", 0) > 1:
+            con.print(
+                f"  rootfs cache {cache['trees']} trees, {cache['bytes'] / 1e6:.0f} MB  "
+                "(hazmat cleanup --rootfs: remove unused ones)",
+                highlight=False,
+            )
     for env in report.get("environments", []):
         state = "[green]built[/]" if env["built"] else "[yellow]not built[/]"
         if env["built"] is None:
@@ -88,14 +95,16 @@ def doctor(
 
 def _base_environment(report: dict[str, Any]) -> dict[str, Any]:
     """The base environment (hazmat's sandbox image): its hash, whether the local root file
-    system is cached (where, from what), and what the local probe ran on (``local``: an
-    environment hash, or ``host``)."""
+    system is cached (where, from what), what the local probe ran on (``local``: an
+    environment hash, or ``host``), and how many trees the cache holds (``cache``)."""
     from hazmat.errors import HazmatError
     from hazmat.sandbox.rootfs import base_source, cached_rootfs, rootfs_meta
+    from hazmat.sandbox.rootfs_prune import cache_size
 
     try:
         source = base_source()
         tree = cached_rootfs(source.hash)
+        trees, size = cache_size()
     except HazmatError as exc:
         return {"hash": None, "detail": exc.one_line()}
     probe = report.get("backends", {}).get("local", {}).get("info") or {}
@@ -106,6 +115,7 @@ def _base_environment(report: dict[str, Any]) -> dict[str, Any]:
         "rootfs": str(tree) if tree is not None else None,
         "source": (rootfs_meta(source.hash) or {}).get("source"),
         "local": probe.get("env"),
+        "cache": {"trees": trees, "bytes": size},
     }
 
 

@@ -155,21 +155,51 @@ def _prompt() -> str | None:
 def cleanup(
     run: Annotated[str | None, typer.Option(help="only what this run made")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    rootfs: Annotated[
+        bool,
+        typer.Option(
+            "--rootfs",
+            help="also prune the local backend's root file system cache: trees of "
+            "environments no sandbox uses now, except the current base environment's",
+        ),
+    ] = False,
+    older_than: Annotated[
+        float | None,
+        typer.Option(
+            "--older-than",
+            metavar="DAYS",
+            min=0.0,
+            help="with --rootfs: only trees not used for this many days",
+        ),
+    ] = None,
 ) -> None:
     """Remove every container, network and volume hazmat left behind, and local sandbox
     folders whose process died. Episode images and local cgroups go too; with --run, only
-    what that run left. Without a Docker daemon only the local part runs."""
+    what that run left. Without a Docker daemon only the local part runs. With --rootfs,
+    the root file system cache is pruned too (never a tree a sandbox runs on)."""
     from hazmat.cli.console import err, out
     from hazmat.errors import BackendUnavailableError
     from hazmat.sandbox import available_backends, get_backend
 
-    counts: dict[str, int] = {}
+    if older_than is not None and not rootfs:
+        raise ConfigError("--older-than prunes the root file system cache", hint="add --rootfs")
+    counts: dict[str, Any] = {}
     for name in sorted(available_backends(), key=lambda n: (n != "local", n)):
         try:
             counts.update(get_backend(name).cleanup(run_id=run))
         except BackendUnavailableError as exc:
             err().print(f"{name}: skipped ({exc.one_line()})", highlight=False, soft_wrap=True)
+    line = ", ".join(f"{v} {k}" for k, v in counts.items()) + " removed"
+    if rootfs:
+        from hazmat.sandbox.rootfs import base_source
+        from hazmat.sandbox.rootfs_prune import prune_rootfs
+
+        seconds = None if older_than is None else older_than * 86400.0
+        pruned = prune_rootfs({base_source().hash}, seconds)
+        counts["rootfs"] = pruned.model_dump(mode="json")
     if as_json:
         print(json.dumps(counts, sort_keys=True))
     else:
-        out().print(", ".join(f"{v} {k}" for k, v in counts.items()) + " removed")
+        out().print(line, highlight=False)
+        if rootfs:
+            out().print(pruned.line(), highlight=False, soft_wrap=True)

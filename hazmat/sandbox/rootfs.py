@@ -8,6 +8,9 @@ extracted once per hash into the cache::
     <cache>/<hash>/tree/        the file system (sandboxes bind parts of it read-only)
     <cache>/<hash>/meta.json    where it came from: docker export of an image id, or mmdebstrap
     <cache>/<hash>.lock         held while one process makes it (others wait, then reuse it)
+    <cache>/<hash>.use          flock shared by each local sandbox running on it
+                                (:mod:`hazmat.sandbox.rootfs_prune`: what ``hazmat
+                                cleanup --rootfs`` never removes)
 
 ``<cache>`` is ``$HAZMAT_ROOTFS_CACHE``, else ``$XDG_CACHE_HOME/hazmat/rootfs`` (default
 ``~/.cache``); as root, when that folder is another user's or cannot be entered by other

@@ -94,10 +94,11 @@ from hazmat.sandbox.local.snapshot import (
 )
 from hazmat.sandbox.local.snapshot import save_snapshot as _save_snapshot
 from hazmat.sandbox.local.spawn import join_cgroups, spawn_bwrap
-from hazmat.sandbox.local.system import SystemRoot, system_root
+from hazmat.sandbox.local.system import SystemRoot, held_system_root
 from hazmat.sandbox.local.teardown import kill_now, kill_sandbox
 from hazmat.sandbox.netwatch import spawn_sentinel
 from hazmat.sandbox.rootfs import HOST
+from hazmat.sandbox.rootfs_prune import TreeUse
 
 __all__ = [
     "LocalSandbox",
@@ -149,6 +150,8 @@ class LocalSandbox(ChannelSandbox, Freezable, CgroupLimits):
         self._baseline: Listing = {}
         self._python = ""
         self._root = SystemRoot(HOST, None, (), HOST)
+        self._use = TreeUse()
+        """The shared "in use" lock of the tree it runs on, from start to stop."""
         self._stopped = False
         self._started = False
         self._log = log.bind(run_id=run_id, episode_id=episode_id)
@@ -174,7 +177,7 @@ class LocalSandbox(ChannelSandbox, Freezable, CgroupLimits):
         t0 = time.monotonic()
         try:
             check_spec(self.spec)
-            self._root = await asyncio.to_thread(system_root, self.spec)
+            self._root = await asyncio.to_thread(held_system_root, self.spec, self._use)
             try:
                 self._prepare()  # sync so a cancel cannot leak cgroups
             except OSError as exc:
@@ -434,6 +437,7 @@ class LocalSandbox(ChannelSandbox, Freezable, CgroupLimits):
             if self._backing is not None:
                 self._backing.remove()
                 self._backing = self._dir = None
+            self._use.release()  # its processes are gone: the tree may be pruned
             self._log.debug("sandbox_stopped", backend="local")
         if cancelled is not None:
             raise cancelled

@@ -23,6 +23,11 @@ as before, with a warning once per process, and its environment is recorded as
 ``"host"`` (``hazmat doctor`` says so). ``HAZMAT_LOCAL_ROOT=host`` asks for that on
 purpose. A task environment that cannot be had is an error, never the host: its tools
 would be missing.
+
+In use: :func:`held_system_root` (what a local sandbox's start calls) holds the tree's
+shared "in use" flock (:class:`~hazmat.sandbox.rootfs_prune.TreeUse`, one per sandbox,
+released by its stop) so ``hazmat cleanup --rootfs`` never removes a tree a sandbox runs
+on, and records the tree's last use.
 """
 
 from __future__ import annotations
@@ -56,8 +61,9 @@ from hazmat.sandbox.rootfs import (
     cached_rootfs,
     rootfs_for,
 )
+from hazmat.sandbox.rootfs_prune import TreeUse, mark_used
 
-__all__ = ["ROOT_ENV", "SystemRoot", "rootfs_entries", "system_root"]
+__all__ = ["ROOT_ENV", "SystemRoot", "held_system_root", "rootfs_entries", "system_root"]
 
 log = structlog.get_logger("hazmat.sandbox.local.system")
 
@@ -256,3 +262,35 @@ def _system_root(spec: SandboxSpec) -> SystemRoot:
             ) from None
     log.warning("local_foreign_image", image=spec.image, fallback="the host's system")
     return _host()
+
+
+HOLD_TRIES = 3
+"""Resolutions of a sandbox's tree when a prune removed it before it was locked."""
+
+
+def held_system_root(spec: SandboxSpec, use: TreeUse) -> SystemRoot:
+    """:func:`system_root`, with ``use`` holding the shared "in use" lock of its tree
+    (taken after the tree is resolved; a tree a prune removed meanwhile is resolved, so
+    made, again) and the tree's last use recorded. Nothing is held for the host's system.
+    The caller releases ``use`` when the sandbox stops.
+
+    Raises:
+        SandboxStartError: as :func:`system_root`; or the tree was removed each time it
+            was resolved, or stayed locked by a prune (see :meth:`TreeUse.hold`).
+    """
+    for _ in range(HOLD_TRIES):
+        try:
+            root = system_root(spec)
+        except FileNotFoundError:  # pruned while its entries were listed
+            log.warning("local_rootfs_pruned_at_start", image=spec.image, action="resolved again")
+            continue
+        if root.tree is None:
+            return root
+        if use.hold(root.tree):
+            mark_used(root.tree)
+            return root
+        log.warning("local_rootfs_pruned_at_start", env=root.env, action="resolved again")
+    raise SandboxStartError(
+        f"the root file system of {spec.image} was removed {HOLD_TRIES} times while the "
+        "sandbox started (hazmat cleanup --rootfs running in a loop?)"
+    )
