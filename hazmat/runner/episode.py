@@ -17,7 +17,7 @@ from hazmat.policy.base import AllowAllPolicy, Policy
 from hazmat.preflight import docker_why
 from hazmat.record.log import Recorder
 from hazmat.runner.halt import keep_halted, on_halt
-from hazmat.runner.limits import blame_limit
+from hazmat.runner.limits import blame_limit, note_pressure
 from hazmat.runner.play import play
 from hazmat.runner.result import EpisodeResult, sandbox_spec, task_environment
 from hazmat.sandbox import Sandbox, SandboxSpec, create_sandbox
@@ -144,6 +144,7 @@ async def run_episode(
                     raise
             if result.reason == "error":  # the agent's own resource use, or a harness fault
                 await blame_limit(sb, rec, result)
+            await note_pressure(sb, rec, result)
             if result.reason == "halted":
                 await on_halt(sb, rec, result, run_dir)
                 if keep_on_halt and keep is None:

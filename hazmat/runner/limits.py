@@ -9,7 +9,10 @@ from hazmat.runner.result import EpisodeResult
 from hazmat.sandbox import Sandbox
 from hazmat.sandbox.limits import ResourceLimited
 
-__all__ = ["blame_limit"]
+__all__ = ["PRESSURE_KIND", "blame_limit", "note_pressure"]
+
+PRESSURE_KIND = "limit_pressure"
+"""``kind`` of the note naming a limit the sandbox's processes ran into and survived."""
 
 
 async def blame_limit(
@@ -37,3 +40,24 @@ async def blame_limit(
     )
     result.reason, result.detail, result.error = "limit", found.resource, None
     return True
+
+
+async def note_pressure(sb: Sandbox, rec: EpisodeRecorder, result: EpisodeResult) -> None:
+    """Record a note for every limit ``sb``'s processes ran into during the episode that
+    did not end it (a fork bomb the pids limit held, a process the OOM killer took): the
+    score stands, and an investigator sees why the agent's commands failed. Never raises
+    (a backend that cannot tell says nothing)."""
+    if not isinstance(sb, ResourceLimited):
+        return
+    for hit in await sb.pressure():
+        if result.reason == "limit" and result.detail == hit.resource:
+            continue  # the limit event already says it
+        rec.emit(
+            "note",
+            kind=PRESSURE_KIND,
+            which=hit.resource,
+            limit=hit.limit,
+            evidence=hit.evidence,
+            message=f"the sandbox's processes ran into its {hit.resource} limit "
+            f"({hit.evidence}); the sandbox lived on",
+        )

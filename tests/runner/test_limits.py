@@ -60,6 +60,28 @@ MEMFD = r"""steps:
   - {tool: submit, answer: done}
 """
 
+# a process table filled by a session the step's end does not reach (setsid): every
+# fork the box's pids limit refuses is counted by its cgroup
+FORK_FILL = r"""steps:
+  - {tool: bash, command: 'echo marker-before'}
+  - tool: bash
+    command: |
+      cat > /tmp/fill.py <<'PY'
+      import os, time
+      end = time.time() + 40
+      while time.time() < end:
+          try:
+              if os.fork() == 0:
+                  time.sleep(max(0.0, end - time.time()))
+                  os._exit(0)
+          except OSError:
+              time.sleep(0.2)
+      PY
+      setsid python3 /tmp/fill.py > /dev/null 2>&1 &
+      sleep 5; echo spawned
+  - {tool: submit, answer: done}
+"""
+
 
 async def _attack(
     tmp_path: Path, script: str, backend: str = "docker"
@@ -145,3 +167,28 @@ async def test_local_memory_attacks_never_end_error(tmp_path: Path, script: str)
     survives, or the episode ends ``limit (memory)``; never ``error``."""
     run_dir, result = await _attack(tmp_path, script, backend="local")
     _survived_or_limit(run_dir, result)
+
+
+@pytest.mark.docker
+async def test_a_fork_bomb_the_pids_limit_holds_is_noted(tmp_path: Path) -> None:
+    """The agent fills the box's process table from a session of its own: the box lives
+    on and the episode ends as the agent ended it, with a note naming the pids limit and
+    the kernel's count of refused forks, so an investigator sees why commands failed."""
+    run_dir, result = await _attack(tmp_path, FORK_FILL)
+    assert result.reason == "submitted", result
+    notes = [e for e in _events(run_dir) if e.get("kind") == "limit_pressure"]
+    assert [n["which"] for n in notes] == ["pids"], notes
+    assert str(notes[0]["evidence"]).startswith("cgroup pids.events max ")
+    assert int(str(notes[0]["evidence"]).rsplit(" ", 1)[1]) > 0
+    verified = _verify(run_dir)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+@pytest.mark.docker
+async def test_an_episode_that_stays_in_its_limits_gets_no_pressure_note(tmp_path: Path) -> None:
+    script = (
+        "steps:\n  - {tool: bash, command: 'echo marker-before'}\n  - {tool: submit, answer: x}\n"
+    )
+    run_dir, result = await _attack(tmp_path, script)
+    assert result.reason == "submitted", result
+    assert not [e for e in _events(run_dir) if e.get("kind") == "limit_pressure"]

@@ -7,6 +7,10 @@ supervisor lives on. When the supervisor goes anyway (the agent lowered its own 
 and spread its memory over small processes), the box's init exits and every later call
 fails: the daemon's ``State.OOMKilled``, or an ``oom`` event of the box since it
 started, says the box's own processes filled its memory.
+
+While the box lives, :meth:`DockerLimits.pressure` reads its cgroup's counters (OOM kills,
+forks refused at the pids limit) when the daemon runs on this host: the box's init is a
+process here whose cgroup path names the box (a remote daemon's is not: nothing is said).
 """
 
 from __future__ import annotations
@@ -15,15 +19,18 @@ import asyncio
 import contextlib
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import structlog
 
 from hazmat.sandbox.base import SandboxSpec
 from hazmat.sandbox.channel import Channel
-from hazmat.sandbox.limits import Exhausted
+from hazmat.sandbox.limits import Exhausted, cgroup_hits
 
-__all__ = ["DockerLimits", "box_exhausted"]
+__all__ = ["DockerLimits", "box_cgroups", "box_exhausted"]
+
+CGROUP_FS = Path("/sys/fs/cgroup")
 
 log = structlog.get_logger("hazmat.sandbox.docker")
 
@@ -66,6 +73,28 @@ def box_exhausted(api: Any, cid: str, memory_mb: int, channel_closed: bool) -> E
     return None
 
 
+def box_cgroups(api: Any, cid: str) -> list[Path]:
+    """The box's memory and pids cgroup folders on this host (v2: one folder; v1: one
+    per controller), or none when the daemon is elsewhere or the box is gone. Never
+    raises."""
+    try:
+        pid = int(api.inspect_container(cid)["State"]["Pid"])
+        text = Path(f"/proc/{pid}/cgroup").read_text() if pid > 0 else ""
+    except Exception:
+        return []
+    folders: list[Path] = []
+    for line in text.splitlines():
+        _, ctrls, rel = line.split(":", 2) if line.count(":") >= 2 else ("", "", "")
+        if cid not in rel:  # not the box's: another host's pid, or the root cgroup
+            continue
+        if ctrls == "":
+            folders.append(CGROUP_FS / rel.lstrip("/"))
+        folders += [
+            CGROUP_FS / c / rel.lstrip("/") for c in ctrls.split(",") if c in ("memory", "pids")
+        ]
+    return [f for f in folders if f.is_dir()]
+
+
 class DockerLimits:
     """:meth:`exhausted` for :class:`~hazmat.sandbox.docker.sandbox.DockerSandbox`."""
 
@@ -84,3 +113,11 @@ class DockerLimits:
         return await asyncio.to_thread(
             box_exhausted, self._api, self._box, self.spec.limits.memory_mb, closed
         )
+
+    async def pressure(self) -> list[Exhausted]:
+        """Every limit the box's processes hit so far, from its cgroup's counters (see
+        the module docstring); empty when the daemon is not on this host. Never raises."""
+        if self._api is None or self._box is None or self._stopped:
+            return []
+        folders = await asyncio.to_thread(box_cgroups, self._api, self._box)
+        return cgroup_hits(folders, self.spec)

@@ -9,38 +9,19 @@ was lost to the agent's own use of that resource.
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 from hazmat.sandbox.base import SandboxSpec
 from hazmat.sandbox.channel import Channel
-from hazmat.sandbox.limits import Exhausted
+from hazmat.sandbox.limits import Exhausted, cgroup_hits
 
 __all__ = ["CgroupLimits", "cgroup_exhausted"]
 
 
-def _counter(path: Path, key: str) -> int:
-    with contextlib.suppress(OSError, ValueError):
-        for line in path.read_text().splitlines():
-            name, _, value = line.partition(" ")
-            if name == key:
-                return int(value)
-    return 0
-
-
 def cgroup_exhausted(cgroups: list[Path], spec: SandboxSpec) -> Exhausted | None:
     """The resource the sandbox's cgroups say ran out (memory first), or None."""
-    for folder in cgroups:
-        kills = _counter(folder / "memory.oom_control", "oom_kill") or _counter(
-            folder / "memory.events", "oom_kill"
-        )
-        if kills:
-            return Exhausted("memory", spec.limits.memory_mb, f"cgroup oom_kill {kills}")
-    for folder in cgroups:
-        refused = _counter(folder / "pids.events", "max")
-        if refused:
-            return Exhausted("pids", spec.limits.pids, f"cgroup pids.events max {refused}")
-    return None
+    hits = cgroup_hits(cgroups, spec)
+    return hits[0] if hits else None
 
 
 class CgroupLimits:
@@ -59,3 +40,9 @@ class CgroupLimits:
         if self._channel is not None and not self._channel.closed:
             return None
         return cgroup_exhausted(self._cgroups, self.spec)
+
+    async def pressure(self) -> list[Exhausted]:
+        """Every limit the sandbox's cgroups say its processes hit so far. Never raises."""
+        if self._stopped or not self._cgroups:
+            return []
+        return cgroup_hits(self._cgroups, self.spec)
