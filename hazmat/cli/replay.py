@@ -10,6 +10,7 @@ identical to the record and 1 when it diverged.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -40,12 +41,14 @@ def runs(
     """
     from hazmat.replay.timeline import runs_rows
 
+    if not directory.is_dir():
+        raise ConfigError(f"{directory}: no such folder", hint="pass the folder given to --out")
     rows = runs_rows(directory)
     if as_json:
         print(json.dumps(rows, sort_keys=True))
         return
     if not rows:
-        console.err().print(f"no runs in {directory}", highlight=False)
+        console.err().print(f"no runs in {directory}", highlight=False, soft_wrap=True)
         return
     con = console.out()
     width = con.width if con.is_terminal else 160
@@ -163,6 +166,9 @@ def show(
     if not con.is_terminal:
         con.width = max(con.width, 120)
     if pager and con.is_terminal:
+        # as git does: colours shown (R), no pager for a page or less (F), the text left
+        # on the screen after quitting (X); a user's own LESS wins
+        os.environ.setdefault("LESS", "FRX")
         with con.pager(styles=True):
             for item in items:
                 con.print(item)
@@ -353,11 +359,14 @@ def _reexecute(
 def _print_replay(report: Any, con: Console) -> None:
     from rich.markup import escape
 
-    style = "green" if report.identical else "bold red"
+    shifted = report.environment or any(n in report.summary for n in report.notes)
+    style = "bold red" if not report.identical else "yellow" if shifted else "green"
     con.print(
         f"replay of {escape(report.run_id)} {escape(report.episode_id)} "
         f"({escape(report.task_id)}) on {escape(report.backend)}: "
-        f"[{style}]{escape(report.summary)}[/]"
+        f"[{style}]{escape(report.summary)}[/]",
+        highlight=False,
+        soft_wrap=True,
     )
     con.print(
         f"  recorded end: {report.recorded_end}; replayed end: {report.replayed_end}", markup=False
@@ -368,7 +377,8 @@ def _print_replay(report: Any, con: Console) -> None:
     for line in report.environment[:10]:
         con.print(f"  sandbox spec differs: {line}", style="yellow", markup=False)
     for note in report.notes:
-        con.print(f"  note: {note}", style="dim", markup=False)
+        if note not in report.summary:  # said once
+            con.print(f"  note: {note}", style="dim", markup=False)
     con.print(f"  replay record: {report.replay_run}", style="dim", markup=False)
 
 

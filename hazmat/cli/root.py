@@ -145,7 +145,7 @@ def click_command(args: list[str] | None = None) -> Any:
         for param in getattr(cmd, "params", ()):
             if getattr(param, "is_flag", False) or param.name is None:
                 continue
-            param.metavar = param.name.upper()
+            param.metavar = param.metavar or param.name.upper()
             if getattr(param, "param_type_name", "") == "argument":
                 param.display_type_rich = lambda ctx: None  # no "<list[Path]>" after the name
         for sub in getattr(cmd, "commands", {}).values():
@@ -159,8 +159,10 @@ def _command_name(args: list[str]) -> str | None:
     """The command a command line names: its first word that is not a root option (the
     root's options are all flags, so no option takes the next word as its value)."""
     for arg in args:
-        if arg == "--":
+        if arg == "--help":  # the root's help, whatever follows: it lists every command
             return None
+        if arg == "--":
+            return args[args.index(arg) + 1] if arg != args[-1] else None
         if not arg.startswith("-"):
             return arg
     return None
@@ -206,7 +208,11 @@ def main(argv: list[str] | None = None) -> NoReturn:
         console.error("interrupted", prefix="")
         sys.exit(130)
     except typer.TyperException as exc:  # click's usage errors (typer bundles click)
-        console.error(_usage_line(exc))
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `hazmat`, `hazmat sandbox`
+            ctx = getattr(exc, "ctx", None)  # the help, as `--help` prints it, exit 2
+            sys.stdout.write((ctx.get_help() if ctx is not None else "") + "\n")
+            sys.exit(2)
+        console.error(_usage_line(exc, args))
         sys.exit(int(getattr(exc, "exit_code", 2)))
     except Exception as exc:
         if os.environ.get("HAZMAT_DEBUG") or "--debug" in args:
@@ -218,10 +224,15 @@ def main(argv: list[str] | None = None) -> NoReturn:
     sys.exit(rc if isinstance(rc, int) else 0)
 
 
-def _usage_line(exc: Exception) -> str:
-    """``hazmat run: No such option: --bogus-flag (hazmat run --help)``."""
+def _usage_line(exc: Exception, args: list[str]) -> str:
+    """``hazmat run: No such option: --bogus-flag (hazmat run --help)``; a mistake click
+    reports without its command (an option missing its value) names the command the
+    command line names."""
     fmt = getattr(exc, "format_message", None)
     message = str(fmt() if callable(fmt) else exc).replace("\n", " ").strip()
     ctx = getattr(exc, "ctx", None)
-    path = getattr(ctx, "command_path", None) or "hazmat"
+    path = getattr(ctx, "command_path", None)
+    if not path:
+        name = _command_name(args)
+        path = f"hazmat {name}" if name and _only(name) is not app else "hazmat"
     return f"{path}: {message} (see {path} --help)"

@@ -227,15 +227,15 @@ class RunTrace:
         """The episode with this id.
 
         Raises:
-            ReplayError: no such episode in the record.
+            ConfigError: no such episode in the record (bad input: exit 2).
         """
-        from hazmat.errors import ReplayError
+        from hazmat.errors import ConfigError
 
         try:
             return self.episodes[episode_id]
         except KeyError:
             known = ", ".join(self.episodes) or "none"
-            raise ReplayError(
+            raise ConfigError(
                 f"run {self.run_id} has no episode {episode_id!r}", hint=f"episodes: {known}"
             ) from None
 

@@ -159,3 +159,27 @@ def test_every_way_of_printing_is_guarded(capsys: pytest.CaptureFixture[str]) ->
     text = capsys.readouterr().out
     assert not _leaks(text), (_leaks(text), text)
     assert "\\x1b]52;c;" in text and "\\x9b31m" in text
+
+
+@pytest.mark.skipif(shutil.which("less") is None, reason="no less on this machine")
+def test_show_through_less_shows_colours_not_their_codes(hostile_run: Path) -> None:
+    """With PAGER=less and no LESS of the user's, the pager gets git's FRX: rich's colour
+    codes are drawn (R), never printed as ``ESC[1m`` text, and the page is left on the
+    screen when less quits."""
+    env = clean_env(PAGER="less")
+    env.pop("LESS", None)
+    child = pexpect.spawn(
+        sys.executable, ["-m", "hazmat.cli", "show", str(hostile_run)], cwd=str(ROOT),
+        env=env, encoding="utf-8", codec_errors="replace", timeout=120, dimensions=(50, 160),
+    )  # fmt: skip
+    seen = ""
+    for _ in range(20):  # page to the end; F quits there by itself
+        i = child.expect([pexpect.EOF, ":", "\\(END\\)", pexpect.TIMEOUT], timeout=5)
+        seen += str(child.before or "") + (str(child.after) if isinstance(child.after, str) else "")
+        if i == 0:
+            break
+        child.send("q" if i == 2 else " ")
+    child.close(force=True)
+    assert "episode ep0001" in seen, seen[-2000:]
+    assert "ESC[" not in seen, seen[-2000:]
+    assert "\x1b[?1049h" not in seen  # X: no alternate screen, the page stays

@@ -138,6 +138,8 @@ def test_doctor_exits_non_zero_when_a_backend_is_not_ok() -> None:
         (["run", "--bogus-flag"], "No such option: --bogus-flag"),
         (["verify"], "Missing argument 'RUN'"),
         (["verify", "a", "b"], "unexpected extra argument(s) (b)"),
+        (["run", "--agent"], "Option '--agent' requires an argument"),
+        (["-v", "plan", "--rate", "0.1", "--thresholds"], "'--thresholds' requires an argument"),
     ],
 )
 def test_a_usage_mistake_is_one_line_and_exit_2(args: list[str], says: str) -> None:
@@ -145,7 +147,9 @@ def test_a_usage_mistake_is_one_line_and_exit_2(args: list[str], says: str) -> N
     assert proc.returncode == 2, proc.stderr
     line = one_error_line(proc)
     assert says in line, line
-    assert line.startswith(f"error: hazmat {args[0]}" if args[0] != "shwo" else "error: hazmat:")
+    name = next(a for a in args if not a.startswith("-"))
+    assert line.startswith(f"error: hazmat {name}: " if name != "shwo" else "error: hazmat:"), line
+    assert line.endswith(f"(see hazmat {name} --help)" if name != "shwo" else "(see hazmat --help)")
 
 
 def test_an_internal_error_names_a_log_file_with_the_traceback(tmp_path: Path) -> None:
@@ -256,3 +260,14 @@ def test_a_key_echoed_by_the_endpoint_reaches_no_output_and_no_file(tmp_path: Pa
         if path.is_file():
             assert key.encode() not in path.read_bytes(), path
     assert "1 episode: " in proc.stdout  # the cause, under the table
+
+
+def test_runs_of_a_folder_that_does_not_exist_is_an_error(tmp_path: Path) -> None:
+    """A mistyped folder is not an empty one: one line naming it, exit 2."""
+    proc = hazmat("runs", str(tmp_path / "nowhere"))
+    assert proc.returncode == 2
+    assert one_error_line(proc) == (
+        f"error: {tmp_path / 'nowhere'}: no such folder (pass the folder given to --out)"
+    )
+    empty = hazmat("runs", str(tmp_path))
+    assert empty.returncode == 0 and f"no runs in {tmp_path}" in empty.stderr

@@ -39,6 +39,7 @@ ALL = _names(click_command())
         (["-v", "--debug", "verify", "a-run"], {"verify"}),
         (["-vv", "sandbox", "exec", "--", "true"], {"sandbox"}),
         (["policy", "lint", "default"], {"policy"}),
+        (["--", "runs", "x"], {"runs"}),
     ],
 )
 def test_a_command_line_builds_only_the_command_it_names(args: list[str], built: set[str]) -> None:
@@ -46,7 +47,7 @@ def test_a_command_line_builds_only_the_command_it_names(args: list[str], built:
 
 
 @pytest.mark.parametrize(
-    "args", [[], ["--help"], ["-v"], ["shwo"], ["--", "runs"], ["--debug", "--help"]]
+    "args", [[], ["--help"], ["-v"], ["shwo"], ["--"], ["--debug", "--help"], ["--help", "runs"]]
 )
 def test_no_command_or_an_unknown_one_builds_them_all(args: list[str]) -> None:
     assert _names(click_command(args)) == ALL
@@ -82,8 +83,33 @@ def test_pydantic_plugins_are_not_looked_for_unless_the_user_says(
     if given is not None:
         env["PYDANTIC_DISABLE_PLUGINS"] = given
     proc = subprocess.run(
-        [sys.executable, "-c", code, "runs", "--json", str(tmp_path / "none")],
+        [sys.executable, "-c", code, "runs", "--json", str(tmp_path)],
         capture_output=True, text=True, env=env, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stderr
     assert seen.read_text() == kept
+
+
+def _hazmat(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hazmat.cli", *args],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "100"},
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("args", [[], ["sandbox"], ["policy"]])
+def test_a_command_line_that_names_no_command_prints_the_help(args: list[str]) -> None:
+    """``hazmat`` alone (or a group alone): the help as ``--help`` prints it, on several
+    lines, and exit 2 (nothing was done), never the help folded into an error line."""
+    proc = _hazmat(*args)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == ""
+    assert proc.stdout == _hazmat(*args, "--help").stdout
+    assert proc.stdout.count("\n") > 5
+
+
+def test_options_keep_their_own_placeholders() -> None:
+    """A metavar a command sets (``--older-than DAYS``) survives the tidying of names."""
+    text = _hazmat("cleanup", "--help").stdout
+    assert "--older-than DAYS" in text, text
+    assert "--run RUN" in text, text

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hazmat.errors import ReplayError
+from hazmat.errors import ConfigError, ReplayError
 from hazmat.record.events import is_blob_ref
 from hazmat.replay.normalize import Normalizer
 from hazmat.replay.reexec import replay_episode
@@ -56,6 +56,8 @@ def test_a_replay_on_another_environment_says_so(
     report = asyncio.run(replay_episode(solution_run, eid, out_dir=tmp_path / "host"))
     said = f"the environment was {recorded['environment']}, the replay ran on host"
     assert said in report.notes and said in report.summary, report
+    shown = invoke("replay", str(solution_run), "--episode", eid, "--out", str(tmp_path / "cli"))
+    assert " ".join(shown.output.split()).count(said) == 1, shown.output  # said once
 
 
 def test_halted_run_replays_identical_and_halts_again(halted_run: Path, tmp_path: Path) -> None:
@@ -139,7 +141,7 @@ def test_keep_on_local_serves_a_shell_in_the_replayed_state(
 def test_unknown_episode_and_missing_task_are_refused(
     solution_run: Path, tmp_path: Path, task_copy: Path
 ) -> None:
-    with pytest.raises(ReplayError, match="no episode 'nope'"):
+    with pytest.raises(ConfigError, match="no episode 'nope'"):
         asyncio.run(replay_episode(solution_run, "nope", out_dir=tmp_path))
     run_dir = make_run(tmp_path / "runs", task_copy)
     shutil.rmtree(task_copy)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from hazmat.errors import ConfigError, ReplayError
+from hazmat.errors import ConfigError
 from hazmat.replay.timeline import ShowFilter, run_renderables, runs_rows, select_steps
 from hazmat.replay.trace import load_run
 
@@ -64,7 +64,7 @@ def test_filters(halted_run: Path) -> None:
 
 
 def test_show_rejects_unknown_episode_and_non_runs(solution_run: Path, tmp_path: Path) -> None:
-    with pytest.raises(ReplayError, match="no episode 'ep9999'"):
+    with pytest.raises(ConfigError, match="no episode 'ep9999'"):
         invoke("show", str(solution_run), "--episode", "ep9999")
     with pytest.raises(ConfigError, match="not a run directory"):
         invoke("show", str(tmp_path))
