@@ -160,7 +160,8 @@ def cleanup(
         typer.Option(
             "--rootfs",
             help="also prune the local backend's root file system cache: trees of "
-            "environments no sandbox uses now, except the current base environment's",
+            "environments no sandbox uses now, except the current base environment's "
+            "(the whole cache, with or without --run)",
         ),
     ] = False,
     older_than: Annotated[
@@ -190,6 +191,8 @@ def cleanup(
         except BackendUnavailableError as exc:
             err().print(f"{name}: skipped ({exc.one_line()})", highlight=False, soft_wrap=True)
     line = ", ".join(f"{v} {k}" for k, v in counts.items()) + " removed"
+    if not as_json:  # said before the prune, which may refuse the cache
+        out().print(line, highlight=False)
     if rootfs:
         from hazmat.sandbox.rootfs import base_source
         from hazmat.sandbox.rootfs_prune import prune_rootfs
@@ -199,7 +202,5 @@ def cleanup(
         counts["rootfs"] = pruned.model_dump(mode="json")
     if as_json:
         print(json.dumps(counts, sort_keys=True))
-    else:
-        out().print(line, highlight=False)
-        if rootfs:
-            out().print(pruned.line(), highlight=False, soft_wrap=True)
+    elif rootfs:
+        out().print(pruned.line(), highlight=False, soft_wrap=True)
