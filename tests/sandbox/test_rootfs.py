@@ -14,15 +14,12 @@ import secrets
 import shutil
 import stat
 import tarfile
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from hazmat.errors import ImageError
-from hazmat.sandbox.local.host import rmtree
 from hazmat.sandbox.rootfs import (
     RootfsSource,
     base_packages,
@@ -186,16 +183,6 @@ def test_environment_of_an_image() -> None:
     labels = {"hazmat.image": "sandbox", "hazmat.content_hash": "aaaabbbbccccdddd"}
     assert environment_of_image("hazmat-sandbox", labels) == "aaaabbbbccccdddd"
     assert environment_of_image("python:3.11", {}) is None
-
-
-@pytest.fixture
-def reachable_cache(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A fresh rootfs cache every user can enter (the sandbox's ids must reach it)."""
-    folder = Path(tempfile.mkdtemp(prefix="hazmat-rootfs-test-", dir="/var/tmp"))
-    os.chmod(folder, 0o755)
-    monkeypatch.setenv("HAZMAT_ROOTFS_CACHE", str(folder))
-    yield folder
-    rmtree(folder)
 
 
 @pytest.mark.docker

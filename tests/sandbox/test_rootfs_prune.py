@@ -41,13 +41,9 @@ DAY = 86400.0
 
 
 @pytest.fixture
-def cache(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A fresh, trusted rootfs cache (``0755``, under the sticky ``/var/tmp``)."""
-    folder = Path(tempfile.mkdtemp(prefix="hazmat-prune-test-", dir="/var/tmp"))
-    os.chmod(folder, 0o755)
-    monkeypatch.setenv("HAZMAT_ROOTFS_CACHE", str(folder))
-    yield folder
-    rmtree(folder)
+def cache(reachable_cache: Path) -> Path:
+    """A fresh, trusted rootfs cache (see ``reachable_cache``)."""
+    return reachable_cache
 
 
 @pytest.fixture
