@@ -138,6 +138,8 @@ def _header(run: RunTrace, ep: EpisodeTrace) -> RenderableType:
         ),
     )
     grid.add_row(_kv("steps", len(ep.steps)), _kv("duration", f"{end.get('duration', '-')}s"))
+    if ready.get("environment"):  # the hash replay and doctor name (see hazmat.sandbox.rootfs)
+        grid.add_row(_kv("environment", ready["environment"]), Text())
     if ep.attempts > 1:
         grid.add_row(_kv("attempts", f"{ep.attempts} (showing the last)", "yellow"), Text())
     title = f"episode {ep.episode_id}"

@@ -36,6 +36,8 @@ def test_show_solution_run_has_every_step_output_and_milestone(solution_run: Pat
     assert "secret-exposed [log, medium]" in out  # a logged decision with its rule
     assert "evidence: secret password:db" in out
     assert "end: submitted" in out
+    env = (load_run(solution_run).episode(eid).ready or {})["environment"]
+    assert f"environment: {env}" in out  # the hash replay names when it differs
 
 
 def test_show_halted_run_shows_the_halt_with_evidence_and_whole_outputs(halted_run: Path) -> None:
