@@ -199,19 +199,7 @@ def compare_episodes(
                         f"replayed {_fmt_dec(rd)}",
                     )
                 )
-        om = sorted(str(m.get("id")) for m in o.milestones)
-        rm = sorted(str(m.get("id")) for m in r.milestones)
-        if om != rm:
-            out.append(
-                Divergence(
-                    step=n,
-                    field="milestones",
-                    recorded=om,
-                    replayed=rm,
-                    message=f"milestones reached differ: recorded {om or 'none'}, "
-                    f"replayed {rm or 'none'}",
-                )
-            )
+        out += _milestones_differ(o.milestones, r.milestones, n, "milestones", "reached")
     if until is not None or orig.end is None:  # stopped early, or the record was cut short
         return out
     extra = [s.step for s in new.steps if s.step > last]
@@ -240,20 +228,26 @@ def compare_episodes(
                     message=f"end {f} differs: recorded {a}, replayed {b}",
                 )
             )
-    of = sorted(str(m.get("id")) for m in orig.final_milestones)
-    nf = sorted(str(m.get("id")) for m in new.final_milestones)
-    if of != nf:
-        out.append(
-            Divergence(
-                step=None,
-                field="end.milestones",
-                recorded=of,
-                replayed=nf,
-                message=f"milestones found at the end differ: recorded "
-                f"{of or 'none'}, replayed {nf or 'none'}",
-            )
-        )
+    out += _milestones_differ(
+        orig.final_milestones, new.final_milestones, None, "end.milestones", "found at the end"
+    )
     return out
+
+
+def _milestones_differ(
+    recorded: list[dict[str, Any]],
+    replayed: list[dict[str, Any]],
+    step: int | None,
+    field: str,
+    when: str,
+) -> list[Divergence]:
+    """One divergence when the two lists of milestones hold other ids, else none."""
+    a = sorted(str(m.get("id")) for m in recorded)
+    b = sorted(str(m.get("id")) for m in replayed)
+    if a == b:
+        return []
+    message = f"milestones {when} differ: recorded {a or 'none'}, replayed {b or 'none'}"
+    return [Divergence(step=step, field=field, recorded=a, replayed=b, message=message)]
 
 
 def _fmt_dec(d: list[tuple[str, str, tuple[str, ...]]]) -> str:
